@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Idempotent set-up for Drillhall on Debian 12. Prints what it did; does nothing twice.
+# Without root it says what is missing and carries on with what works.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'setup: %s\n' "$*"; }
+IS_ROOT=0; [ "$(id -u)" = 0 ] && IS_ROOT=1
+PY=${PYTHON:-python3}
+
+# 1. Debian packages (root only).
+DEB_PKGS="redis-server nftables iproute2 iputils-ping fuse3 python3-bpfcc linux-headers-cloud-amd64 chromium chromium-driver socat"
+missing=()
+for p in $DEB_PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ $IS_ROOT = 1 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    say "MISSING Debian packages (need root: sudo apt-get install ${missing[*]}); continuing"
+  fi
+else
+  say "Debian packages: all present"
+fi
+
+# 2. Virtualenv and Python packages.
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv"
+  $PY -m venv .venv
+fi
+stamp=.venv/.drillhall-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  say "pip install -e .[dev]"
+  .venv/bin/pip install -q -U pip >/dev/null
+  .venv/bin/pip install -q -e '.[dev]'
+  touch "$stamp"
+else
+  say "Python packages: up to date"
+fi
+
+# bcc comes from Debian (python3-bpfcc); the PyPI package named bcc is something else.
+# Expose only that one package to the venv, not all of dist-packages.
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+if [ -d /usr/lib/python3/dist-packages/bcc ]; then
+  mkdir -p .venv/debian-bcc
+  if [ ! -e .venv/debian-bcc/bcc ]; then
+    ln -s /usr/lib/python3/dist-packages/bcc .venv/debian-bcc/bcc
+    echo "$PWD/.venv/debian-bcc" > "$site/debian-bcc.pth"
+    say "linked Debian's bcc module into .venv"
+  fi
+fi
+
+# 3. Kernel headers for bcc, and debugfs/tracefs (root only).
+kver=$(uname -r)
+if [ $IS_ROOT = 1 ]; then
+  build=$(ls -d /usr/src/linux-headers-*-cloud-amd64 2>/dev/null | sort -V | tail -1 || true)
+  common=$(ls -d /usr/src/linux-headers-*-common 2>/dev/null | sort -V | tail -1 || true)
+  if [ -n "$build" ] && [ -n "$common" ]; then
+    mkdir -p "/lib/modules/$kver"
+    if [ ! -e "/lib/modules/$kver/build" ]; then
+      ln -s "$build" "/lib/modules/$kver/build"; say "linked /lib/modules/$kver/build -> $build"
+    fi
+    if [ ! -e "/lib/modules/$kver/source" ]; then
+      ln -s "$common" "/lib/modules/$kver/source"; say "linked /lib/modules/$kver/source -> $common"
+    fi
+  fi
+  if ! mountpoint -q /sys/kernel/debug; then
+    mount -t debugfs none /sys/kernel/debug && say "mounted debugfs" || say "could not mount debugfs"
+  fi
+  if ! mountpoint -q /sys/kernel/tracing; then
+    mount -t tracefs none /sys/kernel/tracing && say "mounted tracefs" || say "could not mount tracefs"
+  fi
+else
+  say "not root: no kernel headers links, no debugfs; eBPF collectors will use the /proc fallback"
+fi
+
+# 4. Redis on 127.0.0.1:6379.
+if redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  say "Redis: running on 127.0.0.1:6379"
+elif command -v redis-server >/dev/null; then
+  mkdir -p var
+  redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save "" --appendonly no \
+    --dir "$PWD/var" --pidfile "$PWD/var/redis.pid" --logfile "$PWD/var/redis.log"
+  for _ in $(seq 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
+  say "Redis: started on 127.0.0.1:6379 (log var/redis.log)"
+else
+  say "MISSING Redis: no redis-server (install redis-server); workers and live pages need it"
+fi
+
+# 5. Front-end assets (chart library) from the npm registry, bundled into static/vendor.
+if [ ! -f static/vendor/uPlot.iife.min.js ] || [ package-lock.json -nt static/vendor/uPlot.iife.min.js ]; then
+  if command -v npm >/dev/null; then
+    say "npm ci (chart library)"
+    npm ci --silent --no-audit --no-fund >/dev/null
+    mkdir -p static/vendor
+    cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css static/vendor/
+  else
+    say "MISSING npm: the run page's chart library cannot be bundled"
+  fi
+else
+  say "front-end assets: up to date"
+fi
+say "done"
