@@ -1,0 +1,185 @@
+"""`drillhall doctor`: what this machine can do for Drillhall, and how to fix what it cannot.
+
+Every check does the real thing on a small scale (creates and deletes a throwaway network
+namespace, lists nftables tables inside one, opens /dev/fuse, compiles an eBPF program,
+PINGs Redis) rather than guessing from files, and every failure carries a fix.
+Framework-free: the CLI renders the result and sets its exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+from ebpf.capabilities import Capability, check_ebpf
+
+__all__ = ["Capability", "all_ok", "check_all", "render"]
+
+CMD_TIMEOUT_S = 5.0
+REDIS_TIMEOUT_S = 1.0
+ROOT_FIX = "run as root"
+
+
+class _CheckFailed(Exception):
+    """A step failed; the message is the detail shown to the user."""
+
+
+def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        proc = subprocess.run(  # noqa: S603 (fixed argv, no shell)
+            argv, capture_output=True, text=True, timeout=CMD_TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise _CheckFailed(f"{' '.join(argv)}: {exc}") from exc
+    if proc.returncode != 0:
+        raise _CheckFailed(f"{' '.join(argv)}: {proc.stderr.strip() or f'exit {proc.returncode}'}")
+    return proc
+
+
+@contextmanager
+def _throwaway_netns() -> Iterator[str]:
+    name = f"drillhall-doctor-{uuid.uuid4().hex[:8]}"
+    _run(["ip", "netns", "add", name])
+    try:
+        yield name
+    finally:
+        subprocess.run(  # noqa: S603 (fixed argv, no shell)
+            ["ip", "netns", "del", name], capture_output=True, timeout=CMD_TIMEOUT_S, check=False
+        )
+
+
+def check_root() -> Capability:
+    uid = os.geteuid()
+    if uid == 0:
+        return Capability("root", True, "running as root")
+    return Capability(
+        "root",
+        False,
+        f"running as uid {uid}: namespaces, nftables, FUSE faults and eBPF need root "
+        "(proxy faults, process faults and the /proc fallback still work)",
+        ROOT_FIX,
+    )
+
+
+def check_netns() -> Capability:
+    if os.geteuid() != 0:
+        return Capability("netns", False, "creating network namespaces needs root", ROOT_FIX)
+    if shutil.which("ip") is None:
+        return Capability("netns", False, "no `ip` binary", "apt-get install iproute2")
+    try:
+        with _throwaway_netns() as name:
+            pass
+    except _CheckFailed as exc:
+        return Capability("netns", False, str(exc), "a kernel with CONFIG_NET_NS and root")
+    return Capability("netns", True, f"created and deleted a throwaway namespace ({name})")
+
+
+def check_nftables() -> Capability:
+    if shutil.which("nft") is None:
+        return Capability("nftables", False, "no `nft` binary", "apt-get install nftables")
+    if os.geteuid() != 0:
+        return Capability("nftables", False, "nftables in a namespace needs root", ROOT_FIX)
+    try:
+        with _throwaway_netns() as name:
+            _run(["ip", "netns", "exec", name, "nft", "list", "tables"])
+    except _CheckFailed as exc:
+        return Capability(
+            "nftables", False, str(exc), "a kernel with nf_tables (CONFIG_NF_TABLES) and root"
+        )
+    return Capability("nftables", True, "`nft list tables` works inside a throwaway namespace")
+
+
+def check_fuse() -> Capability:
+    dev = "/dev/fuse"
+    try:
+        mode = os.stat(dev).st_mode
+    except OSError:
+        return Capability("fuse", False, f"{dev} missing", "modprobe fuse (or a kernel with FUSE)")
+    if not stat.S_ISCHR(mode):
+        return Capability("fuse", False, f"{dev} is not a character device", "modprobe fuse")
+    try:
+        os.close(os.open(dev, os.O_RDWR))
+    except OSError as exc:
+        return Capability("fuse", False, f"cannot open {dev}: {exc.strerror}", ROOT_FIX)
+    if shutil.which("fusermount3") is None:
+        return Capability("fuse", False, "no fusermount3", "apt-get install fuse3")
+    return Capability("fuse", True, f"{dev} opens and fusermount3 is installed")
+
+
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + netloc))
+
+
+def check_redis(redis_url: str) -> Capability:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    shown = _redacted(redis_url)
+    fix = f"start Redis at {shown} (make setup starts one on 127.0.0.1:6379)"
+    try:
+        client = redis.Redis.from_url(
+            redis_url,
+            socket_timeout=REDIS_TIMEOUT_S,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
+            retry=Retry(NoBackoff(), 0),  # redis-py retries 10 times by default
+        )
+        try:
+            client.ping()
+            version = client.info("server").get("redis_version", "?")
+        finally:
+            client.close()
+    except Exception as exc:  # bad URL, refused, timeout, auth: all "not usable"
+        return Capability("redis", False, f"PING {shown}: {type(exc).__name__}: {exc}", fix)
+    return Capability("redis", True, f"PING {shown}: PONG (Redis {version})")
+
+
+def _guarded(name: str, check: Callable[[], Capability]) -> Capability:
+    # One broken check must not hide the others.
+    try:
+        return check()
+    except Exception as exc:
+        detail = f"check crashed: {type(exc).__name__}: {exc}"
+        return Capability(name, False, detail, "report a bug")
+
+
+def check_all(redis_url: str) -> list[Capability]:
+    """Every capability Drillhall uses, in the order an operator would fix them."""
+    checks: list[tuple[str, Callable[[], Capability]]] = [
+        ("root", check_root),
+        ("netns", check_netns),
+        ("nftables", check_nftables),
+        ("fuse", check_fuse),
+        ("ebpf", check_ebpf),
+        ("redis", lambda: check_redis(redis_url)),
+    ]
+    return [_guarded(name, check) for name, check in checks]
+
+
+def all_ok(caps: list[Capability]) -> bool:
+    return all(c.ok for c in caps)
+
+
+def render(caps: list[Capability]) -> str:
+    """One aligned line per capability: `ok  name  detail` or `MISSING name  detail -> fix: ...`."""
+    status_w = len("MISSING")
+    name_w = max((len(c.name) for c in caps), default=0)
+    lines = []
+    for c in caps:
+        status = "ok" if c.ok else "MISSING"
+        line = f"{status:<{status_w}}  {c.name:<{name_w}}  {c.detail}"
+        if not c.ok and c.fix:
+            line += f" -> fix: {c.fix}"
+        lines.append(line)
+    return "\n".join(lines)

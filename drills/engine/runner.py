@@ -1,0 +1,404 @@
+"""The run loop: baseline, inject, observe, revert, recover, verdict.
+
+Framework-free. Faults reach agents through a FaultDriver, events leave through an
+EventSink, and abort requests come in through a callable, so Celery, Django and the
+CLI are all outside this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from drills.engine.driver import AgentUnavailable, FaultDriver, PendingReply
+from drills.engine.events import EventSink, EventType
+from drills.engine.plan import Plan, PlannedStep
+from drills.engine.states import TRANSITIONS, RunState, check_transition
+from drills.playbook.model import Playbook
+from verifier.assertions.parser import parse_assertion
+from verifier.phases import Phase
+from verifier.probes.http import HttpProbe
+from verifier.verdicts import SlaSpec, SlaTracker, VerdictState
+from verifier.windows import Sample, SampleStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOptions:
+    lease_seconds: float = 10.0
+    tick_seconds: float = 0.1
+    settle_seconds: float = 5.0
+    # How long recovery may take when the playbook sets no RTO objective.
+    default_recovery_timeout: float = 60.0
+    agent_timeout: float = 15.0
+    abort_poll_seconds: float = 0.25
+
+
+@dataclass
+class RunOutcome:
+    state: RunState
+    verdicts: dict[str, str] = field(default_factory=dict)
+    rto: float | None = None
+    rto_objective: float | None = None
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state.value,
+            "verdicts": self.verdicts,
+            "rto": self.rto,
+            "rto_objective": self.rto_objective,
+            "reason": self.reason,
+        }
+
+
+class _Abort(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class _ActiveFault:
+    fault_id: str
+    step: int
+    host: str
+    queue: str
+    renewal: PendingReply | None = None
+    warned: bool = False
+
+
+class DrillRunner:
+    def __init__(
+        self,
+        run_id: int,
+        playbook: Playbook,
+        plan: Plan,
+        driver: FaultDriver,
+        sink: EventSink,
+        should_abort: Callable[[], str | None] = lambda: None,
+        options: RunOptions | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.run_id = run_id
+        self.playbook = playbook
+        self.plan = plan
+        self.driver = driver
+        self.sink = sink
+        self.should_abort = should_abort
+        self.opt = options or RunOptions()
+        self.clock = clock
+        self.state = RunState.PENDING
+        self.store = SampleStore()
+        self.tracker = SlaTracker(
+            [
+                SlaSpec(
+                    name=sla.name,
+                    expr=parse_assertion(sla.assert_),
+                    during=Phase(sla.during),
+                    on_breach=sla.on_breach,
+                )
+                for sla in playbook.slas
+            ],
+            self.store,
+            settle_seconds=self.opt.settle_seconds,
+        )
+        self.has_recovery_slas = any(Phase(s.during) is Phase.RECOVERY for s in playbook.slas)
+        self._samples: queue.Queue[Sample] = queue.Queue()
+        self._stop_probes = threading.Event()
+        self._active: dict[str, _ActiveFault] = {}
+        self._pending_abort: str | None = None
+        self._last_abort_poll = 0.0
+        self._last_renewal = 0.0
+        self._started = 0.0
+        self._fault_start: float | None = None
+
+    # -- events ---------------------------------------------------------------
+    def _emit(self, type: EventType, data: dict[str, Any]) -> None:
+        self.sink.emit(type, data, self.clock())
+
+    def _to(self, new: RunState) -> None:
+        check_transition(self.state, new)
+        previous, self.state = self.state, new
+        self._emit(EventType.STATE, {"state": new.value, "previous": previous.value})
+
+    def _verdicts(self, changes: list) -> None:  # type: ignore[type-arg]
+        for change in changes:
+            self._emit(
+                EventType.VERDICT,
+                {
+                    "sla": change.sla,
+                    "state": change.state.value,
+                    "value": change.value,
+                    "reason": change.reason,
+                    "on_breach": change.on_breach,
+                },
+            )
+            if (
+                change.state is VerdictState.BREACHED
+                and change.on_breach == "abort"
+                and self._pending_abort is None
+            ):
+                self._pending_abort = f"SLA {change.sla!r} breached (on_breach: abort)"
+
+    # -- probes ---------------------------------------------------------------
+    def _start_probes(self) -> list[threading.Thread]:
+        threads = []
+        for planned in self.plan.probes:
+            probe = HttpProbe(planned.name, planned.url, planned.timeout, planned.expect_status)
+            thread = threading.Thread(
+                target=self._probe_loop, args=(probe, planned.every), daemon=True,
+                name=f"probe-{planned.name}",
+            )
+            thread.start()
+            threads.append(thread)
+        return threads
+
+    def _probe_loop(self, probe: HttpProbe, every: float) -> None:
+        next_at = time.monotonic()
+        while not self._stop_probes.is_set():
+            self._samples.put(probe.sample())
+            next_at += every
+            delay = next_at - time.monotonic()
+            if delay < 0:  # a slow sample: skip ahead instead of bursting
+                next_at = time.monotonic()
+                delay = 0
+            self._stop_probes.wait(delay)
+
+    # -- the tick ---------------------------------------------------------------
+    def _tick(self) -> None:
+        now = self.clock()
+        while True:
+            try:
+                sample = self._samples.get_nowait()
+            except queue.Empty:
+                break
+            self.store.add(sample)
+            self._emit(
+                EventType.SAMPLE,
+                {
+                    "probe": sample.probe,
+                    "ok": sample.ok,
+                    "latency_ms": sample.latency_ms,
+                    "status": sample.status,
+                    "error": sample.error,
+                },
+            )
+        self._verdicts(self.tracker.evaluate(now))
+        if now - self._last_abort_poll >= self.opt.abort_poll_seconds:
+            self._last_abort_poll = now
+            reason = self.should_abort()
+            if reason and self._pending_abort is None:
+                self._pending_abort = reason
+        if now - self._started > self.playbook.limits.max_duration and self._pending_abort is None:
+            self._pending_abort = f"max_duration {self.playbook.limits.max_duration:g}s exceeded"
+        if now - self._last_renewal >= self.opt.lease_seconds / 3:
+            self._last_renewal = now
+            self._renew_leases()
+        if self._pending_abort is not None:
+            raise _Abort(self._pending_abort)
+
+    def _renew_leases(self) -> None:
+        for fault in self._active.values():
+            previous = fault.renewal
+            if previous is not None:
+                reply = previous.poll()
+                if reply is None and not fault.warned:
+                    fault.warned = True
+                    self._emit(
+                        EventType.LEASE_WARNING,
+                        {
+                            "fault_id": fault.fault_id,
+                            "host": fault.host,
+                            "message": "the agent did not answer a lease renewal; if it stays "
+                            "silent the fault is reverted on the host when its lease expires",
+                        },
+                    )
+                elif reply is not None and not reply.get("renewed", False):
+                    if not fault.warned:
+                        fault.warned = True
+                        self._emit(
+                            EventType.LEASE_WARNING,
+                            {
+                                "fault_id": fault.fault_id,
+                                "host": fault.host,
+                                "message": f"the agent reports the fault as {reply.get('state')}: "
+                                "it was reverted on the host before the step ended",
+                            },
+                        )
+            fault.renewal = self.driver.renew(fault.queue, fault.fault_id, self.opt.lease_seconds)
+
+    def _wait_until(self, deadline: float) -> None:
+        while True:
+            self._tick()
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                return
+            time.sleep(min(self.opt.tick_seconds, remaining))
+
+    # -- faults -------------------------------------------------------------------
+    def _apply(self, step: PlannedStep) -> None:
+        assert step.fault is not None
+        spec = {
+            "run_id": self.run_id,
+            "step": step.index,
+            "attempt": 1,
+            "kind": step.fault.kind,
+            "params": step.fault.params,
+            "lease_seconds": self.opt.lease_seconds,
+        }
+        fault_id = f"r{self.run_id}-s{step.index}-a1"
+        # Track before sending: if the reply is lost, revert still targets it.
+        self._active[fault_id] = _ActiveFault(fault_id, step.index, step.fault.host, step.fault.queue)
+        reply = self.driver.apply(step.fault.queue, spec, self.opt.agent_timeout)
+        self._emit(
+            EventType.FAULT_APPLIED,
+            {
+                "step": step.index,
+                "fault_id": reply.get("fault_id", fault_id),
+                "host": step.fault.host,
+                "kind": step.fault.kind,
+                "mechanism": reply.get("mechanism", ""),
+                "params": step.fault.params,
+            },
+        )
+
+    def _revert(self, fault: _ActiveFault) -> bool:
+        try:
+            reply = self.driver.revert(fault.queue, fault.fault_id, self.opt.agent_timeout)
+            state = str(reply.get("state", "unknown"))
+        except AgentUnavailable as exc:
+            state, reply = "unconfirmed", {"message": str(exc)}
+        data = {"step": fault.step, "fault_id": fault.fault_id, "host": fault.host, "state": state}
+        self._active.pop(fault.fault_id, None)
+        if state == "reverted":
+            self._emit(EventType.FAULT_REVERTED, data)
+            return True
+        data["message"] = reply.get("message") or (
+            "the agent could not confirm the revert; its janitor reverts the fault when the "
+            "lease expires"
+        )
+        self._emit(EventType.FAULT_UNCONFIRMED, data)
+        return False
+
+    def _revert_all(self) -> None:
+        for fault in list(self._active.values()):
+            try:
+                self._revert(fault)
+            except Exception:  # keep reverting the others; leases are the backstop
+                log.exception("revert of %s failed", fault.fault_id)
+
+    # -- the run ----------------------------------------------------------------------
+    def run(self) -> RunOutcome:
+        self._started = self.clock()
+        probes: list[threading.Thread] = []
+        try:
+            self._to(RunState.PREFLIGHT)
+            for host_queue in sorted({s.fault.queue for s in self.plan.steps if s.fault}):
+                self.driver.ping(host_queue, self.opt.agent_timeout)
+            probes = self._start_probes()
+            self._to(RunState.BASELINE)
+            now = self.clock()
+            self.tracker.enter_phase(Phase.ALWAYS, now)
+            self._verdicts(self.tracker.enter_phase(Phase.BEFORE, now))
+            in_baseline = True
+            for step in self.plan.steps:
+                self._emit(EventType.STEP_STARTED, step.describe())
+                if step.kind == "wait":
+                    self._wait_until(self.clock() + step.duration)
+                else:
+                    if in_baseline:
+                        self._verdicts(self.tracker.exit_phase(Phase.BEFORE, self.clock()))
+                        in_baseline = False
+                    self._to(RunState.INJECTING)
+                    self._apply(step)
+                    now = self.clock()
+                    if self._fault_start is None:
+                        self._fault_start = now
+                    self._verdicts(self.tracker.enter_phase(Phase.FAULT, now))
+                    self._to(RunState.OBSERVING)
+                    self._wait_until(now + step.duration)
+                    self._to(RunState.REVERTING)
+                    self._verdicts(self.tracker.exit_phase(Phase.FAULT, self.clock()))
+                    self._revert_all()
+                self._emit(EventType.STEP_FINISHED, {"step": step.index})
+            if in_baseline:
+                self._verdicts(self.tracker.exit_phase(Phase.BEFORE, self.clock()))
+            outcome = self._recover()
+        except _Abort as abort:
+            outcome = self._abort(abort.reason)
+        except Exception as exc:
+            log.exception("run %s failed", self.run_id)
+            outcome = self._error(exc)
+        finally:
+            self._stop_probes.set()
+            for thread in probes:
+                thread.join(timeout=5)
+        self._emit(EventType.RESULT, outcome.to_dict())
+        return outcome
+
+    def _recover(self) -> RunOutcome:
+        self._to(RunState.RECOVERING)
+        now = self.clock()
+        self._verdicts(self.tracker.enter_phase(Phase.RECOVERY, now))
+        objective = self.playbook.objectives.rto
+        rto: float | None = None
+        if self.has_recovery_slas:
+            origin = self._fault_start if self._fault_start is not None else now
+            budget = objective if objective is not None else self.opt.default_recovery_timeout
+            deadline = max(origin + budget, now) + self.opt.settle_seconds
+            while True:
+                self._tick()
+                t = self.clock()
+                since = self.tracker.recovered_since(t)
+                if since is not None:
+                    rto = max(0.0, since - origin)
+                    break
+                if t >= deadline:
+                    break
+                time.sleep(self.opt.tick_seconds)
+        end = self.clock()
+        self._verdicts(self.tracker.exit_phase(Phase.RECOVERY, end))
+        self._verdicts(self.tracker.exit_phase(Phase.ALWAYS, end))
+        verdicts = {k: v.value for k, v in self.tracker.finalize(end).items()}
+        failed = sorted(k for k, v in verdicts.items() if v != VerdictState.PASSED.value)
+        reasons = []
+        if failed:
+            reasons.append("SLA failed: " + ", ".join(failed))
+        if self.has_recovery_slas and rto is None:
+            reasons.append("did not recover in time")
+        if rto is not None and objective is not None and rto > objective:
+            reasons.append(f"RTO {rto:.1f}s over the objective {objective:g}s")
+        state = RunState.FAILED if reasons else RunState.PASSED
+        self._to(state)
+        return RunOutcome(
+            state, verdicts, rto, objective, "; ".join(reasons) or "every SLA held"
+        )
+
+    def _abort(self, reason: str) -> RunOutcome:
+        self._emit(EventType.ABORT, {"reason": reason})
+        if self.state is not RunState.REVERTING:
+            self._to(RunState.REVERTING)
+        self._revert_all()
+        end = self.clock()
+        verdicts = {k: v.value for k, v in self.tracker.finalize(end).items()}
+        self._to(RunState.ABORTED)
+        return RunOutcome(RunState.ABORTED, verdicts, None, self.playbook.objectives.rto, reason)
+
+    def _error(self, exc: Exception) -> RunOutcome:
+        message = str(exc) or type(exc).__name__
+        self._emit(EventType.ERROR, {"message": message})
+        if self.state.terminal:
+            return RunOutcome(self.state, {}, None, self.playbook.objectives.rto, message)
+        # Every state that can hold a fault goes through REVERTING; the rest go straight on.
+        if self.state is not RunState.REVERTING and RunState.REVERTING in TRANSITIONS[self.state]:
+            self._to(RunState.REVERTING)
+        self._revert_all()
+        self._to(RunState.ERROR)
+        return RunOutcome(RunState.ERROR, {}, None, self.playbook.objectives.rto, message)

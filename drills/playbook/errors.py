@@ -1,0 +1,32 @@
+"""Problems found in a playbook, each pinned to a line and column."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass
+class Issue:
+    """One problem; ``line`` and ``column`` are 1-based."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.file}:{self.line}:{self.column}: {self.message}"
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+
+class PlaybookError(Exception):
+    """A playbook that cannot be used; ``issues`` lists every problem found."""
+
+    def __init__(self, issues: Iterable[Issue]) -> None:
+        self.issues: list[Issue] = list(issues)
+        super().__init__("\n".join(str(issue) for issue in self.issues))
+
+    def __str__(self) -> str:
+        return "\n".join(str(issue) for issue in self.issues)

@@ -1,0 +1,247 @@
+"""Text in, Playbook out: or a PlaybookError listing every problem with its line and column."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from pathlib import Path as FilePath
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from drills.playbook.durations import format_duration, parse_duration
+from drills.playbook.errors import Issue, PlaybookError
+from drills.playbook.loader import LoadedYaml, Path, Position, load_yaml
+from drills.playbook.model import STEP_TAGS, FaultStep, Playbook, WaitStep, cross_check
+
+_TAGGED = {"wait-step": WaitStep, "fault-step": FaultStep}
+
+
+def parse_playbook(text: str, filename: str = "<playbook>") -> Playbook:
+    """Parse and validate a playbook; raises PlaybookError with all issues sorted by position."""
+    try:
+        return _parse(text, filename)
+    except PlaybookError:
+        raise
+    except Exception as error:
+        # Bad input must never surface as a traceback; this is the last line of that promise.
+        raise PlaybookError(
+            [Issue(filename, 1, 1, f"could not read the playbook: {error}")]
+        ) from None
+
+
+def parse_file(path: str | FilePath) -> Playbook:
+    """Read and parse a playbook file (UTF-8)."""
+    path = FilePath(path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise PlaybookError(
+            [Issue(str(path), 1, 1, f"not UTF-8 text (bad byte at offset {error.start})")]
+        ) from None
+    return parse_playbook(text, str(path))
+
+
+def _parse(text: str, filename: str) -> Playbook:
+    loaded = load_yaml(text, filename)
+    data = loaded.data
+    if data is None:
+        raise PlaybookError(
+            [
+                Issue(
+                    filename, 1, 1, "the playbook is empty", "start with 'apiVersion: drillhall/v1'"
+                )
+            ]
+        )
+    if not isinstance(data, dict):
+        pos = loaded.position(())
+        raise PlaybookError(
+            [
+                Issue(
+                    filename,
+                    pos.line,
+                    pos.column,
+                    f"expected a mapping at the top level (apiVersion, kind, metadata, ...), "
+                    f"found {_kind_of(data)}",
+                )
+            ]
+        )
+    issues: list[Issue] = []
+    playbook: Playbook | None = None
+    unplaced_cross_references: list[str] = []
+    try:
+        # by_name=False: the YAML must use the documented keys ("from"), not Python names.
+        playbook = Playbook.model_validate(data, by_name=False)
+    except ValidationError as error:
+        for detail in error.errors():
+            if detail["type"] == "cross_reference":
+                unplaced_cross_references.append(detail["msg"])
+            else:
+                issues.append(_issue_from_pydantic(detail, loaded, filename))
+    for problem in cross_check(data):
+        pos = _value_position(loaded, problem.path, problem.offset)
+        issues.append(Issue(filename, pos.line, pos.column, problem.message, problem.hint))
+    if not issues and unplaced_cross_references:
+        # Should not happen (both checks share cross_check), but never hide a problem.
+        issues.extend(Issue(filename, 1, 1, message) for message in unplaced_cross_references)
+    if issues or playbook is None:
+        unique = {(i.line, i.column, i.message, i.hint): i for i in issues}
+        raise PlaybookError(sorted(unique.values(), key=lambda i: (i.line, i.column, i.message)))
+    return playbook
+
+
+def _issue_from_pydantic(detail: Any, loaded: LoadedYaml, filename: str) -> Issue:
+    raw_loc = tuple(detail["loc"])
+    path = _clean_loc(raw_loc)
+    kind = detail["type"]
+    ctx = detail.get("ctx") or {}
+    hint = ctx.get("hint")
+    if kind == "extra_forbidden":
+        key = str(path[-1])
+        allowed = _allowed_keys(raw_loc[:-1])
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        if close:
+            hint = f"did you mean '{close[0]}'?"
+        elif allowed:
+            hint = f"allowed keys: {', '.join(allowed)}"
+        pos = loaded.position(path, of_key=True)
+        return Issue(filename, pos.line, pos.column, f"unknown key '{key}'", hint)
+    if kind == "missing":
+        pos = loaded.position(path[:-1], of_key=True)
+        where = f" in {_label(path[:-1])}" if path[:-1] else ""
+        return Issue(filename, pos.line, pos.column, f"missing key '{path[-1]}'{where}", hint)
+    if kind == "assertion_syntax":
+        pos = _value_position(loaded, path, int(ctx.get("offset", 0)))
+        return Issue(filename, pos.line, pos.column, f"{_label(path)}: {detail['msg']}", hint)
+    pos = loaded.position(path)
+    message = _message(kind, detail, ctx, _value_at(loaded.data, path))
+    if kind == "step_kind":
+        return Issue(filename, pos.line, pos.column, message, hint)
+    return Issue(filename, pos.line, pos.column, f"{_label(path)}: {message}", hint)
+
+
+def _message(kind: str, detail: Any, ctx: dict[str, Any], value: Any) -> str:
+    if kind in ("model_type", "dict_type"):
+        return f"expected a mapping, found {_kind_of(value)}"
+    if kind == "list_type":
+        return f"expected a list, found {_kind_of(value)}"
+    if kind == "string_type":
+        return f"expected a string, found {_kind_of(value)}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"expected a whole number, found {_kind_of(value)}"
+    if kind in ("literal_error", "enum") and "expected" in ctx:
+        return f"expected {ctx['expected']}, found {_kind_of(value)}"
+    if kind == "too_short" and "min_length" in ctx:
+        return f"needs at least {ctx['min_length']} entry"
+    if kind in ("greater_than_equal", "greater_than") and _is_duration(value):
+        bound = float(ctx.get("ge", ctx.get("gt", 0)))
+        relation = "at least" if kind == "greater_than_equal" else "longer than"
+        return f"must be {relation} {format_duration(bound)}"
+    return str(detail["msg"])
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> Path:
+    """Drop pydantic's union tags so the location is a path into the YAML data."""
+    cleaned: list[str | int] = []
+    for index, part in enumerate(loc):
+        if part in STEP_TAGS and index >= 2 and loc[index - 2] == "steps":
+            continue
+        cleaned.append(part)
+    return tuple(cleaned)
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the model at a raw pydantic location accepts, as written in YAML."""
+    current: Any = Playbook
+    for part in loc:
+        if part in _TAGGED:
+            current = _TAGGED[part]
+            continue
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            fields = {(info.alias or name): info for name, info in current.model_fields.items()}
+            if part not in fields:
+                return []
+            current = fields[part].annotation
+        elif typing.get_origin(current) is list:
+            current = typing.get_args(current)[0]
+        elif typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [(info.alias or name) for name, info in current.model_fields.items()]
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Annotated[...] and "| None" until a model, list, dict or real union is left."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+            continue
+        if origin in (typing.Union, types.UnionType):
+            members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+            if len(members) == 1:
+                annotation = members[0]
+                continue
+        return annotation
+
+
+def _value_position(loaded: LoadedYaml, path: Path, offset: int) -> Position:
+    """Position of character ``offset`` inside the string value at ``path``."""
+    marks = loaded.marks.get(path)
+    if marks is None:
+        return loaded.position(path)
+    start, end = marks.value, marks.value_end
+    # Only a single-line plain or quoted scalar maps offsets to columns one to one.
+    if start.line == end.line and marks.style in (None, "'", '"'):
+        quote = 0 if marks.style is None else 1
+        return Position(start.line, start.column + quote + offset)
+    return start
+
+
+def _value_at(data: Any, path: Path) -> Any:
+    for part in path:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def _is_duration(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        parse_duration(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _label(path: Path) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "playbook"
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, int | float):
+        return f"a number ({value})"
+    return f"'{value}'" if isinstance(value, str) else type(value).__name__

@@ -1,0 +1,91 @@
+"""`drillhall doctor` against the real machine: the test machine must have every capability."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from drills.doctor import Capability, all_ok, check_all, check_redis, render
+from ebpf.capabilities import check_ebpf
+from tests import conftest
+from tests.conftest import have_root, redis_up, require
+
+NAMES = ["root", "netns", "nftables", "fuse", "ebpf", "redis"]
+DEAD_REDIS = "redis://127.0.0.1:1/0"
+
+
+@pytest.fixture(scope="module")
+def caps() -> list[Capability]:
+    require(have_root(), "doctor is expected all-ok only as root")
+    url = conftest.test_redis_url()
+    require(redis_up(url), f"needs a Redis server at {url} (make setup starts one)")
+    return check_all(url)
+
+
+def test_every_capability_is_ok_on_the_test_machine(caps: list[Capability]) -> None:
+    assert [c.name for c in caps] == NAMES
+    assert all_ok(caps), "\n" + render([c for c in caps if not c.ok])
+
+
+def test_ebpf_check_compiles_and_attaches_a_real_probe() -> None:
+    require(have_root(), "eBPF needs root")
+    started = time.monotonic()
+    cap = check_ebpf()
+    assert cap.ok, f"{cap.detail} -> {cap.fix}"
+    assert "sched_process_exec" in cap.detail
+    assert time.monotonic() - started < 5
+
+
+def test_render_gives_one_line_per_capability_naming_it(caps: list[Capability]) -> None:
+    lines = render(caps).splitlines()
+    assert len(lines) == len(caps)
+    for line, cap in zip(lines, caps, strict=True):
+        assert line.split()[:2] == ["ok", cap.name]
+        assert cap.detail in line
+    # Aligned: every detail starts in the same column.
+    assert len({line.index(cap.detail) for line, cap in zip(lines, caps, strict=True)}) == 1
+
+
+def test_dead_redis_is_missing_with_a_fix_and_answers_fast() -> None:
+    started = time.monotonic()
+    cap = check_redis(DEAD_REDIS)
+    assert time.monotonic() - started < 2.5  # no retry loop
+    assert not cap.ok
+    assert cap.name == "redis"
+    assert "127.0.0.1:1" in cap.detail
+    assert cap.fix
+
+
+def test_check_all_reports_a_dead_redis_without_hiding_the_rest() -> None:
+    caps = check_all(DEAD_REDIS)
+    assert [c.name for c in caps] == NAMES
+    redis_cap = caps[-1]
+    assert not redis_cap.ok and redis_cap.fix
+    assert f"MISSING  redis     {redis_cap.detail} -> fix: {redis_cap.fix}" in render(caps)
+
+
+def test_redis_password_is_not_shown() -> None:
+    cap = check_redis("redis://user:hunter2@127.0.0.1:1/0")
+    assert "hunter2" not in cap.detail + cap.fix
+
+
+def test_doctor_leaves_no_throwaway_namespace(caps: list[Capability]) -> None:
+    netns = Path("/run/netns")
+    names = os.listdir(netns) if netns.is_dir() else []
+    assert [n for n in names if n.startswith("drillhall-doctor-")] == []
+
+
+def test_render_shows_the_fix_for_what_is_missing() -> None:
+    text = render(
+        [
+            Capability("root", True, "running as root"),
+            Capability("ebpf", False, "no kernel headers", "run make setup"),
+        ]
+    )
+    assert text.splitlines() == [
+        "ok       root  running as root",
+        "MISSING  ebpf  no kernel headers -> fix: run make setup",
+    ]

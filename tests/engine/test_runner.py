@@ -1,0 +1,202 @@
+"""The run loop against a fake agent and a real HTTP service on loopback.
+
+The fake driver stands in for agents (pure logic of the loop); the fault's "effect" is the
+loopback service answering 503 while the fault is applied, so verdicts come from real probes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from drills.engine.driver import AgentUnavailable
+from drills.engine.events import EventType, MemorySink
+from drills.engine.plan import HostInfo, resolve_plan
+from drills.engine.runner import DrillRunner, RunOptions
+from drills.engine.states import RunState
+from drills.playbook.parser import parse_playbook
+
+
+class Service:
+    def __init__(self) -> None:
+        self.broken = False
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                self.send_response(503 if service.broken else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+class FakeReply:
+    def __init__(self, value: dict[str, Any] | None) -> None:
+        self.value = value
+
+    def poll(self) -> dict[str, Any] | None:
+        return self.value
+
+
+class FakeDriver:
+    """Applies a fault by breaking the service; records every call."""
+
+    def __init__(self, service: Service, dead: bool = False) -> None:
+        self.service = service
+        self.dead = dead
+        self.calls: list[tuple[str, str]] = []
+        self.active: set[str] = set()
+
+    def ping(self, queue: str, timeout: float) -> dict[str, Any]:
+        if self.dead:
+            raise AgentUnavailable(f"no agent answered on queue {queue!r}")
+        return {"host": queue}
+
+    def apply(self, queue: str, spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+        fault_id = f"r{spec['run_id']}-s{spec['step']}-a{spec['attempt']}"
+        self.calls.append(("apply", fault_id))
+        self.active.add(fault_id)
+        self.service.broken = True
+        return {"fault_id": fault_id, "state": "applied", "mechanism": "fake"}
+
+    def renew(self, queue: str, fault_id: str, lease_seconds: float) -> FakeReply:
+        self.calls.append(("renew", fault_id))
+        return FakeReply({"fault_id": fault_id, "renewed": fault_id in self.active})
+
+    def revert(self, queue: str, fault_id: str, timeout: float) -> dict[str, Any]:
+        self.calls.append(("revert", fault_id))
+        self.active.discard(fault_id)
+        self.service.broken = False
+        return {"fault_id": fault_id, "state": "reverted"}
+
+
+PLAYBOOK = """\
+apiVersion: drillhall/v1
+kind: Playbook
+metadata: {{name: fake-drill}}
+targets:
+  app: {{host: h1}}
+  db: {{host: h2}}
+probes:
+  - name: shop
+    http: {{url: "http://127.0.0.1:{port}/", timeout: 1s}}
+    every: 100ms
+steps:
+  - wait: 1s
+  - fault: network.partition
+    target: db
+    from: [app]
+    duration: 1500ms
+slas:
+  - name: healthy first
+    assert: error_rate(shop, 1s) < 10%
+    during: before
+  - name: broken during
+    assert: error_rate(shop, 1s) > 50%
+    during: fault
+    on_breach: {on_breach}
+  - name: recovers
+    assert: error_rate(shop, 1s) < 10%
+    during: recovery
+objectives: {{rto: 10s}}
+"""
+
+INVENTORY = {
+    "h1": HostInfo("h1", "10.0.0.1", "agent.h1"),
+    "h2": HostInfo("h2", "10.0.0.2", "agent.h2"),
+}
+
+
+@pytest.fixture
+def service() -> Iterator[Service]:
+    s = Service()
+    yield s
+    s.server.shutdown()
+
+
+def make_runner(service: Service, driver: FakeDriver, on_breach: str = "record", abort=None):  # type: ignore[no-untyped-def]
+    playbook = parse_playbook(PLAYBOOK.format(port=service.port, on_breach=on_breach))
+    plan = resolve_plan(playbook, INVENTORY)
+    sink = MemorySink()
+    runner = DrillRunner(
+        7, playbook, plan, driver, sink,
+        should_abort=abort or (lambda: None),
+        options=RunOptions(lease_seconds=0.6, settle_seconds=1.0, tick_seconds=0.05),
+    )
+    return runner, sink
+
+
+def states(sink: MemorySink) -> list[str]:
+    return [d["state"] for t, d, _ in sink.events if t is EventType.STATE]
+
+
+def test_run_passes_when_the_fault_breaks_and_recovery_follows(service: Service) -> None:
+    driver = FakeDriver(service)
+    runner, sink = make_runner(service, driver)
+    outcome = runner.run()
+    assert outcome.state is RunState.PASSED, outcome
+    assert states(sink) == [
+        "preflight", "baseline", "injecting", "observing", "reverting", "recovering", "passed"
+    ]
+    assert outcome.verdicts == {"healthy first": "passed", "broken during": "passed",
+                                "recovers": "passed"}
+    assert outcome.rto is not None and 1.5 <= outcome.rto <= 4.0
+    assert ("renew", "r7-s2-a1") in driver.calls  # leases renewed during the 1.5 s step
+    assert driver.active == set()
+
+
+def test_sla_breach_with_abort_reverts_and_ends_aborted(service: Service) -> None:
+    driver = FakeDriver(service)
+    # "broken during" expects errors; a fault that breaks nothing breaches it.
+    driver.apply = lambda q, spec, t: (  # type: ignore[method-assign]
+        driver.calls.append(("apply", "x")) or driver.active.add("r7-s2-a1")
+        or {"fault_id": "r7-s2-a1", "mechanism": "fake"}
+    )
+    runner, sink = make_runner(service, driver, on_breach="abort")
+    outcome = runner.run()
+    assert outcome.state is RunState.ABORTED
+    assert "broken during" in outcome.reason
+    assert states(sink)[-2:] == ["reverting", "aborted"]
+    assert ("revert", "r7-s2-a1") in driver.calls
+    types = [t for t, _, _ in sink.events]
+    assert types.index(EventType.ABORT) < types.index(EventType.FAULT_REVERTED)
+
+
+def test_user_abort_mid_fault_reverts_within_a_tick(service: Service) -> None:
+    driver = FakeDriver(service)
+    requested: dict[str, str] = {}
+    runner, sink = make_runner(service, driver, abort=lambda: requested.get("reason"))
+
+    def request_when_applied() -> None:
+        while ("apply", "r7-s2-a1") not in driver.calls:
+            threading.Event().wait(0.02)
+        requested["reason"] = "operator pressed Abort"
+
+    threading.Thread(target=request_when_applied, daemon=True).start()
+    outcome = runner.run()
+    assert outcome.state is RunState.ABORTED
+    assert outcome.reason == "operator pressed Abort"
+    applied_t = next(t for k, _, t in sink.events if k is EventType.FAULT_APPLIED)
+    reverted_t = next(t for k, _, t in sink.events if k is EventType.FAULT_REVERTED)
+    assert reverted_t - applied_t < 1.0  # the step was 1.5 s long
+    assert driver.active == set()
+
+
+def test_missing_agent_is_an_error_before_any_fault(service: Service) -> None:
+    driver = FakeDriver(service, dead=True)
+    runner, sink = make_runner(service, driver)
+    outcome = runner.run()
+    assert outcome.state is RunState.ERROR
+    assert "agent.h2" in outcome.reason
+    assert not any(kind == "apply" for kind, _ in driver.calls)
+    assert states(sink) == ["preflight", "reverting", "error"]

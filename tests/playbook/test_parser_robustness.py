@@ -1,0 +1,123 @@
+"""Bad input of any shape gives a PlaybookError with positions, never a traceback."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from drills.playbook.errors import Issue, PlaybookError
+from drills.playbook.loader import MAX_BYTES, Position, load_yaml
+from drills.playbook.parser import parse_playbook
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "playbooks"
+DEMO = (FIXTURES / "valid" / "partition-demo.yaml").read_text()
+
+
+def test_billion_laughs_is_rejected_in_under_50_ms() -> None:
+    bomb = (FIXTURES / "invalid" / "billion-laughs.yaml").read_text()
+    started = time.perf_counter()
+    with pytest.raises(PlaybookError, match="anchors"):
+        parse_playbook(bomb)
+    assert time.perf_counter() - started < 0.05
+
+
+def test_oversized_file_is_rejected_before_parsing() -> None:
+    text = DEMO + "#" * MAX_BYTES
+    with pytest.raises(PlaybookError, match="larger than 256 KiB") as caught:
+        parse_playbook(text, "big.yaml")
+    assert (caught.value.issues[0].line, caught.value.issues[0].column) == (1, 1)
+
+
+def test_deeply_nested_flow_collections_do_not_exhaust_the_stack() -> None:
+    with pytest.raises(PlaybookError, match="nesting deeper than 32"):
+        parse_playbook("a: " + "[" * 100_000)
+
+
+def test_all_issues_are_reported_sorted_by_position() -> None:
+    text = (
+        DEMO.replace("drillhall/v1", "drillhall/v9")
+        .replace("    target: db\n", "    target: dbx\n")
+        .replace("every: 250ms", "evry: 250ms")
+        .replace("during: recovery", "during: later")
+    )
+    with pytest.raises(PlaybookError) as caught:
+        parse_playbook(text, "pb.yaml")
+    issues = caught.value.issues
+    positions = [(issue.line, issue.column) for issue in issues]
+    assert positions == sorted(positions)
+    messages = str(caught.value)
+    assert len(issues) == 4
+    for needle in ("drillhall/v9", "unknown key 'evry'", "unknown target 'dbx'", "'later'"):
+        assert needle in messages
+    assert messages.splitlines() == [str(issue) for issue in issues]
+
+
+def test_issue_renders_file_line_column_and_hint() -> None:
+    issue = Issue("pb.yaml", 3, 7, "unknown key 'duraton'", "did you mean 'duration'?")
+    assert str(issue) == "pb.yaml:3:7: unknown key 'duraton' (hint: did you mean 'duration'?)"
+    assert str(Issue("pb.yaml", 1, 1, "empty")) == "pb.yaml:1:1: empty"
+
+
+def test_loader_maps_paths_to_key_and_value_positions() -> None:
+    loaded = load_yaml(DEMO)
+    marks = loaded.marks[("steps", 1, "duration")]
+    assert marks.key == Position(21, 5)
+    assert marks.value == Position(21, 15)
+    assert loaded.marks[("steps", 1, "from", 0)].value == Position(20, 12)
+    assert loaded.position(("steps", 1, "nonexistent")) == loaded.marks[("steps", 1)].value
+
+
+def test_loader_keeps_dates_and_keys_as_written() -> None:
+    loaded = load_yaml("on: 2024-01-01\nyes: 1_000\nn: ~\nf: 1.5\nb: true\n")
+    assert loaded.data == {"on": "2024-01-01", "yes": 1000, "n": None, "f": 1.5, "b": True}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\x00",
+        "{",
+        "]",
+        "a: b: c",
+        "'unterminated",
+        "- - - -",
+        "? ? ?",
+        "apiVersion: [1, {2: 3}]\nkind: {}\nmetadata: []\ntargets: 7\n"
+        "probes: [[]]\nsteps: [[], 1, null]",
+        "apiVersion: drillhall/v1\nslas: [{assert: '((((((((((((((((((((((((((((((('}]",
+        "slas: [{name: x, assert: '" + "not " * 5000 + "count(a, 1s) > 1'}]",
+        "%YAML 1.1\n%YAML 1.1\n---\na: 1",
+        "\ufeffa: 1",
+        'a: "\\ud800"',
+    ],
+)
+def test_malformed_input_gives_playbook_error(text: str) -> None:
+    with pytest.raises(PlaybookError) as caught:
+        parse_playbook(text, "bad.yaml")
+    assert all(issue.line >= 1 and issue.column >= 1 for issue in caught.value.issues)
+
+
+def test_random_corruptions_of_the_demo_never_crash() -> None:
+    rng = random.Random(20261123)
+    alphabet = list(":-[]{}&*!|>'\"#%@`, \n\t") + ["x", "1", "s", "%", "("]
+    for _ in range(300):
+        chars = list(DEMO)
+        for _ in range(rng.randint(1, 6)):
+            chars[rng.randrange(len(chars))] = rng.choice(alphabet)
+        try:
+            parse_playbook("".join(chars))
+        except PlaybookError as error:
+            assert error.issues
+
+
+def test_non_utf8_file_is_an_issue_at_1_1(tmp_path: Path) -> None:
+    from drills.playbook.parser import parse_file
+
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"kind: caf\xe9\n")
+    with pytest.raises(PlaybookError, match="not UTF-8") as caught:
+        parse_file(path)
+    assert (caught.value.issues[0].line, caught.value.issues[0].column) == (1, 1)

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import pytest
+
+from verifier.assertions.parser import (
+    And,
+    AssertionSyntaxError,
+    Call,
+    Compare,
+    Not,
+    Number,
+    Or,
+    parse_assertion,
+)
+
+
+def test_comparison_of_error_rate_with_percent() -> None:
+    expr = parse_assertion("error_rate(checkout, 5s) < 50%")
+
+    assert isinstance(expr, Compare) and expr.op == "<"
+    assert expr.left == Call("error_rate", "checkout", "latency_ms", 5.0, "5s", 0, 11)
+    assert isinstance(expr.right, Number) and expr.right.value == 50.0
+
+
+def test_seconds_compared_with_a_latency_become_milliseconds() -> None:
+    expr = parse_assertion("p99(checkout.latency_ms, 30s) < 2s")
+
+    assert isinstance(expr, Compare) and isinstance(expr.right, Number)
+    assert expr.right.value == 2000.0
+    assert parse_assertion("p99(checkout, 30s) < 250ms").right.value == 250.0  # type: ignore[attr-defined]
+    assert parse_assertion("p99(checkout, 30s) < 250").right.value == 250.0  # type: ignore[attr-defined]
+
+
+def test_and_binds_tighter_than_or_and_not_binds_tightest() -> None:
+    expr = parse_assertion(
+        "count(a, 1s) > 0 or not p50(b, 1s) > 5 and availability(c, 1m) >= 99.9%"
+    )
+
+    assert isinstance(expr, Or)
+    assert isinstance(expr.items[1], And)
+    assert isinstance(expr.items[1].items[0], Not)
+    assert expr.references() == {"a", "b", "c"}
+    assert expr.max_window() == 60.0
+
+
+def test_parentheses_group_boolean_expressions() -> None:
+    expr = parse_assertion(
+        "(error_rate(a, 1s) < 5 or error_rate(b, 1s) < 5) and max(a.status, 2s) < 500"
+    )
+
+    assert isinstance(expr, And) and isinstance(expr.items[0], Or)
+    status = expr.items[1]
+    assert isinstance(status, Compare) and isinstance(status.left, Call)
+    assert status.left.metric == "status" and status.left.kind == "status"
+
+
+def test_windows_take_every_time_unit() -> None:
+    windows = [
+        parse_assertion(f"count(a, {w}) > 0").max_window() for w in ("500ms", "2s", "1.5m", "1h")
+    ]
+    assert windows == [0.5, 2.0, 90.0, 3600.0]
+
+
+def test_probe_names_may_contain_hyphens() -> None:
+    assert parse_assertion("avg(home-page, 10s) < 100").references() == {"home-page"}
+
+
+def test_rendering_reads_like_the_source() -> None:
+    text = "p99(checkout, 30s) < 2s and not (count(checkout, 5s) == 0 or avg(x.status, 1s) != 200)"
+    assert str(parse_assertion(text)) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "offset", "message"),
+    [
+        ("error_rate(checkout 5s) < 50%", 20, "expected ',' after probe name"),
+        ("p98(checkout, 5s) < 200", 0, "unknown function 'p98' (did you mean 'p99'?)"),
+        ("error_rat(checkout, 5s) < 5", 0, "did you mean 'error_rate'?"),
+        ("", 0, "empty assertion"),
+        ("   ", 0, "empty assertion"),
+        ("error_rate(checkout, 5s)", 24, "expected a comparison operator"),
+        ("error_rate(checkout, 5s) = 5", 25, "unknown operator '=' (did you mean '=='?)"),
+        ("error_rate(checkout, 5s) < ", 27, "expected a number or a function call"),
+        ("error_rate(checkout, 5) < 5", 21, "expected a window duration like 5s"),
+        ("error_rate(checkout, 0s) < 5", 21, "expected a window duration like 5s"),
+        ("error_rate(checkout, 5s < 5", 24, "expected ')' after the window"),
+        (
+            "p99(checkout.latency, 5s) < 5",
+            13,
+            "unknown metric 'latency' (did you mean 'latency_ms'?)",
+        ),
+        ("error_rate(checkout.status, 5s) < 5", 20, "give it a probe name without a metric"),
+        ("checkout < 5", 0, "expected a number or a function call, found 'checkout'"),
+        ("p99(checkout, 5s) < 5 < 6", 22, "cannot be chained"),
+        ("p99(checkout, 5s) < 5 p99(x, 1s) < 1", 22, "unexpected 'p99'"),
+        ("(p99(a, 1s) < 5", 15, "expected ')' to close the '(' at offset 0"),
+        ("p99(a, 1s) < 5)", 14, "unmatched ')'"),
+        ("p99(a, 1s) < 5 and", 18, "expected a number or a function call"),
+        ("error_rate(a, 1s) < 2s", 20, "'2s' is a time"),
+        ("p99(a, 1s) < 5%", 13, "'5%' is a percentage"),
+        ("p99(a, 1s) < 5kb", 14, "unknown unit 'kb'"),
+        ("p99(a, 1s) < $5", 13, "unexpected character '$'"),
+        ("p99(and, 1s) < 5", 4, "expected a probe name"),
+        ("p99 < 5", 4, "expected '(' after 'p99'"),
+    ],
+)
+def test_syntax_errors_report_message_and_offset(text: str, offset: int, message: str) -> None:
+    with pytest.raises(AssertionSyntaxError) as caught:
+        parse_assertion(text)
+    assert message in caught.value.message
+    assert caught.value.offset == offset
+
+
+def test_absurd_nesting_is_a_syntax_error_not_a_crash() -> None:
+    with pytest.raises(AssertionSyntaxError, match="nested too deeply"):
+        parse_assertion("(" * 10_000 + "count(a, 1s) > 0" + ")" * 10_000)
+    with pytest.raises(AssertionSyntaxError, match="nested too deeply"):
+        parse_assertion("not " * 10_000 + "count(a, 1s) > 0")
+
+
+def test_parser_never_evaluates_python() -> None:
+    with pytest.raises(AssertionSyntaxError):
+        parse_assertion("__import__('os').system('true') == 0")

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import pytest
+
+from verifier.assertions.evaluate import Outcome, evaluate
+from verifier.assertions.parser import parse_assertion
+from verifier.windows import Sample, SampleStore
+
+
+def _store(samples: list[tuple[float, bool, float | None]], probe: str = "checkout") -> SampleStore:
+    store = SampleStore()
+    for t, ok, latency in samples:
+        store.add(Sample(t=t, probe=probe, ok=ok, latency_ms=latency, status=200 if ok else 503))
+    return store
+
+
+def _eval(text: str, store: SampleStore, now: float, since: float = 0.0) -> Outcome:
+    return evaluate(parse_assertion(text), store, now=now, since=since)
+
+
+def test_error_rate_is_a_percentage_of_failed_samples() -> None:
+    store = _store([(1, True, 10), (2, False, None), (3, False, None), (4, True, 12)])
+
+    outcome = _eval("error_rate(checkout, 10s) < 50%", store, now=4)
+    assert outcome == Outcome(holds=False, value=50.0)
+    assert _eval("availability(checkout, 10s) >= 50%", store, now=4) == Outcome(True, 50.0)
+
+
+def test_window_only_sees_the_last_seconds() -> None:
+    store = _store([(1, False, None), (2, False, None), (3, True, 5), (4, True, 5)])
+
+    assert _eval("error_rate(checkout, 2s) < 10%", store, now=4) == Outcome(True, 0.0)
+    assert _eval("error_rate(checkout, 3s) < 10%", store, now=4).value == pytest.approx(100 / 3)
+
+
+def test_window_does_not_reach_before_since() -> None:
+    store = _store([(1, False, None), (2, False, None), (3, True, 5)])
+
+    assert _eval("error_rate(checkout, 10s) == 0", store, now=3, since=2).holds is True
+    assert _eval("error_rate(checkout, 10s) == 0", store, now=3, since=0).holds is False
+
+
+def test_samples_after_now_are_ignored() -> None:
+    store = _store([(1, True, 5), (5, False, None)])
+    assert _eval("error_rate(checkout, 10s) == 0", store, now=2).holds is True
+
+
+def test_latency_percentiles_use_nearest_rank() -> None:
+    store = _store([(i, True, float(i * 10)) for i in range(1, 11)])  # 10..100 ms
+
+    assert _eval("p50(checkout, 60s) == 50", store, now=10).holds is True
+    assert _eval("p90(checkout, 60s) == 90", store, now=10).holds is True
+    assert _eval("p99(checkout, 60s) < 0.1s", store, now=10) == Outcome(False, 100.0)
+    assert _eval("avg(checkout, 60s) == 55", store, now=10).holds is True
+    assert _eval("min(checkout, 60s) == 10 and max(checkout, 60s) == 100", store, now=10).holds
+
+
+def test_latency_ignores_samples_without_a_latency() -> None:
+    store = _store([(1, False, None), (2, True, 40)])
+    assert _eval("max(checkout, 5s) == 40", store, now=2).holds is True
+
+
+def test_status_metric() -> None:
+    store = _store([(1, True, 5), (2, False, None)])
+    assert _eval("max(checkout.status, 5s) >= 500", store, now=2) == Outcome(True, 503.0)
+
+
+def test_no_samples_is_unknown_not_false() -> None:
+    store = SampleStore()
+
+    assert _eval("error_rate(checkout, 5s) < 5%", store, now=10) == Outcome(None, None)
+    assert _eval("not p99(checkout, 5s) > 100", store, now=10).holds is None
+
+
+def test_count_of_an_empty_window_is_zero() -> None:
+    assert _eval("count(checkout, 5s) > 0", SampleStore(), now=10) == Outcome(False, 0.0)
+
+
+def test_kleene_logic_for_and_or_with_unknown() -> None:
+    store = _store([(1, True, 5)])
+    unknown = "error_rate(other, 5s) < 5"
+    true = "error_rate(checkout, 5s) < 5"
+    false = "error_rate(checkout, 5s) > 5"
+
+    assert _eval(f"{unknown} and {false}", store, now=2).holds is False
+    assert _eval(f"{unknown} and {true}", store, now=2).holds is None
+    assert _eval(f"{unknown} or {true}", store, now=2).holds is True
+    assert _eval(f"{unknown} or {false}", store, now=2).holds is None
+
+
+def test_value_is_left_side_of_first_comparison() -> None:
+    store = _store([(1, True, 30), (2, True, 70)])
+    outcome = _eval("avg(checkout, 5s) < 100 and max(checkout, 5s) < 100", store, now=2)
+    assert outcome == Outcome(True, 50.0)

@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+from verifier.assertions.parser import parse_assertion
+from verifier.phases import Phase
+from verifier.verdicts import SlaSpec, SlaTracker, VerdictChange, VerdictState
+from verifier.windows import Sample, SampleStore
+
+S = VerdictState
+STEP = 0.25
+
+
+def spec(name: str, text: str, during: Phase, on_breach: str = "record") -> SlaSpec:
+    return SlaSpec(name, parse_assertion(text), during, on_breach)
+
+
+class Drill:
+    """Drives a tracker the way the engine does: a sample every 250 ms, evaluate after each."""
+
+    def __init__(self, *slas: SlaSpec, settle: float = 5.0) -> None:
+        self.store = SampleStore()
+        self.tracker = SlaTracker(list(slas), self.store, settle_seconds=settle)
+        self.now = 0.0
+        self.changes: list[VerdictChange] = []
+
+    def run(self, until: float, ok: bool) -> None:
+        while self.now + STEP <= until + 1e-9:
+            self.now = round(self.now + STEP, 6)
+            self.store.add(Sample(t=self.now, probe="web", ok=ok, latency_ms=5.0 if ok else None))
+            self.changes += self.tracker.evaluate(self.now)
+
+    def enter(self, phase: Phase) -> None:
+        self.changes += self.tracker.enter_phase(phase, self.now)
+
+    def exit(self, phase: Phase) -> None:
+        self.changes += self.tracker.exit_phase(phase, self.now)
+
+    def states(self, name: str) -> list[tuple[VerdictState, float]]:
+        return [(c.state, c.t) for c in self.changes if c.sla == name]
+
+
+def test_before_sla_waits_for_its_window_then_holds_and_passes() -> None:
+    drill = Drill(spec("steady", "error_rate(web, 3s) < 10%", Phase.BEFORE))
+    drill.enter(Phase.BEFORE)
+    drill.run(until=5.0, ok=True)
+    drill.exit(Phase.BEFORE)
+
+    # First judged once the phase lasted the 3 s window, then only on changes.
+    assert drill.states("steady") == [(S.HOLDING, 3.0), (S.PASSED, 5.0)]
+    assert drill.tracker.finalize(drill.now) == {"steady": S.PASSED}
+
+
+def test_breach_in_fault_phase_is_sticky() -> None:
+    drill = Drill(spec("fails", "error_rate(web, 2s) > 50%", Phase.FAULT, on_breach="abort"))
+    drill.run(until=10.0, ok=True)
+    drill.enter(Phase.FAULT)
+    drill.run(until=13.0, ok=False)
+    drill.run(until=16.0, ok=True)  # the fault stops biting: breach
+    drill.run(until=20.0, ok=False)  # bites again: still a breach
+    drill.exit(Phase.FAULT)
+
+    assert drill.states("fails") == [(S.HOLDING, 12.0), (S.BREACHED, 14.0)]
+    breach = drill.changes[-1]
+    assert breach.on_breach == "abort" and breach.value == 50.0 and "breached" in breach.reason
+    assert drill.tracker.finalize(drill.now) == {"fails": S.FAILED}
+
+
+def test_breach_stays_through_a_second_entry_of_the_phase() -> None:
+    drill = Drill(spec("fails", "error_rate(web, 1s) > 50%", Phase.FAULT))
+    drill.enter(Phase.FAULT)
+    drill.run(until=2.0, ok=True)
+    drill.exit(Phase.FAULT)
+    drill.enter(Phase.FAULT)
+    drill.run(until=6.0, ok=False)
+    drill.exit(Phase.FAULT)
+
+    assert drill.states("fails") == [(S.BREACHED, 1.0)]
+    assert drill.tracker.finalize(drill.now)["fails"] is S.FAILED
+
+
+def test_phase_shorter_than_the_window_is_judged_once_at_exit() -> None:
+    drill = Drill(spec("fails", "error_rate(web, 10s) > 50%", Phase.FAULT))
+    drill.enter(Phase.FAULT)
+    drill.run(until=2.0, ok=False)
+    assert drill.changes == []
+    drill.exit(Phase.FAULT)
+
+    assert drill.states("fails") == [(S.HOLDING, 2.0), (S.PASSED, 2.0)]
+
+
+def test_sla_without_data_fails_with_reason() -> None:
+    drill = Drill(spec("steady", "error_rate(web, 1s) < 10%", Phase.BEFORE))
+    drill.enter(Phase.BEFORE)
+    drill.now = 5.0
+    drill.exit(Phase.BEFORE)
+
+    (change,) = drill.changes
+    assert (change.state, change.reason) == (S.FAILED, "no data")
+    assert drill.tracker.finalize(5.0) == {"steady": S.FAILED}
+
+
+def test_windows_only_see_samples_since_the_phase_started() -> None:
+    drill = Drill(spec("back", "error_rate(web, 10s) < 10%", Phase.RECOVERY))
+    drill.run(until=5.0, ok=False)
+    drill.enter(Phase.RECOVERY)
+    drill.run(until=5.25, ok=True)
+
+    assert drill.states("back") == [(S.HOLDING, 5.25)]
+
+
+def test_recovery_may_breach_and_hold_again_and_passes_after_settling() -> None:
+    drill = Drill(spec("back", "error_rate(web, 2s) < 10%", Phase.RECOVERY), settle=5.0)
+    drill.enter(Phase.RECOVERY)
+    drill.run(until=3.0, ok=False)  # still broken
+    drill.run(until=6.0, ok=True)  # window clean again 2 s after the last failure
+    assert drill.tracker.recovered_since(drill.now) is None  # held 1 s: not settled
+    drill.run(until=10.0, ok=True)
+    assert drill.tracker.recovered_since(drill.now) == 5.0
+    drill.run(until=12.0, ok=True)
+    drill.exit(Phase.RECOVERY)
+
+    assert drill.states("back") == [(S.BREACHED, 0.25), (S.HOLDING, 5.0), (S.PASSED, 12.0)]
+    assert drill.tracker.finalize(drill.now) == {"back": S.PASSED}
+
+
+def test_recovery_streak_restarts_after_a_relapse() -> None:
+    drill = Drill(spec("back", "error_rate(web, 1s) < 10%", Phase.RECOVERY), settle=3.0)
+    drill.enter(Phase.RECOVERY)
+    drill.run(until=2.0, ok=True)
+    drill.run(until=2.5, ok=False)
+    drill.run(until=6.0, ok=True)
+
+    assert drill.states("back") == [(S.HOLDING, 0.25), (S.BREACHED, 2.25), (S.HOLDING, 3.5)]
+    assert drill.tracker.recovered_since(6.0) is None  # 2.5 s of the 3 s settle time
+    assert drill.tracker.recovered_since(6.5) == 3.5
+
+
+def test_recovery_that_has_not_settled_at_exit_fails() -> None:
+    drill = Drill(spec("back", "error_rate(web, 1s) < 10%", Phase.RECOVERY), settle=5.0)
+    drill.enter(Phase.RECOVERY)
+    drill.run(until=3.0, ok=False)
+    drill.run(until=6.0, ok=True)
+    drill.exit(Phase.RECOVERY)
+
+    last = drill.changes[-1]
+    assert last.state is S.FAILED and "settle" in last.reason
+    assert drill.tracker.finalize(drill.now) == {"back": S.FAILED}
+
+
+def test_recovered_since_needs_every_recovery_sla() -> None:
+    drill = Drill(
+        spec("errors", "error_rate(web, 1s) < 10%", Phase.RECOVERY),
+        spec("latency", "p99(web, 1s) < 1ms", Phase.RECOVERY),
+        settle=1.0,
+    )
+    drill.enter(Phase.RECOVERY)
+    drill.run(until=5.0, ok=True)  # latency is 5 ms: the second SLA never holds
+
+    assert drill.tracker.recovered_since(drill.now) is None
+
+
+def test_always_sla_runs_from_the_first_phase_to_finalize() -> None:
+    drill = Drill(spec("alive", "count(web, 2s) > 0", Phase.ALWAYS))
+    drill.run(until=3.0, ok=True)  # no phase yet: not judged
+    assert drill.changes == []
+    drill.enter(Phase.BEFORE)
+    drill.run(until=4.0, ok=True)
+    drill.exit(Phase.BEFORE)
+    drill.enter(Phase.FAULT)
+    drill.run(until=6.0, ok=True)
+
+    assert drill.states("alive") == [(S.HOLDING, 5.0)]
+    finals = drill.tracker.finalize(drill.now)
+    assert finals == {"alive": S.PASSED}
+    assert drill.states("alive") == [(S.HOLDING, 5.0)]  # finalize emits nothing
+
+
+def test_finalize_fails_slas_whose_phase_never_ran() -> None:
+    drill = Drill(
+        spec("steady", "error_rate(web, 1s) < 10%", Phase.BEFORE),
+        spec("back", "error_rate(web, 1s) < 10%", Phase.RECOVERY),
+    )
+    drill.enter(Phase.BEFORE)
+    drill.run(until=2.0, ok=True)
+    drill.exit(Phase.BEFORE)
+
+    assert drill.tracker.finalize(drill.now) == {"steady": S.PASSED, "back": S.FAILED}
+
+
+def test_finalize_judges_a_phase_still_open() -> None:
+    drill = Drill(spec("fails", "error_rate(web, 1s) > 50%", Phase.FAULT))
+    drill.enter(Phase.FAULT)
+    drill.run(until=3.0, ok=False)
+
+    assert drill.tracker.finalize(drill.now) == {"fails": S.PASSED}
+
+
+def test_evaluate_emits_only_changes() -> None:
+    drill = Drill(spec("steady", "error_rate(web, 1s) < 10%", Phase.BEFORE))
+    drill.enter(Phase.BEFORE)
+    drill.run(until=10.0, ok=True)
+    for _ in range(5):
+        assert drill.tracker.evaluate(drill.now) == []
+
+    assert len(drill.changes) == 1

@@ -1,0 +1,450 @@
+"""The SLA assertion language: a tokenizer and a recursive-descent parser (no eval).
+
+Grammar::
+
+    expr  := or
+    or    := and ("or" and)*
+    and   := not ("and" not)*
+    not   := "not" not | cmp | "(" expr ")"
+    cmp   := value OP value                 OP: < <= > >= == !=
+    value := NUMBER [ms | s | %] | call
+    call  := FUNC "(" REF "," DURATION ")"
+    REF   := probe_name ["." metric]        metric: latency_ms (default) | status
+
+Functions and what they return:
+
+* ``error_rate``, ``availability``: percent of failed / successful samples (0..100).
+* ``p50 p90 p95 p99 avg min max``: over the metric, ``latency_ms`` unless the reference names
+  ``status``; latencies are in milliseconds.
+* ``count``: the number of samples in the window.
+
+Units on numbers: a number is compared as written, except that a time compared with a latency
+function is converted to milliseconds (``p99(checkout, 30s) < 2s`` means ``< 2000`` ms).
+A time (``ms``/``s``) may only be compared with a latency function and a percentage (``%``)
+only with ``error_rate`` or ``availability``; ``5%`` and ``5`` mean the same there.
+Window durations take ``ms``, ``s``, ``m`` or ``h``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+PERCENT_FUNCTIONS = ("error_rate", "availability")
+STAT_FUNCTIONS = ("p50", "p90", "p95", "p99", "avg", "min", "max")
+COUNT_FUNCTIONS = ("count",)
+FUNCTIONS = PERCENT_FUNCTIONS + STAT_FUNCTIONS + COUNT_FUNCTIONS
+METRICS = ("latency_ms", "status")
+OPERATORS = ("<", "<=", ">", ">=", "==", "!=")
+KEYWORDS = ("and", "or", "not")
+
+_WINDOW_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_VALUE_UNITS = ("", "ms", "s", "%")
+# Parentheses and "not" recurse; a bound keeps hostile input from exhausting the stack.
+_MAX_NESTING = 64
+
+
+class AssertionSyntaxError(ValueError):
+    """A malformed assertion; ``offset`` is the 0-based character offset of the problem."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.offset = offset
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Expr:
+    """Base of every node in a parsed assertion."""
+
+    offset: int
+
+    def children(self) -> tuple[Expr, ...]:
+        return ()
+
+    def calls(self) -> Iterator[Call]:
+        """Every function call in the expression, left to right."""
+        for child in self.children():
+            yield from child.calls()
+
+    def references(self) -> set[str]:
+        """The probe names the expression reads."""
+        return {call.probe for call in self.calls()}
+
+    def max_window(self) -> float:
+        """The longest window in seconds (0.0 when there is no function call)."""
+        return max((call.window for call in self.calls()), default=0.0)
+
+
+@dataclass(frozen=True)
+class Number(Expr):
+    """A literal; ``value`` is already in the unit of what it is compared with."""
+
+    value: float
+    unit: str
+    text: str
+    offset: int
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Call(Expr):
+    func: str
+    probe: str
+    metric: str
+    window: float
+    window_text: str
+    offset: int
+    probe_offset: int
+
+    @property
+    def kind(self) -> str:
+        """What the call returns: "percent", "latency", "status" or "count"."""
+        if self.func in PERCENT_FUNCTIONS:
+            return "percent"
+        if self.func in COUNT_FUNCTIONS:
+            return "count"
+        return "latency" if self.metric == "latency_ms" else "status"
+
+    def calls(self) -> Iterator[Call]:
+        yield self
+
+    def __str__(self) -> str:
+        ref = self.probe if self.metric == "latency_ms" else f"{self.probe}.{self.metric}"
+        return f"{self.func}({ref}, {self.window_text})"
+
+
+Value = Number | Call
+
+
+@dataclass(frozen=True)
+class Compare(Expr):
+    op: str
+    left: Value
+    right: Value
+    offset: int
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.left, self.right)
+
+    def __str__(self) -> str:
+        return f"{self.left} {self.op} {self.right}"
+
+
+@dataclass(frozen=True)
+class And(Expr):
+    items: tuple[Expr, ...]
+    offset: int
+
+    def children(self) -> tuple[Expr, ...]:
+        return self.items
+
+    def __str__(self) -> str:
+        return " and ".join(_wrap(item, Or) for item in self.items)
+
+
+@dataclass(frozen=True)
+class Or(Expr):
+    items: tuple[Expr, ...]
+    offset: int
+
+    def children(self) -> tuple[Expr, ...]:
+        return self.items
+
+    def __str__(self) -> str:
+        return " or ".join(str(item) for item in self.items)
+
+
+@dataclass(frozen=True)
+class Not(Expr):
+    operand: Expr
+    offset: int
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.operand,)
+
+    def __str__(self) -> str:
+        return f"not {_wrap(self.operand, (And, Or))}"
+
+
+def _wrap(expr: Expr, kinds: type | tuple[type, ...]) -> str:
+    return f"({expr})" if isinstance(expr, kinds) else str(expr)
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # NUMBER, NAME, OP, "(", ")", ",", ".", END
+    text: str
+    offset: int
+    number: float = 0.0
+    unit: str = ""
+
+
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+)
+  | (?P<number>[0-9]+(?:\.[0-9]+)?)(?P<unit>[A-Za-z%]*)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_-]*)
+  | (?P<op><=|>=|==|!=|<|>)
+  | (?P<punct>[(),.])
+    """,
+    re.VERBOSE,
+)
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None:
+            char = text[pos]
+            if char == "=":
+                raise AssertionSyntaxError("unknown operator '=' (did you mean '=='?)", pos)
+            if char == "!":
+                raise AssertionSyntaxError("unknown operator '!' (did you mean '!='?)", pos)
+            raise AssertionSyntaxError(f"unexpected character {char!r}", pos)
+        kind = match.lastgroup
+        if match.group("number") is not None:
+            tokens.append(
+                Token(
+                    "NUMBER",
+                    match.group(0),
+                    pos,
+                    number=float(match.group("number")),
+                    unit=match.group("unit"),
+                )
+            )
+        elif kind == "name":
+            tokens.append(Token("NAME", match.group(0), pos))
+        elif kind == "op":
+            tokens.append(Token("OP", match.group(0), pos))
+        elif kind == "punct":
+            tokens.append(Token(match.group(0), match.group(0), pos))
+        pos = match.end()
+    tokens.append(Token("END", "", len(text)))
+    return tokens
+
+
+def _did_you_mean(word: str, choices: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _describe(token: Token) -> str:
+    return "the end of the assertion" if token.kind == "END" else f"'{token.text}'"
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.tokens = tokenize(text)
+        self.pos = 0
+        self.depth = 0
+
+    def peek(self) -> Token:
+        return self.tokens[self.pos]
+
+    def advance(self) -> Token:
+        token = self.tokens[self.pos]
+        if token.kind != "END":
+            self.pos += 1
+        return token
+
+    def at_keyword(self, word: str) -> bool:
+        token = self.peek()
+        return token.kind == "NAME" and token.text == word
+
+    def expect(self, kind: str, message: str) -> Token:
+        token = self.peek()
+        if token.kind != kind:
+            raise AssertionSyntaxError(f"{message}, found {_describe(token)}", token.offset)
+        return self.advance()
+
+    def parse(self) -> Expr:
+        if self.peek().kind == "END":
+            raise AssertionSyntaxError("empty assertion", 0)
+        expr = self.parse_or()
+        token = self.peek()
+        if token.kind != "END":
+            if token.kind == ")":
+                raise AssertionSyntaxError("unmatched ')'", token.offset)
+            raise AssertionSyntaxError(
+                f"unexpected '{token.text}' after a complete comparison "
+                "(join comparisons with 'and' or 'or')",
+                token.offset,
+            )
+        return expr
+
+    def parse_or(self) -> Expr:
+        first = self.parse_and()
+        items = [first]
+        while self.at_keyword("or"):
+            self.advance()
+            items.append(self.parse_and())
+        return first if len(items) == 1 else Or(tuple(items), first.offset)
+
+    def parse_and(self) -> Expr:
+        first = self.parse_not()
+        items = [first]
+        while self.at_keyword("and"):
+            self.advance()
+            items.append(self.parse_not())
+        return first if len(items) == 1 else And(tuple(items), first.offset)
+
+    def parse_not(self) -> Expr:
+        token = self.peek()
+        self.depth += 1
+        if self.depth > _MAX_NESTING:
+            raise AssertionSyntaxError("assertion nested too deeply", token.offset)
+        try:
+            if self.at_keyword("not"):
+                self.advance()
+                return Not(self.parse_not(), token.offset)
+            if token.kind == "(":
+                self.advance()
+                inner = self.parse_or()
+                closing = self.peek()
+                if closing.kind != ")":
+                    raise AssertionSyntaxError(
+                        f"expected ')' to close the '(' at offset {token.offset}, "
+                        f"found {_describe(closing)}",
+                        closing.offset,
+                    )
+                self.advance()
+                return inner
+            return self.parse_cmp()
+        finally:
+            self.depth -= 1
+
+    def parse_cmp(self) -> Expr:
+        left = self.parse_value()
+        op = self.peek()
+        if op.kind != "OP":
+            raise AssertionSyntaxError(
+                f"expected a comparison operator (<, <=, >, >=, ==, !=) after '{left}', "
+                f"found {_describe(op)}",
+                op.offset,
+            )
+        self.advance()
+        right = self.parse_value()
+        if self.peek().kind == "OP":
+            raise AssertionSyntaxError(
+                "comparisons cannot be chained; join them with 'and'", self.peek().offset
+            )
+        if isinstance(left, Number):
+            left = _in_units_of(left, right)
+        if isinstance(right, Number):
+            right = _in_units_of(right, left)
+        return Compare(op.text, left, right, left.offset)
+
+    def parse_value(self) -> Value:
+        token = self.peek()
+        if token.kind == "NUMBER":
+            self.advance()
+            if token.unit not in _VALUE_UNITS:
+                raise AssertionSyntaxError(
+                    f"unknown unit '{token.unit}' in '{token.text}' (use ms, s or %)",
+                    token.offset + len(token.text) - len(token.unit),
+                )
+            return Number(token.number, token.unit, token.text, token.offset)
+        if token.kind == "NAME" and token.text not in KEYWORDS:
+            following = self.tokens[self.pos + 1]
+            if following.kind == "(" or token.text in FUNCTIONS:
+                return self.parse_call()
+            raise AssertionSyntaxError(
+                f"expected a number or a function call, found '{token.text}' "
+                f"(write e.g. error_rate({token.text}, 5s))",
+                token.offset,
+            )
+        raise AssertionSyntaxError(
+            f"expected a number or a function call like error_rate(probe, 5s), "
+            f"found {_describe(token)}",
+            token.offset,
+        )
+
+    def parse_call(self) -> Call:
+        name = self.advance()
+        if name.text not in FUNCTIONS:
+            raise AssertionSyntaxError(
+                f"unknown function '{name.text}'{_did_you_mean(name.text, FUNCTIONS)}",
+                name.offset,
+            )
+        self.expect("(", f"expected '(' after '{name.text}'")
+        probe = self.peek()
+        if probe.kind != "NAME" or probe.text in KEYWORDS:
+            raise AssertionSyntaxError(
+                f"expected a probe name after '{name.text}(', found {_describe(probe)}",
+                probe.offset,
+            )
+        self.advance()
+        metric = "latency_ms"
+        if self.peek().kind == ".":
+            self.advance()
+            metric_token = self.peek()
+            if metric_token.kind != "NAME":
+                raise AssertionSyntaxError(
+                    f"expected a metric name after '{probe.text}.', "
+                    f"found {_describe(metric_token)}",
+                    metric_token.offset,
+                )
+            if metric_token.text not in METRICS:
+                raise AssertionSyntaxError(
+                    f"unknown metric '{metric_token.text}'"
+                    f"{_did_you_mean(metric_token.text, METRICS)}; metrics: {', '.join(METRICS)}",
+                    metric_token.offset,
+                )
+            if name.text not in STAT_FUNCTIONS:
+                raise AssertionSyntaxError(
+                    f"{name.text}() works on whole samples; give it a probe name without a metric",
+                    metric_token.offset,
+                )
+            self.advance()
+            metric = metric_token.text
+        self.expect(",", "expected ',' after probe name")
+        window = self.peek()
+        if window.kind != "NUMBER" or window.unit not in _WINDOW_UNITS or window.number <= 0:
+            raise AssertionSyntaxError(
+                f"expected a window duration like 5s, found {_describe(window)}", window.offset
+            )
+        self.advance()
+        self.expect(")", "expected ')' after the window")
+        return Call(
+            func=name.text,
+            probe=probe.text,
+            metric=metric,
+            window=window.number * _WINDOW_UNITS[window.unit],
+            window_text=window.text,
+            offset=name.offset,
+            probe_offset=probe.offset,
+        )
+
+
+def _in_units_of(number: Number, other: Value) -> Number:
+    """Check the literal's unit against what it is compared with, converting s to ms."""
+    if number.unit in ("ms", "s"):
+        if not (isinstance(other, Call) and other.kind == "latency"):
+            raise AssertionSyntaxError(
+                f"'{number.text}' is a time; compare times only with a latency function "
+                "such as p99(probe, 30s)",
+                number.offset,
+            )
+        factor = 1000.0 if number.unit == "s" else 1.0
+        return Number(number.value * factor, "ms", number.text, number.offset)
+    if number.unit == "%" and not (isinstance(other, Call) and other.kind == "percent"):
+        raise AssertionSyntaxError(
+            f"'{number.text}' is a percentage; compare percentages only with "
+            "error_rate() or availability()",
+            number.offset,
+        )
+    return number
+
+
+def parse_assertion(text: str) -> Expr:
+    """Parse an SLA assertion; raises AssertionSyntaxError with the offset of the problem."""
+    return _Parser(text).parse()
