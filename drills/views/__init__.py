@@ -1,0 +1,1 @@
+"""Web views, one module per concept: playbooks, runs (auth is Django's own)."""

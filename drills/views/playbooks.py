@@ -1,0 +1,51 @@
+"""Playbook pages: the list of what a user may see, and one playbook with its latest YAML."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Max, OuterRef, Subquery
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from drills.models import DrillRun, Playbook
+from drills.views.outline import outline
+
+RECENT_RUNS = 20
+
+
+def accessible_playbook(request: HttpRequest, name: str) -> Playbook:
+    """The playbook, or 404 for users outside it (a 403 would confirm that it exists)."""
+    playbook = get_object_or_404(Playbook, name=name)
+    if not playbook.can_access(request.user):
+        raise Http404("No such playbook")
+    return playbook
+
+
+@login_required
+@require_GET
+def playbook_list(request: HttpRequest) -> HttpResponse:
+    last_run = DrillRun.objects.filter(version__playbook=OuterRef("pk")).order_by("-id")
+    playbooks = Playbook.visible_to(request.user).annotate(
+        latest_number=Max("versions__number"),
+        last_run_id=Subquery(last_run.values("id")[:1]),
+        last_run_state=Subquery(last_run.values("state")[:1]),
+    )
+    return render(request, "drills/playbook_list.html", {"playbooks": playbooks})
+
+
+@login_required
+@require_GET
+def playbook_detail(request: HttpRequest, name: str) -> HttpResponse:
+    playbook = accessible_playbook(request, name)
+    version = playbook.latest_version()
+    runs = DrillRun.objects.filter(version__playbook=playbook).select_related(
+        "version", "started_by"
+    )[:RECENT_RUNS]
+    context = {
+        "playbook": playbook,
+        "version": version,
+        "outline": outline(version.content, f"{playbook.name}.yaml") if version else None,
+        "runs": runs,
+    }
+    return render(request, "drills/playbook_detail.html", context)

@@ -1,0 +1,96 @@
+"""Run pages: start a run, watch it, abort it, and read its events as JSON."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from drills.engine.states import TERMINAL
+from drills.models import DrillRun
+from drills.runs import abort_run, start_run
+from drills.views.outline import outline
+from drills.views.playbooks import accessible_playbook
+
+# The JSON fallback pages through long runs instead of answering with all of them.
+EVENTS_PAGE_MAX = 2000
+
+
+def accessible_run(request: HttpRequest, run_id: int) -> DrillRun:
+    run = get_object_or_404(DrillRun.objects.select_related("version__playbook"), id=run_id)
+    if not run.playbook.can_access(request.user):
+        raise Http404("No such run")
+    return run
+
+
+@login_required
+@require_POST
+def playbook_run(request: HttpRequest, name: str) -> HttpResponse:
+    playbook = accessible_playbook(request, name)
+    version = playbook.latest_version()
+    if version is None:
+        messages.error(request, "This playbook has no saved version to run.")
+        return redirect("playbook-detail", name=playbook.name)
+    run = start_run(version, request.user, "web")
+    return redirect("run-detail", run_id=run.id)
+
+
+@login_required
+@require_GET
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = accessible_run(request, run_id)
+    result = run.result if isinstance(run.result, dict) else {}
+    page = outline(run.version.content, f"{run.playbook.name}.yaml")
+    verdicts = result.get("verdicts") or {}
+    slas = [(sla, verdicts.get(sla.name, "pending")) for sla in page.slas]
+    context = {
+        "run": run,
+        "outline": page,
+        "slas": slas,
+        "rto": result.get("rto"),
+        "rto_objective": result.get("rto_objective"),
+        "terminal_states": sorted(s.value for s in TERMINAL),
+    }
+    return render(request, "drills/run_detail.html", context)
+
+
+@login_required
+@require_POST
+def run_abort(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = accessible_run(request, run_id)
+    if abort_run(run, f"aborted by {request.user}"):
+        messages.info(request, "Abort requested: every fault is being reverted.")
+    elif run.finished:
+        messages.info(request, "The run had already finished.")
+    else:
+        messages.info(request, "An abort was already requested.")
+    return redirect("run-detail", run_id=run.id)
+
+
+@login_required
+@require_GET
+def run_events(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = accessible_run(request, run_id)
+    try:
+        after = int(request.GET.get("after", "0"))
+        limit = min(int(request.GET.get("limit", str(EVENTS_PAGE_MAX))), EVENTS_PAGE_MAX)
+    except ValueError:
+        return HttpResponseBadRequest("after and limit must be integers")
+    if after < 0 or limit < 1:
+        return HttpResponseBadRequest("after must be >= 0 and limit >= 1")
+    page = list(run.events.filter(seq__gt=after).order_by("seq")[: limit + 1])
+    return JsonResponse(
+        {
+            "events": [e.as_message() for e in page[:limit]],
+            "state": run.state,
+            "more": len(page) > limit,
+        }
+    )

@@ -1,0 +1,328 @@
+"""The live run page in a real browser: daphne, Redis and the real event sink, no workers.
+
+Events are written by a separate process through drills.events.RunEventSink (store, then
+publish), exactly as the orchestrator writes them; the page must apply each one once, and
+catch up after the web server restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import require
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "browser-Pass-1"
+
+SEED = """
+import django; django.setup()
+from django.contrib.auth.models import User
+from drills.models import DrillRun, Playbook
+user = User.objects.create_user("olive", password=%(password)r)
+playbook = Playbook.objects.create(name="checkout-partition", owner=user)
+version = playbook.save_version(open(%(yaml)r).read(), author=user)
+print(DrillRun.objects.create(version=version, started_by=user, state="pending").id)
+"""
+
+EMIT = """
+import json, sys
+import django; django.setup()
+from drills.events import RunEventSink
+sink = RunEventSink(int(sys.argv[1]))
+for type_, data, t in json.loads(sys.argv[2]):
+    sink.emit(type_, data, t)
+"""
+
+T0 = 1_800_000_000.0
+
+
+def state(new: str, previous: str, t: float) -> list[Any]:
+    return ["state", {"state": new, "previous": previous}, T0 + t]
+
+
+def sample(ok: bool, latency: float | None, t: float) -> list[Any]:
+    data = {
+        "probe": "checkout",
+        "ok": ok,
+        "latency_ms": latency,
+        "status": 200 if ok else None,
+        "error": None if ok else "timeout",
+    }
+    return ["sample", data, T0 + t]
+
+
+FAULT = {"step": 2, "fault_id": "r1-s2-a1", "host": "db1", "kind": "network.partition"}
+BEFORE_FAULT = [
+    state("preflight", "pending", 0.0),
+    state("baseline", "preflight", 0.1),
+    sample(True, 3.0, 0.5),
+    sample(True, 3.5, 1.0),
+    state("injecting", "baseline", 1.5),
+    [
+        "step_started",
+        {
+            "step": 2,
+            "name": "cut db1 off",
+            "kind": "fault",
+            "fault": "network.partition",
+            "target": "db",
+            "host": "db1",
+            "duration": 10.0,
+        },
+        T0 + 1.5,
+    ],
+    ["fault_applied", {**FAULT, "mechanism": "nftables", "params": {}}, T0 + 1.6],
+    state("observing", "injecting", 1.7),
+    sample(False, None, 2.0),
+]
+WHILE_DOWN = [
+    sample(False, None, 2.5),
+    [
+        "verdict",
+        {
+            "sla": "checkout recovers",
+            "state": "breached",
+            "value": 100.0,
+            "reason": "error rate 100%",
+            "on_breach": "abort",
+        },
+        T0 + 2.6,
+    ],
+    ["fault_reverted", {**FAULT, "state": "reverted"}, T0 + 3.0],
+]
+AFTER_RESTART = [
+    sample(True, 4.0, 3.5),
+    [
+        "verdict",
+        {
+            "sla": "checkout recovers",
+            "state": "passed",
+            "value": 0.0,
+            "reason": "",
+            "on_breach": "abort",
+        },
+        T0 + 4.0,
+    ],
+    state("reverting", "observing", 4.1),
+    state("recovering", "reverting", 4.2),
+    state("passed", "recovering", 4.3),
+    [
+        "result",
+        {
+            "state": "passed",
+            "verdicts": {"checkout recovers": "passed"},
+            "rto": 2.5,
+            "rto_objective": 30.0,
+            "reason": "every SLA held",
+        },
+        T0 + 4.4,
+    ],
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Site:
+    env: dict[str, str]
+    port: int
+    run_id: int
+    log: Path
+    web: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def python(self, code: str, *args: str) -> str:
+        # Our own interpreter running this file's own scripts: no untrusted input.
+        out = subprocess.run(  # noqa: S603
+            [sys.executable, "-c", code, *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    def emit(self, events: list[list[Any]]) -> None:
+        self.python(EMIT, str(self.run_id), json.dumps(events))
+
+    def start_web(self) -> None:
+        argv = [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "drillhall.asgi:application",
+        ]
+        with self.log.open("ab") as log:
+            self.web = subprocess.Popen(  # noqa: S603
+                argv, cwd=ROOT, env=self.env, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + 20
+        while True:
+            assert self.web.poll() is None, self.log.read_text()[-3000:]
+            try:
+                urllib.request.urlopen(self.url + "/accounts/login/", timeout=1)  # noqa: S310
+                return
+            except OSError:
+                assert time.monotonic() < deadline, self.log.read_text()[-3000:]
+                time.sleep(0.2)
+
+    def stop_web(self) -> None:
+        if self.web is not None and self.web.poll() is None:
+            self.web.send_signal(signal.SIGTERM)
+            try:
+                self.web.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.web.kill()
+                self.web.wait(timeout=5)
+        self.web = None
+
+
+@pytest.fixture
+def site(tmp_path: Path, needs_redis: str) -> Iterator[Site]:
+    require(os.path.exists(CHROMIUM), "needs Debian chromium (apt-get install chromium)")
+    env = dict(os.environ)
+    env.update(
+        REDIS_URL=needs_redis,
+        DRILLHALL_SQLITE_PATH=str(tmp_path / "drillhall.sqlite3"),
+        DRILLHALL_STATE_DIR=str(tmp_path / "state"),
+        DJANGO_SETTINGS_MODULE="drillhall.settings",
+        PYTHONPATH=str(ROOT),
+    )
+    migrate = subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    s = Site(env=env, port=free_port(), run_id=0, log=tmp_path / "daphne.log")
+    yaml_path = str(Path(__file__).with_name("checkout-partition.yaml"))
+    s.run_id = int(s.python(SEED % {"password": PASSWORD, "yaml": yaml_path}).strip())
+    s.start_web()
+    try:
+        yield s
+    finally:
+        s.stop_web()
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_context().new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.errors = errors  # type: ignore[attr-defined]
+        yield page
+        browser.close()
+
+
+def log_seqs(page: Any) -> list[int]:
+    return page.eval_on_selector_all("#event-log li", "els => els.map(e => +e.dataset.seq)")
+
+
+def wait_for_seq(page: Any, seq: int) -> None:
+    page.wait_for_function(
+        f"document.querySelector('#event-log li:last-child')?.dataset.seq == {seq}",
+        timeout=15_000,
+    )
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(120)
+def test_run_page_follows_the_stream_once_across_a_server_restart(site: Site, browser_page):
+    page = browser_page
+    page.goto(site.url + "/accounts/login/")
+    page.fill("input[name=username]", "olive")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-button")
+    page.goto(f"{site.url}/runs/{site.run_id}/")
+    page.wait_for_function("document.querySelector('#connection').textContent === 'live'")
+
+    site.emit(BEFORE_FAULT)
+    wait_for_seq(page, len(BEFORE_FAULT))
+    assert page.inner_text("#run-state") == "observing"
+    assert page.get_attribute("#step-list [data-step='2']", "class").endswith("active")
+    assert page.get_attribute("[data-fault='r1-s2-a1']", "data-state") == "applied"
+    # The chart exists and has drawn: uPlot's canvas inside #chart.
+    page.wait_for_selector("#chart canvas")
+
+    site.stop_web()
+    site.emit(WHILE_DOWN)  # stored; published to nobody
+    site.start_web()
+    site.emit(AFTER_RESTART)
+    total = len(BEFORE_FAULT) + len(WHILE_DOWN) + len(AFTER_RESTART)
+    wait_for_seq(page, total)
+
+    assert log_seqs(page) == list(range(1, total + 1))
+    assert page.inner_text("#run-state") == "passed"
+    sla = page.locator('[data-sla="checkout recovers"]')
+    assert sla.get_attribute("data-state") == "passed"
+    assert sla.inner_text() == "passed"
+    assert page.inner_text("#rto") == "2.5 s"
+    assert page.get_attribute("[data-fault='r1-s2-a1']", "data-state") == "reverted"
+    assert not page.is_visible("#abort-button")
+
+    # A reload starts from 0 and the server replays the same stream.
+    page.reload()
+    wait_for_seq(page, total)
+    assert log_seqs(page) == list(range(1, total + 1))
+    assert page.inner_text("#run-state") == "passed"
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(120)
+def test_run_page_works_without_the_chart_library(site: Site, browser_page):
+    page = browser_page
+    page.route("**/static/vendor/uPlot.iife.min.js", lambda route: route.abort())
+    page.goto(site.url + "/accounts/login/")
+    page.fill("input[name=username]", "olive")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-button")
+    site.emit(BEFORE_FAULT)
+    page.goto(f"{site.url}/runs/{site.run_id}/")
+    wait_for_seq(page, len(BEFORE_FAULT))
+    assert page.inner_text("#run-state") == "observing"
+    assert "uPlot not loaded" in page.inner_text("#chart-status")
+    assert page.errors == []  # type: ignore[attr-defined]

@@ -1,0 +1,117 @@
+"""The live run page's websocket: replays a run's stored events, then pushes live ones.
+
+Exactly once, in order, no gap: the consumer joins the run's group before it reads the
+stored events, so an event stored after that read is also published to it; live events
+the replay already covered are dropped by seq.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from drills.models import DrillRun, RunEvent
+
+# Replay reads the stored stream in pages so a long run does not load at once.
+REPLAY_PAGE = 500
+# Close code for a malformed ?after= (4000-4999 are free for applications).
+CLOSE_BAD_REQUEST = 4400
+
+
+@database_sync_to_async
+def group_for_user(run_id: int, user: Any) -> str | None:
+    """The run's group name if the user may watch the run, else None."""
+    run = DrillRun.objects.select_related("version__playbook").filter(id=run_id).first()
+    if run is None or not run.playbook.can_access(user):
+        return None
+    return run.group_name
+
+
+@database_sync_to_async
+def stored_events(
+    run_id: int, after: int, before: int | None = None, limit: int = REPLAY_PAGE
+) -> list[dict[str, Any]]:
+    """Stored events with after < seq (< before), in seq order."""
+    events = RunEvent.objects.filter(run_id=run_id, seq__gt=after)
+    if before is not None:
+        events = events.filter(seq__lt=before)
+    return [e.as_message() for e in events.order_by("seq")[:limit]]
+
+
+def parse_after(query_string: bytes) -> int | None:
+    """`after` from the query string: 0 when absent, None when malformed."""
+    values = parse_qs(query_string.decode("latin-1")).get("after")
+    if not values:
+        return 0
+    try:
+        after = int(values[-1])
+    except ValueError:
+        return None
+    return after if after >= 0 else None
+
+
+class RunConsumer(AsyncJsonWebsocketConsumer):
+    """Pushes one run's events; anything the client sends is ignored (commands are POSTs)."""
+
+    run_id: int
+    group: str | None = None
+    last_seq: int = 0
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close()
+            return
+        self.run_id = int(self.scope["url_route"]["kwargs"]["run_id"])
+        # Access is checked once, here; a socket outliving a team change is acceptable.
+        group = await group_for_user(self.run_id, user)
+        if group is None:
+            await self.close()
+            return
+        after = parse_after(self.scope.get("query_string", b""))
+        if after is None:
+            await self.close(code=CLOSE_BAD_REQUEST)
+            return
+        self.last_seq = after
+        # Join first, read second: that order is what rules out a gap.
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.group = group
+        await self.accept()
+        await self.replay(before=None)
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        # Not even decoded: a socket that only pushes cannot be broken by what it is sent.
+        return None
+
+    async def run_event(self, message: dict[str, Any]) -> None:
+        """Handler for group messages of type "run.event"."""
+        event = message["event"]
+        seq = int(event["seq"])
+        if seq <= self.last_seq:
+            return
+        if seq > self.last_seq + 1:
+            # Publishing happens after storing and outside the writer's lock, so events can
+            # arrive out of order or not at all; whatever precedes `seq` is already stored.
+            await self.replay(before=seq)
+        await self.push(event)
+
+    async def replay(self, before: int | None) -> None:
+        while True:
+            page = await stored_events(self.run_id, self.last_seq, before)
+            for event in page:
+                await self.push(event)
+            if len(page) < REPLAY_PAGE:
+                return
+
+    async def push(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+        self.last_seq = int(event["seq"])
