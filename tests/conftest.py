@@ -59,3 +59,18 @@ def needs_redis() -> str:
 
 def run(argv: list[str], timeout: float = 10.0, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=check)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run end-to-end tests last, and those sharing the session's lab stack after the others.
+
+    The lab has fixed names: tests that build and remove it themselves must not run while
+    the shared stack holds it, and the stack is only torn down at the end of the session.
+    """
+
+    def rank(item: pytest.Item) -> int:
+        if "/tests/e2e/" not in str(item.path):
+            return 0
+        return 2 if "stack" in getattr(item, "fixturenames", ()) else 1
+
+    items.sort(key=rank)

@@ -1,0 +1,118 @@
+"""`drillhall demo` (what `make demo` runs): database, admin user, lab, workers, web UI, a drill."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import signal
+import sys
+import time
+import urllib.request
+
+from drills.cli.main import setup_django
+
+
+def load_examples(owner, say) -> list[str]:  # type: ignore[no-untyped-def]
+    from django.conf import settings
+
+    from drills.models import Playbook
+    from drills.playbook.errors import PlaybookError
+    from drills.playbook.parser import parse_playbook
+
+    loaded = []
+    for path in sorted((settings.BASE_DIR / "examples").glob("*.yaml")):
+        text = path.read_text()
+        try:
+            playbook = parse_playbook(text, str(path))
+        except PlaybookError as exc:
+            say(f"examples: {path.name} is invalid, skipped:\n{exc}")
+            continue
+        record, _ = Playbook.objects.get_or_create(
+            name=playbook.metadata.name, defaults={"owner": owner}
+        )
+        record.save_version(text, author=owner, message=f"loaded from examples/{path.name}")
+        loaded.append(record.name)
+    say(f"examples: loaded {', '.join(loaded) or 'none'}")
+    return loaded
+
+
+def ensure_admin(say):  # type: ignore[no-untyped-def]
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model()
+    admin = users.objects.filter(username="admin").first()
+    if admin is not None:
+        say("admin: user 'admin' exists (its password was printed when it was made; "
+            "reset it with `.venv/bin/python manage.py changepassword admin`)")
+        return admin
+    password = secrets.token_urlsafe(12)
+    admin = users.objects.create_superuser("admin", "admin@localhost", password)
+    say(f"admin: created user 'admin' with password {password}  (shown once)")
+    return admin
+
+
+def demo(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
+    setup_django()
+    from django.conf import settings
+
+    from drills.cli import labctl
+    from drills.cli.processes import ProcessGroup
+    from drills.cli.workers import agent_argv, orchestrator_argv
+    from drills.models import Playbook
+    from drills.runs import start_run
+
+    admin = ensure_admin(say)
+    labctl.up(say)
+    loaded = load_examples(admin, say)
+    group = ProcessGroup(settings.BASE_DIR / "var" / "logs" / "demo")
+    stopping = {"now": False}
+
+    def on_signal(signum, frame):  # type: ignore[no-untyped-def]
+        stopping["now"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        url = f"http://127.0.0.1:{args.port}/"
+        group.start(
+            "web",
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.port),
+             "drillhall.asgi:application"],
+        )
+        group.start("orchestrator", orchestrator_argv("orchestrator-demo"))
+        for host, netns in labctl.lab_hosts().items():
+            group.start(f"agent-{host}", agent_argv(host, netns))
+        _wait_for_http(url + "accounts/login/", group)
+        say(f"web: {url}  (log in as admin; logs in {group.log_dir})")
+        if not args.no_drill and "partition-demo" in loaded:
+            time.sleep(3)  # let the agents finish starting; preflight pings them anyway
+            version = Playbook.objects.get(name="partition-demo").latest_version()
+            run = start_run(version, admin, source="demo")
+            say(f"demo drill: {url}runs/{run.id}/  (start more from the playbook page)")
+        say("Ctrl-C stops everything and takes the lab down.")
+        while not stopping["now"]:
+            dead = group.dead()
+            if dead:
+                say(f"{dead[0].name} exited; see {dead[0].log}")
+                break
+            time.sleep(0.5)
+    finally:
+        say("stopping workers, agents and the web server...")
+        group.stop()
+        labctl.down(say)
+    return 0
+
+
+def _wait_for_http(url: str, group, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if group.dead():
+            child = group.dead()[0]
+            raise RuntimeError(f"{child.name} exited; its log:\n{child.log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback)
+                if response.status < 500:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"the web server did not answer at {url} within {timeout:g}s")

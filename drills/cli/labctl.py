@@ -1,0 +1,44 @@
+"""`drillhall lab up|down|status`: the lab core plus registration in the inventory."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+
+from drills.inventory import register_host
+from drills.lab.lab import lab_down, lab_status, lab_up
+from drills.lab.topology import DEFAULT_TOPOLOGY
+from drills.models import Host
+
+
+def lab_dir():  # type: ignore[no-untyped-def]
+    return settings.STATE_DIR / "lab"
+
+
+def lab_hosts() -> dict[str, str]:
+    """Lab host name -> network namespace."""
+    return {h.name: h.netns for h in DEFAULT_TOPOLOGY.hosts}
+
+
+def is_up() -> bool:
+    return lab_status(lab_dir()).up
+
+
+def up(say) -> None:  # type: ignore[no-untyped-def]
+    status = lab_up(lab_dir())
+    for host in status.hosts:
+        register_host(host.name, host.address, host.netns, lab=True)
+        services = ", ".join(f"{s.name}:{s.port}" for s in host.services) or "no services"
+        say(f"lab: host {host.name} at {host.address} (netns {host.netns}; {services})")
+    say(f"lab: up; hosts registered in the inventory; state in {lab_dir()}")
+
+
+def down(say) -> None:  # type: ignore[no-untyped-def]
+    removed = lab_down(lab_dir())
+    Host.objects.filter(lab=True).delete()
+    say(f"lab: down ({len(removed)} things removed)" if removed else "lab: nothing to remove")
+
+
+def status(say) -> None:  # type: ignore[no-untyped-def]
+    say(json.dumps(lab_status(lab_dir()).to_dict(), indent=2))

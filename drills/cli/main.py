@@ -1,0 +1,133 @@
+"""`drillhall`: the command line.
+
+Exit codes of `run`: 0 passed, 1 an SLA failed, 2 invalid playbook, 3 aborted or error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+EXIT_PASSED, EXIT_FAILED, EXIT_INVALID, EXIT_ABORTED = 0, 1, 2, 3
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def setup_django(migrate: bool = True) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "drillhall.settings")
+    import django
+
+    django.setup()
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from drills.playbook.errors import PlaybookError
+    from drills.playbook.parser import parse_file
+
+    status = 0
+    for path in args.files:
+        try:
+            playbook = parse_file(Path(path))
+        except PlaybookError as exc:
+            for issue in exc.issues:
+                print(issue, file=sys.stderr)
+            status = EXIT_INVALID
+        except OSError as exc:
+            print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+            status = EXIT_INVALID
+        else:
+            say(f"{path}: ok ({playbook.metadata.name}, {len(playbook.steps)} steps)")
+    return status
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from drills.doctor import check_all, render
+    from drillhall.env import env_str
+
+    caps = check_all(env_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    say(render(caps))
+    return 0 if all(c.ok for c in caps) else 1
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from drills.cli import labctl
+
+    setup_django()
+    if args.action == "up":
+        labctl.up(say)
+    elif args.action == "down":
+        labctl.down(say)
+    else:
+        labctl.status(say)
+    return 0
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from injector.supervisor import main as agent_main
+
+    return agent_main(args.rest)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from drills.cli.run import run_file
+
+    return run_file(args, say)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from drills.cli.demo import demo
+
+    return demo(args, say)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="drillhall", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run a playbook and wait for its verdict")
+    p.add_argument("file")
+    p.add_argument("--report", metavar="OUT.html", help="write an HTML report")
+    p.add_argument("--json", metavar="OUT.json", help="write the run document as JSON")
+    p.add_argument("--quiet", action="store_true", help="print states and the verdict only")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="check playbooks without running them")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("doctor", help="list what this machine can do, and how to fix what is missing")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("lab", help="the local lab of network namespaces and services")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.set_defaults(func=cmd_lab)
+
+    p = sub.add_parser("agent", help="run the fault agent for a host (see --help)", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_agent)
+
+    p = sub.add_parser("demo", help="set up and serve the whole thing on this machine")
+    p.add_argument("--port", type=int, default=int(os.environ.get("DRILLHALL_PORT", "8000")))
+    p.add_argument("--no-drill", action="store_true", help="do not start the demo drill")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""`drillhall run FILE`: the same engine as the web app, headless, for CI pipelines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from drills.cli.main import EXIT_ABORTED, EXIT_FAILED, EXIT_INVALID, EXIT_PASSED, setup_django
+
+
+def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
+    from drills.playbook.errors import PlaybookError
+    from drills.playbook.parser import parse_file
+
+    path = Path(args.file)
+    try:
+        playbook = parse_file(path)
+    except PlaybookError as exc:
+        for issue in exc.issues:
+            say_err(str(issue))
+        return EXIT_INVALID
+    except OSError as exc:
+        say_err(f"{path}: cannot read: {exc.strerror}")
+        return EXIT_INVALID
+
+    setup_django()
+    from django.conf import settings
+
+    from drills.cli import labctl
+    from drills.cli.processes import ProcessGroup
+    from drills.cli.workers import ensure_workers
+    from drills.models import DrillRun, Host, Playbook
+    from drills.reports import run_document
+    from drills.runs import abort_run, start_run
+
+    group = ProcessGroup(settings.BASE_DIR / "var" / "logs" / f"cli-{int(time.time())}")
+    started_lab = False
+    hosts_needed = {t.host for t in playbook.targets.values()}
+    lab_hosts = labctl.lab_hosts()
+    try:
+        if hosts_needed & set(lab_hosts) and not labctl.is_up():
+            say("lab: not running; bringing it up for this run")
+            labctl.up(say)
+            started_lab = True
+        fault_hosts = {
+            playbook.targets[s.target].host for s in playbook.steps if getattr(s, "fault", None)
+        }
+        agents = {
+            h.name: h.netns for h in Host.objects.filter(name__in=fault_hosts)
+        }
+        ensure_workers(group, agents, say)
+
+        record, _ = Playbook.objects.get_or_create(name=playbook.metadata.name)
+        version = record.save_version(path.read_text(), message=f"drillhall run {path}")
+        run = start_run(version, None, source="cli")
+        say(f"run {run.id}: {playbook.metadata.name} v{version.number} started")
+
+        interrupted = {"count": 0}
+
+        def on_sigint(signum, frame):  # type: ignore[no-untyped-def]
+            interrupted["count"] += 1
+            if interrupted["count"] == 1:
+                say("abort requested (Ctrl-C); reverting faults...")
+                abort_run(run, "aborted from the command line")
+            else:
+                raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            result = _tail(run.id, say, quiet=args.quiet)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        run = DrillRun.objects.get(id=run.id)
+        doc = run_document(run)
+        if args.json:
+            Path(args.json).write_text(json.dumps(doc, indent=2))
+            say(f"report: {args.json}")
+        if args.report:
+            from drills.report.html import render_html
+
+            Path(args.report).write_text(render_html(doc))
+            say(f"report: {args.report}")
+        state = result.get("state", run.state)
+        say(f"verdict: {state} ({result.get('reason', '')})")
+        return {"passed": EXIT_PASSED, "failed": EXIT_FAILED}.get(state, EXIT_ABORTED)
+    finally:
+        group.stop()
+        if started_lab:
+            labctl.down(say)
+
+
+def say_err(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
+
+
+def _tail(run_id: int, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Print the run's events as they are stored; return the result event's data."""
+    from drills.models import RunEvent
+
+    last = 0
+    t0: float | None = None
+    samples = errors = 0
+    while True:
+        events = list(RunEvent.objects.filter(run_id=run_id, seq__gt=last).order_by("seq")[:500])
+        for event in events:
+            last = event.seq
+            t0 = t0 if t0 is not None else event.t
+            line = _describe(event.type, event.data)
+            if event.type == "sample":
+                samples += 1
+                errors += 0 if event.data.get("ok") else 1
+            if line and (not quiet or event.type in ("state", "result", "error", "abort")):
+                say(f"  +{event.t - t0:6.2f}s {line}")
+            if event.type == "result":
+                say(f"  probe samples: {samples}, errors: {errors}")
+                return dict(event.data)
+        if not events:
+            time.sleep(0.2)
+
+
+def _describe(type: str, d: dict[str, Any]) -> str:
+    if type == "state":
+        return f"state: {d['state']}"
+    if type == "step_started":
+        what = f"{d.get('fault')} on {d.get('host')}" if d.get("kind") == "fault" else "wait"
+        return f"step {d['step']} ({d['name']}): {what} for {d['duration']:g}s"
+    if type == "fault_applied":
+        return f"fault applied: {d['kind']} on {d['host']} ({d['fault_id']}, {d.get('mechanism')})"
+    if type in ("fault_reverted", "fault_unconfirmed"):
+        return f"fault {d['state']}: {d['fault_id']} on {d['host']}"
+    if type == "verdict":
+        value = "" if d.get("value") is None else f" (value {d['value']:.4g})"
+        return f"SLA {d['sla']!r}: {d['state']}{value}"
+    if type in ("abort", "lease_warning"):
+        return f"{type}: {d.get('reason') or d.get('message')}"
+    if type == "error":
+        return f"error: {d['message']}"
+    if type == "result":
+        rto = "" if d.get("rto") is None else f", RTO {d['rto']:.2f}s"
+        return f"result: {d['state']}{rto}"
+    return ""

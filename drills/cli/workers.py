@@ -1,0 +1,62 @@
+"""Finding running workers and agents, and starting the missing ones."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from drills.cli.processes import ProcessGroup
+
+
+def active_queues(timeout: float = 1.0) -> set[str]:
+    from drillhall.celery import app
+
+    replies = app.control.inspect(timeout=timeout).active_queues() or {}
+    return {q["name"] for queues in replies.values() for q in queues}
+
+
+def orchestrator_argv(name: str) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "drillhall", "worker",
+        "-Q", "orchestrator", "-P", "threads", "-c", "4", "-n", f"{name}@%h",
+        "--without-gossip", "--without-mingle", "-l", "INFO",
+    ]
+
+
+def agent_argv(host: str, netns: str) -> list[str]:
+    argv = [sys.executable, "-m", "injector.supervisor", "--host", host]
+    if netns:
+        argv += ["--netns", netns]
+    return argv
+
+
+def ensure_workers(
+    group: ProcessGroup, agents: dict[str, str], say, timeout: float = 30.0  # type: ignore[no-untyped-def]
+) -> None:
+    """Start an orchestrator worker and an agent for each host unless one already consumes its queue.
+
+    agents maps host name to its network namespace ("" for none).
+    """
+    wanted = {"orchestrator"} | {f"agent.{h}" for h in agents}
+    present = active_queues()
+    missing = wanted - present
+    if not missing:
+        say("workers: already running")
+        return
+    if "orchestrator" in missing:
+        group.start("orchestrator", orchestrator_argv(f"orchestrator-{time.time_ns()}"))
+        say("workers: started an orchestrator worker for this run")
+    for host, netns in sorted(agents.items()):
+        if f"agent.{host}" in missing:
+            group.start(f"agent-{host}", agent_argv(host, netns))
+            say(f"workers: started the agent for host {host}")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dead = group.dead()
+        if dead:
+            tail = dead[0].log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{dead[0].name} exited at start; its log ends:\n{tail}")
+        if wanted <= active_queues(timeout=0.5):
+            return
+        time.sleep(0.3)
+    raise RuntimeError(f"workers did not come up in {timeout:g}s (logs in {group.log_dir})")

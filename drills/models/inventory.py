@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class Host(models.Model):
+    """A target host with an agent listening on its own queue."""
+
+    name = models.SlugField(max_length=63, unique=True)
+    address = models.GenericIPAddressField()
+    agent_queue = models.CharField(max_length=100)
+    # The network namespace the host lives in (lab hosts); empty for a real machine.
+    netns = models.CharField(max_length=63, blank=True)
+    labels = models.JSONField(default=dict, blank=True)
+    protected = models.BooleanField(default=False)
+    lab = models.BooleanField(default=False, help_text="Registered by `drillhall lab up`.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

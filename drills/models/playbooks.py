@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models, transaction
+
+
+class Playbook(models.Model):
+    name = models.SlugField(max_length=63, unique=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    # Members of the team may see and run the playbook; everyone else may not.
+    team = models.ForeignKey(Group, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def latest_version(self) -> PlaybookVersion | None:
+        return self.versions.order_by("-number").first()
+
+    def can_access(self, user) -> bool:  # type: ignore[no-untyped-def]
+        if not user.is_authenticated:
+            return False
+        if user.is_superuser or self.owner_id == user.id:
+            return True
+        return self.team_id is not None and user.groups.filter(id=self.team_id).exists()
+
+    @transaction.atomic
+    def save_version(self, content: str, author=None, message: str = "") -> PlaybookVersion:  # type: ignore[no-untyped-def]
+        """Store content as a new immutable version unless it equals the latest one."""
+        digest = hashlib.sha256(content.encode()).hexdigest()
+        latest = self.latest_version()
+        if latest is not None and latest.content_hash == digest:
+            return latest
+        number = 1 if latest is None else latest.number + 1
+        return PlaybookVersion.objects.create(
+            playbook=self,
+            number=number,
+            content=content,
+            content_hash=digest,
+            author=author,
+            message=message,
+        )
+
+    @classmethod
+    def visible_to(cls, user):  # type: ignore[no-untyped-def]
+        if user.is_superuser:
+            return cls.objects.all()
+        return cls.objects.filter(models.Q(owner=user) | models.Q(team__in=user.groups.all()))
+
+
+class PlaybookVersion(models.Model):
+    """An immutable saved text of a playbook; runs pin one."""
+
+    playbook = models.ForeignKey(Playbook, related_name="versions", on_delete=models.CASCADE)
+    number = models.PositiveIntegerField()
+    content = models.TextField()
+    content_hash = models.CharField(max_length=64)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    message = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["playbook", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["playbook", "number"], name="unique_version_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.playbook.name} v{self.number}"

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from drills.engine.states import TERMINAL, RunState
+
+RUN_STATE_CHOICES = [(s.value, s.value) for s in RunState]
+
+
+class DrillRun(models.Model):
+    version = models.ForeignKey(
+        "drills.PlaybookVersion", related_name="runs", on_delete=models.PROTECT
+    )
+    state = models.CharField(max_length=20, choices=RUN_STATE_CHOICES, default=RunState.PENDING)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    source = models.CharField(max_length=20, default="web")  # web | cli | schedule
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    abort_requested_at = models.DateTimeField(null=True, blank=True)
+    abort_reason = models.CharField(max_length=200, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"run {self.id} of {self.version}"
+
+    @property
+    def playbook(self):  # type: ignore[no-untyped-def]
+        return self.version.playbook
+
+    @property
+    def finished(self) -> bool:
+        return self.state in TERMINAL
+
+    @property
+    def group_name(self) -> str:
+        return f"run-{self.id}"
+
+    def request_abort(self, reason: str) -> bool:
+        """Compare-and-set: only the first abort request of an unfinished run counts."""
+        updated = DrillRun.objects.filter(
+            id=self.id, abort_requested_at__isnull=True
+        ).exclude(state__in=[s.value for s in TERMINAL]).update(
+            abort_requested_at=timezone.now(), abort_reason=reason[:200]
+        )
+        return updated == 1
+
+
+class RunEvent(models.Model):
+    """One entry of a run's event stream; seq increases by one per event within a run."""
+
+    run = models.ForeignKey(DrillRun, related_name="events", on_delete=models.CASCADE)
+    seq = models.PositiveIntegerField()
+    type = models.CharField(max_length=32)
+    t = models.FloatField(help_text="Unix time of the event")
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="unique_event_seq")]
+
+    def as_message(self) -> dict:
+        return {"seq": self.seq, "type": self.type, "t": self.t, "data": self.data}

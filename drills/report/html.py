@@ -1,0 +1,104 @@
+"""A self-contained HTML report (no external assets) rendered from a run document."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2rem;color:#1d2430;max-width:1100px}
+h1{margin-bottom:.2rem} .muted{color:#667}
+.badge{display:inline-block;padding:.15rem .6rem;border-radius:1rem;font-weight:600;color:#fff}
+.passed{background:#1a7f37}.failed,.aborted,.error,.breached{background:#c62828}
+.holding,.pending{background:#b26a00}
+table{border-collapse:collapse;width:100%;margin:1rem 0}
+td,th{border-bottom:1px solid #dde;padding:.3rem .5rem;text-align:left;font-size:.9rem}
+svg{background:#fafbfc;border:1px solid #dde}
+"""
+
+
+def _badge(state: str) -> str:
+    return f'<span class="badge {escape(state)}">{escape(state)}</span>'
+
+
+def _chart(events: list[dict[str, Any]], t0: float, width: int = 1000, height: int = 220) -> str:
+    samples = [e for e in events if e["type"] == "sample"]
+    if not samples:
+        return "<p class='muted'>No probe samples.</p>"
+    t_end = max(e["t"] for e in events)
+    span = max(t_end - t0, 1.0)
+    latencies = [s["data"].get("latency_ms") or 0.0 for s in samples]
+    top = max(max(latencies), 1.0)
+
+    def x(t: float) -> float:
+        return 40 + (t - t0) / span * (width - 50)
+
+    def y(v: float) -> float:
+        return height - 20 - v / top * (height - 40)
+
+    parts = [f'<svg width="{width}" height="{height}" role="img" aria-label="probe latency">']
+    applied: dict[str, float] = {}
+    for e in events:
+        if e["type"] == "fault_applied":
+            applied[e["data"]["fault_id"]] = e["t"]
+        elif e["type"] in ("fault_reverted", "fault_unconfirmed") and e["data"]["fault_id"] in applied:
+            start = applied.pop(e["data"]["fault_id"])
+            parts.append(
+                f'<rect x="{x(start):.1f}" y="10" width="{max(x(e["t"]) - x(start), 1):.1f}" '
+                f'height="{height - 30}" fill="#c6282822"><title>fault</title></rect>'
+            )
+    points = " ".join(f"{x(s['t']):.1f},{y(v):.1f}" for s, v in zip(samples, latencies, strict=True))
+    parts.append(f'<polyline fill="none" stroke="#1f6feb" stroke-width="1.5" points="{points}"/>')
+    for s in samples:
+        if not s["data"].get("ok"):
+            parts.append(f'<circle cx="{x(s["t"]):.1f}" cy="{height - 14}" r="2.5" fill="#c62828"/>')
+    parts.append(
+        f'<text x="4" y="16" font-size="11">{top:.0f} ms</text>'
+        f'<text x="4" y="{height - 22}" font-size="11">0</text>'
+        f'<text x="{width - 60}" y="{height - 4}" font-size="11">{span:.0f} s</text>'
+        f'<text x="44" y="{height - 4}" font-size="11" fill="#c62828">● probe error</text></svg>'
+    )
+    return "".join(parts)
+
+
+def render_html(doc: dict[str, Any]) -> str:
+    run, result, events = doc["run"], doc.get("result") or {}, doc["events"]
+    t0 = events[0]["t"] if events else 0.0
+    rows = []
+    for e in events:
+        if e["type"] == "sample":
+            continue
+        detail = ", ".join(f"{k}={v}" for k, v in e["data"].items() if k not in ("previous",))
+        rows.append(
+            f"<tr><td>{e['seq']}</td><td>+{e['t'] - t0:.2f}s</td><td>{escape(e['type'])}</td>"
+            f"<td>{escape(detail)}</td></tr>"
+        )
+    verdicts = "".join(
+        f"<tr><td>{escape(name)}</td><td>{_badge(state)}</td></tr>"
+        for name, state in (result.get("verdicts") or {}).items()
+    )
+    samples = [e for e in events if e["type"] == "sample"]
+    errors = sum(1 for s in samples if not s["data"].get("ok"))
+    rto = result.get("rto")
+    objective = result.get("rto_objective")
+    rto_text = "not measured" if rto is None else f"{rto:.2f} s"
+    if objective is not None:
+        rto_text += f" (objective {objective:g} s)"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Drillhall report: {escape(run['playbook'])} run {run['id']}</title>
+<style>{_CSS}</style></head><body>
+<h1>{escape(run['playbook'])} <span class="muted">run {run['id']}, version {run['version']}</span></h1>
+<p>{_badge(run['state'])} {escape(result.get('reason', ''))}</p>
+<p>Started {escape(str(run['started_at']))}, finished {escape(str(run['finished_at']))}.
+RTO: <strong>{rto_text}</strong>. Probe samples: {len(samples)}, errors: {errors}.</p>
+<h2>Probe latency, fault windows shaded</h2>
+{_chart(events, t0)}
+<h2>SLA verdicts</h2>
+<table><tr><th>SLA</th><th>verdict</th></tr>{verdicts}</table>
+<h2>Timeline</h2>
+<table><tr><th>#</th><th>time</th><th>event</th><th>detail</th></tr>{''.join(rows)}</table>
+<h2>Playbook</h2>
+<pre>{escape(doc.get('playbook', ''))}</pre>
+</body></html>
+"""

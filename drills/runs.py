@@ -1,0 +1,19 @@
+"""Starting and aborting runs: the one place the web views and the CLI go through."""
+
+from __future__ import annotations
+
+from drills.models import DrillRun, PlaybookVersion
+
+
+def start_run(version: PlaybookVersion, user=None, source: str = "web") -> DrillRun:  # type: ignore[no-untyped-def]
+    """Create a pending run pinned to `version` and hand it to the orchestrator queue."""
+    from drills.tasks import run_drill
+
+    run = DrillRun.objects.create(version=version, started_by=user, source=source)
+    run_drill.apply_async(args=[run.id], queue="orchestrator")
+    return run
+
+
+def abort_run(run: DrillRun, reason: str) -> bool:
+    """Ask the orchestrator to abort; it reverts every fault within one tick."""
+    return run.request_abort(reason)

@@ -1,0 +1,152 @@
+"""The real thing for end-to-end tests: lab, Redis, orchestrator worker, agents, daphne.
+
+Everything runs as separate processes with its own SQLite file, Redis database and state
+directory, exactly as `make demo` starts them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from celery import Celery
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB_HOSTS = {"web": ("dh-web", "10.77.0.2"), "db1": ("dh-db1", "10.77.0.3")}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def active_queues(redis_url: str) -> set[str]:
+    app = Celery(broker=redis_url)
+    try:
+        replies = app.control.inspect(timeout=0.5).active_queues() or {}
+    finally:
+        app.close()
+    return {q["name"] for queues in replies.values() for q in queues}
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
+    out = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=timeout,
+    )
+    assert out.returncode == 0, out.stderr + out.stdout
+    return out.stdout
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "drills.cli.main", *args], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def ns_ping(netns: str, address: str) -> bool:
+    out = subprocess.run(
+        ["ip", "netns", "exec", netns, "ping", "-c1", "-W1", "-q", address],
+        capture_output=True, timeout=5,
+    )
+    return out.returncode == 0
+
+
+def nft_tables(netns: str) -> list[str]:
+    out = subprocess.run(
+        ["ip", "netns", "exec", netns, "nft", "list", "tables"], capture_output=True, text=True,
+        timeout=5,
+    )
+    return [line for line in out.stdout.splitlines() if "drillhall" in line]
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    tmp: Path
+    port: int
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.env["DRILLHALL_STATE_DIR"])
+
+    def start(self, name: str, argv: list[str]) -> None:
+        log = (self.tmp / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(
+            argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text(errors="replace")[-4000:]
+
+    def up(self) -> None:
+        out = cli(self.env, "lab", "up")
+        assert out.returncode == 0, out.stderr + out.stdout
+        self.start("web", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p",
+                           str(self.port), "drillhall.asgi:application"])
+        self.start("orchestrator", [sys.executable, "-m", "celery", "-A", "drillhall", "worker",
+                                    "-Q", "orchestrator", "-P", "threads", "-c", "4", "-n",
+                                    f"orch-{self.port}@%h", "--without-gossip",
+                                    "--without-mingle"])
+        for host, (netns, _) in LAB_HOSTS.items():
+            self.start(f"agent-{host}", [sys.executable, "-m", "injector.supervisor", "--host",
+                                         host, "--netns", netns])
+        wanted = {"orchestrator", "agent.web", "agent.db1"}
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            for name, proc in self.procs.items():
+                assert proc.poll() is None, f"{name} died:\n{self.log(name)}"
+            if wanted <= active_queues(self.env["REDIS_URL"]):
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("workers did not come up: " + self.log("orchestrator"))
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(self.url + "/accounts/login/", timeout=1)  # noqa: S310
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+
+    def down(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in self.procs.items():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        cli(self.env, "lab", "down")
+
+
+def stack_env(tmp: Path, redis_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        REDIS_URL=redis_url,
+        DRILLHALL_SQLITE_PATH=str(tmp / "drillhall.sqlite3"),
+        DRILLHALL_STATE_DIR=str(tmp / "state"),
+        DRILLHALL_LEASE_SECONDS="4",
+        DJANGO_SETTINGS_MODULE="drillhall.settings",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
