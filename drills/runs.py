@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
+
+from drills.engine.states import RunState
 from drills.models import DrillRun, PlaybookVersion
 
 
@@ -10,7 +13,17 @@ def start_run(version: PlaybookVersion, user=None, source: str = "web") -> Drill
     from drills.tasks import run_drill
 
     run = DrillRun.objects.create(version=version, started_by=user, source=source)
-    run_drill.apply_async(args=[run.id], queue="orchestrator")
+    try:
+        run_drill.apply_async(args=[run.id], queue="orchestrator", retry=False)
+    except Exception as exc:
+        # No broker: the run must not sit in "pending" for ever.
+        reason = f"could not reach the task broker: {exc}"
+        DrillRun.objects.filter(id=run.id, state=RunState.PENDING).update(
+            state=RunState.ERROR, finished_at=timezone.now(),
+            result={"state": "error", "verdicts": {}, "rto": None, "rto_objective": None,
+                    "reason": reason},
+        )
+        run.refresh_from_db()
     return run
 
 

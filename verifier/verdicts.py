@@ -177,13 +177,13 @@ class SlaTracker:
             held = t - (verdict.holding_since if verdict.holding_since is not None else t)
             if held >= self._settle:
                 return self._change(
-                    verdict, VerdictState.PASSED, t, f"held for {held:g}s at the end of recovery"
+                    verdict, VerdictState.PASSED, t, f"held for {held:.1f}s at the end of recovery"
                 )
             return self._change(
                 verdict,
                 VerdictState.FAILED,
                 t,
-                f"held for only {held:g}s of the {self._settle:g}s settle time",
+                f"held for only {held:.1f}s of the {self._settle:g}s settle time",
             )
         if verdict.state is VerdictState.PENDING:
             return self._change(verdict, VerdictState.FAILED, t, "no data")

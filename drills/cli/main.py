@@ -58,9 +58,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
+    setup_django()
     from drills.cli import labctl
 
-    setup_django()
     if args.action == "up":
         labctl.up(say)
     elif args.action == "down":

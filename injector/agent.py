@@ -1,0 +1,104 @@
+"""The host agent's own Celery app: no Django, no database, configured from the environment.
+
+Environment: REDIS_URL (broker and result backend), DRILLHALL_AGENT_HOST,
+DRILLHALL_AGENT_NETNS (optional), DRILLHALL_AGENT_STATE (ledger directory). The orchestrator
+sends the tasks below by name to the queue ``agent.<host>``; the supervisor
+(``injector.supervisor``) runs this worker and the janitor.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+from typing import Any
+from urllib.parse import urlsplit
+
+from celery import Celery
+from celery.signals import worker_init
+
+from injector.faults.base import FaultError
+from injector.host import AgentConfig, HostAgent
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_SCHEMES = {"redis", "rediss", "unix"}
+PR_SET_PDEATHSIG = 1
+
+
+def redis_url_from_env() -> str:
+    url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+    # A typo here would otherwise surface as a worker retrying a bogus broker forever.
+    if urlsplit(url).scheme not in REDIS_SCHEMES:
+        raise RuntimeError(f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {url!r}")
+    return url
+
+
+def queue_name(host: str) -> str:
+    return f"agent.{host}"
+
+
+app = Celery("drillhall-agent")
+app.conf.update(
+    broker_url=redis_url_from_env(),
+    result_backend=redis_url_from_env(),
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    result_accept_content=["json"],
+    task_acks_late=True,
+    worker_prefetch_multiplier=1,
+    broker_connection_retry_on_startup=True,
+    # Results are read within seconds by the orchestrator; do not let them pile up in Redis.
+    result_expires=3600,
+    worker_hijack_root_logger=True,
+)
+
+
+def _host_agent() -> HostAgent:
+    # Read per task: cheap, and it keeps the module importable where no agent env is set.
+    return HostAgent.from_config(AgentConfig.from_env())
+
+
+@app.task(name="drillhall.agent.apply", throws=(FaultError,))
+def apply_fault(spec: dict[str, Any]) -> dict[str, Any]:
+    return _host_agent().apply(spec)
+
+
+@app.task(name="drillhall.agent.renew", throws=(FaultError,))
+def renew_fault(fault_id: str, lease_seconds: float) -> dict[str, Any]:
+    return _host_agent().renew(fault_id, lease_seconds)
+
+
+@app.task(name="drillhall.agent.revert", throws=(FaultError,))
+def revert_fault(fault_id: str) -> dict[str, Any]:
+    return _host_agent().revert(fault_id)
+
+
+@app.task(name="drillhall.agent.ping", throws=(FaultError,))
+def ping() -> dict[str, Any]:
+    return _host_agent().ping()
+
+
+@app.task(name="drillhall.agent.halt", throws=(FaultError,))
+def halt() -> dict[str, Any]:
+    return _host_agent().halt()
+
+
+@worker_init.connect
+def _die_with_supervisor(**_: Any) -> None:
+    """Ask the kernel to SIGTERM this worker when its supervisor dies, so none is orphaned."""
+    supervisor_pid = os.environ.get("DRILLHALL_AGENT_SUPERVISOR_PID")
+    if not supervisor_pid:
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError) as exc:
+        log.warning("cannot tie the worker's life to its supervisor: %s", exc)
+        return
+    if os.getppid() != int(supervisor_pid):
+        # The supervisor died before prctl took effect.
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -1,0 +1,53 @@
+"""Running external commands (nft, ip) as argv lists with timeouts: never through a shell."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+
+
+class CommandError(Exception):
+    """An external command failed, timed out or could not be started."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, stderr: str) -> None:
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stderr = stderr
+        super().__init__(argv, returncode, stderr)
+
+    def __str__(self) -> str:
+        detail = self.stderr.strip() or "no error output"
+        return f"{' '.join(self.argv)} exited with {self.returncode}: {detail}"
+
+
+def run_command(argv: list[str], *, input: str | None = None, timeout: float = 5.0) -> str:
+    """Run argv, feed it ``input`` on stdin, and return its stdout.
+
+    Raises CommandError on a non-zero exit, a timeout (returncode -1) or a missing
+    program (returncode 127).
+    """
+    if not argv:
+        raise ValueError("empty argv")
+    try:
+        proc = subprocess.run(  # noqa: S603 - argv list, no shell
+            argv,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise CommandError(argv, 127, str(exc)) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise CommandError(argv, -1, f"timed out after {timeout} s") from exc
+    if proc.returncode != 0:
+        raise CommandError(argv, proc.returncode, proc.stderr)
+    return proc.stdout
+
+
+def in_netns(netns: str | None, argv: list[str]) -> list[str]:
+    """Wrap argv so that it runs inside the named network namespace (if any)."""
+    if not netns:
+        return list(argv)
+    return ["ip", "netns", "exec", netns, *argv]

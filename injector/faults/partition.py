@@ -1,0 +1,167 @@
+"""network.partition: drop traffic between the target and some peers with an nftables table.
+
+One table per run and step (``inet drillhall_r{run}_s{step}``) inside the target's network
+namespace, with an input and an output chain that drop packets from / to the peers. The table
+is written with ``nft -f -`` in one transaction, so it is either fully there or not at all, and
+reverting is deleting that one table.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from injector.commands import CommandError, in_netns, run_command
+from injector.faults.base import Fault, FaultError, FaultSpec
+
+Direction = Literal["both", "in", "out"]
+DIRECTIONS: tuple[Direction, ...] = ("both", "in", "out")
+# Hooked just before the default filter priority (0) so that a host's own accept rules in
+# other tables do not let peer traffic through first.
+CHAIN_PRIORITY = -10
+NFT_TIMEOUT = 5.0
+# "host" routes the spec to an agent; the fault itself ignores it.
+ALLOWED_PARAMS = {"peers", "direction", "ports", "host"}
+_NETNS_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_NETNS_DIR = "/run/netns"
+
+
+@dataclass(frozen=True)
+class PartitionParams:
+    peers: tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...]
+    direction: Direction
+    ports: tuple[int, ...]
+
+    @classmethod
+    def parse(cls, params: dict[str, Any]) -> PartitionParams:
+        unknown = set(params) - ALLOWED_PARAMS
+        if unknown:
+            raise FaultError(f"network.partition: unknown params {sorted(unknown)}", True)
+        raw_peers = params.get("peers")
+        if not isinstance(raw_peers, list) or not raw_peers:
+            raise FaultError("network.partition: peers must be a non-empty list of addresses", True)
+        peers = []
+        for raw in raw_peers:
+            try:
+                peers.append(ipaddress.ip_address(raw))
+            except (TypeError, ValueError):
+                raise FaultError(f"network.partition: {raw!r} is not an IP address", True) from None
+        direction = params.get("direction", "both")
+        if direction not in DIRECTIONS:
+            raise FaultError(
+                f"network.partition: direction must be one of {DIRECTIONS}, got {direction!r}", True
+            )
+        raw_ports = params.get("ports") or []
+        if not isinstance(raw_ports, list) or not all(
+            isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in raw_ports
+        ):
+            raise FaultError("network.partition: ports must be a list of integers 1-65535", True)
+        return cls(
+            peers=tuple(dict.fromkeys(peers)),
+            direction=direction,
+            ports=tuple(sorted(set(raw_ports))),
+        )
+
+
+class PartitionFault(Fault):
+    kind = "network.partition"
+
+    def __init__(self, spec: FaultSpec, netns: str | None = None) -> None:
+        super().__init__(spec, netns)
+        if netns is not None and not _NETNS_NAME.match(netns):
+            raise FaultError(f"invalid network namespace name {netns!r}", True)
+        self.params = PartitionParams.parse(spec.params)
+
+    @property
+    def table(self) -> str:
+        return f"drillhall_r{self.spec.run_id}_s{self.spec.step}"
+
+    def plan(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "fault_id": self.fault_id,
+            "mechanism": "nftables",
+            "netns": self.netns,
+            "direction": self.params.direction,
+            "peers": [str(p) for p in self.params.peers],
+            "ports": list(self.params.ports),
+            "artifacts": [f"nft table inet {self.table}"],
+            "ruleset": self.ruleset(),
+        }
+
+    def ruleset(self) -> str:
+        """The nft script apply() feeds to ``nft -f -``."""
+        chains = []
+        if self.params.direction in ("both", "in"):
+            chains.append(self._chain("input", "saddr"))
+        if self.params.direction in ("both", "out"):
+            chains.append(self._chain("output", "daddr"))
+        # add + delete first makes the script replace an existing table atomically, so a second
+        # apply does not stack duplicate rules.
+        return (
+            f"add table inet {self.table}\n"
+            f"delete table inet {self.table}\n"
+            f"table inet {self.table} {{\n"
+            f'\tcomment "drillhall fault {self.fault_id}";\n' + "".join(chains) + "}\n"
+        )
+
+    def _chain(self, hook: str, field: str) -> str:
+        rules = []
+        for family, version in (("ip", 4), ("ip6", 6)):
+            addresses = [str(p) for p in self.params.peers if p.version == version]
+            if not addresses:
+                continue
+            match = f"{family} {field} {{ {', '.join(addresses)} }}"
+            if not self.params.ports:
+                rules.append(f"\t\t{match} drop\n")
+                continue
+            # Either end of a flow may be the service port: match both so replies die too.
+            ports = ", ".join(str(p) for p in self.params.ports)
+            for port_field in ("dport", "sport"):
+                rules.append(
+                    f"\t\t{match} meta l4proto {{ tcp, udp }} th {port_field} {{ {ports} }} drop\n"
+                )
+        # The ";" after the chain block is required by nft when chains follow each other.
+        return (
+            f"\tchain {hook} {{\n"
+            f"\t\ttype filter hook {hook} priority {CHAIN_PRIORITY}; policy accept;\n"
+            + "".join(rules)
+            + "\t};\n"
+        )
+
+    def apply(self) -> None:
+        if self._netns_missing():
+            raise FaultError(f"network namespace {self.netns!r} does not exist", True)
+        try:
+            run_command(self._nft("-f", "-"), input=self.ruleset(), timeout=NFT_TIMEOUT)
+        except CommandError as exc:
+            raise FaultError(f"nft could not apply {self.table}: {exc}") from exc
+
+    def revert(self) -> None:
+        if self._netns_missing():
+            return  # the namespace, and every table in it, is gone already
+        try:
+            run_command(self._nft("delete", "table", "inet", self.table), timeout=NFT_TIMEOUT)
+        except CommandError as exc:
+            if self.is_active():
+                raise FaultError(f"nft could not delete {self.table}: {exc}") from exc
+
+    def is_active(self) -> bool:
+        if self._netns_missing():
+            return False
+        try:
+            run_command(self._nft("list", "table", "inet", self.table), timeout=NFT_TIMEOUT)
+        except CommandError as exc:
+            if exc.returncode == 1 and "No such file or directory" in exc.stderr:
+                return False
+            raise FaultError(f"cannot tell whether {self.table} exists: {exc}") from exc
+        return True
+
+    def _nft(self, *args: str) -> list[str]:
+        return in_netns(self.netns, ["nft", *args])
+
+    def _netns_missing(self) -> bool:
+        return self.netns is not None and not os.path.exists(os.path.join(_NETNS_DIR, self.netns))

@@ -1,0 +1,171 @@
+"""What an agent does on its host, without Celery: apply, renew, revert, ping, halt.
+
+The Celery tasks in ``injector.agent`` are thin wrappers around ``HostAgent``; tests call it
+directly. Every method takes and returns plain JSON-able data.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from injector.faults.base import MAX_LEASE_SECONDS, FaultError, FaultSpec
+from injector.faults.catalogue import build_fault
+from injector.janitor import FaultFactory, Janitor
+from injector.ledger import EntryState, Ledger, LedgerError
+
+log = logging.getLogger(__name__)
+
+HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def check_host_name(name: str) -> str:
+    # Host names become queue names and directory names: keep them boring.
+    if not HOST_NAME.match(name):
+        raise ValueError(f"invalid agent host name {name!r} (letters, digits, '.', '_', '-')")
+    return name
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    host: str
+    netns: str | None
+    state_dir: Path
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> AgentConfig:
+        env = os.environ if environ is None else environ
+        host = env.get("DRILLHALL_AGENT_HOST", "")
+        state = env.get("DRILLHALL_AGENT_STATE", "")
+        if not host:
+            raise RuntimeError("DRILLHALL_AGENT_HOST is not set")
+        if not state:
+            raise RuntimeError("DRILLHALL_AGENT_STATE is not set")
+        return cls(
+            host=check_host_name(host),
+            netns=env.get("DRILLHALL_AGENT_NETNS") or None,
+            state_dir=Path(state),
+        )
+
+
+class HostAgent:
+    def __init__(
+        self,
+        host: str,
+        netns: str | None,
+        ledger: Ledger,
+        fault_factory: FaultFactory = build_fault,
+    ) -> None:
+        self.host = host
+        self.netns = netns
+        self.ledger = ledger
+        self.fault_factory = fault_factory
+        self.janitor = Janitor(ledger, fault_factory)
+
+    @classmethod
+    def from_config(cls, config: AgentConfig) -> HostAgent:
+        return cls(config.host, config.netns, Ledger(config.state_dir))
+
+    def apply(self, raw_spec: Any) -> dict[str, Any]:
+        spec = FaultSpec.from_json(raw_spec)
+        target = spec.params.get("host")
+        if target is not None and target != self.host:
+            raise FaultError(f"spec for host {target!r} delivered to agent {self.host!r}", True)
+        fault = self.fault_factory(spec, self.netns)  # refuses unknown kinds, checks params
+        mechanism = fault.plan().get("mechanism")
+        deadline = time.time() + spec.lease_seconds
+
+        existing = self.ledger.get(spec.fault_id)
+        if existing is not None and existing.state is EntryState.APPLIED:
+            log.info("%s is already applied; not applying it again", spec.fault_id)
+            return self._applied(spec.fault_id, mechanism, existing.lease_deadline)
+        if existing is not None and existing.state is EntryState.APPLYING:
+            # A redelivery after a crash mid-apply: apply is idempotent, so finish the job.
+            if self.ledger.renew(spec.fault_id, deadline) is None:
+                raise FaultError(f"{spec.fault_id} changed state while resuming", False)
+        elif existing is not None:
+            raise FaultError(
+                f"{spec.fault_id} already ended ({existing.state}); send a new attempt", True
+            )
+        else:
+            try:
+                self.ledger.intend(spec, self.netns, deadline)
+            except LedgerError as exc:
+                raise FaultError(str(exc), False) from exc
+
+        try:
+            fault.apply()
+        except Exception as exc:
+            state = self.janitor.revert(spec.fault_id, f"apply failed: {exc}")
+            log.error("applying %s failed (%s); revert: %s", spec.fault_id, exc, state)
+            permanent = isinstance(exc, FaultError) and exc.permanent
+            raise FaultError(f"applying {spec.fault_id} failed: {exc}", permanent) from exc
+
+        entry = self.ledger.mark(spec.fault_id, EntryState.APPLIED, expect={EntryState.APPLYING})
+        if entry is None:
+            # The janitor claimed it (lease ran out during apply): do not leave it behind.
+            self.janitor.revert(spec.fault_id, "lease expired while applying")
+            raise FaultError(f"{spec.fault_id}: lease expired while applying", False)
+        log.info("applied %s (%s) until %.3f", spec.fault_id, mechanism, entry.lease_deadline)
+        return self._applied(spec.fault_id, mechanism, entry.lease_deadline)
+
+    def renew(self, fault_id: str, lease_seconds: float) -> dict[str, Any]:
+        if (
+            not isinstance(lease_seconds, int | float)
+            or isinstance(lease_seconds, bool)
+            or not math.isfinite(lease_seconds)
+            or not 0 < lease_seconds <= MAX_LEASE_SECONDS
+        ):
+            raise FaultError(f"lease_seconds must be in (0, {MAX_LEASE_SECONDS:.0f}]", True)
+        entry = self.ledger.renew(fault_id, time.time() + lease_seconds)
+        if entry is not None:
+            return {
+                "fault_id": fault_id,
+                "state": entry.state.value,
+                "renewed": True,
+                "lease_deadline": entry.lease_deadline,
+            }
+        current = self.ledger.get(fault_id)
+        state = "unknown" if current is None else current.state.value
+        return {"fault_id": fault_id, "state": state, "renewed": False}
+
+    def revert(self, fault_id: str) -> dict[str, Any]:
+        state = self.janitor.revert(fault_id, "revert requested")
+        if state is None:
+            reported = "unknown"  # never claim to have reverted what we never knew about
+        elif state is EntryState.REVERTED:
+            reported = "reverted"
+        else:
+            reported = "unconfirmed"
+        return {"fault_id": fault_id, "state": reported, "host": self.host}
+
+    def ping(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "netns": self.netns,
+            "active": [entry.fault_id for entry in self.ledger.active()],
+        }
+
+    def halt(self) -> dict[str, Any]:
+        reverted = self.janitor.revert_all("halt requested")
+        return {
+            "host": self.host,
+            "reverted": reverted,
+            "unconfirmed": [entry.fault_id for entry in self.ledger.active()],
+        }
+
+    def _applied(self, fault_id: str, mechanism: Any, deadline: float) -> dict[str, Any]:
+        return {
+            "fault_id": fault_id,
+            "state": "applied",
+            "mechanism": mechanism,
+            "host": self.host,
+            "netns": self.netns,
+            "lease_deadline": deadline,
+        }

@@ -1,0 +1,234 @@
+"""``drillhall agent``: the host agent's supervisor process.
+
+It owns the ledger directory, reverts what a previous agent left applied, runs the janitor in
+a thread, and keeps a Celery worker (``injector.agent``) running as a child process. Because
+the janitor lives here and not in the worker, a fault whose lease is not renewed is reverted
+even while the worker is dead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+from injector.host import check_host_name
+from injector.janitor import Janitor
+from injector.ledger import Ledger
+
+log = logging.getLogger("injector.supervisor")
+
+JANITOR_PERIOD = 0.5
+RESTART_DELAY = 1.0
+# A worker that keeps dying right after start is broken: slow down instead of spinning.
+QUICK_DEATH_SECONDS = 10.0
+QUICK_DEATHS_BEFORE_BACKOFF = 5
+BACKOFF_DELAY = 10.0
+WORKER_STOP_TIMEOUT = 10.0
+MONITOR_PERIOD = 0.2
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_state_dir(host: str, environ: dict[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    if env.get("DRILLHALL_STATE_DIR"):
+        return Path(env["DRILLHALL_STATE_DIR"]) / "agents" / host
+    if os.geteuid() == 0:
+        return Path("/var/lib/drillhall/agents") / host
+    base = Path(env.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return base / "drillhall" / "agents" / host
+
+
+def _host_arg(value: str) -> str:
+    try:
+        return check_host_name(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="drillhall agent",
+        description="Run the Drillhall host agent (Celery worker + janitor) for one host.",
+    )
+    parser.add_argument("--host", required=True, type=_host_arg, help="this host's name")
+    parser.add_argument("--netns", help="network namespace the faults go into")
+    parser.add_argument("--state-dir", type=Path, help="ledger directory")
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
+        help="broker and result backend (default: $REDIS_URL)",
+    )
+    return parser.parse_args(argv)
+
+
+def worker_argv(host: str) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "injector.agent", "worker",
+        "-Q", f"agent.{host}", "-P", "solo", "-n", f"agent-{host}@%h",
+        "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO",
+    ]  # fmt: skip
+
+
+def worker_env(args: argparse.Namespace, state_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("DRILLHALL_AGENT_NETNS", None)
+    env.update(
+        REDIS_URL=args.redis_url,
+        DRILLHALL_AGENT_HOST=args.host,
+        DRILLHALL_AGENT_STATE=str(state_dir),
+        DRILLHALL_AGENT_SUPERVISOR_PID=str(os.getpid()),
+    )
+    if args.netns:
+        env["DRILLHALL_AGENT_NETNS"] = args.netns
+    # The worker imports injector.agent by name, whatever the current directory is.
+    paths = [str(PROJECT_ROOT), *filter(None, [env.get("PYTHONPATH")])]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def write_pid(path: Path, pid: int) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(f"{pid}\n")
+    os.replace(tmp, path)
+
+
+class Supervisor:
+    def __init__(self, args: argparse.Namespace, state_dir: Path) -> None:
+        self.args = args
+        self.state_dir = state_dir
+        self.ledger = Ledger(state_dir)
+        self.janitor = Janitor(self.ledger)
+        self.stopping = threading.Event()
+        self.janitor_stop = threading.Event()
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.worker_started = 0.0
+        self.quick_deaths = 0
+
+    @property
+    def supervisor_pid_file(self) -> Path:
+        return self.state_dir / "supervisor.pid"
+
+    @property
+    def worker_pid_file(self) -> Path:
+        return self.state_dir / "worker.pid"
+
+    def run(self) -> int:
+        write_pid(self.supervisor_pid_file, os.getpid())
+        try:
+            left = self.janitor.revert_all("agent start-up")
+            if left:
+                log.warning("reverted faults left by a previous agent: %s", ", ".join(left))
+            janitor_thread = threading.Thread(
+                target=self._janitor_loop, name="janitor", daemon=True
+            )
+            janitor_thread.start()
+            try:
+                self._monitor_worker()
+            finally:
+                self._stop_worker()
+                self.janitor_stop.set()
+                janitor_thread.join(timeout=5.0)
+                self.janitor.revert_all("agent shutdown")
+        finally:
+            self.worker_pid_file.unlink(missing_ok=True)
+            self.supervisor_pid_file.unlink(missing_ok=True)
+        log.info("agent %s stopped", self.args.host)
+        return 0
+
+    def request_stop(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        self.stopping.set()
+
+    def _janitor_loop(self) -> None:
+        while not self.janitor_stop.wait(JANITOR_PERIOD):
+            try:
+                self.janitor.sweep(time.time())
+            except Exception:  # sweep does not raise; this keeps the thread alive regardless
+                log.exception("janitor sweep failed")
+
+    def _monitor_worker(self) -> None:
+        self._start_worker()
+        while not self.stopping.wait(MONITOR_PERIOD):
+            assert self.worker is not None
+            code = self.worker.poll()
+            if code is None:
+                continue
+            lived = time.monotonic() - self.worker_started
+            self.quick_deaths = self.quick_deaths + 1 if lived < QUICK_DEATH_SECONDS else 0
+            backoff = self.quick_deaths >= QUICK_DEATHS_BEFORE_BACKOFF
+            delay = BACKOFF_DELAY if backoff else RESTART_DELAY
+            log.error(
+                "worker %d died (exit status %s) after %.1f s; restarting in %.0f s",
+                self.worker.pid, code, lived, delay,
+            )  # fmt: skip
+            self.worker_pid_file.unlink(missing_ok=True)
+            # A restarted worker starts clean: whatever its predecessor applied is reverted
+            # now rather than renewed by messages still queued for the dead worker.
+            left = self.janitor.revert_all("worker died")
+            if left:
+                log.warning("reverted faults of the dead worker: %s", ", ".join(left))
+            if self.stopping.wait(delay):
+                break
+            self._start_worker()
+
+    def _start_worker(self) -> None:
+        self.worker = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            worker_argv(self.args.host),
+            env=worker_env(self.args, self.state_dir),
+            cwd=PROJECT_ROOT,
+        )
+        self.worker_started = time.monotonic()
+        write_pid(self.worker_pid_file, self.worker.pid)
+        log.info("started worker %d for queue agent.%s", self.worker.pid, self.args.host)
+
+    def _stop_worker(self) -> None:
+        worker = self.worker
+        if worker is None or worker.poll() is not None:
+            return
+        worker.terminate()  # Celery's warm shutdown: finish the task at hand, then exit
+        try:
+            worker.wait(timeout=WORKER_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            log.warning("worker %d ignored SIGTERM; killing it", worker.pid)
+            worker.kill()
+            worker.wait(timeout=5.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    state_dir = (args.state_dir or default_state_dir(args.host)).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if args.netns and not Path("/run/netns", args.netns).exists():
+        log.warning("network namespace %s does not exist (yet)", args.netns)
+
+    # One supervisor per ledger: a second one would fight the first over the same faults.
+    lock_fd = os.open(state_dir / "supervisor.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.error("another agent supervisor already runs on %s", state_dir)
+            return 2
+        supervisor = Supervisor(args, state_dir)
+        signal.signal(signal.SIGTERM, supervisor.request_stop)
+        signal.signal(signal.SIGINT, supervisor.request_stop)
+        return supervisor.run()
+    finally:
+        os.close(lock_fd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

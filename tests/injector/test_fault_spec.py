@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from injector.faults.base import CATALOGUE, FaultError, FaultSpec, build_fault
+from injector.faults.partition import PartitionFault
+
+
+def spec(**params: object) -> FaultSpec:
+    return FaultSpec(run_id=7, step=2, attempt=1, kind="network.partition",
+                     params={"peers": ["10.77.0.2"], **params}, lease_seconds=5)  # fmt: skip
+
+
+def test_fault_id_names_run_step_and_attempt() -> None:
+    assert spec().fault_id == "r7-s2-a1"
+
+
+def test_spec_survives_a_json_round_trip() -> None:
+    original = spec(direction="in", ports=[80])
+    assert FaultSpec.from_json(json.loads(json.dumps(original.to_json()))) == original
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"run_id": "7"},
+        {"step": -1},
+        {"attempt": True},
+        {"kind": ""},
+        {"params": []},
+        {"lease_seconds": 0},
+        {"lease_seconds": float("inf")},
+        {"lease_seconds": None},
+        {"surprise": 1},
+    ],
+)
+def test_malformed_spec_is_refused_permanently(change: dict[str, object]) -> None:
+    data = {**spec().to_json(), **change}
+    with pytest.raises(FaultError) as caught:
+        FaultSpec.from_json(data)
+    assert caught.value.permanent
+
+
+def test_catalogue_holds_the_partition_fault() -> None:
+    assert CATALOGUE["network.partition"] is PartitionFault
+    assert isinstance(build_fault(spec(), "lab-a"), PartitionFault)
+
+
+def test_kind_outside_the_catalogue_is_refused() -> None:
+    outsider = FaultSpec(1, 1, 1, "network.meteor", {}, 5)
+    with pytest.raises(FaultError) as caught:
+        build_fault(outsider, None)
+    assert caught.value.permanent
+    assert "network.meteor" in str(caught.value)
+
+
+def test_fault_error_keeps_permanence_in_its_args() -> None:
+    # Celery rebuilds exceptions as cls(*args): permanence must be in args.
+    error = FaultError("nope", True)
+    rebuilt = FaultError(*error.args)
+    assert rebuilt.permanent and str(rebuilt) == "nope"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"peers": []},
+        {"peers": "10.77.0.2"},
+        {"peers": ["10.77.0.300"]},
+        {"peers": ["web"]},
+        {"peers": ["10.77.0.2"], "direction": "sideways"},
+        {"peers": ["10.77.0.2"], "ports": [0]},
+        {"peers": ["10.77.0.2"], "ports": ["80"]},
+        {"peers": ["10.77.0.2"], "ports": 80},
+        {"peers": ["10.77.0.2"], "latency": "10ms"},
+    ],
+)
+def test_bad_partition_params_are_refused(params: dict[str, object]) -> None:
+    bad = FaultSpec(1, 1, 1, "network.partition", params, 5)
+    with pytest.raises(FaultError) as caught:
+        build_fault(bad, None)
+    assert caught.value.permanent
+
+
+def test_bad_netns_name_is_refused() -> None:
+    with pytest.raises(FaultError):
+        PartitionFault(spec(), "../../etc")
+
+
+def test_plan_names_the_table_and_mechanism() -> None:
+    plan = PartitionFault(spec(peers=["10.77.0.2", "fd00::2"]), "lab-a").plan()
+    assert plan["mechanism"] == "nftables"
+    assert plan["artifacts"] == ["nft table inet drillhall_r7_s2"]
+    assert plan["peers"] == ["10.77.0.2", "fd00::2"]
+    assert plan["direction"] == "both"
+    assert "ip saddr { 10.77.0.2 } drop" in plan["ruleset"]
+    assert "ip6 daddr { fd00::2 } drop" in plan["ruleset"]
+
+
+def test_one_way_partition_has_only_the_input_chain() -> None:
+    ruleset = PartitionFault(spec(direction="in"), None).ruleset()
+    assert "hook input" in ruleset
+    assert "hook output" not in ruleset
+    # nft needs the ';' after each chain block.
+    assert "\t};\n" in ruleset
+
+
+def test_ports_restrict_the_drop_to_flows_on_those_ports() -> None:
+    ruleset = PartitionFault(spec(ports=[6379, 26379]), None).ruleset()
+    assert "th dport { 6379, 26379 } drop" in ruleset
+    assert "th sport { 6379, 26379 } drop" in ruleset

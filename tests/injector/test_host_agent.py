@@ -1,0 +1,166 @@
+"""The agent's operations (injector.host.HostAgent) and its Celery tasks, run in-process."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from injector.faults.base import FaultError, FaultSpec
+from injector.host import HostAgent
+from injector.ledger import EntryState, Ledger
+from tests.injector.fakes import FakeSystem, fake_spec
+from tests.injector.netlab import NetPair
+
+
+@pytest.fixture
+def system() -> FakeSystem:
+    return FakeSystem()
+
+
+@pytest.fixture
+def agent(tmp_path: Path, system: FakeSystem) -> HostAgent:
+    return HostAgent("db1", None, Ledger(tmp_path / "ledger"), system.factory)
+
+
+def history(agent: HostAgent, fault_id: str) -> list[str]:
+    entry = agent.ledger.get(fault_id)
+    assert entry is not None
+    return [h["state"] for h in entry.history]
+
+
+def test_apply_records_intent_then_applies(agent: HostAgent, system: FakeSystem) -> None:
+    result = agent.apply(fake_spec(host="db1").to_json())
+    assert result["fault_id"] == "r1-s1-a1"
+    assert result["state"] == "applied"
+    assert result["mechanism"] == "fake"
+    assert result["host"] == "db1"
+    assert system.applied == {"r1-s1-a1"}
+    assert history(agent, "r1-s1-a1") == ["applying", "applied"]
+
+
+def test_same_fault_delivered_twice_applies_once(agent: HostAgent, system: FakeSystem) -> None:
+    spec = fake_spec().to_json()
+    first = agent.apply(spec)
+    second = agent.apply(spec)
+    assert second["state"] == "applied"
+    assert second["lease_deadline"] == first["lease_deadline"]
+    assert system.apply_calls == ["r1-s1-a1"]
+    assert history(agent, "r1-s1-a1") == ["applying", "applied"]
+
+
+def test_redelivery_after_a_crash_mid_apply_finishes_the_apply(
+    agent: HostAgent, system: FakeSystem
+) -> None:
+    spec = fake_spec()
+    agent.ledger.intend(spec, None, time.time() + 5)  # the previous worker died here
+    assert agent.apply(spec.to_json())["state"] == "applied"
+    assert system.applied == {"r1-s1-a1"}
+
+
+def test_an_ended_fault_is_not_applied_again(agent: HostAgent, system: FakeSystem) -> None:
+    spec = fake_spec().to_json()
+    agent.apply(spec)
+    agent.revert("r1-s1-a1")
+    with pytest.raises(FaultError) as caught:
+        agent.apply(spec)
+    assert caught.value.permanent
+    assert system.applied == set()
+
+
+def test_spec_for_another_host_is_refused(agent: HostAgent, system: FakeSystem) -> None:
+    with pytest.raises(FaultError) as caught:
+        agent.apply(fake_spec(host="db2").to_json())
+    assert caught.value.permanent
+    assert agent.ledger.entries() == [] and system.apply_calls == []
+
+
+def test_kind_outside_the_catalogue_is_refused(tmp_path: Path) -> None:
+    real = HostAgent("db1", None, Ledger(tmp_path / "ledger"))
+    spec = FaultSpec(1, 1, 1, "disk.fill", {}, 5).to_json()
+    with pytest.raises(FaultError) as caught:
+        real.apply(spec)
+    assert caught.value.permanent
+    assert real.ledger.entries() == []
+
+
+def test_failed_apply_is_reverted_and_raised(agent: HostAgent, system: FakeSystem) -> None:
+    system.failing_apply.add("r1-s1-a1")
+    with pytest.raises(FaultError, match="half applied"):
+        agent.apply(fake_spec().to_json())
+    assert system.applied == set()
+    assert history(agent, "r1-s1-a1") == ["applying", "reverting", "reverted"]
+
+
+def test_revert_is_idempotent(agent: HostAgent, system: FakeSystem) -> None:
+    agent.apply(fake_spec().to_json())
+    assert agent.revert("r1-s1-a1")["state"] == "reverted"
+    assert agent.revert("r1-s1-a1")["state"] == "reverted"
+    assert system.applied == set()
+
+
+def test_revert_of_an_unknown_id_says_unknown(agent: HostAgent) -> None:
+    assert agent.revert("r404-s1-a1") == {"fault_id": "r404-s1-a1", "state": "unknown",
+                                          "host": "db1"}  # fmt: skip
+    assert agent.revert("../etc")["state"] == "unknown"
+
+
+def test_revert_that_does_not_take_says_unconfirmed(agent: HostAgent, system: FakeSystem) -> None:
+    agent.apply(fake_spec().to_json())
+    system.stuck.add("r1-s1-a1")
+    assert agent.revert("r1-s1-a1")["state"] == "unconfirmed"
+    assert agent.ping()["active"] == ["r1-s1-a1"]
+
+
+def test_renew_extends_only_live_faults(agent: HostAgent) -> None:
+    agent.apply(fake_spec(lease=1).to_json())
+    renewed = agent.renew("r1-s1-a1", 60)
+    assert renewed["renewed"] and renewed["state"] == "applied"
+    assert renewed["lease_deadline"] > time.time() + 50
+    assert agent.renew("r7-s7-a7", 60) == {"fault_id": "r7-s7-a7", "state": "unknown",
+                                           "renewed": False}  # fmt: skip
+    agent.revert("r1-s1-a1")
+    assert agent.renew("r1-s1-a1", 60)["renewed"] is False
+    with pytest.raises(FaultError):
+        agent.renew("r1-s1-a1", -5)
+
+
+def test_ping_lists_active_faults_and_halt_reverts_them(
+    agent: HostAgent, system: FakeSystem
+) -> None:
+    agent.apply(fake_spec(attempt=1).to_json())
+    agent.apply(fake_spec(attempt=2).to_json())
+    assert agent.ping() == {"host": "db1", "netns": None, "active": ["r1-s1-a1", "r1-s1-a2"]}
+    halted = agent.halt()
+    assert halted["reverted"] == ["r1-s1-a1", "r1-s1-a2"] and halted["unconfirmed"] == []
+    assert system.applied == set() and agent.ping()["active"] == []
+
+
+def test_celery_tasks_apply_once_and_revert_a_real_partition(
+    netpair: NetPair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from injector import agent as agent_app
+
+    monkeypatch.setenv("DRILLHALL_AGENT_HOST", "db1")
+    monkeypatch.setenv("DRILLHALL_AGENT_NETNS", netpair.a)
+    monkeypatch.setenv("DRILLHALL_AGENT_STATE", str(tmp_path / "ledger"))
+    spec = FaultSpec(8, 1, 1, "network.partition",
+                     {"peers": [netpair.addr_b], "host": "db1"}, 30).to_json()  # fmt: skip
+
+    first = agent_app.apply_fault.apply(args=[spec]).get()
+    second = agent_app.apply_fault.apply(args=[spec]).get()
+    assert first["state"] == second["state"] == "applied"
+    assert first["mechanism"] == "nftables"
+    assert netpair.nft_tables(netpair.a) == ["drillhall_r8_s1"]
+    assert not netpair.ping(netpair.b, netpair.a, wait=0.5)
+    entry = Ledger(tmp_path / "ledger").get("r8-s1-a1")
+    assert entry is not None and entry.state is EntryState.APPLIED
+    assert [h["state"] for h in entry.history] == ["applying", "applied"]
+    assert agent_app.ping.apply().get()["active"] == ["r8-s1-a1"]
+
+    assert agent_app.revert_fault.apply(args=["r8-s1-a1"]).get()["state"] == "reverted"
+    assert agent_app.revert_fault.apply(args=["r8-s1-a1"]).get()["state"] == "reverted"
+    assert agent_app.revert_fault.apply(args=["r8-s1-a9"]).get()["state"] == "unknown"
+    assert netpair.nft_tables(netpair.a) == []
+    assert netpair.ping(netpair.b, netpair.a)
