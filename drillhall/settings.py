@@ -57,7 +57,9 @@ TEMPLATES = [
 ]
 
 STATE_DIR = state_dir()
-_default_db = f"sqlite:///{env_str('DRILLHALL_SQLITE_PATH', str(BASE_DIR / 'var' / 'drillhall.sqlite3'))}"
+_default_db = (
+    f"sqlite:///{env_str('DRILLHALL_SQLITE_PATH', str(BASE_DIR / 'var' / 'drillhall.sqlite3'))}"
+)
 DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", _default_db))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)

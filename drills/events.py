@@ -40,4 +40,6 @@ class RunEventSink:
                 self.group, {"type": "run.event", "event": event.as_message()}
             )
         except Exception:  # the stored stream is the truth; live pages catch up from it
-            log.warning("could not publish event %s of run %s", event.seq, self.run_id, exc_info=True)
+            log.warning(
+                "could not publish event %s of run %s", event.seq, self.run_id, exc_info=True
+            )

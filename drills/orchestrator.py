@@ -38,17 +38,25 @@ def execute_run(run_id: int) -> str:
     except (PlaybookError, PlanError) as exc:
         sink.emit(EventType.ERROR, {"message": str(exc)}, timezone.now().timestamp())
         sink.emit(
-            EventType.STATE, {"state": RunState.ERROR.value, "previous": RunState.PENDING.value},
+            EventType.STATE,
+            {"state": RunState.ERROR.value, "previous": RunState.PENDING.value},
             timezone.now().timestamp(),
         )
-        result = {"state": "error", "verdicts": {}, "rto": None, "rto_objective": None,
-                  "reason": str(exc)}
+        result = {
+            "state": "error",
+            "verdicts": {},
+            "rto": None,
+            "rto_objective": None,
+            "reason": str(exc),
+        }
         sink.emit(EventType.RESULT, result, timezone.now().timestamp())
         DrillRun.objects.filter(id=run_id).update(finished_at=timezone.now(), result=result)
         return "error"
 
     def should_abort() -> str | None:
-        row = DrillRun.objects.filter(id=run_id).values("abort_requested_at", "abort_reason").first()
+        row = (
+            DrillRun.objects.filter(id=run_id).values("abort_requested_at", "abort_reason").first()
+        )
         if row and row["abort_requested_at"] is not None:
             return row["abort_reason"] or "abort requested"
         return None
@@ -66,9 +74,7 @@ def execute_run(run_id: int) -> str:
         outcome = runner.run()
     finally:
         close_old_connections()
-    DrillRun.objects.filter(id=run_id).update(
-        finished_at=timezone.now(), result=outcome.to_dict()
-    )
+    DrillRun.objects.filter(id=run_id).update(finished_at=timezone.now(), result=outcome.to_dict())
     return outcome.state.value
 
 

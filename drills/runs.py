@@ -19,9 +19,15 @@ def start_run(version: PlaybookVersion, user=None, source: str = "web") -> Drill
         # No broker: the run must not sit in "pending" for ever.
         reason = f"could not reach the task broker: {exc}"
         DrillRun.objects.filter(id=run.id, state=RunState.PENDING).update(
-            state=RunState.ERROR, finished_at=timezone.now(),
-            result={"state": "error", "verdicts": {}, "rto": None, "rto_objective": None,
-                    "reason": reason},
+            state=RunState.ERROR,
+            finished_at=timezone.now(),
+            result={
+                "state": "error",
+                "verdicts": {},
+                "rto": None,
+                "rto_objective": None,
+                "reason": reason,
+            },
         )
         run.refresh_from_db()
     return run

@@ -57,7 +57,9 @@ def needs_redis() -> str:
     return url
 
 
-def run(argv: list[str], timeout: float = 10.0, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: list[str], timeout: float = 10.0, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=check)
 
 

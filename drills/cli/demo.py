@@ -42,8 +42,10 @@ def ensure_admin(say):  # type: ignore[no-untyped-def]
     users = get_user_model()
     admin = users.objects.filter(username="admin").first()
     if admin is not None:
-        say("admin: user 'admin' exists (its password was printed when it was made; "
-            "reset it with `.venv/bin/python manage.py changepassword admin`)")
+        say(
+            "admin: user 'admin' exists (its password was printed when it was made; "
+            "reset it with `.venv/bin/python manage.py changepassword admin`)"
+        )
         return admin
     password = secrets.token_urlsafe(12)
     admin = users.objects.create_superuser("admin", "admin@localhost", password)
@@ -76,8 +78,16 @@ def demo(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
         url = f"http://127.0.0.1:{args.port}/"
         group.start(
             "web",
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.port),
-             "drillhall.asgi:application"],
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(args.port),
+                "drillhall.asgi:application",
+            ],
         )
         group.start("orchestrator", orchestrator_argv("orchestrator-demo"))
         for host, netns in labctl.lab_hosts().items():

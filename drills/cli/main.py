@@ -49,8 +49,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from drills.doctor import check_all, render
     from drillhall.env import env_str
+    from drills.doctor import check_all, render
 
     caps = check_all(env_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
     say(render(caps))
@@ -103,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("doctor", help="list what this machine can do, and how to fix what is missing")
+    p = sub.add_parser(
+        "doctor", help="list what this machine can do, and how to fix what is missing"
+    )
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("lab", help="the local lab of network namespaces and services")

@@ -49,9 +49,7 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         fault_hosts = {
             playbook.targets[s.target].host for s in playbook.steps if getattr(s, "fault", None)
         }
-        agents = {
-            h.name: h.netns for h in Host.objects.filter(name__in=fault_hosts)
-        }
+        agents = {h.name: h.netns for h in Host.objects.filter(name__in=fault_hosts)}
         ensure_workers(group, agents, say)
 
         record, _ = Playbook.objects.get_or_create(name=playbook.metadata.name)

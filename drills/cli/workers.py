@@ -17,9 +17,24 @@ def active_queues(timeout: float = 1.0) -> set[str]:
 
 def orchestrator_argv(name: str) -> list[str]:
     return [
-        sys.executable, "-m", "celery", "-A", "drillhall", "worker",
-        "-Q", "orchestrator", "-P", "threads", "-c", "4", "-n", f"{name}@%h",
-        "--without-gossip", "--without-mingle", "-l", "INFO",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "drillhall",
+        "worker",
+        "-Q",
+        "orchestrator",
+        "-P",
+        "threads",
+        "-c",
+        "4",
+        "-n",
+        f"{name}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "-l",
+        "INFO",
     ]
 
 
@@ -31,9 +46,12 @@ def agent_argv(host: str, netns: str) -> list[str]:
 
 
 def ensure_workers(
-    group: ProcessGroup, agents: dict[str, str], say, timeout: float = 30.0  # type: ignore[no-untyped-def]
+    group: ProcessGroup,
+    agents: dict[str, str],
+    say,
+    timeout: float = 30.0,  # type: ignore[no-untyped-def]
 ) -> None:
-    """Start an orchestrator worker and an agent for each host unless one already consumes its queue.
+    """Start an orchestrator worker and an agent per host unless one consumes its queue.
 
     agents maps host name to its network namespace ("" for none).
     """

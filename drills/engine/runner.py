@@ -153,7 +153,9 @@ class DrillRunner:
         for planned in self.plan.probes:
             probe = HttpProbe(planned.name, planned.url, planned.timeout, planned.expect_status)
             thread = threading.Thread(
-                target=self._probe_loop, args=(probe, planned.every), daemon=True,
+                target=self._probe_loop,
+                args=(probe, planned.every),
+                daemon=True,
                 name=f"probe-{planned.name}",
             )
             thread.start()
@@ -255,7 +257,9 @@ class DrillRunner:
         }
         fault_id = f"r{self.run_id}-s{step.index}-a1"
         # Track before sending: if the reply is lost, revert still targets it.
-        self._active[fault_id] = _ActiveFault(fault_id, step.index, step.fault.host, step.fault.queue)
+        self._active[fault_id] = _ActiveFault(
+            fault_id, step.index, step.fault.host, step.fault.queue
+        )
         reply = self.driver.apply(step.fault.queue, spec, self.opt.agent_timeout)
         self._emit(
             EventType.FAULT_APPLIED,
@@ -377,9 +381,7 @@ class DrillRunner:
             reasons.append(f"RTO {rto:.1f}s over the objective {objective:g}s")
         state = RunState.FAILED if reasons else RunState.PASSED
         self._to(state)
-        return RunOutcome(
-            state, verdicts, rto, objective, "; ".join(reasons) or "every SLA held"
-        )
+        return RunOutcome(state, verdicts, rto, objective, "; ".join(reasons) or "every SLA held")
 
     def _abort(self, reason: str) -> RunOutcome:
         self._emit(EventType.ABORT, {"reason": reason})

@@ -45,10 +45,10 @@ class DrillRun(models.Model):
 
     def request_abort(self, reason: str) -> bool:
         """Compare-and-set: only the first abort request of an unfinished run counts."""
-        updated = DrillRun.objects.filter(
-            id=self.id, abort_requested_at__isnull=True
-        ).exclude(state__in=[s.value for s in TERMINAL]).update(
-            abort_requested_at=timezone.now(), abort_reason=reason[:200]
+        updated = (
+            DrillRun.objects.filter(id=self.id, abort_requested_at__isnull=True)
+            .exclude(state__in=[s.value for s in TERMINAL])
+            .update(abort_requested_at=timezone.now(), abort_reason=reason[:200])
         )
         return updated == 1
 

@@ -41,17 +41,24 @@ def _chart(events: list[dict[str, Any]], t0: float, width: int = 1000, height: i
     for e in events:
         if e["type"] == "fault_applied":
             applied[e["data"]["fault_id"]] = e["t"]
-        elif e["type"] in ("fault_reverted", "fault_unconfirmed") and e["data"]["fault_id"] in applied:
+        elif (
+            e["type"] in ("fault_reverted", "fault_unconfirmed")
+            and e["data"]["fault_id"] in applied
+        ):
             start = applied.pop(e["data"]["fault_id"])
             parts.append(
                 f'<rect x="{x(start):.1f}" y="10" width="{max(x(e["t"]) - x(start), 1):.1f}" '
                 f'height="{height - 30}" fill="#c6282822"><title>fault</title></rect>'
             )
-    points = " ".join(f"{x(s['t']):.1f},{y(v):.1f}" for s, v in zip(samples, latencies, strict=True))
+    points = " ".join(
+        f"{x(s['t']):.1f},{y(v):.1f}" for s, v in zip(samples, latencies, strict=True)
+    )
     parts.append(f'<polyline fill="none" stroke="#1f6feb" stroke-width="1.5" points="{points}"/>')
     for s in samples:
         if not s["data"].get("ok"):
-            parts.append(f'<circle cx="{x(s["t"]):.1f}" cy="{height - 14}" r="2.5" fill="#c62828"/>')
+            parts.append(
+                f'<circle cx="{x(s["t"]):.1f}" cy="{height - 14}" r="2.5" fill="#c62828"/>'
+            )
     parts.append(
         f'<text x="4" y="16" font-size="11">{top:.0f} ms</text>'
         f'<text x="4" y="{height - 22}" font-size="11">0</text>'
@@ -86,19 +93,20 @@ def render_html(doc: dict[str, Any]) -> str:
         rto_text += f" (objective {objective:g} s)"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>Drillhall report: {escape(run['playbook'])} run {run['id']}</title>
+<title>Drillhall report: {escape(run["playbook"])} run {run["id"]}</title>
 <style>{_CSS}</style></head><body>
-<h1>{escape(run['playbook'])} <span class="muted">run {run['id']}, version {run['version']}</span></h1>
-<p>{_badge(run['state'])} {escape(result.get('reason', ''))}</p>
-<p>Started {escape(str(run['started_at']))}, finished {escape(str(run['finished_at']))}.
+<h1>{escape(run["playbook"])}
+<span class="muted">run {run["id"]}, version {run["version"]}</span></h1>
+<p>{_badge(run["state"])} {escape(result.get("reason", ""))}</p>
+<p>Started {escape(str(run["started_at"]))}, finished {escape(str(run["finished_at"]))}.
 RTO: <strong>{rto_text}</strong>. Probe samples: {len(samples)}, errors: {errors}.</p>
 <h2>Probe latency, fault windows shaded</h2>
 {_chart(events, t0)}
 <h2>SLA verdicts</h2>
 <table><tr><th>SLA</th><th>verdict</th></tr>{verdicts}</table>
 <h2>Timeline</h2>
-<table><tr><th>#</th><th>time</th><th>event</th><th>detail</th></tr>{''.join(rows)}</table>
+<table><tr><th>#</th><th>time</th><th>event</th><th>detail</th></tr>{"".join(rows)}</table>
 <h2>Playbook</h2>
-<pre>{escape(doc.get('playbook', ''))}</pre>
+<pre>{escape(doc.get("playbook", ""))}</pre>
 </body></html>
 """

@@ -19,10 +19,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s = Stack(env=env, tmp=tmp, port=free_port())
     try:
         s.up()
-        manage(env, "shell", "-c",
-               "from django.contrib.auth import get_user_model; U = get_user_model(); "
-               f"U.objects.filter(username='owner').exists() or U.objects.create_superuser("
-               f"'owner', 'owner@example.test', {PASSWORD!r})")
+        manage(
+            env,
+            "shell",
+            "-c",
+            "from django.contrib.auth import get_user_model; U = get_user_model(); "
+            f"U.objects.filter(username='owner').exists() or U.objects.create_superuser("
+            f"'owner', 'owner@example.test', {PASSWORD!r})",
+        )
         manage(env, "loadexamples", "--owner", "owner")
         yield s
     finally:
@@ -32,4 +36,3 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def e2e_password() -> str:
     return PASSWORD
-

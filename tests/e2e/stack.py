@@ -39,8 +39,12 @@ def active_queues(redis_url: str) -> set[str]:
 
 def manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
     out = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=timeout,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert out.returncode == 0, out.stderr + out.stdout
     return out.stdout
@@ -48,22 +52,29 @@ def manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
 
 def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "drills.cli.main", *args], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "drills.cli.main", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 def ns_ping(netns: str, address: str) -> bool:
     out = subprocess.run(
         ["ip", "netns", "exec", netns, "ping", "-c1", "-W1", "-q", address],
-        capture_output=True, timeout=5,
+        capture_output=True,
+        timeout=5,
     )
     return out.returncode == 0
 
 
 def nft_tables(netns: str) -> list[str]:
     out = subprocess.run(
-        ["ip", "netns", "exec", netns, "nft", "list", "tables"], capture_output=True, text=True,
+        ["ip", "netns", "exec", netns, "nft", "list", "tables"],
+        capture_output=True,
+        text=True,
         timeout=5,
     )
     return [line for line in out.stdout.splitlines() if "drillhall" in line]
@@ -87,7 +98,11 @@ class Stack:
     def start(self, name: str, argv: list[str]) -> None:
         log = (self.tmp / f"{name}.log").open("ab")
         self.procs[name] = subprocess.Popen(
-            argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -97,15 +112,45 @@ class Stack:
     def up(self) -> None:
         out = cli(self.env, "lab", "up")
         assert out.returncode == 0, out.stderr + out.stdout
-        self.start("web", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p",
-                           str(self.port), "drillhall.asgi:application"])
-        self.start("orchestrator", [sys.executable, "-m", "celery", "-A", "drillhall", "worker",
-                                    "-Q", "orchestrator", "-P", "threads", "-c", "4", "-n",
-                                    f"orch-{self.port}@%h", "--without-gossip",
-                                    "--without-mingle"])
+        self.start(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "drillhall.asgi:application",
+            ],
+        )
+        self.start(
+            "orchestrator",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "drillhall",
+                "worker",
+                "-Q",
+                "orchestrator",
+                "-P",
+                "threads",
+                "-c",
+                "4",
+                "-n",
+                f"orch-{self.port}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+        )
         for host, (netns, _) in LAB_HOSTS.items():
-            self.start(f"agent-{host}", [sys.executable, "-m", "injector.supervisor", "--host",
-                                         host, "--netns", netns])
+            self.start(
+                f"agent-{host}",
+                [sys.executable, "-m", "injector.supervisor", "--host", host, "--netns", netns],
+            )
         wanted = {"orchestrator", "agent.web", "agent.db1"}
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
@@ -130,7 +175,7 @@ class Stack:
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for name, proc in self.procs.items():
+        for proc in self.procs.values():
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:

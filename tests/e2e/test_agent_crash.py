@@ -26,7 +26,11 @@ def wait_for(predicate, timeout: float, interval: float = 0.2) -> float:  # type
 def test_sigkill_of_agent_worker_restores_traffic_within_the_lease(stack: Stack) -> None:
     run = subprocess.Popen(
         [sys.executable, "-m", "drills.cli.main", "run", str(PLAYBOOK)],
-        cwd=ROOT, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=stack.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         wait_for(lambda: not ns_ping("dh-web", "10.77.0.3"), timeout=30)

@@ -1,4 +1,4 @@
-"""`drillhall run` on the real lab: it starts its own workers, and the partition is checked from outside."""
+"""`drillhall run` on the real lab: it starts its own workers; the cut is checked from outside."""
 
 from __future__ import annotations
 
@@ -55,8 +55,16 @@ def test_run_partition_demo_passes_and_cuts_traffic_both_ways(tmp_path: Path) ->
     pinger = Pinger()
     pinger.start()
     try:
-        out = cli(env, "run", str(EXAMPLE), "--json", str(tmp_path / "run.json"),
-                  "--report", str(tmp_path / "run.html"), timeout=180)
+        out = cli(
+            env,
+            "run",
+            str(EXAMPLE),
+            "--json",
+            str(tmp_path / "run.json"),
+            "--report",
+            str(tmp_path / "run.html"),
+            timeout=180,
+        )
     finally:
         pinger.stop()
         tables = nft_tables("dh-db1") + nft_tables("dh-web")

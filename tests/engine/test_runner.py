@@ -129,7 +129,11 @@ def make_runner(service: Service, driver: FakeDriver, on_breach: str = "record",
     plan = resolve_plan(playbook, INVENTORY)
     sink = MemorySink()
     runner = DrillRunner(
-        7, playbook, plan, driver, sink,
+        7,
+        playbook,
+        plan,
+        driver,
+        sink,
         should_abort=abort or (lambda: None),
         options=RunOptions(lease_seconds=0.6, settle_seconds=1.0, tick_seconds=0.05),
     )
@@ -146,10 +150,19 @@ def test_run_passes_when_the_fault_breaks_and_recovery_follows(service: Service)
     outcome = runner.run()
     assert outcome.state is RunState.PASSED, outcome
     assert states(sink) == [
-        "preflight", "baseline", "injecting", "observing", "reverting", "recovering", "passed"
+        "preflight",
+        "baseline",
+        "injecting",
+        "observing",
+        "reverting",
+        "recovering",
+        "passed",
     ]
-    assert outcome.verdicts == {"healthy first": "passed", "broken during": "passed",
-                                "recovers": "passed"}
+    assert outcome.verdicts == {
+        "healthy first": "passed",
+        "broken during": "passed",
+        "recovers": "passed",
+    }
     assert outcome.rto is not None and 1.5 <= outcome.rto <= 4.0
     assert ("renew", "r7-s2-a1") in driver.calls  # leases renewed during the 1.5 s step
     assert driver.active == set()
@@ -159,7 +172,8 @@ def test_sla_breach_with_abort_reverts_and_ends_aborted(service: Service) -> Non
     driver = FakeDriver(service)
     # "broken during" expects errors; a fault that breaks nothing breaches it.
     driver.apply = lambda q, spec, t: (  # type: ignore[method-assign]
-        driver.calls.append(("apply", "x")) or driver.active.add("r7-s2-a1")
+        driver.calls.append(("apply", "x"))
+        or driver.active.add("r7-s2-a1")
         or {"fault_id": "r7-s2-a1", "mechanism": "fake"}
     )
     runner, sink = make_runner(service, driver, on_breach="abort")

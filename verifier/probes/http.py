@@ -49,6 +49,10 @@ class HttpProbe:
             if not ok:
                 error = f"HTTP {status}"
         return Sample(
-            t=time.time(), probe=self.name, ok=ok, latency_ms=round(latency_ms, 3),
-            status=status, error=error,
+            t=time.time(),
+            probe=self.name,
+            ok=ok,
+            latency_ms=round(latency_ms, 3),
+            status=status,
+            error=error,
         )
