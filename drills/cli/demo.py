@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import secrets
 import signal
-import sys
 import time
 import urllib.request
 
@@ -59,7 +58,7 @@ def demo(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
 
     from drills.cli import labctl
     from drills.cli.processes import ProcessGroup
-    from drills.cli.workers import agent_argv, orchestrator_argv
+    from drills.cli.workers import agent_argv, orchestrator_argv, web_argv
     from drills.models import Playbook
     from drills.runs import start_run
 
@@ -76,26 +75,13 @@ def demo(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
     signal.signal(signal.SIGTERM, on_signal)
     try:
         url = f"http://127.0.0.1:{args.port}/"
-        group.start(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(args.port),
-                "drillhall.asgi:application",
-            ],
-        )
+        group.start("web", web_argv(args.port))
         group.start("orchestrator", orchestrator_argv("orchestrator-demo"))
         for host, netns in labctl.lab_hosts().items():
             group.start(f"agent-{host}", agent_argv(host, netns))
         _wait_for_http(url + "accounts/login/", group)
         say(f"web: {url}  (log in as admin; logs in {group.log_dir})")
         if not args.no_drill and "partition-demo" in loaded:
-            time.sleep(3)  # let the agents finish starting; preflight pings them anyway
             version = Playbook.objects.get(name="partition-demo").latest_version()
             run = start_run(version, admin, source="demo")
             say(f"demo drill: {url}runs/{run.id}/  (start more from the playbook page)")

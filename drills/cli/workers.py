@@ -8,11 +8,24 @@ import time
 from drills.cli.processes import ProcessGroup
 
 
-def active_queues(timeout: float = 1.0) -> set[str]:
-    from drillhall.celery import app
+def active_queues(timeout: float = 1.0, broker_url: str | None = None) -> set[str]:
+    """Queues some worker consumes now: the Django app's broker, or broker_url's."""
+    from celery import Celery
 
+    if broker_url is None:
+        from drillhall.celery import app
+    else:
+        app = Celery(broker=broker_url)
     replies = app.control.inspect(timeout=timeout).active_queues() or {}
     return {q["name"] for queues in replies.values() for q in queues}
+
+
+def web_argv(port: int) -> list[str]:
+    """The ASGI server (HTTP and websockets) on loopback."""
+    return [
+        sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+        "drillhall.asgi:application",
+    ]  # fmt: skip
 
 
 def orchestrator_argv(name: str) -> list[str]:

@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from celery import Celery
+from drills.cli import workers
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB_HOSTS = {"web": ("dh-web", "10.77.0.2"), "db1": ("dh-db1", "10.77.0.3")}
@@ -29,12 +29,7 @@ def free_port() -> int:
 
 
 def active_queues(redis_url: str) -> set[str]:
-    app = Celery(broker=redis_url)
-    try:
-        replies = app.control.inspect(timeout=0.5).active_queues() or {}
-    finally:
-        app.close()
-    return {q["name"] for queues in replies.values() for q in queues}
+    return workers.active_queues(timeout=0.5, broker_url=redis_url)
 
 
 def manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
@@ -112,45 +107,10 @@ class Stack:
     def up(self) -> None:
         out = cli(self.env, "lab", "up")
         assert out.returncode == 0, out.stderr + out.stdout
-        self.start(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "drillhall.asgi:application",
-            ],
-        )
-        self.start(
-            "orchestrator",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "drillhall",
-                "worker",
-                "-Q",
-                "orchestrator",
-                "-P",
-                "threads",
-                "-c",
-                "4",
-                "-n",
-                f"orch-{self.port}@%h",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-        )
+        self.start("web", workers.web_argv(self.port))
+        self.start("orchestrator", workers.orchestrator_argv(f"orch-{self.port}"))
         for host, (netns, _) in LAB_HOSTS.items():
-            self.start(
-                f"agent-{host}",
-                [sys.executable, "-m", "injector.supervisor", "--host", host, "--netns", netns],
-            )
+            self.start(f"agent-{host}", workers.agent_argv(host, netns))
         wanted = {"orchestrator", "agent.web", "agent.db1"}
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from drills.cli.workers import web_argv
 from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,16 +179,7 @@ class Site:
         self.python(EMIT, str(self.run_id), json.dumps(events))
 
     def start_web(self) -> None:
-        argv = [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "drillhall.asgi:application",
-        ]
+        argv = web_argv(self.port)
         with self.log.open("ab") as log:
             self.web = subprocess.Popen(  # noqa: S603
                 argv, cwd=ROOT, env=self.env, stdout=log, stderr=log
