@@ -82,6 +82,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_file(args, say)
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from drills.cli.plan import cmd_plan as plan
+
+    return plan(args, say)
+
+
+def cmd_import_ctk(args: argparse.Namespace) -> int:
+    from drills.cli.import_ctk import cmd_import_ctk as import_ctk
+
+    return import_ctk(args, say)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from drills.cli.demo import demo
 

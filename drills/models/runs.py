@@ -23,6 +23,8 @@ class DrillRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     abort_requested_at = models.DateTimeField(null=True, blank=True)
     abort_reason = models.CharField(max_length=200, blank=True)
+    # Incremented by each Resume click; a `pause` step waits for it to grow.
+    resumes = models.PositiveIntegerField(default=0)
     result = models.JSONField(default=dict, blank=True)
 
     class Meta:
