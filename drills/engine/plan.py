@@ -1,20 +1,70 @@
-"""The plan: which fault lands on which host, with what parameters, for how long.
+"""The plan: which fault lands on which host, with what parameters, when and for how long.
 
-Pure: takes the parsed playbook and an inventory snapshot, returns a plan or raises
-PlanError naming what could not be resolved.
+Pure: takes the parsed playbook and an inventory snapshot, returns a Plan or raises PlanError
+listing every problem (unknown hosts, empty selectors, broken limits, protected hosts). Repeats
+are expanded into ordinary steps; each fault step becomes one PlannedFault per host its target
+resolves to, with the exact parameters the agent receives.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from drills.playbook.model import FaultStep, Playbook, WaitStep
+from drills.playbook.durations import format_duration
+from drills.playbook.model import (
+    CanaryProbe,
+    CommandProbe,
+    FaultStep,
+    HostTarget,
+    HttpError,
+    HttpProbe,
+    IoDelay,
+    IoError,
+    NetworkBandwidth,
+    NetworkDns,
+    NetworkLatency,
+    NetworkLoss,
+    NetworkPartition,
+    NetworkReset,
+    NetworkTimeout,
+    ParallelStep,
+    PauseStep,
+    Playbook,
+    ProcessKill,
+    ProcessPause,
+    PrometheusProbe,
+    RepeatStep,
+    SelectorTarget,
+    StressCpu,
+    StressMemory,
+    TcpProbe,
+    WaitStep,
+)
 
 
 class PlanError(Exception):
-    pass
+    """The playbook cannot run against this inventory; ``problems`` says every reason."""
+
+    def __init__(self, problems: str | Iterable[str]) -> None:
+        self.problems: list[str] = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems)
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    name: str
+    port: int
+    kind: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -24,6 +74,13 @@ class HostInfo:
     queue: str
     netns: str = ""
     protected: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    services: tuple[ServiceInfo, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["services"] = [service.to_dict() for service in self.services]
+        return out
 
 
 @dataclass(frozen=True)
@@ -31,117 +88,477 @@ class PlannedFault:
     kind: str
     host: str
     queue: str
-    params: dict[str, Any]
+    mechanism: str
+    params: dict[str, Any]  # exactly what the agent receives; always has "host"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "host": self.host,
+            "queue": self.queue,
+            "mechanism": self.mechanism,
+            "params": self.params,
+        }
 
 
 @dataclass(frozen=True)
 class PlannedStep:
-    index: int
+    index: int  # unique across the plan, in execution order; names agent artifacts
+    path: str  # "3", "3.2" (child of a parallel), "4[2].1" (iteration 2 of a repeat)
     name: str
-    kind: str  # "wait" | "fault"
-    duration: float
+    kind: str  # "wait" | "fault" | "parallel" | "pause"
+    start: float  # expected offset from the first step; pauses count as 0 s
+    duration: float  # parallel: the longest child; pause: 0
     target: str | None = None
-    fault: PlannedFault | None = None
+    faults: tuple[PlannedFault, ...] = ()
+    children: tuple[PlannedStep, ...] = ()
+
+    @property
+    def fault(self) -> PlannedFault | None:
+        """The first fault (single-host steps have exactly one)."""
+        return self.faults[0] if self.faults else None
 
     def describe(self) -> dict[str, Any]:
+        """A short summary for step events."""
         out: dict[str, Any] = {
             "step": self.index,
+            "path": self.path,
             "name": self.name,
             "kind": self.kind,
             "duration": self.duration,
         }
-        if self.fault is not None:
-            out.update(fault=self.fault.kind, target=self.target, host=self.fault.host)
+        if self.faults:
+            out.update(
+                fault=self.faults[0].kind,
+                target=self.target,
+                host=self.faults[0].host,
+                hosts=[fault.host for fault in self.faults],
+            )
         return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "path": self.path,
+            "name": self.name,
+            "kind": self.kind,
+            "start": self.start,
+            "duration": self.duration,
+            "target": self.target,
+            "faults": [fault.to_dict() for fault in self.faults],
+            "children": [child.to_dict() for child in self.children],
+        }
 
 
 @dataclass(frozen=True)
 class PlannedProbe:
     name: str
-    url: str
-    timeout: float
+    kind: str  # "http" | "tcp" | "canary" | "prometheus" | "command"
     every: float
+    from_host: str | None
+    params: dict[str, Any]
+    url: str | None = None  # http: target/host names replaced by addresses
+    timeout: float = 1.0
     expect_status: tuple[int, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "every": self.every,
+            "from_host": self.from_host,
+            "params": self.params,
+            "url": self.url,
+            "timeout": self.timeout,
+            "expect_status": list(self.expect_status) if self.expect_status else None,
+        }
+
+
+@dataclass(frozen=True)
+class BlastRadius:
+    hosts: tuple[str, ...]
+    services: tuple[str, ...]  # "host/service"
+    groups: dict[str, str]  # "role=db" -> "2 of 5 (40%)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hosts": list(self.hosts), "services": list(self.services), "groups": self.groups}
 
 
 @dataclass(frozen=True)
 class Plan:
-    steps: list[PlannedStep]
-    probes: list[PlannedProbe]
-    hosts: list[str] = field(default_factory=list)
+    steps: tuple[PlannedStep, ...]
+    probes: tuple[PlannedProbe, ...]
+    hosts: tuple[str, ...]  # every host a fault lands on, in order of first use
+    blast_radius: BlastRadius
+    expected_seconds: float
+    warnings: tuple[str, ...] = ()
 
-    @property
-    def expected_seconds(self) -> float:
-        return sum(step.duration for step in self.steps)
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "steps": [step.to_dict() for step in self.steps],
+            "probes": [probe.to_dict() for probe in self.probes],
+            "hosts": list(self.hosts),
+            "blast_radius": self.blast_radius.to_dict(),
+            "expected_seconds": self.expected_seconds,
+            "warnings": list(self.warnings),
+        }
+
+    def faults(self) -> list[tuple[PlannedStep, PlannedFault]]:
+        """Every planned fault with its step, nested ones included, in execution order."""
+        found: list[tuple[PlannedStep, PlannedFault]] = []
+
+        def visit(steps: Sequence[PlannedStep]) -> None:
+            for step in steps:
+                found.extend((step, fault) for fault in step.faults)
+                visit(step.children)
+
+        visit(self.steps)
+        return found
 
 
-def resolve_plan(playbook: Playbook, inventory: dict[str, HostInfo]) -> Plan:
-    def host_of(target: str) -> HostInfo:
-        binding = playbook.targets[target]
-        info = inventory.get(binding.host)
-        if info is None:
-            known = ", ".join(sorted(inventory)) or "none"
-            raise PlanError(
-                f"target {target!r} is bound to host {binding.host!r}, which is not in the "
-                f"inventory (known hosts: {known}); for the lab run `drillhall lab up`"
+def resolve_plan(
+    playbook: Playbook, inventory: dict[str, HostInfo], *, approved_protected: bool = False
+) -> Plan:
+    """The plan of ``playbook`` on ``inventory``; raises PlanError listing every problem."""
+    return _Planner(playbook, inventory, approved_protected).plan()
+
+
+@dataclass
+class _Group:
+    label: str  # "role=db"
+    members: tuple[str, ...]  # every host with the labels, chosen or not
+
+
+class _Planner:
+    def __init__(
+        self, playbook: Playbook, inventory: dict[str, HostInfo], approved_protected: bool
+    ) -> None:
+        self.playbook = playbook
+        self.inventory = inventory
+        self.approved_protected = approved_protected
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+        self.index = 0
+        self.resolved: dict[str, list[HostInfo]] = {}
+        self.groups: dict[str, _Group] = {}
+        for name, target in playbook.targets.items():
+            self.resolved[name] = self._resolve_target(name, target)
+
+    # -- targets --
+    def _resolve_target(self, name: str, target: HostTarget | SelectorTarget) -> list[HostInfo]:
+        if isinstance(target, HostTarget):
+            info = self.inventory.get(target.host)
+            if info is None:
+                known = ", ".join(sorted(self.inventory)) or "none"
+                self.problems.append(
+                    f"target '{name}' is bound to host '{target.host}', which is not in the "
+                    f"inventory (known hosts: {known}); for the lab run `drillhall lab up`"
+                )
+                return []
+            self._check_service(name, info, target.service)
+            return [info]
+        labels = target.selector.labels
+        label = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+        group = sorted(
+            (h for h in self.inventory.values() if _matches(h.labels, labels)),
+            key=lambda h: h.name,
+        )
+        if not group:
+            self.problems.append(f"target '{name}': selector {label} matches no host")
+            return []
+        if target.count is not None:
+            wanted = target.count
+            if wanted > len(group):
+                self.problems.append(
+                    f"target '{name}': count {wanted} is larger than the group {label} "
+                    f"({len(group)} host{'s' if len(group) != 1 else ''})"
+                )
+                return []
+        else:
+            wanted = math.ceil(len(group) * (target.percent or 0) / 100)
+        chosen = group[:wanted]
+        self.groups[name] = _Group(label, tuple(h.name for h in group))
+        for info in chosen:
+            self._check_service(name, info, target.service)
+        return chosen
+
+    def _check_service(self, name: str, info: HostInfo, service: str | None) -> None:
+        if service is None:
+            return
+        if not any(s.name == service for s in info.services):
+            self.warnings.append(
+                f"target '{name}': service '{service}' is not registered on host '{info.name}'"
             )
-        return info
 
-    steps: list[PlannedStep] = []
-    hosts: list[str] = []
-    for index, step in enumerate(playbook.steps, start=1):
+    def hosts_of(self, target: str) -> list[HostInfo]:
+        return self.resolved.get(target, [])
+
+    def address_of(self, name: str) -> str | None:
+        """A target's (first) host address, an inventory host's address, or None."""
+        if name in self.playbook.targets:
+            hosts = self.hosts_of(name)
+            return hosts[0].address if hosts else None
+        info = self.inventory.get(name)
+        return info.address if info else None
+
+    # -- steps --
+    def plan(self) -> Plan:
+        steps: list[PlannedStep] = []
+        start = 0.0
+        for number, step in enumerate(self.playbook.steps, start=1):
+            if isinstance(step, RepeatStep):
+                for iteration in range(1, step.repeat.times + 1):
+                    for child_number, child in enumerate(step.repeat.steps, start=1):
+                        path = f"{number}[{iteration}].{child_number}"
+                        suffix = f" ({iteration}/{step.repeat.times})"
+                        planned = self.step(child, path, start, suffix)
+                        steps.append(planned)
+                        start += planned.duration
+                continue
+            planned = self.step(step, str(number), start)
+            steps.append(planned)
+            start += planned.duration
+        probes = tuple(self.probe(probe) for probe in self.playbook.probes)
+        hosts = _unique(fault.host for _, fault in _all_faults(steps))
+        self.check_limits(steps, hosts, start)
+        if self.problems:
+            raise PlanError(_unique(self.problems))
+        pauses = sum(1 for s in _walk(steps) if s.kind == "pause")
+        if pauses:
+            self.warnings.append(
+                f"the drill pauses {pauses} time{'s' if pauses != 1 else ''} for an operator; "
+                "the expected length does not count the time paused"
+            )
+        return Plan(
+            steps=tuple(steps),
+            probes=probes,
+            hosts=tuple(hosts),
+            blast_radius=self.blast_radius(steps, hosts),
+            expected_seconds=start,
+            warnings=tuple(_unique(self.warnings)),
+        )
+
+    def step(self, step: Any, path: str, start: float, suffix: str = "") -> PlannedStep:
+        self.index += 1
+        index = self.index
         if isinstance(step, WaitStep):
-            steps.append(PlannedStep(index, step.name or f"wait {step.wait:g}s", "wait", step.wait))
-            continue
-        assert isinstance(step, FaultStep)
-        host = host_of(step.target)
-        if host.protected:
-            raise PlanError(f"host {host.name!r} is protected; drills may not fault it")
-        peers = [host_of(name).address for name in step.from_]
-        fault = PlannedFault(
-            kind=step.fault,
-            host=host.name,
-            queue=host.queue,
-            params={"host": host.name, "peers": peers, "direction": step.direction},
-        )
-        steps.append(
-            PlannedStep(
-                index,
-                step.name or f"{step.fault} on {step.target}",
-                "fault",
-                step.duration,
-                target=step.target,
-                fault=fault,
+            name = step.name or f"wait {format_duration(step.wait)}"
+            return PlannedStep(index, path, name + suffix, "wait", start, step.wait)
+        if isinstance(step, PauseStep):
+            name = step.name or (f"pause: {step.pause.message}" if step.pause.message else "pause")
+            return PlannedStep(index, path, name + suffix, "pause", start, 0.0)
+        if isinstance(step, ParallelStep):
+            children = tuple(
+                self.step(child, f"{path}.{number}", start, suffix)
+                for number, child in enumerate(step.parallel, start=1)
             )
+            name = step.name or "parallel: " + ", ".join(child.name for child in children)
+            duration = max((child.duration for child in children), default=0.0)
+            return PlannedStep(
+                index, path, name + suffix, "parallel", start, duration, children=children
+            )
+        assert isinstance(step, FaultStep)
+        faults = tuple(
+            PlannedFault(step.fault, host.name, host.queue, step.mechanism(), params)
+            for host in self.hosts_of(step.target)
+            for params in [self.agent_params(step, host)]
         )
-        if host.name not in hosts:
-            hosts.append(host.name)
-
-    probes = [
-        PlannedProbe(
-            name=probe.name,
-            url=_resolve_url(probe.http.url, playbook, inventory),
-            timeout=probe.http.timeout,
-            every=probe.every,
-            expect_status=tuple(probe.http.expect_status) if probe.http.expect_status else None,
+        name = step.name or f"{step.fault} on {step.target}"
+        return PlannedStep(
+            index, path, name + suffix, "fault", start, step.seconds, step.target, faults
         )
-        for probe in playbook.probes
-    ]
-    return Plan(steps=steps, probes=probes, hosts=hosts)
+
+    def addresses(self, targets: list[str] | None, host: HostInfo) -> list[str]:
+        found = [
+            info.address
+            for name in targets or []
+            for info in self.hosts_of(name)
+            if info.name != host.name
+        ]
+        return _unique(found)
+
+    def agent_params(self, step: FaultStep, host: HostInfo) -> dict[str, Any]:
+        params: dict[str, Any] = {"host": host.name}
+        if isinstance(step, NetworkPartition):
+            peers = self.addresses(step.from_, host) + list(step.addresses or [])
+            params.update(peers=_unique(peers), direction=step.direction)
+            if step.ports:
+                params["ports"] = list(step.ports)
+        elif isinstance(step, NetworkLatency | NetworkLoss):
+            if step.to:
+                params["destinations"] = self.addresses(step.to, host)
+            if step.ports:
+                params["ports"] = list(step.ports)
+            if isinstance(step, NetworkLatency):
+                params.update(latency=step.latency, jitter=step.jitter)
+            else:
+                params["loss"] = step.loss
+        elif isinstance(step, NetworkBandwidth):
+            params["rate"] = step.rate
+        elif isinstance(step, NetworkTimeout):
+            params.update(ports=list(step.ports), mode=step.mode)
+        elif isinstance(step, NetworkReset):
+            params["ports"] = list(step.ports)
+        elif isinstance(step, NetworkDns):
+            params.update(pattern=step.pattern, answer=step.answer)
+        elif isinstance(step, HttpError):
+            params.update(port=step.port, status=step.status, share=step.share, path=step.path)
+            params.update(abort=step.abort)
+            if step.methods:
+                params["methods"] = list(step.methods)
+            if step.delay is not None:
+                params["delay"] = step.delay
+        elif isinstance(step, IoDelay):
+            params.update(path=step.path, delay=step.delay, share=step.share)
+            params["operations"] = list(step.operations)
+        elif isinstance(step, IoError):
+            params.update(path=step.path, error=step.error, share=step.share)
+            params["operations"] = list(step.operations)
+        elif isinstance(step, ProcessKill):
+            params.update(match=_match(step), signal=step.signal, count=step.count)
+        elif isinstance(step, ProcessPause):
+            params["match"] = _match(step)
+        elif isinstance(step, StressCpu):
+            params.update(cores=step.cores, load=step.load)
+        elif isinstance(step, StressMemory):
+            params["bytes"] = step.bytes
+        return params
+
+    # -- probes --
+    def probe(self, probe: Any) -> PlannedProbe:
+        from_host = None
+        if probe.from_ is not None:
+            hosts = self.hosts_of(probe.from_)
+            from_host = hosts[0].name if hosts else None
+        if isinstance(probe, HttpProbe):
+            spec = probe.http
+            url = self.resolve_url(spec.url)
+            expect = tuple(spec.expect_status) if spec.expect_status else None
+            params = {
+                "url": url,
+                "timeout": spec.timeout,
+                "expect_status": list(expect) if expect else None,
+                "body_contains": spec.body_contains,
+            }
+            return PlannedProbe(
+                probe.name, "http", probe.every, from_host, params, url, spec.timeout, expect
+            )
+        if isinstance(probe, TcpProbe):
+            host = self.address_of(probe.tcp.host) or probe.tcp.host
+            params = {"host": host, "port": probe.tcp.port, "timeout": probe.tcp.timeout}
+            return PlannedProbe(
+                probe.name, "tcp", probe.every, from_host, params, timeout=probe.tcp.timeout
+            )
+        if isinstance(probe, CanaryProbe):
+            redis = probe.canary.redis
+            if redis is not None:
+                name, _, port = redis.address.rpartition(":")
+                address = self.address_of(name) or name
+                netloc = f"[{address}]" if ":" in address and "[" not in address else address
+                params = {
+                    "store": "redis",
+                    "address": f"{netloc}:{port}",
+                    "key_prefix": redis.key_prefix,
+                }
+            else:
+                assert probe.canary.postgres is not None
+                params = {"store": "postgres", "dsn": probe.canary.postgres.dsn}
+            return PlannedProbe(probe.name, "canary", probe.every, from_host, params)
+        if isinstance(probe, PrometheusProbe):
+            spec_p = probe.prometheus
+            params = {"url": spec_p.url, "query": spec_p.query, "timeout": spec_p.timeout}
+            return PlannedProbe(
+                probe.name, "prometheus", probe.every, from_host, params, timeout=spec_p.timeout
+            )
+        assert isinstance(probe, CommandProbe)
+        params = {"argv": list(probe.command.argv), "timeout": probe.command.timeout}
+        return PlannedProbe(
+            probe.name, "command", probe.every, from_host, params, timeout=probe.command.timeout
+        )
+
+    def resolve_url(self, url: str) -> str:
+        """Replace a host name in a probe URL by its address: a target name or an inventory host."""
+        parts = urlsplit(url)
+        address = self.address_of(parts.hostname or "")
+        if address is None:
+            return url
+        netloc = address if ":" not in address else f"[{address}]"
+        if parts.port:
+            netloc = f"{netloc}:{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+    # -- limits and blast radius --
+    def check_limits(self, steps: list[PlannedStep], hosts: list[str], total: float) -> None:
+        limits = self.playbook.limits
+        if total > limits.max_duration:
+            self.problems.append(
+                f"the plan takes {format_duration(total)}, longer than limits.max_duration "
+                f"({format_duration(limits.max_duration)})"
+            )
+        if limits.max_targets is not None and len(hosts) > limits.max_targets:
+            self.problems.append(
+                f"the plan faults {len(hosts)} hosts ({', '.join(hosts)}), more than "
+                f"limits.max_targets ({limits.max_targets})"
+            )
+        if limits.allowed_faults is not None:
+            allowed = ", ".join(limits.allowed_faults) or "none"
+            for fault_step in self.playbook.fault_steps():
+                if fault_step.fault not in limits.allowed_faults:
+                    self.problems.append(
+                        f"fault {fault_step.fault} is not in limits.allowed_faults ({allowed})"
+                    )
+        if not self.approved_protected:
+            for step, fault in _all_faults(steps):
+                if self.inventory[fault.host].protected:
+                    self.problems.append(
+                        f"host '{fault.host}' is protected; step {step.path} ({step.name}) "
+                        "may only fault it with an explicit approval"
+                    )
+
+    def blast_radius(self, steps: list[PlannedStep], hosts: list[str]) -> BlastRadius:
+        services: list[str] = []
+        targets: list[str] = []
+        for step, _ in _all_faults(steps):
+            if step.target is not None and step.target not in targets:
+                targets.append(step.target)
+        for name in targets:
+            declared = self.playbook.targets[name].service
+            for info in self.hosts_of(name):
+                if declared:
+                    services.append(f"{info.name}/{declared}")
+        for host in hosts:
+            services.extend(f"{host}/{s.name}" for s in self.inventory[host].services)
+        # Several selectors may pick from one label group: count the group's faulted hosts.
+        groups: dict[str, str] = {}
+        for name, group in self.groups.items():
+            if name in targets:
+                hit = sum(1 for member in group.members if member in hosts)
+                size = len(group.members)
+                groups[group.label] = f"{hit} of {size} ({_share(hit, size)})"
+        return BlastRadius(tuple(hosts), tuple(_unique(services)), groups)
 
 
-def _resolve_url(url: str, playbook: Playbook, inventory: dict[str, HostInfo]) -> str:
-    """Replace a host name in a probe URL by its address: a target name or an inventory host."""
-    parts = urlsplit(url)
-    hostname = parts.hostname or ""
-    address: str | None = None
-    if hostname in playbook.targets and playbook.targets[hostname].host in inventory:
-        address = inventory[playbook.targets[hostname].host].address
-    elif hostname in inventory:
-        address = inventory[hostname].address
-    if address is None:
-        return url
-    netloc = address if ":" not in address else f"[{address}]"
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+def _matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in wanted.items())
+
+
+def _match(step: ProcessKill | ProcessPause) -> dict[str, str]:
+    return {k: v for k, v in step.match.model_dump().items() if v is not None}
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{round(100 * part / whole)}%"
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _walk(steps: Sequence[PlannedStep]) -> Iterable[PlannedStep]:
+    for step in steps:
+        yield step
+        yield from _walk(step.children)
+
+
+def _all_faults(steps: Sequence[PlannedStep]) -> list[tuple[PlannedStep, PlannedFault]]:
+    return [(step, fault) for step in _walk(steps) for fault in step.faults]

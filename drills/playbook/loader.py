@@ -1,19 +1,33 @@
 """A strict YAML loader that remembers where every value came from.
 
 Playbooks are plain data: no anchors or aliases (they make "billion laughs" cheap and reviews
-hard), no explicit tags, no duplicate keys, bounded size and depth. The loader composes YAML
-nodes (each carries a mark) and builds plain data itself, so every path in the result has a
-line and column for error messages.
+hard), no explicit tags, no duplicate keys, bounded size and depth. The loader reads the YAML
+event stream (libyaml when present: a 256 KiB playbook must validate in well under 50 ms) and
+builds plain data itself, so every path in the result has a line and column for error messages.
+Positions are kept as the parser's raw marks and turned into line/column only when asked for.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import yaml
-from yaml.events import AliasEvent, CollectionStartEvent, NodeEvent
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.events import (
+    AliasEvent,
+    DocumentEndEvent,
+    DocumentStartEvent,
+    Event,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+    StreamStartEvent,
+)
+from yaml.nodes import ScalarNode
 
 from drills.playbook.errors import Issue, PlaybookError
 
@@ -22,14 +36,17 @@ MAX_DEPTH = 32
 
 Path = tuple[str | int, ...]
 
-# Scalars of these resolved types become Python values; everything else stays a string
-# (timestamps, for one, would otherwise turn into datetime objects).
-_CONSTRUCTED_TAGS = {
+# The C parser when PyYAML was built with libyaml (about 20x faster), else the Python one;
+# both are safe loaders: only the event stream is used, nothing is constructed from tags.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_NULL, _BOOL, _INT, _FLOAT = (
     "tag:yaml.org,2002:null",
     "tag:yaml.org,2002:bool",
     "tag:yaml.org,2002:int",
     "tag:yaml.org,2002:float",
-}
+)
+_CONSTRUCTED_TAGS = {_NULL, _BOOL, _INT, _FLOAT}
 
 
 @dataclass(frozen=True)
@@ -38,6 +55,16 @@ class Position:
 
     line: int
     column: int
+
+
+class _Mark(Protocol):
+    # yaml.Mark, from either the pure-Python or the libyaml side; 0-based.
+    line: int
+    column: int
+
+
+def _position(mark: _Mark) -> Position:
+    return Position(mark.line + 1, mark.column + 1)
 
 
 @dataclass(frozen=True)
@@ -50,10 +77,48 @@ class Marks:
     style: str | None  # None (plain), "'" or '"' (quoted), "|" or ">" (block); None for collections
 
 
+# key mark, value start mark, value end mark, style: raw, turned into positions on demand.
+# (Marks, not events: events are garbage-collected objects, and keeping 30,000 of them alive
+# makes every collection during a load slower.)
+_RawMarks = tuple[Any, Any, Any, str | None]
+
+
+class MarkTable:
+    """Path -> Marks, built lazily from the parser's marks (most are never looked at)."""
+
+    def __init__(self) -> None:
+        self.raw: dict[Path, _RawMarks] = {}
+
+    def add(self, path: Path, raw: _RawMarks) -> None:
+        self.raw[path] = raw
+
+    def get(self, path: Path) -> Marks | None:
+        raw = self.raw.get(path)
+        if raw is None:
+            return None
+        key, start, end, style = raw
+        return Marks(_position(key), _position(start), _position(end), style)
+
+    def __getitem__(self, path: Path) -> Marks:
+        marks = self.get(path)
+        if marks is None:
+            raise KeyError(path)
+        return marks
+
+    def __contains__(self, path: object) -> bool:
+        return path in self.raw
+
+    def __iter__(self) -> Iterator[Path]:
+        return iter(self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+
 @dataclass(frozen=True)
 class LoadedYaml:
     data: Any
-    marks: dict[Path, Marks]
+    marks: MarkTable
 
     def position(self, path: Path, *, of_key: bool = False) -> Position:
         """Position of ``path`` or, when it does not exist, of its nearest ancestor."""
@@ -65,62 +130,12 @@ class LoadedYaml:
         return marks.key if of_key else marks.value
 
 
-class _Mark(Protocol):
-    # yaml.Mark, from either the pure-Python or the libyaml side; 0-based.
-    line: int
-    column: int
-
-
 class _Rejected(Exception):
     def __init__(self, message: str, mark: _Mark | None, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.mark = mark
         self.hint = hint
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """Refuses aliases, anchors, tags and deep nesting while composing, before any expansion."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:  # type: ignore[override]
-        event = self.peek_event()
-        if isinstance(event, AliasEvent):
-            raise _Rejected(
-                f"aliases (*{event.anchor}) are not allowed in playbooks",
-                event.start_mark,
-                "write the value out in full",
-            )
-        if isinstance(event, NodeEvent) and event.anchor is not None:
-            raise _Rejected(
-                f"anchors (&{event.anchor}) are not allowed in playbooks",
-                event.start_mark,
-                "write the value out in full",
-            )
-        tag = getattr(event, "tag", None)
-        if tag is not None:
-            tag = tag.replace("tag:yaml.org,2002:", "!!")
-            raise _Rejected(
-                f"explicit tags ({tag}) are not allowed in playbooks",
-                event.start_mark,
-                "remove the tag; quote the value if it must stay a string",
-            )
-        if not isinstance(event, CollectionStartEvent):
-            return super().compose_node(parent, index)
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                raise _Rejected(f"nesting deeper than {MAX_DEPTH} levels", event.start_mark)
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
-def _position(mark: _Mark) -> Position:
-    return Position(mark.line + 1, mark.column + 1)
 
 
 def _position_of_index(text: str, index: int) -> Position:
@@ -135,11 +150,10 @@ def load_yaml(text: str, filename: str = "<playbook>") -> LoadedYaml:
         raise PlaybookError(
             [Issue(filename, 1, 1, f"playbook is larger than {MAX_BYTES // 1024} KiB")]
         )
-    loader: _StrictLoader | None = None
+    builder: _Builder | None = None
     try:
-        # The reader checks for unprintable characters already in the constructor.
-        loader = _StrictLoader(text)
-        root = loader.get_single_node()
+        builder = _Builder(text, filename)
+        data = builder.document()
     except _Rejected as rejected:
         pos = _position(rejected.mark) if rejected.mark else Position(1, 1)
         raise PlaybookError(
@@ -164,77 +178,186 @@ def load_yaml(text: str, filename: str = "<playbook>") -> LoadedYaml:
                 )
             ]
         ) from None
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, UnicodeError) as error:
         raise PlaybookError([Issue(filename, 1, 1, f"YAML syntax error: {error}")]) from None
     finally:
-        if loader is not None:
-            loader.dispose()
-    if root is None:
-        return LoadedYaml(None, {})
-    builder = _Builder(loader, filename)
-    start = _position(root.start_mark)
-    builder.marks[()] = Marks(start, start, _position(root.end_mark), None)
-    data = builder.build(root, ())
+        if builder is not None:
+            builder.loader.dispose()
     if builder.issues:
         raise PlaybookError(builder.issues)
     return LoadedYaml(data, builder.marks)
 
 
 class _Builder:
-    def __init__(self, loader: _StrictLoader, filename: str) -> None:
-        self.loader = loader
-        self.filename = filename
-        self.marks: dict[Path, Marks] = {}
-        self.issues: list[Issue] = []
+    """Plain data from the event stream, refusing what playbooks may not contain."""
 
-    def issue(self, mark: _Mark, message: str, hint: str | None = None) -> None:
+    def __init__(self, text: str, filename: str) -> None:
+        self.loader = _SafeLoader(text)
+        self.filename = filename
+        self.marks = MarkTable()
+        self.issues: list[Issue] = []
+        self.closed: Any = None  # end mark of the collection built last
+        # Implicit resolvers are keyed by first character; others can only be strings.
+        self.resolvable = set(self.loader.yaml_implicit_resolvers)
+        self.resolved: dict[str, Any] = {}  # plain scalars repeat a lot ("10s", "true")
+
+    def next(self) -> Event:
+        event: Event = self.loader.get_event()
+        return event
+
+    def issue(self, mark: Any, message: str, hint: str | None = None) -> None:
         pos = _position(mark)
         self.issues.append(Issue(self.filename, pos.line, pos.column, message, hint))
 
-    def build(self, node: Node, path: Path) -> Any:
-        if isinstance(node, ScalarNode):
-            if node.tag in _CONSTRUCTED_TAGS:
-                return self.loader.construct_object(node, deep=True)
-            return node.value
-        if isinstance(node, SequenceNode):
-            items = []
-            for index, child in enumerate(node.value):
-                here = _position(child.start_mark)
-                self.marks[(*path, index)] = Marks(
-                    here, here, _position(child.end_mark), _style(child)
-                )
-                items.append(self.build(child, (*path, index)))
-            return items
-        if isinstance(node, MappingNode):
-            return self.build_mapping(node, path)
-        raise _Rejected("unsupported YAML node", node.start_mark)  # pragma: no cover
-
-    def build_mapping(self, node: MappingNode, path: Path) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        first_seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, ScalarNode):
-                self.issue(key_node.start_mark, "keys must be plain names, not lists or mappings")
-                continue
-            # Keys stay the text as written: "on" or "1" are names here, not a bool or an int.
-            key = key_node.value
-            if key in first_seen:
-                self.issue(
-                    key_node.start_mark,
-                    f"duplicate key '{key}' (first at line {first_seen[key]})",
-                    "each key may appear once in a mapping",
-                )
-                continue
-            first_seen[key] = key_node.start_mark.line + 1
-            self.marks[(*path, key)] = Marks(
-                _position(key_node.start_mark),
-                _position(value_node.start_mark),
-                _position(value_node.end_mark),
-                _style(value_node),
+    def document(self) -> Any:
+        event = self.next()
+        if not isinstance(event, StreamStartEvent):  # pragma: no cover - parser guarantees it
+            raise _Rejected("not a YAML stream", event.start_mark)
+        event = self.next()
+        if isinstance(event, StreamEndEvent):
+            return None
+        if not isinstance(event, DocumentStartEvent):  # pragma: no cover
+            raise _Rejected("not a YAML document", event.start_mark)
+        first = self.next()
+        self.marks.add((), (first.start_mark, first.start_mark, first.end_mark, None))
+        data = self.value(first, (), 0)
+        if isinstance(first, MappingStartEvent | SequenceStartEvent):
+            self.marks.add((), (first.start_mark, first.start_mark, self.closed, None))
+        if not isinstance(self.next(), DocumentEndEvent):  # pragma: no cover
+            raise _Rejected("expected the end of the document", None)
+        event = self.next()
+        if not isinstance(event, StreamEndEvent):
+            raise _Rejected(
+                "expected a single document in the stream, but found another document",
+                event.start_mark,
+                "one playbook per file; remove the '---' line",
             )
-            result[key] = self.build(value_node, (*path, key))
+        return data
+
+    def check(self, event: Event) -> None:
+        if isinstance(event, AliasEvent):
+            raise _Rejected(
+                f"aliases (*{event.anchor}) are not allowed in playbooks",
+                event.start_mark,
+                "write the value out in full",
+            )
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            raise _Rejected(
+                f"anchors (&{anchor}) are not allowed in playbooks",
+                event.start_mark,
+                "write the value out in full",
+            )
+        tag = getattr(event, "tag", None)
+        if tag is not None:
+            tag = tag.replace("tag:yaml.org,2002:", "!!")
+            raise _Rejected(
+                f"explicit tags ({tag}) are not allowed in playbooks",
+                event.start_mark,
+                "remove the tag; quote the value if it must stay a string",
+            )
+
+    def value(self, event: Event, path: Path, depth: int) -> Any:
+        if type(event) is ScalarEvent:
+            self.check(event)
+            return self.scalar(event)
+        self.check(event)
+        if depth >= MAX_DEPTH:
+            raise _Rejected(f"nesting deeper than {MAX_DEPTH} levels", event.start_mark)
+        if isinstance(event, SequenceStartEvent):
+            return self.sequence(path, depth + 1)
+        if isinstance(event, MappingStartEvent):
+            return self.mapping(path, depth + 1)
+        raise _Rejected("unsupported YAML node", event.start_mark)  # pragma: no cover
+
+    def scalar(self, event: ScalarEvent) -> Any:
+        value = event.value
+        if not event.implicit[0] or not value or value[0] not in self.resolvable:
+            return value  # quoted or block scalars, and plain ones that can only be strings
+        if value in self.resolved:
+            return self.resolved[value]
+        tag = self.loader.resolve(ScalarNode, value, (True, False))
+        result: Any = value  # timestamps, for one, would otherwise become datetime objects
+        if tag == _INT:
+            result = self.loader.construct_yaml_int(ScalarNode(tag, value))
+        elif tag == _FLOAT:
+            result = self.loader.construct_yaml_float(ScalarNode(tag, value))
+        elif tag == _BOOL:
+            result = self.loader.construct_yaml_bool(ScalarNode(tag, value))
+        elif tag == _NULL:
+            result = None
+        self.resolved[value] = result
         return result
 
+    # The two loops below run once per value of a 256 KiB file: kept flat on purpose.
+    def sequence(self, path: Path, depth: int) -> list[Any]:
+        items: list[Any] = []
+        raw = self.marks.raw
+        get_event = self.loader.get_event
+        while True:
+            event = get_event()
+            kind = type(event)
+            if kind is SequenceEndEvent:
+                self.closed = event.end_mark
+                return items
+            here = (*path, len(items))
+            start = event.start_mark
+            if kind is ScalarEvent and event.anchor is None and event.tag is None:
+                raw[here] = (start, start, event.end_mark, event.style or None)
+                items.append(self.scalar(event))
+                continue
+            raw[here] = (start, start, event.end_mark, None)
+            items.append(self.value(event, here, depth))
+            # A collection's end mark is known only once it is closed.
+            raw[here] = (start, start, self.closed, None)
 
-def _style(node: Node) -> str | None:
-    return node.style if isinstance(node, ScalarNode) else None
+    def mapping(self, path: Path, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        first_seen: dict[str, Any] = {}  # key -> its mark
+        raw = self.marks.raw
+        get_event = self.loader.get_event
+        while True:
+            key_event = get_event()
+            if type(key_event) is MappingEndEvent:
+                self.closed = key_event.end_mark
+                return result
+            if type(key_event) is not ScalarEvent or key_event.anchor or key_event.tag:
+                self.check(key_event)
+            value_event = get_event()
+            if type(key_event) is not ScalarEvent:
+                self.issue(key_event.start_mark, "keys must be plain names, not lists or mappings")
+                self.skip(key_event, depth)
+                self.check(value_event)
+                self.skip(value_event, depth)
+                continue
+            # Keys stay the text as written: "on" or "1" are names here, not a bool or an int.
+            key = key_event.value
+            if key in first_seen:
+                self.issue(
+                    key_event.start_mark,
+                    f"duplicate key '{key}' (first at line {first_seen[key].line + 1})",
+                    "each key may appear once in a mapping",
+                )
+                self.check(value_event)
+                self.skip(value_event, depth)
+                continue
+            key_mark: Any = key_event.start_mark
+            first_seen[key] = key_mark
+            here = (*path, key)
+            start: Any = value_event.start_mark
+            if (
+                type(value_event) is ScalarEvent
+                and value_event.anchor is None
+                and value_event.tag is None
+            ):
+                raw[here] = (key_mark, start, value_event.end_mark, value_event.style or None)
+                result[key] = self.scalar(value_event)
+                continue
+            raw[here] = (key_mark, start, value_event.end_mark, None)
+            result[key] = self.value(value_event, here, depth)
+            raw[here] = (key_mark, start, self.closed, None)
+
+    def skip(self, event: Event, depth: int) -> None:
+        """Consume the rest of a collection whose content is not kept (still checked)."""
+        if isinstance(event, MappingStartEvent | SequenceStartEvent):
+            self.value(event, ("<skipped>",), depth)

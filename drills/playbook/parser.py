@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import difflib
+import gc
 import types
 import typing
 from pathlib import Path as FilePath
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Discriminator, Tag, ValidationError
 
 from drills.playbook.durations import format_duration, parse_duration
 from drills.playbook.errors import Issue, PlaybookError
 from drills.playbook.loader import LoadedYaml, Path, Position, load_yaml
-from drills.playbook.model import STEP_TAGS, FaultStep, Playbook, WaitStep, cross_check
-
-_TAGGED = {"wait-step": WaitStep, "fault-step": FaultStep}
+from drills.playbook.model import REFERENCES_CHECKED, Playbook, cross_check
 
 
 def parse_playbook(text: str, filename: str = "<playbook>") -> Playbook:
     """Parse and validate a playbook; raises PlaybookError with all issues sorted by position."""
+    # Tens of thousands of short-lived objects, none cyclic: the cyclic collector would only
+    # rescan them (a third of the time on a 256 KiB file).
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         return _parse(text, filename)
     except PlaybookError:
@@ -29,6 +32,9 @@ def parse_playbook(text: str, filename: str = "<playbook>") -> Playbook:
         raise PlaybookError(
             [Issue(filename, 1, 1, f"could not read the playbook: {error}")]
         ) from None
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def parse_file(path: str | FilePath) -> Playbook:
@@ -73,7 +79,7 @@ def _parse(text: str, filename: str) -> Playbook:
     unplaced_cross_references: list[str] = []
     try:
         # by_name=False: the YAML must use the documented keys ("from"), not Python names.
-        playbook = Playbook.model_validate(data, by_name=False)
+        playbook = Playbook.model_validate(data, by_name=False, context={REFERENCES_CHECKED: True})
     except ValidationError as error:
         for detail in error.errors():
             if detail["type"] == "cross_reference":
@@ -94,13 +100,14 @@ def _parse(text: str, filename: str) -> Playbook:
 
 def _issue_from_pydantic(detail: Any, loaded: LoadedYaml, filename: str) -> Issue:
     raw_loc = tuple(detail["loc"])
-    path = _clean_loc(raw_loc)
+    path, model = _walk(raw_loc)
     kind = detail["type"]
     ctx = detail.get("ctx") or {}
     hint = ctx.get("hint")
     if kind == "extra_forbidden":
         key = str(path[-1])
-        allowed = _allowed_keys(raw_loc[:-1])
+        _, parent = _walk(raw_loc[:-1])
+        allowed = _keys_of(parent)
         close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
         if close:
             hint = f"did you mean '{close[0]}'?"
@@ -115,11 +122,21 @@ def _issue_from_pydantic(detail: Any, loaded: LoadedYaml, filename: str) -> Issu
     if kind == "assertion_syntax":
         pos = _value_position(loaded, path, int(ctx.get("offset", 0)))
         return Issue(filename, pos.line, pos.column, f"{_label(path)}: {detail['msg']}", hint)
+    if "at_key" in ctx:
+        # The problem is a key (a collector's name, say): point at the key itself.
+        pos = loaded.position((*path, ctx["at_key"]), of_key=True)
+        return Issue(filename, pos.line, pos.column, f"{_label(path)}: {detail['msg']}", hint)
+    if "at" in ctx:
+        path = (*path, ctx["at"])
     pos = loaded.position(path)
     message = _message(kind, detail, ctx, _value_at(loaded.data, path))
-    if kind == "step_kind":
+    if kind in _STANDALONE:
         return Issue(filename, pos.line, pos.column, message, hint)
     return Issue(filename, pos.line, pos.column, f"{_label(path)}: {message}", hint)
+
+
+# Errors about what a whole entry is: its own message is clearer without the path in front.
+_STANDALONE = {"step_kind", "parallel_child", "repeat_child", "probe_kind", "target_kind"}
 
 
 def _message(kind: str, detail: Any, ctx: dict[str, Any], value: Any) -> str:
@@ -135,43 +152,73 @@ def _message(kind: str, detail: Any, ctx: dict[str, Any], value: Any) -> str:
         return f"expected {ctx['expected']}, found {_kind_of(value)}"
     if kind == "too_short" and "min_length" in ctx:
         return f"needs at least {ctx['min_length']} entry"
-    if kind in ("greater_than_equal", "greater_than") and _is_duration(value):
-        bound = float(ctx.get("ge", ctx.get("gt", 0)))
-        relation = "at least" if kind == "greater_than_equal" else "longer than"
-        return f"must be {relation} {format_duration(bound)}"
+    if kind in _BOUNDS and "expected" not in ctx:
+        bound = ctx.get("ge", ctx.get("gt", ctx.get("le", ctx.get("lt"))))
+        if isinstance(bound, int | float):
+            return f"must be {_BOUNDS[kind]} {_spell(bound, value)}, found {_kind_of(value)}"
     return str(detail["msg"])
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> Path:
-    """Drop pydantic's union tags so the location is a path into the YAML data."""
-    cleaned: list[str | int] = []
-    for index, part in enumerate(loc):
-        if part in STEP_TAGS and index >= 2 and loc[index - 2] == "steps":
-            continue
-        cleaned.append(part)
-    return tuple(cleaned)
+def _walk(loc: tuple[Any, ...]) -> tuple[Path, Any]:
+    """Follow a pydantic location through the model types.
 
-
-def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
-    """The keys the model at a raw pydantic location accepts, as written in YAML."""
+    Returns the location as a path into the YAML data (union tags dropped: they are not in the
+    data) and the type found at its end (a model class where there is one).
+    """
     current: Any = Playbook
+    path: list[str | int] = []
     for part in loc:
-        if part in _TAGGED:
-            current = _TAGGED[part]
+        members = _tagged_members(current)
+        if members is not None and isinstance(part, str) and part in members:
+            current = members[part]
             continue
-        current = _unwrap(current)
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            fields = {(info.alias or name): info for name, info in current.model_fields.items()}
-            if part not in fields:
-                return []
-            current = fields[part].annotation
-        elif typing.get_origin(current) is list:
-            current = typing.get_args(current)[0]
-        elif typing.get_origin(current) is dict:
-            current = typing.get_args(current)[1]
-        else:
-            return []
-    current = _unwrap(current)
+        path.append(part)
+        current = _child(current, part)
+    return tuple(path), current
+
+
+def _child(annotation: Any, part: Any) -> Any:
+    current = _unwrap(annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        fields = {(info.alias or name): info for name, info in current.model_fields.items()}
+        return fields[part].annotation if part in fields else None
+    origin = typing.get_origin(current)
+    if origin is list and isinstance(part, int):
+        return typing.get_args(current)[0]
+    if origin is dict:
+        return typing.get_args(current)[1]
+    return None
+
+
+def _tagged_members(annotation: Any) -> dict[str, Any] | None:
+    """Tag -> member type, when ``annotation`` is a union with a Discriminator."""
+    if typing.get_origin(annotation) is not typing.Annotated:
+        annotation = _unwrap(annotation)
+    while typing.get_origin(annotation) is typing.Annotated:
+        inner, *metadata = typing.get_args(annotation)
+        if any(isinstance(meta, Discriminator) for meta in metadata):
+            members: dict[str, Any] = {}
+            for member in typing.get_args(_unwrap(inner)):
+                for meta in _metadata(member):
+                    if isinstance(meta, Tag):
+                        members[meta.tag] = member
+            return members
+        annotation = inner
+    return None
+
+
+def _metadata(annotation: Any) -> list[Any]:
+    found: list[Any] = []
+    while typing.get_origin(annotation) is typing.Annotated:
+        inner, *metadata = typing.get_args(annotation)
+        found.extend(metadata)
+        annotation = inner
+    return found
+
+
+def _keys_of(annotation: Any) -> list[str]:
+    """The keys the model at a location accepts, as written in YAML."""
+    current = _unwrap(annotation)
     if isinstance(current, type) and issubclass(current, BaseModel):
         return [(info.alias or name) for name, info in current.model_fields.items()]
     return []
@@ -203,6 +250,23 @@ def _value_position(loaded: LoadedYaml, path: Path, offset: int) -> Position:
         quote = 0 if marks.style is None else 1
         return Position(start.line, start.column + quote + offset)
     return start
+
+
+_BOUNDS = {
+    "greater_than_equal": "at least",
+    "greater_than": "more than",
+    "less_than_equal": "at most",
+    "less_than": "less than",
+}
+
+
+def _spell(bound: float, value: Any) -> str:
+    """A bound written like the value it limits (2s, 40%, 3)."""
+    if _is_duration(value):
+        return format_duration(float(bound))
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return f"{bound:g}%"
+    return f"{bound:g}"
 
 
 def _value_at(data: Any, path: Path) -> Any:

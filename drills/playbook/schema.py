@@ -1,19 +1,33 @@
-"""The JSON Schema of the playbook format, for the editor's validation and completion."""
+"""The JSON Schema of the playbook format, for editors (yaml-language-server) and completion.
+
+Generated from the model; the committed copy is refreshed with
+``python -m drills.playbook.schema > schema/playbook.schema.json``.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
 from typing import Any
 
 from drills.playbook.durations import format_duration
 from drills.playbook.model import Playbook
+
+SCHEMA_ID = "https://drillhall.dev/schema/playbook.schema.json"
 
 
 def json_schema() -> dict[str, Any]:
     schema = Playbook.model_json_schema(by_alias=True, mode="validation")
     schema["title"] = "Drillhall playbook"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = SCHEMA_ID
     _spell_duration_defaults(schema)
     return schema
+
+
+def render() -> str:
+    """The schema as committed: stable key order, trailing newline."""
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
 
 
 def _spell_duration_defaults(node: Any) -> None:
@@ -27,3 +41,7 @@ def _spell_duration_defaults(node: Any) -> None:
     elif isinstance(node, list):
         for value in node:
             _spell_duration_defaults(value)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())

@@ -4,7 +4,16 @@ from pathlib import Path
 
 import pytest
 
-from drills.playbook.model import FaultStep, Playbook, WaitStep
+from drills.playbook.model import (
+    FaultStep,
+    NetworkPartition,
+    ParallelStep,
+    PauseStep,
+    Playbook,
+    RepeatStep,
+    SelectorTarget,
+    WaitStep,
+)
 from drills.playbook.parser import parse_file, parse_playbook
 from verifier.assertions.parser import Call, Compare
 from verifier.phases import Phase
@@ -82,8 +91,37 @@ def test_dump_uses_yaml_keys_and_validates_again() -> None:
 
 
 def test_models_accept_python_names() -> None:
-    step = FaultStep(fault="network.partition", target="db", from_=["web"], duration="2s")
-    assert step.from_ == ["web"] and step.duration == 2.0
+    step = NetworkPartition(fault="network.partition", target="db", from_=["web"], duration="2s")
+    assert step.from_ == ["web"] and step.duration == 2.0 and isinstance(step, FaultStep)
+
+
+def test_all_sections_parse_into_typed_models() -> None:
+    playbook = parse_file(VALID / "all-sections.yaml")
+
+    dbs = playbook.targets["dbs"]
+    assert isinstance(dbs, SelectorTarget) and dbs.percent == 40.0 and dbs.count is None
+    kinds = [type(step) for step in playbook.steps]
+    assert ParallelStep in kinds and PauseStep in kinds and RepeatStep in kinds
+    assert len(list(playbook.fault_steps())) == 14
+    assert playbook.slas[0].for_ == 5.0
+    assert (playbook.objectives.rpo_writes, playbook.objectives.rpo_seconds) == (0, None)
+    assert [list(c) for c in playbook.kernel] == [["tcp_retransmits"], ["block_io_latency"]]
+    dumped = playbook.model_dump()
+    assert dumped["targets"]["dbs"]["percent"] == "40%"
+    assert Playbook.model_validate(dumped) == playbook
+
+
+def test_single_peer_may_be_written_without_a_list() -> None:
+    text = (VALID / "partition-demo.yaml").read_text().replace("from: [web]", "from: web")
+    step = parse_playbook(text).steps[1]
+    assert isinstance(step, NetworkPartition) and step.from_ == ["web"]
+
+
+def test_rpo_as_a_duration() -> None:
+    text = (VALID / "partition-demo.yaml").read_text()
+    text = text.replace("  rto: 30s", "  rto: 30s\n  rpo: 5s")
+    objectives = parse_playbook(text).objectives
+    assert (objectives.rpo_seconds, objectives.rpo_writes) == (5.0, None)
 
 
 def test_playbook_is_frozen() -> None:

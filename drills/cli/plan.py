@@ -1,0 +1,87 @@
+"""`drillhall plan FILE [--json]`: the dry run. Which fault lands where, when, for how long.
+
+Exit codes: 0 a plan, 2 an invalid playbook (issues on stderr), 4 a refused plan (problems on
+stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from drills.engine.plan import Plan, PlanError, PlannedStep, resolve_plan
+from drills.playbook.durations import format_duration
+from drills.playbook.errors import PlaybookError
+from drills.playbook.parser import parse_file
+
+EXIT_OK, EXIT_INVALID, EXIT_REFUSED = 0, 2, 4
+COLUMNS = ("path", "name", "fault", "host", "mechanism", "start", "duration")
+
+
+def cmd_plan(args: argparse.Namespace, say: Callable[[str], None]) -> int:
+    path = Path(args.file)
+    try:
+        playbook = parse_file(path)
+    except PlaybookError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return EXIT_INVALID
+    except OSError as exc:
+        print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+        return EXIT_INVALID
+
+    from drills.cli.main import setup_django
+
+    setup_django()
+    from drills.inventory import inventory_snapshot
+
+    try:
+        plan = resolve_plan(playbook, inventory_snapshot())
+    except PlanError as exc:
+        print(f"{path}: the plan was refused:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return EXIT_REFUSED
+    if getattr(args, "json", False):
+        say(json.dumps(plan.to_dict(), indent=2))
+    else:
+        say(render_plan(plan, playbook.metadata.name))
+    return EXIT_OK
+
+
+def render_plan(plan: Plan, title: str) -> str:
+    """The plan as a table, then the blast radius, the expected length and the warnings."""
+    rows = [COLUMNS, *(_rows(plan.steps, 0))]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    lines = [f"plan for {title}", ""]
+    for number, row in enumerate(rows):
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        lines.append("  ".join(cells).rstrip())
+        if number == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    radius = plan.blast_radius
+    lines += ["", "blast radius:"]
+    lines.append(f"  hosts:    {', '.join(radius.hosts) or 'none'}")
+    lines.append(f"  services: {', '.join(radius.services) or 'none'}")
+    for group, share in radius.groups.items():
+        lines.append(f"  group {group}: {share}")
+    lines.append(f"expected length: {format_duration(plan.expected_seconds)}")
+    if plan.warnings:
+        lines.append("warnings:")
+        lines.extend(f"  - {warning}" for warning in plan.warnings)
+    return "\n".join(lines)
+
+
+def _rows(steps: tuple[PlannedStep, ...], depth: int) -> Iterator[tuple[str, ...]]:
+    for step in steps:
+        path = "  " * depth + step.path
+        timing = (format_duration(step.start), format_duration(step.duration))
+        if step.faults:
+            for fault in step.faults:
+                yield (path, step.name, fault.kind, fault.host, fault.mechanism, *timing)
+        else:
+            yield (path, step.name, step.kind, "-", "-", *timing)
+        yield from _rows(step.children, depth + 1)

@@ -1,0 +1,379 @@
+"""The closed catalogue of faults, one model per kind with its typed parameters.
+
+In YAML a fault step is flat: ``{fault: network.latency, target: app, latency: 150ms, ...}``.
+Every kind shares ``name``, ``fault`` and ``target`` (``FaultStep``) and adds its own parameters;
+``isinstance(step, FaultStep)`` holds for all of them. ``MECHANISM`` says what the agent is
+expected to use on the host (shown in plans).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
+
+from drills.playbook.model.values import (
+    AbsolutePath,
+    Address,
+    Percent,
+    Port,
+    PositiveSeconds,
+    Seconds,
+    Size,
+    TargetNames,
+    did_you_mean,
+    strict_config,
+)
+
+FAULTS = (
+    "network.partition",
+    "network.latency",
+    "network.loss",
+    "network.bandwidth",
+    "network.timeout",
+    "network.reset",
+    "network.dns",
+    "http.error",
+    "io.delay",
+    "io.error",
+    "process.kill",
+    "process.pause",
+    "stress.cpu",
+    "stress.memory",
+)
+
+FaultName = Literal[
+    "network.partition",
+    "network.latency",
+    "network.loss",
+    "network.bandwidth",
+    "network.timeout",
+    "network.reset",
+    "network.dns",
+    "http.error",
+    "io.delay",
+    "io.error",
+    "process.kill",
+    "process.pause",
+    "stress.cpu",
+    "stress.memory",
+]
+
+RATE_PATTERN = r"^[0-9]+(\.[0-9]+)?(kbit|mbit|gbit)$"
+GLOB_PATTERN = r"^[A-Za-z0-9*?._-]+$"
+HTTP_METHODS = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+IoOperation = Literal["read", "write", "fsync"]
+
+
+def known_fault(value: Any) -> Any:
+    """Before-validator for fault names: lists the catalogue, with a did-you-mean hint."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("fault_name", "expected a fault name like network.latency", {})
+    if value not in FAULTS:
+        raise PydanticCustomError(
+            "unknown_fault",
+            "unknown fault '{name}'; known faults: {known}",
+            {"name": value, "known": ", ".join(FAULTS), "hint": did_you_mean(value, FAULTS)},
+        )
+    return value
+
+
+KnownFault = Annotated[FaultName, BeforeValidator(known_fault)]
+
+
+def _needs_one_of(model: BaseModel, *fields: str) -> None:
+    if all(getattr(model, name) in (None, []) for name in fields):
+        keys = " or ".join(f"'{(type(model).model_fields[name].alias or name)}'" for name in fields)
+        kind = getattr(model, "fault", "this fault")
+        raise PydanticCustomError("needs_one_of", "{kind} needs {keys}", dict(kind=kind, keys=keys))
+
+
+class FaultStep(BaseModel):
+    """What every fault step has; each kind below adds its parameters."""
+
+    model_config = strict_config()
+    MECHANISM: ClassVar[str] = ""
+
+    name: str | None = None
+    fault: str
+    target: str = Field(min_length=1)
+
+    @property
+    def seconds(self) -> float:
+        """How long the fault holds (0 for instantaneous ones such as process.kill)."""
+        value = getattr(self, "duration", 0.0)
+        return float(value)
+
+    def mechanism(self) -> str:
+        return self.MECHANISM
+
+
+# -- network --
+class NetworkPartition(FaultStep):
+    """Drop traffic between the target and its peers (targets or literal addresses)."""
+
+    MECHANISM = "nftables"
+    fault: Literal["network.partition"]
+    from_: TargetNames | None = Field(default=None, alias="from")
+    addresses: Annotated[list[Address], Field(min_length=1)] | None = None
+    ports: Annotated[list[Port], Field(min_length=1)] | None = None
+    direction: Literal["both", "in", "out"] = "both"
+    duration: PositiveSeconds
+
+    @model_validator(mode="after")
+    def _peers(self) -> NetworkPartition:
+        _needs_one_of(self, "from_", "addresses")
+        return self
+
+
+class NetworkLatency(FaultStep):
+    MECHANISM = "netem-or-proxy"
+    fault: Literal["network.latency"]
+    to: TargetNames | None = None
+    ports: Annotated[list[Port], Field(min_length=1)] | None = None
+    latency: PositiveSeconds
+    jitter: Annotated[Seconds, Field(ge=0)] = 0.0
+    duration: PositiveSeconds
+
+    @model_validator(mode="after")
+    def _where(self) -> NetworkLatency:
+        _needs_one_of(self, "to", "ports")
+        return self
+
+
+class NetworkLoss(FaultStep):
+    MECHANISM = "nftables"
+    fault: Literal["network.loss"]
+    to: TargetNames | None = None
+    ports: Annotated[list[Port], Field(min_length=1)] | None = None
+    loss: Percent
+    duration: PositiveSeconds
+
+
+def _rate(value: str) -> str:
+    if not re.fullmatch(RATE_PATTERN, value):
+        raise PydanticCustomError(
+            "rate", "expected a rate like 512kbit, 1mbit or 1gbit, got '{text}'", {"text": value}
+        )
+    return value
+
+
+class NetworkBandwidth(FaultStep):
+    MECHANISM = "tc"
+    fault: Literal["network.bandwidth"]
+    rate: Annotated[str, AfterValidator(_rate), Field(json_schema_extra={"pattern": RATE_PATTERN})]
+    duration: PositiveSeconds
+
+
+class NetworkTimeout(FaultStep):
+    """Connections hang: accepted and held by a proxy, or SYNs dropped."""
+
+    MECHANISM = "proxy"
+    fault: Literal["network.timeout"]
+    ports: Annotated[list[Port], Field(min_length=1)]
+    mode: Literal["hold", "drop_syn"] = "hold"
+    duration: PositiveSeconds
+
+    def mechanism(self) -> str:
+        return "nftables" if self.mode == "drop_syn" else "proxy"
+
+
+class NetworkReset(FaultStep):
+    """New connections to the ports are answered with a TCP reset."""
+
+    MECHANISM = "nftables"
+    fault: Literal["network.reset"]
+    ports: Annotated[list[Port], Field(min_length=1)]
+    duration: PositiveSeconds
+
+
+def _glob(value: str) -> str:
+    if not re.fullmatch(GLOB_PATTERN, value):
+        raise PydanticCustomError(
+            "glob",
+            "expected a domain pattern like *.internal or db1.lab, got '{text}'",
+            {"text": value},
+        )
+    return value
+
+
+class NetworkDns(FaultStep):
+    MECHANISM = "stub-resolver"
+    fault: Literal["network.dns"]
+    pattern: Annotated[
+        str, AfterValidator(_glob), Field(json_schema_extra={"pattern": GLOB_PATTERN})
+    ] = "*"
+    answer: Literal["servfail", "nxdomain", "timeout"]
+    duration: PositiveSeconds
+
+    def mechanism(self) -> str:
+        return "nftables" if self.answer == "timeout" else "stub-resolver"
+
+
+# -- http --
+def _path_prefix(value: str) -> str:
+    if not value.startswith("/"):
+        raise PydanticCustomError(
+            "path_prefix", "expected a URL path starting with '/', got '{text}'", {"text": value}
+        )
+    return value
+
+
+class HttpError(FaultStep):
+    """A proxy in front of ``port`` answers a share of requests with an error (or aborts them)."""
+
+    MECHANISM = "proxy"
+    fault: Literal["http.error"]
+    port: Port
+    status: Annotated[int, Field(ge=400, le=599)] = 503
+    share: Percent = 100.0
+    methods: Annotated[list[HTTP_METHODS], Field(min_length=1)] | None = None
+    path: Annotated[str, AfterValidator(_path_prefix)] = "/"
+    abort: bool = False
+    delay: PositiveSeconds | None = None
+    duration: PositiveSeconds
+
+
+# -- io --
+_ALL_OPERATIONS: list[IoOperation] = ["read", "write", "fsync"]
+
+
+class IoDelay(FaultStep):
+    MECHANISM = "fuse"
+    fault: Literal["io.delay"]
+    path: AbsolutePath
+    delay: PositiveSeconds
+    share: Percent = 100.0
+    operations: Annotated[list[IoOperation], Field(min_length=1)] = _ALL_OPERATIONS
+    duration: PositiveSeconds
+
+
+class IoError(FaultStep):
+    MECHANISM = "fuse"
+    fault: Literal["io.error"]
+    path: AbsolutePath
+    error: Literal["EIO", "ENOSPC"] = "EIO"
+    share: Percent = 100.0
+    operations: Annotated[list[IoOperation], Field(min_length=1)] = _ALL_OPERATIONS
+    duration: PositiveSeconds
+
+
+# -- processes --
+class ProcessMatch(BaseModel):
+    """Exactly one way to find the processes: by name, by pid file or by cgroup."""
+
+    model_config = strict_config()
+
+    name: str | None = Field(default=None, min_length=1)
+    pidfile: AbsolutePath | None = None
+    cgroup: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ProcessMatch:
+        given = [key for key in ("name", "pidfile", "cgroup") if getattr(self, key) is not None]
+        if len(given) != 1:
+            raise PydanticCustomError(
+                "process_match",
+                "match needs exactly one of 'name', 'pidfile' or 'cgroup'{found}",
+                {"found": f", found {' and '.join(given)}" if given else ""},
+            )
+        return self
+
+
+class ProcessKill(FaultStep):
+    """Instantaneous: the plan gives it no duration; recovery is up to the system."""
+
+    MECHANISM = "signal"
+    fault: Literal["process.kill"]
+    match: ProcessMatch
+    signal: Literal["SIGKILL", "SIGTERM"] = "SIGKILL"
+    count: Annotated[int, Field(ge=1)] = 1
+
+
+class ProcessPause(FaultStep):
+    """SIGSTOP for the duration, then SIGCONT."""
+
+    MECHANISM = "signal"
+    fault: Literal["process.pause"]
+    match: ProcessMatch
+    duration: PositiveSeconds
+
+
+# -- stress --
+class StressCpu(FaultStep):
+    MECHANISM = "stress"
+    fault: Literal["stress.cpu"]
+    cores: Annotated[int, Field(ge=1, le=64)]
+    load: Percent = 100.0
+    duration: PositiveSeconds
+
+
+class StressMemory(FaultStep):
+    MECHANISM = "stress"
+    fault: Literal["stress.memory"]
+    bytes: Annotated[Size, Field(le=64 * 1024**3)]
+    duration: PositiveSeconds
+
+
+class UnknownFault(BaseModel):
+    """Stands in for a step whose fault is not in the catalogue: it only reports that."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    fault: KnownFault
+
+
+CATALOGUE: dict[str, type[FaultStep]] = {
+    "network.partition": NetworkPartition,
+    "network.latency": NetworkLatency,
+    "network.loss": NetworkLoss,
+    "network.bandwidth": NetworkBandwidth,
+    "network.timeout": NetworkTimeout,
+    "network.reset": NetworkReset,
+    "network.dns": NetworkDns,
+    "http.error": HttpError,
+    "io.delay": IoDelay,
+    "io.error": IoError,
+    "process.kill": ProcessKill,
+    "process.pause": ProcessPause,
+    "stress.cpu": StressCpu,
+    "stress.memory": StressMemory,
+}
+UNKNOWN_FAULT_TAG = "unknown-fault"
+
+
+def _fault_kind(value: Any) -> str:
+    name = value.get("fault") if isinstance(value, dict) else getattr(value, "fault", None)
+    return name if isinstance(name, str) and name in CATALOGUE else UNKNOWN_FAULT_TAG
+
+
+Fault = Annotated[
+    Annotated[NetworkPartition, Tag("network.partition")]
+    | Annotated[NetworkLatency, Tag("network.latency")]
+    | Annotated[NetworkLoss, Tag("network.loss")]
+    | Annotated[NetworkBandwidth, Tag("network.bandwidth")]
+    | Annotated[NetworkTimeout, Tag("network.timeout")]
+    | Annotated[NetworkReset, Tag("network.reset")]
+    | Annotated[NetworkDns, Tag("network.dns")]
+    | Annotated[HttpError, Tag("http.error")]
+    | Annotated[IoDelay, Tag("io.delay")]
+    | Annotated[IoError, Tag("io.error")]
+    | Annotated[ProcessKill, Tag("process.kill")]
+    | Annotated[ProcessPause, Tag("process.pause")]
+    | Annotated[StressCpu, Tag("stress.cpu")]
+    | Annotated[StressMemory, Tag("stress.memory")]
+    | SkipJsonSchema[Annotated[UnknownFault, Tag(UNKNOWN_FAULT_TAG)]],
+    Discriminator(_fault_kind),
+]

@@ -1,0 +1,196 @@
+"""Probes: what the verifier samples during a drill, each from a chosen host.
+
+Every probe has a ``name``, an interval (``every``) and optionally ``from: <target>``; the kind is
+the one key among http, tcp, canary, prometheus and command.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, Discriminator, Field, Tag, model_validator
+from pydantic_core import PydanticCustomError
+
+from drills.playbook.model.values import (
+    HttpUrl,
+    Port,
+    PositiveSeconds,
+    Seconds,
+    Slug,
+    StatusCode,
+    did_you_mean,
+    strict_config,
+)
+
+PROBE_KINDS = ("http", "tcp", "canary", "prometheus", "command")
+PROBE_TAGS = tuple(f"{kind}-probe" for kind in PROBE_KINDS)
+# Binaries a command probe may run: read-only clients, nothing that can change a host.
+COMMAND_ALLOWLIST = ("curl", "dig", "redis-cli", "pg_isready", "nc", "ping", "true", "false")
+_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):([0-9]{1,5})$")
+
+
+class _ProbeBase(BaseModel):
+    model_config = strict_config()
+
+    name: Slug
+    every: Annotated[Seconds, Field(ge=0.1)] = 0.5
+    from_: str | None = Field(default=None, alias="from", min_length=1)
+
+
+# -- http --
+class HttpSpec(BaseModel):
+    model_config = strict_config()
+
+    url: HttpUrl
+    timeout: PositiveSeconds = 1.0
+    expect_status: list[StatusCode] | None = None
+    body_contains: str | None = Field(default=None, min_length=1)
+
+
+class HttpProbe(_ProbeBase):
+    """Samples latency_ms, status and ok of one HTTP request."""
+
+    http: HttpSpec
+
+
+# -- tcp --
+class TcpSpec(BaseModel):
+    model_config = strict_config()
+
+    host: str = Field(min_length=1)  # a target name, an inventory host or an address
+    port: Port
+    timeout: PositiveSeconds = 1.0
+
+
+class TcpProbe(_ProbeBase):
+    """Samples the time to a TCP connect."""
+
+    tcp: TcpSpec
+
+
+# -- canary --
+def _host_port(value: str) -> str:
+    match = _HOST_PORT.fullmatch(value)
+    if match is None or not 1 <= int(match.group(2)) <= 65535:
+        raise PydanticCustomError(
+            "host_port",
+            "expected HOST:PORT like db1:6379 or 10.77.0.3:6379, got '{text}'",
+            {"text": value},
+        )
+    return value
+
+
+class RedisCanary(BaseModel):
+    model_config = strict_config()
+
+    address: Annotated[str, AfterValidator(_host_port)]  # target name or address, with port
+    key_prefix: str = Field(default="drillhall:canary:", min_length=1)
+
+
+class PostgresCanary(BaseModel):
+    model_config = strict_config()
+
+    dsn: str = Field(min_length=1)
+
+
+class CanarySpec(BaseModel):
+    """A writer/reader pair: acknowledged writes that cannot be read back are the RPO."""
+
+    model_config = strict_config()
+
+    redis: RedisCanary | None = None
+    postgres: PostgresCanary | None = None
+
+    @model_validator(mode="after")
+    def _one_store(self) -> CanarySpec:
+        if (self.redis is None) == (self.postgres is None):
+            raise PydanticCustomError(
+                "canary_store", "a canary needs exactly one of 'redis' or 'postgres'", {}
+            )
+        return self
+
+
+class CanaryProbe(_ProbeBase):
+    canary: CanarySpec
+
+
+# -- prometheus --
+class PrometheusSpec(BaseModel):
+    model_config = strict_config()
+
+    url: HttpUrl
+    query: str = Field(min_length=1)
+    timeout: PositiveSeconds = 2.0
+
+
+class PrometheusProbe(_ProbeBase):
+    """Samples the value of an instant PromQL query."""
+
+    prometheus: PrometheusSpec
+
+
+# -- command --
+def _allowed_argv(argv: list[str]) -> list[str]:
+    binary = argv[0]
+    if binary not in COMMAND_ALLOWLIST:
+        base = binary.rsplit("/", 1)[-1]
+        hint = (
+            f"write '{base}' without a path; it is looked up on PATH"
+            if base in COMMAND_ALLOWLIST
+            else did_you_mean(binary, COMMAND_ALLOWLIST)
+        )
+        raise PydanticCustomError(
+            "command_not_allowed",
+            "'{binary}' is not an allowed probe command; allowed: {allowed}",
+            {"binary": binary, "allowed": ", ".join(COMMAND_ALLOWLIST), "hint": hint, "at": 0},
+        )
+    return argv
+
+
+class CommandSpec(BaseModel):
+    """Runs ``argv`` (no shell); a zero exit status is a good sample."""
+
+    model_config = strict_config()
+
+    argv: Annotated[list[str], Field(min_length=1), AfterValidator(_allowed_argv)]
+    timeout: PositiveSeconds = 5.0
+
+
+class CommandProbe(_ProbeBase):
+    command: CommandSpec
+
+
+def _probe_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        for kind in PROBE_KINDS:
+            if kind in value:
+                return f"{kind}-probe"
+        return None
+    for kind, model in _MODELS.items():
+        if isinstance(value, model):
+            return f"{kind}-probe"
+    return None
+
+
+_MODELS: dict[str, type[_ProbeBase]] = {
+    "http": HttpProbe,
+    "tcp": TcpProbe,
+    "canary": CanaryProbe,
+    "prometheus": PrometheusProbe,
+    "command": CommandProbe,
+}
+PROBE_MODELS = {f"{kind}-probe": model for kind, model in _MODELS.items()}
+
+Probe = Annotated[
+    Annotated[HttpProbe, Tag("http-probe")]
+    | Annotated[TcpProbe, Tag("tcp-probe")]
+    | Annotated[CanaryProbe, Tag("canary-probe")]
+    | Annotated[PrometheusProbe, Tag("prometheus-probe")]
+    | Annotated[CommandProbe, Tag("command-probe")],
+    Discriminator(
+        _probe_kind,
+        custom_error_type="probe_kind",
+        custom_error_message="expected a probe with one of http, tcp, canary, prometheus, command",
+    ),
+]

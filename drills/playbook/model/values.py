@@ -1,0 +1,269 @@
+"""Typed values written in playbooks: names, durations, percentages, ports, addresses, paths, sizes.
+
+Each is an ``Annotated`` type with its own error (and a hint where one helps), a serializer that
+writes it back as a playbook would ("10s", "5%", "512MiB") and a JSON Schema for editors.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from posixpath import normpath
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+from drills.playbook.durations import DURATION_HELP, format_duration, parse_duration, parse_percent
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+DURATION_PATTERN = r"^\s*[0-9]+(\.[0-9]+)?\s*(ms|s|m|h)\s*$"
+PERCENT_PATTERN = r"^\s*[0-9]+(\.[0-9]+)?\s*%\s*$"
+SIZE_PATTERN = r"^\s*[0-9]+\s*(B|KB|MB|GB|KiB|MiB|GiB)\s*$"
+
+_SIZE_UNITS = {
+    "B": 1,
+    "KB": 1000,
+    "MB": 1000**2,
+    "GB": 1000**3,
+    "KiB": 1024,
+    "MiB": 1024**2,
+    "GiB": 1024**3,
+}
+_SIZE = re.compile(r"\s*([0-9]+)\s*(B|KB|MB|GB|KiB|MiB|GiB)\s*")
+
+
+def strict_config() -> ConfigDict:
+    """Every playbook model: unknown keys are errors, YAML keys in and out, immutable."""
+    return ConfigDict(
+        extra="forbid",
+        frozen=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+
+def did_you_mean(word: str, choices: Sequence[str], cutoff: float = 0.5) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+# -- durations --
+# A long drill repeats the same few durations thousands of times.
+_cached_duration = lru_cache(maxsize=256)(parse_duration)
+
+
+def to_seconds(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return value  # let the float validator report the type
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "duration_unit",
+            DURATION_HELP + "; a bare number has no unit",
+            {"hint": f"write '{value}s' for {value} seconds"},
+        )
+    try:
+        return _cached_duration(value)
+    except ValueError:
+        raise PydanticCustomError(
+            "duration", DURATION_HELP + ", got '{text}'", {"text": value}
+        ) from None
+
+
+Seconds = Annotated[
+    float,
+    BeforeValidator(to_seconds),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {"type": "string", "pattern": DURATION_PATTERN, "examples": ["150ms", "2s", "10m"]}
+    ),
+]
+PositiveSeconds = Annotated[Seconds, Field(gt=0)]
+
+
+# -- percentages --
+def _percent(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "percent_unit",
+            "expected a percentage like 5%; a bare number has no unit",
+            {"hint": f"write '{value}%'"},
+        )
+    try:
+        return parse_percent(value)
+    except ValueError:
+        raise PydanticCustomError(
+            "percent", "expected a percentage like 5% or 40%, got '{text}'", {"text": value}
+        ) from None
+
+
+def format_percent(value: float) -> str:
+    return f"{int(value)}%" if value == int(value) else f"{value!r}%"
+
+
+Percent = Annotated[
+    float,
+    BeforeValidator(_percent),
+    PlainSerializer(format_percent, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": PERCENT_PATTERN, "examples": ["5%", "40%"]}),
+    Field(gt=0, le=100),
+]
+
+
+# -- sizes --
+def parse_size(text: str) -> int:
+    """Bytes in "512MiB", "1GiB", "100MB"; raises ValueError otherwise."""
+    match = _SIZE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"expected a size like 512MiB, 1GiB or 100MB, got {text!r}")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+
+
+def format_size(size: int) -> str:
+    for unit in ("GiB", "MiB", "KiB"):
+        if size >= _SIZE_UNITS[unit] and size % _SIZE_UNITS[unit] == 0:
+            return f"{size // _SIZE_UNITS[unit]}{unit}"
+    return f"{size}B"
+
+
+def _size(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "size_unit",
+            "expected a size like 512MiB, 1GiB or 100MB; a bare number has no unit",
+            {"hint": f"write '{value}B' for bytes or add MiB/GiB"},
+        )
+    try:
+        return parse_size(value)
+    except ValueError:
+        raise PydanticCustomError(
+            "size", "expected a size like 512MiB, 1GiB or 100MB, got '{text}'", {"text": value}
+        ) from None
+
+
+Size = Annotated[
+    int,
+    BeforeValidator(_size),
+    PlainSerializer(format_size, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": SIZE_PATTERN, "examples": ["512MiB", "1GiB"]}),
+    Field(gt=0),
+]
+
+
+# -- names, ports, addresses, paths, URLs --
+def _slug(value: str) -> str:
+    if not re.fullmatch(NAME_PATTERN, value):
+        raise PydanticCustomError(
+            "name",
+            "'{value}' is not a valid name: use lowercase letters, digits and '-' "
+            "(up to 63 characters, starting with a letter or digit)",
+            {"value": value},
+        )
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug), Field(json_schema_extra={"pattern": NAME_PATTERN})]
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise PydanticCustomError(
+            "ip_address",
+            "expected an IP address like 10.77.0.3 or fd00::3, got '{text}'",
+            {"text": value},
+        ) from None
+
+
+Address = Annotated[
+    str,
+    AfterValidator(_address),
+    WithJsonSchema({"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}),
+]
+
+
+def _absolute_path(value: str) -> str:
+    if not value.startswith("/") or "\x00" in value:
+        raise PydanticCustomError(
+            "absolute_path",
+            "expected an absolute path like /var/lib/redis, got '{text}'",
+            {"text": value},
+        )
+    if ".." in value.split("/"):
+        raise PydanticCustomError(
+            "absolute_path", "'..' is not allowed in a path, got '{text}'", {"text": value}
+        )
+    if normpath(value) == "/":
+        raise PydanticCustomError(
+            "absolute_path",
+            "a fault on the whole file system (/) is refused; name a directory",
+            {"hint": "for example /var/lib/redis"},
+        )
+    return value
+
+
+AbsolutePath = Annotated[
+    str, AfterValidator(_absolute_path), Field(json_schema_extra={"pattern": "^/"})
+]
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise PydanticCustomError(
+            "url", "expected an http:// or https:// URL with a host, got '{url}'", {"url": value}
+        )
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+def _status_code(value: int) -> int:
+    if not 100 <= value <= 599:
+        raise PydanticCustomError(
+            "status", "HTTP status codes are 100..599, got {code}", {"code": value}
+        )
+    return value
+
+
+StatusCode = Annotated[int, AfterValidator(_status_code)]
+
+
+def _one_or_many(value: Any) -> Any:
+    # `to: replica` reads as naturally as `to: [replica]`.
+    return [value] if isinstance(value, str) else value
+
+
+TargetNames = Annotated[
+    list[str],
+    BeforeValidator(_one_or_many),
+    Field(min_length=1),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            ]
+        }
+    ),
+]

@@ -1,0 +1,93 @@
+"""`drillhall plan FILE`, through the real command line and a throw-away SQLite inventory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "examples" / "partition-demo.yaml"
+HOSTS = (
+    "from drills.models import Host\n"
+    "Host.objects.create(name='web', address='10.77.0.2', agent_queue='agent.web')\n"
+    "Host.objects.create(name='db1', address='10.77.0.3', agent_queue='agent.db1')\n"
+    "Host.objects.create(name='vault', address='10.77.0.20', agent_queue='agent.vault',"
+    " protected=True)\n"
+)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    environment = dict(os.environ)
+    environment["DRILLHALL_SQLITE_PATH"] = str(tmp_path_factory.mktemp("db") / "plan.sqlite3")
+    environment.pop("DATABASE_URL", None)
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    for argv in (manage + ["migrate", "-v", "0"], manage + ["shell", "-c", HOSTS]):
+        subprocess.run(
+            argv, env=environment, cwd=ROOT, check=True, capture_output=True, timeout=120
+        )
+    return environment
+
+
+def drillhall(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "drills.cli.main", "plan", *args]
+    return subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_plan_prints_a_table_blast_radius_and_length(env: dict[str, str]) -> None:
+    result = drillhall(env, str(DEMO))
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("path"))
+    assert header.split() == ["path", "name", "fault", "host", "mechanism", "start", "duration"]
+    fault_row = next(line for line in lines if "network.partition" in line)
+    assert fault_row.split()[0] == "2" and "db1" in fault_row and "nftables" in fault_row
+    assert fault_row.split()[-2:] == ["5s", "10s"]
+    assert "  hosts:    db1" in lines
+    assert "expected length: 15s" in lines
+
+
+def test_plan_json_is_the_plan_document(env: dict[str, str]) -> None:
+    result = drillhall(env, str(DEMO), "--json")
+
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["hosts"] == ["db1"] and document["expected_seconds"] == 15.0
+    assert document["steps"][1]["faults"][0]["params"] == {
+        "host": "db1",
+        "peers": ["10.77.0.2"],
+        "direction": "both",
+    }
+
+
+def test_invalid_playbook_exits_2_with_positions(env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(DEMO.read_text().replace("duration: 10s", "duraton: 10s"))
+
+    result = drillhall(env, str(bad))
+
+    assert result.returncode == 2
+    assert f"{bad}:23:5: unknown key 'duraton'" in result.stderr
+    assert result.stdout == ""
+
+
+def test_refused_plan_exits_4_and_lists_the_problems(env: dict[str, str], tmp_path: Path) -> None:
+    risky = tmp_path / "risky.yaml"
+    risky.write_text(
+        DEMO.read_text()
+        .replace("db: {host: db1}", "db: {host: vault}\n  gone: {host: db9}")
+        .replace("objectives: {rto: 30s}", "objectives: {rto: 30s}\nlimits: {max_duration: 10s}")
+    )
+
+    result = drillhall(env, str(risky))
+
+    assert result.returncode == 4
+    assert "host 'db9', which is not in the inventory" in result.stderr
+    assert "host 'vault' is protected" in result.stderr
+    assert "longer than limits.max_duration (10s)" in result.stderr
