@@ -91,17 +91,34 @@ else
   say "MISSING Redis: no redis-server (install redis-server); workers and live pages need it"
 fi
 
-# 5. Front-end assets (chart library) from the npm registry, bundled into static/vendor.
-if [ ! -f static/vendor/uPlot.iife.min.js ] || [ package-lock.json -nt static/vendor/uPlot.iife.min.js ]; then
-  if command -v npm >/dev/null; then
-    say "npm ci (chart library)"
-    npm ci --silent --no-audit --no-fund >/dev/null
-    mkdir -p static/vendor
-    cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css static/vendor/
-  else
-    say "MISSING npm: the run page's chart library cannot be bundled"
-  fi
+# 5. Front-end assets from the npm registry, built into static/vendor (git-ignored):
+#    the run page's chart library (copied) and the playbook editor (frontend/ bundled by esbuild).
+stale() {  # stale TARGET SOURCE...: TARGET is missing or older than any SOURCE
+  local target=$1; shift
+  [ -f "$target" ] || return 0
+  local src; for src in "$@"; do [ "$src" -nt "$target" ] && return 0; done
+  return 1
+}
+if ! command -v npm >/dev/null; then
+  say "MISSING npm (apt-get install npm): the chart library and the editor cannot be built"
 else
-  say "front-end assets: up to date"
+  if stale node_modules/.package-lock.json package-lock.json package.json; then
+    say "npm ci (chart library, editor)"
+    npm ci --silent --no-audit --no-fund >/dev/null
+  fi
+  mkdir -p static/vendor
+  if stale static/vendor/uPlot.iife.min.js package-lock.json; then
+    cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css static/vendor/
+    say "copied the chart library into static/vendor"
+  else
+    say "chart library: up to date"
+  fi
+  if stale static/vendor/editor.bundle.js package-lock.json frontend/*.js; then
+    node_modules/.bin/esbuild frontend/editor.js --bundle --minify --format=iife \
+      --target=es2020 --log-level=warning --outfile=static/vendor/editor.bundle.js
+    say "bundled the editor into static/vendor/editor.bundle.js"
+  else
+    say "editor bundle: up to date"
+  fi
 fi
 say "done"
