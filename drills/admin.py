@@ -1,11 +1,24 @@
 from django.contrib import admin
 
 from drills.models import DrillRun, Host, Playbook, PlaybookVersion
+from drills.models.inventory import Service
+
+
+class ServiceInline(admin.TabularInline):
+    model = Service
+    extra = 1
+    fields = ["name", "port", "kind"]
 
 
 @admin.register(Host)
 class HostAdmin(admin.ModelAdmin):
-    list_display = ["name", "address", "agent_queue", "netns", "protected", "lab"]
+    list_display = ["name", "address", "agent_queue", "netns", "labels", "protected", "lab"]
+    list_filter = ["protected", "lab"]
+    search_fields = ["name", "address"]
+    # Labels are a JSON object ({"role": "db"}); protected keeps drills off the host.
+    fields = ["name", "address", "agent_queue", "netns", "labels", "protected", "lab", "updated_at"]
+    readonly_fields = ["updated_at"]
+    inlines = [ServiceInline]
 
 
 @admin.register(Playbook)

@@ -1,21 +1,189 @@
-"""Inventory snapshots for the planner, and registration of hosts."""
+"""Inventory snapshots for the planner, and registration of hosts (by the lab and by agents).
+
+Registration is idempotent (update_or_create on the host name) and never touches
+``protected``: only a person in the admin decides that a host may not be faulted.
+"""
 
 from __future__ import annotations
 
-from drills.engine.plan import HostInfo
-from drills.models import Host
+import dataclasses
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from drills.engine import plan
+from drills.models.inventory import Host, Service
+
+# The agent's own rule for host names (injector.host.HOST_NAME): they become queue names.
+HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$")
+MAX_LABELS = 32
+MAX_LABEL_VALUE = 100
+MAX_SERVICES = 64
 
 
-def inventory_snapshot() -> dict[str, HostInfo]:
+class RegistrationError(ValueError):
+    """A registration payload that cannot be stored; permanent (retrying will not help)."""
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    port: int
+    kind: str = ""
+
+
+def inventory_snapshot() -> dict[str, plan.HostInfo]:
+    """Every host as the planner sees it, with labels and services where HostInfo has them."""
+    # HostInfo grows with the planner; pass only the fields it has so neither side breaks.
+    fields = {f.name for f in dataclasses.fields(plan.HostInfo)}
+    snapshot: dict[str, plan.HostInfo] = {}
+    for host in Host.objects.prefetch_related("services"):
+        values: dict[str, Any] = {
+            "name": host.name,
+            "address": host.address,
+            "queue": host.agent_queue,
+            "netns": host.netns,
+            "protected": host.protected,
+        }
+        if "labels" in fields:
+            values["labels"] = dict(host.labels or {})
+        if "services" in fields:
+            values["services"] = tuple(
+                plan.ServiceInfo(name=s.name, port=s.port, kind=s.kind) for s in host.services.all()
+            )
+        snapshot[host.name] = plan.HostInfo(**{k: v for k, v in values.items() if k in fields})
+    return snapshot
+
+
+@transaction.atomic
+def register_host(
+    name: str,
+    address: str,
+    netns: str = "",
+    lab: bool = False,
+    labels: Mapping[str, str] | None = None,
+    services: Iterable[ServiceSpec] | None = None,
+    queue: str | None = None,
+) -> Host:
+    """Create or update a host. ``labels`` and ``services``, when given, become exactly these."""
+    defaults: dict[str, Any] = {
+        "address": address,
+        "agent_queue": queue or f"agent.{name}",
+        "netns": netns,
+        "lab": lab,
+    }
+    if labels is not None:
+        defaults["labels"] = dict(labels)
+    host, _ = Host.objects.update_or_create(name=name, defaults=defaults)
+    if services is not None:
+        _sync_services(host, list(services), prune=True)
+    return host
+
+
+@transaction.atomic
+def register_agent(payload: Any) -> dict[str, Any]:
+    """Store what an agent said about itself when it started.
+
+    payload: {host, address, queue, netns, labels, services}. Labels are merged into the
+    host's (the agent's keys win; labels added in the admin stay) and services are upserted,
+    never deleted: an agent knows what it was told at start, not what an operator added.
+    """
+    data = _check_payload(payload)
+    name = data["host"]
+    existing = Host.objects.filter(name=name).first()
+    address = data["address"] or (existing.address if existing else "")
+    if not address:
+        raise RegistrationError(f"agent {name!r} sent no address and the host is not known yet")
+    labels = {**(existing.labels if existing else {}), **data["labels"]}
+    defaults = {
+        "address": address,
+        "agent_queue": data["queue"],
+        "netns": data["netns"],
+        "labels": labels,
+    }
+    host, created = Host.objects.update_or_create(name=name, defaults=defaults)
+    _sync_services(host, data["services"], prune=False)
     return {
-        h.name: HostInfo(h.name, h.address, h.agent_queue, h.netns, h.protected)
-        for h in Host.objects.all()
+        "host": host.name,
+        "created": created,
+        "address": host.address,
+        "queue": host.agent_queue,
+        "protected": host.protected,
     }
 
 
-def register_host(name: str, address: str, netns: str = "", lab: bool = False) -> Host:
-    host, _ = Host.objects.update_or_create(
-        name=name,
-        defaults={"address": address, "agent_queue": f"agent.{name}", "netns": netns, "lab": lab},
-    )
-    return host
+def _sync_services(host: Host, services: list[ServiceSpec], prune: bool) -> None:
+    for spec in services:
+        Service.objects.update_or_create(
+            host=host, name=spec.name, defaults={"port": spec.port, "kind": spec.kind}
+        )
+    if prune:
+        host.services.exclude(name__in=[s.name for s in services]).delete()
+
+
+def _check_payload(payload: Any) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise RegistrationError(f"expected a JSON object, got {type(payload).__name__}")
+    unknown = set(payload) - {"host", "address", "queue", "netns", "labels", "services"}
+    if unknown:
+        raise RegistrationError(f"unknown keys: {', '.join(sorted(unknown))}")
+    name = payload.get("host")
+    if not isinstance(name, str) or not HOST_NAME.match(name):
+        raise RegistrationError(f"invalid host name {name!r}")
+    address = payload.get("address") or ""
+    if not isinstance(address, str):
+        raise RegistrationError(f"address must be a string, got {address!r}")
+    if address:
+        try:
+            address = str(ipaddress.ip_address(address))
+        except ValueError:
+            raise RegistrationError(f"address {address!r} is not an IP address") from None
+    queue = payload.get("queue") or f"agent.{name}"
+    if not isinstance(queue, str) or len(queue) > 100:
+        raise RegistrationError(f"invalid queue {queue!r}")
+    netns = payload.get("netns") or ""
+    if not isinstance(netns, str) or len(netns) > 63:
+        raise RegistrationError(f"invalid netns {netns!r}")
+    return {
+        "host": name,
+        "address": address,
+        "queue": queue,
+        "netns": netns,
+        "labels": _check_labels(payload.get("labels") or {}),
+        "services": _check_services(payload.get("services") or []),
+    }
+
+
+def _check_labels(labels: Any) -> dict[str, str]:
+    if not isinstance(labels, dict) or len(labels) > MAX_LABELS:
+        raise RegistrationError(f"labels must be an object of at most {MAX_LABELS} strings")
+    for key, value in labels.items():
+        if not isinstance(key, str) or not LABEL_KEY.match(key):
+            raise RegistrationError(f"invalid label key {key!r}")
+        if not isinstance(value, str) or len(value) > MAX_LABEL_VALUE:
+            raise RegistrationError(f"label {key!r}: value must be a string (<= 100 characters)")
+    return dict(labels)
+
+
+def _check_services(services: Any) -> list[ServiceSpec]:
+    if not isinstance(services, list) or len(services) > MAX_SERVICES:
+        raise RegistrationError(f"services must be a list of at most {MAX_SERVICES} objects")
+    out: list[ServiceSpec] = []
+    for item in services:
+        if not isinstance(item, dict) or set(item) - {"name", "port", "kind"}:
+            raise RegistrationError(f"a service is {{name, port, kind}}, got {item!r}")
+        name, port, kind = item.get("name"), item.get("port"), item.get("kind") or ""
+        if not isinstance(name, str) or not SERVICE_NAME.match(name):
+            raise RegistrationError(f"invalid service name {name!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise RegistrationError(f"service {name!r}: port must be 1..65535, got {port!r}")
+        if not isinstance(kind, str) or len(kind) > 32:
+            raise RegistrationError(f"service {name!r}: invalid kind {kind!r}")
+        out.append(ServiceSpec(name, port, kind))
+    return out

@@ -10,3 +10,11 @@ def run_drill(run_id: int) -> str:
     from drills.orchestrator import execute_run
 
     return execute_run(run_id)
+
+
+@shared_task(name="drillhall.register_host", ignore_result=True)
+def register_host(payload: dict) -> dict:  # type: ignore[type-arg]
+    """An agent announcing itself at start (see injector.agent); idempotent."""
+    from drills.inventory import register_agent
+
+    return register_agent(payload)

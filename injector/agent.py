@@ -4,6 +4,10 @@ Environment: REDIS_URL (broker and result backend), DRILLHALL_AGENT_HOST,
 DRILLHALL_AGENT_NETNS (optional), DRILLHALL_AGENT_STATE (ledger directory). The orchestrator
 sends the tasks below by name to the queue ``agent.<host>``; the supervisor
 (``injector.supervisor``) runs this worker and the janitor.
+
+When the worker is ready it registers its host with the orchestrator: the task
+``drillhall.register_host`` is sent by name to DRILLHALL_REGISTER_QUEUE ("orchestrator"),
+with DRILLHALL_AGENT_ADDRESS, DRILLHALL_AGENT_LABELS and DRILLHALL_AGENT_SERVICES (JSON).
 """
 
 from __future__ import annotations
@@ -16,10 +20,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_ready
 
 from injector.faults.base import FaultError
-from injector.host import AgentConfig, HostAgent
+from injector.host import REGISTER_TASK, AgentConfig, HostAgent, Registration
 
 log = logging.getLogger(__name__)
 
@@ -102,3 +106,27 @@ def _die_with_supervisor(**_: Any) -> None:
     if os.getppid() != int(supervisor_pid):
         # The supervisor died before prctl took effect.
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+@worker_ready.connect
+def _register_host(**_: Any) -> None:
+    """Announce this host to the orchestrator, each time a worker starts (idempotent there)."""
+    try:
+        registration = Registration.from_env()
+        address = registration.resolve_address()
+        if address is None:
+            log.warning(
+                "not registering host %s: no --address given and none found", registration.host
+            )
+            return
+        app.send_task(
+            REGISTER_TASK,
+            args=[registration.payload(address)],
+            queue=registration.queue_name,
+            ignore_result=True,
+        )
+        log.info("registered host %s (%s) with %s", registration.host, address,
+                 registration.queue_name)  # fmt: skip
+    except Exception:
+        # Registration is a convenience: a worker that cannot announce itself still serves.
+        log.exception("registering this host failed")

@@ -6,12 +6,15 @@ directly. Every method takes and returns plain JSON-able data.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import logging
 import math
 import os
 import re
+import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +55,88 @@ class AgentConfig:
             netns=env.get("DRILLHALL_AGENT_NETNS") or None,
             state_dir=Path(state),
         )
+
+
+REGISTER_TASK = "drillhall.register_host"
+DEFAULT_REGISTER_QUEUE = "orchestrator"
+IP_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What an agent tells the orchestrator about its host when it starts."""
+
+    host: str
+    netns: str | None
+    address: str | None
+    labels: dict[str, str] = field(default_factory=dict)
+    services: list[dict[str, object]] = field(default_factory=list)
+    queue_name: str = DEFAULT_REGISTER_QUEUE
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Registration:
+        """Read by the worker; the supervisor writes these from its command line."""
+        env = os.environ if environ is None else environ
+        return cls(
+            host=check_host_name(env.get("DRILLHALL_AGENT_HOST", "")),
+            netns=env.get("DRILLHALL_AGENT_NETNS") or None,
+            address=env.get("DRILLHALL_AGENT_ADDRESS") or None,
+            labels=json.loads(env.get("DRILLHALL_AGENT_LABELS") or "{}"),
+            services=json.loads(env.get("DRILLHALL_AGENT_SERVICES") or "[]"),
+            queue_name=env.get("DRILLHALL_REGISTER_QUEUE") or DEFAULT_REGISTER_QUEUE,
+        )
+
+    def payload(self, address: str | None) -> dict[str, object]:
+        return {
+            "host": self.host,
+            "address": address or "",
+            "queue": f"agent.{self.host}",
+            "netns": self.netns or "",
+            "labels": dict(self.labels),
+            "services": list(self.services),
+        }
+
+    def resolve_address(self) -> str | None:
+        """--address wins; a namespace agent falls back to its namespace's eth0."""
+        if self.address:
+            return self.address
+        if self.netns:
+            return netns_ipv4(self.netns)
+        return None
+
+
+def netns_ipv4(netns: str, iface: str = "eth0") -> str | None:
+    """The first IPv4 address of ``iface`` inside ``netns`` (None when there is none)."""
+    argv = ["ip", "-n", netns, "-j", "-4", "addr", "show", "dev", iface]
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=IP_TIMEOUT, check=True)
+        links = json.loads(out.stdout or "[]")
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        log.warning("cannot read the address of %s in netns %s: %s", iface, netns, exc)
+        return None
+    for link in links:
+        for info in link.get("addr_info", []):
+            if info.get("family") == "inet" and info.get("local"):
+                return str(ipaddress.IPv4Address(info["local"]))
+    return None
+
+
+def parse_label(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"expected a label as key=value, got {text!r}")
+    return key, value
+
+
+def parse_service(text: str) -> dict[str, object]:
+    """NAME:PORT[:KIND], e.g. app:8080:http."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1].isdigit():
+        raise ValueError(f"expected a service as NAME:PORT[:KIND], got {text!r}")
+    port = int(parts[1])
+    if not 1 <= port <= 65535:
+        raise ValueError(f"service {parts[0]!r}: port must be 1..65535")
+    return {"name": parts[0], "port": port, "kind": parts[2] if len(parts) == 3 else ""}
 
 
 class HostAgent:

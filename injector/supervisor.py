@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import logging
 import os
 import signal
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from injector.host import check_host_name
+from injector.host import check_host_name, parse_label, parse_service
 from injector.janitor import Janitor
 from injector.ledger import Ledger
 
@@ -54,6 +55,20 @@ def _host_arg(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _label_arg(value: str) -> tuple[str, str]:
+    try:
+        return parse_label(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _service_arg(value: str) -> dict[str, object]:
+    try:
+        return parse_service(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="drillhall agent",
@@ -67,6 +82,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
         help="broker and result backend (default: $REDIS_URL)",
     )
+    parser.add_argument(
+        "--address",
+        default=os.environ.get("DRILLHALL_AGENT_ADDRESS") or None,
+        help="this host's address for the inventory (default: $DRILLHALL_AGENT_ADDRESS, "
+        "or the namespace's eth0 IPv4 with --netns)",
+    )
+    parser.add_argument(
+        "--label", action="append", type=_label_arg, default=[], metavar="KEY=VALUE",
+        help="a label for the inventory (repeatable), e.g. --label role=db",
+    )  # fmt: skip
+    parser.add_argument(
+        "--service", action="append", type=_service_arg, default=[], metavar="NAME:PORT[:KIND]",
+        help="a service on this host for the inventory (repeatable), e.g. redis:6379:redis",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -89,6 +118,12 @@ def worker_env(args: argparse.Namespace, state_dir: Path) -> dict[str, str]:
     )
     if args.netns:
         env["DRILLHALL_AGENT_NETNS"] = args.netns
+    # What the worker registers with the orchestrator once it is ready.
+    env.pop("DRILLHALL_AGENT_ADDRESS", None)
+    if getattr(args, "address", None):
+        env["DRILLHALL_AGENT_ADDRESS"] = args.address
+    env["DRILLHALL_AGENT_LABELS"] = json.dumps(dict(getattr(args, "label", [])))
+    env["DRILLHALL_AGENT_SERVICES"] = json.dumps(list(getattr(args, "service", [])))
     # The worker imports injector.agent by name, whatever the current directory is.
     paths = [str(PROJECT_ROOT), *filter(None, [env.get("PYTHONPATH")])]
     env["PYTHONPATH"] = os.pathsep.join(paths)

@@ -6,10 +6,27 @@ import json
 
 from django.conf import settings
 
-from drills.inventory import register_host
+from drills.inventory import ServiceSpec, register_host
 from drills.lab.lab import lab_down, lab_status, lab_up
-from drills.lab.topology import DEFAULT_TOPOLOGY
+from drills.lab.topology import DEFAULT_TOPOLOGY, LabHost
 from drills.models import Host
+
+# What the lab's services speak, for the inventory (ServiceSpec.kind names a launcher).
+SERVICE_KINDS = {"demoapp": "http", "redis": "redis"}
+# Role labels let playbooks select lab hosts by label (role=web, role=db).
+ROLES = {"demoapp": "web", "redis": "db"}
+
+
+def lab_labels(host: LabHost) -> dict[str, str]:
+    labels = {"lab": "true"}
+    roles = sorted({ROLES[s.kind] for s in host.services if s.kind in ROLES})
+    if roles:
+        labels["role"] = ",".join(roles)
+    return labels
+
+
+def lab_services(host: LabHost) -> list[ServiceSpec]:
+    return [ServiceSpec(s.name, s.port, SERVICE_KINDS.get(s.kind, s.kind)) for s in host.services]
 
 
 def lab_dir():  # type: ignore[no-untyped-def]
@@ -28,7 +45,15 @@ def is_up() -> bool:
 def up(say) -> None:  # type: ignore[no-untyped-def]
     status = lab_up(lab_dir())
     for host in status.hosts:
-        register_host(host.name, host.address, host.netns, lab=True)
+        spec = DEFAULT_TOPOLOGY.host(host.name)
+        register_host(
+            host.name,
+            host.address,
+            host.netns,
+            lab=True,
+            labels=lab_labels(spec),
+            services=lab_services(spec),
+        )
         services = ", ".join(f"{s.name}:{s.port}" for s in host.services) or "no services"
         say(f"lab: host {host.name} at {host.address} (netns {host.netns}; {services})")
     say(f"lab: up; hosts registered in the inventory; state in {lab_dir()}")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -21,3 +22,23 @@ class Host(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Service(models.Model):
+    """A service listening on a host: what playbook targets name with `service:`."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="services")
+    name = models.SlugField(max_length=63)
+    port = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(65535)])
+    kind = models.CharField(
+        max_length=32, blank=True, help_text="What speaks on the port: http, redis, postgres, ..."
+    )
+
+    class Meta:
+        ordering = ["host__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["host", "name"], name="service_unique_per_host"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host.name}/{self.name}:{self.port}"

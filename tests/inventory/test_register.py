@@ -1,0 +1,151 @@
+"""Hosts and services in the inventory: registration by agents and by the lab, snapshots."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from drills.engine.plan import HostInfo
+from drills.inventory import (
+    RegistrationError,
+    ServiceSpec,
+    inventory_snapshot,
+    register_agent,
+    register_host,
+)
+from drills.models import Host
+from drills.models.inventory import Service
+
+pytestmark = pytest.mark.django_db
+
+PAYLOAD = {
+    "host": "db1",
+    "address": "10.77.0.3",
+    "queue": "agent.db1",
+    "netns": "dh-db1",
+    "labels": {"role": "db"},
+    "services": [{"name": "redis", "port": 6379, "kind": "redis"}],
+}
+
+
+def services_of(name: str) -> set[tuple[str, int, str]]:
+    return {(s.name, s.port, s.kind) for s in Service.objects.filter(host__name=name)}
+
+
+def test_agent_registration_creates_the_host_with_labels_and_services() -> None:
+    result = register_agent(PAYLOAD)
+    host = Host.objects.get(name="db1")
+    assert result["created"] is True
+    assert (host.address, host.agent_queue, host.netns) == ("10.77.0.3", "agent.db1", "dh-db1")
+    assert host.labels == {"role": "db"}
+    assert services_of("db1") == {("redis", 6379, "redis")}
+
+
+def test_agent_registration_twice_changes_nothing() -> None:
+    register_agent(PAYLOAD)
+    second = register_agent(PAYLOAD)
+    assert second["created"] is False
+    assert Host.objects.count() == 1 and Service.objects.count() == 1
+
+
+def test_agent_registration_never_clears_protected() -> None:
+    register_agent(PAYLOAD)
+    Host.objects.filter(name="db1").update(protected=True)
+    result = register_agent({**PAYLOAD, "address": "10.77.0.30"})
+    host = Host.objects.get(name="db1")
+    assert host.protected is True and result["protected"] is True
+    assert host.address == "10.77.0.30"
+
+
+def test_protected_in_a_payload_is_refused_not_applied() -> None:
+    with pytest.raises(RegistrationError, match="unknown keys: protected"):
+        register_agent({**PAYLOAD, "protected": False})
+
+
+def test_agent_labels_merge_with_labels_set_in_the_admin() -> None:
+    register_agent(PAYLOAD)
+    Host.objects.filter(name="db1").update(labels={"role": "old", "team": "payments"})
+    register_agent(PAYLOAD)
+    assert Host.objects.get(name="db1").labels == {"role": "db", "team": "payments"}
+
+
+def test_agent_services_are_upserted_and_admin_services_kept() -> None:
+    register_agent(PAYLOAD)
+    Service.objects.create(host=Host.objects.get(name="db1"), name="sentinel", port=26379)
+    register_agent({**PAYLOAD, "services": [{"name": "redis", "port": 6380, "kind": "redis"}]})
+    assert services_of("db1") == {("redis", 6380, "redis"), ("sentinel", 26379, "")}
+
+
+def test_agent_without_address_keeps_the_known_one() -> None:
+    register_agent(PAYLOAD)
+    register_agent({**PAYLOAD, "address": ""})
+    assert Host.objects.get(name="db1").address == "10.77.0.3"
+
+
+def test_new_agent_without_address_is_refused() -> None:
+    with pytest.raises(RegistrationError, match="sent no address"):
+        register_agent({**PAYLOAD, "address": ""})
+    assert not Host.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"host": "../etc"}, "invalid host name"),
+        ({"address": "not-an-ip"}, "is not an IP address"),
+        ({"labels": {"role": 3}}, "value must be a string"),
+        ({"labels": ["role=db"]}, "labels must be an object"),
+        ({"services": [{"name": "redis", "port": 70000}]}, "port must be 1..65535"),
+        ({"services": [{"name": "Bad Name", "port": 1}]}, "invalid service name"),
+        ({"services": [{"name": "x", "port": True}]}, "port must be 1..65535"),
+    ],
+)
+def test_bad_payloads_are_refused_and_store_nothing(
+    change: dict[str, object], message: str
+) -> None:
+    with pytest.raises(RegistrationError, match=message):
+        register_agent({**PAYLOAD, **change})
+    assert not Host.objects.exists()
+
+
+def test_register_host_sets_services_exactly_and_keeps_protected() -> None:
+    register_host(
+        "web",
+        "10.77.0.2",
+        "dh-web",
+        lab=True,
+        labels={"role": "web"},
+        services=[ServiceSpec("app", 8080, "http"), ServiceSpec("old", 1, "")],
+    )
+    Host.objects.filter(name="web").update(protected=True)
+    register_host(
+        "web",
+        "10.77.0.2",
+        "dh-web",
+        lab=True,
+        labels={"role": "web"},
+        services=[ServiceSpec("app", 8080, "http")],
+    )
+    host = Host.objects.get(name="web")
+    assert host.protected and host.lab and host.labels == {"role": "web"}
+    assert services_of("web") == {("app", 8080, "http")}
+
+
+def test_snapshot_carries_labels_and_services_for_the_planner() -> None:
+    register_agent(PAYLOAD)
+    register_agent({"host": "web", "address": "10.77.0.2", "labels": {"role": "web"}})
+    snapshot = inventory_snapshot()
+    fields = {f.name for f in dataclasses.fields(HostInfo)}
+    assert {"labels", "services"} <= fields, "the planner's HostInfo lost labels/services"
+    db1 = snapshot["db1"]
+    assert (db1.address, db1.queue, db1.netns, db1.protected) == (
+        "10.77.0.3",
+        "agent.db1",
+        "dh-db1",
+        False,
+    )
+    assert db1.labels == {"role": "db"}
+    assert [(s.name, s.port, s.kind) for s in db1.services] == [("redis", 6379, "redis")]
+    assert snapshot["web"].services == ()
+    assert snapshot["web"].queue == "agent.web"
