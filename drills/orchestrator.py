@@ -61,6 +61,9 @@ def execute_run(run_id: int) -> str:
             return row["abort_reason"] or "abort requested"
         return None
 
+    def resume_count() -> int:
+        return DrillRun.objects.filter(id=run_id).values_list("resumes", flat=True).first() or 0
+
     runner = DrillRunner(
         run_id,
         playbook,
@@ -68,6 +71,7 @@ def execute_run(run_id: int) -> str:
         CeleryFaultDriver(),
         sink,
         should_abort=should_abort,
+        resume_count=resume_count,
         options=RunOptions(lease_seconds=settings.DRILLHALL_LEASE_SECONDS),
     )
     try:

@@ -36,3 +36,17 @@ def start_run(version: PlaybookVersion, user=None, source: str = "web") -> Drill
 def abort_run(run: DrillRun, reason: str) -> bool:
     """Ask the orchestrator to abort; it reverts every fault within one tick."""
     return run.request_abort(reason)
+
+
+def resume_run(run: DrillRun) -> bool:
+    """Let a run waiting at a `pause` step go on (the engine watches the counter)."""
+    from django.db.models import F
+
+    from drills.engine.states import TERMINAL
+
+    updated = (
+        DrillRun.objects.filter(id=run.id)
+        .exclude(state__in=[s.value for s in TERMINAL])
+        .update(resumes=F("resumes") + 1)
+    )
+    return updated == 1

@@ -115,6 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_validate)
 
+    p = sub.add_parser("plan", help="dry run: which fault lands on which host, for how long")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("import-ctk", help="convert a Chaos Toolkit experiment into a playbook")
+    from drills.cli.import_ctk import add_arguments as ctk_arguments
+
+    ctk_arguments(p)
+    p.set_defaults(func=cmd_import_ctk)
+
     p = sub.add_parser(
         "doctor", help="list what this machine can do, and how to fix what is missing"
     )

@@ -39,16 +39,23 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
 
     group = ProcessGroup(settings.BASE_DIR / "var" / "logs" / f"cli-{int(time.time())}")
     started_lab = False
-    hosts_needed = {t.host for t in playbook.targets.values()}
+    # Selector targets match inventory labels; only explicit host names can call for the lab.
+    hosts_needed = {t.host for t in playbook.targets.values() if getattr(t, "host", None)}
     lab_hosts = labctl.lab_hosts()
     try:
         if hosts_needed & set(lab_hosts) and not labctl.is_up():
             say("lab: not running; bringing it up for this run")
             labctl.up(say)
             started_lab = True
-        fault_hosts = {
-            playbook.targets[s.target].host for s in playbook.steps if getattr(s, "fault", None)
-        }
+        from drills.engine.plan import PlanError, resolve_plan
+        from drills.inventory import inventory_snapshot
+
+        try:
+            plan = resolve_plan(playbook, inventory_snapshot())
+        except PlanError as exc:
+            say_err(f"{path}: the plan was refused:\n{exc}")
+            return EXIT_ABORTED
+        fault_hosts = {fault.host for step in _walk(plan.steps) for fault in step.faults}
         agents = {h.name: h.netns for h in Host.objects.filter(name__in=fault_hosts)}
         ensure_workers(group, agents, say)
 
@@ -122,12 +129,24 @@ def _tail(run_id: int, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-u
             time.sleep(0.2)
 
 
+def _walk(steps):  # type: ignore[no-untyped-def]
+    for step in steps:
+        yield step
+        yield from _walk(step.children)
+
+
 def _describe(type: str, d: dict[str, Any]) -> str:
     if type == "state":
         return f"state: {d['state']}"
     if type == "step_started":
-        what = f"{d.get('fault')} on {d.get('host')}" if d.get("kind") == "fault" else "wait"
-        return f"step {d['step']} ({d['name']}): {what} for {d['duration']:g}s"
+        where = d.get("path", d.get("index", d.get("step")))
+        kind = d.get("kind", "")
+        if kind == "fault":
+            hosts = ", ".join(f.get("host", "?") for f in d.get("faults", [])) or d.get("host")
+            kind = f"{d.get('fault') or (d.get('faults') or [{}])[0].get('kind')} on {hosts}"
+        return f"step {where} ({d.get('name', '')}): {kind} for {d.get('duration', 0):g}s"
+    if type == "paused":
+        return f"paused at step {d.get('path')}: resume it on the run page"
     if type == "fault_applied":
         return f"fault applied: {d['kind']} on {d['host']} ({d['fault_id']}, {d.get('mechanism')})"
     if type in ("fault_reverted", "fault_unconfirmed"):

@@ -18,6 +18,8 @@ class EventType(StrEnum):
     FAULT_REVERTED = "fault_reverted"
     FAULT_UNCONFIRMED = "fault_unconfirmed"
     LEASE_WARNING = "lease_warning"
+    PAUSED = "paused"
+    RESUMED = "resumed"
     SAMPLE = "sample"
     VERDICT = "verdict"
     ABORT = "abort"

@@ -17,7 +17,7 @@ from typing import Any
 
 from drills.engine.driver import AgentUnavailable, FaultDriver, PendingReply
 from drills.engine.events import EventSink, EventType
-from drills.engine.plan import Plan, PlannedStep
+from drills.engine.plan import Plan, PlannedFault, PlannedStep
 from drills.engine.states import TRANSITIONS, RunState, check_transition
 from drills.playbook.model import Playbook
 from verifier.assertions.parser import parse_assertion
@@ -83,6 +83,7 @@ class DrillRunner:
         driver: FaultDriver,
         sink: EventSink,
         should_abort: Callable[[], str | None] = lambda: None,
+        resume_count: Callable[[], int] = lambda: 0,
         options: RunOptions | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -92,6 +93,7 @@ class DrillRunner:
         self.driver = driver
         self.sink = sink
         self.should_abort = should_abort
+        self.resume_count = resume_count
         self.opt = options or RunOptions()
         self.clock = clock
         self.state = RunState.PENDING
@@ -112,7 +114,9 @@ class DrillRunner:
         self.has_recovery_slas = any(Phase(s.during) is Phase.RECOVERY for s in playbook.slas)
         self._samples: queue.Queue[Sample] = queue.Queue()
         self._stop_probes = threading.Event()
-        self._active: dict[str, _ActiveFault] = {}
+        self._active: dict[tuple[str, str], _ActiveFault] = {}
+        self._faults_on = 0  # open fault windows; the FAULT phase lasts while any is open
+        self._in_baseline = True
         self._pending_abort: str | None = None
         self._last_abort_poll = 0.0
         self._last_renewal = 0.0
@@ -151,6 +155,7 @@ class DrillRunner:
     def _start_probes(self) -> list[threading.Thread]:
         threads = []
         for planned in self.plan.probes:
+            assert planned.url is not None  # preflight refused every non-http probe
             probe = HttpProbe(planned.name, planned.url, planned.timeout, planned.expect_status)
             thread = threading.Thread(
                 target=self._probe_loop,
@@ -245,33 +250,33 @@ class DrillRunner:
             time.sleep(min(self.opt.tick_seconds, remaining))
 
     # -- faults -------------------------------------------------------------------
-    def _apply(self, step: PlannedStep) -> None:
-        assert step.fault is not None
+    def _apply(self, step: PlannedStep, fault: PlannedFault) -> _ActiveFault:
         spec = {
             "run_id": self.run_id,
             "step": step.index,
             "attempt": 1,
-            "kind": step.fault.kind,
-            "params": step.fault.params,
+            "kind": fault.kind,
+            "params": fault.params,
             "lease_seconds": self.opt.lease_seconds,
         }
         fault_id = f"r{self.run_id}-s{step.index}-a1"
+        active = _ActiveFault(fault_id, step.index, fault.host, fault.queue)
         # Track before sending: if the reply is lost, revert still targets it.
-        self._active[fault_id] = _ActiveFault(
-            fault_id, step.index, step.fault.host, step.fault.queue
-        )
-        reply = self.driver.apply(step.fault.queue, spec, self.opt.agent_timeout)
+        self._active[(fault.host, fault_id)] = active
+        reply = self.driver.apply(fault.queue, spec, self.opt.agent_timeout)
         self._emit(
             EventType.FAULT_APPLIED,
             {
                 "step": step.index,
+                "path": step.path,
                 "fault_id": reply.get("fault_id", fault_id),
-                "host": step.fault.host,
-                "kind": step.fault.kind,
-                "mechanism": reply.get("mechanism", ""),
-                "params": step.fault.params,
+                "host": fault.host,
+                "kind": fault.kind,
+                "mechanism": reply.get("mechanism", fault.mechanism),
+                "params": fault.params,
             },
         )
+        return active
 
     def _revert(self, fault: _ActiveFault) -> bool:
         try:
@@ -280,7 +285,7 @@ class DrillRunner:
         except AgentUnavailable as exc:
             state, reply = "unconfirmed", {"message": str(exc)}
         data = {"step": fault.step, "fault_id": fault.fault_id, "host": fault.host, "state": state}
-        self._active.pop(fault.fault_id, None)
+        self._active.pop((fault.host, fault.fault_id), None)
         if state == "reverted":
             self._emit(EventType.FAULT_REVERTED, data)
             return True
@@ -304,35 +309,29 @@ class DrillRunner:
         probes: list[threading.Thread] = []
         try:
             self._to(RunState.PREFLIGHT)
-            for host_queue in sorted({s.fault.queue for s in self.plan.steps if s.fault}):
-                self.driver.ping(host_queue, self.opt.agent_timeout)
+            self._preflight()
             probes = self._start_probes()
             self._to(RunState.BASELINE)
             now = self.clock()
             self.tracker.enter_phase(Phase.ALWAYS, now)
             self._verdicts(self.tracker.enter_phase(Phase.BEFORE, now))
-            in_baseline = True
-            for step in self.plan.steps:
-                self._emit(EventType.STEP_STARTED, step.describe())
+            for position, step in enumerate(self.plan.steps):
+                self._emit(EventType.STEP_STARTED, step.to_dict())
                 if step.kind == "wait":
                     self._wait_until(self.clock() + step.duration)
+                elif step.kind == "pause":
+                    self._pause(step)
+                elif step.kind == "fault":
+                    self._run_faults([step])
+                elif step.kind == "parallel":
+                    self._run_faults(list(step.children))
                 else:
-                    if in_baseline:
-                        self._verdicts(self.tracker.exit_phase(Phase.BEFORE, self.clock()))
-                        in_baseline = False
-                    self._to(RunState.INJECTING)
-                    self._apply(step)
-                    now = self.clock()
-                    if self._fault_start is None:
-                        self._fault_start = now
-                    self._verdicts(self.tracker.enter_phase(Phase.FAULT, now))
-                    self._to(RunState.OBSERVING)
-                    self._wait_until(now + step.duration)
-                    self._to(RunState.REVERTING)
-                    self._verdicts(self.tracker.exit_phase(Phase.FAULT, self.clock()))
-                    self._revert_all()
-                self._emit(EventType.STEP_FINISHED, {"step": step.index})
-            if in_baseline:
+                    raise ValueError(f"step {step.path}: unknown kind {step.kind!r}")
+                self._emit(EventType.STEP_FINISHED, {"step": step.index, "path": step.path})
+                more = position + 1 < len(self.plan.steps)
+                if more and self.state is RunState.REVERTING:
+                    self._to(RunState.OBSERVING)  # between faults, the system is watched
+            if self._in_baseline:
                 self._verdicts(self.tracker.exit_phase(Phase.BEFORE, self.clock()))
             outcome = self._recover()
         except _Abort as abort:
@@ -346,6 +345,68 @@ class DrillRunner:
                 thread.join(timeout=5)
         self._emit(EventType.RESULT, outcome.to_dict())
         return outcome
+
+    def _preflight(self) -> None:
+        unsupported = [p for p in self.plan.probes if p.kind != "http"]
+        if unsupported:
+            names = ", ".join(f"{p.name} ({p.kind})" for p in unsupported)
+            raise ValueError(f"this engine runs http probes only so far; not yet: {names}")
+        queues = {f.queue for step in _walk(self.plan.steps) for f in step.faults}
+        for host_queue in sorted(queues):
+            self.driver.ping(host_queue, self.opt.agent_timeout)
+
+    def _pause(self, step: PlannedStep) -> None:
+        """Hold the run until an operator resumes it; ticks (and aborts) go on meanwhile."""
+        baseline = self.resume_count()
+        self._emit(EventType.PAUSED, {"step": step.index, "path": step.path, "name": step.name})
+        while self.resume_count() <= baseline:
+            self._wait_until(self.clock() + self.opt.abort_poll_seconds)
+        self._emit(EventType.RESUMED, {"step": step.index, "path": step.path})
+
+    def _run_faults(self, steps: list[PlannedStep]) -> None:
+        """Run fault (and wait) steps side by side: apply all, revert each at its own end."""
+        if any(s.kind not in ("fault", "wait") for s in steps):
+            raise ValueError("a parallel group may hold fault and wait steps only")
+        fault_steps = [s for s in steps if s.kind == "fault"]
+        if not fault_steps:
+            self._wait_until(self.clock() + max(s.duration for s in steps))
+            return
+        if self._in_baseline:
+            self._verdicts(self.tracker.exit_phase(Phase.BEFORE, self.clock()))
+            self._in_baseline = False
+        self._to(RunState.INJECTING)
+        start = self.clock()
+        ends: list[tuple[float, list[_ActiveFault]]] = []
+        for step in fault_steps:
+            applied = [self._apply(step, fault) for fault in step.faults]
+            ends.append((self.clock() + step.duration, applied))
+            self._open_fault_window()
+        self._to(RunState.OBSERVING)
+        ordered = sorted(ends, key=lambda pair: pair[0])
+        for position, (end, applied) in enumerate(ordered):
+            self._wait_until(end)
+            if position == len(ordered) - 1:
+                self._to(RunState.REVERTING)  # the last faults of the group end here
+            for fault in applied:
+                self._revert(fault)
+            self._close_fault_window()
+        finish = start + max(s.duration for s in steps)
+        if finish > self.clock():  # a longer wait beside the faults: observe until it ends
+            self._to(RunState.OBSERVING)
+            self._wait_until(finish)
+
+    def _open_fault_window(self) -> None:
+        now = self.clock()
+        if self._fault_start is None:
+            self._fault_start = now
+        if self._faults_on == 0:
+            self._verdicts(self.tracker.enter_phase(Phase.FAULT, now))
+        self._faults_on += 1
+
+    def _close_fault_window(self) -> None:
+        self._faults_on -= 1
+        if self._faults_on == 0:
+            self._verdicts(self.tracker.exit_phase(Phase.FAULT, self.clock()))
 
     def _recover(self) -> RunOutcome:
         self._to(RunState.RECOVERING)
@@ -404,3 +465,11 @@ class DrillRunner:
         self._revert_all()
         self._to(RunState.ERROR)
         return RunOutcome(RunState.ERROR, {}, None, self.playbook.objectives.rto, message)
+
+
+def _walk(steps: tuple[PlannedStep, ...]) -> list[PlannedStep]:
+    out: list[PlannedStep] = []
+    for step in steps:
+        out.append(step)
+        out.extend(_walk(step.children))
+    return out

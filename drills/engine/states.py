@@ -32,7 +32,7 @@ TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     _S.PREFLIGHT: frozenset({_S.BASELINE, _S.REVERTING, _S.ERROR, _S.ABORTED}),
     _S.BASELINE: frozenset({_S.INJECTING, _S.RECOVERING, _S.REVERTING, _S.ERROR}),
     _S.INJECTING: frozenset({_S.OBSERVING, _S.REVERTING}),
-    _S.OBSERVING: frozenset({_S.INJECTING, _S.REVERTING}),
+    _S.OBSERVING: frozenset({_S.INJECTING, _S.REVERTING, _S.RECOVERING}),
     _S.REVERTING: frozenset(
         {_S.OBSERVING, _S.INJECTING, _S.RECOVERING, _S.ABORTED, _S.ERROR, _S.FAILED}
     ),

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from drills.engine.states import TERMINAL
 from drills.models import DrillRun
-from drills.runs import abort_run, start_run
+from drills.runs import abort_run, resume_run, start_run
 from drills.views.outline import outline
 from drills.views.playbooks import accessible_playbook
 
@@ -72,6 +72,17 @@ def run_abort(request: HttpRequest, run_id: int) -> HttpResponse:
         messages.info(request, "The run had already finished.")
     else:
         messages.info(request, "An abort was already requested.")
+    return redirect("run-detail", run_id=run.id)
+
+
+@login_required
+@require_POST
+def run_resume(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = accessible_run(request, run_id)
+    if resume_run(run):
+        messages.info(request, "Resumed: the drill goes on with its next step.")
+    else:
+        messages.info(request, "The run had already finished.")
     return redirect("run-detail", run_id=run.id)
 
 

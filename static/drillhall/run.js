@@ -44,6 +44,7 @@
     rtoObjective: document.getElementById("rto-objective"),
     log: document.getElementById("event-log"),
     abortForm: document.getElementById("abort-form"),
+    resumeForm: document.getElementById("resume-form"),
     slaList: document.getElementById("sla-list"),
     faultList: document.getElementById("fault-list"),
     connection: document.getElementById("connection"),
@@ -130,6 +131,18 @@
     abort: function (d) {
       setReason("abort: " + (d.reason || ""));
     },
+    paused: function (d) {
+      setReason("paused at step " + (d.path || d.step) + ": press Resume to go on");
+      if (view.resumeForm && !run.finished) {
+        view.resumeForm.hidden = false;
+      }
+    },
+    resumed: function () {
+      setReason("");
+      if (view.resumeForm) {
+        view.resumeForm.hidden = true;
+      }
+    },
     error: function (d) {
       setReason("error: " + (d.message || ""));
     },
@@ -157,6 +170,9 @@
       run.finished = true;
       if (view.abortForm) {
         view.abortForm.hidden = true;
+      }
+      if (view.resumeForm) {
+        view.resumeForm.hidden = true;
       }
     }
   }
@@ -282,6 +298,10 @@
           (d.reason ? " — " + d.reason : "");
       case "abort":
         return d.reason || "";
+      case "paused":
+        return "paused at step " + (d.path || d.step) + " (" + (d.name || "") + ")";
+      case "resumed":
+        return "resumed at step " + (d.path || d.step);
       case "error":
         return d.message || "";
       case "result":

@@ -214,3 +214,98 @@ def test_missing_agent_is_an_error_before_any_fault(service: Service) -> None:
     assert "agent.h2" in outcome.reason
     assert not any(kind == "apply" for kind, _ in driver.calls)
     assert states(sink) == ["preflight", "reverting", "error"]
+
+
+PARALLEL = """\
+apiVersion: drillhall/v1
+kind: Playbook
+metadata: {{name: parallel-drill}}
+targets:
+  app: {{host: h1}}
+  db: {{host: h2}}
+probes:
+  - name: shop
+    http: {{url: "http://127.0.0.1:{port}/", timeout: 1s}}
+    every: 100ms
+steps:
+  - parallel:
+      - {{fault: network.partition, target: db, from: [app], duration: 600ms}}
+      - {{fault: network.partition, target: app, from: [db], duration: 1200ms}}
+  - wait: 200ms
+"""
+
+
+def test_parallel_faults_apply_together_and_revert_each_at_its_own_end(service: Service) -> None:
+    driver = FakeDriver(service)
+    playbook = parse_playbook(PARALLEL.format(port=service.port))
+    sink = MemorySink()
+    runner = DrillRunner(
+        8, playbook, resolve_plan(playbook, INVENTORY), driver, sink,
+        options=RunOptions(lease_seconds=5, settle_seconds=0.5, tick_seconds=0.05),
+    )  # fmt: skip
+    outcome = runner.run()
+    assert outcome.state is RunState.PASSED, outcome
+    kinds = [k for k, _ in driver.calls if k != "renew"]
+    assert kinds == ["apply", "apply", "revert", "revert"]
+    times = {
+        (t.value, d["host"]): when
+        for t, d, when in sink.events
+        if t in (EventType.FAULT_APPLIED, EventType.FAULT_REVERTED)
+    }
+    first = times[("fault_reverted", "h2")] - times[("fault_applied", "h2")]
+    second = times[("fault_reverted", "h1")] - times[("fault_applied", "h1")]
+    assert 0.55 <= first <= 0.9 and 1.15 <= second <= 1.5
+    assert states(sink) == [
+        "preflight", "baseline", "injecting", "observing", "reverting", "observing",
+        "recovering", "passed",
+    ]  # fmt: skip
+
+
+PAUSE = """\
+apiVersion: drillhall/v1
+kind: Playbook
+metadata: {{name: paused-drill}}
+targets:
+  app: {{host: h1}}
+probes:
+  - name: shop
+    http: {{url: "http://127.0.0.1:{port}/", timeout: 1s}}
+    every: 100ms
+steps:
+  - pause: {{message: "check the dashboards, then resume"}}
+  - wait: 100ms
+"""
+
+
+def test_pause_holds_the_run_until_an_operator_resumes(service: Service) -> None:
+    playbook = parse_playbook(PAUSE.format(port=service.port))
+    sink = MemorySink()
+    resumes = {"count": 0}
+    runner = DrillRunner(
+        9, playbook, resolve_plan(playbook, INVENTORY), FakeDriver(service), sink,
+        resume_count=lambda: resumes["count"],
+        options=RunOptions(settle_seconds=0.2, tick_seconds=0.05, abort_poll_seconds=0.05),
+    )  # fmt: skip
+    timer = threading.Timer(0.8, lambda: resumes.__setitem__("count", 1))
+    timer.start()
+    outcome = runner.run()
+    assert outcome.state is RunState.PASSED
+    paused = next(t for k, _, t in sink.events if k is EventType.PAUSED)
+    resumed = next(t for k, _, t in sink.events if k is EventType.RESUMED)
+    assert 0.6 <= resumed - paused <= 1.5
+
+
+def test_a_probe_kind_the_engine_cannot_run_is_an_error_not_a_silent_gap(
+    service: Service,
+) -> None:
+    text = PAUSE.format(port=service.port).replace(
+        f'    http: {{url: "http://127.0.0.1:{service.port}/", timeout: 1s}}',
+        f"    tcp: {{host: 127.0.0.1, port: {service.port}, timeout: 1s}}",
+    )
+    playbook = parse_playbook(text)
+    runner = DrillRunner(
+        10, playbook, resolve_plan(playbook, INVENTORY), FakeDriver(service), MemorySink()
+    )
+    outcome = runner.run()
+    assert outcome.state is RunState.ERROR
+    assert "shop (tcp)" in outcome.reason
