@@ -34,7 +34,9 @@ def execute_run(run_id: int) -> str:
     sink = _StateRecordingSink(run_id)
     try:
         playbook = parse_playbook(run.version.content, f"{run.version.playbook.name}.yaml")
-        plan = resolve_plan(playbook, inventory_snapshot())
+        plan = resolve_plan(
+            playbook, inventory_snapshot(), approved_protected=run.approved_protected
+        )
     except (PlaybookError, PlanError) as exc:
         sink.emit(EventType.ERROR, {"message": str(exc)}, timezone.now().timestamp())
         sink.emit(

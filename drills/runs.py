@@ -8,11 +8,18 @@ from drills.engine.states import RunState
 from drills.models import DrillRun, PlaybookVersion
 
 
-def start_run(version: PlaybookVersion, user=None, source: str = "web") -> DrillRun:  # type: ignore[no-untyped-def]
+def start_run(
+    version: PlaybookVersion,
+    user=None,  # type: ignore[no-untyped-def]
+    source: str = "web",
+    approve_protected: bool = False,
+) -> DrillRun:
     """Create a pending run pinned to `version` and hand it to the orchestrator queue."""
     from drills.tasks import run_drill
 
-    run = DrillRun.objects.create(version=version, started_by=user, source=source)
+    run = DrillRun.objects.create(
+        version=version, started_by=user, source=source, approved_protected=approve_protected
+    )
     try:
         run_drill.apply_async(args=[run.id], queue="orchestrator", retry=False)
     except Exception as exc:

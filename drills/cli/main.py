@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", metavar="OUT.html", help="write an HTML report")
     p.add_argument("--json", metavar="OUT.json", help="write the run document as JSON")
     p.add_argument("--quiet", action="store_true", help="print states and the verdict only")
+    p.add_argument(
+        "--approve-protected", action="store_true", help="allow faults on protected hosts"
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="check playbooks without running them")

@@ -51,7 +51,9 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         from drills.inventory import inventory_snapshot
 
         try:
-            plan = resolve_plan(playbook, inventory_snapshot())
+            plan = resolve_plan(
+                playbook, inventory_snapshot(), approved_protected=args.approve_protected
+            )
         except PlanError as exc:
             say_err(f"{path}: the plan was refused:\n{exc}")
             return EXIT_ABORTED
@@ -61,7 +63,7 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
 
         record, _ = Playbook.objects.get_or_create(name=playbook.metadata.name)
         version = record.save_version(path.read_text(), message=f"drillhall run {path}")
-        run = start_run(version, None, source="cli")
+        run = start_run(version, None, source="cli", approve_protected=args.approve_protected)
         say(f"run {run.id}: {playbook.metadata.name} v{version.number} started")
 
         interrupted = {"count": 0}

@@ -25,6 +25,8 @@ class DrillRun(models.Model):
     abort_reason = models.CharField(max_length=200, blank=True)
     # Incremented by each Resume click; a `pause` step waits for it to grow.
     resumes = models.PositiveIntegerField(default=0)
+    # The person who started the run approved faults on protected hosts.
+    approved_protected = models.BooleanField(default=False)
     result = models.JSONField(default=dict, blank=True)
 
     class Meta:

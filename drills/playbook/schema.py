@@ -13,7 +13,8 @@ from typing import Any
 from drills.playbook.durations import format_duration
 from drills.playbook.model import Playbook
 
-SCHEMA_ID = "https://drillhall.dev/schema/playbook.schema.json"
+# Not a network address: a stable name; the server serves the schema at /schema/playbook.json.
+SCHEMA_ID = "urn:drillhall:schema:playbook:v1"
 
 
 def json_schema() -> dict[str, Any]:

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 class StepRow:
     number: int
     name: str
-    kind: str  # wait | fault | parallel
+    kind: str  # wait | fault | parallel | pause | repeat
     detail: str
 
 
@@ -101,6 +101,14 @@ def _describe(step: Any) -> tuple[str, str]:
     children = getattr(step, "parallel", None)
     if children:
         return "parallel", " | ".join(_describe(c)[1] for c in children)
+    pause = getattr(step, "pause", None)
+    if pause is not None:
+        message = getattr(pause, "message", "")
+        return "pause", f"pause until an operator resumes{': ' + message if message else ''}"
+    repeat = getattr(step, "repeat", None)
+    if repeat is not None:
+        inner = "; ".join(_describe(c)[1] for c in repeat.steps)
+        return "repeat", f"{repeat.times} times: {inner}"
     return "step", type(step).__name__
 
 

@@ -47,5 +47,26 @@ def playbook_detail(request: HttpRequest, name: str) -> HttpResponse:
         "version": version,
         "outline": outline(version.content, f"{playbook.name}.yaml") if version else None,
         "runs": runs,
+        "needs_approval": bool(version) and needs_protected_approval(version.content),
     }
     return render(request, "drills/playbook_detail.html", context)
+
+
+def needs_protected_approval(content: str) -> bool:
+    """True when the plan is refused as it is but accepted once protected hosts are approved."""
+    from drills.engine.plan import PlanError, resolve_plan
+    from drills.inventory import inventory_snapshot
+    from drills.playbook.errors import PlaybookError
+    from drills.playbook.parser import parse_playbook
+
+    try:
+        playbook = parse_playbook(content)
+        inventory = inventory_snapshot()
+        try:
+            resolve_plan(playbook, inventory)
+            return False
+        except PlanError:
+            resolve_plan(playbook, inventory, approved_protected=True)
+            return True
+    except (PlaybookError, PlanError):
+        return False

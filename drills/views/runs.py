@@ -39,7 +39,8 @@ def playbook_run(request: HttpRequest, name: str) -> HttpResponse:
     if version is None:
         messages.error(request, "This playbook has no saved version to run.")
         return redirect("playbook-detail", name=playbook.name)
-    run = start_run(version, request.user, "web")
+    approve = request.POST.get("approve_protected") == "1"
+    run = start_run(version, request.user, "web", approve_protected=approve)
     return redirect("run-detail", run_id=run.id)
 
 

@@ -152,24 +152,31 @@ def _big_playbook(limit: int) -> str:
     return head + "".join(steps) + "slas:" + tail
 
 
-def test_a_256_kib_playbook_validates_in_under_50_ms() -> None:
-    text = _big_playbook(MAX_BYTES - 1024)
-    assert len(text.encode()) > 250 * 1024
+def _best_of_three(text: str, expect_error: str | None = None) -> float:
     timings = []
     for _ in range(3):  # the best of three: one run can lose the CPU to another process
         started = time.perf_counter()
-        playbook = parse_playbook(text, "big.yaml")
-        timings.append(time.perf_counter() - started)
-    assert len(playbook.steps) > 1500
-    assert min(timings) < 0.05, f"validation took {min(timings) * 1000:.1f} ms"
-
-
-def test_a_256_kib_playbook_with_an_error_at_the_end_is_reported_quickly() -> None:
-    text = _big_playbook(MAX_BYTES - 1024).replace("during: recovery", "during: later")
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
-        with pytest.raises(PlaybookError, match="'later'"):
+        if expect_error is None:
             parse_playbook(text, "big.yaml")
+        else:
+            with pytest.raises(PlaybookError, match=expect_error):
+                parse_playbook(text, "big.yaml")
         timings.append(time.perf_counter() - started)
-    assert min(timings) < 0.05, f"validation took {min(timings) * 1000:.1f} ms"
+    return min(timings)
+
+
+# Absolute speed lives in bench/validate_playbook.py; here only the shape of the cost is
+# checked: validation grows linearly with the file (8x the bytes, well under 16x the time),
+# so no input can make it blow up.
+def test_validation_time_grows_linearly_up_to_the_256_kib_cap() -> None:
+    big, small = _big_playbook(MAX_BYTES - 1024), _big_playbook(32 * 1024)
+    assert len(big.encode()) > 250 * 1024
+    assert len(parse_playbook(big, "big.yaml").steps) > 1500
+    ratio = _best_of_three(big) / _best_of_three(small)
+    assert ratio < 16, f"8x the bytes took {ratio:.1f}x the time"
+
+
+def test_an_error_at_the_end_of_a_256_kib_playbook_costs_no_more_than_a_valid_file() -> None:
+    text = _big_playbook(MAX_BYTES - 1024)
+    bad = text.replace("during: recovery", "during: later")
+    assert _best_of_three(bad, "'later'") < 2 * _best_of_three(text)
