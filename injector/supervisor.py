@@ -246,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     state_dir = (args.state_dir or default_state_dir(args.host)).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
+    # The janitor in this process rebuilds faults too; they find their artifacts through this.
+    os.environ["DRILLHALL_AGENT_STATE"] = str(state_dir)
     if args.netns and not Path("/run/netns", args.netns).exists():
         log.warning("network namespace %s does not exist (yet)", args.netns)
 

@@ -9,7 +9,7 @@ IS_ROOT=0; [ "$(id -u)" = 0 ] && IS_ROOT=1
 PY=${PYTHON:-python3}
 
 # 1. Debian packages (root only).
-DEB_PKGS="redis-server nftables iproute2 iputils-ping fuse3 python3-bpfcc linux-headers-cloud-amd64 chromium chromium-driver socat"
+DEB_PKGS="redis-server redis-sentinel nftables iproute2 iputils-ping fuse3 python3-bpfcc linux-headers-cloud-amd64 chromium chromium-driver socat dnsmasq-base dnsutils stress-ng"
 missing=()
 for p in $DEB_PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,19 +1,22 @@
 """What every fault is: a spec (plain data), a class with plan/apply/revert/is_active, an error.
 
 The catalogue of fault kinds lives in ``injector.faults.catalogue`` (it imports the fault
-modules, which import this one); ``CATALOGUE`` and ``build_fault`` are also reachable from
+modules, which import this one); ``CATALOGUE_PATHS`` and ``build_fault`` are also reachable from
 here, resolved on first use.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    pass
 
 # A lease longer than a day is a bug in the caller, not a drill.
 MAX_LEASE_SECONDS = 24 * 3600.0
@@ -122,6 +125,18 @@ class Fault(ABC):
     def fault_id(self) -> str:
         return self.spec.fault_id
 
+    @property
+    def workdir(self) -> Path:
+        """Where this fault keeps its artifacts (pid files, mount points, configs).
+
+        Named after the fault id under the agent's state directory, so that a janitor in
+        another process, or a restarted agent, finds exactly what apply() left.
+        """
+        base = os.environ.get("DRILLHALL_AGENT_STATE") or str(
+            Path(tempfile.gettempdir()) / "drillhall-agent"
+        )
+        return Path(base) / "artifacts" / self.fault_id
+
     @abstractmethod
     def plan(self) -> dict[str, Any]:
         """What apply() will do, without doing it: at least "mechanism" and "artifacts"."""
@@ -139,9 +154,9 @@ class Fault(ABC):
         """Whether the system still carries this fault."""
 
 
-def __getattr__(name: str) -> dict[str, type[Fault]] | Callable[..., Fault]:
+def __getattr__(name: str) -> Any:
     # Resolved lazily: the catalogue imports the fault modules, which import this module.
-    if name in {"CATALOGUE", "build_fault"}:
+    if name in {"CATALOGUE_PATHS", "build_fault", "fault_class"}:
         from injector.faults import catalogue
 
         return getattr(catalogue, name)  # type: ignore[no-any-return]

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from injector.faults.base import CATALOGUE, FaultError, FaultSpec, build_fault
+from injector.faults.base import FaultError, FaultSpec, build_fault
+from injector.faults.catalogue import CATALOGUE_PATHS, fault_class
 from injector.faults.partition import PartitionFault
 
 
@@ -44,7 +45,7 @@ def test_malformed_spec_is_refused_permanently(change: dict[str, object]) -> Non
 
 
 def test_catalogue_holds_the_partition_fault() -> None:
-    assert CATALOGUE["network.partition"] is PartitionFault
+    assert fault_class("network.partition") is PartitionFault
     assert isinstance(build_fault(spec(), "lab-a"), PartitionFault)
 
 
@@ -111,3 +112,9 @@ def test_ports_restrict_the_drop_to_flows_on_those_ports() -> None:
     ruleset = PartitionFault(spec(ports=[6379, 26379]), None).ruleset()
     assert "th dport { 6379, 26379 } drop" in ruleset
     assert "th sport { 6379, 26379 } drop" in ruleset
+
+
+def test_the_agent_catalogue_is_the_playbook_catalogue() -> None:
+    from drills.playbook.model import FAULTS
+
+    assert set(CATALOGUE_PATHS) == set(FAULTS)
