@@ -1,0 +1,64 @@
+"""network.timeout: connections to the target's ports hang.
+
+Two modes, both in the target's namespace:
+
+- ``hold`` (default): inbound TCP connections to the ports are redirected (nat prerouting) to a
+  proxy that accepts them, reads and discards what the client sends, and never answers. The
+  client's connect() succeeds and its request times out; the connections are closed when the
+  fault is reverted (the proxy stops).
+- ``drop_syn``: inbound SYNs to the ports are dropped, so connect() itself times out.
+
+Connections established before the fault keep working in both modes (nat and the SYN match
+only see new connections), and clients inside the target's own namespace are not affected
+(prerouting/input of locally generated traffic is loopback, left alone for hold). The hold
+proxy listens on IPv4; IPv6 clients are left alone in hold mode.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from injector.faults.base import FaultError, FaultSpec
+from injector.proxy.redirect import RedirectFault, check_params, int_list
+
+Mode = Literal["hold", "drop_syn"]
+MODES: tuple[Mode, ...] = ("hold", "drop_syn")
+
+
+class TimeoutFault(RedirectFault):
+    kind = "network.timeout"
+
+    def __init__(self, spec: FaultSpec, netns: str | None = None) -> None:
+        super().__init__(spec, netns)
+        check_params(self.kind, spec.params, {"ports", "mode"})
+        self.ports = int_list(self.kind, "ports", spec.params.get("ports"), low=1, high=65535)
+        mode = spec.params.get("mode", "hold")
+        if mode not in MODES:
+            raise FaultError(f"{self.kind}: mode must be one of {MODES}, got {mode!r}", True)
+        self.mode: Mode = mode
+
+    def plan(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "fault_id": self.fault_id,
+            "mechanism": "proxy" if self.mode == "hold" else "nftables",
+            "mode": self.mode,
+            "netns": self.netns,
+            "ports": list(self.ports),
+            "artifacts": self.artifacts(),
+            "ruleset": self.ruleset(0 if self.mode == "hold" else None),
+        }
+
+    def proxy_args(self) -> list[str] | None:
+        # 0.0.0.0: a prerouting redirect sends the connection to the address of the interface
+        # it arrived on.
+        return ["hold", "--listen", "0.0.0.0"] if self.mode == "hold" else None  # noqa: S104
+
+    def chains(self, proxy_port: int | None) -> str:
+        ports = ", ".join(map(str, self.ports))
+        if self.mode == "drop_syn":
+            return self.filter_chain(
+                "input", f"tcp dport {{ {ports} }} tcp flags & (syn | ack) == syn drop"
+            )
+        assert proxy_port is not None
+        return self.nat_redirect_chain("prerouting", f"tcp dport {{ {ports} }}", proxy_port)
