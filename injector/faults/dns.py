@@ -1,0 +1,187 @@
+"""network.dns: names matching a pattern get SERVFAIL, NXDOMAIN or no answer at all.
+
+A stub resolver (``python -m injector.dnsstub``) runs as a detached child inside the target
+namespace, and an nftables table per run and step (``inet drillhall_r{run}_s{step}``)
+redirects the namespace's outgoing UDP and TCP port-53 traffic to it. The stub answers
+matching names itself and forwards the rest to the resolver each client asked; its own
+upstream queries carry a firewall mark that the redirect returns on, so they are not looped
+back. The stub is pattern-aware for every answer, ``timeout`` included, so the mechanism is
+always "stub-resolver" (the playbook planner predicts "nftables" for timeout).
+
+Apply starts the stub first and redirects only once it listens; revert deletes the table
+first (no query is sent to a port that is about to close), then stops the stub.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from injector import children
+from injector.commands import CommandError, in_netns, run_command
+from injector.faults.bandwidth import check_netns_name, netns_missing
+from injector.faults.base import Fault, FaultError, FaultSpec
+
+NFT_TIMEOUT = 5.0
+READY_TIMEOUT = 5.0
+STOP_GRACE = 2.0
+# dstnat priority: where a redirect of locally generated packets belongs.
+CHAIN_PRIORITY = -100
+# Marks the stub's own upstream queries (SO_MARK) so that the redirect lets them through.
+STUB_MARK = 0xD7115353
+CHILD = "dnsstub"
+READY_FILE = "dnsstub.ready"
+ANSWERS = ("servfail", "nxdomain", "timeout")
+GLOB = re.compile(r"^[A-Za-z0-9*?._-]{1,253}$")  # the playbook's glob alphabet
+ALLOWED_PARAMS = {"pattern", "answer", "host"}
+
+
+@dataclass(frozen=True)
+class DnsParams:
+    pattern: str
+    answer: str
+
+    @classmethod
+    def parse(cls, params: dict[str, Any]) -> DnsParams:
+        unknown = set(params) - ALLOWED_PARAMS
+        if unknown:
+            raise FaultError(f"network.dns: unknown params {sorted(unknown)}", True)
+        pattern = params.get("pattern", "*")
+        if not isinstance(pattern, str) or not GLOB.match(pattern):
+            raise FaultError(
+                f"network.dns: pattern must be a name glob like *.shop.internal, got {pattern!r}",
+                True,
+            )
+        answer = params.get("answer")
+        if answer not in ANSWERS:
+            raise FaultError(f"network.dns: answer must be one of {ANSWERS}, got {answer!r}", True)
+        return cls(pattern=pattern, answer=answer)
+
+
+class DnsFault(Fault):
+    kind = "network.dns"
+
+    def __init__(self, spec: FaultSpec, netns: str | None = None) -> None:
+        super().__init__(spec, netns)
+        check_netns_name(netns)
+        self.params = DnsParams.parse(spec.params)
+
+    @property
+    def table(self) -> str:
+        return f"drillhall_r{self.spec.run_id}_s{self.spec.step}"
+
+    def plan(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "fault_id": self.fault_id,
+            "mechanism": "stub-resolver",
+            "netns": self.netns,
+            "pattern": self.params.pattern,
+            "answer": self.params.answer,
+            "protocols": ["udp", "tcp"],
+            "artifacts": [
+                f"nft table inet {self.table}",
+                f"child process {CHILD} (pid file in {self.workdir})",
+            ],
+        }
+
+    def stub_argv(self) -> list[str]:
+        return [
+            sys.executable, "-m", "injector.dnsstub",
+            "--pattern", self.params.pattern,
+            "--answer", self.params.answer,
+            "--mark", hex(STUB_MARK),
+            "--ready", str(self.workdir / READY_FILE),
+        ]  # fmt: skip
+
+    def ruleset(self, port: int, families: list[str]) -> str:
+        """The nft script redirecting port 53 to the stub's port (fed to ``nft -f -``)."""
+        rules = [f"\t\tmeta mark {STUB_MARK:#x} return\n"]
+        for family in families:
+            nfproto = "ipv4" if family == "ipv4" else "ipv6"
+            for proto in ("udp", "tcp"):
+                rules.append(f"\t\tmeta nfproto {nfproto} {proto} dport 53 redirect to :{port}\n")
+        return (
+            f"add table inet {self.table}\n"
+            f"delete table inet {self.table}\n"
+            f"table inet {self.table} {{\n"
+            f'\tcomment "drillhall fault {self.fault_id}";\n'
+            "\tchain output {\n"
+            f"\t\ttype nat hook output priority {CHAIN_PRIORITY}; policy accept;\n"
+            + "".join(rules)
+            + "\t};\n}\n"
+        )
+
+    def apply(self) -> None:
+        if netns_missing(self.netns):
+            raise FaultError(f"network namespace {self.netns!r} does not exist", True)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        ready = self.workdir / READY_FILE
+        if not children.alive(self.workdir, CHILD):
+            # A stale pid file or ready file from a crashed apply must not be trusted.
+            children.stop(self.workdir, CHILD, STOP_GRACE)
+            ready.unlink(missing_ok=True)
+            children.spawn(self.workdir, CHILD, self.stub_argv(), netns=self.netns)
+        info = self._wait_ready()
+        try:
+            run_command(
+                in_netns(self.netns, ["nft", "-f", "-"]),
+                input=self.ruleset(info["port"], info["families"]),
+                timeout=NFT_TIMEOUT,
+            )
+        except CommandError as exc:
+            raise FaultError(f"nft could not apply {self.table}: {exc}") from exc
+
+    def _wait_ready(self) -> dict[str, Any]:
+        ready = self.workdir / READY_FILE
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                info = json.loads(ready.read_text())
+            except (OSError, ValueError):
+                info = None
+            if isinstance(info, dict) and isinstance(info.get("port"), int):
+                return info
+            if not children.alive(self.workdir, CHILD):
+                break
+            time.sleep(0.02)
+        log = self.workdir / f"{CHILD}.log"
+        detail = log.read_text()[-500:] if log.exists() else "no log"
+        children.stop(self.workdir, CHILD, STOP_GRACE)
+        raise FaultError(f"the DNS stub did not start: {detail.strip()}")
+
+    def revert(self) -> None:
+        if not netns_missing(self.netns):
+            try:
+                run_command(
+                    in_netns(self.netns, ["nft", "delete", "table", "inet", self.table]),
+                    timeout=NFT_TIMEOUT,
+                )
+            except CommandError as exc:
+                if self._table_exists():
+                    raise FaultError(f"nft could not delete {self.table}: {exc}") from exc
+        # Stopped even when the namespace is gone: a process keeps a deleted namespace alive.
+        if not children.stop(self.workdir, CHILD, STOP_GRACE):
+            raise FaultError(f"the DNS stub of {self.fault_id} would not stop")
+        (self.workdir / READY_FILE).unlink(missing_ok=True)
+
+    def is_active(self) -> bool:
+        if children.alive(self.workdir, CHILD):
+            return True
+        return not netns_missing(self.netns) and self._table_exists()
+
+    def _table_exists(self) -> bool:
+        try:
+            run_command(
+                in_netns(self.netns, ["nft", "list", "table", "inet", self.table]),
+                timeout=NFT_TIMEOUT,
+            )
+        except CommandError as exc:
+            if exc.returncode == 1 and "No such file or directory" in exc.stderr:
+                return False
+            raise FaultError(f"cannot tell whether {self.table} exists: {exc}") from exc
+        return True
