@@ -8,6 +8,7 @@ retried on the next sweep.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -26,12 +27,19 @@ class Janitor:
     def __init__(self, ledger: Ledger, fault_factory: FaultFactory = build_fault) -> None:
         self.ledger = ledger
         self.fault_factory = fault_factory
+        # The supervisor's sweep thread and its revert_all (worker death, shutdown) share one
+        # janitor: one at a time, so a revert in progress is not "retried" by the other.
+        self._lock = threading.RLock()
 
     def sweep(self, now: float | None = None) -> list[str]:
         """Revert every active entry whose lease expired (and retry unconfirmed ones).
 
         Returns the fault ids whose revert was confirmed. Never raises.
         """
+        with self._lock:
+            return self._sweep(now)
+
+    def _sweep(self, now: float | None) -> list[str]:
         now = time.time() if now is None else now
         reverted: list[str] = []
         try:
@@ -60,6 +68,10 @@ class Janitor:
         return reverted
 
     def revert_all(self, reason: str) -> list[str]:
+        with self._lock:
+            return self._revert_all(reason)
+
+    def _revert_all(self, reason: str) -> list[str]:
         """Revert every entry that may still be applied (agent start-up, shutdown, halt)."""
         reverted: list[str] = []
         try:

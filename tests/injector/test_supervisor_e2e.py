@@ -134,7 +134,8 @@ def test_agent_reverts_on_its_own_when_the_worker_dies(
         assert wait_for(lambda: entry_state(state, "r1-s2-a1") is EntryState.REVERTED, 2)
         reverted = Ledger(state).get("r1-s2-a1")
         assert reverted is not None
-        assert reverted.history[-1].get("detail") == "worker died"
+        # Whichever came first (the dead worker noticed, or the lease ran out), nobody asked.
+        assert reverted.history[-1].get("detail") in {"worker died", "lease expired"}
 
         # ... and the dead worker is replaced.
         assert wait_for(lambda: read_pid(state / "worker.pid") not in (None, worker_pid), 5)
