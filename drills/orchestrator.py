@@ -61,7 +61,10 @@ def execute_run(run_id: int) -> str:
         )
         if row and row["abort_requested_at"] is not None:
             return row["abort_reason"] or "abort requested"
-        return None
+        # "Halt all" (drills.halt) aborts every run in progress and any run that starts.
+        from drills.halt import abort_reason
+
+        return abort_reason()
 
     def resume_count() -> int:
         return DrillRun.objects.filter(id=run_id).values_list("resumes", flat=True).first() or 0

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from drills.views import api, editor, playbooks, runs, versions
+from drills.views import api, editor, halt, playbooks, runs, versions
 
 urlpatterns = [
     path("", playbooks.playbook_list, name="playbook-list"),
@@ -27,6 +27,8 @@ urlpatterns = [
     path("runs/<int:run_id>/abort", runs.run_abort, name="run-abort"),
     path("runs/<int:run_id>/resume", runs.run_resume, name="run-resume"),
     path("runs/<int:run_id>/events", runs.run_events, name="run-events"),
+    path("halt", halt.halt_view, name="halt-all"),
+    path("halt/release", halt.release_view, name="halt-release"),
     path("api/validate", api.validate, name="api-validate"),
     path("api/plan", api.plan, name="api-plan"),
     path(

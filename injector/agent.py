@@ -1,6 +1,6 @@
 """The host agent's own Celery app: no Django, no database, configured from the environment.
 
-Environment: REDIS_URL (broker and result backend), DRILLHALL_AGENT_HOST,
+Environment: REDIS_URL (broker, result backend and the halt flag), DRILLHALL_AGENT_HOST,
 DRILLHALL_AGENT_NETNS (optional), DRILLHALL_AGENT_STATE (ledger directory). The orchestrator
 sends the tasks below by name to the queue ``agent.<host>``; the supervisor
 (``injector.supervisor``) runs this worker and the janitor.
@@ -13,6 +13,7 @@ with DRILLHALL_AGENT_ADDRESS, DRILLHALL_AGENT_LABELS and DRILLHALL_AGENT_SERVICE
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import signal
@@ -23,6 +24,7 @@ from celery import Celery
 from celery.signals import worker_init, worker_ready
 
 from injector.faults.base import FaultError
+from injector.halt import HaltFlag
 from injector.host import REGISTER_TASK, AgentConfig, HostAgent, Registration
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,14 @@ app.conf.update(
 
 def _host_agent() -> HostAgent:
     # Read per task: cheap, and it keeps the module importable where no agent env is set.
-    return HostAgent.from_config(AgentConfig.from_env())
+    config = AgentConfig.from_env()
+    return HostAgent.from_config(config, _halt_flag(config.redis_url))
+
+
+@functools.cache
+def _halt_flag(redis_url: str | None) -> HaltFlag | None:
+    # One client (and connection pool) per worker process, not one per task.
+    return HaltFlag.from_url(redis_url) if redis_url else None
 
 
 @app.task(name="drillhall.agent.apply", throws=(FaultError,))
@@ -87,8 +96,8 @@ def ping() -> dict[str, Any]:
 
 
 @app.task(name="drillhall.agent.halt", throws=(FaultError,))
-def halt() -> dict[str, Any]:
-    return _host_agent().halt()
+def halt(since: float | None = None) -> dict[str, Any]:
+    return _host_agent().halt(since)
 
 
 @worker_init.connect

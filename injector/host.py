@@ -20,6 +20,7 @@ from typing import Any
 
 from injector.faults.base import MAX_LEASE_SECONDS, FaultError, FaultSpec
 from injector.faults.catalogue import build_fault
+from injector.halt import HaltFlag, HaltState, HaltUnknown
 from injector.janitor import FaultFactory, Janitor
 from injector.ledger import EntryState, Ledger, LedgerError
 
@@ -40,6 +41,8 @@ class AgentConfig:
     host: str
     netns: str | None
     state_dir: Path
+    # The broker's Redis, which also holds the halt flag (None: no halt checks, tests only).
+    redis_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> AgentConfig:
@@ -54,6 +57,7 @@ class AgentConfig:
             host=check_host_name(host),
             netns=env.get("DRILLHALL_AGENT_NETNS") or None,
             state_dir=Path(state),
+            redis_url=env.get("REDIS_URL") or None,
         )
 
 
@@ -146,19 +150,37 @@ class HostAgent:
         netns: str | None,
         ledger: Ledger,
         fault_factory: FaultFactory = build_fault,
+        halt_flag: HaltFlag | None = None,
     ) -> None:
         self.host = host
         self.netns = netns
         self.ledger = ledger
         self.fault_factory = fault_factory
         self.janitor = Janitor(ledger, fault_factory)
+        self.halt_flag = halt_flag
 
     @classmethod
-    def from_config(cls, config: AgentConfig) -> HostAgent:
-        return cls(config.host, config.netns, Ledger(config.state_dir))
+    def from_config(cls, config: AgentConfig, halt_flag: HaltFlag | None = None) -> HostAgent:
+        if halt_flag is None and config.redis_url:
+            halt_flag = HaltFlag.from_url(config.redis_url)
+        return cls(config.host, config.netns, Ledger(config.state_dir), halt_flag=halt_flag)
+
+    def refuse_if_halted(self) -> None:
+        """Raise FaultError while "halt all" is in force (or when that cannot be known)."""
+        if self.halt_flag is None:
+            return
+        try:
+            state = self.halt_flag.get()
+        except HaltUnknown as exc:
+            # A kill switch fails closed; the orchestrator may retry once Redis answers.
+            message = f"{exc}; not applying while a halt cannot be ruled out"
+            raise FaultError(message, False) from exc
+        if state is not None:
+            raise FaultError(f"halted: {state.reason}", True)
 
     def apply(self, raw_spec: Any) -> dict[str, Any]:
         spec = FaultSpec.from_json(raw_spec)
+        self.refuse_if_halted()
         target = spec.params.get("host")
         if target is not None and target != self.host:
             raise FaultError(f"spec for host {target!r} delivered to agent {self.host!r}", True)
@@ -237,7 +259,16 @@ class HostAgent:
             "active": [entry.fault_id for entry in self.ledger.active()],
         }
 
-    def halt(self) -> dict[str, Any]:
+    def halt(self, since: float | None = None) -> dict[str, Any]:
+        """Revert everything. With ``since`` (the halt's time), a halt already released when
+        this message arrives late does nothing: it must not revert a later run's faults."""
+        if since is not None and self.halt_flag is not None:
+            try:
+                state = self.halt_flag.get()
+            except HaltUnknown:
+                state = HaltState(reason="halt flag unreadable", since=since)  # act: safe side
+            if state is None:
+                return {"host": self.host, "reverted": [], "unconfirmed": [], "released": True}
         reverted = self.janitor.revert_all("halt requested")
         return {
             "host": self.host,

@@ -3,7 +3,9 @@
 It owns the ledger directory, reverts what a previous agent left applied, runs the janitor in
 a thread, and keeps a Celery worker (``injector.agent``) running as a child process. Because
 the janitor lives here and not in the worker, a fault whose lease is not renewed is reverted
-even while the worker is dead.
+even while the worker is dead. The janitor also reads the halt flag (``injector.halt``) on
+every sweep and reverts everything while it is set, so a halt reaches an agent whose worker
+missed the broadcast.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from injector.halt import HaltFlag, HaltUnknown
 from injector.host import check_host_name, parse_label, parse_service
 from injector.janitor import Janitor
 from injector.ledger import Ledger
@@ -142,6 +145,8 @@ class Supervisor:
         self.state_dir = state_dir
         self.ledger = Ledger(state_dir)
         self.janitor = Janitor(self.ledger)
+        self.halt_flag = HaltFlag.from_url(args.redis_url)
+        self.halted_for: str | None = None
         self.stopping = threading.Event()
         self.janitor_stop = threading.Event()
         self.worker: subprocess.Popen[bytes] | None = None
@@ -189,6 +194,31 @@ class Supervisor:
                 self.janitor.sweep(time.time())
             except Exception:  # sweep does not raise; this keeps the thread alive regardless
                 log.exception("janitor sweep failed")
+            try:
+                self.obey_halt()
+            except Exception:
+                log.exception("halt check failed")
+
+    def obey_halt(self) -> list[str]:
+        """While the halt flag is set, revert whatever is active; returns what was reverted."""
+        try:
+            state = self.halt_flag.get()
+        except HaltUnknown:
+            return []  # Redis is gone: leases run out without renewals, the sweep handles it
+        if state is None:
+            if self.halted_for is not None:
+                log.info("halt released")
+            self.halted_for = None
+            return []
+        if self.halted_for != state.reason:
+            log.warning("halted (%s): reverting every fault, refusing new ones", state.reason)
+            self.halted_for = state.reason
+        if not self.ledger.active():
+            return []
+        reverted = self.janitor.revert_all(f"halted: {state.reason}")
+        if reverted:
+            log.warning("reverted under halt: %s", ", ".join(reverted))
+        return reverted
 
     def _monitor_worker(self) -> None:
         self._start_worker()

@@ -12,9 +12,15 @@ from drills.lab.topology import DEFAULT_TOPOLOGY, LabHost
 from drills.models import Host
 
 # What the lab's services speak, for the inventory (ServiceSpec.kind names a launcher).
-SERVICE_KINDS = {"demoapp": "http", "redis": "redis"}
-# Role labels let playbooks select lab hosts by label (role=web, role=db).
-ROLES = {"demoapp": "web", "redis": "db"}
+SERVICE_KINDS = {
+    "demoapp": "http",
+    "redis": "redis",
+    "sentinel": "redis-sentinel",
+    "files": "http",
+    "dns": "dns",
+}
+# Role labels let playbooks select lab hosts by label (role=web, role=db, role=dns).
+ROLES = {"demoapp": "web", "redis": "db", "dns": "dns"}
 
 
 def lab_labels(host: LabHost) -> dict[str, str]:
@@ -26,7 +32,12 @@ def lab_labels(host: LabHost) -> dict[str, str]:
 
 
 def lab_services(host: LabHost) -> list[ServiceSpec]:
-    return [ServiceSpec(s.name, s.port, SERVICE_KINDS.get(s.kind, s.kind)) for s in host.services]
+    # The inventory lists what listens on a port; the supervised worker listens on nothing.
+    return [
+        ServiceSpec(s.name, s.port, SERVICE_KINDS.get(s.kind, s.kind))
+        for s in host.services
+        if s.port
+    ]
 
 
 def lab_dir():  # type: ignore[no-untyped-def]
@@ -42,8 +53,15 @@ def is_up() -> bool:
     return lab_status(lab_dir()).up
 
 
-def up(say) -> None:  # type: ignore[no-untyped-def]
-    status = lab_up(lab_dir())
+def is_present() -> bool:
+    """The lab's network is there, even if a service is down for a moment (a drill may have
+    just killed it): such a lab is used as it is, never rebuilt under a running drill."""
+    status = lab_status(lab_dir())
+    return status.bridge_up and all(h.netns_exists for h in status.hosts)
+
+
+def register(status) -> None:  # type: ignore[no-untyped-def]
+    """Put the lab's hosts in this database's inventory (idempotent)."""
     for host in status.hosts:
         spec = DEFAULT_TOPOLOGY.host(host.name)
         register_host(
@@ -54,7 +72,20 @@ def up(say) -> None:  # type: ignore[no-untyped-def]
             labels=lab_labels(spec),
             services=lab_services(spec),
         )
-        services = ", ".join(f"{s.name}:{s.port}" for s in host.services) or "no services"
+
+
+def register_present() -> None:
+    register(lab_status(lab_dir()))
+
+
+def up(say) -> None:  # type: ignore[no-untyped-def]
+    status = lab_up(lab_dir())
+    register(status)
+    for host in status.hosts:
+        services = (
+            ", ".join(f"{s.name}:{s.port}" if s.port else s.name for s in host.services)
+            or "no services"
+        )
         say(f"lab: host {host.name} at {host.address} (netns {host.netns}; {services})")
     say(f"lab: up; hosts registered in the inventory; state in {lab_dir()}")
 

@@ -76,6 +76,31 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return agent_main(args.rest)
 
 
+def cmd_halt(args: argparse.Namespace) -> int:
+    setup_django()
+    import getpass
+
+    from drills.halt import halt_all
+
+    result = halt_all(args.reason, by=f"{getpass.getuser()} (cli)")
+    say(f"halted: {result.state.reason}")
+    say(f"told {len(result.queues)} agent queue(s): {', '.join(result.queues) or 'none'}")
+    if result.unreachable:
+        say(f"could not send to: {', '.join(result.unreachable)} (their janitors obey the flag)")
+    say("every fault is being reverted; new faults are refused until `drillhall release`")
+    return 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    setup_django(migrate=False)
+    import getpass
+
+    from drills.halt import release
+
+    say("released" if release(by=f"{getpass.getuser()} (cli)") else "nothing was halted")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from drills.cli.run import run_file
 
@@ -137,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lab", help="the local lab of network namespaces and services")
     p.add_argument("action", choices=["up", "down", "status"])
     p.set_defaults(func=cmd_lab)
+
+    p = sub.add_parser("halt", help="revert every fault on every agent; refuse new ones")
+    p.add_argument("--reason", default="halt all from the command line", help="why (shown)")
+    p.set_defaults(func=cmd_halt)
+
+    p = sub.add_parser("release", help="lift a halt: faults may be injected again")
+    p.set_defaults(func=cmd_release)
 
     p = sub.add_parser("agent", help="run the fault agent for a host (see --help)", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)

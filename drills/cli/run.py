@@ -43,10 +43,13 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
     hosts_needed = {t.host for t in playbook.targets.values() if getattr(t, "host", None)}
     lab_hosts = labctl.lab_hosts()
     try:
-        if hosts_needed & set(lab_hosts) and not labctl.is_up():
-            say("lab: not running; bringing it up for this run")
-            labctl.up(say)
-            started_lab = True
+        if hosts_needed & set(lab_hosts):
+            if not labctl.is_present():
+                say("lab: not running; bringing it up for this run")
+                labctl.up(say)
+                started_lab = True
+            elif not Host.objects.filter(name__in=hosts_needed & set(lab_hosts)).exists():
+                labctl.register_present()  # a lab started with another database
         from drills.engine.plan import PlanError, resolve_plan
         from drills.inventory import inventory_snapshot
 

@@ -7,7 +7,12 @@ GET /healthz    200 {"ok": true} whatever Redis does (the process is alive).
 Redis timeouts are 0.5 s and retries are off, so a partition shows as quick 503s rather
 than hanging requests: probes measure the fault, not a client's retry policy.
 
-    python -m drills.lab.demoapp --listen 10.77.0.2:8080 --redis 10.77.0.3:6379
+With --sentinel (repeatable) and --master, a failed request asks the Sentinels where the
+master is now (at most every REDISCOVER_S) and switches to it, so a Sentinel failover
+restores checkout: the first Sentinel that answers wins, so list the app's own first.
+
+    python -m drills.lab.demoapp --listen 10.77.0.2:8080 --redis 10.77.0.3:6379 \
+        --sentinel 10.77.0.2:26379 --sentinel 10.77.0.4:26379 --master shop
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import argparse
 import json
 import signal
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,6 +31,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 REDIS_TIMEOUT_S = 0.5
+SENTINEL_TIMEOUT_S = 0.3
+REDISCOVER_S = 0.5
 
 
 def split_hostport(value: str) -> tuple[str, int]:
@@ -34,12 +42,12 @@ def split_hostport(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def make_redis(host: str, port: int) -> redis.Redis:
+def make_redis(host: str, port: int, timeout: float = REDIS_TIMEOUT_S) -> redis.Redis:
     return redis.Redis(
         host=host,
         port=port,
-        socket_timeout=REDIS_TIMEOUT_S,
-        socket_connect_timeout=REDIS_TIMEOUT_S,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
         # redis-py retries 10 times with backoff by default: one attempt, fail fast.
         retry=Retry(NoBackoff(), 0),
     )
@@ -55,6 +63,55 @@ def checkout(client: redis.Redis) -> int:
     return n
 
 
+class RedisRouter:
+    """The Redis client of the moment, re-pointed at the master the Sentinels name."""
+
+    def __init__(
+        self, address: tuple[str, int], sentinels: list[tuple[str, int]], master: str
+    ) -> None:
+        self.address = address
+        self.sentinels = sentinels
+        self.master = master
+        self._client = make_redis(*address)
+        self._lock = threading.Lock()
+        self._last_lookup = 0.0
+
+    @property
+    def client(self) -> redis.Redis:
+        return self._client
+
+    def ask_sentinels(self) -> tuple[str, int] | None:
+        for host, port in self.sentinels:
+            sentinel = make_redis(host, port, SENTINEL_TIMEOUT_S)
+            try:
+                reply = sentinel.execute_command("SENTINEL", "get-master-addr-by-name", self.master)
+            except redis.RedisError:
+                continue
+            finally:
+                sentinel.close()
+            if reply and len(reply) == 2:
+                ip, port_ = (v.decode() if isinstance(v, bytes) else str(v) for v in reply)
+                return ip, int(port_)
+        return None
+
+    def rediscover(self) -> bool:
+        """After a failure: switch to the master the Sentinels name; True when it changed."""
+        if not self.sentinels:
+            return False
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last_lookup < REDISCOVER_S:
+                return False
+            self._last_lookup = now
+            found = self.ask_sentinels()
+            if found is None or found == self.address:
+                return False
+            old, self._client, self.address = self._client, make_redis(*found), found
+            old.close()
+            print(f"demoapp: Redis master is now {found[0]}:{found[1]}", flush=True)
+            return True
+
+
 class DemoHandler(BaseHTTPRequestHandler):
     server: DemoServer
     protocol_version = "HTTP/1.1"
@@ -64,10 +121,20 @@ class DemoHandler(BaseHTTPRequestHandler):
         if path == "/healthz":
             self._reply(200, {"ok": True})
         elif path == "/checkout":
+            router = self.server.router
             try:
-                self._reply(200, {"order": checkout(self.server.redis)})
+                self._reply(200, {"order": checkout(router.client)})
+                return
             except Exception as exc:  # any Redis failure is the fault we want to show
-                self._reply(503, {"error": f"{type(exc).__name__}: {exc}"})
+                error = exc
+            # A failover may have moved the master: one retry on the new one, then give up.
+            if router.rediscover():
+                try:
+                    self._reply(200, {"order": checkout(router.client)})
+                    return
+                except Exception as exc:
+                    error = exc
+            self._reply(503, {"error": f"{type(error).__name__}: {error}"})
         else:
             self._reply(404, {"error": f"no route {path}"})
 
@@ -88,8 +155,8 @@ class DemoServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, listen: tuple[str, int], client: redis.Redis) -> None:
-        self.redis = client
+    def __init__(self, listen: tuple[str, int], router: RedisRouter) -> None:
+        self.router = router
         super().__init__(listen, DemoHandler)
 
 
@@ -102,9 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="drills.lab.demoapp", description=__doc__.splitlines()[0])
     parser.add_argument("--listen", type=split_hostport, required=True, help="HOST:PORT")
     parser.add_argument("--redis", type=split_hostport, required=True, help="HOST:PORT")
+    parser.add_argument(
+        "--sentinel", type=split_hostport, action="append", default=[], help="HOST:PORT"
+    )
+    parser.add_argument("--master", default="shop", help="the master name Sentinels watch")
     args = parser.parse_args(argv)
 
-    server = DemoServer(args.listen, make_redis(*args.redis))
+    server = DemoServer(args.listen, RedisRouter(args.redis, args.sentinel, args.master))
     signal.signal(signal.SIGTERM, _interrupt)
     host, port = args.listen
     print(f"demoapp listening on {host}:{port}, redis {args.redis[0]}:{args.redis[1]}", flush=True)

@@ -5,6 +5,11 @@ partly built, crashed or healthy) and builds afresh, so a second `up` is a clean
 A manifest in the state dir records what was built, so `lab_down` removes it even if the
 topology in the code changed since. The host's forwarding and firewall settings are never
 touched: the bridge address in the root namespace is the only route the lab needs.
+
+Name resolution: `ip netns exec NS` bind-mounts /etc/netns/NS/resolv.conf over
+/etc/resolv.conf for what it runs, so the lab writes one such file per namespace (pointing at
+the lab's resolver) and removes it again on the way down. Mounts left under the lab state
+dir (a FUSE layer of an IO fault over the files directory, say) are unmounted on the way down.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import socket
+import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -36,6 +42,8 @@ __all__ = [
 
 MANIFEST = "lab.json"
 LOCK = ".lock"
+NETNS_ETC = Path("/etc/netns")
+UMOUNT_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -126,11 +134,19 @@ def _locked(state_dir: Path) -> Iterator[None]:
 # -- manifest: what a lab_up built -------------------------------------------------------
 
 
+def resolv_conf(netns: str) -> Path:
+    """The file `ip netns exec` shows the namespace as /etc/resolv.conf."""
+    return NETNS_ETC / netns / "resolv.conf"
+
+
 def _manifest(topology: Topology, state_dir: Path) -> dict[str, Any]:
     return {
         "bridge": topology.bridge,
         "namespaces": topology.namespaces,
         "links": topology.links,
+        "resolv_conf": [str(resolv_conf(ns)) for ns in topology.namespaces]
+        if topology.resolver
+        else [],
         "services": [
             {
                 "pid_file": str(services.pid_file(state_dir, h, s)),
@@ -181,7 +197,11 @@ def _teardown(state_dir: Path, topology: Topology) -> list[str]:
         Path(path).unlink(missing_ok=True)
     for pid in procs.terminate(file_pids):
         removed.append(f"process {pid}")
-    # 3. Links in the root namespace, then the namespaces themselves.
+    # 3. Mounts under the state dir (an IO fault's FUSE layer that outlived its agent).
+    for mount in _mounts_under(state_dir):
+        _unmount(mount)
+        removed.append(f"mount {mount}")
+    # 4. Links in the root namespace, then the namespaces themselves, then their resolv.conf.
     for name in links:
         if iproute.link_exists(name):
             iproute.ip("link", "del", name)
@@ -190,8 +210,53 @@ def _teardown(state_dir: Path, topology: Topology) -> list[str]:
         if iproute.netns_exists(ns):
             iproute.ip("netns", "del", ns)
             removed.append(f"netns {ns}")
+    resolvs = dict.fromkeys([*old.get("resolv_conf", []), *built["resolv_conf"]])
+    resolvs.update(dict.fromkeys(str(resolv_conf(ns)) for ns in namespaces))
+    for path in map(Path, resolvs):
+        if path.exists():
+            path.unlink()
+            removed.append(f"file {path}")
+        for directory in (path.parent, path.parent.parent):  # /etc/netns/<ns>, /etc/netns
+            try:
+                directory.rmdir()  # only when empty: someone else's files there stay
+            except OSError:
+                break
     (state_dir / MANIFEST).unlink(missing_ok=True)
     return removed
+
+
+def _unescape_mount(path: str) -> str:
+    # /proc/self/mountinfo escapes space, tab, newline and backslash as octal.
+    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        path = path.replace(code, char)
+    return path
+
+
+def _mounts_under(directory: Path) -> list[str]:
+    """Mount points at or below `directory`, deepest first."""
+    root = str(directory.resolve())
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return []
+    points = {_unescape_mount(line.split()[4]) for line in lines if len(line.split()) > 4}
+    inside = [p for p in points if p == root or p.startswith(root + "/")]
+    return sorted(inside, key=lambda p: p.count("/"), reverse=True)
+
+
+def _unmount(point: str) -> None:
+    # Lazy: a FUSE server that hangs must not hang `lab down`.
+    for argv in (["fusermount3", "-u", "-z", point], ["umount", "-l", point]):
+        if shutil.which(argv[0]) is None:
+            continue
+        try:
+            done = subprocess.run(  # noqa: S603 (fixed argv, no shell)
+                argv, capture_output=True, timeout=UMOUNT_TIMEOUT_S, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0:
+            return
 
 
 # -- build -----------------------------------------------------------------------------------
@@ -219,6 +284,18 @@ def _build_host(topology: Topology, host: LabHost) -> None:
     iproute.ip(*ns, "addr", "add", f"{host.address}/{topology.prefixlen}", "dev", host.iface)
     iproute.ip(*ns, "link", "set", host.iface, "up")
     iproute.ip(*ns, "link", "set", "lo", "up")
+    if topology.resolver_address:
+        path = resolv_conf(host.netns)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Short timeouts: a DNS fault should show as a quick failure, not a 5 s hang.
+        domain = " ".join(
+            {s.option("domain") or "lab" for _, s in topology.services_of_kind("dns")}
+        )
+        search = f"search {domain}\n" if domain else ""
+        path.write_text(
+            f"# written by drillhall lab up; removed by lab down\n"
+            f"nameserver {topology.resolver_address}\n{search}options timeout:1 attempts:1\n"
+        )
 
 
 # -- public API ----------------------------------------------------------------------------
@@ -238,10 +315,7 @@ def lab_up(state_dir: Path, topology: Topology = DEFAULT_TOPOLOGY) -> LabStatus:
         (state_dir / MANIFEST).write_text(json.dumps(_manifest(topology, state_dir), indent=2))
         try:
             _build_network(topology)
-            # Topology order; the demo app tolerates Redis coming up after it anyway.
-            for host in topology.hosts:
-                for svc in host.services:
-                    services.start_service(state_dir, topology, host, svc)
+            services.start_services(state_dir, topology)
         except BaseException:
             _teardown(state_dir, topology)
             raise
@@ -252,7 +326,7 @@ def lab_down(state_dir: Path, topology: Topology = DEFAULT_TOPOLOGY) -> list[str
     """Remove every namespace, link and process of the lab; returns what was removed.
 
     Nothing there is not an error: the list is then empty. nftables rules live inside the
-    lab namespaces and go with them.
+    lab namespaces and go with them; resolv.conf files and mounts under the state dir too.
     """
     _require_root()
     state_dir = Path(state_dir)
@@ -261,12 +335,17 @@ def lab_down(state_dir: Path, topology: Topology = DEFAULT_TOPOLOGY) -> list[str
 
 
 def lab_leftovers(topology: Topology = DEFAULT_TOPOLOGY) -> list[str]:
-    """Namespaces and root-namespace links of `topology` that exist now (any state dir)."""
+    """Namespaces, root-namespace links and resolv.conf files of `topology` that exist now."""
     found = [f"netns {ns}" for ns in topology.namespaces if iproute.netns_exists(ns)]
-    return found + [f"link {name}" for name in topology.links if iproute.link_exists(name)]
+    found += [f"link {name}" for name in topology.links if iproute.link_exists(name)]
+    return found + [
+        f"file {resolv_conf(ns)}" for ns in topology.namespaces if resolv_conf(ns).exists()
+    ]
 
 
-def _service_status(state_dir: Path, host: LabHost, svc: ServiceSpec) -> ServiceStatus:
+def _service_status(
+    state_dir: Path, topology: Topology, host: LabHost, svc: ServiceSpec
+) -> ServiceStatus:
     pid = services.service_pid(state_dir, host, svc)
     return ServiceStatus(
         name=svc.name,
@@ -274,17 +353,9 @@ def _service_status(state_dir: Path, host: LabHost, svc: ServiceSpec) -> Service
         port=svc.port,
         pid=pid,
         running=pid is not None,
-        answering=pid is not None and _port_open(host.address, svc.port),
+        answering=pid is not None and services.service_answers(state_dir, topology, host, svc),
         log=str(services.log_file(state_dir, host, svc)),
     )
-
-
-def _port_open(address: str, port: int) -> bool:
-    try:
-        with socket.create_connection((address, port), timeout=0.3):
-            return True
-    except OSError:
-        return False
 
 
 def lab_status(state_dir: Path, topology: Topology = DEFAULT_TOPOLOGY) -> LabStatus:
@@ -300,7 +371,7 @@ def lab_status(state_dir: Path, topology: Topology = DEFAULT_TOPOLOGY) -> LabSta
                 netns_exists=iproute.netns_exists(host.netns),
                 address_configured=host.address in iproute.netns_addresses(host.netns, host.iface),
                 link_up=iproute.link_is_up(host.veth_host),
-                services=[_service_status(state_dir, host, s) for s in host.services],
+                services=[_service_status(state_dir, topology, host, s) for s in host.services],
             )
         )
     return LabStatus(

@@ -12,7 +12,6 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "ctk"
 
 
-
 def cli(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", *argv], cwd=ROOT, capture_output=True, text=True, timeout=30

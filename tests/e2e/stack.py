@@ -19,7 +19,12 @@ from pathlib import Path
 from drills.cli import workers
 
 ROOT = Path(__file__).resolve().parents[2]
-LAB_HOSTS = {"web": ("dh-web", "10.77.0.2"), "db1": ("dh-db1", "10.77.0.3")}
+# Lab hosts that get an agent in the stack (see drills/lab/topology.py for the whole lab).
+LAB_HOSTS = {
+    "web": ("dh-web", "10.77.0.2"),
+    "db1": ("dh-db1", "10.77.0.3"),
+    "db2": ("dh-db2", "10.77.0.4"),
+}
 
 
 def free_port() -> int:
@@ -111,7 +116,7 @@ class Stack:
         self.start("orchestrator", workers.orchestrator_argv(f"orch-{self.port}"))
         for host, (netns, _) in LAB_HOSTS.items():
             self.start(f"agent-{host}", workers.agent_argv(host, netns))
-        wanted = {"orchestrator", "agent.web", "agent.db1"}
+        wanted = {"orchestrator"} | {f"agent.{host}" for host in LAB_HOSTS}
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
             for name, proc in self.procs.items():

@@ -14,5 +14,9 @@ def test_lab_hosts_get_role_labels() -> None:
 def test_lab_services_carry_their_protocol_as_kind() -> None:
     web = [(s.name, s.port, s.kind) for s in lab_services(DEFAULT_TOPOLOGY.host("web"))]
     db1 = [(s.name, s.port, s.kind) for s in lab_services(DEFAULT_TOPOLOGY.host("db1"))]
-    assert web == [("app", 8080, "http")]
-    assert db1 == [("redis", 6379, "redis")]
+    assert web == [
+        ("shop", 8080, "http"),
+        ("files", 8081, "http"),
+        ("sentinel", 26379, "redis-sentinel"),
+    ]
+    assert db1 == [("redis", 6379, "redis"), ("sentinel", 26379, "redis-sentinel")]

@@ -1,0 +1,31 @@
+"""`{% halt_banner %}`: the kill switch for staff, and a banner for everyone while halted."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import template
+
+from drills.halt import halt_for_page
+
+register = template.Library()
+
+
+@register.inclusion_tag("drills/_halt.html", takes_context=True)
+def halt_banner(context: template.Context) -> dict[str, Any]:
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"show": False}
+    state, unknown = halt_for_page()
+    since = dt.datetime.fromtimestamp(state.since, tz=dt.UTC) if state and state.since else None
+    return {
+        "show": True,
+        "halt": state,
+        "since": since,
+        "unknown": unknown,
+        "staff": user.is_staff,
+        "csrf_token": context.get("csrf_token"),
+        "next": request.get_full_path() if request else "",
+    }
