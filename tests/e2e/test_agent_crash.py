@@ -1,4 +1,4 @@
-"""A fault never outlives its agent: SIGKILL of the agent worker mid-partition."""
+"""A fault never outlives its agent: SIGKILL of the agent worker mid-fault."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 from tests.e2e.stack import ROOT, Stack, nft_tables, ns_ping
 
 PLAYBOOK = ROOT / "tests" / "fixtures" / "playbooks" / "e2e" / "long-partition.yaml"
+HTTP_PLAYBOOK = PLAYBOOK.with_name("long-http-error.yaml")
 LEASE = 4.0  # DRILLHALL_LEASE_SECONDS in the stack
 
 
@@ -54,3 +58,50 @@ def test_sigkill_of_agent_worker_restores_traffic_within_the_lease(stack: Stack)
     assert run.returncode == 3, output
     assert "state: aborted" in output
     assert nft_tables("dh-db1") == []
+
+
+def proxy_processes() -> list[int]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"injector.proxy" in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def checkout_status() -> int:
+    try:
+        with urllib.request.urlopen("http://10.77.0.2:8080/checkout", timeout=2) as response:  # noqa: S310
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return 0
+
+
+def test_sigkill_of_agent_worker_stops_a_proxy_fault_and_its_process(stack: Stack) -> None:
+    run = subprocess.Popen(
+        [sys.executable, "-m", "drills.cli.main", "run", str(HTTP_PLAYBOOK)],
+        cwd=ROOT, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: checkout_status() == 503, timeout=30)
+        assert proxy_processes(), "http.error applied but no proxy process found"
+        worker_pid = int((stack.state_dir / "agents" / "web" / "worker.pid").read_text())
+        os.kill(worker_pid, signal.SIGKILL)
+        killed = time.monotonic()
+        wait_for(lambda: checkout_status() == 200, timeout=LEASE + 3, interval=0.1)
+        restored_after = time.monotonic() - killed
+        print(f"checkout answered 200 again {restored_after:.2f}s after SIGKILL")
+        assert restored_after <= LEASE + 1.5
+        wait_for(lambda: not proxy_processes() and not nft_tables("dh-web"), timeout=3)
+        run.send_signal(signal.SIGINT)
+        output, _ = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 3, output
+    assert proxy_processes() == [] and nft_tables("dh-web") == []
