@@ -21,12 +21,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from injector import children
-from injector.commands import CommandError, in_netns, run_command
+from injector import children, nft
 from injector.faults.bandwidth import check_netns_name, netns_missing
 from injector.faults.base import Fault, FaultError, FaultSpec
 
-NFT_TIMEOUT = 5.0
 READY_TIMEOUT = 5.0
 STOP_GRACE = 2.0
 # dstnat priority: where a redirect of locally generated packets belongs.
@@ -72,7 +70,7 @@ class DnsFault(Fault):
 
     @property
     def table(self) -> str:
-        return f"drillhall_r{self.spec.run_id}_s{self.spec.step}"
+        return nft.table_name(self.spec.run_id, self.spec.step)
 
     def plan(self) -> dict[str, Any]:
         return {
@@ -105,16 +103,13 @@ class DnsFault(Fault):
             nfproto = "ipv4" if family == "ipv4" else "ipv6"
             for proto in ("udp", "tcp"):
                 rules.append(f"\t\tmeta nfproto {nfproto} {proto} dport 53 redirect to :{port}\n")
-        return (
-            f"add table inet {self.table}\n"
-            f"delete table inet {self.table}\n"
-            f"table inet {self.table} {{\n"
-            f'\tcomment "drillhall fault {self.fault_id}";\n'
+        body = (
             "\tchain output {\n"
             f"\t\ttype nat hook output priority {CHAIN_PRIORITY}; policy accept;\n"
             + "".join(rules)
-            + "\t};\n}\n"
+            + "\t};\n"
         )
+        return nft.script(self.table, self.fault_id, body)
 
     def apply(self) -> None:
         if netns_missing(self.netns):
@@ -127,14 +122,7 @@ class DnsFault(Fault):
             ready.unlink(missing_ok=True)
             children.spawn(self.workdir, CHILD, self.stub_argv(), netns=self.netns)
         info = self._wait_ready()
-        try:
-            run_command(
-                in_netns(self.netns, ["nft", "-f", "-"]),
-                input=self.ruleset(info["port"], info["families"]),
-                timeout=NFT_TIMEOUT,
-            )
-        except CommandError as exc:
-            raise FaultError(f"nft could not apply {self.table}: {exc}") from exc
+        nft.apply(self.netns, self.table, self.ruleset(info["port"], info["families"]))
 
     def _wait_ready(self) -> dict[str, Any]:
         ready = self.workdir / READY_FILE
@@ -155,15 +143,7 @@ class DnsFault(Fault):
         raise FaultError(f"the DNS stub did not start: {detail.strip()}")
 
     def revert(self) -> None:
-        if not netns_missing(self.netns):
-            try:
-                run_command(
-                    in_netns(self.netns, ["nft", "delete", "table", "inet", self.table]),
-                    timeout=NFT_TIMEOUT,
-                )
-            except CommandError as exc:
-                if self._table_exists():
-                    raise FaultError(f"nft could not delete {self.table}: {exc}") from exc
+        nft.delete(self.netns, self.table)
         # Stopped even when the namespace is gone: a process keeps a deleted namespace alive.
         if not children.stop(self.workdir, CHILD, STOP_GRACE):
             raise FaultError(f"the DNS stub of {self.fault_id} would not stop")
@@ -172,16 +152,4 @@ class DnsFault(Fault):
     def is_active(self) -> bool:
         if children.alive(self.workdir, CHILD):
             return True
-        return not netns_missing(self.netns) and self._table_exists()
-
-    def _table_exists(self) -> bool:
-        try:
-            run_command(
-                in_netns(self.netns, ["nft", "list", "table", "inet", self.table]),
-                timeout=NFT_TIMEOUT,
-            )
-        except CommandError as exc:
-            if exc.returncode == 1 and "No such file or directory" in exc.stderr:
-                return False
-            raise FaultError(f"cannot tell whether {self.table} exists: {exc}") from exc
-        return True
+        return nft.exists(self.netns, self.table)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from injector import nft
 from injector.commands import CommandError, in_netns, run_command
 from injector.faults.bandwidth import (
     check_netns_name,
@@ -29,7 +30,7 @@ from injector.faults.bandwidth import (
 )
 from injector.faults.base import Fault, FaultError, FaultSpec
 
-NFT_TIMEOUT = 5.0
+TC_TIMEOUT = 5.0
 # Same place in the output path as network.partition: before the default filter priority.
 CHAIN_PRIORITY = -10
 # numgen draws from 0..SCALE-1, so loss has a resolution of 0.01 %.
@@ -125,7 +126,7 @@ class LossFault(Fault):
 
     @property
     def table(self) -> str:
-        return f"drillhall_r{self.spec.run_id}_s{self.spec.step}"
+        return nft.table_name(self.spec.run_id, self.spec.step)
 
     @property
     def handle(self) -> str:
@@ -180,17 +181,13 @@ class LossFault(Fault):
             proto = "meta l4proto { tcp, udp }"
             rules.append(f"\t\t{match}{proto} th dport {ports} {drop}\n")
             rules.append(f"\t\t{match}{proto} th dport != {ports} th sport {ports} {drop}\n")
-        # add + delete first makes a second apply replace the table instead of stacking rules.
-        return (
-            f"add table inet {self.table}\n"
-            f"delete table inet {self.table}\n"
-            f"table inet {self.table} {{\n"
-            f'\tcomment "drillhall fault {self.fault_id}";\n'
+        body = (
             "\tchain output {\n"
             f"\t\ttype filter hook output priority {CHAIN_PRIORITY}; policy accept;\n"
             + "".join(rules)
-            + "\t};\n}\n"
+            + "\t};\n"
         )
+        return nft.script(self.table, self.fault_id, body)
 
     def apply(self) -> None:
         if netns_missing(self.netns):
@@ -198,10 +195,7 @@ class LossFault(Fault):
         if self.mechanism() == "netem" and self._apply_netem():
             return
         self._write_record({"mechanism": "nftables"})
-        try:
-            run_command(self._nft("-f", "-"), input=self.ruleset(), timeout=NFT_TIMEOUT)
-        except CommandError as exc:
-            raise FaultError(f"nft could not apply {self.table}: {exc}") from exc
+        nft.apply(self.netns, self.table, self.ruleset())
 
     def _apply_netem(self) -> bool:
         """Put a netem root qdisc on the egress interface; False to fall back to nftables."""
@@ -214,7 +208,7 @@ class LossFault(Fault):
         argv = ["tc", "qdisc", verb, "dev", interface, "root", "handle", self.handle,
                 "netem", "loss", f"{self.params.loss}%"]  # fmt: skip
         try:
-            run_command(in_netns(self.netns, argv), timeout=NFT_TIMEOUT)
+            run_command(in_netns(self.netns, argv), timeout=TC_TIMEOUT)
         except CommandError:
             return False
         return True
@@ -223,11 +217,7 @@ class LossFault(Fault):
         if netns_missing(self.netns):
             (self.workdir / RECORD).unlink(missing_ok=True)
             return
-        try:
-            run_command(self._nft("delete", "table", "inet", self.table), timeout=NFT_TIMEOUT)
-        except CommandError as exc:
-            if self._table_exists():
-                raise FaultError(f"nft could not delete {self.table}: {exc}") from exc
+        nft.delete(self.netns, self.table)
         interface = self._netem_interface()
         if interface is not None:
             delete_root_if_ours(self.netns, interface, self.handle)
@@ -236,7 +226,7 @@ class LossFault(Fault):
     def is_active(self) -> bool:
         if netns_missing(self.netns):
             return False
-        if self._table_exists():
+        if nft.exists(self.netns, self.table):
             return True
         interface = self._netem_interface()
         if interface is None:
@@ -256,15 +246,6 @@ class LossFault(Fault):
         except FaultError:
             return None
 
-    def _table_exists(self) -> bool:
-        try:
-            run_command(self._nft("list", "table", "inet", self.table), timeout=NFT_TIMEOUT)
-        except CommandError as exc:
-            if exc.returncode == 1 and "No such file or directory" in exc.stderr:
-                return False
-            raise FaultError(f"cannot tell whether {self.table} exists: {exc}") from exc
-        return True
-
     def _record(self) -> dict[str, Any]:
         try:
             data = json.loads((self.workdir / RECORD).read_text())
@@ -277,6 +258,3 @@ class LossFault(Fault):
         tmp = (self.workdir / RECORD).with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
         os.replace(tmp, self.workdir / RECORD)
-
-    def _nft(self, *args: str) -> list[str]:
-        return in_netns(self.netns, ["nft", *args])

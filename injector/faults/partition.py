@@ -9,12 +9,11 @@ reverting is deleting that one table.
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from injector.commands import CommandError, in_netns, run_command
+from injector import nft
 from injector.faults.base import Fault, FaultError, FaultSpec
 
 Direction = Literal["both", "in", "out"]
@@ -22,11 +21,9 @@ DIRECTIONS: tuple[Direction, ...] = ("both", "in", "out")
 # Hooked just before the default filter priority (0) so that a host's own accept rules in
 # other tables do not let peer traffic through first.
 CHAIN_PRIORITY = -10
-NFT_TIMEOUT = 5.0
 # "host" routes the spec to an agent; the fault itself ignores it.
 ALLOWED_PARAMS = {"peers", "direction", "ports", "host"}
 _NETNS_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_NETNS_DIR = "/run/netns"
 
 
 @dataclass(frozen=True)
@@ -77,7 +74,7 @@ class PartitionFault(Fault):
 
     @property
     def table(self) -> str:
-        return f"drillhall_r{self.spec.run_id}_s{self.spec.step}"
+        return nft.table_name(self.spec.run_id, self.spec.step)
 
     def plan(self) -> dict[str, Any]:
         return {
@@ -99,14 +96,7 @@ class PartitionFault(Fault):
             chains.append(self._chain("input", "saddr"))
         if self.params.direction in ("both", "out"):
             chains.append(self._chain("output", "daddr"))
-        # add + delete first makes the script replace an existing table atomically, so a second
-        # apply does not stack duplicate rules.
-        return (
-            f"add table inet {self.table}\n"
-            f"delete table inet {self.table}\n"
-            f"table inet {self.table} {{\n"
-            f'\tcomment "drillhall fault {self.fault_id}";\n' + "".join(chains) + "}\n"
-        )
+        return nft.script(self.table, self.fault_id, "".join(chains))
 
     def _chain(self, hook: str, field: str) -> str:
         rules = []
@@ -133,35 +123,12 @@ class PartitionFault(Fault):
         )
 
     def apply(self) -> None:
-        if self._netns_missing():
+        if nft.netns_missing(self.netns):
             raise FaultError(f"network namespace {self.netns!r} does not exist", True)
-        try:
-            run_command(self._nft("-f", "-"), input=self.ruleset(), timeout=NFT_TIMEOUT)
-        except CommandError as exc:
-            raise FaultError(f"nft could not apply {self.table}: {exc}") from exc
+        nft.apply(self.netns, self.table, self.ruleset())
 
     def revert(self) -> None:
-        if self._netns_missing():
-            return  # the namespace, and every table in it, is gone already
-        try:
-            run_command(self._nft("delete", "table", "inet", self.table), timeout=NFT_TIMEOUT)
-        except CommandError as exc:
-            if self.is_active():
-                raise FaultError(f"nft could not delete {self.table}: {exc}") from exc
+        nft.delete(self.netns, self.table)
 
     def is_active(self) -> bool:
-        if self._netns_missing():
-            return False
-        try:
-            run_command(self._nft("list", "table", "inet", self.table), timeout=NFT_TIMEOUT)
-        except CommandError as exc:
-            if exc.returncode == 1 and "No such file or directory" in exc.stderr:
-                return False
-            raise FaultError(f"cannot tell whether {self.table} exists: {exc}") from exc
-        return True
-
-    def _nft(self, *args: str) -> list[str]:
-        return in_netns(self.netns, ["nft", *args])
-
-    def _netns_missing(self) -> bool:
-        return self.netns is not None and not os.path.exists(os.path.join(_NETNS_DIR, self.netns))
+        return nft.exists(self.netns, self.table)

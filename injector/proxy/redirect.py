@@ -16,12 +16,10 @@ import time
 from abc import abstractmethod
 from pathlib import Path
 
-from injector import children
-from injector.commands import CommandError, in_netns, run_command
+from injector import children, nft
 from injector.faults.base import Fault, FaultError, FaultSpec
 from injector.proxy.origdst import PROXY_MARK
 
-NFT_TIMEOUT = 5.0
 PROXY_START_TIMEOUT = 5.0
 STOP_GRACE = 2.0
 CHILD = "proxy"
@@ -30,7 +28,6 @@ CHILD = "proxy"
 FILTER_PRIORITY = -10
 NAT_PRIORITY = -100
 _NETNS_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_NETNS_DIR = "/run/netns"
 
 
 def int_list(kind: str, name: str, value: object, *, low: int, high: int) -> tuple[int, ...]:
@@ -74,7 +71,7 @@ class RedirectFault(Fault):
 
     @property
     def table(self) -> str:
-        return f"drillhall_r{self.spec.run_id}_s{self.spec.step}"
+        return nft.table_name(self.spec.run_id, self.spec.step)
 
     @property
     def port_file(self) -> Path:
@@ -95,14 +92,7 @@ class RedirectFault(Fault):
         return found
 
     def ruleset(self, proxy_port: int | None) -> str:
-        # add + delete first: the script replaces an existing table in one transaction, so a
-        # second apply (with the same proxy port) does not stack rules.
-        return (
-            f"add table inet {self.table}\n"
-            f"delete table inet {self.table}\n"
-            f"table inet {self.table} {{\n"
-            f'\tcomment "drillhall fault {self.fault_id}";\n' + self.chains(proxy_port) + "}\n"
-        )
+        return nft.script(self.table, self.fault_id, self.chains(proxy_port))
 
     def nat_redirect_chain(self, hook: str, match: str, proxy_port: int) -> str:
         """A nat chain redirecting ``match`` to the proxy, letting the proxy's own traffic by."""
@@ -129,10 +119,7 @@ class RedirectFault(Fault):
         self.write_table(port)
 
     def write_table(self, proxy_port: int | None) -> None:
-        try:
-            run_command(self.nft("-f", "-"), input=self.ruleset(proxy_port), timeout=NFT_TIMEOUT)
-        except CommandError as exc:
-            raise FaultError(f"nft could not apply {self.table}: {exc}") from exc
+        nft.apply(self.netns, self.table, self.ruleset(proxy_port))
 
     def ensure_proxy(self) -> int | None:
         """Start the proxy unless it already runs; return the port it listens on."""
@@ -175,38 +162,22 @@ class RedirectFault(Fault):
         self.port_file.unlink(missing_ok=True)
 
     def delete_table(self) -> None:
-        if self.netns_missing():
-            return  # the namespace, and every table in it, is gone already
-        try:
-            run_command(self.nft("delete", "table", "inet", self.table), timeout=NFT_TIMEOUT)
-        except CommandError as exc:
-            if self.table_exists():
-                raise FaultError(f"nft could not delete {self.table}: {exc}") from exc
+        nft.delete(self.netns, self.table)
 
     def is_active(self) -> bool:
         return self.table_exists() or children.alive(self.workdir, CHILD)
 
     def table_exists(self) -> bool:
-        if self.netns_missing():
-            return False
-        try:
-            run_command(self.nft("list", "table", "inet", self.table), timeout=NFT_TIMEOUT)
-        except CommandError as exc:
-            if exc.returncode == 1 and "No such file or directory" in exc.stderr:
-                return False
-            raise FaultError(f"cannot tell whether {self.table} exists: {exc}") from exc
-        return True
+        return nft.exists(self.netns, self.table)
 
     # -- helpers --
-    def nft(self, *args: str) -> list[str]:
-        return in_netns(self.netns, ["nft", *args])
 
     def require_netns(self) -> None:
         if self.netns_missing():
             raise FaultError(f"network namespace {self.netns!r} does not exist", True)
 
     def netns_missing(self) -> bool:
-        return self.netns is not None and not os.path.exists(os.path.join(_NETNS_DIR, self.netns))
+        return nft.netns_missing(self.netns)
 
 
 def _child_env() -> dict[str, str]:

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,3 +161,26 @@ def stack_env(tmp: Path, redis_url: str) -> dict[str, str]:
         PYTHONPATH=str(ROOT),
     )
     return env
+
+
+def checkout_status() -> int:
+    """GET /checkout on the lab's web host from the root namespace: 0 when unreachable."""
+    try:
+        with urllib.request.urlopen("http://10.77.0.2:8080/checkout", timeout=2) as response:  # noqa: S310
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return 0
+
+
+def proxy_processes() -> list[int]:
+    """Pids of any injector proxy left running on this machine."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"injector.proxy" in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found

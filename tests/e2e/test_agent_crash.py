@@ -7,11 +7,15 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
-from tests.e2e.stack import ROOT, Stack, nft_tables, ns_ping
+from tests.e2e.stack import (
+    ROOT,
+    Stack,
+    checkout_status,
+    nft_tables,
+    ns_ping,
+    proxy_processes,
+)
 
 PLAYBOOK = ROOT / "tests" / "fixtures" / "playbooks" / "e2e" / "long-partition.yaml"
 HTTP_PLAYBOOK = PLAYBOOK.with_name("long-http-error.yaml")
@@ -58,27 +62,6 @@ def test_sigkill_of_agent_worker_restores_traffic_within_the_lease(stack: Stack)
     assert run.returncode == 3, output
     assert "state: aborted" in output
     assert nft_tables("dh-db1") == []
-
-
-def proxy_processes() -> list[int]:
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if b"injector.proxy" in cmdline.read_bytes():
-                found.append(int(cmdline.parent.name))
-        except OSError:
-            continue
-    return found
-
-
-def checkout_status() -> int:
-    try:
-        with urllib.request.urlopen("http://10.77.0.2:8080/checkout", timeout=2) as response:  # noqa: S310
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except OSError:
-        return 0
 
 
 def test_sigkill_of_agent_worker_stops_a_proxy_fault_and_its_process(stack: Stack) -> None:

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from tests.e2e.stack import ROOT, Stack, cli, nft_tables
+from tests.e2e.stack import ROOT, Stack, checkout_status, cli, nft_tables, proxy_processes
 
 PLAYBOOK = ROOT / "tests" / "fixtures" / "playbooks" / "e2e" / "http-error-drill.yaml"
-
-
-def checkout_status() -> int:
-    try:
-        with urllib.request.urlopen("http://10.77.0.2:8080/checkout", timeout=2) as response:  # noqa: S310
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
 
 
 def test_http_error_drill_fails_checkout_and_leaves_nothing_behind(
@@ -39,13 +29,4 @@ def test_http_error_drill_fails_checkout_and_leaves_nothing_behind(
     # Seen from outside afterwards: the real service answers, no table or proxy is left.
     assert checkout_status() == 200
     assert nft_tables("dh-web") == []
-    leftovers = [p for p in Path("/proc").glob("[0-9]*/cmdline")
-                 if b"injector.proxy" in _read(p)]  # fmt: skip
-    assert leftovers == []
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return b""
+    assert proxy_processes() == []
