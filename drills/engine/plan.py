@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -160,6 +160,7 @@ class PlannedProbe:
     url: str | None = None  # http: target/host names replaced by addresses
     timeout: float = 1.0
     expect_status: tuple[int, ...] | None = None
+    netns: str = ""  # the from host's network namespace; probes sample from inside it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -171,6 +172,7 @@ class PlannedProbe:
             "url": self.url,
             "timeout": self.timeout,
             "expect_status": list(self.expect_status) if self.expect_status else None,
+            "netns": self.netns,
         }
 
 
@@ -426,6 +428,13 @@ class _Planner:
 
     # -- probes --
     def probe(self, probe: Any) -> PlannedProbe:
+        netns = ""
+        if probe.from_ is not None:
+            hosts = self.hosts_of(probe.from_)
+            netns = hosts[0].netns if hosts else ""
+        return replace(self.probe_of_kind(probe), netns=netns)
+
+    def probe_of_kind(self, probe: Any) -> PlannedProbe:
         from_host = None
         if probe.from_ is not None:
             hosts = self.hosts_of(probe.from_)

@@ -21,8 +21,9 @@ from drills.engine.plan import Plan, PlannedFault, PlannedStep
 from drills.engine.states import TRANSITIONS, RunState, check_transition
 from drills.playbook.model import Playbook
 from verifier.assertions.parser import parse_assertion
+from verifier.netns import enter_netns, run_in_netns
 from verifier.phases import Phase
-from verifier.probes.http import HttpProbe
+from verifier.probes.base import Probe, ProbeConfigError, build_probe, close_probe
 from verifier.verdicts import SlaSpec, SlaTracker, VerdictState
 from verifier.windows import Sample, SampleStore
 
@@ -155,11 +156,9 @@ class DrillRunner:
     def _start_probes(self) -> list[threading.Thread]:
         threads = []
         for planned in self.plan.probes:
-            assert planned.url is not None  # preflight refused every non-http probe
-            probe = HttpProbe(planned.name, planned.url, planned.timeout, planned.expect_status)
             thread = threading.Thread(
                 target=self._probe_loop,
-                args=(probe, planned.every),
+                args=(self.probes[planned.name], planned.every, planned.netns),
                 daemon=True,
                 name=f"probe-{planned.name}",
             )
@@ -167,16 +166,29 @@ class DrillRunner:
             threads.append(thread)
         return threads
 
-    def _probe_loop(self, probe: HttpProbe, every: float) -> None:
+    def _probe_loop(self, probe: Probe, every: float, netns: str = "") -> None:
         next_at = time.monotonic()
-        while not self._stop_probes.is_set():
-            self._samples.put(probe.sample())
-            next_at += every
-            delay = next_at - time.monotonic()
-            if delay < 0:  # a slow sample: skip ahead instead of bursting
-                next_at = time.monotonic()
-                delay = 0
-            self._stop_probes.wait(delay)
+        failure: str | None = None
+        if netns:
+            # setns moves only this thread: the probe sees the network as its host does.
+            try:
+                enter_netns(netns)
+            except OSError as exc:
+                failure = f"cannot sample from namespace {netns}: {exc}"
+        try:
+            while not self._stop_probes.is_set():
+                if failure is None:
+                    self._samples.put(probe.sample())
+                else:  # keep failing visibly rather than leave a silent gap
+                    self._samples.put(Sample(time.time(), probe.name, False, error=failure))
+                next_at += every
+                delay = next_at - time.monotonic()
+                if delay < 0:  # a slow sample: skip ahead instead of bursting
+                    next_at = time.monotonic()
+                    delay = 0
+                self._stop_probes.wait(delay)
+        finally:
+            close_probe(probe)
 
     # -- the tick ---------------------------------------------------------------
     def _tick(self) -> None:
@@ -347,10 +359,26 @@ class DrillRunner:
         return outcome
 
     def _preflight(self) -> None:
-        unsupported = [p for p in self.plan.probes if p.kind != "http"]
-        if unsupported:
-            names = ", ".join(f"{p.name} ({p.kind})" for p in unsupported)
-            raise ValueError(f"this engine runs http probes only so far; not yet: {names}")
+        # Every probe is built (and its namespace tried) before any fault: a probe that
+        # cannot run would be a silent gap in the evidence.
+        problems: list[str] = []
+        self.probes: dict[str, Probe] = {}
+        for planned in self.plan.probes:
+            try:
+                self.probes[planned.name] = build_probe(planned)
+            except ProbeConfigError as exc:
+                problems.append(str(exc))
+                continue
+            if planned.netns:
+                try:
+                    run_in_netns(planned.netns, lambda: None, timeout=5)
+                except OSError as exc:
+                    problems.append(
+                        f"probe {planned.name} runs from host {planned.from_host}, but its "
+                        f"network namespace cannot be entered from here: {exc}"
+                    )
+        if problems:
+            raise ValueError("; ".join(problems))
         queues = {f.queue for step in _walk(self.plan.steps) for f in step.faults}
         for host_queue in sorted(queues):
             self.driver.ping(host_queue, self.opt.agent_timeout)

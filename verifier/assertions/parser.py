@@ -2,26 +2,38 @@
 
 Grammar::
 
-    expr  := or
-    or    := and ("or" and)*
-    and   := not ("and" not)*
-    not   := "not" not | cmp | "(" expr ")"
-    cmp   := value OP value                 OP: < <= > >= == !=
-    value := NUMBER [ms | s | %] | call
-    call  := FUNC "(" REF "," DURATION ")"
-    REF   := probe_name ["." metric]        metric: latency_ms (default) | status
+    expr   := or
+    or     := and ("or" and)*
+    and    := not ("and" not)*
+    not    := "not" not | "(" expr ")" | cmp
+    cmp    := sum OP sum                     OP: < <= > >= == !=
+    sum    := term (("+" | "-") term)*
+    term   := factor (("*" | "/") factor)*
+    factor := ["-"] NUMBER [ms | s | %] | call | "baseline" "." bcall | "(" sum ")"
+    call   := FUNC "(" REF "," DURATION ")" | "last" "(" REF ")"
+    bcall  := FUNC "(" REF ")"
+    REF    := probe_name ["." metric]        metric: latency_ms (default) | status
+
+A "(" opens an arithmetic group when the token after its matching ")" is an operator
+(``(p99(a, 5s) + 10) < 50``), otherwise it groups conditions.
 
 Functions and what they return:
 
 * ``error_rate``, ``availability``: percent of failed / successful samples (0..100).
 * ``p50 p90 p95 p99 avg min max``: over the metric, ``latency_ms`` unless the reference names
-  ``status``; latencies are in milliseconds.
-* ``count``: the number of samples in the window.
+  ``status``; latencies are in milliseconds. Percentiles use the nearest rank.
+* ``count``: the number of samples in the window; ``rate``: samples per second over the
+  part of the window that lies inside the phase.
+* ``last``: the metric of the latest sample of the phase that has it (no window).
+* ``baseline.FUNC(ref)``: FUNC over every sample of the ``before`` phase, frozen when that
+  phase ends; unknown until then (so a comparison with it is unknown too).
 
-Units on numbers: a number is compared as written, except that a time compared with a latency
-function is converted to milliseconds (``p99(checkout, 30s) < 2s`` means ``< 2000`` ms).
-A time (``ms``/``s``) may only be compared with a latency function and a percentage (``%``)
-only with ``error_rate`` or ``availability``; ``5%`` and ``5`` mean the same there.
+Kinds and units: every value has a kind (latency, percent, status, count, rate, or a plain
+number). ``+ - < <= ...`` need equal kinds, a plain number taking the kind of the other side;
+``*`` scales a kind by a plain number; ``/`` by a plain number keeps the kind and between two
+values of one kind gives a plain ratio. A number with ``ms``/``s`` is a latency (``s`` is
+converted to milliseconds: ``p99(checkout, 30s) < 2s`` means ``< 2000``), a number with ``%``
+is a percentage; ``5%`` and ``5`` mean the same next to ``error_rate``.
 Window durations take ``ms``, ``s``, ``m`` or ``h``.
 """
 

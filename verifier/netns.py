@@ -1,0 +1,92 @@
+"""Network namespaces for probes: what counts is what a client on the ``from`` host sees.
+
+setns(2) with CLONE_NEWNET moves only the calling thread, so a probe thread can enter its
+host's namespace and stay there while the rest of the process (the engine, other probes) is
+untouched. Sockets keep the namespace they were created in; children forked by the thread
+(command probes) inherit it. Python 3.11 has no os.setns, hence libc through ctypes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+NETNS_DIR = Path("/run/netns")  # where `ip netns add` mounts named namespaces
+CLONE_NEWNET = 0x40000000
+
+T = TypeVar("T")
+
+_libc: ctypes.CDLL | None = None
+
+
+class NetnsError(OSError):
+    """A namespace is missing or cannot be entered (usually: not root)."""
+
+
+def netns_path(name: str) -> Path:
+    if not name or "/" in name or name in {".", ".."}:
+        raise NetnsError(f"invalid network namespace name {name!r}")
+    return NETNS_DIR / name
+
+
+def netns_exists(name: str) -> bool:
+    try:
+        return netns_path(name).exists()
+    except NetnsError:
+        return False
+
+
+def _setns() -> Callable[[int, int], int]:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    func = _libc.setns
+    func.argtypes = [ctypes.c_int, ctypes.c_int]
+    func.restype = ctypes.c_int
+    return func  # type: ignore[no-any-return]
+
+
+def enter_netns(name: str) -> None:
+    """Move the calling thread (only) into the network namespace ``name`` for good."""
+    path = netns_path(name)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise NetnsError(f"network namespace {name!r} does not exist ({path})") from None
+    except OSError as exc:
+        raise NetnsError(f"cannot open network namespace {name!r}: {exc.strerror}") from None
+    try:
+        if _setns()(fd, CLONE_NEWNET) != 0:
+            errno = ctypes.get_errno()
+            raise NetnsError(
+                errno, f"cannot enter network namespace {name!r}: {os.strerror(errno)}"
+            )
+    finally:
+        os.close(fd)
+
+
+def run_in_netns(name: str, func: Callable[[], T], timeout: float | None = None) -> T:
+    """``func()`` run on a short-lived thread inside ``name``; the caller's thread stays put."""
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            enter_netns(name)
+            result.append(func())
+        except BaseException as exc:  # handed back to the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=body, name=f"netns-{name}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"work in network namespace {name!r} took longer than {timeout}s")
+    if failure:
+        raise failure[0]
+    return result[0]

@@ -1,0 +1,71 @@
+"""What every probe is, and how a planned probe becomes a running one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from verifier.probes.canary import CanaryUnavailable, RedisCanary, postgres_canary
+from verifier.probes.command import CommandNotAllowed, CommandProbe
+from verifier.probes.http import HttpProbe
+from verifier.probes.prometheus import PrometheusProbe
+from verifier.probes.tcp import TcpProbe
+from verifier.windows import Sample
+
+if TYPE_CHECKING:
+    from drills.engine.plan import PlannedProbe
+
+
+@runtime_checkable
+class Probe(Protocol):
+    """One observation per call; sample() never raises for a failure of the observed system."""
+
+    name: str
+
+    def sample(self) -> Sample: ...
+
+
+class ProbeConfigError(ValueError):
+    """A planned probe cannot be built here; raised at preflight, before any fault."""
+
+
+def build_probe(planned: PlannedProbe) -> Probe:
+    """The runnable probe for ``planned``; raises ProbeConfigError saying why it cannot run."""
+    params = planned.params
+    try:
+        if planned.kind == "http":
+            if planned.url is None:
+                raise ProbeConfigError(f"probe {planned.name}: an http probe needs a url")
+            return HttpProbe(planned.name, planned.url, planned.timeout, planned.expect_status)
+        if planned.kind == "tcp":
+            return TcpProbe(planned.name, str(params["host"]), int(params["port"]), planned.timeout)
+        if planned.kind == "canary":
+            if params.get("store") == "postgres":
+                postgres_canary(planned.name, str(params["dsn"]), planned.netns)
+            return RedisCanary(
+                planned.name,
+                str(params["address"]),
+                str(params.get("key_prefix") or "drillhall:canary:"),
+                planned.timeout,
+                planned.netns,
+            )
+        if planned.kind == "prometheus":
+            return PrometheusProbe(
+                planned.name, str(params["url"]), str(params["query"]), planned.timeout
+            )
+        if planned.kind == "command":
+            return CommandProbe(planned.name, tuple(params["argv"]), planned.timeout)
+    except ProbeConfigError:
+        raise
+    except (CanaryUnavailable, CommandNotAllowed) as exc:
+        raise ProbeConfigError(str(exc)) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        problem = f"probe {planned.name} ({planned.kind}): bad parameters: {exc}"
+        raise ProbeConfigError(problem) from None
+    raise ProbeConfigError(f"probe {planned.name}: unknown probe kind {planned.kind!r}")
+
+
+def close_probe(probe: Probe) -> None:
+    """Release what a probe holds (connections), for probes that hold anything."""
+    close = getattr(probe, "close", None)
+    if callable(close):
+        close()

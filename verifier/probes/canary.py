@@ -1,0 +1,169 @@
+"""Canary probes: sequence-numbered writes whose acknowledged ones must survive a drill.
+
+Every sample writes ``key_prefix + seq`` and remembers the write only when the store confirmed
+it; ``verify`` later reads every remembered write back, and the ones that are gone are the data
+loss (the RPO building block). The value holds a per-probe token, so a key left by an earlier
+run with the same prefix never passes for one of ours.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from verifier.netns import run_in_netns
+from verifier.windows import Sample
+
+T = TypeVar("T")
+
+_VERIFY_CHUNK = 500  # keys per MGET: bounded replies on long runs
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A write the store acknowledged: its sequence number and the time it was written."""
+
+    seq: int
+    t: float
+
+
+class CanaryUnavailable(RuntimeError):
+    """The canary cannot run here (e.g. the PostgreSQL driver is not installed)."""
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` into its parts."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {address!r}")
+    return host.strip("[]"), int(port)
+
+
+class RedisCanary:
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        key_prefix: str = "drillhall:canary:",
+        timeout: float = 1.0,
+        netns: str = "",
+        ttl_seconds: int = 86400,
+    ) -> None:
+        self.name = name
+        self.key_prefix = key_prefix
+        self.netns = netns
+        self.ttl_seconds = ttl_seconds  # keys outlive any drill yet do not pile up forever
+        host, port = split_address(address)
+        # No retries: one sample is one attempt, or a failover would hide behind reconnects.
+        self._client = redis.Redis(
+            host=host,
+            port=port,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            decode_responses=True,
+        )
+        self._token = secrets.token_hex(4)
+        self._seq = 0
+        self._acked: list[Ack] = []
+        self._lock = threading.Lock()
+        self.read_misses: list[int] = []  # previous writes not readable at the next sample
+
+    def key(self, seq: int) -> str:
+        return f"{self.key_prefix}{seq}"
+
+    def _value(self, ack: Ack) -> str:
+        return f"{self._token}:{ack.t!r}"
+
+    def sample(self) -> Sample:
+        self._seq += 1
+        seq = self._seq
+        t = time.time()
+        previous = self._last_ack()
+        start = time.monotonic()
+        acknowledged = False
+        error: str | None = None
+        try:
+            acknowledged = (
+                self._client.set(self.key(seq), self._value(Ack(seq, t)), ex=self.ttl_seconds)
+                is True
+            )
+            if not acknowledged:
+                error = "the write was not acknowledged"
+        except redis.RedisError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:200]
+        latency_ms = (time.monotonic() - start) * 1000.0
+        if acknowledged:
+            with self._lock:
+                self._acked.append(Ack(seq, t))
+            if previous is not None:
+                self._read_back(previous)
+        return Sample(
+            t=t,
+            probe=self.name,
+            ok=acknowledged,
+            latency_ms=round(latency_ms, 3),
+            error=error,
+        )
+
+    def _last_ack(self) -> Ack | None:
+        with self._lock:
+            return self._acked[-1] if self._acked else None
+
+    def _read_back(self, ack: Ack) -> None:
+        # Live sign of loss; the count that matters comes from verify() after recovery.
+        try:
+            if self._client.get(self.key(ack.seq)) != self._value(ack):
+                self.read_misses.append(ack.seq)
+        except redis.RedisError:
+            pass  # the next write fails too and shows in the samples
+
+    def acknowledged(self) -> list[Ack]:
+        with self._lock:
+            return list(self._acked)
+
+    def verify(self, after_seconds: float = 0.0) -> list[Ack]:
+        """Acknowledged writes made after ``after_seconds`` (sample clock) that are not
+        readable now, oldest first. Raises redis.RedisError when the store cannot be read,
+        because "cannot tell" must not count as "nothing lost"."""
+        wanted = [ack for ack in self.acknowledged() if ack.t > after_seconds]
+        return self._in_namespace(lambda: self._missing(wanted))
+
+    def _missing(self, wanted: list[Ack]) -> list[Ack]:
+        missing: list[Ack] = []
+        for first in range(0, len(wanted), _VERIFY_CHUNK):
+            chunk = wanted[first : first + _VERIFY_CHUNK]
+            values: list[Any] = self._client.mget([self.key(ack.seq) for ack in chunk])
+            missing.extend(
+                ack for ack, value in zip(chunk, values, strict=True) if value != self._value(ack)
+            )
+        return missing
+
+    def _in_namespace(self, func: Callable[[], T]) -> T:
+        # New connections must come from the probe's host too, whatever thread calls.
+        if not self.netns:
+            return func()
+        return run_in_netns(self.netns, func)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def postgres_canary(name: str, dsn: str, netns: str = "") -> NoReturn:
+    """A PostgreSQL canary needs psycopg, an optional extra; say so before the run starts."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise CanaryUnavailable(
+            f"probe {name}: a PostgreSQL canary needs the psycopg package, which is not "
+            "installed (pip install 'psycopg[binary]'); use a Redis canary or install it"
+        ) from None
+    raise CanaryUnavailable(f"probe {name}: the PostgreSQL canary is not implemented yet")
