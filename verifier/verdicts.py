@@ -8,14 +8,20 @@ SampleStore and reports only *changes* of verdict, so listeners see one event pe
   sticky: it stays a breach for the rest of the run, through later entries of the phase.
 * ``recovery`` SLAs are judged on whatever the window holds since recovery began; they may
   breach and hold again, and pass only if they held for ``settle_seconds`` at the end.
+* ``hold_for`` (the playbook's ``for``): the expression must have been true continuously for
+  that long before the verdict becomes HOLDING; a breach is reported at once. A phase that
+  ends before the streak is long enough fails the SLA ("held for only ...").
+* ``baseline.FUNC(...)`` values are computed once, over every sample of the ``before`` phase,
+  when it ends; until then comparisons with them are unknown and the SLA stays PENDING.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from verifier.assertions.evaluate import Outcome, evaluate
+from verifier.assertions.evaluate import BaselineKey, Outcome, baseline_key, call_value, evaluate
 from verifier.assertions.parser import Expr
 from verifier.phases import Phase
 from verifier.windows import SampleStore
@@ -35,6 +41,7 @@ class SlaSpec:
     expr: Expr
     during: Phase
     on_breach: str = "record"
+    hold_for: float | None = None  # seconds the expression must hold before HOLDING
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,7 @@ class _Verdict:
     state: VerdictState = VerdictState.PENDING
     value: float | None = None
     had_data: bool = False
-    holding_since: float | None = None  # recovery only: start of the current holding streak
+    holding_since: float | None = None  # start of the current streak of true evaluations
 
     @property
     def sticky(self) -> bool:
@@ -69,6 +76,8 @@ class SlaTracker:
         self._settle = settle_seconds
         self._active: dict[Phase, float] = {}  # phase -> time it (last) started
         self._always_started = False
+        self._before_started: float | None = None
+        self._baseline: dict[BaselineKey, float | None] = {}
 
     # -- phase boundaries -------------------------------------------------------------------
 
@@ -79,6 +88,8 @@ class SlaTracker:
         if phase is Phase.ALWAYS:
             return []
         self._active[phase] = t
+        if phase is Phase.BEFORE and self._before_started is None:
+            self._before_started = t
         if phase is Phase.RECOVERY:
             for verdict in self._of(phase):
                 verdict.holding_since = None
@@ -87,12 +98,19 @@ class SlaTracker:
     def exit_phase(self, phase: Phase, t: float) -> list[VerdictChange]:
         if phase not in self._active:
             return []
+        if phase is Phase.BEFORE:
+            self._freeze_baseline(t)
         changes = self._evaluate_phase(phase, t, force=True)
         for verdict in self._of(phase):
             change = self._judge(verdict, t)
             if change is not None:
                 changes.append(change)
-        del self._active[phase]
+        start = self._active.pop(phase)
+        # The phase's window statistics are done with; another phase starting at the same
+        # moment only pays one rebuild.
+        for window in {c.window for v in self._of(phase) for c in v.spec.expr.calls()}:
+            if window > 0:
+                self._store.forget(window, start)
         return changes
 
     # -- the clock ---------------------------------------------------------------------------
@@ -107,6 +125,8 @@ class SlaTracker:
         """Start of the streak in which all recovery SLAs hold, once it lasted the settle time."""
         recovery = self._of(Phase.RECOVERY)
         if not recovery:
+            return None
+        if any(v.state is not VerdictState.HOLDING for v in recovery):
             return None
         starts = [v.holding_since for v in recovery]
         if any(start is None for start in starts):
@@ -128,6 +148,21 @@ class SlaTracker:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def baseline(self) -> dict[BaselineKey, float | None]:
+        """The frozen before-phase values, by (func, probe, metric); empty until it ends."""
+        return dict(self._baseline)
+
+    def _freeze_baseline(self, t: float) -> None:
+        start = self._before_started
+        assert start is not None
+        for verdict in self._verdicts:
+            for call in verdict.spec.expr.calls():
+                if call.baseline:
+                    # One pass over the before phase, then the window statistics are dropped.
+                    stats = self._store.stats(call.probe, call.metric, math.inf, start, t)
+                    self._baseline[baseline_key(call)] = call_value(call, stats)
+        self._store.forget(math.inf, start)
+
     def _of(self, phase: Phase) -> list[_Verdict]:
         return [verdict for verdict in self._verdicts if verdict.spec.during is phase]
 
@@ -142,7 +177,9 @@ class SlaTracker:
             # Judging a window-based SLA on a fraction of its window would be noise.
             if verdict.sticky and not force and now - start < verdict.spec.expr.max_window():
                 continue
-            outcome = evaluate(verdict.spec.expr, self._store, now=now, since=start)
+            outcome = evaluate(
+                verdict.spec.expr, self._store, now=now, since=start, baseline=self._baseline
+            )
             change = self._apply(verdict, outcome, now)
             if change is not None:
                 changes.append(change)
@@ -156,6 +193,9 @@ class SlaTracker:
         if outcome.holds:
             if verdict.holding_since is None:
                 verdict.holding_since = now
+            hold_for = verdict.spec.hold_for
+            if hold_for is not None and now - verdict.holding_since < hold_for:
+                return None  # true, but not yet for long enough
             state = VerdictState.HOLDING
         else:
             verdict.holding_since = None
@@ -184,6 +224,18 @@ class SlaTracker:
                 VerdictState.FAILED,
                 t,
                 f"held for only {held:.1f}s of the {self._settle:g}s settle time",
+            )
+        short = verdict.holding_since is not None and verdict.spec.hold_for is not None
+        unsettled = verdict.state is VerdictState.PENDING or (
+            verdict.state is VerdictState.BREACHED and not verdict.sticky
+        )
+        if short and unsettled:
+            held = t - (verdict.holding_since or t)
+            return self._change(
+                verdict,
+                VerdictState.FAILED,
+                t,
+                f"held for only {held:.1f}s of the {verdict.spec.hold_for:g}s it must hold for",
             )
         if verdict.state is VerdictState.PENDING:
             return self._change(verdict, VerdictState.FAILED, t, "no data")

@@ -4,6 +4,7 @@ import pytest
 
 from verifier.assertions.parser import (
     And,
+    Arith,
     AssertionSyntaxError,
     Call,
     Compare,
@@ -121,3 +122,100 @@ def test_absurd_nesting_is_a_syntax_error_not_a_crash() -> None:
 def test_parser_never_evaluates_python() -> None:
     with pytest.raises(AssertionSyntaxError):
         parse_assertion("__import__('os').system('true') == 0")
+
+
+def test_baseline_comparison_parses_with_arithmetic() -> None:
+    text = "p99(checkout.latency_ms, 30s) < 2 * baseline.p99(checkout.latency_ms)"
+    expr = parse_assertion(text)
+
+    assert isinstance(expr, Compare) and isinstance(expr.right, Arith)
+    assert expr.right.op == "*" and expr.right.kind == "latency"
+    baseline = expr.right.right
+    assert isinstance(baseline, Call) and baseline.baseline and baseline.func == "p99"
+    assert (baseline.offset, baseline.probe_offset, baseline.window) == (45, 49, 0.0)
+    assert expr.max_window() == 30.0 and expr.references() == {"checkout"}
+
+
+def test_multiplication_binds_tighter_than_addition() -> None:
+    expr = parse_assertion("avg(a, 5s) < 100ms + 2 * baseline.avg(a) - 1")
+
+    assert isinstance(expr, Compare) and isinstance(expr.right, Arith)
+    assert expr.right.op == "-"
+    added = expr.right.left
+    assert isinstance(added, Arith) and added.op == "+" and isinstance(added.right, Arith)
+    assert added.right.op == "*"
+
+
+def test_parenthesised_arithmetic_and_ratios() -> None:
+    expr = parse_assertion("(p99(a, 5s) + 1s) / baseline.p99(a) < 1.5")
+
+    assert isinstance(expr, Compare) and isinstance(expr.left, Arith)
+    assert expr.left.op == "/" and expr.left.kind is None  # a ratio of two latencies
+    plus = expr.left.left
+    assert isinstance(plus, Arith) and isinstance(plus.right, Number)
+    assert plus.right.value == 1000.0
+    # Parentheses that group conditions still do.
+    assert isinstance(parse_assertion("(count(a, 1s) > 0 or last(a) < 5) and rate(a, 2s) > 1"), And)
+
+
+def test_rate_and_last() -> None:
+    rate = parse_assertion("rate(a, 10s) >= 9.5")
+    last = parse_assertion("last(a.status) != 503")
+
+    assert isinstance(rate, Compare) and isinstance(rate.left, Call)
+    assert rate.left.kind == "rate" and rate.left.window == 10.0
+    assert isinstance(last, Compare) and isinstance(last.left, Call)
+    assert (last.left.func, last.left.metric, last.left.window) == ("last", "status", 0.0)
+    assert last.max_window() == 0.0
+
+
+def test_negative_numbers_and_subtraction() -> None:
+    expr = parse_assertion("last(a) - baseline.avg(a) > -5ms")
+    assert isinstance(expr, Compare) and isinstance(expr.right, Number)
+    assert expr.right.value == -5.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "p99(checkout, 30s) < 2 * baseline.p99(checkout)",
+        "avg(a, 5s) - baseline.avg(a) < 100",
+        "(p99(a, 5s) + 10) / 2 < baseline.max(a) - 1",
+        "count(a, 5s) / (count(b, 1s) * 3) > 0",
+        "last(a.status) == 200 and rate(a, 5s) > 9",
+        "p99(a, 1s) - (avg(a, 1s) - 1) < -5",
+    ],
+)
+def test_rendering_round_trips_new_syntax(text: str) -> None:
+    assert str(parse_assertion(text)) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "offset", "message"),
+    [
+        ("p99(a, 1s) < 2 * baseline.p99(a, 5s)", 31, "baseline functions cover the whole"),
+        ("p99(a, 1s) < baseline.p98(a)", 22, "unknown baseline function 'p98'"),
+        ("p99(a, 1s) < baseline.last(a)", 22, "unknown baseline function 'last'"),
+        ("p99(a, 1s) < baseline.", 22, "expected a function after 'baseline.'"),
+        ("last(a, 5s) > 1", 6, "reads the latest sample; remove the window"),
+        ("last(a > 1", 7, "expected ')' after 'a'"),
+        ("rate(a.latency_ms, 5s) > 1", 7, "give it a probe name without a metric"),
+        ("p99(a, 1s) < 2 * ", 17, "expected a number or a function call"),
+        ("p99(a, 1s) * p99(a, 1s) < 5", 11, "cannot multiply"),
+        ("p99(a, 1s) < 5 / error_rate(a, 1s)", 15, "cannot divide"),
+        ("p99(a, 1s) + error_rate(a, 1s) < 5", 11, "cannot add a latency"),
+        ("count(a, 1s) < rate(a, 1s)", 13, "cannot compare a count"),
+        ("error_rate(a, 1s) < 2 * 1s", 18, "cannot compare a percent"),
+        ("error_rate(a, 1s) + 1s < 2", 20, "'1s' is a time"),
+        ("p99(a, 1s) - 5% < 0", 13, "'5%' is a percentage"),
+        ("p99(a, 1s) < - 5", 13, "minus sign must be followed directly by a number"),
+        ("(p99(a, 1s) + 1 < 5", 19, "expected ')' to close the '(' at offset 0"),
+        ("p99(a, 1s) < (2 * 3", 19, "expected ')' to close the '(' at offset 13"),
+        ("p99(a, 1s) < 5 * * 2", 17, "expected a number or a function call"),
+    ],
+)
+def test_new_syntax_errors_report_message_and_offset(text: str, offset: int, message: str) -> None:
+    with pytest.raises(AssertionSyntaxError) as caught:
+        parse_assertion(text)
+    assert message in caught.value.message
+    assert caught.value.offset == offset

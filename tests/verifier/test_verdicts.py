@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from verifier.assertions.parser import parse_assertion
 from verifier.phases import Phase
 from verifier.verdicts import SlaSpec, SlaTracker, VerdictChange, VerdictState
@@ -202,3 +204,96 @@ def test_evaluate_emits_only_changes() -> None:
         assert drill.tracker.evaluate(drill.now) == []
 
     assert len(drill.changes) == 1
+
+
+def held_spec(name: str, text: str, during: Phase, hold_for: float) -> SlaSpec:
+    return SlaSpec(name, parse_assertion(text), during, "record", hold_for=hold_for)
+
+
+def test_for_delays_holding_until_the_expression_held_that_long() -> None:
+    drill = Drill(held_spec("steady", "error_rate(web, 1s) < 10%", Phase.BEFORE, 2.0))
+    drill.enter(Phase.BEFORE)
+    drill.run(until=5.0, ok=True)
+    for _ in range(3):
+        assert drill.tracker.evaluate(drill.now) == []
+    drill.exit(Phase.BEFORE)
+
+    # True from 1.0 (the window is full), HOLDING once it was true for 2 s.
+    assert drill.states("steady") == [(S.HOLDING, 3.0), (S.PASSED, 5.0)]
+
+
+def test_for_reports_a_breach_at_once_and_restarts_the_streak() -> None:
+    drill = Drill(held_spec("back", "error_rate(web, 1s) < 10%", Phase.RECOVERY, 2.0), settle=1.0)
+    drill.enter(Phase.RECOVERY)
+    drill.run(until=3.0, ok=True)
+    drill.run(until=3.5, ok=False)
+    drill.run(until=6.0, ok=True)
+    assert drill.tracker.recovered_since(6.0) is None  # true since 4.5, not yet for 2 s
+    drill.run(until=8.0, ok=True)
+
+    assert drill.states("back") == [(S.HOLDING, 2.25), (S.BREACHED, 3.25), (S.HOLDING, 6.5)]
+    assert drill.tracker.recovered_since(8.0) == 4.5  # the streak began when it became true
+
+
+def test_phase_ending_before_for_elapsed_fails_with_reason() -> None:
+    drill = Drill(held_spec("steady", "error_rate(web, 1s) < 10%", Phase.BEFORE, 10.0))
+    drill.enter(Phase.BEFORE)
+    drill.run(until=3.0, ok=True)
+    drill.exit(Phase.BEFORE)
+
+    (change,) = drill.changes
+    assert change.state is S.FAILED
+    assert change.reason == "held for only 2.0s of the 10s it must hold for"
+
+
+def test_playbook_for_becomes_hold_for() -> None:
+    from drills.playbook.model.slas import Sla
+
+    sla = Sla.model_validate(
+        {"name": "s", "assert": "count(web, 1s) > 0", "during": "before", "for": "5s"}
+    )
+    assert sla.spec().hold_for == 5.0
+
+
+def _feed(drill: Drill, until: float, latency: float) -> None:
+    while drill.now + STEP <= until + 1e-9:
+        drill.now = round(drill.now + STEP, 6)
+        drill.store.add(Sample(t=drill.now, probe="web", ok=True, latency_ms=latency))
+        drill.changes += drill.tracker.evaluate(drill.now)
+
+
+def test_fault_latency_is_compared_with_the_frozen_baseline() -> None:
+    drill = Drill(
+        spec(
+            "no slower", "p99(web.latency_ms, 2s) < 2 * baseline.p99(web.latency_ms)", Phase.FAULT
+        ),
+        spec("always", "last(web) <= baseline.max(web) + 5ms", Phase.ALWAYS),
+    )
+    drill.enter(Phase.BEFORE)
+    _feed(drill, until=5.0, latency=10.0)
+    assert drill.states("always") == []  # no baseline yet: unknown, so still pending
+    drill.exit(Phase.BEFORE)
+    drill.changes += drill.tracker.evaluate(drill.now)  # the baseline is known from now on
+    _feed(drill, until=6.0, latency=100.0)  # outside every judged phase but "always"
+
+    assert drill.tracker.baseline() == {
+        ("p99", "web", "latency_ms"): pytest.approx(10.0, rel=0.01),
+        ("max", "web", "latency_ms"): 10.0,
+    }
+    drill.enter(Phase.FAULT)
+    _feed(drill, until=9.0, latency=15.0)
+    _feed(drill, until=12.0, latency=25.0)
+    drill.exit(Phase.FAULT)
+
+    assert drill.states("no slower") == [(S.HOLDING, 8.0), (S.BREACHED, 9.25)]
+    assert drill.states("always") == [(S.HOLDING, 5.0), (S.BREACHED, 5.25)]
+
+
+def test_baseline_never_frozen_leaves_the_sla_pending_then_failed() -> None:
+    drill = Drill(spec("vs", "avg(web, 1s) < baseline.avg(web)", Phase.FAULT))
+    drill.enter(Phase.FAULT)
+    _feed(drill, until=3.0, latency=10.0)
+    drill.exit(Phase.FAULT)
+
+    assert drill.states("vs") == [(S.FAILED, 3.0)]
+    assert drill.changes[-1].reason == "no data"

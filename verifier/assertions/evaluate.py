@@ -2,17 +2,30 @@
 
 Logic is three-valued: a function over a window without samples is unknown (None), a
 comparison with an unknown side is unknown, ``and``/``or``/``not`` follow Kleene's rules
-(``False and None`` is False, ``True or None`` is True).
+(``False and None`` is False, ``True or None`` is True). Arithmetic with an unknown operand,
+or a division by zero, is unknown.
+
+Windowed functions read the store's incrementally kept ``SlidingWindow`` statistics, so a
+tick costs the same whatever the history; ``baseline.FUNC(...)`` reads ``Baseline`` values.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import singledispatch
 
-from verifier.assertions.parser import And, Call, Compare, Expr, Not, Number, Or
-from verifier.windows import Sample, SampleStore
+from verifier.assertions.parser import And, Arith, Call, Compare, Expr, Not, Number, Or, Value
+from verifier.windows import SampleStore, SlidingWindow
+
+# A baseline value is known by what it computes, not where it was written.
+BaselineKey = tuple[str, str, str]  # (func, probe, metric)
+Baseline = Mapping[BaselineKey, float | None]
+
+
+def baseline_key(call: Call) -> BaselineKey:
+    return (call.func, call.probe, call.metric)
 
 
 @dataclass(frozen=True)
@@ -26,11 +39,22 @@ class _Scope:
     store: SampleStore
     now: float
     since: float
+    baseline: Baseline | None
 
 
-def evaluate(expr: Expr, store: SampleStore, now: float, since: float) -> Outcome:
-    """Evaluate ``expr`` at ``now``; windows never reach back to ``since`` or earlier."""
-    scope = _Scope(store, now, since)
+def evaluate(
+    expr: Expr,
+    store: SampleStore,
+    now: float,
+    since: float,
+    baseline: Baseline | None = None,
+) -> Outcome:
+    """Evaluate ``expr`` at ``now``; windows never reach back to ``since`` or earlier.
+
+    ``baseline`` holds the frozen before-phase values; without it (or without a value for a
+    call) a baseline call is unknown.
+    """
+    scope = _Scope(store, now, since, baseline)
     first = next((node for node in _walk(expr) if isinstance(node, Compare)), None)
     value = _value(first.left, scope) if first is not None else None
     return Outcome(_holds(expr, scope), value)
@@ -89,40 +113,50 @@ _COMPARE = {
 }
 
 
-def _value(expr: Number | Call, scope: _Scope) -> float | None:
+def _value(expr: Value, scope: _Scope) -> float | None:
     if isinstance(expr, Number):
         return expr.value
-    start = max(scope.now - expr.window, scope.since)
-    samples = scope.store.window(expr.probe, start, scope.now)
-    return call_value(expr, samples)
+    if isinstance(expr, Arith):
+        return _arith(expr, scope)
+    if expr.baseline:
+        return None if scope.baseline is None else scope.baseline.get(baseline_key(expr))
+    if expr.func == "last":
+        return scope.store.last(expr.probe, expr.metric, scope.since, scope.now)
+    stats = scope.store.stats(expr.probe, expr.metric, expr.window, scope.since, scope.now)
+    return call_value(expr, stats)
 
 
-def call_value(call: Call, samples: list[Sample]) -> float | None:
-    """The value of one function over the samples of its window."""
+def _arith(expr: Arith, scope: _Scope) -> float | None:
+    left = _value(expr.left, scope)
+    right = _value(expr.right, scope)
+    if left is None or right is None:
+        return None
+    if expr.op == "+":
+        return left + right
+    if expr.op == "-":
+        return left - right
+    if expr.op == "*":
+        return left * right
+    return left / right if right != 0 else None
+
+
+def call_value(call: Call, stats: SlidingWindow) -> float | None:
+    """The value of one windowed function over a window's statistics."""
     if call.func == "count":
         # An empty window counts 0 rather than unknown: "count(p, 5s) > 0" must be able to fail.
-        return float(len(samples))
-    if not samples:
+        return float(stats.count)
+    if call.func == "rate":
+        span = stats.span
+        return stats.count / span if span > 0 and not math.isinf(span) else None
+    if not stats.count:
         return None
     if call.func in ("error_rate", "availability"):
-        failed = sum(1 for sample in samples if not sample.ok)
-        share = failed if call.func == "error_rate" else len(samples) - failed
-        return 100.0 * share / len(samples)
-    values = sorted(
-        float(v) for v in (getattr(sample, call.metric) for sample in samples) if v is not None
-    )
-    if not values:
-        return None
+        share = stats.failed if call.func == "error_rate" else stats.count - stats.failed
+        return 100.0 * share / stats.count
     if call.func == "avg":
-        return sum(values) / len(values)
+        return stats.mean
     if call.func == "min":
-        return values[0]
+        return stats.minimum
     if call.func == "max":
-        return values[-1]
-    return _percentile(values, float(call.func[1:]))
-
-
-def _percentile(ordered: list[float], percent: float) -> float:
-    # Nearest rank: always a value that was actually observed.
-    rank = max(1, math.ceil(percent / 100.0 * len(ordered)))
-    return ordered[rank - 1]
+        return stats.maximum
+    return stats.percentile(float(call.func[1:]))

@@ -46,10 +46,14 @@ from dataclasses import dataclass
 
 PERCENT_FUNCTIONS = ("error_rate", "availability")
 STAT_FUNCTIONS = ("p50", "p90", "p95", "p99", "avg", "min", "max")
-COUNT_FUNCTIONS = ("count",)
-FUNCTIONS = PERCENT_FUNCTIONS + STAT_FUNCTIONS + COUNT_FUNCTIONS
+COUNT_FUNCTIONS = ("count", "rate")
+POINT_FUNCTIONS = ("last",)
+WINDOW_FUNCTIONS = PERCENT_FUNCTIONS + STAT_FUNCTIONS + COUNT_FUNCTIONS
+FUNCTIONS = WINDOW_FUNCTIONS + POINT_FUNCTIONS
+BASELINE = "baseline"
 METRICS = ("latency_ms", "status")
 OPERATORS = ("<", "<=", ">", ">=", "==", "!=")
+ARITHMETIC = ("+", "-", "*", "/")
 KEYWORDS = ("and", "or", "not")
 
 _WINDOW_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -79,7 +83,7 @@ class Expr:
         return ()
 
     def calls(self) -> Iterator[Call]:
-        """Every function call in the expression, left to right."""
+        """Every function call in the expression (baseline ones included), left to right."""
         for child in self.children():
             yield from child.calls()
 
@@ -88,18 +92,24 @@ class Expr:
         return {call.probe for call in self.calls()}
 
     def max_window(self) -> float:
-        """The longest window in seconds (0.0 when there is no function call)."""
+        """The longest window in seconds (0.0 when there is no windowed call)."""
         return max((call.window for call in self.calls()), default=0.0)
 
 
 @dataclass(frozen=True)
 class Number(Expr):
-    """A literal; ``value`` is already in the unit of what it is compared with."""
+    """A literal; ``value`` is in the unit of its kind (seconds become milliseconds)."""
 
     value: float
     unit: str
     text: str
     offset: int
+
+    @property
+    def kind(self) -> str | None:
+        if self.unit in ("ms", "s"):
+            return "latency"
+        return "percent" if self.unit == "%" else None
 
     def __str__(self) -> str:
         return self.text
@@ -107,6 +117,8 @@ class Number(Expr):
 
 @dataclass(frozen=True)
 class Call(Expr):
+    """A function over a probe; ``window`` is 0.0 for ``last`` and baseline calls."""
+
     func: str
     probe: str
     metric: str
@@ -114,14 +126,15 @@ class Call(Expr):
     window_text: str
     offset: int
     probe_offset: int
+    baseline: bool = False
 
     @property
     def kind(self) -> str:
-        """What the call returns: "percent", "latency", "status" or "count"."""
+        """What the call returns: "percent", "latency", "status", "count" or "rate"."""
         if self.func in PERCENT_FUNCTIONS:
             return "percent"
         if self.func in COUNT_FUNCTIONS:
-            return "count"
+            return self.func
         return "latency" if self.metric == "latency_ms" else "status"
 
     def calls(self) -> Iterator[Call]:
@@ -129,10 +142,46 @@ class Call(Expr):
 
     def __str__(self) -> str:
         ref = self.probe if self.metric == "latency_ms" else f"{self.probe}.{self.metric}"
+        if self.baseline:
+            return f"{BASELINE}.{self.func}({ref})"
+        if not self.window_text:
+            return f"{self.func}({ref})"
         return f"{self.func}({ref}, {self.window_text})"
 
 
-Value = Number | Call
+@dataclass(frozen=True)
+class Arith(Expr):
+    """``left op right`` on values; ``kind`` is worked out when parsing."""
+
+    op: str
+    left: Value
+    right: Value
+    kind: str | None
+    offset: int
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.left, self.right)
+
+    def __str__(self) -> str:
+        mine = _PRECEDENCE[self.op]
+        left = _group(self.left, mine, strict=False)
+        # a - (b - c) and a / (b * c) need their parentheses back; a + (b + c) does not.
+        right = _group(self.right, mine, strict=self.op in ("-", "/"))
+        return f"{left} {self.op} {right}"
+
+
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
+
+
+def _group(value: Value, precedence: int, strict: bool) -> str:
+    if isinstance(value, Arith):
+        inner = _PRECEDENCE[value.op]
+        if inner < precedence or (strict and inner == precedence):
+            return f"({value})"
+    return str(value)
+
+
+Value = Number | Call | Arith
 
 
 @dataclass(frozen=True)
@@ -191,7 +240,7 @@ def _wrap(expr: Expr, kinds: type | tuple[type, ...]) -> str:
 
 @dataclass(frozen=True)
 class Token:
-    kind: str  # NUMBER, NAME, OP, "(", ")", ",", ".", END
+    kind: str  # NUMBER, NAME, OP, ARITH, "(", ")", ",", ".", END
     text: str
     offset: int
     number: float = 0.0
@@ -204,6 +253,7 @@ _TOKEN = re.compile(
   | (?P<number>[0-9]+(?:\.[0-9]+)?)(?P<unit>[A-Za-z%]*)
   | (?P<name>[A-Za-z_][A-Za-z0-9_-]*)
   | (?P<op><=|>=|==|!=|<|>)
+  | (?P<arith>[-+*/])
   | (?P<punct>[(),.])
     """,
     re.VERBOSE,
@@ -237,6 +287,8 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token("NAME", match.group(0), pos))
         elif kind == "op":
             tokens.append(Token("OP", match.group(0), pos))
+        elif kind == "arith":
+            tokens.append(Token("ARITH", match.group(0), pos))
         elif kind == "punct":
             tokens.append(Token(match.group(0), match.group(0), pos))
         pos = match.end()
@@ -278,6 +330,11 @@ class _Parser:
             raise AssertionSyntaxError(f"{message}, found {_describe(token)}", token.offset)
         return self.advance()
 
+    def nest(self, token: Token) -> None:
+        self.depth += 1
+        if self.depth > _MAX_NESTING:
+            raise AssertionSyntaxError("assertion nested too deeply", token.offset)
+
     def parse(self) -> Expr:
         if self.peek().kind == "END":
             raise AssertionSyntaxError("empty assertion", 0)
@@ -311,31 +368,45 @@ class _Parser:
 
     def parse_not(self) -> Expr:
         token = self.peek()
-        self.depth += 1
-        if self.depth > _MAX_NESTING:
-            raise AssertionSyntaxError("assertion nested too deeply", token.offset)
+        self.nest(token)
         try:
             if self.at_keyword("not"):
                 self.advance()
                 return Not(self.parse_not(), token.offset)
-            if token.kind == "(":
+            if token.kind == "(" and not self.opens_arithmetic():
                 self.advance()
                 inner = self.parse_or()
-                closing = self.peek()
-                if closing.kind != ")":
-                    raise AssertionSyntaxError(
-                        f"expected ')' to close the '(' at offset {token.offset}, "
-                        f"found {_describe(closing)}",
-                        closing.offset,
-                    )
-                self.advance()
+                self.close(token)
                 return inner
             return self.parse_cmp()
         finally:
             self.depth -= 1
 
+    def close(self, opening: Token) -> None:
+        closing = self.peek()
+        if closing.kind != ")":
+            raise AssertionSyntaxError(
+                f"expected ')' to close the '(' at offset {opening.offset}, "
+                f"found {_describe(closing)}",
+                closing.offset,
+            )
+        self.advance()
+
+    def opens_arithmetic(self) -> bool:
+        """Whether the '(' at the cursor groups a value: its ')' is followed by an operator."""
+        level = 0
+        for index in range(self.pos, len(self.tokens)):
+            kind = self.tokens[index].kind
+            if kind == "(":
+                level += 1
+            elif kind == ")":
+                level -= 1
+                if level == 0:
+                    return self.tokens[index + 1].kind in ("OP", "ARITH")
+        return False  # unbalanced: let the boolean branch report the missing ')'
+
     def parse_cmp(self) -> Expr:
-        left = self.parse_value()
+        left = self.parse_sum()
         op = self.peek()
         if op.kind != "OP":
             raise AssertionSyntaxError(
@@ -344,29 +415,57 @@ class _Parser:
                 op.offset,
             )
         self.advance()
-        right = self.parse_value()
+        right = self.parse_sum()
         if self.peek().kind == "OP":
             raise AssertionSyntaxError(
                 "comparisons cannot be chained; join them with 'and'", self.peek().offset
             )
-        if isinstance(left, Number):
-            left = _in_units_of(left, right)
-        if isinstance(right, Number):
-            right = _in_units_of(right, left)
+        _same_kind(left, right, op, "compare")
         return Compare(op.text, left, right, left.offset)
 
-    def parse_value(self) -> Value:
+    def parse_sum(self) -> Value:
+        left = self.parse_term()
+        while self.peek().kind == "ARITH" and self.peek().text in ("+", "-"):
+            op = self.advance()
+            right = self.parse_term()
+            kind = _same_kind(left, right, op, "add" if op.text == "+" else "subtract")
+            left = Arith(op.text, left, right, kind, left.offset)
+        return left
+
+    def parse_term(self) -> Value:
+        left = self.parse_factor()
+        while self.peek().kind == "ARITH" and self.peek().text in ("*", "/"):
+            op = self.advance()
+            right = self.parse_factor()
+            left = Arith(op.text, left, right, _scaled_kind(left, right, op), left.offset)
+        return left
+
+    def parse_factor(self) -> Value:
         token = self.peek()
-        if token.kind == "NUMBER":
-            self.advance()
-            if token.unit not in _VALUE_UNITS:
+        if token.kind == "ARITH" and token.text == "-":
+            following = self.tokens[self.pos + 1]
+            if following.kind != "NUMBER" or following.offset != token.offset + 1:
                 raise AssertionSyntaxError(
-                    f"unknown unit '{token.unit}' in '{token.text}' (use ms, s or %)",
-                    token.offset + len(token.text) - len(token.unit),
+                    "a minus sign must be followed directly by a number", token.offset
                 )
-            return Number(token.number, token.unit, token.text, token.offset)
+            self.advance()
+            number = self.parse_number()
+            return Number(-number.value, number.unit, "-" + number.text, token.offset)
+        if token.kind == "NUMBER":
+            return self.parse_number()
+        if token.kind == "(":
+            self.nest(token)
+            try:
+                self.advance()
+                inner = self.parse_sum()
+                self.close(token)
+                return inner
+            finally:
+                self.depth -= 1
         if token.kind == "NAME" and token.text not in KEYWORDS:
             following = self.tokens[self.pos + 1]
+            if token.text == BASELINE and following.kind == ".":
+                return self.parse_baseline()
             if following.kind == "(" or token.text in FUNCTIONS:
                 return self.parse_call()
             raise AssertionSyntaxError(
@@ -380,7 +479,35 @@ class _Parser:
             token.offset,
         )
 
-    def parse_call(self) -> Call:
+    def parse_number(self) -> Number:
+        token = self.advance()
+        if token.unit not in _VALUE_UNITS:
+            raise AssertionSyntaxError(
+                f"unknown unit '{token.unit}' in '{token.text}' (use ms, s or %)",
+                token.offset + len(token.text) - len(token.unit),
+            )
+        if token.unit == "s":
+            return Number(token.number * 1000.0, "ms", token.text, token.offset)
+        return Number(token.number, token.unit, token.text, token.offset)
+
+    def parse_baseline(self) -> Call:
+        self.advance()  # "baseline"
+        self.advance()  # "."
+        name = self.peek()
+        if name.kind != "NAME":
+            raise AssertionSyntaxError(
+                f"expected a function after 'baseline.', found {_describe(name)}", name.offset
+            )
+        if name.text not in WINDOW_FUNCTIONS:
+            hint = _did_you_mean(name.text, WINDOW_FUNCTIONS)
+            raise AssertionSyntaxError(
+                f"unknown baseline function '{name.text}'{hint}; "
+                f"baseline takes one of: {', '.join(WINDOW_FUNCTIONS)}",
+                name.offset,
+            )
+        return self.parse_call(baseline=True)
+
+    def parse_call(self, baseline: bool = False) -> Call:
         name = self.advance()
         if name.text not in FUNCTIONS:
             raise AssertionSyntaxError(
@@ -411,13 +538,30 @@ class _Parser:
                     f"{_did_you_mean(metric_token.text, METRICS)}; metrics: {', '.join(METRICS)}",
                     metric_token.offset,
                 )
-            if name.text not in STAT_FUNCTIONS:
+            if name.text not in STAT_FUNCTIONS + POINT_FUNCTIONS:
                 raise AssertionSyntaxError(
                     f"{name.text}() works on whole samples; give it a probe name without a metric",
                     metric_token.offset,
                 )
             self.advance()
             metric = metric_token.text
+        if baseline or name.text in POINT_FUNCTIONS:
+            if self.peek().kind == ",":
+                what = "baseline functions cover the whole before phase"
+                if not baseline:
+                    what = f"{name.text}() reads the latest sample"
+                raise AssertionSyntaxError(f"{what}; remove the window", self.peek().offset)
+            self.expect(")", f"expected ')' after '{probe.text}'")
+            return Call(
+                func=name.text,
+                probe=probe.text,
+                metric=metric,
+                window=0.0,
+                window_text="",
+                offset=name.offset,
+                probe_offset=probe.offset,
+                baseline=baseline,
+            )
         self.expect(",", "expected ',' after probe name")
         window = self.peek()
         if window.kind != "NUMBER" or window.unit not in _WINDOW_UNITS or window.number <= 0:
@@ -437,24 +581,47 @@ class _Parser:
         )
 
 
-def _in_units_of(number: Number, other: Value) -> Number:
-    """Check the literal's unit against what it is compared with, converting s to ms."""
-    if number.unit in ("ms", "s"):
-        if not (isinstance(other, Call) and other.kind == "latency"):
+def _unit_literal(value: Value) -> Number | None:
+    return value if isinstance(value, Number) and value.kind is not None else None
+
+
+def _same_kind(left: Value, right: Value, op: Token, verb: str) -> str | None:
+    """The kind of ``left op right`` for + - and comparisons: both sides must agree."""
+    a, b = left.kind, right.kind
+    if a is None or b is None or a == b:
+        return a if a is not None else b
+    for literal, other in ((_unit_literal(right), a), (_unit_literal(left), b)):
+        if literal is None:
+            continue
+        if literal.kind == "latency":
             raise AssertionSyntaxError(
-                f"'{number.text}' is a time; compare times only with a latency function "
-                "such as p99(probe, 30s)",
-                number.offset,
+                f"'{literal.text}' is a time; {verb} times only with a latency function "
+                f"such as p99(probe, 30s), not a {other}",
+                literal.offset,
             )
-        factor = 1000.0 if number.unit == "s" else 1.0
-        return Number(number.value * factor, "ms", number.text, number.offset)
-    if number.unit == "%" and not (isinstance(other, Call) and other.kind == "percent"):
         raise AssertionSyntaxError(
-            f"'{number.text}' is a percentage; compare percentages only with "
-            "error_rate() or availability()",
-            number.offset,
+            f"'{literal.text}' is a percentage; {verb} percentages only with "
+            f"error_rate() or availability(), not a {other}",
+            literal.offset,
         )
-    return number
+    raise AssertionSyntaxError(f"cannot {verb} a {a} ('{left}') and a {b} ('{right}')", op.offset)
+
+
+def _scaled_kind(left: Value, right: Value, op: Token) -> str | None:
+    """The kind of ``left * right`` or ``left / right``: scaling by plain numbers, or ratios."""
+    a, b = left.kind, right.kind
+    if b is None:
+        return a
+    if op.text == "*" and a is None:
+        return b
+    if op.text == "/" and a == b:
+        return None  # a ratio of two values of one kind
+    verb = "multiply" if op.text == "*" else "divide"
+    raise AssertionSyntaxError(
+        f"cannot {verb} '{left}' by '{right}'; scale a value by a plain number, "
+        "or divide two values of the same kind",
+        op.offset,
+    )
 
 
 def parse_assertion(text: str) -> Expr:

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 class Probe(Protocol):
     """One observation per call; sample() never raises for a failure of the observed system."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def sample(self) -> Sample: ...
 

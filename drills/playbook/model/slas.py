@@ -42,4 +42,4 @@ class Sla(BaseModel):
         return parse_assertion(self.assert_)
 
     def spec(self) -> SlaSpec:
-        return SlaSpec(self.name, self.expr, self.during, self.on_breach)
+        return SlaSpec(self.name, self.expr, self.during, self.on_breach, hold_for=self.for_)

@@ -25,15 +25,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def redis_server() -> Iterator[int]:
-    """A private redis-server on a free loopback port, without persistence; yields the port."""
+def redis_server(netns: str = "") -> Iterator[int]:
+    """A private redis-server on a free loopback port, without persistence; yields the port.
+
+    With ``netns``, the server runs inside that namespace (on its loopback)."""
     binary = shutil.which("redis-server")
     require(binary is not None, "needs redis-server (apt-get install redis-server)")
     assert binary is not None
     port = free_port()
     with tempfile.TemporaryDirectory() as workdir:
+        prefix = ["ip", "netns", "exec", netns] if netns else []
         proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            [*prefix, binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", workdir],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -42,7 +45,7 @@ def redis_server() -> Iterator[int]:
             deadline = time.monotonic() + 5
             while True:
                 try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    _connect(port, netns)
                     break
                 except OSError:
                     if time.monotonic() > deadline or proc.poll() is not None:
@@ -52,6 +55,18 @@ def redis_server() -> Iterator[int]:
         finally:
             proc.terminate()
             proc.wait(timeout=5)
+
+
+def _connect(port: int, netns: str) -> None:
+    from verifier.netns import run_in_netns
+
+    def attempt() -> None:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+
+    if netns:
+        run_in_netns(netns, attempt, timeout=2)
+    else:
+        attempt()
 
 
 class PrometheusStub:
@@ -86,7 +101,7 @@ class PrometheusStub:
 
 
 @contextmanager
-def test_namespace() -> Iterator[str]:
+def scratch_namespace() -> Iterator[str]:
     """A fresh network namespace with loopback up; removed afterwards."""
     name = f"dhprobe-{uuid.uuid4().hex[:8]}"
     run(["ip", "netns", "add", name])
@@ -107,4 +122,16 @@ def listen_in(namespace: str, host: str = "127.0.0.1", port: int = 0) -> socket.
         sock.listen(16)
         return sock
 
-    return run_in_netns(namespace, make, timeout=5)
+    sock = run_in_netns(namespace, make, timeout=5)
+    threading.Thread(target=_accept_forever, args=(sock,), daemon=True).start()
+    return sock
+
+
+def _accept_forever(sock: socket.socket) -> None:
+    # Accept and drop, so the backlog never fills however many samples connect.
+    while True:
+        try:
+            conn, _ = sock.accept()
+        except OSError:
+            return
+        conn.close()

@@ -1,0 +1,99 @@
+"""From playbook text through the planner to runnable probes."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from drills.engine.plan import HostInfo, PlannedProbe, resolve_plan
+from drills.playbook.parser import parse_playbook
+from verifier.probes.base import Probe, ProbeConfigError, build_probe
+from verifier.probes.canary import RedisCanary
+from verifier.probes.command import CommandProbe
+from verifier.probes.http import HttpProbe
+from verifier.probes.prometheus import PrometheusProbe
+from verifier.probes.tcp import TcpProbe
+
+PLAYBOOK = """\
+apiVersion: drillhall/v1
+kind: Playbook
+metadata: {name: probes}
+targets:
+  app: {host: web}
+  primary: {host: db1}
+probes:
+  - name: checkout
+    http: {url: "http://app:8080/checkout", timeout: 2s, expect_status: [200]}
+  - name: redis-port
+    tcp: {host: primary, port: 6379, timeout: 300ms}
+    from: app
+  - name: orders
+    canary: {redis: {address: "primary:6379", key_prefix: "drill:orders:"}}
+    from: app
+  - name: depth
+    prometheus: {url: "http://10.77.0.8:9090", query: "sum(queue_depth)"}
+  - name: ping-db
+    command: {argv: [ping, -c, "1", primary], timeout: 2s}
+steps:
+  - wait: 1s
+"""
+
+INVENTORY = {
+    "web": HostInfo("web", "10.77.0.2", "agent.web", netns="dh-web"),
+    "db1": HostInfo("db1", "10.77.0.3", "agent.db1", netns="dh-db1"),
+}
+
+
+def planned() -> dict[str, PlannedProbe]:
+    plan = resolve_plan(parse_playbook(PLAYBOOK), INVENTORY)
+    return {p.name: p for p in plan.probes}
+
+
+def test_every_probe_kind_is_built_with_the_addresses_the_planner_resolved() -> None:
+    probes = {name: build_probe(p) for name, p in planned().items()}
+    assert all(isinstance(p, Probe) for p in probes.values())
+    assert probes["checkout"] == HttpProbe(
+        "checkout", "http://10.77.0.2:8080/checkout", 2.0, (200,)
+    )
+    assert probes["redis-port"] == TcpProbe("redis-port", "10.77.0.3", 6379, 0.3)
+    canary = probes["orders"]
+    assert isinstance(canary, RedisCanary)
+    assert (canary.key_prefix, canary.netns) == ("drill:orders:", "dh-web")
+    assert canary.key(7) == "drill:orders:7"
+    prom = probes["depth"]
+    assert isinstance(prom, PrometheusProbe)
+    assert (prom.url, prom.query, prom.timeout) == (
+        "http://10.77.0.8:9090",
+        "sum(queue_depth)",
+        2.0,
+    )
+    # argv is passed as written: command probes are not rewritten by the planner
+    assert probes["ping-db"] == CommandProbe("ping-db", ("ping", "-c", "1", "primary"), 2.0)
+
+
+def test_a_probe_from_a_host_carries_that_hosts_namespace_in_the_plan() -> None:
+    plan = planned()
+    assert plan["redis-port"].netns == "dh-web"
+    assert plan["redis-port"].to_dict()["netns"] == "dh-web"
+    assert plan["checkout"].netns == ""  # no `from`: sampled from the engine's host
+
+
+@pytest.mark.skipif(importlib.util.find_spec("psycopg") is not None, reason="psycopg installed")
+def test_a_postgres_canary_without_psycopg_is_refused_with_the_fix() -> None:
+    probe = PlannedProbe("pg", "canary", 0.5, None, {"store": "postgres", "dsn": "postgresql://x"})
+    with pytest.raises(ProbeConfigError, match="needs the psycopg package"):
+        build_probe(probe)
+
+
+def test_a_command_outside_the_allowlist_is_refused_even_past_the_model() -> None:
+    probe = PlannedProbe("x", "command", 1.0, None, {"argv": ["bash", "-c", "true"]})
+    with pytest.raises(ProbeConfigError, match="'bash' is not an allowed probe command"):
+        build_probe(probe)
+
+
+def test_broken_parameters_and_unknown_kinds_are_config_errors() -> None:
+    with pytest.raises(ProbeConfigError, match="probe t \\(tcp\\): bad parameters"):
+        build_probe(PlannedProbe("t", "tcp", 1.0, None, {"host": "h"}))
+    with pytest.raises(ProbeConfigError, match="unknown probe kind 'ebpf'"):
+        build_probe(PlannedProbe("k", "ebpf", 1.0, None, {}))

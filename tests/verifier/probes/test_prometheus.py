@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.verifier.probes.servers import PrometheusStub
+from verifier.probes.prometheus import PrometheusProbe
+
+
+@pytest.fixture
+def prom() -> Iterator[PrometheusStub]:
+    stub = PrometheusStub()
+    yield stub
+    stub.close()
+
+
+def vector(value: str) -> dict[str, object]:
+    return {
+        "status": "success",
+        "data": {
+            "resultType": "vector",
+            "result": [{"metric": {"job": "shop"}, "value": [1700000000.1, value]}],
+        },
+    }
+
+
+def test_prometheus_probe_sends_the_instant_query_and_reads_a_number(
+    prom: PrometheusStub,
+) -> None:
+    prom.document = vector("42.5")
+    probe = PrometheusProbe("depth", prom.url + "/", 'sum(queue_depth{job="shop"})', 1.0)
+    sample = probe.sample()
+    assert sample.ok and sample.status == 200 and sample.error is None
+    assert probe.last_value == 42.5
+    path = urlsplit(prom.queries[-1])
+    assert path.path == "/api/v1/query"
+    assert parse_qs(path.query) == {"query": ['sum(queue_depth{job="shop"})']}
+
+
+def test_prometheus_probe_reads_a_scalar(prom: PrometheusStub) -> None:
+    prom.document = {"status": "success", "data": {"resultType": "scalar", "result": [1, "3"]}}
+    probe = PrometheusProbe("n", prom.url, "scalar(3)")
+    assert probe.sample().ok and probe.last_value == 3.0
+
+
+@pytest.mark.parametrize(
+    ("document", "status", "error"),
+    [
+        ({"status": "success", "data": {"resultType": "vector", "result": []}}, 200, "empty"),
+        (vector("NaN"), 200, "NaN"),
+        ({"status": "error", "errorType": "bad_data", "error": "parse error at char 4"}, 400,
+         "parse error at char 4"),
+        ({"status": "success", "data": {"resultType": "matrix", "result": []}}, 200, "matrix"),
+        ("not prometheus", 200, "status is not success"),
+    ],
+)  # fmt: skip
+def test_prometheus_probe_fails_without_a_numeric_result(
+    prom: PrometheusStub, document: object, status: int, error: str
+) -> None:
+    prom.document, prom.status = document, status
+    probe = PrometheusProbe("depth", prom.url, "up")
+    sample = probe.sample()
+    assert not sample.ok and sample.status == status
+    assert sample.error is not None and error in sample.error
+    assert probe.last_value is None
+
+
+def test_prometheus_probe_fails_when_the_server_is_gone(prom: PrometheusStub) -> None:
+    url = prom.url
+    prom.close()
+    sample = PrometheusProbe("depth", url, "up", timeout=0.5).sample()
+    assert not sample.ok and sample.status is None
+    assert sample.error is not None and "Connection" in sample.error
