@@ -20,11 +20,10 @@ from drills.engine.events import EventSink, EventType
 from drills.engine.plan import Plan, PlannedFault, PlannedStep
 from drills.engine.states import TRANSITIONS, RunState, check_transition
 from drills.playbook.model import Playbook
-from verifier.assertions.parser import parse_assertion
 from verifier.netns import enter_netns, run_in_netns
 from verifier.phases import Phase
 from verifier.probes.base import Probe, ProbeConfigError, build_probe, close_probe
-from verifier.verdicts import SlaSpec, SlaTracker, VerdictState
+from verifier.verdicts import SlaTracker, VerdictState
 from verifier.windows import Sample, SampleStore
 
 log = logging.getLogger(__name__)
@@ -37,6 +36,8 @@ class RunOptions:
     settle_seconds: float = 5.0
     # How long recovery may take when the playbook sets no RTO objective.
     default_recovery_timeout: float = 60.0
+    # Recovery is watched at least this long after the last revert, whatever the RTO objective.
+    min_recovery_seconds: float = 10.0
     agent_timeout: float = 15.0
     abort_poll_seconds: float = 0.25
 
@@ -100,20 +101,13 @@ class DrillRunner:
         self.state = RunState.PENDING
         self.store = SampleStore()
         self.tracker = SlaTracker(
-            [
-                SlaSpec(
-                    name=sla.name,
-                    expr=parse_assertion(sla.assert_),
-                    during=Phase(sla.during),
-                    on_breach=sla.on_breach,
-                )
-                for sla in playbook.slas
-            ],
+            playbook.sla_specs(),  # carries `for` (hold_for) as well as the expression
             self.store,
             settle_seconds=self.opt.settle_seconds,
         )
         self.has_recovery_slas = any(Phase(s.during) is Phase.RECOVERY for s in playbook.slas)
         self._samples: queue.Queue[Sample] = queue.Queue()
+        self.probes: dict[str, Probe] = {}  # built at preflight; the canaries keep their writes
         self._stop_probes = threading.Event()
         self._active: dict[tuple[str, str], _ActiveFault] = {}
         self._faults_on = 0  # open fault windows; the FAULT phase lasts while any is open
@@ -362,7 +356,7 @@ class DrillRunner:
         # Every probe is built (and its namespace tried) before any fault: a probe that
         # cannot run would be a silent gap in the evidence.
         problems: list[str] = []
-        self.probes: dict[str, Probe] = {}
+        self.probes = {}
         for planned in self.plan.probes:
             try:
                 self.probes[planned.name] = build_probe(planned)
@@ -427,6 +421,9 @@ class DrillRunner:
         now = self.clock()
         if self._fault_start is None:
             self._fault_start = now
+            # Recovery is judged from the start of the disruption: a failover recovers while
+            # the fault is still on, and RTO counts from here.
+            self._verdicts(self.tracker.enter_phase(Phase.RECOVERY, now))
         if self._faults_on == 0:
             self._verdicts(self.tracker.enter_phase(Phase.FAULT, now))
         self._faults_on += 1
@@ -439,13 +436,17 @@ class DrillRunner:
     def _recover(self) -> RunOutcome:
         self._to(RunState.RECOVERING)
         now = self.clock()
-        self._verdicts(self.tracker.enter_phase(Phase.RECOVERY, now))
+        if self._fault_start is None:  # a drill without faults: recovery is judged from here
+            self._verdicts(self.tracker.enter_phase(Phase.RECOVERY, now))
         objective = self.playbook.objectives.rto
         rto: float | None = None
         if self.has_recovery_slas:
             origin = self._fault_start if self._fault_start is not None else now
             budget = objective if objective is not None else self.opt.default_recovery_timeout
-            deadline = max(origin + budget, now) + self.opt.settle_seconds
+            # However short the objective, recovery is watched for a while after the last
+            # revert, so a late recovery is measured (and judged against the objective).
+            watch = now + self.opt.min_recovery_seconds
+            deadline = max(origin + budget, watch) + self.opt.settle_seconds
             while True:
                 self._tick()
                 t = self.clock()

@@ -19,6 +19,15 @@ from drills.engine.plan import HostInfo, resolve_plan
 from drills.engine.runner import DrillRunner, RunOptions
 from drills.engine.states import RunState
 from drills.playbook.parser import parse_playbook
+from tests.conftest import have_root, require
+from tests.verifier.probes.servers import (
+    PrometheusStub,
+    free_port,
+    listen_in,
+    redis_server,
+    scratch_namespace,
+)
+from verifier.probes.canary import RedisCanary
 
 
 class Service:
@@ -298,9 +307,10 @@ def test_pause_holds_the_run_until_an_operator_resumes(service: Service) -> None
 def test_a_probe_kind_the_engine_cannot_run_is_an_error_not_a_silent_gap(
     service: Service,
 ) -> None:
+    # Without the optional psycopg driver a PostgreSQL canary cannot run here.
     text = PAUSE.format(port=service.port).replace(
         f'    http: {{url: "http://127.0.0.1:{service.port}/", timeout: 1s}}',
-        f"    tcp: {{host: 127.0.0.1, port: {service.port}, timeout: 1s}}",
+        '    canary: {postgres: {dsn: "postgresql://drill@127.0.0.1/shop"}}',
     )
     playbook = parse_playbook(text)
     runner = DrillRunner(
@@ -308,4 +318,128 @@ def test_a_probe_kind_the_engine_cannot_run_is_an_error_not_a_silent_gap(
     )
     outcome = runner.run()
     assert outcome.state is RunState.ERROR
-    assert "shop (tcp)" in outcome.reason
+    assert "probe shop" in outcome.reason
+
+
+EVERY_KIND = """\
+apiVersion: drillhall/v1
+kind: Playbook
+metadata: {{name: every-probe}}
+targets:
+  app: {{host: h1}}
+probes:
+  - name: port
+    tcp: {{host: 127.0.0.1, port: {http_port}, timeout: 1s}}
+    every: 100ms
+  - name: orders
+    canary: {{redis: {{address: "127.0.0.1:{redis_port}", key_prefix: "drillhall:test:run:"}}}}
+    every: 100ms
+  - name: depth
+    prometheus: {{url: "{prom_url}", query: "sum(queue_depth)", timeout: 1s}}
+    every: 100ms
+  - name: alive
+    command: {{argv: ["true"], timeout: 1s}}
+    every: 100ms
+steps:
+  - wait: 700ms
+"""
+
+
+def samples_of(sink: MemorySink) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for kind, data, _ in sink.events:
+        if kind is EventType.SAMPLE:
+            found.setdefault(data["probe"], []).append(data)
+    return found
+
+
+def test_every_probe_kind_samples_during_a_run(service: Service) -> None:
+    prom = PrometheusStub()
+    prom.document = {
+        "status": "success",
+        "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1, "7"]}]},
+    }
+    try:
+        with redis_server() as redis_port:
+            text = EVERY_KIND.format(
+                http_port=service.port, redis_port=redis_port, prom_url=prom.url
+            )
+            playbook = parse_playbook(text)
+            sink = MemorySink()
+            runner = DrillRunner(
+                11, playbook, resolve_plan(playbook, INVENTORY), FakeDriver(service), sink,
+                options=RunOptions(settle_seconds=0.2, tick_seconds=0.05),
+            )  # fmt: skip
+            outcome = runner.run()
+            canary = runner.probes["orders"]
+            assert isinstance(canary, RedisCanary)
+            acked = canary.acknowledged()
+            assert canary.verify() == []  # verify still works after the run closed the probe
+    finally:
+        prom.close()
+    assert outcome.state is RunState.PASSED, outcome
+    samples = samples_of(sink)
+    assert set(samples) == {"port", "orders", "depth", "alive"}
+    for name, got in samples.items():
+        assert 4 <= len(got) <= 12, (name, len(got))  # 700 ms at 100 ms
+        assert all(s["ok"] for s in got), (name, got)
+    assert [s["status"] for s in samples["alive"]] == [0] * len(samples["alive"])
+    # Samples taken after the last tick are not emitted; the canary still remembers them.
+    assert len(samples["orders"]) <= len(acked) <= len(samples["orders"]) + 2
+
+
+NAMESPACED = """\
+apiVersion: drillhall/v1
+kind: Playbook
+metadata: {{name: from-a-host}}
+targets:
+  app: {{host: h1}}
+probes:
+  - name: inside
+    tcp: {{host: 127.0.0.1, port: {port}, timeout: 500ms}}
+    every: 100ms
+    from: app
+  - name: outside
+    tcp: {{host: 127.0.0.1, port: {port}, timeout: 500ms}}
+    every: 100ms
+steps:
+  - wait: 500ms
+"""
+
+
+def test_a_probe_from_a_host_samples_inside_that_hosts_namespace(service: Service) -> None:
+    require(have_root(), "needs root (network namespaces)")
+    with scratch_namespace() as namespace:
+        port = free_port()
+        listener = listen_in(namespace, "127.0.0.1", port)  # only the namespace listens
+        try:
+            inventory = {**INVENTORY, "h1": HostInfo("h1", "10.0.0.1", "agent.h1", namespace)}
+            playbook = parse_playbook(NAMESPACED.format(port=port))
+            sink = MemorySink()
+            runner = DrillRunner(
+                12, playbook, resolve_plan(playbook, inventory), FakeDriver(service), sink,
+                options=RunOptions(settle_seconds=0.2, tick_seconds=0.05),
+            )  # fmt: skip
+            outcome = runner.run()
+        finally:
+            listener.close()
+    assert outcome.state is RunState.PASSED, outcome
+    samples = samples_of(sink)
+    assert samples["inside"] and all(s["ok"] for s in samples["inside"])
+    assert samples["outside"] and not any(s["ok"] for s in samples["outside"])
+
+
+def test_a_probe_whose_host_namespace_is_missing_is_refused_before_any_fault(
+    service: Service,
+) -> None:
+    inventory = {**INVENTORY, "h1": HostInfo("h1", "10.0.0.1", "agent.h1", "dhprobe-gone")}
+    playbook = parse_playbook(NAMESPACED.format(port=free_port()))
+    driver = FakeDriver(service)
+    sink = MemorySink()
+    runner = DrillRunner(13, playbook, resolve_plan(playbook, inventory), driver, sink)
+    outcome = runner.run()
+    assert outcome.state is RunState.ERROR
+    assert "probe inside runs from host h1" in outcome.reason
+    assert "dhprobe-gone" in outcome.reason
+    assert driver.calls == []
+    assert not samples_of(sink)
