@@ -150,6 +150,10 @@ def _describe(type: str, d: dict[str, Any]) -> str:
             hosts = ", ".join(f.get("host", "?") for f in d.get("faults", [])) or d.get("host")
             kind = f"{d.get('fault') or (d.get('faults') or [{}])[0].get('kind')} on {hosts}"
         return f"step {where} ({d.get('name', '')}): {kind} for {d.get('duration', 0):g}s"
+    if type == "rpo":
+        span = f" over {d['span_seconds']:g}s" if d.get("lost") else ""
+        error = f" ({d['error']})" if d.get("error") else ""
+        return f"RPO: {d['lost']} of {d['acknowledged']} acknowledged writes lost{span}{error}"
     if type == "paused":
         return f"paused at step {d.get('path')}: resume it on the run page"
     if type == "fault_applied":

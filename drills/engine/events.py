@@ -23,6 +23,7 @@ class EventType(StrEnum):
     SAMPLE = "sample"
     VERDICT = "verdict"
     ABORT = "abort"
+    RPO = "rpo"
     RESULT = "result"
     ERROR = "error"
 

@@ -23,6 +23,7 @@ from drills.playbook.model import Playbook
 from verifier.netns import enter_netns, run_in_netns
 from verifier.phases import Phase
 from verifier.probes.base import Probe, ProbeConfigError, build_probe, close_probe
+from verifier.probes.canary import Ack, RedisCanary
 from verifier.verdicts import SlaTracker, VerdictState
 from verifier.windows import Sample, SampleStore
 
@@ -49,6 +50,7 @@ class RunOutcome:
     rto: float | None = None
     rto_objective: float | None = None
     reason: str = ""
+    rpo: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +59,7 @@ class RunOutcome:
             "rto": self.rto,
             "rto_objective": self.rto_objective,
             "reason": self.reason,
+            "rpo": self.rpo,
         }
 
 
@@ -469,9 +472,50 @@ class DrillRunner:
             reasons.append("did not recover in time")
         if rto is not None and objective is not None and rto > objective:
             reasons.append(f"RTO {rto:.1f}s over the objective {objective:g}s")
+        rpo = self._measure_rpo()
+        if rpo is not None:
+            self._emit(EventType.RPO, rpo)
+            reasons.extend(self._rpo_problems(rpo))
         state = RunState.FAILED if reasons else RunState.PASSED
         self._to(state)
-        return RunOutcome(state, verdicts, rto, objective, "; ".join(reasons) or "every SLA held")
+        reason = "; ".join(reasons) or "every SLA held"
+        return RunOutcome(state, verdicts, rto, objective, reason, rpo)
+
+    def _measure_rpo(self) -> dict[str, Any] | None:
+        """Acknowledged canary writes that cannot be read back now that the system recovered."""
+        canaries = {n: p for n, p in self.probes.items() if isinstance(p, RedisCanary)}
+        if not canaries:
+            return None
+        lost: list[Ack] = []
+        acknowledged = 0
+        errors = []
+        for name, canary in sorted(canaries.items()):
+            acknowledged += len(canary.acknowledged())
+            try:
+                lost.extend(canary.verify())
+            except Exception as exc:  # "cannot tell" must never read as "nothing lost"
+                errors.append(f"{name}: {exc}")
+        times = sorted(ack.t for ack in lost)
+        return {
+            "acknowledged": acknowledged,
+            "lost": len(lost),
+            "span_seconds": round(times[-1] - times[0], 3) if times else 0.0,
+            "first_lost_at": times[0] if times else None,
+            "error": "; ".join(errors) or None,
+        }
+
+    def _rpo_problems(self, rpo: dict[str, Any]) -> list[str]:
+        objectives = self.playbook.objectives
+        if objectives.rpo is None:
+            return []
+        if rpo["error"]:
+            return [f"RPO could not be measured: {rpo['error']}"]
+        writes, seconds = objectives.rpo_writes, objectives.rpo_seconds
+        if writes is not None and rpo["lost"] > writes:
+            return [f"RPO {rpo['lost']} acknowledged writes lost, objective {writes}"]
+        if seconds is not None and rpo["span_seconds"] > seconds:
+            return [f"RPO {rpo['span_seconds']:.1f}s of writes lost, objective {seconds:g}s"]
+        return []
 
     def _abort(self, reason: str) -> RunOutcome:
         self._emit(EventType.ABORT, {"reason": reason})

@@ -88,6 +88,10 @@ def render_html(doc: dict[str, Any]) -> str:
     errors = sum(1 for s in samples if not s["data"].get("ok"))
     rto = result.get("rto")
     objective = result.get("rto_objective")
+    rpo = result.get("rpo")
+    rpo_text = "no canary probe"
+    if rpo:
+        rpo_text = f"{rpo['lost']} of {rpo['acknowledged']} acknowledged writes lost"
     rto_text = "not measured" if rto is None else f"{rto:.2f} s"
     if objective is not None:
         rto_text += f" (objective {objective:g} s)"
@@ -99,7 +103,8 @@ def render_html(doc: dict[str, Any]) -> str:
 <span class="muted">run {run["id"]}, version {run["version"]}</span></h1>
 <p>{_badge(run["state"])} {escape(result.get("reason", ""))}</p>
 <p>Started {escape(str(run["started_at"]))}, finished {escape(str(run["finished_at"]))}.
-RTO: <strong>{rto_text}</strong>. Probe samples: {len(samples)}, errors: {errors}.</p>
+RTO: <strong>{rto_text}</strong>. RPO: <strong>{escape(rpo_text)}</strong>.
+Probe samples: {len(samples)}, errors: {errors}.</p>
 <h2>Probe latency, fault windows shaded</h2>
 {_chart(events, t0)}
 <h2>SLA verdicts</h2>

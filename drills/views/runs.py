@@ -58,6 +58,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "slas": slas,
         "rto": result.get("rto"),
         "rto_objective": result.get("rto_objective"),
+        "rpo": result.get("rpo"),
         "terminal_states": sorted(s.value for s in TERMINAL),
     }
     return render(request, "drills/run_detail.html", context)

@@ -131,6 +131,13 @@
     abort: function (d) {
       setReason("abort: " + (d.reason || ""));
     },
+    rpo: function (d) {
+      const el = document.getElementById("rpo");
+      if (el) {
+        el.textContent = d.lost + " of " + d.acknowledged + " acknowledged writes lost" +
+          (d.lost ? " (over " + d.span_seconds + " s)" : "") + (d.error ? " — " + d.error : "");
+      }
+    },
     paused: function (d) {
       setReason("paused at step " + (d.path || d.step) + ": press Resume to go on");
       if (view.resumeForm && !run.finished) {
@@ -298,6 +305,8 @@
           (d.reason ? " — " + d.reason : "");
       case "abort":
         return d.reason || "";
+      case "rpo":
+        return d.lost + " of " + d.acknowledged + " acknowledged writes lost";
       case "paused":
         return "paused at step " + (d.path || d.step) + " (" + (d.name || "") + ")";
       case "resumed":

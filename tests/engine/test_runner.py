@@ -443,3 +443,73 @@ def test_a_probe_whose_host_namespace_is_missing_is_refused_before_any_fault(
     assert "dhprobe-gone" in outcome.reason
     assert driver.calls == []
     assert not samples_of(sink)
+
+
+CANARY = """\
+apiVersion: drillhall/v1
+kind: Playbook
+metadata: {{name: canary-drill}}
+targets:
+  app: {{host: h1}}
+  db: {{host: h2}}
+probes:
+  - name: orders
+    canary: {{redis: {{address: "127.0.0.1:{port}", key_prefix: "orders:"}}}}
+    every: 100ms
+steps:
+  - wait: 500ms
+  - {{fault: network.partition, target: db, from: [app], duration: 500ms}}
+objectives: {{rpo: 0}}
+"""
+
+
+class LosingDriver(FakeDriver):
+    """Its 'fault' deletes acknowledged writes behind the canary's back: real data loss."""
+
+    def __init__(self, service: Service, redis_port: int) -> None:
+        super().__init__(service)
+        self.redis_port = redis_port
+        self.deleted: list[str] = []
+
+    def apply(self, queue: str, spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+        import redis
+
+        client = redis.Redis(port=self.redis_port)
+        keys = sorted(client.keys("orders:*"))[:3]
+        if keys:
+            client.delete(*keys)
+        self.deleted = [k.decode() for k in keys]
+        return super().apply(queue, spec, timeout)
+
+
+def canary_run(port: int, driver: FakeDriver) -> tuple[Any, MemorySink]:
+    playbook = parse_playbook(CANARY.format(port=port))
+    sink = MemorySink()
+    runner = DrillRunner(
+        11, playbook, resolve_plan(playbook, INVENTORY), driver, sink,
+        options=RunOptions(settle_seconds=0.2, tick_seconds=0.05, min_recovery_seconds=0.5),
+    )  # fmt: skip
+    return runner.run(), sink
+
+
+def test_rpo_counts_acknowledged_writes_that_cannot_be_read_back(service: Service) -> None:
+    from tests.verifier.probes.servers import redis_server
+
+    with redis_server() as port:
+        driver = LosingDriver(service, port)
+        outcome, sink = canary_run(port, driver)
+    assert len(driver.deleted) == 3
+    assert outcome.rpo is not None and outcome.rpo["lost"] == 3
+    assert outcome.rpo["acknowledged"] >= 5
+    assert outcome.state is RunState.FAILED
+    assert "RPO 3 acknowledged writes lost, objective 0" in outcome.reason
+    assert any(k is EventType.RPO and d["lost"] == 3 for k, d, _ in sink.events)
+
+
+def test_rpo_is_zero_when_nothing_was_lost(service: Service) -> None:
+    from tests.verifier.probes.servers import redis_server
+
+    with redis_server() as port:
+        outcome, _ = canary_run(port, FakeDriver(service))
+    assert outcome.rpo is not None and outcome.rpo["lost"] == 0
+    assert outcome.state is RunState.PASSED, outcome.reason
