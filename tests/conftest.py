@@ -1,6 +1,6 @@
 """Shared test helpers.
 
-On CI (DRILLHALL_REQUIRE_ALL=1, set by .ci/run) a missing capability fails the test
+On CI (CI=true, or DRILLHALL_REQUIRE_ALL=1 as .ci/run sets) a missing capability fails the test
 instead of skipping it, so a green run cannot hide a machine that lost root, eBPF or
 the browser.
 """
@@ -13,7 +13,11 @@ import subprocess
 
 import pytest
 
-REQUIRE_ALL = os.environ.get("DRILLHALL_REQUIRE_ALL", "") in {"1", "true", "yes"}
+# CI sets CI=true and .ci/run sets DRILLHALL_REQUIRE_ALL=1: either one makes skips impossible.
+REQUIRE_ALL = any(
+    os.environ.get(name, "").lower() in {"1", "true", "yes"}
+    for name in ("DRILLHALL_REQUIRE_ALL", "CI")
+)
 
 
 def require(condition: bool, reason: str) -> None:
@@ -76,3 +80,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return 2 if "stack" in getattr(item, "fixturenames", ()) else 1
 
     items.sort(key=rank)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """On CI a skip from anywhere (a marker, a plugin, a fixture) is a failure: root, eBPF,
+    the browser and Redis are expected there, so a skipped test hides breakage."""
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_ALL and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped on CI, which must run every test: {report.longrepr}"
