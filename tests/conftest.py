@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -59,6 +60,12 @@ def needs_redis() -> str:
     url = test_redis_url()
     require(redis_up(url), f"needs a Redis server at {url} (make setup starts one)")
     return url
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def run(

@@ -18,28 +18,19 @@ restores checkout: the first Sentinel that answers wins, so list the app's own f
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from drills.lab.httpservice import JsonHandler, Server, serve, split_hostport
+
 REDIS_TIMEOUT_S = 0.5
 SENTINEL_TIMEOUT_S = 0.3
 REDISCOVER_S = 0.5
-
-
-def split_hostport(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
-    return host, int(port)
 
 
 def make_redis(host: str, port: int, timeout: float = REDIS_TIMEOUT_S) -> redis.Redis:
@@ -112,7 +103,7 @@ class RedisRouter:
             return True
 
 
-class DemoHandler(BaseHTTPRequestHandler):
+class DemoHandler(JsonHandler):
     server: DemoServer
     protocol_version = "HTTP/1.1"
 
@@ -138,31 +129,11 @@ class DemoHandler(BaseHTTPRequestHandler):
         else:
             self._reply(404, {"error": f"no route {path}"})
 
-    def _reply(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        # Probes hit this several times a second: per-request lines would drown the log.
-        pass
-
-
-class DemoServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class DemoServer(Server):
     def __init__(self, listen: tuple[str, int], router: RedisRouter) -> None:
         self.router = router
         super().__init__(listen, DemoHandler)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    # SIGTERM from `lab down` should close the socket cleanly, like Ctrl-C.
-    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,16 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     server = DemoServer(args.listen, RedisRouter(args.redis, args.sentinel, args.master))
-    signal.signal(signal.SIGTERM, _interrupt)
     host, port = args.listen
-    print(f"demoapp listening on {host}:{port}, redis {args.redis[0]}:{args.redis[1]}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return serve(
+        server, f"demoapp listening on {host}:{port}, redis {args.redis[0]}:{args.redis[1]}"
+    )
 
 
 if __name__ == "__main__":

@@ -15,26 +15,18 @@ GET /healthz         200 {"ok": true}
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
 import sys
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from drills.lab.httpservice import JsonHandler, Server, serve, split_hostport
+
 FILE_NAME = "probe.dat"
 MAX_WRITE = 1 << 20
 DEFAULT_WRITE = 4096
-
-
-def split_hostport(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
-    return host, int(port)
 
 
 def write_file(directory: Path, size: int) -> None:
@@ -51,7 +43,7 @@ def read_file(directory: Path) -> int:
         return len(fh.read())
 
 
-class FilesHandler(BaseHTTPRequestHandler):
+class FilesHandler(JsonHandler):
     server: FilesServer
     protocol_version = "HTTP/1.1"
 
@@ -86,29 +78,11 @@ class FilesHandler(BaseHTTPRequestHandler):
         latency = (time.perf_counter() - started) * 1000
         self._reply(200, {"ok": True, **body, "latency_ms": round(latency, 3)})
 
-    def _reply(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass  # probes call this several times a second
-
-
-class FilesServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class FilesServer(Server):
     def __init__(self, listen: tuple[str, int], directory: Path) -> None:
         self.directory = directory
         super().__init__(listen, FilesHandler)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,15 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.dir.mkdir(parents=True, exist_ok=True)
     server = FilesServer(args.listen, args.dir)
-    signal.signal(signal.SIGTERM, _interrupt)
-    print(f"files listening on {args.listen[0]}:{args.listen[1]}, dir {args.dir}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return serve(server, f"files listening on {args.listen[0]}:{args.listen[1]}, dir {args.dir}")
 
 
 if __name__ == "__main__":

@@ -191,9 +191,9 @@ def _teardown(state_dir: Path, topology: Topology) -> list[str]:
     # 2. Services known by pid file (e.g. one whose namespace was deleted under it).
     file_pids: list[int] = []
     for path, signature in pid_files:
-        pid = services.read_pid(Path(path), signature)
-        if pid is not None:
-            file_pids.append(pid)
+        recorded = services.read_pid(Path(path), signature)
+        if recorded is not None:
+            file_pids.append(recorded)
         Path(path).unlink(missing_ok=True)
     for pid in procs.terminate(file_pids):
         removed.append(f"process {pid}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,12 +25,6 @@ LAB_HOSTS = {
     "db1": ("dh-db1", "10.77.0.3"),
     "db2": ("dh-db2", "10.77.0.4"),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def active_queues(redis_url: str) -> set[str]:

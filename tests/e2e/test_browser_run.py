@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
-from tests.conftest import require
+from tests.browser import chromium_page
 from tests.e2e.stack import Stack
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
-def page(tmp_path: Path):  # type: ignore[no-untyped-def]
-    require(os.path.exists(CHROMIUM), "needs Debian chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context()
-        yield context.new_page()
-        context.close()
-        browser.close()
+def page():  # type: ignore[no-untyped-def]
+    with chromium_page() as page:
+        yield page
 
 
 def test_browser_runs_demo_and_sees_passed_live(stack: Stack, e2e_password: str, page) -> None:  # type: ignore[no-untyped-def]

@@ -5,17 +5,15 @@ partition step. Completion offers top-level keys and fault names from the JSON S
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser import chromium_page
 from tests.conftest import require
-from tests.web.test_run_page_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, Site, free_port
+from tests.web.test_run_page_browser import ROOT, Site, new_site
 
 PASSWORD = "editor-Pass-1"
 BUNDLE = ROOT / "static" / "vendor" / "editor.bundle.js"
@@ -37,26 +35,8 @@ DURATION_LINE = "    duration: 10s"
 
 @pytest.fixture
 def site(tmp_path: Path, needs_redis: str) -> Iterator[Site]:
-    require(os.path.exists(CHROMIUM), "needs Debian chromium (apt-get install chromium)")
     require(BUNDLE.is_file(), "needs the editor bundle (scripts/setup.sh builds it)")
-    env = dict(os.environ)
-    env.update(
-        REDIS_URL=needs_redis,
-        DRILLHALL_SQLITE_PATH=str(tmp_path / "drillhall.sqlite3"),
-        DRILLHALL_STATE_DIR=str(tmp_path / "state"),
-        DJANGO_SETTINGS_MODULE="drillhall.settings",
-        PYTHONPATH=str(ROOT),
-    )
-    migrate = subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert migrate.returncode == 0, migrate.stderr
-    s = Site(env=env, port=free_port(), run_id=0, log=tmp_path / "daphne.log")
+    s = new_site(tmp_path, needs_redis)
     yaml_path = str(Path(__file__).with_name("checkout-partition.yaml"))
     s.python(SEED % {"password": PASSWORD, "yaml": yaml_path})
     s.start_web()
@@ -68,19 +48,8 @@ def site(tmp_path: Path, needs_redis: str) -> Iterator[Site]:
 
 @pytest.fixture
 def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--disable-quic"]
-        )
-        page = browser.new_context().new_page()
-        page.set_default_timeout(15_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.errors = errors  # type: ignore[attr-defined]
+    with chromium_page(timeout_ms=15_000) as page:
         yield page
-        browser.close()
 
 
 def wait_validated(page: Any, state: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,19 +22,10 @@ from typing import Any
 import pytest
 
 from drills.cli.workers import web_argv
-from tests.conftest import require
+from tests.browser import chromium_page
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "browser-Pass-1"
 
 SEED = """
@@ -144,12 +134,6 @@ AFTER_RESTART = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Site:
     env: dict[str, str]
@@ -205,12 +189,11 @@ class Site:
         self.web = None
 
 
-@pytest.fixture
-def site(tmp_path: Path, needs_redis: str) -> Iterator[Site]:
-    require(os.path.exists(CHROMIUM), "needs Debian chromium (apt-get install chromium)")
+def new_site(tmp_path: Path, redis_url: str) -> Site:
+    """A migrated SQLite file and a free port for a daphne of its own (not started yet)."""
     env = dict(os.environ)
     env.update(
-        REDIS_URL=needs_redis,
+        REDIS_URL=redis_url,
         DRILLHALL_SQLITE_PATH=str(tmp_path / "drillhall.sqlite3"),
         DRILLHALL_STATE_DIR=str(tmp_path / "state"),
         DJANGO_SETTINGS_MODULE="drillhall.settings",
@@ -225,7 +208,12 @@ def site(tmp_path: Path, needs_redis: str) -> Iterator[Site]:
         timeout=120,
     )
     assert migrate.returncode == 0, migrate.stderr
-    s = Site(env=env, port=free_port(), run_id=0, log=tmp_path / "daphne.log")
+    return Site(env=env, port=free_port(), run_id=0, log=tmp_path / "daphne.log")
+
+
+@pytest.fixture
+def site(tmp_path: Path, needs_redis: str) -> Iterator[Site]:
+    s = new_site(tmp_path, needs_redis)
     yaml_path = str(Path(__file__).with_name("checkout-partition.yaml"))
     s.run_id = int(s.python(SEED % {"password": PASSWORD, "yaml": yaml_path}).strip())
     s.start_web()
@@ -237,16 +225,8 @@ def site(tmp_path: Path, needs_redis: str) -> Iterator[Site]:
 
 @pytest.fixture
 def browser_page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_context().new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.errors = errors  # type: ignore[attr-defined]
+    with chromium_page() as page:
         yield page
-        browser.close()
 
 
 def log_seqs(page: Any) -> list[int]:
