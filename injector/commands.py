@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 from collections.abc import Sequence
 
@@ -51,3 +53,17 @@ def in_netns(netns: str | None, argv: list[str]) -> list[str]:
     if not netns:
         return list(argv)
     return ["ip", "netns", "exec", netns, *argv]
+
+
+NETNS_DIR = "/run/netns"
+# What `ip netns` accepts as a name and cannot escape /run/netns with.
+NETNS_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def valid_netns_name(netns: str) -> bool:
+    return bool(NETNS_NAME.match(netns)) and netns not in {".", ".."}
+
+
+def netns_missing(netns: str | None) -> bool:
+    """A named namespace that does not exist (any more); None means the host's own."""
+    return netns is not None and not os.path.exists(os.path.join(NETNS_DIR, netns))

@@ -6,17 +6,10 @@ the same way, inside the target's network namespace, through `nft` with an argv 
 
 from __future__ import annotations
 
-import os
-
-from injector.commands import CommandError, in_netns, run_command
+from injector.commands import CommandError, in_netns, netns_missing, run_command
 from injector.faults.base import FaultError
 
-NETNS_DIR = "/run/netns"
 NFT_TIMEOUT = 5.0
-
-
-def netns_missing(netns: str | None) -> bool:
-    return netns is not None and not os.path.exists(os.path.join(NETNS_DIR, netns))
 
 
 def table_name(run_id: int, step: int) -> str:

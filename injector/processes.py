@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from injector.children import start_time
+from injector.commands import NETNS_DIR, valid_netns_name
 
 PROC = Path("/proc")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-NETNS_DIR = Path("/run/netns")
 COMM_LENGTH = 15  # the kernel truncates comm to 15 bytes
-NETNS_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 @dataclass(frozen=True, order=True)
@@ -160,10 +158,10 @@ def _by_cgroup(cgroup: str) -> set[int]:
 
 
 def netns_id(netns: str) -> tuple[int, int] | None:
-    if not NETNS_NAME.match(netns) or netns in {".", ".."}:
+    if not valid_netns_name(netns):
         return None
     try:
-        st = os.stat(NETNS_DIR / netns)
+        st = os.stat(os.path.join(NETNS_DIR, netns))
     except OSError:
         return None
     return (st.st_dev, st.st_ino)

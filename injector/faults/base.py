@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from injector.commands import valid_netns_name
+
 if TYPE_CHECKING:
     pass
 
@@ -118,6 +120,8 @@ class Fault(ABC):
     def __init__(self, spec: FaultSpec, netns: str | None = None) -> None:
         if spec.kind != self.kind:
             raise FaultError(f"{type(self).__name__} cannot run a {spec.kind!r} spec", True)
+        if netns is not None and not valid_netns_name(netns):
+            raise FaultError(f"invalid network namespace name {netns!r}", True)
         self.spec = spec
         self.netns = netns
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from injector import children, nft
-from injector.faults.bandwidth import check_netns_name, netns_missing
+from injector.commands import netns_missing
 from injector.faults.base import Fault, FaultError, FaultSpec
 
 READY_TIMEOUT = 5.0
@@ -65,7 +65,6 @@ class DnsFault(Fault):
 
     def __init__(self, spec: FaultSpec, netns: str | None = None) -> None:
         super().__init__(spec, netns)
-        check_netns_name(netns)
         self.params = DnsParams.parse(spec.params)
 
     @property

@@ -19,12 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from injector import nft
-from injector.commands import CommandError, in_netns, run_command
+from injector.commands import CommandError, in_netns, netns_missing, run_command
 from injector.faults.bandwidth import (
-    check_netns_name,
     delete_root_if_ours,
     egress_interface,
-    netns_missing,
     qdisc_handle,
     root_qdisc,
 )
@@ -121,7 +119,6 @@ class LossFault(Fault):
 
     def __init__(self, spec: FaultSpec, netns: str | None = None) -> None:
         super().__init__(spec, netns)
-        check_netns_name(netns)
         self.params = LossParams.parse(spec.params)
 
     @property

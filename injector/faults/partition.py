@@ -9,7 +9,6 @@ reverting is deleting that one table.
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,7 +22,6 @@ DIRECTIONS: tuple[Direction, ...] = ("both", "in", "out")
 CHAIN_PRIORITY = -10
 # "host" routes the spec to an agent; the fault itself ignores it.
 ALLOWED_PARAMS = {"peers", "direction", "ports", "host"}
-_NETNS_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -68,8 +66,6 @@ class PartitionFault(Fault):
 
     def __init__(self, spec: FaultSpec, netns: str | None = None) -> None:
         super().__init__(spec, netns)
-        if netns is not None and not _NETNS_NAME.match(netns):
-            raise FaultError(f"invalid network namespace name {netns!r}", True)
         self.params = PartitionParams.parse(spec.params)
 
     @property
