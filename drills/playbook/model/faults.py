@@ -9,7 +9,7 @@ expected to use on the host (shown in plans).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -37,23 +37,6 @@ from drills.playbook.model.values import (
     strict_config,
 )
 
-FAULTS = (
-    "network.partition",
-    "network.latency",
-    "network.loss",
-    "network.bandwidth",
-    "network.timeout",
-    "network.reset",
-    "network.dns",
-    "http.error",
-    "io.delay",
-    "io.error",
-    "process.kill",
-    "process.pause",
-    "stress.cpu",
-    "stress.memory",
-)
-
 FaultName = Literal[
     "network.partition",
     "network.latency",
@@ -70,6 +53,8 @@ FaultName = Literal[
     "stress.cpu",
     "stress.memory",
 ]
+# The closed catalogue, in one place: the names come from the Literal above.
+FAULTS: tuple[str, ...] = get_args(FaultName)
 
 RATE_PATTERN = r"^[0-9]+(\.[0-9]+)?(kbit|mbit|gbit)$"
 GLOB_PATTERN = r"^[A-Za-z0-9*?._-]+$"
