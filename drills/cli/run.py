@@ -60,7 +60,7 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         except PlanError as exc:
             say_err(f"{path}: the plan was refused:\n{exc}")
             return EXIT_ABORTED
-        fault_hosts = {fault.host for step in _walk(plan.steps) for fault in step.faults}
+        fault_hosts = {fault.host for _, fault in plan.faults()}
         agents = {h.name: h.netns for h in Host.objects.filter(name__in=fault_hosts)}
         ensure_workers(group, agents, say)
 
@@ -132,12 +132,6 @@ def _tail(run_id: int, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-u
                 return dict(event.data)
         if not events:
             time.sleep(0.2)
-
-
-def _walk(steps):  # type: ignore[no-untyped-def]
-    for step in steps:
-        yield step
-        yield from _walk(step.children)
 
 
 def _describe(type: str, d: dict[str, Any]) -> str:

@@ -207,15 +207,7 @@ class Plan:
 
     def faults(self) -> list[tuple[PlannedStep, PlannedFault]]:
         """Every planned fault with its step, nested ones included, in execution order."""
-        found: list[tuple[PlannedStep, PlannedFault]] = []
-
-        def visit(steps: Sequence[PlannedStep]) -> None:
-            for step in steps:
-                found.extend((step, fault) for fault in step.faults)
-                visit(step.children)
-
-        visit(self.steps)
-        return found
+        return _all_faults(self.steps)
 
 
 def resolve_plan(

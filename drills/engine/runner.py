@@ -376,7 +376,7 @@ class DrillRunner:
                     )
         if problems:
             raise ValueError("; ".join(problems))
-        queues = {f.queue for step in _walk(self.plan.steps) for f in step.faults}
+        queues = {fault.queue for _, fault in self.plan.faults()}
         for host_queue in sorted(queues):
             self.driver.ping(host_queue, self.opt.agent_timeout)
 
@@ -538,11 +538,3 @@ class DrillRunner:
         self._revert_all()
         self._to(RunState.ERROR)
         return RunOutcome(RunState.ERROR, {}, None, self.playbook.objectives.rto, message)
-
-
-def _walk(steps: tuple[PlannedStep, ...]) -> list[PlannedStep]:
-    out: list[PlannedStep] = []
-    for step in steps:
-        out.append(step)
-        out.extend(_walk(step.children))
-    return out
