@@ -4,8 +4,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import have_root, redis_up, require, test_redis_url
-from tests.e2e.stack import Stack, free_port, manage, stack_env
+from tests.conftest import free_port, have_root, redis_up, require, test_redis_url
+from tests.e2e.stack import Stack, manage, stack_env
 
 PASSWORD = "drill-e2e-Pass-1"
 

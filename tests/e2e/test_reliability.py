@@ -25,7 +25,8 @@ from injector.faults.base import FaultSpec
 from injector.faults.catalogue import build_fault
 from injector.janitor import Janitor
 from injector.ledger import EntryState, Ledger
-from tests.e2e.stack import ROOT, Stack, active_queues, cli, free_port, nft_tables, ns_ping
+from tests.conftest import free_port
+from tests.e2e.stack import ROOT, Stack, active_queues, cli, nft_tables, ns_ping
 
 LEASE = 4.0  # DRILLHALL_LEASE_SECONDS in the stack
 LONG_PARTITION = ROOT / "tests" / "fixtures" / "playbooks" / "e2e" / "long-partition.yaml"
