@@ -43,6 +43,11 @@ class Sample:
     latency_ms: float | None = None
     status: int | None = None
     error: str | None = None
+    # A measured number that is not a latency: a Prometheus query's result, a kernel count.
+    value: float | None = None
+    # A canary's sequence number, set only on acknowledged writes: who reads the run's events
+    # can check each acknowledged write for itself.
+    seq: int | None = None
 
 
 @dataclass

@@ -23,7 +23,7 @@ from drills.playbook.model import Playbook
 from verifier.netns import enter_netns, run_in_netns
 from verifier.phases import Phase
 from verifier.probes.base import Probe, ProbeConfigError, build_probe, close_probe
-from verifier.probes.canary import Ack, RedisCanary
+from verifier.probes.canary import Ack, Canary
 from verifier.verdicts import SlaTracker, VerdictState
 from verifier.windows import Sample, SampleStore
 
@@ -61,6 +61,22 @@ class RunOutcome:
             "reason": self.reason,
             "rpo": self.rpo,
         }
+
+
+def sample_event(sample: Sample) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "probe": sample.probe,
+        "ok": sample.ok,
+        "latency_ms": sample.latency_ms,
+        "status": sample.status,
+        "error": sample.error,
+    }
+    # Only where they carry something: most samples are plain HTTP or TCP ones.
+    if sample.value is not None:
+        data["value"] = sample.value
+    if sample.seq is not None:
+        data["seq"] = sample.seq
+    return data
 
 
 class _Abort(Exception):
@@ -196,16 +212,7 @@ class DrillRunner:
             except queue.Empty:
                 break
             self.store.add(sample)
-            self._emit(
-                EventType.SAMPLE,
-                {
-                    "probe": sample.probe,
-                    "ok": sample.ok,
-                    "latency_ms": sample.latency_ms,
-                    "status": sample.status,
-                    "error": sample.error,
-                },
-            )
+            self._emit(EventType.SAMPLE, sample_event(sample))
         self._verdicts(self.tracker.evaluate(now))
         if now - self._last_abort_poll >= self.opt.abort_poll_seconds:
             self._last_abort_poll = now
@@ -483,7 +490,7 @@ class DrillRunner:
 
     def _measure_rpo(self) -> dict[str, Any] | None:
         """Acknowledged canary writes that cannot be read back now that the system recovered."""
-        canaries = {n: p for n, p in self.probes.items() if isinstance(p, RedisCanary)}
+        canaries = {n: p for n, p in self.probes.items() if isinstance(p, Canary)}
         if not canaries:
             return None
         lost: list[Ack] = []

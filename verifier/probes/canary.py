@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar, runtime_checkable
 
 import redis
 from redis.backoff import NoBackoff
@@ -33,6 +33,22 @@ class Ack:
 
     seq: int
     t: float
+
+
+@runtime_checkable
+class Canary(Protocol):
+    """What the runner needs of any canary (Redis, PostgreSQL) to measure RPO."""
+
+    name: str
+
+    def acknowledged(self) -> list[Ack]:
+        """Every write the store acknowledged so far, oldest first."""
+        ...
+
+    def verify(self, after_seconds: float = 0.0) -> list[Ack]:
+        """Acknowledged writes that cannot be read back now; raises when the store cannot
+        be read, because "cannot tell" must not count as "nothing lost"."""
+        ...
 
 
 class CanaryUnavailable(RuntimeError):
@@ -112,6 +128,7 @@ class RedisCanary:
             ok=acknowledged,
             latency_ms=round(latency_ms, 3),
             error=error,
+            seq=seq if acknowledged else None,
         )
 
     def _last_ack(self) -> Ack | None:
