@@ -1,0 +1,63 @@
+"""runqueue_latency: how long the scoped processes' threads wait runnable before they get a CPU.
+
+Loads ``runqueue.bpf.c`` (sched:sched_wakeup, sched_wakeup_new, sched_switch,
+sched_process_exit). ``Scope.pids`` are process ids (tgids): every thread of a listed process
+counts, learned in the kernel when the thread leaves a CPU (the wakeup tracepoint names only
+the thread), so no list of thread ids has to be kept up to date from user space. New threads
+and children of a scoped process count from their first run. ``Scope.cgroup_ids`` are cgroup
+v2 ids; an empty scope keeps every task on the host.
+
+Each read yields one ``runqueue_latency_ms`` sample (mean wait in ms, count of waits, log2
+buckets), zeros included.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ebpf import bcc_program
+from ebpf.collector import KernelSample, Scope, Source
+from ebpf.log2_hist import LatencyTotals
+
+SOURCE = Path(__file__).with_name("runqueue.bpf.c")
+TRACEPOINTS = [
+    ("sched", "sched_wakeup"),
+    ("sched", "sched_wakeup_new"),
+    ("sched", "sched_switch"),
+    ("sched", "sched_process_exit"),
+]
+
+
+class RunqueueLatency:
+    name = "runqueue_latency"
+    source = Source.EBPF
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self._bpf: Any = None
+
+    def attach(self) -> None:
+        if self._bpf is not None:
+            return
+        bpf = bcc_program.load(SOURCE, TRACEPOINTS, bcc_program.scope_cflags(self.scope))
+        bcc_program.fill_scope(bpf, self.scope)
+        self._bpf = bpf
+
+    def read(self, now: float) -> list[KernelSample]:
+        if self._bpf is None:
+            return []
+        summary = LatencyTotals()
+        for _, total in bcc_program.drain(self._bpf["totals"]):
+            summary.count, summary.sum_ns = total.count, total.sum_ns
+        for slot, n in bcc_program.drain(self._bpf["hist"]):
+            summary.add_slot(bcc_program.number(slot), bcc_program.number(n))
+        return [
+            KernelSample(now, "runqueue_latency_ms", summary.mean_ms, Source.EBPF,
+                         count=summary.count, buckets=summary.buckets)
+        ]  # fmt: skip
+
+    def close(self) -> None:
+        bpf, self._bpf = self._bpf, None
+        if bpf is not None:
+            bpf.cleanup()
