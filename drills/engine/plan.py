@@ -287,6 +287,13 @@ class _Planner:
     def hosts_of(self, target: str) -> list[HostInfo]:
         return self.resolved.get(target, [])
 
+    def host_port(self, value: str) -> str:
+        """``name:port`` with a target or inventory host name replaced by its address."""
+        name, _, port = value.rpartition(":")
+        address = self.address_of(name) or name
+        netloc = f"[{address}]" if ":" in address and "[" not in address else address
+        return f"{netloc}:{port}"
+
     def address_of(self, name: str) -> str | None:
         """A target's (first) host address, an inventory host's address, or None."""
         if name in self.playbook.targets:
@@ -453,14 +460,13 @@ class _Planner:
         if isinstance(probe, CanaryProbe):
             redis = probe.canary.redis
             if redis is not None:
-                name, _, port = redis.address.rpartition(":")
-                address = self.address_of(name) or name
-                netloc = f"[{address}]" if ":" in address and "[" not in address else address
-                params = {
-                    "store": "redis",
-                    "address": f"{netloc}:{port}",
-                    "key_prefix": redis.key_prefix,
-                }
+                params = {"store": "redis", "key_prefix": redis.key_prefix}
+                if redis.address is not None:
+                    params["address"] = self.host_port(redis.address)
+                else:
+                    assert redis.sentinel is not None
+                    params["sentinel"] = [self.host_port(s) for s in redis.sentinel]
+                    params["master"] = redis.master
             else:
                 assert probe.canary.postgres is not None
                 params = {"store": "postgres", "dsn": probe.canary.postgres.dsn}

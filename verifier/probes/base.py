@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from verifier.probes.canary import CanaryUnavailable, RedisCanary, postgres_canary
+from verifier.probes.canary import CanaryUnavailable, RedisCanary
 from verifier.probes.command import CommandNotAllowed, CommandProbe
 from verifier.probes.http import HttpProbe
 from verifier.probes.prometheus import PrometheusProbe
@@ -41,13 +41,15 @@ def build_probe(planned: PlannedProbe) -> Probe:
             return TcpProbe(planned.name, str(params["host"]), int(params["port"]), planned.timeout)
         if planned.kind == "canary":
             if params.get("store") == "postgres":
-                postgres_canary(planned.name, str(params["dsn"]), planned.netns)
+                return postgres_canary(planned, str(params["dsn"]))
             return RedisCanary(
                 planned.name,
-                str(params["address"]),
+                params.get("address"),
                 str(params.get("key_prefix") or "drillhall:canary:"),
                 planned.timeout,
                 planned.netns,
+                sentinel=params.get("sentinel"),
+                master=params.get("master"),
             )
         if planned.kind == "prometheus":
             return PrometheusProbe(
@@ -63,6 +65,20 @@ def build_probe(planned: PlannedProbe) -> Probe:
         problem = f"probe {planned.name} ({planned.kind}): bad parameters: {exc}"
         raise ProbeConfigError(problem) from None
     raise ProbeConfigError(f"probe {planned.name}: unknown probe kind {planned.kind!r}")
+
+
+def postgres_canary(planned: PlannedProbe, dsn: str) -> Probe:
+    """A PostgreSQL canary; psycopg is imported only here, so without it only this kind fails."""
+    try:
+        from verifier.probes.pgcanary import PostgresCanary
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("psycopg"):
+            raise
+        raise CanaryUnavailable(
+            f"probe {planned.name}: a PostgreSQL canary needs the psycopg package, which is "
+            "not installed (pip install 'psycopg[binary]'); use a Redis canary or install it"
+        ) from None
+    return PostgresCanary(planned.name, dsn, planned.timeout, planned.netns)
 
 
 def close_probe(probe: Probe) -> None:

@@ -18,6 +18,7 @@ from typing import Any, NoReturn, Protocol, TypeVar, runtime_checkable
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 
 from verifier.netns import run_in_netns
 from verifier.windows import Sample
@@ -63,30 +64,52 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _connection_options(timeout: float) -> dict[str, Any]:
+    # No retries: one sample is one attempt, or a failover would hide behind reconnects.
+    return {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": Retry(NoBackoff(), 0),
+    }
+
+
 class RedisCanary:
+    """Writes to ``address``, or (with ``sentinel`` and ``master``) to the master the Sentinels
+    name, as a Sentinel-aware application does: after a failover its writes follow the new
+    master, and verify() reads back from whichever master the Sentinels name then."""
+
     def __init__(
         self,
         name: str,
-        address: str,
+        address: str | None,
         key_prefix: str = "drillhall:canary:",
         timeout: float = 1.0,
         netns: str = "",
         ttl_seconds: int = 86400,
+        *,
+        sentinel: list[str] | None = None,
+        master: str | None = None,
     ) -> None:
         self.name = name
         self.key_prefix = key_prefix
         self.netns = netns
         self.ttl_seconds = ttl_seconds  # keys outlive any drill yet do not pile up forever
-        host, port = split_address(address)
-        # No retries: one sample is one attempt, or a failover would hide behind reconnects.
-        self._client = redis.Redis(
-            host=host,
-            port=port,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            decode_responses=True,
-        )
+        options = _connection_options(timeout)
+        if sentinel:
+            if not master:
+                raise ValueError("a Sentinel canary needs the master name")
+            # redis-py's Sentinel client asks the Sentinels for the master on every new
+            # connection, and drops the connection when the master turns read-only (demoted).
+            self._sentinel: Sentinel | None = Sentinel(
+                [split_address(a) for a in sentinel], sentinel_kwargs=dict(options), **options
+            )
+            self._client = self._sentinel.master_for(master, decode_responses=True)
+        elif address:
+            self._sentinel = None
+            host, port = split_address(address)
+            self._client = redis.Redis(host=host, port=port, decode_responses=True, **options)
+        else:
+            raise ValueError("a Redis canary needs an address or Sentinels")
         self._token = secrets.token_hex(4)
         self._seq = 0
         self._acked: list[Ack] = []
@@ -172,6 +195,9 @@ class RedisCanary:
 
     def close(self) -> None:
         self._client.close()
+        if self._sentinel is not None:
+            for client in self._sentinel.sentinels:
+                client.close()
 
 
 def postgres_canary(name: str, dsn: str, netns: str = "") -> NoReturn:

@@ -81,11 +81,42 @@ def _host_port(value: str) -> str:
     return value
 
 
+HostPort = Annotated[str, AfterValidator(_host_port)]  # target name or address, with port
+
+
 class RedisCanary(BaseModel):
+    """Writes to one address, or to whichever master the Sentinels name (``sentinel``, with
+    ``master``): the latter follows a failover the way a Sentinel-aware client does."""
+
     model_config = strict_config()
 
-    address: Annotated[str, AfterValidator(_host_port)]  # target name or address, with port
+    address: HostPort | None = None
+    sentinel: Annotated[list[HostPort], Field(min_length=1)] | None = None
+    master: Slug | None = None
     key_prefix: str = Field(default="drillhall:canary:", min_length=1)
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> RedisCanary:
+        if (self.address is None) == (self.sentinel is None):
+            raise PydanticCustomError(
+                "canary_redis_endpoint",
+                "a Redis canary needs exactly one of 'address' (HOST:PORT) or 'sentinel' "
+                "(a list of HOST:PORT) with 'master'",
+                {},
+            )
+        if self.sentinel is not None and self.master is None:
+            raise PydanticCustomError(
+                "canary_redis_master",
+                "a Redis canary with 'sentinel' needs 'master', the name the Sentinels monitor",
+                {},
+            )
+        if self.address is not None and self.master is not None:
+            raise PydanticCustomError(
+                "canary_redis_master",
+                "'master' goes with 'sentinel'; with 'address' the canary writes to that address",
+                {},
+            )
+        return self
 
 
 class PostgresCanary(BaseModel):
