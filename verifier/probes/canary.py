@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import redis
 from redis.backoff import NoBackoff
@@ -198,15 +198,3 @@ class RedisCanary:
         if self._sentinel is not None:
             for client in self._sentinel.sentinels:
                 client.close()
-
-
-def postgres_canary(name: str, dsn: str, netns: str = "") -> NoReturn:
-    """A PostgreSQL canary needs psycopg, an optional extra; say so before the run starts."""
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        raise CanaryUnavailable(
-            f"probe {name}: a PostgreSQL canary needs the psycopg package, which is not "
-            "installed (pip install 'psycopg[binary]'); use a Redis canary or install it"
-        ) from None
-    raise CanaryUnavailable(f"probe {name}: the PostgreSQL canary is not implemented yet")

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 
 import pytest
 
 from drills.engine.plan import HostInfo, PlannedProbe, resolve_plan
 from drills.playbook.parser import parse_playbook
 from verifier.probes.base import Probe, ProbeConfigError, build_probe
-from verifier.probes.canary import RedisCanary
+from verifier.probes.canary import Canary, RedisCanary
 from verifier.probes.command import CommandProbe
 from verifier.probes.http import HttpProbe
+from verifier.probes.pgcanary import PostgresCanary
 from verifier.probes.prometheus import PrometheusProbe
 from verifier.probes.tcp import TcpProbe
 
@@ -79,12 +80,26 @@ def test_a_probe_from_a_host_carries_that_hosts_namespace_in_the_plan() -> None:
     assert plan["checkout"].netns == ""  # no `from`: sampled from the engine's host
 
 
-def test_a_postgres_canary_is_refused_at_preflight_with_the_reason() -> None:
-    probe = PlannedProbe("pg", "canary", 0.5, None, {"store": "postgres", "dsn": "postgresql://x"})
-    # Without psycopg (an optional extra) the fix is named; with it, the canary is not built yet.
-    have_psycopg = importlib.util.find_spec("psycopg") is not None
-    reason = "not implemented yet" if have_psycopg else "needs the psycopg package"
-    with pytest.raises(ProbeConfigError, match=reason):
+def test_a_postgres_canary_is_built_with_its_dsn_from_its_hosts_namespace() -> None:
+    params = {"store": "postgres", "dsn": "host=10.77.0.3 dbname=shop"}
+    canary = build_probe(PlannedProbe("pg", "canary", 0.5, None, params, netns="dh-web"))
+    assert isinstance(canary, PostgresCanary) and isinstance(canary, Canary)
+    assert (canary.name, canary.netns, canary.timeout) == ("pg", "dh-web", 1.0)
+
+
+def test_a_postgres_canary_with_a_broken_dsn_is_refused_at_preflight() -> None:
+    probe = PlannedProbe("pg", "canary", 0.5, None, {"store": "postgres", "dsn": "host"})
+    with pytest.raises(ProbeConfigError, match="probe pg \\(canary\\): bad parameters: the dsn"):
+        build_probe(probe)
+
+
+def test_without_psycopg_a_postgres_canary_is_refused_naming_the_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sys.modules, "verifier.probes.pgcanary", raising=False)
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # what a missing package looks like
+    probe = PlannedProbe("pg", "canary", 0.5, None, {"store": "postgres", "dsn": "host=db"})
+    with pytest.raises(ProbeConfigError, match="probe pg: .* needs the psycopg package"):
         build_probe(probe)
 
 
