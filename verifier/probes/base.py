@@ -36,7 +36,14 @@ def build_probe(planned: PlannedProbe) -> Probe:
         if planned.kind == "http":
             if planned.url is None:
                 raise ProbeConfigError(f"probe {planned.name}: an http probe needs a url")
-            return HttpProbe(planned.name, planned.url, planned.timeout, planned.expect_status)
+            body_contains = params.get("body_contains")
+            return HttpProbe(
+                planned.name,
+                planned.url,
+                planned.timeout,
+                planned.expect_status,
+                None if body_contains is None else str(body_contains),
+            )
         if planned.kind == "tcp":
             return TcpProbe(planned.name, str(params["host"]), int(params["port"]), planned.timeout)
         if planned.kind == "canary":

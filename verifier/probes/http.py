@@ -1,4 +1,8 @@
-"""HTTP probe: one GET per sample, measuring what a client sees."""
+"""HTTP probe: one GET per sample, measuring what a client sees.
+
+With ``body_contains`` a sample is good only when the body holds that text as well; only the
+first ``MAX_BODY_BYTES`` of a body are read, so a large or endless answer cannot exhaust memory.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from urllib.parse import urlsplit
 
 from verifier.windows import Sample
 
+MAX_BODY_BYTES = 64 * 1024
+
 
 @dataclass(frozen=True)
 class HttpProbe:
@@ -16,6 +22,7 @@ class HttpProbe:
     url: str
     timeout: float = 1.0
     expect_status: tuple[int, ...] | None = None
+    body_contains: str | None = None
 
     def sample(self) -> Sample:
         parts = urlsplit(self.url)
@@ -27,27 +34,31 @@ class HttpProbe:
             path = f"{path}?{parts.query}"
         start = time.monotonic()
         status: int | None = None
+        body = b""
         error: str | None = None
         # A fresh connection per sample: a reused keep-alive socket would hide connect failures.
         conn = conn_cls(parts.hostname or "", parts.port, timeout=self.timeout)
         try:
             conn.request("GET", path, headers={"User-Agent": "drillhall-probe/1"})
             response = conn.getresponse()
-            response.read()
+            body = response.read(MAX_BODY_BYTES)
             status = response.status
         except (OSError, http.client.HTTPException) as exc:
             error = f"{type(exc).__name__}: {exc}"[:200]
         finally:
             conn.close()
         latency_ms = (time.monotonic() - start) * 1000.0
-        if status is None:
-            ok = False
-        elif self.expect_status:
-            ok = status in self.expect_status
-        else:
-            ok = 200 <= status < 400
+        ok = False
+        if status is not None:
+            if self.expect_status:
+                ok = status in self.expect_status
+            else:
+                ok = 200 <= status < 400
             if not ok:
                 error = f"HTTP {status}"
+            elif self.body_contains is not None and self.body_contains.encode() not in body:
+                ok = False
+                error = self._missing_text_error()
         return Sample(
             t=time.time(),
             probe=self.name,
@@ -56,3 +67,8 @@ class HttpProbe:
             status=status,
             error=error,
         )
+
+    def _missing_text_error(self) -> str:
+        text = self.body_contains or ""
+        shown = text if len(text) <= 60 else f"{text[:57]}..."
+        return f"the body did not contain {shown!r} (first {MAX_BODY_BYTES // 1024} KiB read)"
