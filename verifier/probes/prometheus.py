@@ -1,6 +1,6 @@
 """Prometheus probe: one instant query per sample against a URL the user gives.
 
-Sample has no value field yet, so the latest value is kept on the probe (``last_value``);
+The query's number is the sample's ``value`` (what ``last(probe.value)`` reads in an SLA);
 ``latency_ms`` is the request time and ``status`` the HTTP status.
 """
 
@@ -10,7 +10,7 @@ import http.client
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -46,13 +46,12 @@ def query_value(document: Any) -> float:
     return value
 
 
-@dataclass
+@dataclass(frozen=True)
 class PrometheusProbe:
     name: str
     url: str  # the Prometheus base URL, e.g. http://10.77.0.9:9090
     query: str
     timeout: float = 2.0
-    last_value: float | None = field(default=None, init=False)
 
     def request_path(self) -> str:
         parts = urlsplit(self.url)
@@ -87,7 +86,6 @@ class PrometheusProbe:
         finally:
             conn.close()
         latency_ms = (time.monotonic() - start) * 1000.0
-        self.last_value = value
         return Sample(
             t=time.time(),
             probe=self.name,
@@ -95,4 +93,5 @@ class PrometheusProbe:
             latency_ms=round(latency_ms, 3),
             status=status,
             error=error[:200] if error else None,
+            value=value,
         )

@@ -33,7 +33,7 @@ def test_prometheus_probe_sends_the_instant_query_and_reads_a_number(
     probe = PrometheusProbe("depth", prom.url + "/", 'sum(queue_depth{job="shop"})', 1.0)
     sample = probe.sample()
     assert sample.ok and sample.status == 200 and sample.error is None
-    assert probe.last_value == 42.5
+    assert sample.value == 42.5
     path = urlsplit(prom.queries[-1])
     assert path.path == "/api/v1/query"
     assert parse_qs(path.query) == {"query": ['sum(queue_depth{job="shop"})']}
@@ -42,7 +42,8 @@ def test_prometheus_probe_sends_the_instant_query_and_reads_a_number(
 def test_prometheus_probe_reads_a_scalar(prom: PrometheusStub) -> None:
     prom.document = {"status": "success", "data": {"resultType": "scalar", "result": [1, "3"]}}
     probe = PrometheusProbe("n", prom.url, "scalar(3)")
-    assert probe.sample().ok and probe.last_value == 3.0
+    sample = probe.sample()
+    assert sample.ok and sample.value == 3.0
 
 
 @pytest.mark.parametrize(
@@ -64,7 +65,7 @@ def test_prometheus_probe_fails_without_a_numeric_result(
     sample = probe.sample()
     assert not sample.ok and sample.status == status
     assert sample.error is not None and error in sample.error
-    assert probe.last_value is None
+    assert sample.value is None
 
 
 def test_prometheus_probe_fails_when_the_server_is_gone(prom: PrometheusStub) -> None:
