@@ -59,7 +59,7 @@ def log2_buckets_ms(slots: dict[int, int]) -> dict[float, int]:
 class TcpCollector:
     """Shared loader; subclasses say which tracepoint group they compile in and report."""
 
-    name: ClassVar[str]
+    name: str  # an instance attribute to the Collector protocol; set per subclass
     group: ClassVar[str]
     source = Source.EBPF
 
@@ -96,7 +96,7 @@ class TcpCollector:
         except Exception as exc:  # bcc raises bare Exception for compile and load errors
             raise CollectorUnavailable(f"{self.name}: bcc could not load tcp.bpf.c: {exc}") from exc
         try:
-            allowed = bpf["scope_netns"]
+            allowed = bpf[b"scope_netns"]
             for inode in self.scope.netns_inodes:
                 allowed[allowed.Key(inode)] = allowed.Leaf(1)
         except Exception:
@@ -106,8 +106,9 @@ class TcpCollector:
 
     def _take(self, table: str) -> dict[int, int]:
         """The map's contents since the last take, deleted in the same batch."""
+        items = self._bpf[table.encode()].items_lookup_and_delete_batch()
         # Items of a ctypes array of plain integers come back as Python ints.
-        return {int(k): int(v) for k, v in self._bpf[table].items_lookup_and_delete_batch()}
+        return {int(k): int(v) for k, v in items}
 
     def read(self, now: float | None = None) -> list[KernelSample]:
         if self._bpf is None:

@@ -71,7 +71,7 @@ def _open_net_files() -> list[int]:
 
 
 class ProcTcpCollector:
-    name: ClassVar[str]
+    name: str  # an instance attribute to the Collector protocol; set per subclass
     # (metric, counter behind it) in the order samples are emitted.
     metrics: ClassVar[tuple[tuple[str, str], ...]]
     source = Source.PROC
