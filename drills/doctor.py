@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 from ebpf.capabilities import Capability, check_ebpf
+from ebpf.collector import Source
+from ebpf.registry import ENV, ENV_FIX, Choice, SettingError, choices, ebpf_setting
 
 __all__ = ["Capability", "all_ok", "check_all", "render"]
 
@@ -145,6 +147,44 @@ def check_redis(redis_url: str) -> Capability:
     return Capability("redis", True, f"PING {shown}: PONG (Redis {version})")
 
 
+def _collector_summary(picks: list[Choice], common_why: str) -> str:
+    """`eBPF: a, b; /proc fallback: c (why); without eBPF or /proc: d (why)`; a reason shared
+    by all is said once, before this, rather than per collector."""
+
+    def named(source: Source | None) -> str:
+        return ", ".join(
+            c.name if c.why in ("", common_why) else f"{c.name} ({c.why})"
+            for c in picks
+            if c.source == source
+        )
+
+    parts = [
+        f"{label}: {names}"
+        for label, names in (
+            ("collectors on eBPF", named(Source.EBPF)),
+            ("on the /proc fallback", named(Source.PROC)),
+            ("unavailable", named(None)),
+        )
+        if names
+    ]
+    return "; ".join(parts)
+
+
+def check_ebpf_collectors() -> Capability:
+    """eBPF itself (check_ebpf), then which collectors use it and which fall back to /proc."""
+    try:
+        setting = ebpf_setting()
+    except SettingError as exc:
+        return Capability("ebpf", False, str(exc), f"set {ENV} to auto, on or off")
+    if setting is False:
+        cap = Capability("ebpf", False, f"eBPF turned off by {ENV}=off", ENV_FIX)
+    else:
+        cap = check_ebpf()
+    why = "" if cap.ok else cap.detail
+    detail = f"{cap.detail}; {_collector_summary(choices(cap.ok, why), why)}"
+    return Capability("ebpf", cap.ok, detail, cap.fix)
+
+
 def _guarded(name: str, check: Callable[[], Capability]) -> Capability:
     # One broken check must not hide the others.
     try:
@@ -161,7 +201,7 @@ def check_all(redis_url: str) -> list[Capability]:
         ("netns", check_netns),
         ("nftables", check_nftables),
         ("fuse", check_fuse),
-        ("ebpf", check_ebpf),
+        ("ebpf", check_ebpf_collectors),
         ("redis", lambda: check_redis(redis_url)),
     ]
     return [_guarded(name, check) for name, check in checks]

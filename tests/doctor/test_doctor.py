@@ -89,3 +89,20 @@ def test_render_shows_the_fix_for_what_is_missing() -> None:
         "ok       root  running as root",
         "MISSING  ebpf  no kernel headers -> fix: run make setup",
     ]
+
+
+def test_ebpf_off_names_the_proc_fallback_of_each_collector_and_the_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DRILLHALL_EBPF", "off")
+    (line,) = [line for line in render(check_all(DEAD_REDIS)).splitlines() if " ebpf " in line]
+    assert line.startswith("MISSING  ebpf")
+    assert "eBPF turned off by DRILLHALL_EBPF=off" in line
+    assert "on the /proc fallback: tcp_retransmits, tcp_resets, tcp_connect" in line
+    assert "unavailable: syscall_latency (no /proc fallback" in line
+    assert line.endswith("-> fix: unset DRILLHALL_EBPF (or set it to auto) to use eBPF")
+
+
+def test_ebpf_line_says_which_collectors_use_ebpf(caps: list[Capability]) -> None:
+    (ebpf,) = [c for c in caps if c.name == "ebpf"]
+    assert "collectors on eBPF: tcp_retransmits, tcp_resets, tcp_connect" in ebpf.detail
