@@ -219,3 +219,74 @@ def test_new_syntax_errors_report_message_and_offset(text: str, offset: int, mes
         parse_assertion(text)
     assert message in caught.value.message
     assert caught.value.offset == offset
+
+
+def test_a_samples_value_is_a_metric_of_its_own_kind() -> None:
+    last = parse_assertion("last(up.value) == 1")
+    avg = parse_assertion("avg(queue_depth.value, 30s) < 100")
+
+    assert isinstance(last, Compare) and isinstance(last.left, Call)
+    assert (last.left.probe, last.left.metric, last.left.kind) == ("up", "value", "value")
+    assert isinstance(avg, Compare) and isinstance(avg.left, Call)
+    assert (avg.left.func, avg.left.metric, avg.left.window) == ("avg", "value", 30.0)
+    assert str(avg) == "avg(queue_depth.value, 30s) < 100"
+
+
+@pytest.mark.parametrize(
+    ("text", "probe", "kind"),
+    [
+        ("rate(kernel.tcp_retransmits, 5s) < 10", "kernel.tcp_retransmits", "rate"),
+        ("count(kernel.tcp_connect_failures, 1m) == 0", "kernel.tcp_connect_failures", "count"),
+        ("p99(kernel.read_latency_ms, 30s) < 20ms", "kernel.read_latency_ms", "latency"),
+        ("last(kernel.tcp_resets_sent) < 3", "kernel.tcp_resets_sent", "count"),
+        ("max(kernel.fsync_errors, 10s) == 0", "kernel.fsync_errors", "count"),
+    ],
+)
+def test_kernel_references_read_the_collectors_series(text: str, probe: str, kind: str) -> None:
+    expr = parse_assertion(text)
+
+    assert isinstance(expr, Compare) and isinstance(expr.left, Call)
+    call = expr.left
+    assert (call.probe, call.metric, call.kind, call.kernel) == (probe, "value", kind, True)
+    assert call.probe_offset == text.index("kernel")
+    assert expr.references() == {probe}
+    assert str(expr) == text
+
+
+def test_kernel_references_mix_with_probes_and_baselines() -> None:
+    text = (
+        "rate(kernel.tcp_retransmits, 5s) < 2 * baseline.rate(kernel.tcp_retransmits) + 1 "
+        "and error_rate(checkout, 5s) < 1%"
+    )
+    expr = parse_assertion(text)
+    assert expr.references() == {"kernel.tcp_retransmits", "checkout"}
+    assert str(expr) == text
+    # A probe that happens to be called "kernel" is still a probe without a dot.
+    assert parse_assertion("p99(kernel, 5s) < 5").references() == {"kernel"}
+
+
+@pytest.mark.parametrize(
+    ("text", "offset", "message"),
+    [
+        ("error_rate(kernel.tcp_retransmits, 5s) < 1", 0, "kernel series have no errors"),
+        ("1 < availability(kernel.tcp_retransmits, 5s)", 4, "kernel series have no errors"),
+        ("1 < baseline.error_rate(kernel.tcp_resets_sent)", 13, "kernel series have no errors"),
+        ("rate(kernel.Tcp_retransmits, 5s) < 1", 12, "expected a kernel metric"),
+        ("rate(kernel.tcp-retransmits, 5s) < 1", 12, "expected a kernel metric"),
+        ("rate(kernel., 5s) < 1", 12, "expected a kernel metric"),
+        ("rate(kernel.tcp_retransmits.value, 5s) < 1", 27, "without a metric"),
+        ("last(kernel.tcp_retransmits, 5s) < 1", 27, "remove the window"),
+        ("p99(kernel.read_latency_ms, 5s) < 5%", 34, "'5%' is a percentage"),
+        ("avg(q.value, 5s) < 1s", 19, "'1s' is a time"),
+        ("last(q.value) < p99(q, 5s)", 14, "cannot compare a value"),
+        ("count(q.value, 5s) > 1", 8, "give it a probe name without a metric"),
+        ("avg(q.values, 5s) < 1", 6, "unknown metric 'values' (did you mean 'value'?)"),
+    ],
+)
+def test_kernel_and_value_errors_report_message_and_offset(
+    text: str, offset: int, message: str
+) -> None:
+    with pytest.raises(AssertionSyntaxError) as caught:
+        parse_assertion(text)
+    assert message in caught.value.message
+    assert caught.value.offset == offset

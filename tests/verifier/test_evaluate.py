@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from verifier.assertions.evaluate import Outcome, evaluate
+from verifier.assertions.evaluate import Outcome, baseline_key, call_value, evaluate
 from verifier.assertions.parser import parse_assertion
 from verifier.windows import Sample, SampleStore
 
@@ -146,3 +148,73 @@ def test_windowed_evaluation_matches_the_store_after_many_ticks() -> None:
             failed = sum(1 for j in in_window if j % 10 == 0)
             expected = 100 * failed / len(in_window) if in_window else None
             assert outcome.value == pytest.approx(expected)
+
+
+def _values(probe: str, points: list[tuple[float, float]]) -> SampleStore:
+    store = SampleStore()
+    for t, value in points:
+        store.add(Sample(t=t, probe=probe, ok=True, value=value))
+    return store
+
+
+def test_value_reads_the_number_a_probe_measured() -> None:
+    store = _values("up", [(1, 1.0), (2, 1.0), (3, 0.0)])
+    for t, value in [(1, 40.0), (2, 120.0), (3, 80.0)]:
+        store.add(Sample(t=t, probe="queue_depth", ok=True, value=value, latency_ms=3.0))
+
+    assert _eval("last(up.value) == 1", store, now=2).holds is True
+    assert _eval("last(up.value) == 1", store, now=3) == Outcome(False, 0.0)
+    assert _eval("avg(queue_depth.value, 30s) < 100", store, now=3) == Outcome(True, 80.0)
+    assert _eval("max(queue_depth.value, 1s) < 100", store, now=3).holds is True
+    assert _eval("max(queue_depth.value, 2s) < 100", store, now=3).holds is False
+    # A failed query has no value: it does not count as zero.
+    store.add(Sample(t=4, probe="up", ok=False, error="empty result"))
+    assert _eval("last(up.value) == 0", store, now=4).holds is True
+    assert _eval("min(up.value, 1s) == 0", store, now=4).holds is None
+
+
+def test_kernel_count_and_rate_add_up_the_events_of_each_interval() -> None:
+    # One sample a second, the retransmits of that second: 10 events in the last 5 s.
+    store = _values("kernel.tcp_retransmits", [(t, v) for t, v in enumerate([0, 0, 1, 4, 0, 5], 1)])
+
+    assert _eval("count(kernel.tcp_retransmits, 5s) == 10", store, now=6).holds is True
+    assert _eval("rate(kernel.tcp_retransmits, 5s) < 10", store, now=6) == Outcome(True, 2.0)
+    assert _eval("rate(kernel.tcp_retransmits, 2s) > 2", store, now=6) == Outcome(True, 2.5)
+    assert _eval("last(kernel.tcp_retransmits) == 5", store, now=6).holds is True
+    assert _eval("max(kernel.tcp_retransmits, 4s) == 5", store, now=6).holds is True
+    assert _eval("avg(kernel.tcp_retransmits, 4s) == 2.5", store, now=6).holds is True
+    # Only 1 s of the window lies in the phase: 5 events in 1 s.
+    assert _eval("rate(kernel.tcp_retransmits, 5s) < 0", store, now=6, since=5).value == 5.0
+
+
+def test_a_kernel_series_that_is_not_reporting_is_unknown_not_zero() -> None:
+    store = _values("kernel.tcp_retransmits", [(1, 3.0)])
+
+    for text in (
+        "count(kernel.tcp_retransmits, 5s) < 10",
+        "rate(kernel.tcp_retransmits, 5s) < 10",
+        "max(kernel.tcp_retransmits, 5s) < 10",
+    ):
+        assert _eval(text, store, now=20) == Outcome(None, None)
+    assert _eval("count(kernel.tcp_resets_sent, 5s) == 0", store, now=1).holds is None
+
+
+def test_kernel_latency_series_compare_with_times() -> None:
+    store = _values("kernel.read_latency_ms", [(t, float(t)) for t in range(1, 11)])
+
+    assert _eval("p99(kernel.read_latency_ms, 30s) < 20ms", store, now=10).holds is True
+    assert _eval("max(kernel.read_latency_ms, 30s) >= 0.01s", store, now=10).holds is True
+
+
+def test_a_kernel_baseline_is_the_before_phases_rate() -> None:
+    store = _values("kernel.tcp_retransmits", [(t, 1.0) for t in range(1, 11)])
+    series = "kernel.tcp_retransmits"
+    expr = parse_assertion(f"rate({series}, 5s) <= 2 * baseline.rate({series})")
+    _, baseline_call = expr.calls()
+    # As the verdict engine freezes it: the function over the whole before phase.
+    frozen = call_value(baseline_call, store.stats(baseline_call.probe, "value", math.inf, 0, 10))
+    assert frozen == pytest.approx(1.0)
+    for t in range(11, 16):
+        store.add(Sample(t=t, probe="kernel.tcp_retransmits", ok=True, value=3.0))
+    baseline = {baseline_key(baseline_call): frozen}
+    assert evaluate(expr, store, now=15, since=10, baseline=baseline) == Outcome(False, 3.0)

@@ -14,13 +14,19 @@ PERCENTS = (50.0, 90.0, 95.0, 99.0)
 
 
 def _samples(rng: random.Random, n: int) -> list[Sample]:
-    """Irregular arrivals (with bursts of equal times) and a wide, skewed latency spread."""
+    """Irregular arrivals (with bursts of equal times), a wide, skewed latency spread, and
+    values like a kernel collector's per-interval counts (mostly small, zeros, bursts)."""
     samples, t = [], 0.0
     for _ in range(n):
         t += 0.0 if rng.random() < 0.05 else rng.expovariate(10.0)
         ok = rng.random() > 0.15
         latency = round(rng.lognormvariate(3.0, 1.2), 3) if ok or rng.random() < 0.3 else None
-        samples.append(Sample(t=t, probe="p", ok=ok, latency_ms=latency, status=200 if ok else 503))
+        value = None if rng.random() < 0.1 else float(rng.choice([0, 0, 1, 2, 3, 40, 1500]))
+        samples.append(
+            Sample(
+                t=t, probe="p", ok=ok, latency_ms=latency, status=200 if ok else 503, value=value
+            )
+        )
     return samples
 
 
@@ -29,12 +35,16 @@ def _nearest_rank(values: list[float], percent: float) -> float:
     return ordered[max(1, math.ceil(percent / 100.0 * len(ordered))) - 1]
 
 
-def _check(stats: SlidingWindow, reference: list[Sample], span: float) -> None:
+def _check(
+    stats: SlidingWindow, reference: list[Sample], span: float, metric: str = "latency_ms"
+) -> None:
     assert stats.count == len(reference)
     assert stats.failed == sum(not s.ok for s in reference)
     assert stats.span == pytest.approx(span, abs=1e-9)
-    values = [s.latency_ms for s in reference if s.latency_ms is not None]
+    values = [getattr(s, metric) for s in reference if getattr(s, metric) is not None]
     assert stats.values == len(values)
+    # The running sum: what count() and rate() of a kernel series read.
+    assert stats.total == pytest.approx(sum(values), rel=1e-9, abs=1e-9)
     if not values:
         assert stats.mean is None and stats.minimum is None and stats.percentile(99) is None
         return
@@ -45,8 +55,9 @@ def _check(stats: SlidingWindow, reference: list[Sample], span: float) -> None:
         assert stats.percentile(percent) == pytest.approx(exact, rel=RELATIVE_ACCURACY + 1e-9)
 
 
+@pytest.mark.parametrize("metric", ["latency_ms", "value"])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_sliding_window_matches_brute_force(seed: int) -> None:
+def test_sliding_window_matches_brute_force(seed: int, metric: str) -> None:
     rng = random.Random(seed)
     samples = _samples(rng, rng.randint(300, 1200))
     window = rng.choice([0.3, 1.0, 2.5, 10.0, 30.0, math.inf])
@@ -59,10 +70,10 @@ def test_sliding_window_matches_brute_force(seed: int) -> None:
         while fed < len(samples) and samples[fed].t <= now + 0.05:
             store.add(samples[fed])
             fed += 1
-        stats = store.stats("p", "latency_ms", window, since, now)
+        stats = store.stats("p", metric, window, since, now)
         start = max(now - window, since)
         reference = [s for s in samples[:fed] if start < s.t <= now]
-        _check(stats, reference, max(now - start, 0.0))
+        _check(stats, reference, max(now - start, 0.0), metric)
 
 
 @pytest.mark.parametrize("seed", range(5))

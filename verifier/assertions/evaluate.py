@@ -142,6 +142,8 @@ def _arith(expr: Arith, scope: _Scope) -> float | None:
 
 def call_value(call: Call, stats: SlidingWindow) -> float | None:
     """The value of one windowed function over a window's statistics."""
+    if call.kernel:
+        return _kernel_value(call, stats)
     if call.func == "count":
         # An empty window counts 0 rather than unknown: "count(p, 5s) > 0" must be able to fail.
         return float(stats.count)
@@ -153,6 +155,23 @@ def call_value(call: Call, stats: SlidingWindow) -> float | None:
     if call.func in ("error_rate", "availability"):
         share = stats.failed if call.func == "error_rate" else stats.count - stats.failed
         return 100.0 * share / stats.count
+    return _statistic(call, stats)
+
+
+def _kernel_value(call: Call, stats: SlidingWindow) -> float | None:
+    # A collector reports every interval, zeros included: an empty window means it is not
+    # reporting, which must read as "cannot tell", never as "no retransmits".
+    if not stats.values:
+        return None
+    if call.func == "count":
+        return stats.total  # each value is the events of one interval
+    if call.func == "rate":
+        span = stats.span
+        return stats.total / span if span > 0 and not math.isinf(span) else None
+    return _statistic(call, stats)
+
+
+def _statistic(call: Call, stats: SlidingWindow) -> float | None:
     if call.func == "avg":
         return stats.mean
     if call.func == "min":

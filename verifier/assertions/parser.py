@@ -12,7 +12,8 @@ Grammar::
     factor := ["-"] NUMBER [ms | s | %] | call | "baseline" "." bcall | "(" sum ")"
     call   := FUNC "(" REF "," DURATION ")" | "last" "(" REF ")"
     bcall  := FUNC "(" REF ")"
-    REF    := probe_name ["." metric]        metric: latency_ms (default) | status
+    REF    := probe_name ["." metric] | "kernel" "." kernel_metric
+              metric: latency_ms (default) | status | value;  kernel_metric: [a-z0-9_]+
 
 A "(" opens an arithmetic group when the token after its matching ")" is an operator
 (``(p99(a, 5s) + 10) < 50``), otherwise it groups conditions.
@@ -21,15 +22,30 @@ Functions and what they return:
 
 * ``error_rate``, ``availability``: percent of failed / successful samples (0..100).
 * ``p50 p90 p95 p99 avg min max``: over the metric, ``latency_ms`` unless the reference names
-  ``status``; latencies are in milliseconds. Percentiles use the nearest rank.
+  ``status`` or ``value``; latencies are in milliseconds. Percentiles use the nearest rank.
+  ``value`` is a sample's measured number, e.g. a Prometheus query's result:
+  ``last(up.value) == 1``, ``avg(queue_depth.value, 30s) < 100``.
 * ``count``: the number of samples in the window; ``rate``: samples per second over the
   part of the window that lies inside the phase.
 * ``last``: the metric of the latest sample of the phase that has it (no window).
 * ``baseline.FUNC(ref)``: FUNC over every sample of the ``before`` phase, frozen when that
   phase ends; unknown until then (so a comparison with it is unknown too).
 
+Kernel series: ``kernel.METRIC`` (``kernel.tcp_retransmits``, ``kernel.read_latency_ms``) reads
+the samples a kernel collector records as probe ``kernel.METRIC``, one per interval, whose value
+is the number of events in the interval, or their mean in milliseconds for ``*_latency_ms``.
+The metric names are the collectors' own, so any lowercase ``[a-z0-9_]+`` name parses; the
+playbook checks that a collector providing it is declared. On a kernel series ``count`` is the
+sum of the values (events in the window) and ``rate`` that sum per second, over the part of
+the window inside the phase (``rate(kernel.tcp_retransmits, 5s) < 10``); ``last``, ``avg``,
+``min``, ``max`` and the percentiles read the values themselves. Every function of a kernel
+series is unknown while its window holds no kernel sample (the collector is not reporting).
+``error_rate`` and ``availability`` are refused: kernel series have no errors.
+
 Kinds and units: every value has a kind (latency, percent, status, count, rate, or a plain
-number). ``+ - < <= ...`` need equal kinds, a plain number taking the kind of the other side;
+number; a sample's ``value`` is a kind of its own, with no unit, a kernel series is a count, or a
+latency for ``*_latency_ms``).
+``+ - < <= ...`` need equal kinds, a plain number taking the kind of the other side;
 ``*`` scales a kind by a plain number; ``/`` by a plain number keeps the kind and between two
 values of one kind gives a plain ratio. A number with ``ms``/``s`` is a latency (``s`` is
 converted to milliseconds: ``p99(checkout, 30s) < 2s`` means ``< 2000``), a number with ``%``
@@ -51,7 +67,10 @@ POINT_FUNCTIONS = ("last",)
 WINDOW_FUNCTIONS = PERCENT_FUNCTIONS + STAT_FUNCTIONS + COUNT_FUNCTIONS
 FUNCTIONS = WINDOW_FUNCTIONS + POINT_FUNCTIONS
 BASELINE = "baseline"
-METRICS = ("latency_ms", "status")
+METRICS = ("latency_ms", "status", "value")
+KERNEL = "kernel"
+KERNEL_PREFIX = f"{KERNEL}."
+_KERNEL_METRIC = re.compile(r"[a-z0-9_]+")
 OPERATORS = ("<", "<=", ">", ">=", "==", "!=")
 ARITHMETIC = ("+", "-", "*", "/")
 KEYWORDS = ("and", "or", "not")
@@ -129,19 +148,29 @@ class Call(Expr):
     baseline: bool = False
 
     @property
+    def kernel(self) -> bool:
+        """Whether the call reads a kernel series (``kernel.METRIC``) rather than a probe."""
+        return self.probe.startswith(KERNEL_PREFIX)
+
+    @property
     def kind(self) -> str:
-        """What the call returns: "percent", "latency", "status", "count" or "rate"."""
+        """What the call returns: "percent", "latency", "status", "count", "rate" or "value"."""
         if self.func in PERCENT_FUNCTIONS:
             return "percent"
         if self.func in COUNT_FUNCTIONS:
             return self.func
+        if self.kernel:
+            return "latency" if self.probe.endswith("_latency_ms") else "count"
+        if self.metric == "value":
+            return "value"  # unitless: '< 5ms' next to it would guess the value's unit
         return "latency" if self.metric == "latency_ms" else "status"
 
     def calls(self) -> Iterator[Call]:
         yield self
 
     def __str__(self) -> str:
-        ref = self.probe if self.metric == "latency_ms" else f"{self.probe}.{self.metric}"
+        plain = self.metric == "latency_ms" or self.kernel
+        ref = self.probe if plain else f"{self.probe}.{self.metric}"
         if self.baseline:
             return f"{BASELINE}.{self.func}({ref})"
         if not self.window_text:
@@ -522,8 +551,12 @@ class _Parser:
                 probe.offset,
             )
         self.advance()
+        probe_name = probe.text
         metric = "latency_ms"
-        if self.peek().kind == ".":
+        if probe.text == KERNEL and self.peek().kind == ".":
+            probe_name = self.parse_kernel_series(name)
+            metric = "value"
+        elif self.peek().kind == ".":
             self.advance()
             metric_token = self.peek()
             if metric_token.kind != "NAME":
@@ -551,10 +584,10 @@ class _Parser:
                 if not baseline:
                     what = f"{name.text}() reads the latest sample"
                 raise AssertionSyntaxError(f"{what}; remove the window", self.peek().offset)
-            self.expect(")", f"expected ')' after '{probe.text}'")
+            self.expect(")", f"expected ')' after '{probe_name}'")
             return Call(
                 func=name.text,
-                probe=probe.text,
+                probe=probe_name,
                 metric=metric,
                 window=0.0,
                 window_text="",
@@ -572,13 +605,38 @@ class _Parser:
         self.expect(")", "expected ')' after the window")
         return Call(
             func=name.text,
-            probe=probe.text,
+            probe=probe_name,
             metric=metric,
             window=window.number * _WINDOW_UNITS[window.unit],
             window_text=window.text,
             offset=name.offset,
             probe_offset=probe.offset,
         )
+
+    def parse_kernel_series(self, func: Token) -> str:
+        """``.METRIC`` after ``kernel``; the probe name the collector's samples carry."""
+        self.advance()  # "."
+        series = self.peek()
+        if series.kind != "NAME" or not _KERNEL_METRIC.fullmatch(series.text):
+            raise AssertionSyntaxError(
+                "expected a kernel metric like tcp_retransmits after 'kernel.' "
+                f"(lowercase letters, digits and _), found {_describe(series)}",
+                series.offset,
+            )
+        if func.text in PERCENT_FUNCTIONS:
+            raise AssertionSyntaxError(
+                f"{func.text}() needs probe samples that can fail; kernel series have no errors "
+                "(use count, rate, last, avg, min, max or a percentile)",
+                func.offset,
+            )
+        self.advance()
+        if self.peek().kind == ".":
+            raise AssertionSyntaxError(
+                f"a kernel series is one number per interval; write kernel.{series.text} "
+                "without a metric",
+                self.peek().offset,
+            )
+        return KERNEL_PREFIX + series.text
 
 
 def _unit_literal(value: Value) -> Number | None:
