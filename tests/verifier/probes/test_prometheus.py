@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from tests.verifier.probes.servers import PrometheusStub
+from verifier.assertions.evaluate import evaluate
+from verifier.assertions.parser import parse_assertion
 from verifier.probes.prometheus import PrometheusProbe
+from verifier.windows import SampleStore
 
 
 @pytest.fixture
@@ -74,3 +78,25 @@ def test_prometheus_probe_fails_when_the_server_is_gone(prom: PrometheusStub) ->
     sample = PrometheusProbe("depth", url, "up", timeout=0.5).sample()
     assert not sample.ok and sample.status is None
     assert sample.error is not None and "Connection" in sample.error
+
+
+def test_an_sla_reads_the_values_the_probe_got_from_prometheus(prom: PrometheusStub) -> None:
+    probe = PrometheusProbe("queue_depth", prom.url, "sum(queue_depth)")
+    store = SampleStore()
+    for depth in ("40", "180", "20"):
+        prom.document = vector(depth)
+        store.add(probe.sample())
+    since = time.time() - 60
+
+    def holds(text: str) -> bool | None:
+        return evaluate(parse_assertion(text), store, now=time.time(), since=since).holds
+
+    assert holds("last(queue_depth.value) == 20") is True
+    assert holds("avg(queue_depth.value, 30s) < 100") is True
+    assert holds("max(queue_depth.value, 30s) < 100") is False
+    prom.document = {"status": "success", "data": {"resultType": "vector", "result": []}}
+    failed = probe.sample()
+    store.add(failed)  # a failed query has no value: it reads as no number, not as zero
+    assert not failed.ok and failed.value is None
+    assert holds("last(queue_depth.value) == 20") is True
+    assert holds("min(queue_depth.value, 30s) == 20") is True
