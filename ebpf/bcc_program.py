@@ -62,7 +62,7 @@ def fill_scope(bpf: Any, scope: Scope) -> None:
     for name, members in (("scope_pids", scope.pids), ("scope_cgroups", scope.cgroup_ids)):
         if not members:
             continue
-        table = bpf[name]
+        table = bpf[name.encode()]
         for member in members:
             table[table.Key(member)] = table.Leaf(1)
 

@@ -50,7 +50,7 @@ class BlockIoLatency:
             return
         cflags = ["-DFILTER_DEVICES=1"] if self.devices else []
         bpf = bcc_program.load(SOURCE, TRACEPOINTS, cflags)
-        table = bpf["scope_devices"]
+        table = bpf[b"scope_devices"]
         for device in self.devices:
             table[table.Key(kernel_dev(device))] = table.Leaf(1)
         self._bpf = bpf
@@ -59,9 +59,9 @@ class BlockIoLatency:
         if self._bpf is None:
             return []
         summary = LatencyTotals()
-        for _, total in bcc_program.drain(self._bpf["totals"]):
+        for _, total in bcc_program.drain(self._bpf[b"totals"]):
             summary.count, summary.sum_ns = total.count, total.sum_ns
-        for slot, n in bcc_program.drain(self._bpf["hist"]):
+        for slot, n in bcc_program.drain(self._bpf[b"hist"]):
             summary.add_slot(bcc_program.number(slot), bcc_program.number(n))
         return [
             KernelSample(now, "block_io_latency_ms", summary.mean_ms, Source.EBPF,

@@ -48,9 +48,9 @@ class RunqueueLatency:
         if self._bpf is None:
             return []
         summary = LatencyTotals()
-        for _, total in bcc_program.drain(self._bpf["totals"]):
+        for _, total in bcc_program.drain(self._bpf[b"totals"]):
             summary.count, summary.sum_ns = total.count, total.sum_ns
-        for slot, n in bcc_program.drain(self._bpf["hist"]):
+        for slot, n in bcc_program.drain(self._bpf[b"hist"]):
             summary.add_slot(bcc_program.number(slot), bcc_program.number(n))
         return [
             KernelSample(now, "runqueue_latency_ms", summary.mean_ms, Source.EBPF,

@@ -55,13 +55,13 @@ class SyscallLatency:
         if self._bpf is None:
             return []
         per_op = {op: LatencyTotals() for op in OPS}
-        for key, total in bcc_program.drain(self._bpf["totals"]):
+        for key, total in bcc_program.drain(self._bpf[b"totals"]):
             op_index = bcc_program.number(key)
             if op_index < len(OPS):
                 summary = per_op[OPS[op_index]]
                 summary.count, summary.sum_ns = total.calls, total.sum_ns
                 summary.errors = total.errors
-        for key, n in bcc_program.drain(self._bpf["hist"]):
+        for key, n in bcc_program.drain(self._bpf[b"hist"]):
             if key.op < len(OPS):
                 per_op[OPS[key.op]].add_slot(key.slot, bcc_program.number(n))
         samples = []
