@@ -25,20 +25,32 @@ CHROMIUM_ARGS = [
 
 
 @contextmanager
-def chromium_page(timeout_ms: float | None = None) -> Iterator[Any]:
-    """A fresh page; page.errors collects uncaught JavaScript errors."""
+def chromium_browser() -> Iterator[Any]:
+    """One chromium; each new_context() in it is a separate user with its own cookies."""
     require(os.path.exists(CHROMIUM), "needs Debian chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_context().new_page()
-        if timeout_ms is not None:
-            page.set_default_timeout(timeout_ms)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.errors = errors
         try:
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+def new_page(browser: Any, timeout_ms: float | None = None) -> Any:
+    """A page in a fresh context; page.errors collects uncaught JavaScript errors."""
+    page = browser.new_context().new_page()
+    if timeout_ms is not None:
+        page.set_default_timeout(timeout_ms)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.errors = errors
+    return page
+
+
+@contextmanager
+def chromium_page(timeout_ms: float | None = None) -> Iterator[Any]:
+    """A fresh page; page.errors collects uncaught JavaScript errors."""
+    with chromium_browser() as browser:
+        yield new_page(browser, timeout_ms)

@@ -13,7 +13,7 @@ import pytest
 
 from tests.browser import chromium_page
 from tests.conftest import require
-from tests.web.test_run_page_browser import ROOT, Site, new_site
+from tests.web.site import ROOT, Site, new_site
 
 PASSWORD = "editor-Pass-1"
 BUNDLE = ROOT / "static" / "vendor" / "editor.bundle.js"

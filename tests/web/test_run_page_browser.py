@@ -7,25 +7,15 @@ catch up after the web server restarts.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from drills.cli.workers import web_argv
 from tests.browser import chromium_page
-from tests.conftest import free_port
+from tests.web.site import Site, log_seqs, new_site, wait_for_seq
 
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "browser-Pass-1"
 
 SEED = """
@@ -36,15 +26,6 @@ user = User.objects.create_user("olive", password=%(password)r)
 playbook = Playbook.objects.create(name="checkout-partition", owner=user)
 version = playbook.save_version(open(%(yaml)r).read(), author=user)
 print(DrillRun.objects.create(version=version, started_by=user, state="pending").id)
-"""
-
-EMIT = """
-import json, sys
-import django; django.setup()
-from drills.events import RunEventSink
-sink = RunEventSink(int(sys.argv[1]))
-for type_, data, t in json.loads(sys.argv[2]):
-    sink.emit(type_, data, t)
 """
 
 T0 = 1_800_000_000.0
@@ -134,83 +115,6 @@ AFTER_RESTART = [
 ]
 
 
-@dataclass
-class Site:
-    env: dict[str, str]
-    port: int
-    run_id: int
-    log: Path
-    web: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def python(self, code: str, *args: str) -> str:
-        # Our own interpreter running this file's own scripts: no untrusted input.
-        out = subprocess.run(  # noqa: S603
-            [sys.executable, "-c", code, *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert out.returncode == 0, out.stderr
-        return out.stdout
-
-    def emit(self, events: list[list[Any]]) -> None:
-        self.python(EMIT, str(self.run_id), json.dumps(events))
-
-    def start_web(self) -> None:
-        argv = web_argv(self.port)
-        with self.log.open("ab") as log:
-            self.web = subprocess.Popen(  # noqa: S603
-                argv, cwd=ROOT, env=self.env, stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + 20
-        while True:
-            assert self.web.poll() is None, self.log.read_text()[-3000:]
-            try:
-                urllib.request.urlopen(self.url + "/accounts/login/", timeout=1)  # noqa: S310
-                return
-            except OSError:
-                assert time.monotonic() < deadline, self.log.read_text()[-3000:]
-                time.sleep(0.2)
-
-    def stop_web(self) -> None:
-        if self.web is not None and self.web.poll() is None:
-            self.web.send_signal(signal.SIGTERM)
-            try:
-                self.web.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.web.kill()
-                self.web.wait(timeout=5)
-        self.web = None
-
-
-def new_site(tmp_path: Path, redis_url: str) -> Site:
-    """A migrated SQLite file and a free port for a daphne of its own (not started yet)."""
-    env = dict(os.environ)
-    env.update(
-        REDIS_URL=redis_url,
-        DRILLHALL_SQLITE_PATH=str(tmp_path / "drillhall.sqlite3"),
-        DRILLHALL_STATE_DIR=str(tmp_path / "state"),
-        DJANGO_SETTINGS_MODULE="drillhall.settings",
-        PYTHONPATH=str(ROOT),
-    )
-    migrate = subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert migrate.returncode == 0, migrate.stderr
-    return Site(env=env, port=free_port(), run_id=0, log=tmp_path / "daphne.log")
-
-
 @pytest.fixture
 def site(tmp_path: Path, needs_redis: str) -> Iterator[Site]:
     s = new_site(tmp_path, needs_redis)
@@ -227,17 +131,6 @@ def site(tmp_path: Path, needs_redis: str) -> Iterator[Site]:
 def browser_page() -> Iterator[Any]:
     with chromium_page() as page:
         yield page
-
-
-def log_seqs(page: Any) -> list[int]:
-    return page.eval_on_selector_all("#event-log li", "els => els.map(e => +e.dataset.seq)")
-
-
-def wait_for_seq(page: Any, seq: int) -> None:
-    page.wait_for_function(
-        f"document.querySelector('#event-log li:last-child')?.dataset.seq == {seq}",
-        timeout=15_000,
-    )
 
 
 @pytest.mark.browser
