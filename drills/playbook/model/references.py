@@ -11,11 +11,32 @@ from dataclasses import dataclass
 from typing import Any
 
 from drills.playbook.model.values import did_you_mean
-from verifier.assertions.parser import AssertionSyntaxError, parse_assertion
+from verifier.assertions.parser import KERNEL_PREFIX, AssertionSyntaxError, Call, parse_assertion
 
 Path = tuple[str | int, ...]
 # Fault parameters that name other targets.
 PEER_KEYS = ("from", "to")
+# The series each kernel collector records, as SLAs name them (kernel.<series>).
+KERNEL_SERIES = {
+    "tcp_retransmits": ("tcp_retransmits",),
+    "tcp_resets": ("tcp_resets_sent", "tcp_resets_received"),
+    "tcp_connect": (
+        "tcp_connect_attempts",
+        "tcp_connects",
+        "tcp_connect_failures",
+        "tcp_connect_latency_ms",
+    ),
+    "block_io_latency": ("block_io_latency_ms",),
+    "syscall_latency": (
+        "read_latency_ms",
+        "write_latency_ms",
+        "fsync_latency_ms",
+        "read_errors",
+        "write_errors",
+        "fsync_errors",
+    ),
+    "runqueue_latency": ("runqueue_latency_ms",),
+}
 
 
 @dataclass(frozen=True)
@@ -66,9 +87,11 @@ def _problems(data: dict[str, Any]) -> Iterator[CrossProblem]:
         if isinstance(probe, dict):
             yield from unknown(("probes", index, "from"), probe.get("from"))
     kernel = data.get("kernel")
+    collectors: set[str] = set()
     for index, collector in enumerate(kernel if isinstance(kernel, list) else []):
         if isinstance(collector, dict) and len(collector) == 1:
             ((name, options),) = collector.items()
+            collectors.add(str(name))
             if isinstance(options, dict):
                 yield from unknown(("kernel", index, name, "on"), options.get("on"))
     for path, step in iter_fault_steps(data.get("steps")):
@@ -101,7 +124,9 @@ def _problems(data: dict[str, Any]) -> Iterator[CrossProblem]:
         except AssertionSyntaxError:
             continue  # reported by the model validation
         for call in expr.calls():
-            if call.probe not in probe_names:
+            if call.kernel:
+                yield from _kernel_series(call, collectors, ("slas", index, "assert"))
+            elif call.probe not in probe_names:
                 yield CrossProblem(
                     ("slas", index, "assert"),
                     f"unknown probe '{call.probe}' in assertion; "
@@ -109,6 +134,29 @@ def _problems(data: dict[str, Any]) -> Iterator[CrossProblem]:
                     did_you_mean(call.probe, probe_names),
                     call.probe_offset,
                 )
+
+
+def _kernel_series(call: Call, collectors: set[str], path: Path) -> Iterator[CrossProblem]:
+    """A kernel series has samples only when the collector that records it is declared."""
+    series = call.probe.removeprefix(KERNEL_PREFIX)
+    providers = [name for name, names in KERNEL_SERIES.items() if series in names]
+    if not providers:
+        known = [KERNEL_PREFIX + name for names in KERNEL_SERIES.values() for name in names]
+        yield CrossProblem(
+            path,
+            f"unknown kernel series '{call.probe}'; kernel series: {', '.join(known)}",
+            did_you_mean(call.probe, known),
+            call.probe_offset,
+        )
+    elif not collectors.intersection(providers):
+        collector = "' or '".join(providers)
+        yield CrossProblem(
+            path,
+            f"'{call.probe}' is recorded by the kernel collector '{collector}', which this "
+            f"playbook does not run; add '- {providers[0]}: {{on: TARGET}}' under kernel:",
+            None,
+            call.probe_offset,
+        )
 
 
 def _duplicates(items: Any, section: str, what: str, names: list[str]) -> Iterator[CrossProblem]:
