@@ -84,6 +84,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     def rank(item: pytest.Item) -> int:
         if "/tests/e2e/" not in str(item.path):
             return 0
+        if item.get_closest_marker("changes_lab"):
+            return 3
         return 2 if "stack" in getattr(item, "fixturenames", ()) else 1
 
     items.sort(key=rank)

@@ -9,7 +9,7 @@ than hanging requests: probes measure the fault, not a client's retry policy.
 
 With --sentinel (repeatable) and --master, a failed request asks the Sentinels where the
 master is now (at most every REDISCOVER_S) and switches to it, so a Sentinel failover
-restores checkout: the first Sentinel that answers wins, so list the app's own first.
+restores checkout: the answer with the newest config epoch wins.
 
     python -m drills.lab.demoapp --listen 10.77.0.2:8080 --redis 10.77.0.3:6379 \
         --sentinel 10.77.0.2:26379 --sentinel 10.77.0.4:26379 --master shop
@@ -21,6 +21,7 @@ import argparse
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import redis
 from redis.backoff import NoBackoff
@@ -28,9 +29,9 @@ from redis.retry import Retry
 
 from drills.lab.httpservice import JsonHandler, Server, serve, split_hostport
 
-REDIS_TIMEOUT_S = 0.5
-SENTINEL_TIMEOUT_S = 0.3
-REDISCOVER_S = 0.5
+REDIS_TIMEOUT_S = 0.3  # room for a 150 ms latency drill, yet a quick failover
+SENTINEL_TIMEOUT_S = 0.2
+REDISCOVER_S = 0.25
 
 
 def make_redis(host: str, port: int, timeout: float = REDIS_TIMEOUT_S) -> redis.Redis:
@@ -72,18 +73,25 @@ class RedisRouter:
         return self._client
 
     def ask_sentinels(self) -> tuple[str, int] | None:
-        for host, port in self.sentinels:
-            sentinel = make_redis(host, port, SENTINEL_TIMEOUT_S)
-            try:
-                reply = sentinel.execute_command("SENTINEL", "get-master-addr-by-name", self.master)
-            except redis.RedisError:
-                continue
-            finally:
-                sentinel.close()
-            if reply and len(reply) == 2:
-                ip, port_ = (v.decode() if isinstance(v, bytes) else str(v) for v in reply)
-                return ip, int(port_)
-        return None
+        """The master named with the newest config epoch. Sentinels are asked side by side:
+        one cut off from its peers, or not yet told of a failover, still names the old master,
+        and asking in turn would wait on the unreachable ones."""
+        with ThreadPoolExecutor(max_workers=len(self.sentinels)) as pool:
+            answers = [a for a in pool.map(self._ask, self.sentinels) if a is not None]
+        if not answers:
+            return None
+        _, ip, port = max(answers)
+        return ip, port
+
+    def _ask(self, sentinel_address: tuple[str, int]) -> tuple[int, str, int] | None:
+        sentinel = make_redis(*sentinel_address, SENTINEL_TIMEOUT_S)
+        try:
+            state = sentinel.sentinel_master(self.master)
+        except redis.RedisError:
+            return None
+        finally:
+            sentinel.close()
+        return int(state.get("config-epoch", 0)), str(state["ip"]), int(state["port"])
 
     def rediscover(self) -> bool:
         """After a failure: switch to the master the Sentinels name; True when it changed."""

@@ -190,11 +190,8 @@ def _demoapp_argv(ctx: ServiceContext) -> list[str]:
         "--redis", f"{redis_host.address}:{redis_port}",
         "--master", ctx.svc.option("master") or "shop",
     ]  # fmt: skip
-    # The app's own Sentinel first: it answers fastest and shares the app's view.
-    sentinels = sorted(
-        ctx.topology.services_of_kind("sentinel"), key=lambda hs: hs[0].name != ctx.host.name
-    )
-    for host, sentinel in sentinels:
+    # Every Sentinel: the app asks them all and trusts the newest config epoch.
+    for host, sentinel in ctx.topology.services_of_kind("sentinel"):
         argv += ["--sentinel", f"{host.address}:{sentinel.port}"]
     return argv
 

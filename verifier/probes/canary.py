@@ -94,7 +94,8 @@ class RedisCanary:
         self.key_prefix = key_prefix
         self.netns = netns
         self.ttl_seconds = ttl_seconds  # keys outlive any drill yet do not pile up forever
-        options = _connection_options(timeout)
+        options = self._options = _connection_options(timeout)
+        self._master = master or ""
         if sentinel:
             if not master:
                 raise ValueError("a Sentinel canary needs the master name")
@@ -177,15 +178,41 @@ class RedisCanary:
         wanted = [ack for ack in self.acknowledged() if ack.t > after_seconds]
         return self._in_namespace(lambda: self._missing(wanted))
 
+    def _reader(self) -> redis.Redis:
+        if self._sentinel is None:
+            return self._client
+        # Not the writer's connection: that may still be open to a demoted master which has
+        # not been told yet. What survives is what the master the Sentinels name holds now,
+        # by the newest config epoch (a Sentinel that was cut off may still name the old one).
+        named: list[tuple[int, str, int]] = []
+        for sentinel in self._sentinel.sentinels:
+            try:
+                state = sentinel.sentinel_master(self._master)
+            except redis.RedisError:
+                continue
+            named.append((int(state.get("config-epoch", 0)), str(state["ip"]), int(state["port"])))
+        if not named:
+            raise redis.ConnectionError(f"no Sentinel named a master for {self._master!r}")
+        _, host, port = max(named)
+        return redis.Redis(host=host, port=port, decode_responses=True, **self._options)
+
     def _missing(self, wanted: list[Ack]) -> list[Ack]:
         missing: list[Ack] = []
-        for first in range(0, len(wanted), _VERIFY_CHUNK):
-            chunk = wanted[first : first + _VERIFY_CHUNK]
-            values: list[Any] = self._client.mget([self.key(ack.seq) for ack in chunk])
-            missing.extend(
-                ack for ack, value in zip(chunk, values, strict=True) if value != self._value(ack)
-            )
+        if not wanted:
+            return missing
+        reader = self._reader()
+        try:
+            for first in range(0, len(wanted), _VERIFY_CHUNK):
+                chunk = wanted[first : first + _VERIFY_CHUNK]
+                missing.extend(self._missing_in(reader, chunk))
+        finally:
+            if reader is not self._client:
+                reader.close()
         return missing
+
+    def _missing_in(self, reader: redis.Redis, chunk: list[Ack]) -> list[Ack]:
+        values: list[Any] = reader.mget([self.key(ack.seq) for ack in chunk])
+        return [ack for ack, value in zip(chunk, values, strict=True) if value != self._value(ack)]
 
     def _in_namespace(self, func: Callable[[], T]) -> T:
         # New connections must come from the probe's host too, whatever thread calls.
