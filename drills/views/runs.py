@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import (
@@ -22,6 +24,18 @@ from drills.views.playbooks import accessible_playbook
 
 # The JSON fallback pages through long runs instead of answering with all of them.
 EVENTS_PAGE_MAX = 2000
+
+
+def canary_probes(content: str, filename: str) -> list[str]:
+    """The canary probes' names: the live RPO counter counts their writes, failed ones too."""
+    from drills.playbook.model.probes import CanaryProbe
+    from drills.playbook.parser import parse_playbook
+
+    try:
+        parsed = parse_playbook(content, filename)
+    except Exception:  # the outline already shows why; the page renders without the list
+        return []
+    return [p.name for p in parsed.probes if isinstance(p, CanaryProbe)]
 
 
 def accessible_run(request: HttpRequest, run_id: int) -> DrillRun:
@@ -49,7 +63,8 @@ def playbook_run(request: HttpRequest, name: str) -> HttpResponse:
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = accessible_run(request, run_id)
     result = run.result if isinstance(run.result, dict) else {}
-    page = outline(run.version.content, f"{run.playbook.name}.yaml")
+    filename = f"{run.playbook.name}.yaml"
+    page = outline(run.version.content, filename)
     verdicts = result.get("verdicts") or {}
     slas = [(sla, verdicts.get(sla.name, "pending")) for sla in page.slas]
     context = {
@@ -59,6 +74,9 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "rto": result.get("rto"),
         "rto_objective": result.get("rto_objective"),
         "rpo": result.get("rpo"),
+        "canaries": canary_probes(run.version.content, filename),
+        # The live RTO counter runs on the server's clock, which stamps the events.
+        "server_now": time.time(),
         "terminal_states": sorted(s.value for s in TERMINAL),
     }
     return render(request, "drills/run_detail.html", context)

@@ -4,7 +4,9 @@
  * The server replays stored events after ?after=<seq> and then pushes live ones, in seq
  * order. This page keeps the last seq it applied, applies each event once, and on a dropped
  * connection reconnects with backoff from that seq, so nothing is lost or shown twice.
- * A page load starts from 0 and rebuilds everything from the replay.
+ * A page load starts from 0 and rebuilds everything from the replay, so what the page shows
+ * (charts, badges, the live RTO and RPO counters) is the same whether events arrived live or
+ * replayed after a reload.
  */
 (function () {
   "use strict";
@@ -20,7 +22,11 @@
   const LOG_MAX_LINES = 5000;
   const CHART_MAX_POINTS = 20000;
   const CHART_HEIGHT = 260;
+  const KERNEL_CHART_HEIGHT = 200;
   const COLORS = ["#2563eb", "#7c3aed", "#0891b2", "#65a30d", "#c2410c", "#db2777"];
+  const KERNEL_PREFIX = "kernel.";
+  // The live RTO counter redraws this often while it runs; fine enough for tenths of a second.
+  const TICK_MS = 100;
 
   function readJson(id, fallback) {
     const el = document.getElementById(id);
@@ -42,6 +48,7 @@
     reason: document.getElementById("run-reason"),
     rto: document.getElementById("rto"),
     rtoObjective: document.getElementById("rto-objective"),
+    rpo: document.getElementById("rpo"),
     log: document.getElementById("event-log"),
     abortForm: document.getElementById("abort-form"),
     resumeForm: document.getElementById("resume-form"),
@@ -50,18 +57,45 @@
     connection: document.getElementById("connection"),
     chart: document.getElementById("chart"),
     chartStatus: document.getElementById("chart-status"),
+    kernelSection: document.getElementById("kernel-section"),
+    kernelChart: document.getElementById("kernel-chart"),
+  };
+
+  // Seconds on the server's clock, which stamps every event: the page was rendered at
+  // data-server-now, and performance.now() is monotonic, so a wrong browser clock cannot
+  // make the live RTO counter jump.
+  const clock = {
+    base: Number(root.dataset.serverNow) || Date.now() / 1000,
+    at: window.performance.now(),
+    now: function () {
+      return this.base + (window.performance.now() - this.at) / 1000;
+    },
+    saw: function (t) {
+      // An event cannot come from the future: if one seems to, the page's estimate is late.
+      const now = this.now();
+      if (typeof t === "number" && t > now) {
+        this.base += t - now;
+      }
+    },
   };
 
   // Everything the page knows, rebuilt from events alone.
   const run = {
     lastSeq: 0,
     origin: null, // unix time of the first event: x = 0 on the chart
+    state: root.dataset.state || "",
     finished: false,
     faults: new Map(), // fault_id -> {host, kind, mechanism, state, start, end}
-    probes: [], // probe names in series order
-    x: [],
-    latency: new Map(), // probe -> latencies aligned with x (null where another probe sampled)
-    errors: [],
+    // RTO counts from the first fault applied (from the start of recovery when there is
+    // none), as the engine measures it; `final` stays undefined until the result says.
+    rto: { origin: null, final: undefined, objective: null },
+    // Canary writes: each acknowledged one carries a seq, a failed one has ok=false.
+    rpo: {
+      canaries: new Set(readJson("run-canaries", [])),
+      acknowledged: 0,
+      failed: new Map(), // probe -> failed samples, counted for every probe in case it is a canary
+      final: null,
+    },
   };
   function rel(t) {
     return Math.round((t - run.origin) * 1000) / 1000;
@@ -81,6 +115,7 @@
     if (run.origin === null) {
       run.origin = event.t;
     }
+    clock.saw(event.t);
     const data = event.data || {};
     const handler = handlers[event.type];
     if (handler) {
@@ -94,8 +129,12 @@
   }
 
   const handlers = {
-    state: function (d) {
+    state: function (d, e) {
+      if (d.state === "recovering" && run.rto.origin === null) {
+        run.rto.origin = e.t; // a drill without faults: the engine judges recovery from here
+      }
       setState(d.state);
+      renderRto();
     },
     step_started: function (d) {
       markStep(d.step, "active");
@@ -104,6 +143,10 @@
       markStep(d.step, "done");
     },
     fault_applied: function (d, e) {
+      if (run.rto.origin === null) {
+        run.rto.origin = e.t;
+        renderRto();
+      }
       run.faults.set(d.fault_id, {
         host: d.host, kind: d.kind, mechanism: d.mechanism, state: "applied", start: rel(e.t), end: null,
       });
@@ -123,7 +166,12 @@
       renderFaults();
     },
     sample: function (d, e) {
-      addSample(d, rel(e.t));
+      if (isKernel(d)) {
+        addKernelSample(d, rel(e.t));
+      } else {
+        addSample(d, rel(e.t));
+        countWrite(d);
+      }
     },
     verdict: function (d) {
       setSla(d.sla, d.state, d.reason || "");
@@ -132,11 +180,8 @@
       setReason("abort: " + (d.reason || ""));
     },
     rpo: function (d) {
-      const el = document.getElementById("rpo");
-      if (el) {
-        el.textContent = d.lost + " of " + d.acknowledged + " acknowledged writes lost" +
-          (d.lost ? " (over " + d.span_seconds + " s)" : "") + (d.error ? " — " + d.error : "");
-      }
+      run.rpo.final = d;
+      renderRpo();
     },
     paused: function (d) {
       setReason("paused at step " + (d.path || d.step) + ": press Resume to go on");
@@ -158,7 +203,13 @@
       Object.keys(d.verdicts || {}).forEach(function (name) {
         setSla(name, d.verdicts[name]);
       });
-      setRto(d.rto, d.rto_objective);
+      run.rto.final = typeof d.rto === "number" ? d.rto : null;
+      run.rto.objective = typeof d.rto_objective === "number" ? d.rto_objective : null;
+      renderRto();
+      if (d.rpo && !run.rpo.final) {
+        run.rpo.final = d.rpo;
+        renderRpo();
+      }
       if (d.reason) {
         setReason(d.reason);
       }
@@ -170,6 +221,7 @@
     if (!state) {
       return;
     }
+    run.state = state;
     view.state.textContent = state;
     view.state.className = "badge big state-" + state;
     root.dataset.state = state;
@@ -190,11 +242,81 @@
     }
   }
 
-  function setRto(rto, objective) {
-    view.rto.textContent = typeof rto === "number" ? rto.toFixed(1) + " s" : "—";
-    if (view.rtoObjective) {
-      view.rtoObjective.textContent = typeof objective === "number" ? "objective " + objective.toFixed(1) + " s" : "";
+  /* ---- RTO and RPO counters ------------------------------------------------------ */
+
+  let rtoTimer = null;
+
+  function renderRto() {
+    const rto = run.rto;
+    if (rto.final !== undefined) {
+      stopRtoTimer();
+      view.rto.textContent = typeof rto.final === "number" ? rto.final.toFixed(1) + " s" : "—";
+      view.rto.dataset.live = "false";
+      if (view.rtoObjective) {
+        view.rtoObjective.textContent = rto.objective === null ? "" : "objective " + rto.objective.toFixed(1) + " s";
+      }
+      return;
     }
+    if (rto.origin === null) {
+      return; // nothing to count from yet: the server-rendered text stays
+    }
+    const elapsed = Math.max(0, clock.now() - rto.origin);
+    view.rto.textContent = elapsed.toFixed(1) + " s… (" + (run.state || "running") + ")";
+    view.rto.dataset.live = "true";
+    if (rtoTimer === null) {
+      // Ticks without new events: the clock, not the stream, moves this counter.
+      rtoTimer = window.setInterval(renderRto, TICK_MS);
+    }
+  }
+
+  function stopRtoTimer() {
+    if (rtoTimer !== null) {
+      window.clearInterval(rtoTimer);
+      rtoTimer = null;
+    }
+  }
+
+  function countWrite(d) {
+    const rpo = run.rpo;
+    if (typeof d.seq === "number") {
+      rpo.canaries.add(d.probe); // only canaries acknowledge writes with a seq
+      rpo.acknowledged += 1;
+    }
+    if (!d.ok) {
+      rpo.failed.set(d.probe, (rpo.failed.get(d.probe) || 0) + 1);
+    }
+    if (rpo.canaries.has(d.probe)) {
+      renderRpo();
+    }
+  }
+
+  function failedWrites() {
+    let failed = 0;
+    run.rpo.failed.forEach(function (count, probe) {
+      if (run.rpo.canaries.has(probe)) {
+        failed += count;
+      }
+    });
+    return failed;
+  }
+
+  function renderRpo() {
+    const rpo = run.rpo;
+    if (!view.rpo) {
+      return;
+    }
+    if (rpo.final) {
+      const d = rpo.final;
+      view.rpo.textContent = d.lost + " of " + d.acknowledged + " acknowledged writes lost" +
+        (d.lost ? " (over " + d.span_seconds + " s)" : "") + (d.error ? " — " + d.error : "");
+      view.rpo.dataset.live = "false";
+      return;
+    }
+    const failed = failedWrites();
+    view.rpo.textContent = rpo.acknowledged + " acknowledged, " + failed + " failed writes so far…";
+    view.rpo.dataset.live = "true";
+    view.rpo.dataset.acknowledged = String(rpo.acknowledged);
+    view.rpo.dataset.failed = String(failed);
   }
 
   function setSla(name, state, reason) {
@@ -296,7 +418,12 @@
       case "lease_warning":
         return d.fault_id + ": " + d.message;
       case "sample":
+        if (isKernel(d)) {
+          return d.probe + " on " + d.host + ": " + fmt(d.value, 2) + (d.source === "proc" ? " (from /proc)" : "");
+        }
         return d.probe + " " + (d.ok ? "ok" : "FAILED") +
+          (typeof d.seq === "number" ? " write #" + d.seq : "") +
+          (typeof d.value === "number" ? " value " + d.value : "") +
           (typeof d.latency_ms === "number" ? " " + d.latency_ms.toFixed(1) + " ms" : "") +
           (d.status !== null && d.status !== undefined ? " status " + d.status : "") +
           (d.error ? " (" + d.error + ")" : "");
@@ -344,58 +471,14 @@
     }
   }
 
-  /* ---- chart ---------------------------------------------------------------------- */
+  /* ---- charts --------------------------------------------------------------------- */
 
-  let chart = null;
-  let chartDirty = false;
   const haveUplot = typeof window.uPlot === "function";
   if (!haveUplot) {
-    console.warn("run page: uPlot is not loaded; the live chart is off, everything else works");
+    console.warn("run page: uPlot is not loaded; the live charts are off, everything else works");
     if (view.chartStatus) {
       view.chartStatus.textContent = "Chart unavailable (uPlot not loaded).";
     }
-  }
-
-  function addProbe(name) {
-    if (run.latency.has(name)) {
-      return;
-    }
-    run.probes.push(name);
-    run.latency.set(name, new Array(run.x.length).fill(null));
-    if (chart) {
-      // Series are fixed at creation: a probe nobody announced means a new chart.
-      chart.destroy();
-      chart = null;
-    }
-  }
-
-  function addSample(d, x) {
-    if (!d.probe) {
-      return;
-    }
-    addProbe(d.probe);
-    run.x.push(x);
-    run.latency.forEach(function (values, name) {
-      values.push(name === d.probe && typeof d.latency_ms === "number" ? d.latency_ms : null);
-    });
-    run.errors.push(d.ok ? 0 : 1);
-    if (run.x.length > CHART_MAX_POINTS) {
-      run.x.shift();
-      run.latency.forEach(function (values) {
-        values.shift();
-      });
-      run.errors.shift();
-    }
-    scheduleChart();
-  }
-
-  function chartData() {
-    const data = [run.x];
-    run.probes.forEach(function (name) {
-      data.push(run.latency.get(name));
-    });
-    data.push(run.errors);
-    return data;
   }
 
   function drawFaultWindows(u) {
@@ -417,57 +500,215 @@
     ctx.restore();
   }
 
-  function makeChart() {
-    const series = [{ label: "t (s)" }];
-    run.probes.forEach(function (name, i) {
-      series.push({
-        label: name + " latency (ms)", scale: "ms", stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true,
-      });
-    });
-    const errors = { label: "errors", scale: "err", stroke: "#dc2626", fill: "rgba(220, 38, 38, 0.15)", width: 1 };
-    if (uPlot.paths && uPlot.paths.stepped) {
-      errors.paths = uPlot.paths.stepped({ align: 1 });
+  /*
+   * One live chart: series keyed by name, all aligned on one x array (null where another
+   * series sampled). spec.series(meta, index) and spec.axes(metas) describe it; a new series
+   * or a changed label rebuilds the uPlot, because its series are fixed at creation.
+   */
+  function liveChart(el, spec) {
+    const keys = [];
+    const metas = new Map();
+    const values = new Map();
+    const x = [];
+    const errors = spec.errors ? [] : null;
+    let plot = null;
+    let dirty = false;
+
+    function discard() {
+      if (plot) {
+        plot.destroy();
+        plot = null;
+      }
     }
-    series.push(errors);
-    const opts = {
-      width: Math.max(view.chart.clientWidth, 300),
-      height: CHART_HEIGHT,
-      scales: { x: { time: false }, err: { range: [0, 1] } },
-      series: series,
-      axes: [
-        { label: "seconds since start" },
+
+    function ensure(key, meta) {
+      const known = metas.get(key);
+      if (!known) {
+        keys.push(key);
+        values.set(key, new Array(x.length).fill(null));
+        discard();
+      } else if (known.label !== meta.label || known.scale !== meta.scale) {
+        discard();
+      }
+      metas.set(key, meta);
+    }
+
+    function add(at, key, value, failed) {
+      x.push(at);
+      values.forEach(function (column, name) {
+        column.push(name === key && typeof value === "number" ? value : null);
+      });
+      if (errors) {
+        errors.push(failed ? 1 : 0);
+      }
+      if (x.length > CHART_MAX_POINTS) {
+        x.shift();
+        values.forEach(function (column) {
+          column.shift();
+        });
+        if (errors) {
+          errors.shift();
+        }
+      }
+      schedule();
+    }
+
+    function data() {
+      const columns = [x];
+      keys.forEach(function (key) {
+        columns.push(values.get(key));
+      });
+      if (errors) {
+        columns.push(errors);
+      }
+      return columns;
+    }
+
+    function build() {
+      const ordered = keys.map(function (key) {
+        return metas.get(key);
+      });
+      const series = [{ label: "t (s)" }].concat(ordered.map(spec.series));
+      if (errors) {
+        const err = { label: "errors", scale: "err", stroke: "#dc2626", fill: "rgba(220, 38, 38, 0.15)", width: 1 };
+        if (uPlot.paths && uPlot.paths.stepped) {
+          err.paths = uPlot.paths.stepped({ align: 1 });
+        }
+        series.push(err);
+      }
+      const opts = {
+        width: Math.max(el.clientWidth, 300),
+        height: spec.height,
+        scales: Object.assign({ x: { time: false } }, spec.scales || {}),
+        series: series,
+        axes: [{ label: "seconds since start" }].concat(spec.axes(ordered)),
+        // Drawn after the axes and before the series, so the lines stay on top.
+        hooks: { drawAxes: [drawFaultWindows] },
+      };
+      return new uPlot(opts, data(), el);
+    }
+
+    function schedule() {
+      if (!haveUplot || dirty) {
+        return;
+      }
+      dirty = true;
+      // At most one redraw per frame, however fast samples arrive.
+      window.requestAnimationFrame(function () {
+        dirty = false;
+        if (!keys.length && !errors) {
+          return;
+        }
+        try {
+          if (!plot) {
+            plot = build();
+          } else {
+            plot.setData(data());
+          }
+        } catch (err) {
+          console.error("run page: chart failed", err);
+        }
+      });
+    }
+
+    function resize() {
+      if (plot) {
+        plot.setSize({ width: Math.max(el.clientWidth, 300), height: spec.height });
+      }
+    }
+
+    return { ensure: ensure, add: add, schedule: schedule, resize: resize };
+  }
+
+  // Every probe's latency, with failed samples as a red step below.
+  const probeChart = liveChart(view.chart, {
+    height: CHART_HEIGHT,
+    errors: true,
+    scales: { err: { range: [0, 1] } },
+    series: function (meta, i) {
+      return { label: meta.label, scale: "ms", stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true };
+    },
+    axes: function () {
+      return [
         { scale: "ms", label: "latency (ms)" },
         { scale: "err", side: 1, label: "errors", grid: { show: false }, splits: [0, 1] },
-      ],
-      // Drawn after the axes and before the series, so the lines stay on top.
-      hooks: { drawAxes: [drawFaultWindows] },
-    };
-    return new uPlot(opts, chartData(), view.chart);
+      ];
+    },
+  });
+
+  function addProbe(name) {
+    probeChart.ensure(name, { label: name + " latency (ms)", scale: "ms" });
+  }
+
+  function addSample(d, x) {
+    if (!d.probe) {
+      return;
+    }
+    addProbe(d.probe);
+    probeChart.add(x, d.probe, d.latency_ms, !d.ok);
+  }
+
+  // Kernel series: counts per interval on the left axis, latencies in ms on the right.
+  const kernelChart = view.kernelChart
+    ? liveChart(view.kernelChart, {
+      height: KERNEL_CHART_HEIGHT,
+      errors: false,
+      series: function (meta, i) {
+        return {
+          label: meta.label, scale: meta.scale, stroke: COLORS[(i + 3) % COLORS.length], width: 1.5, spanGaps: true,
+        };
+      },
+      axes: function (metas) {
+        const counts = metas.some(function (m) {
+          return m.scale === "count";
+        });
+        const latencies = metas.some(function (m) {
+          return m.scale === "ms";
+        });
+        const axes = [];
+        if (counts) {
+          axes.push({ scale: "count", label: "count per interval" });
+        }
+        if (latencies) {
+          axes.push({ scale: "ms", label: "latency (ms)", side: counts ? 1 : 3, grid: { show: !counts } });
+        }
+        return axes;
+      },
+    })
+    : null;
+
+  function isKernel(d) {
+    return typeof d.probe === "string" && d.probe.indexOf(KERNEL_PREFIX) === 0;
+  }
+
+  function addKernelSample(d, x) {
+    if (!kernelChart) {
+      return;
+    }
+    if (view.kernelSection) {
+      view.kernelSection.hidden = false;
+    }
+    const name = d.probe.slice(KERNEL_PREFIX.length);
+    const latency = /_ms$/.test(name);
+    const label = name + " on " + (d.host || "?") + (latency ? " (ms)" : "") +
+      (d.source === "proc" ? " (from /proc)" : "");
+    const key = d.probe + "@" + (d.host || "");
+    kernelChart.ensure(key, { label: label, scale: latency ? "ms" : "count" });
+    kernelChart.add(x, key, d.value, false);
   }
 
   function scheduleChart() {
-    if (!haveUplot || chartDirty) {
-      return;
+    // Fault windows changed: both charts shade them.
+    probeChart.schedule();
+    if (kernelChart) {
+      kernelChart.schedule();
     }
-    chartDirty = true;
-    // At most one redraw per frame, however fast samples arrive.
-    window.requestAnimationFrame(function () {
-      chartDirty = false;
-      try {
-        if (!chart) {
-          chart = makeChart();
-        } else {
-          chart.setData(chartData());
-        }
-      } catch (err) {
-        console.error("run page: chart failed", err);
-      }
-    });
   }
 
   window.addEventListener("resize", function () {
-    if (chart) {
-      chart.setSize({ width: Math.max(view.chart.clientWidth, 300), height: CHART_HEIGHT });
+    probeChart.resize();
+    if (kernelChart) {
+      kernelChart.resize();
     }
   });
 
