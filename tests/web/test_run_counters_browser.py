@@ -1,0 +1,217 @@
+"""The run page's live counters and kernel series in a real browser.
+
+Events go through the real sink (store, then publish) from a separate process with the
+current time, as the orchestrator writes them; the page's RTO counter must move on its own
+between events, and a reload (a replay of the stored stream) must show the same state.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser import chromium_page
+from tests.web.site import Site, log_in, log_seqs, new_site, unique_run_id, wait_for_seq
+
+PASSWORD = "counter-Pass-1"
+
+SEED = """
+import django; django.setup()
+from django.contrib.auth.models import User
+from drills.models import DrillRun, Playbook
+user = User.objects.create_user("olive", password=%(password)r)
+playbook = Playbook.objects.create(name="checkout-partition", owner=user)
+version = playbook.save_version(open(%(yaml)r).read(), author=user)
+print(DrillRun.objects.create(id=%(run_id)d, version=version, started_by=user).id)
+"""
+
+FAULT = {"step": 2, "fault_id": "r1-s2-a1", "host": "db1", "kind": "network.partition"}
+RUNNING = re.compile(r"(\d+\.\d) s… \((\w+)\)")
+
+
+def state(new: str, previous: str, t: float) -> list[Any]:
+    return ["state", {"state": new, "previous": previous}, t]
+
+
+def sample(probe: str, ok: bool, t: float, **extra: Any) -> list[Any]:
+    data = {
+        "probe": probe,
+        "ok": ok,
+        "latency_ms": 2.0 if ok else None,
+        "status": None,
+        "error": None if ok else "refused",
+    }
+    return ["sample", {**data, **extra}, t]
+
+
+def kernel(probe: str, host: str, source: str, value: float, t: float) -> list[Any]:
+    data = {"probe": probe, "ok": True, "latency_ms": None, "status": None, "error": None}
+    return ["sample", {**data, "value": value, "host": host, "source": source}, t]
+
+
+@pytest.fixture
+def site(tmp_path: Path, needs_redis: str) -> Iterator[Site]:
+    s = new_site(tmp_path, needs_redis)
+    yaml_path = str(Path(__file__).with_name("checkout-partition.yaml"))
+    seed = SEED % {"password": PASSWORD, "yaml": yaml_path, "run_id": unique_run_id()}
+    s.run_id = int(s.python(seed).strip())
+    s.start_web()
+    try:
+        yield s
+    finally:
+        s.stop_web()
+
+
+@pytest.fixture
+def page(site: Site) -> Iterator[Any]:
+    with chromium_page(timeout_ms=15_000) as page:
+        log_in(page, site, "olive", PASSWORD)
+        page.goto(f"{site.url}/runs/{site.run_id}/")
+        page.wait_for_function("document.querySelector('#connection').textContent === 'live'")
+        yield page
+
+
+def running_rto(page: Any) -> tuple[float, str]:
+    """(seconds, state) of the live RTO counter; fails if it is not running."""
+    text = page.inner_text("#rto")
+    match = RUNNING.fullmatch(text)
+    assert match, text
+    return float(match.group(1)), match.group(2)
+
+
+def wait_rto_state(page: Any, state: str) -> None:
+    page.wait_for_function(f"document.querySelector('#rto').textContent.endsWith('({state})')")
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(90)
+def test_the_rto_counter_ticks_from_the_fault_until_the_result_fixes_it(site: Site, page: Any):
+    fault_at = time.time()
+    site.emit(
+        [
+            state("preflight", "pending", fault_at - 2.0),
+            state("baseline", "preflight", fault_at - 1.9),
+            state("injecting", "baseline", fault_at - 0.1),
+            ["fault_applied", {**FAULT, "mechanism": "nftables", "params": {}}, fault_at],
+            state("observing", "injecting", fault_at + 0.01),
+        ]
+    )
+    wait_rto_state(page, "observing")
+    events = log_seqs(page)
+    first, _ = running_rto(page)
+    page.wait_for_timeout(1200)
+    later, _ = running_rto(page)
+    assert log_seqs(page) == events  # no event came: the clock moved it
+    assert 0.8 <= later - first <= 2.5
+
+    now = time.time()
+    site.emit(
+        [
+            ["fault_reverted", {**FAULT, "state": "reverted"}, now],
+            state("reverting", "observing", now),
+            state("recovering", "reverting", now + 0.01),
+        ]
+    )
+    wait_rto_state(page, "recovering")
+    # A reload replays the stream: the counter goes on from the same origin, the fault.
+    page.reload()
+    wait_rto_state(page, "recovering")
+    replayed, _ = running_rto(page)
+    assert abs(replayed - (time.time() - fault_at)) < 1.0
+    page.wait_for_timeout(600)
+    assert running_rto(page)[0] > replayed
+
+    now = time.time()
+    result = {
+        "state": "passed",
+        "verdicts": {"checkout recovers": "passed"},
+        "rto": 2.5,
+        "rto_objective": 30.0,
+        "reason": "every SLA held",
+    }
+    site.emit([state("passed", "recovering", now), ["result", result, now + 0.01]])
+    page.wait_for_function("document.querySelector('#rto').textContent === '2.5 s'")
+    page.wait_for_timeout(500)
+    assert page.inner_text("#rto") == "2.5 s"  # fixed: the ticking stopped
+    assert page.inner_text("#rto-objective") == "objective 30.0 s"
+    page.reload()
+    wait_for_seq(page, 10)
+    assert page.inner_text("#rto") == "2.5 s"
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(90)
+def test_the_rpo_counter_counts_canary_writes_until_the_rpo_event(site: Site, page: Any):
+    t = time.time()
+    site.emit(
+        [
+            state("preflight", "pending", t),
+            state("baseline", "preflight", t + 0.1),
+            # A failed write before the first acknowledged one still counts once the probe
+            # shows itself a canary; the HTTP probe's failure is not a write.
+            sample("orders", False, t + 0.2),
+            *[sample("orders", True, t + 0.3 + i / 10, seq=i) for i in range(1, 6)],
+            sample("orders", False, t + 0.9),
+            sample("checkout", False, t + 1.0),
+        ]
+    )
+    wait_for_seq(page, 10)
+    expected = "5 acknowledged, 2 failed writes so far…"
+    assert page.inner_text("#rpo") == expected
+    assert page.get_attribute("#rpo", "data-acknowledged") == "5"
+    assert page.get_attribute("#rpo", "data-failed") == "2"
+    page.reload()  # the replay gives the same counts
+    wait_for_seq(page, 10)
+    assert page.inner_text("#rpo") == expected
+
+    rpo = {
+        "acknowledged": 5,
+        "lost": 1,
+        "span_seconds": 0.4,
+        "first_lost_at": t + 0.7,
+        "error": None,
+    }
+    site.emit([["rpo", rpo, time.time()]])
+    wait_for_seq(page, 11)
+    assert page.inner_text("#rpo") == "1 of 5 acknowledged writes lost (over 0.4 s)"
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def legend(page: Any, chart: str) -> list[str]:
+    return page.eval_on_selector_all(
+        f"{chart} .u-legend .u-series .u-label", "els => els.map(e => e.textContent)"
+    )
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(90)
+def test_kernel_samples_are_their_own_series_labelled_with_host_and_source(site: Site, page: Any):
+    t = time.time()
+    events = [state("preflight", "pending", t), state("baseline", "preflight", t + 0.1)]
+    for i in range(4):
+        at = t + 0.2 + i / 5
+        events += [
+            sample("checkout", True, at),
+            kernel("kernel.tcp_retransmits", "web", "ebpf", float(i), at + 0.01),
+            kernel("kernel.read_latency_ms", "db1", "proc", 1.5 + i, at + 0.02),
+        ]
+    site.emit(events)
+    wait_for_seq(page, len(events))
+    page.wait_for_selector("#kernel-chart canvas")
+
+    assert page.is_visible("#kernel-section")
+    assert legend(page, "#kernel-chart") == [
+        "t (s)",
+        "tcp_retransmits on web",
+        "read_latency_ms on db1 (ms) (from /proc)",
+    ]
+    # The probe chart keeps probe latencies and errors only.
+    assert legend(page, "#chart") == ["t (s)", "checkout latency (ms)", "errors"]
+    assert "(from /proc)" in page.inner_text("#event-log li:last-child")
+    assert page.errors == []  # type: ignore[attr-defined]
