@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import re
+import time
+
 from django.urls import reverse
 
 from tests.web.personas import World, make_run
@@ -71,3 +74,20 @@ def test_it_is_404_for_an_outsider(client, world: World):
     run = make_run(world.version, world.owner)
     client.force_login(world.outsider)
     assert client.get(reverse("run-detail", args=[run.id])).status_code == 404
+
+
+def test_it_names_the_canaries_and_the_server_time_for_the_live_counters(client, world: World):
+    content = world.version.content.replace(
+        "probes:\n",
+        'probes:\n  - name: orders\n    canary: {redis: {address: "10.77.0.3:6379"}}\n',
+    )
+    version = world.playbook.save_version(content, author=world.owner)
+    run = make_run(version, world.owner, state="observing")
+    client.force_login(world.owner)
+    before = time.time()
+    response = client.get(reverse("run-detail", args=[run.id]))
+    assert response.context["outline"].error is None, response.context["outline"].error
+    html = response.content.decode()
+    assert '<script id="run-canaries" type="application/json">["orders"]</script>' in html
+    server_now = float(re.search(r'data-server-now="([0-9.]+)"', html).group(1))  # type: ignore[union-attr]
+    assert before - 0.01 <= server_now <= time.time()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.browser import chromium_page
-from tests.web.site import Site, log_seqs, new_site, wait_for_seq
+from tests.web.site import Site, log_seqs, new_site, unique_run_id, wait_for_seq
 
 PASSWORD = "browser-Pass-1"
 
@@ -25,7 +25,7 @@ from drills.models import DrillRun, Playbook
 user = User.objects.create_user("olive", password=%(password)r)
 playbook = Playbook.objects.create(name="checkout-partition", owner=user)
 version = playbook.save_version(open(%(yaml)r).read(), author=user)
-print(DrillRun.objects.create(version=version, started_by=user, state="pending").id)
+print(DrillRun.objects.create(id=%(run_id)d, version=version, started_by=user).id)
 """
 
 T0 = 1_800_000_000.0
@@ -119,7 +119,8 @@ AFTER_RESTART = [
 def site(tmp_path: Path, needs_redis: str) -> Iterator[Site]:
     s = new_site(tmp_path, needs_redis)
     yaml_path = str(Path(__file__).with_name("checkout-partition.yaml"))
-    s.run_id = int(s.python(SEED % {"password": PASSWORD, "yaml": yaml_path}).strip())
+    seed = SEED % {"password": PASSWORD, "yaml": yaml_path, "run_id": unique_run_id()}
+    s.run_id = int(s.python(seed).strip())
     s.start_web()
     try:
         yield s
