@@ -1,0 +1,238 @@
+"""What the kernel collectors cost the work they watch: a loopback load with none, with the
+eBPF collectors and with the /proc fallbacks attached.
+
+    sudo .venv/bin/python bench/collectors.py [--rounds 7]
+
+The load is bounded and stays on 127.0.0.1: CONNECTS TCP connects to a server thread of this
+process, each with one 64-byte request and its echo, then READS 64-byte preads of a small
+file. Every collector of ``ebpf.registry`` is opened through ``open_collector`` (eBPF forced on,
+or forced off for /proc; syscall_latency has no /proc side), scoped to this process and the
+host's network namespace as a drill would scope its target, and read once per second, as the
+agent does. Prints the CPU time (user + system of this process, which is where a tracepoint
+program runs for the events this process causes) and the wall time of the load: the median
+of ``--rounds`` rounds, the set-ups (none, all eBPF, all /proc, each eBPF collector alone)
+taking turns, and turns at going first, so that a busy machine hurts each alike. Then the
+CPU cost of one pread under syscall_latency, split into the tracepoint's own cost and the
+program's, and the attach time (compile + load) of each collector.
+
+Not counted: programs on sched_switch / sched_wakeup (runqueue_latency) and on block
+completions run for every task on the host, and their cost there lands on those tasks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ebpf.collector import Collector, CollectorUnavailable, Scope  # noqa: E402
+from ebpf.registry import COLLECTORS, open_collector  # noqa: E402
+from ebpf.syscalls import SyscallLatency  # noqa: E402
+
+CONNECTS = 2000
+READS = 200_000
+MESSAGE = b"x" * 64
+INTERVAL = 1.0  # seconds between collector reads, as the agent reads them
+
+
+@dataclass
+class Cost:
+    cpu: list[float]
+    wall: list[float]
+
+    def row(self) -> str:
+        return f"{statistics.median(self.cpu):8.3f} {statistics.median(self.wall):8.3f}"
+
+
+def echo_server(stop: threading.Event) -> tuple[int, threading.Thread]:
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    listener.settimeout(0.2)
+
+    def serve() -> None:
+        with listener:
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                with conn:
+                    conn.sendall(conn.recv(len(MESSAGE)))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener.getsockname()[1], thread
+
+
+def load(port: int, path: str, tick: Callable[[], None]) -> None:
+    for i in range(CONNECTS):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            conn.sendall(MESSAGE)
+            conn.recv(len(MESSAGE))
+        if i % 100 == 0:
+            tick()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for i in range(READS):
+            os.pread(fd, 64, 0)
+            if i % 10_000 == 0:
+                tick()
+    finally:
+        os.close(fd)
+
+
+def measure(port: int, path: str, collectors: list[Collector], cost: Cost) -> None:
+    last = time.monotonic()
+
+    def tick() -> None:
+        nonlocal last
+        if time.monotonic() - last >= INTERVAL:
+            last = time.monotonic()
+            for collector in collectors:
+                collector.read(time.time())
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    load(port, path, tick)
+    for collector in collectors:  # the last, partial interval is read too
+        collector.read(time.time())
+    cost.cpu.append(time.process_time() - cpu)
+    cost.wall.append(time.perf_counter() - wall)
+
+
+EMPTY_PROGRAMS = b"""
+TRACEPOINT_PROBE(syscalls, sys_enter_pread64) { return 0; }
+TRACEPOINT_PROBE(syscalls, sys_exit_pread64) { return 0; }
+"""
+
+
+def pread_cost(path: str, calls: int = 200_000) -> float:
+    """CPU microseconds per 64-byte pread, best of 5."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        best = math.inf
+        for _ in range(5):
+            began = time.process_time()
+            for _ in range(calls):
+                os.pread(fd, 64, 0)
+            best = min(best, time.process_time() - began)
+    finally:
+        os.close(fd)
+    return best / calls * 1e6
+
+
+def per_call(path: str) -> list[tuple[str, float]]:
+    """Where syscall_latency's cost per call comes from: the tracepoint itself (programs that
+    do nothing), the scope check alone (scoped to another pid), and the whole program."""
+    from bcc import BPF
+
+    rows = [("no program", pread_cost(path))]
+    empty = BPF(text=EMPTY_PROGRAMS)
+    try:
+        rows.append(("empty programs on pread64", pread_cost(path)))
+    finally:
+        empty.cleanup()
+    for label, pid in (
+        ("syscall_latency, other pid", 1),
+        ("syscall_latency, this pid", os.getpid()),
+    ):
+        collector = SyscallLatency(Scope(pids=frozenset({pid})))
+        collector.attach()
+        try:
+            rows.append((label, pread_cost(path)))
+        finally:
+            collector.close()
+    return rows
+
+
+def open_all(
+    scope: Scope, ebpf: bool, attach_s: dict[str, list[float]], names: tuple[str, ...] = ()
+) -> list[Collector]:
+    opened = []
+    for name in names or tuple(COLLECTORS):
+        began = time.perf_counter()
+        try:
+            collector, _ = open_collector(name, scope, ebpf=ebpf)
+        except CollectorUnavailable:
+            continue  # syscall_latency has no /proc side
+        key = f"{name} ({collector.source.value})"
+        attach_s.setdefault(key, []).append(time.perf_counter() - began)
+        opened.append(collector)
+    return opened
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=7)
+    rounds = parser.parse_args(argv).rounds
+
+    host_netns = os.stat("/proc/self/ns/net").st_ino
+    ebpf_scope = Scope(pids=frozenset({os.getpid()}), netns_inodes=frozenset({host_netns}))
+    # The /proc side reads the namespace it runs in when no netns_name is given.
+    proc_scope = Scope(pids=frozenset({os.getpid()}))
+    attach_s: dict[str, list[float]] = {}
+    # Collectors are opened before and closed after each run, outside the timed part: an
+    # attached eBPF program costs every run while it is attached, whichever set-up runs.
+    setups: dict[str, tuple[Callable[[], list[Collector]], Cost]] = {
+        "none": (list, Cost([], [])),
+        "eBPF": (lambda: open_all(ebpf_scope, True, attach_s), Cost([], [])),
+        "/proc": (lambda: open_all(proc_scope, False, attach_s), Cost([], [])),
+    }
+    # One eBPF collector at a time, to see which one costs what.
+    for name in COLLECTORS:
+        setups[f"eBPF {name}"] = (
+            lambda name=name: open_all(ebpf_scope, True, {}, (name,)),  # type: ignore[misc]
+            Cost([], []),
+        )
+    stop = threading.Event()
+    port, server = echo_server(stop)
+    with tempfile.NamedTemporaryFile() as data:
+        data.write(MESSAGE * 16)
+        data.flush()
+        calls = per_call(data.name)
+        try:
+            measure(port, data.name, [], Cost([], []))  # warm-up: imports, caches
+            order = list(setups.values())
+            for i in range(rounds):
+                # Each round starts with a different set-up, so none always runs last.
+                for opener, cost in order[i % len(order) :] + order[: i % len(order)]:
+                    collectors = opener()
+                    try:
+                        measure(port, data.name, collectors, cost)
+                    finally:
+                        for collector in collectors:
+                            collector.close()
+        finally:
+            stop.set()
+            server.join(timeout=2)
+
+    print(f"load: {CONNECTS} loopback TCP connects with a 64-byte echo, {READS} 64-byte preads")
+    print(f"median of {rounds} rounds, seconds")
+    print(f"{'collectors':26} {'cpu':>8} {'wall':>8} {'cpu vs none':>12}")
+    base = statistics.median(setups["none"][1].cpu)
+    for label, (_, cost) in setups.items():
+        extra = statistics.median(cost.cpu) / base - 1.0
+        print(f"{label:26} {cost.row()} {extra:+11.1%}")
+    print("CPU per 64-byte pread, microseconds, best of 5 x 200000")
+    for label, micros in calls:
+        print(f"  {label:34} {micros:6.2f}")
+    print("attach (compile + load) per collector, median seconds")
+    for name, seconds in attach_s.items():
+        print(f"  {name:34} {statistics.median(seconds):6.3f}")
+
+
+if __name__ == "__main__":
+    main()
