@@ -54,3 +54,16 @@ def test_a_read_with_no_activity_since_the_last_gives_zero(
     assert interval(collector)["runqueue_latency_ms"].count > 0
     quiet = interval(collector)["runqueue_latency_ms"]  # the worker sleeps in recv meanwhile
     assert (quiet.value, quiet.count, quiet.buckets) == (0.0, 0, {})
+
+
+def test_tasks_outside_the_scope_are_not_counted(sleeper: Worker) -> None:
+    idle = Worker()  # in the scope, but asleep in recv throughout
+    try:
+        idle.reads("/dev/null", 1)  # returns once the worker is up and back asleep
+        with attached(RunqueueLatency(Scope(pids=frozenset({idle.pid})))) as only_idle:
+            interval(only_idle)
+            with cpu_hogs(last_cpu(), 1.5):
+                sleeper.sleep_and_spin(last_cpu(), 0.5)
+            assert interval(only_idle)["runqueue_latency_ms"].count == 0
+    finally:
+        idle.stop()
