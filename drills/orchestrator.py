@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from drills.agents import CeleryFaultDriver
+from drills.agents import CeleryFaultDriver, RedisEvidenceFeed
 from drills.engine.events import EventType
 from drills.engine.plan import PlanError, resolve_plan
 from drills.engine.runner import DrillRunner, RunOptions
@@ -78,6 +78,7 @@ def execute_run(run_id: int) -> str:
         should_abort=should_abort,
         resume_count=resume_count,
         options=RunOptions(lease_seconds=settings.DRILLHALL_LEASE_SECONDS),
+        evidence=RedisEvidenceFeed(settings.REDIS_URL),
     )
     try:
         outcome = runner.run()

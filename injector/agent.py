@@ -20,9 +20,11 @@ import signal
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
 from celery import Celery
 from celery.signals import worker_init, worker_ready
 
+from injector.evidence import EvidenceSessions, host_scope
 from injector.faults.base import FaultError
 from injector.halt import HaltFlag
 from injector.host import REGISTER_TASK, AgentConfig, HostAgent, Registration
@@ -98,6 +100,32 @@ def ping() -> dict[str, Any]:
 @app.task(name="drillhall.agent.halt", throws=(FaultError,))
 def halt(since: float | None = None) -> dict[str, Any]:
     return _host_agent().halt(since)
+
+
+_EVIDENCE = EvidenceSessions()
+
+
+@functools.cache
+def _evidence_store(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+
+
+@app.task(name="drillhall.agent.collect")
+def collect(run_id: int, names: list[str], interval: float = 1.0) -> dict[str, Any]:
+    """Start the run's kernel collectors on this host; they stop when the run's lease key goes."""
+    config = AgentConfig.from_env()
+    if not config.redis_url:
+        raise RuntimeError("REDIS_URL is not set: kernel samples have nowhere to go")
+    reply = _EVIDENCE.start(
+        int(run_id),
+        config.host,
+        [str(n) for n in names],
+        host_scope(config.netns),
+        _evidence_store(config.redis_url),
+        float(interval),
+    )
+    reply["host"] = config.host
+    return reply
 
 
 @worker_init.connect

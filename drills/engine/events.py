@@ -24,6 +24,8 @@ class EventType(StrEnum):
     VERDICT = "verdict"
     ABORT = "abort"
     RPO = "rpo"
+    COLLECTORS = "collectors"  # which kernel collectors run where, eBPF or /proc, and why
+    NO_EFFECT = "no_effect"  # a fault was applied but the kernel saw nothing of it
     RESULT = "result"
     ERROR = "error"
 

@@ -176,6 +176,26 @@ class PlannedProbe:
         }
 
 
+# Faults whose effect the TCP collectors can see, and the collectors that see it. Each such
+# fault gets them on its host and its peers, playbook or not: a drill that injected nothing
+# must not pass silently (see verifier/evidence.py).
+PROOF_COLLECTORS = ("tcp_connect", "tcp_resets", "tcp_retransmits")
+PROOF_KINDS = ("network.partition", "network.loss", "network.reset")
+
+
+@dataclass(frozen=True)
+class PlannedCollectors:
+    """The kernel collectors to run on one host for the whole drill."""
+
+    host: str
+    queue: str
+    address: str
+    names: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
 class BlastRadius:
     hosts: tuple[str, ...]
@@ -194,11 +214,13 @@ class Plan:
     blast_radius: BlastRadius
     expected_seconds: float
     warnings: tuple[str, ...] = ()
+    collectors: tuple[PlannedCollectors, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "steps": [step.to_dict() for step in self.steps],
             "probes": [probe.to_dict() for probe in self.probes],
+            "collectors": [c.to_dict() for c in self.collectors],
             "hosts": list(self.hosts),
             "blast_radius": self.blast_radius.to_dict(),
             "expected_seconds": self.expected_seconds,
@@ -337,7 +359,32 @@ class _Planner:
             blast_radius=self.blast_radius(steps, hosts),
             expected_seconds=start,
             warnings=tuple(_unique(self.warnings)),
+            collectors=self.collectors(steps),
         )
+
+    def collectors(self, steps: list[PlannedStep]) -> tuple[PlannedCollectors, ...]:
+        """The playbook's kernel collectors, plus proof-of-effect ones, grouped by host."""
+        wanted: dict[str, set[str]] = {}
+        for entry in self.playbook.kernel:
+            for name, options in entry.items():
+                for info in self.hosts_of(options.on):
+                    wanted.setdefault(info.name, set()).add(name)
+        by_address = {info.address: info for info in self.inventory.values()}
+        for _, fault in _all_faults(steps):
+            if fault.kind not in PROOF_KINDS:
+                continue
+            peers = [*fault.params.get("peers", []), *fault.params.get("destinations", [])]
+            involved = [fault.host, *(by_address[a].name for a in peers if a in by_address)]
+            for host in involved:
+                wanted.setdefault(host, set()).update(PROOF_COLLECTORS)
+        found = []
+        for host in sorted(wanted):
+            info = self.inventory.get(host)
+            if info is not None:
+                found.append(
+                    PlannedCollectors(host, info.queue, info.address, tuple(sorted(wanted[host])))
+                )
+        return tuple(found)
 
     def step(self, step: Any, path: str, start: float, suffix: str = "") -> PlannedStep:
         self.index += 1

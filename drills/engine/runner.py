@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from drills.engine.driver import AgentUnavailable, FaultDriver, PendingReply
+from drills.engine.driver import AgentUnavailable, EvidenceFeed, FaultDriver, PendingReply
 from drills.engine.events import EventSink, EventType
 from drills.engine.plan import Plan, PlannedFault, PlannedStep
 from drills.engine.states import TRANSITIONS, RunState, check_transition
 from drills.playbook.model import Playbook
+from verifier.evidence import EvidenceLog, KernelPoint, no_effect
 from verifier.netns import enter_netns, run_in_netns
 from verifier.phases import Phase
 from verifier.probes.base import Probe, ProbeConfigError, build_probe, close_probe
@@ -41,6 +42,8 @@ class RunOptions:
     min_recovery_seconds: float = 10.0
     agent_timeout: float = 15.0
     abort_poll_seconds: float = 0.25
+    evidence_interval: float = 1.0  # kernel collectors' read interval on the agents
+    drain_seconds: float = 0.5  # how often kernel samples are fetched from the agents
 
 
 @dataclass
@@ -93,6 +96,41 @@ class _ActiveFault:
     queue: str
     renewal: PendingReply | None = None
     warned: bool = False
+    kind: str = ""
+    peers: tuple[str, ...] = ()  # addresses the fault acts on (partition peers, destinations)
+    applied_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class _FaultWindow:
+    """A fault that was on from ``start`` to ``end``: what proof of effect is judged over."""
+
+    fault_id: str
+    kind: str
+    hosts: tuple[str, ...]
+    start: float
+    end: float
+
+
+def kernel_sample_event(message: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "probe": f"kernel.{message['metric']}",
+        "ok": True,
+        "latency_ms": None,
+        "status": None,
+        "error": None,
+        "value": message["value"],
+        "host": message.get("host"),
+        "source": message.get("source"),
+        "at": message.get("t"),
+    }
+    if message.get("count"):
+        data["count"] = message["count"]
+    if message.get("buckets"):
+        data["buckets"] = message["buckets"]
+    if message.get("labels"):
+        data["labels"] = message["labels"]
+    return data
 
 
 class DrillRunner:
@@ -107,6 +145,7 @@ class DrillRunner:
         resume_count: Callable[[], int] = lambda: 0,
         options: RunOptions | None = None,
         clock: Callable[[], float] = time.time,
+        evidence: EvidenceFeed | None = None,
     ) -> None:
         self.run_id = run_id
         self.playbook = playbook
@@ -136,6 +175,11 @@ class DrillRunner:
         self._last_renewal = 0.0
         self._started = 0.0
         self._fault_start: float | None = None
+        self.evidence = evidence
+        self.evidence_log = EvidenceLog()
+        self._evidence_open = False
+        self._last_drain = 0.0
+        self._windows: list[_FaultWindow] = []
 
     # -- events ---------------------------------------------------------------
     def _emit(self, type: EventType, data: dict[str, Any]) -> None:
@@ -213,6 +257,9 @@ class DrillRunner:
                 break
             self.store.add(sample)
             self._emit(EventType.SAMPLE, sample_event(sample))
+        if self._evidence_open and now - self._last_drain >= self.opt.drain_seconds:
+            self._last_drain = now
+            self._drain_evidence()
         self._verdicts(self.tracker.evaluate(now))
         if now - self._last_abort_poll >= self.opt.abort_poll_seconds:
             self._last_abort_poll = now
@@ -224,6 +271,8 @@ class DrillRunner:
         if now - self._last_renewal >= self.opt.lease_seconds / 3:
             self._last_renewal = now
             self._renew_leases()
+            if self._evidence_open and self.evidence is not None:
+                self.evidence.keep_alive(self.run_id, self.opt.lease_seconds)
         if self._pending_abort is not None:
             raise _Abort(self._pending_abort)
 
@@ -276,10 +325,14 @@ class DrillRunner:
             "lease_seconds": self.opt.lease_seconds,
         }
         fault_id = f"r{self.run_id}-s{step.index}-a1"
-        active = _ActiveFault(fault_id, step.index, fault.host, fault.queue)
+        peers = (*fault.params.get("peers", ()), *fault.params.get("destinations", ()))
+        active = _ActiveFault(
+            fault_id, step.index, fault.host, fault.queue, kind=fault.kind, peers=tuple(peers)
+        )
         # Track before sending: if the reply is lost, revert still targets it.
         self._active[(fault.host, fault_id)] = active
         reply = self.driver.apply(fault.queue, spec, self.opt.agent_timeout)
+        active.applied_at = self.clock()
         self._emit(
             EventType.FAULT_APPLIED,
             {
@@ -304,6 +357,7 @@ class DrillRunner:
         self._active.pop((fault.host, fault.fault_id), None)
         if state == "reverted":
             self._emit(EventType.FAULT_REVERTED, data)
+            self._windows.append(self._window(fault))
             return True
         data["message"] = reply.get("message") or (
             "the agent could not confirm the revert; its janitor reverts the fault when the "
@@ -359,6 +413,7 @@ class DrillRunner:
             self._stop_probes.set()
             for thread in probes:
                 thread.join(timeout=5)
+            self._close_evidence()
         self._emit(EventType.RESULT, outcome.to_dict())
         return outcome
 
@@ -386,6 +441,7 @@ class DrillRunner:
         queues = {fault.queue for _, fault in self.plan.faults()}
         for host_queue in sorted(queues):
             self.driver.ping(host_queue, self.opt.agent_timeout)
+        self._start_collectors()
 
     def _pause(self, step: PlannedStep) -> None:
         """Hold the run until an operator resumes it; ticks (and aborts) go on meanwhile."""
@@ -479,6 +535,7 @@ class DrillRunner:
             reasons.append("did not recover in time")
         if rto is not None and objective is not None and rto > objective:
             reasons.append(f"RTO {rto:.1f}s over the objective {objective:g}s")
+        reasons.extend(self._proof_of_effect())
         rpo = self._measure_rpo()
         if rpo is not None:
             self._emit(EventType.RPO, rpo)
@@ -487,6 +544,82 @@ class DrillRunner:
         self._to(state)
         reason = "; ".join(reasons) or "every SLA held"
         return RunOutcome(state, verdicts, rto, objective, reason, rpo)
+
+    # -- kernel evidence ----------------------------------------------------------------
+    def _start_collectors(self) -> None:
+        """Kernel collectors on every host that has some, before the baseline starts."""
+        if self.evidence is None or not self.plan.collectors:
+            return
+        self.evidence.open(self.run_id, self.opt.lease_seconds)
+        self._evidence_open = True
+        for planned in self.plan.collectors:
+            try:
+                reply = self.driver.collect(
+                    planned.queue,
+                    self.run_id,
+                    list(planned.names),
+                    self.opt.evidence_interval,
+                    self.opt.agent_timeout,
+                )
+                collectors = reply.get("collectors", [])
+            except Exception as exc:  # evidence is wanted, but its absence is reported, not fatal
+                collectors = [
+                    {"name": name, "source": None, "reason": f"agent did not start it: {exc}"}
+                    for name in planned.names
+                ]
+            self._emit(EventType.COLLECTORS, {"host": planned.host, "collectors": collectors})
+
+    def _drain_evidence(self) -> None:
+        assert self.evidence is not None
+        try:
+            messages = self.evidence.drain(self.run_id)
+        except Exception as exc:  # Redis hiccup: the samples wait in the list for the next drain
+            log.warning("run %s: kernel samples not drained: %s", self.run_id, exc)
+            return
+        for message in messages:
+            try:
+                point = KernelPoint.from_message(message)
+            except (KeyError, TypeError, ValueError):
+                continue
+            self.evidence_log.add(point)
+            self.store.add(Sample(point.t, f"kernel.{point.metric}", True, value=point.value))
+            self._emit(EventType.SAMPLE, kernel_sample_event(message))
+
+    def _close_evidence(self) -> None:
+        if not self._evidence_open or self.evidence is None:
+            return
+        self._evidence_open = False
+        try:
+            self.evidence.close(self.run_id)
+        except Exception as exc:  # the lease key expires by itself; collectors stop then
+            log.warning("run %s: evidence lease not removed: %s", self.run_id, exc)
+
+    def _window(self, fault: _ActiveFault) -> _FaultWindow:
+        by_address = {c.address: c.host for c in self.plan.collectors}
+        hosts = (fault.host, *(by_address[a] for a in fault.peers if a in by_address))
+        start = fault.applied_at or self.clock()
+        return _FaultWindow(fault.fault_id, fault.kind, hosts, start, self.clock())
+
+    def _proof_of_effect(self) -> list[str]:
+        """Every fault the kernel can see must have been seen; say which were not."""
+        if not self._evidence_open:
+            return []
+        time.sleep(self.opt.evidence_interval)  # the interval that holds the revert
+        self._drain_evidence()
+        problems = []
+        for window in self._windows:
+            message = no_effect(
+                window.kind, list(window.hosts), window.start, window.end, self.evidence_log
+            )
+            if message is None:
+                continue
+            self._emit(
+                EventType.NO_EFFECT,
+                {"fault_id": window.fault_id, "kind": window.kind, "hosts": list(window.hosts),
+                 "message": message},
+            )  # fmt: skip
+            problems.append(f"{window.fault_id} ({window.kind}): {message}")
+        return problems
 
     def _measure_rpo(self) -> dict[str, Any] | None:
         """Acknowledged canary writes that cannot be read back now that the system recovered."""

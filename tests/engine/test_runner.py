@@ -307,10 +307,10 @@ def test_pause_holds_the_run_until_an_operator_resumes(service: Service) -> None
 def test_a_probe_kind_the_engine_cannot_run_is_an_error_not_a_silent_gap(
     service: Service,
 ) -> None:
-    # Without the optional psycopg driver a PostgreSQL canary cannot run here.
+    # A DSN libpq cannot parse: the canary cannot be built, so the run must not start.
     text = PAUSE.format(port=service.port).replace(
         f'    http: {{url: "http://127.0.0.1:{service.port}/", timeout: 1s}}',
-        '    canary: {postgres: {dsn: "postgresql://drill@127.0.0.1/shop"}}',
+        '    canary: {postgres: {dsn: "host"}}',
     )
     playbook = parse_playbook(text)
     runner = DrillRunner(
