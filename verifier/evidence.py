@@ -70,7 +70,9 @@ class EvidenceLog:
         total = 0.0
         for host in hosts:
             for metric in metrics:
-                times = self._times.get((host, metric), [])
+                times = self._times.get((host, metric))
+                if not times:
+                    continue
                 lo = bisect.bisect_right(times, start)
                 hi = bisect.bisect_right(times, end)
                 total += sum(self._values[(host, metric)][lo:hi])

@@ -1,0 +1,116 @@
+"""The agent's evidence sessions with a real Redis: samples flow while the lease lives, and
+the collectors are closed when the lease is deleted or expires."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from ebpf.collector import KernelSample, Scope, Source
+from injector import evidence
+from injector.evidence import EvidenceSessions, lease_key, samples_key
+from tests.conftest import redis_up, require
+from tests.conftest import test_redis_url as redis_url
+
+RUN = 987_654
+
+
+class Counting:
+    """A collector that counts its reads; stands in for a bcc program in this logic test."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.name = "tcp_retransmits"
+        self.source = Source.EBPF
+        self.reads = 0
+        self.closed = 0
+
+    def attach(self) -> None:
+        pass
+
+    def read(self, now: float) -> list[KernelSample]:
+        self.reads += 1
+        return [KernelSample(now, "tcp_retransmits", float(self.reads), Source.EBPF)]
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+@pytest.fixture
+def store() -> Iterator[redis.Redis]:
+    require(redis_up(), f"needs Redis at {redis_url()}")
+    client = redis.Redis.from_url(redis_url())
+    client.delete(lease_key(RUN), samples_key(RUN))
+    yield client
+    client.delete(lease_key(RUN), samples_key(RUN))
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[Counting]:
+    made: list[Counting] = []
+
+    def fake_open(name: str, scope: Scope) -> tuple[Counting, str]:
+        made.append(Counting(scope))
+        return made[-1], "eBPF"
+
+    monkeypatch.setattr(evidence, "open_collector", fake_open)
+    return made
+
+
+def wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_samples_flow_to_the_run_list_while_the_lease_lives(
+    store: redis.Redis, opened: list[Counting]
+) -> None:
+    store.set(lease_key(RUN), "1", px=5000)
+    sessions = EvidenceSessions()
+    reply = sessions.start(RUN, "web", ["tcp_retransmits"], Scope(), store, interval=0.05)
+    assert reply == {
+        "collectors": [{"name": "tcp_retransmits", "source": "ebpf", "reason": "eBPF"}]
+    }
+    wait_for(lambda: store.llen(samples_key(RUN)) >= 3)
+    first = json.loads(store.lindex(samples_key(RUN), 0))
+    assert first["host"] == "web" and first["metric"] == "tcp_retransmits" and first["value"] == 1
+    store.delete(lease_key(RUN))  # the run is over
+    wait_for(lambda: opened[0].closed == 1)
+    assert sessions.running() == []
+
+
+def test_an_expired_lease_closes_the_collectors_without_anyone_asking(
+    store: redis.Redis, opened: list[Counting]
+) -> None:
+    store.set(lease_key(RUN), "1", px=300)  # the orchestrator died and stopped renewing
+    sessions = EvidenceSessions()
+    sessions.start(RUN, "web", ["tcp_retransmits"], Scope(), store, interval=0.05)
+    wait_for(lambda: opened[0].closed == 1, timeout=3)
+    reads = opened[0].reads
+    time.sleep(0.2)
+    assert opened[0].reads == reads
+
+
+def test_a_redelivered_start_does_not_open_the_collectors_twice(
+    store: redis.Redis, opened: list[Counting]
+) -> None:
+    store.set(lease_key(RUN), "1", px=5000)
+    sessions = EvidenceSessions()
+    sessions.start(RUN, "web", ["tcp_retransmits"], Scope(), store, interval=0.05)
+    again = sessions.start(RUN, "web", ["tcp_retransmits"], Scope(), store, interval=0.05)
+    assert len(opened) == 1
+    assert again["collectors"][0]["reason"] == "already running"
+    assert sessions.stop(RUN)
+    assert opened[0].closed == 1
+
+
+def test_an_unknown_collector_is_reported_not_fatal(store: redis.Redis) -> None:
+    store.set(lease_key(RUN), "1", px=5000)
+    reply = EvidenceSessions().start(RUN, "web", ["no_such_collector"], Scope(), store)
+    [entry] = reply["collectors"]
+    assert entry["source"] is None and "no_such_collector" in entry["reason"]
