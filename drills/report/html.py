@@ -21,8 +21,89 @@ def _badge(state: str) -> str:
     return f'<span class="badge {escape(state)}">{escape(state)}</span>'
 
 
+def _is_kernel(event: dict[str, Any]) -> bool:
+    return event["type"] == "sample" and str(event["data"].get("probe", "")).startswith("kernel.")
+
+
+def _is_probe(event: dict[str, Any]) -> bool:
+    return event["type"] == "sample" and not _is_kernel(event)
+
+
+def _fault_windows(events: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    applied: dict[str, float] = {}
+    windows = []
+    for e in events:
+        if e["type"] == "fault_applied":
+            applied[e["data"]["fault_id"]] = e["t"]
+        elif (
+            e["type"] in ("fault_reverted", "fault_unconfirmed")
+            and e["data"]["fault_id"] in applied
+        ):
+            windows.append((applied.pop(e["data"]["fault_id"]), e["t"]))
+    return windows
+
+
+def _sparkline(
+    points: list[tuple[float, float]],
+    t0: float,
+    span: float,
+    windows: list[tuple[float, float]],
+    width: int = 360,
+    height: int = 40,
+) -> str:
+    top = max((v for _, v in points), default=0.0) or 1.0
+
+    def x(t: float) -> float:
+        return (t - t0) / span * width
+
+    shaded = "".join(
+        f'<rect x="{x(a):.1f}" y="0" width="{max(x(b) - x(a), 1):.1f}" height="{height}" '
+        'fill="#c6282822"/>'
+        for a, b in windows
+    )
+    line = " ".join(f"{x(t):.1f},{height - 2 - v / top * (height - 4):.1f}" for t, v in points)
+    return (
+        f'<svg width="{width}" height="{height}" role="img">{shaded}'
+        f'<polyline fill="none" stroke="#6f42c1" stroke-width="1.2" points="{line}"/></svg>'
+    )
+
+
+def _kernel_section(events: list[dict[str, Any]], t0: float) -> str:
+    """Each kernel series: its source, totals inside and outside fault windows, a sparkline."""
+    series: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for e in events:
+        if _is_kernel(e):
+            key = (str(e["data"].get("host") or "?"), str(e["data"]["probe"])[len("kernel.") :])
+            series.setdefault(key, []).append(e)
+    notes = [e["data"] for e in events if e["type"] == "no_effect"]
+    warn = "".join(
+        f"<p>{_badge('failed')} {escape(n['fault_id'])}: {escape(n['message'])}</p>" for n in notes
+    )
+    if not series:
+        return warn + "<p class='muted'>No kernel collectors ran.</p>"
+    windows = _fault_windows(events)
+    span = max(max(e["t"] for e in events) - t0, 1.0)
+    rows = []
+    for (host, metric), samples in sorted(series.items()):
+        points = [
+            (float(s["data"].get("at") or s["t"]), float(s["data"]["value"])) for s in samples
+        ]
+        inside = sum(v for t, v in points if any(a < t <= b + 1.0 for a, b in windows))
+        outside = sum(v for _, v in points) - inside
+        source = samples[-1]["data"].get("source") or ""
+        rows.append(
+            f"<tr><td>{escape(host)}</td><td>{escape(metric)}</td><td>{escape(source)}</td>"
+            f"<td>{inside:g}</td><td>{outside:g}</td>"
+            f"<td>{_sparkline(points, t0, span, windows)}</td></tr>"
+        )
+    return (
+        warn + "<table><tr><th>host</th><th>metric</th><th>source</th><th>during faults</th>"
+        f"<th>otherwise</th><th>per interval, fault windows shaded</th></tr>{''.join(rows)}</table>"
+    )
+
+
 def _chart(events: list[dict[str, Any]], t0: float, width: int = 1000, height: int = 220) -> str:
-    samples = [e for e in events if e["type"] == "sample"]
+    samples = [e for e in events if _is_probe(e)]
     if not samples:
         return "<p class='muted'>No probe samples.</p>"
     t_end = max(e["t"] for e in events)
@@ -84,7 +165,7 @@ def render_html(doc: dict[str, Any]) -> str:
         f"<tr><td>{escape(name)}</td><td>{_badge(state)}</td></tr>"
         for name, state in (result.get("verdicts") or {}).items()
     )
-    samples = [e for e in events if e["type"] == "sample"]
+    samples = [e for e in events if _is_probe(e)]
     errors = sum(1 for s in samples if not s["data"].get("ok"))
     rto = result.get("rto")
     objective = result.get("rto_objective")
@@ -107,6 +188,8 @@ RTO: <strong>{rto_text}</strong>. RPO: <strong>{escape(rpo_text)}</strong>.
 Probe samples: {len(samples)}, errors: {errors}.</p>
 <h2>Probe latency, fault windows shaded</h2>
 {_chart(events, t0)}
+<h2>Kernel evidence</h2>
+{_kernel_section(events, t0)}
 <h2>SLA verdicts</h2>
 <table><tr><th>SLA</th><th>verdict</th></tr>{verdicts}</table>
 <h2>Timeline</h2>

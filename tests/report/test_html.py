@@ -55,3 +55,40 @@ def test_report_escapes_names_from_the_playbook() -> None:
     html = render_html(doc())
     assert "<b>x</b>" not in html
     assert "&lt;b&gt;x&lt;/b&gt;" in html
+
+
+def kernel(seq: int, t: float, value: float, host: str = "web") -> dict:
+    data = {"probe": "kernel.tcp_retransmits", "ok": True, "latency_ms": None, "value": value}
+    return {
+        "seq": seq,
+        "type": "sample",
+        "t": t,
+        "data": {**data, "host": host, "source": "proc", "at": t},
+    }
+
+
+def test_report_keeps_kernel_series_apart_and_totals_them_inside_and_outside_faults() -> None:
+    d = doc()
+    d["events"] += [kernel(7, 100.2, 1), kernel(8, 102.0, 5), kernel(9, 102.5, 2)]
+    d["events"].sort(key=lambda e: e["t"])
+    html = render_html(d)
+    assert "Probe samples: 2, errors: 1" in html  # kernel samples are not probe samples
+    row = html.split("<td>tcp_retransmits</td>", 1)[1].split("</tr>", 1)[0]
+    assert "<td>proc</td><td>7</td><td>1</td>" in row
+    assert html.count("<polyline") == 2  # the probe chart and one kernel sparkline
+
+
+def test_report_says_when_a_fault_had_no_effect() -> None:
+    d = doc()
+    message = "fault applied, no effect seen: no tcp retransmits on web while it was on"
+    d["events"].append(
+        {
+            "seq": 7,
+            "type": "no_effect",
+            "t": 104.0,
+            "data": {"fault_id": "r1-s2-a1", "message": message},
+        }
+    )
+    html = render_html(d)
+    assert "r1-s2-a1: fault applied, no effect seen" in html
+    assert "No kernel collectors ran." in html
