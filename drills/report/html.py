@@ -118,19 +118,11 @@ def _chart(events: list[dict[str, Any]], t0: float, width: int = 1000, height: i
         return height - 20 - v / top * (height - 40)
 
     parts = [f'<svg width="{width}" height="{height}" role="img" aria-label="probe latency">']
-    applied: dict[str, float] = {}
-    for e in events:
-        if e["type"] == "fault_applied":
-            applied[e["data"]["fault_id"]] = e["t"]
-        elif (
-            e["type"] in ("fault_reverted", "fault_unconfirmed")
-            and e["data"]["fault_id"] in applied
-        ):
-            start = applied.pop(e["data"]["fault_id"])
-            parts.append(
-                f'<rect x="{x(start):.1f}" y="10" width="{max(x(e["t"]) - x(start), 1):.1f}" '
-                f'height="{height - 30}" fill="#c6282822"><title>fault</title></rect>'
-            )
+    for start, end in _fault_windows(events):
+        parts.append(
+            f'<rect x="{x(start):.1f}" y="10" width="{max(x(end) - x(start), 1):.1f}" '
+            f'height="{height - 30}" fill="#c6282822"><title>fault</title></rect>'
+        )
     points = " ".join(
         f"{x(s['t']):.1f},{y(v):.1f}" for s, v in zip(samples, latencies, strict=True)
     )

@@ -64,6 +64,46 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+class CanaryBase:
+    """What every canary shares: the log of acknowledged writes, its samples, its namespace."""
+
+    def __init__(self, name: str, netns: str = "") -> None:
+        self.name = name
+        self.netns = netns
+        self._acked: list[Ack] = []
+        self._lock = threading.Lock()  # the probe thread appends while verify() may read
+
+    def acknowledged(self) -> list[Ack]:
+        with self._lock:
+            return list(self._acked)
+
+    def _last_ack(self) -> Ack | None:
+        with self._lock:
+            return self._acked[-1] if self._acked else None
+
+    def _sample(
+        self, seq: int, t: float, started: float, acknowledged: bool, error: str | None
+    ) -> Sample:
+        """The sample of one write attempt begun at ``started`` (monotonic clock)."""
+        if acknowledged:
+            with self._lock:
+                self._acked.append(Ack(seq, t))
+        return Sample(
+            t=t,
+            probe=self.name,
+            ok=acknowledged,
+            latency_ms=round((time.monotonic() - started) * 1000.0, 3),
+            error=error,
+            seq=seq if acknowledged else None,
+        )
+
+    def _in_namespace(self, func: Callable[[], T]) -> T:
+        # New connections must come from the probe's host too, whatever thread calls.
+        if not self.netns:
+            return func()
+        return run_in_netns(self.netns, func)
+
+
 def _connection_options(timeout: float) -> dict[str, Any]:
     # No retries: one sample is one attempt, or a failover would hide behind reconnects.
     return {
@@ -73,7 +113,7 @@ def _connection_options(timeout: float) -> dict[str, Any]:
     }
 
 
-class RedisCanary:
+class RedisCanary(CanaryBase):
     """Writes to ``address``, or (with ``sentinel`` and ``master``) to the master the Sentinels
     name, as a Sentinel-aware application does: after a failover its writes follow the new
     master, and verify() reads back from whichever master the Sentinels name then."""
@@ -90,9 +130,8 @@ class RedisCanary:
         sentinel: list[str] | None = None,
         master: str | None = None,
     ) -> None:
-        self.name = name
+        super().__init__(name, netns)
         self.key_prefix = key_prefix
-        self.netns = netns
         self.ttl_seconds = ttl_seconds  # keys outlive any drill yet do not pile up forever
         options = self._options = _connection_options(timeout)
         self._master = master or ""
@@ -113,8 +152,6 @@ class RedisCanary:
             raise ValueError("a Redis canary needs an address or Sentinels")
         self._token = secrets.token_hex(4)
         self._seq = 0
-        self._acked: list[Ack] = []
-        self._lock = threading.Lock()
         self.read_misses: list[int] = []  # previous writes not readable at the next sample
 
     def key(self, seq: int) -> str:
@@ -140,24 +177,10 @@ class RedisCanary:
                 error = "the write was not acknowledged"
         except redis.RedisError as exc:
             error = f"{type(exc).__name__}: {exc}"[:200]
-        latency_ms = (time.monotonic() - start) * 1000.0
-        if acknowledged:
-            with self._lock:
-                self._acked.append(Ack(seq, t))
-            if previous is not None:
-                self._read_back(previous)
-        return Sample(
-            t=t,
-            probe=self.name,
-            ok=acknowledged,
-            latency_ms=round(latency_ms, 3),
-            error=error,
-            seq=seq if acknowledged else None,
-        )
-
-    def _last_ack(self) -> Ack | None:
-        with self._lock:
-            return self._acked[-1] if self._acked else None
+        sample = self._sample(seq, t, start, acknowledged, error)
+        if acknowledged and previous is not None:
+            self._read_back(previous)
+        return sample
 
     def _read_back(self, ack: Ack) -> None:
         # Live sign of loss; the count that matters comes from verify() after recovery.
@@ -166,10 +189,6 @@ class RedisCanary:
                 self.read_misses.append(ack.seq)
         except redis.RedisError:
             pass  # the next write fails too and shows in the samples
-
-    def acknowledged(self) -> list[Ack]:
-        with self._lock:
-            return list(self._acked)
 
     def verify(self, after_seconds: float = 0.0) -> list[Ack]:
         """Acknowledged writes made after ``after_seconds`` (sample clock) that are not
@@ -213,12 +232,6 @@ class RedisCanary:
     def _missing_in(self, reader: redis.Redis, chunk: list[Ack]) -> list[Ack]:
         values: list[Any] = reader.mget([self.key(ack.seq) for ack in chunk])
         return [ack for ack, value in zip(chunk, values, strict=True) if value != self._value(ack)]
-
-    def _in_namespace(self, func: Callable[[], T]) -> T:
-        # New connections must come from the probe's host too, whatever thread calls.
-        if not self.netns:
-            return func()
-        return run_in_netns(self.netns, func)
 
     def close(self) -> None:
         self._client.close()

@@ -23,15 +23,13 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from verifier.netns import run_in_netns
-from verifier.probes.canary import Ack
+from verifier.probes.canary import Ack, CanaryBase
 from verifier.windows import Sample
 
 T = TypeVar("T")
@@ -108,16 +106,13 @@ def connection_params(dsn: str, timeout: float) -> dict[str, Any]:
     return params
 
 
-class PostgresCanary:
+class PostgresCanary(CanaryBase):
     def __init__(self, name: str, dsn: str, timeout: float = 1.0, netns: str = "") -> None:
-        self.name = name
-        self.netns = netns
+        super().__init__(name, netns)
         self.timeout = timeout
         self._params = connection_params(dsn, timeout)
         self._token = secrets.token_hex(8)
         self._seq = 0
-        self._acked: list[Ack] = []
-        self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
 
     def _connect(self) -> psycopg.Connection[Any]:
@@ -178,22 +173,7 @@ class PostgresCanary:
             self._drop()
             # libpq's messages span lines ("Is the server running..."): one line in a sample.
             error = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
-        latency_ms = (time.monotonic() - start) * 1000.0
-        if acknowledged:
-            with self._lock:
-                self._acked.append(Ack(seq, t))
-        return Sample(
-            t=t,
-            probe=self.name,
-            ok=acknowledged,
-            latency_ms=round(latency_ms, 3),
-            error=error,
-            seq=seq if acknowledged else None,
-        )
-
-    def acknowledged(self) -> list[Ack]:
-        with self._lock:
-            return list(self._acked)
+        return self._sample(seq, t, start, acknowledged, error)
 
     def verify(self, after_seconds: float = 0.0) -> list[Ack]:
         """Acknowledged writes made after ``after_seconds`` (sample clock) that cannot be read
@@ -215,12 +195,6 @@ class PostgresCanary:
                 found = {int(seq): float(t) for seq, t in rows}
                 missing.extend(ack for ack in chunk if found.get(ack.seq) != ack.t)
         return missing
-
-    def _in_namespace(self, func: Callable[[], T]) -> T:
-        # New connections must come from the probe's host too, whatever thread calls.
-        if not self.netns:
-            return func()
-        return run_in_netns(self.netns, func)
 
     def close(self) -> None:
         self._drop()
