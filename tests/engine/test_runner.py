@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
-from drills.engine.driver import AgentUnavailable
 from drills.engine.events import EventType, MemorySink
 from drills.engine.plan import HostInfo, resolve_plan
 from drills.engine.runner import DrillRunner, RunOptions
 from drills.engine.states import RunState
 from drills.playbook.parser import parse_playbook
 from tests.conftest import have_root, require
+from tests.engine.canary_drill import run_canary_drill
+from tests.engine.fakes import INVENTORY, FakeDriver, LosingDriver, Service
 from tests.verifier.probes.servers import (
     PrometheusStub,
     free_port,
@@ -28,66 +28,6 @@ from tests.verifier.probes.servers import (
     scratch_namespace,
 )
 from verifier.probes.canary import RedisCanary
-
-
-class Service:
-    def __init__(self) -> None:
-        self.broken = False
-        service = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                self.send_response(503 if service.broken else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-class FakeReply:
-    def __init__(self, value: dict[str, Any] | None) -> None:
-        self.value = value
-
-    def poll(self) -> dict[str, Any] | None:
-        return self.value
-
-
-class FakeDriver:
-    """Applies a fault by breaking the service; records every call."""
-
-    def __init__(self, service: Service, dead: bool = False) -> None:
-        self.service = service
-        self.dead = dead
-        self.calls: list[tuple[str, str]] = []
-        self.active: set[str] = set()
-
-    def ping(self, queue: str, timeout: float) -> dict[str, Any]:
-        if self.dead:
-            raise AgentUnavailable(f"no agent answered on queue {queue!r}")
-        return {"host": queue}
-
-    def apply(self, queue: str, spec: dict[str, Any], timeout: float) -> dict[str, Any]:
-        fault_id = f"r{spec['run_id']}-s{spec['step']}-a{spec['attempt']}"
-        self.calls.append(("apply", fault_id))
-        self.active.add(fault_id)
-        self.service.broken = True
-        return {"fault_id": fault_id, "state": "applied", "mechanism": "fake"}
-
-    def renew(self, queue: str, fault_id: str, lease_seconds: float) -> FakeReply:
-        self.calls.append(("renew", fault_id))
-        return FakeReply({"fault_id": fault_id, "renewed": fault_id in self.active})
-
-    def revert(self, queue: str, fault_id: str, timeout: float) -> dict[str, Any]:
-        self.calls.append(("revert", fault_id))
-        self.active.discard(fault_id)
-        self.service.broken = False
-        return {"fault_id": fault_id, "state": "reverted"}
-
 
 PLAYBOOK = """\
 apiVersion: drillhall/v1
@@ -120,17 +60,11 @@ slas:
 objectives: {{rto: 10s}}
 """
 
-INVENTORY = {
-    "h1": HostInfo("h1", "10.0.0.1", "agent.h1"),
-    "h2": HostInfo("h2", "10.0.0.2", "agent.h2"),
-}
-
 
 @pytest.fixture
 def service() -> Iterator[Service]:
-    s = Service()
-    yield s
-    s.server.shutdown()
+    with Service() as s:
+        yield s
 
 
 def make_runner(service: Service, driver: FakeDriver, on_breach: str = "record", abort=None):  # type: ignore[no-untyped-def]
@@ -445,59 +379,25 @@ def test_a_probe_whose_host_namespace_is_missing_is_refused_before_any_fault(
     assert not samples_of(sink)
 
 
-CANARY = """\
-apiVersion: drillhall/v1
-kind: Playbook
-metadata: {{name: canary-drill}}
-targets:
-  app: {{host: h1}}
-  db: {{host: h2}}
-probes:
-  - name: orders
-    canary: {{redis: {{address: "127.0.0.1:{port}", key_prefix: "orders:"}}}}
-    every: 100ms
-steps:
-  - wait: 500ms
-  - {{fault: network.partition, target: db, from: [app], duration: 500ms}}
-objectives: {{rpo: 0}}
-"""
+def redis_canary(port: int) -> str:
+    return f'{{redis: {{address: "127.0.0.1:{port}", key_prefix: "orders:"}}}}'
 
 
-class LosingDriver(FakeDriver):
-    """Its 'fault' deletes acknowledged writes behind the canary's back: real data loss."""
+def delete_oldest_orders(port: int) -> list[str]:
+    """Deletes the three oldest canary keys straight from Redis; returns their names."""
+    import redis
 
-    def __init__(self, service: Service, redis_port: int) -> None:
-        super().__init__(service)
-        self.redis_port = redis_port
-        self.deleted: list[str] = []
-
-    def apply(self, queue: str, spec: dict[str, Any], timeout: float) -> dict[str, Any]:
-        import redis
-
-        client = redis.Redis(port=self.redis_port)
-        keys = sorted(client.keys("orders:*"))[:3]
-        if keys:
-            client.delete(*keys)
-        self.deleted = [k.decode() for k in keys]
-        return super().apply(queue, spec, timeout)
-
-
-def canary_run(port: int, driver: FakeDriver) -> tuple[Any, MemorySink]:
-    playbook = parse_playbook(CANARY.format(port=port))
-    sink = MemorySink()
-    runner = DrillRunner(
-        11, playbook, resolve_plan(playbook, INVENTORY), driver, sink,
-        options=RunOptions(settle_seconds=0.2, tick_seconds=0.05, min_recovery_seconds=0.5),
-    )  # fmt: skip
-    return runner.run(), sink
+    client = redis.Redis(port=port)
+    keys = sorted(client.keys("orders:*"))[:3]
+    if keys:
+        client.delete(*keys)
+    return [k.decode() for k in keys]
 
 
 def test_rpo_counts_acknowledged_writes_that_cannot_be_read_back(service: Service) -> None:
-    from tests.verifier.probes.servers import redis_server
-
     with redis_server() as port:
-        driver = LosingDriver(service, port)
-        outcome, sink = canary_run(port, driver)
+        driver = LosingDriver(service, lambda: delete_oldest_orders(port))
+        outcome, sink = run_canary_drill(11, redis_canary(port), driver)
     assert len(driver.deleted) == 3
     assert outcome.rpo is not None and outcome.rpo["lost"] == 3
     assert outcome.rpo["acknowledged"] >= 5
@@ -507,9 +407,7 @@ def test_rpo_counts_acknowledged_writes_that_cannot_be_read_back(service: Servic
 
 
 def test_rpo_is_zero_when_nothing_was_lost(service: Service) -> None:
-    from tests.verifier.probes.servers import redis_server
-
     with redis_server() as port:
-        outcome, _ = canary_run(port, FakeDriver(service))
+        outcome, _ = run_canary_drill(11, redis_canary(port), FakeDriver(service))
     assert outcome.rpo is not None and outcome.rpo["lost"] == 0
     assert outcome.state is RunState.PASSED, outcome.reason
