@@ -71,6 +71,14 @@ def test_rendering_reads_like_the_source() -> None:
     assert str(parse_assertion(text)) == text
 
 
+def assert_syntax_error(text: str, offset: int, message: str) -> None:
+    """Parsing text fails with message (a part of it) pointing at offset."""
+    with pytest.raises(AssertionSyntaxError) as caught:
+        parse_assertion(text)
+    assert message in caught.value.message
+    assert caught.value.offset == offset
+
+
 @pytest.mark.parametrize(
     ("text", "offset", "message"),
     [
@@ -106,10 +114,7 @@ def test_rendering_reads_like_the_source() -> None:
     ],
 )
 def test_syntax_errors_report_message_and_offset(text: str, offset: int, message: str) -> None:
-    with pytest.raises(AssertionSyntaxError) as caught:
-        parse_assertion(text)
-    assert message in caught.value.message
-    assert caught.value.offset == offset
+    assert_syntax_error(text, offset, message)
 
 
 def test_absurd_nesting_is_a_syntax_error_not_a_crash() -> None:
@@ -215,10 +220,7 @@ def test_rendering_round_trips_new_syntax(text: str) -> None:
     ],
 )
 def test_new_syntax_errors_report_message_and_offset(text: str, offset: int, message: str) -> None:
-    with pytest.raises(AssertionSyntaxError) as caught:
-        parse_assertion(text)
-    assert message in caught.value.message
-    assert caught.value.offset == offset
+    assert_syntax_error(text, offset, message)
 
 
 def test_a_samples_value_is_a_metric_of_its_own_kind() -> None:
@@ -286,7 +288,4 @@ def test_kernel_references_mix_with_probes_and_baselines() -> None:
 def test_kernel_and_value_errors_report_message_and_offset(
     text: str, offset: int, message: str
 ) -> None:
-    with pytest.raises(AssertionSyntaxError) as caught:
-        parse_assertion(text)
-    assert message in caught.value.message
-    assert caught.value.offset == offset
+    assert_syntax_error(text, offset, message)
