@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
+
+from tests.conftest import have_root, require, run
 
 # Small reads at offset 0: with direct_io on the FUSE side each one reaches the file system.
 _READS = """
@@ -73,6 +80,29 @@ def fuse_mounts_at(path: Path) -> list[str]:
         if left.split()[4] == str(path) and right.split()[0].startswith("fuse"):
             found.append(right.split()[1])
     return found
+
+
+@contextmanager
+def fuse_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes
+) -> Iterator[Path]:
+    """tmp_path/data holding `file` with content, for an IO fault to mount FUSE over.
+
+    Fails on CI (skips elsewhere) without root and FUSE; the agent's state goes under
+    tmp_path; whatever the test did, no FUSE mount is left at the directory.
+    """
+    require(have_root(), "needs root (FUSE mounts)")
+    require(os.path.exists("/dev/fuse"), "needs /dev/fuse")
+    require(shutil.which("fusermount3") is not None, "needs fusermount3 (apt-get install fuse3)")
+    monkeypatch.setenv("DRILLHALL_AGENT_STATE", str(tmp_path / "state"))
+    directory = tmp_path / "data"
+    directory.mkdir()
+    (directory / "file").write_bytes(content)
+    try:
+        yield directory
+    finally:
+        for _ in fuse_mounts_at(directory):
+            run(["fusermount3", "-uz", str(directory)], check=False)
 
 
 def proc_state(pid: int) -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import statistics
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,27 +13,15 @@ import pytest
 from injector import children
 from injector.faults.base import FaultError, FaultSpec
 from injector.faults.io import CHILD, IoDelayFault, IoErrorFault
-from tests.conftest import have_root, require, run
-from tests.injector.io_lab import fuse_mounts_at, timed_reads, write_result
+from tests.injector.io_lab import fuse_data_dir, fuse_mounts_at, timed_reads, write_result
 
 CONTENT = b"drillhall io fault test\n" * 4
 
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    require(have_root(), "needs root (FUSE mounts)")
-    require(os.path.exists("/dev/fuse"), "needs /dev/fuse")
-    require(shutil.which("fusermount3") is not None, "needs fusermount3 (apt-get install fuse3)")
-    monkeypatch.setenv("DRILLHALL_AGENT_STATE", str(tmp_path / "state"))
-    directory = tmp_path / "data"
-    directory.mkdir()
-    (directory / "file").write_bytes(CONTENT)
-    try:
+    with fuse_data_dir(tmp_path, monkeypatch, CONTENT) as directory:
         yield directory
-    finally:
-        # Never leave a mount behind, even when a test failed half-way.
-        for _ in fuse_mounts_at(directory):
-            run(["fusermount3", "-uz", str(directory)], check=False)
 
 
 def spec(kind: str, params: dict[str, object], attempt: int = 1) -> FaultSpec:
