@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,20 @@ from typing import Any
 from drills.cli.workers import active_queues, orchestrator_argv, web_argv
 from tests.conftest import free_port, test_redis_url
 
-ROOT = Path(__file__).resolve().parents[2]
+# The e2e stack's environment and migrate: a site is the same processes without the lab.
+from tests.e2e.stack import ROOT, manage, stack_env
+
+# One user, the checkout-partition playbook and one run of it with the id asked for.
+RUN_SEED = """
+import django; django.setup()
+from django.contrib.auth.models import User
+from drills.models import DrillRun, Playbook
+user = User.objects.create_user(%(username)r, password=%(password)r)
+playbook = Playbook.objects.create(name="checkout-partition", owner=user)
+version = playbook.save_version(open(%(yaml)r).read(), author=user)
+print(DrillRun.objects.create(id=%(run_id)d, version=version, started_by=user).id)
+"""
+CHECKOUT_YAML = Path(__file__).with_name("checkout-partition.yaml")
 
 # Writes events through the real sink (store, then publish), as the orchestrator does.
 EMIT = """
@@ -104,6 +119,15 @@ class Site:
             stop(self.web)
         self.web = None
 
+    @contextmanager
+    def serving(self) -> Iterator[Site]:
+        """Daphne up for the block, stopped after it whatever happened."""
+        self.start_web()
+        try:
+            yield self
+        finally:
+            self.stop_web()
+
     def worker_log(self, name: str) -> str:
         return self.log.with_name(f"{name}.log").read_text(errors="replace")[-3000:]
 
@@ -139,24 +163,21 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def new_site(tmp_path: Path, redis_url: str) -> Site:
     """A migrated SQLite file and a free port for a daphne of its own (not started yet)."""
-    env = dict(os.environ)
-    env.update(
-        REDIS_URL=redis_url,
-        DRILLHALL_SQLITE_PATH=str(tmp_path / "drillhall.sqlite3"),
-        DRILLHALL_STATE_DIR=str(tmp_path / "state"),
-        DJANGO_SETTINGS_MODULE="drillhall.settings",
-        PYTHONPATH=str(ROOT),
-    )
-    migrate = subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert migrate.returncode == 0, migrate.stderr
+    # The stack's 4 s lease only makes renewals more frequent; no site test applies a fault.
+    env = stack_env(tmp_path, redis_url)
+    manage(env, "migrate", "--noinput", timeout=120)
     return Site(env=env, port=free_port(), run_id=0, log=tmp_path / "daphne.log")
+
+
+@contextmanager
+def run_site(tmp_path: Path, redis_url: str, username: str, password: str) -> Iterator[Site]:
+    """A serving site where `username` owns checkout-partition and one run of it (run_id)."""
+    site = new_site(tmp_path, redis_url)
+    seed = RUN_SEED % {"username": username, "password": password,
+                       "yaml": str(CHECKOUT_YAML), "run_id": unique_run_id()}  # fmt: skip
+    site.run_id = int(site.python(seed).strip())
+    with site.serving():
+        yield site
 
 
 def log_in(page: Any, site: Site, username: str, password: str) -> None:
@@ -165,6 +186,13 @@ def log_in(page: Any, site: Site, username: str, password: str) -> None:
     page.fill("input[name=password]", password)
     page.click("#login-button")
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
+def open_run_page(page: Any, site: Site, username: str, password: str) -> None:
+    """Log in and open the site's run page; returns once its event stream is live."""
+    log_in(page, site, username, password)
+    page.goto(f"{site.url}/runs/{site.run_id}/")
+    page.wait_for_function("document.querySelector('#connection').textContent === 'live'")
 
 
 def log_seqs(page: Any) -> list[int]:

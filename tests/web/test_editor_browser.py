@@ -13,7 +13,7 @@ import pytest
 
 from tests.browser import chromium_page
 from tests.conftest import require
-from tests.web.site import ROOT, Site, new_site
+from tests.web.site import CHECKOUT_YAML, ROOT, Site, log_in, new_site
 
 PASSWORD = "editor-Pass-1"
 BUNDLE = ROOT / "static" / "vendor" / "editor.bundle.js"
@@ -37,13 +37,9 @@ DURATION_LINE = "    duration: 10s"
 def site(tmp_path: Path, needs_redis: str) -> Iterator[Site]:
     require(BUNDLE.is_file(), "needs the editor bundle (scripts/setup.sh builds it)")
     s = new_site(tmp_path, needs_redis)
-    yaml_path = str(Path(__file__).with_name("checkout-partition.yaml"))
-    s.python(SEED % {"password": PASSWORD, "yaml": yaml_path})
-    s.start_web()
-    try:
+    s.python(SEED % {"password": PASSWORD, "yaml": str(CHECKOUT_YAML)})
+    with s.serving():
         yield s
-    finally:
-        s.stop_web()
 
 
 @pytest.fixture
@@ -76,10 +72,7 @@ def save(page: Any, message: str) -> None:
 @pytest.mark.browser
 @pytest.mark.timeout(120)
 def test_editor_marks_a_typo_saves_versions_diffs_them_and_shows_the_plan(site: Site, page):
-    page.goto(site.url + "/accounts/login/")
-    page.fill("input[name=username]", "olive")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#login-button")
+    log_in(page, site, "olive", PASSWORD)
     page.goto(f"{site.url}/playbooks/checkout-partition/edit/")
     page.wait_for_selector("#editor .cm-editor")
     assert not page.is_visible("#editor-source")
@@ -94,7 +87,7 @@ def test_editor_marks_a_typo_saves_versions_diffs_them_and_shows_the_plan(site: 
     assert "null" not in page.inner_text("#plan")
 
     # duration -> duraton: cursor after the "i", 7 characters from the end; delete it.
-    lines = (ROOT / "tests/web/checkout-partition.yaml").read_text().splitlines()
+    lines = CHECKOUT_YAML.read_text().splitlines()
     line_no = lines.index(DURATION_LINE) + 1
     edit_duration_line(page, ["ArrowLeft"] * 7 + ["Backspace"])
     wait_validated(page, "invalid")

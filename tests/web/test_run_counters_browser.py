@@ -16,19 +16,9 @@ from typing import Any
 import pytest
 
 from tests.browser import chromium_page
-from tests.web.site import Site, log_in, log_seqs, new_site, unique_run_id, wait_for_seq
+from tests.web.site import Site, log_seqs, open_run_page, run_site, wait_for_seq
 
 PASSWORD = "counter-Pass-1"
-
-SEED = """
-import django; django.setup()
-from django.contrib.auth.models import User
-from drills.models import DrillRun, Playbook
-user = User.objects.create_user("olive", password=%(password)r)
-playbook = Playbook.objects.create(name="checkout-partition", owner=user)
-version = playbook.save_version(open(%(yaml)r).read(), author=user)
-print(DrillRun.objects.create(id=%(run_id)d, version=version, started_by=user).id)
-"""
 
 FAULT = {"step": 2, "fault_id": "r1-s2-a1", "host": "db1", "kind": "network.partition"}
 RUNNING = re.compile(r"(\d+\.\d) s… \((\w+)\)")
@@ -56,23 +46,14 @@ def kernel(probe: str, host: str, source: str, value: float, t: float) -> list[A
 
 @pytest.fixture
 def site(tmp_path: Path, needs_redis: str) -> Iterator[Site]:
-    s = new_site(tmp_path, needs_redis)
-    yaml_path = str(Path(__file__).with_name("checkout-partition.yaml"))
-    seed = SEED % {"password": PASSWORD, "yaml": yaml_path, "run_id": unique_run_id()}
-    s.run_id = int(s.python(seed).strip())
-    s.start_web()
-    try:
+    with run_site(tmp_path, needs_redis, "olive", PASSWORD) as s:
         yield s
-    finally:
-        s.stop_web()
 
 
 @pytest.fixture
 def page(site: Site) -> Iterator[Any]:
     with chromium_page(timeout_ms=15_000) as page:
-        log_in(page, site, "olive", PASSWORD)
-        page.goto(f"{site.url}/runs/{site.run_id}/")
-        page.wait_for_function("document.querySelector('#connection').textContent === 'live'")
+        open_run_page(page, site, "olive", PASSWORD)
         yield page
 
 

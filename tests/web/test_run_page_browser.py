@@ -14,19 +14,9 @@ from typing import Any
 import pytest
 
 from tests.browser import chromium_page
-from tests.web.site import Site, log_seqs, new_site, unique_run_id, wait_for_seq
+from tests.web.site import Site, log_in, log_seqs, open_run_page, run_site, wait_for_seq
 
 PASSWORD = "browser-Pass-1"
-
-SEED = """
-import django; django.setup()
-from django.contrib.auth.models import User
-from drills.models import DrillRun, Playbook
-user = User.objects.create_user("olive", password=%(password)r)
-playbook = Playbook.objects.create(name="checkout-partition", owner=user)
-version = playbook.save_version(open(%(yaml)r).read(), author=user)
-print(DrillRun.objects.create(id=%(run_id)d, version=version, started_by=user).id)
-"""
 
 T0 = 1_800_000_000.0
 
@@ -117,15 +107,8 @@ AFTER_RESTART = [
 
 @pytest.fixture
 def site(tmp_path: Path, needs_redis: str) -> Iterator[Site]:
-    s = new_site(tmp_path, needs_redis)
-    yaml_path = str(Path(__file__).with_name("checkout-partition.yaml"))
-    seed = SEED % {"password": PASSWORD, "yaml": yaml_path, "run_id": unique_run_id()}
-    s.run_id = int(s.python(seed).strip())
-    s.start_web()
-    try:
+    with run_site(tmp_path, needs_redis, "olive", PASSWORD) as s:
         yield s
-    finally:
-        s.stop_web()
 
 
 @pytest.fixture
@@ -138,12 +121,7 @@ def browser_page() -> Iterator[Any]:
 @pytest.mark.timeout(120)
 def test_run_page_follows_the_stream_once_across_a_server_restart(site: Site, browser_page):
     page = browser_page
-    page.goto(site.url + "/accounts/login/")
-    page.fill("input[name=username]", "olive")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#login-button")
-    page.goto(f"{site.url}/runs/{site.run_id}/")
-    page.wait_for_function("document.querySelector('#connection').textContent === 'live'")
+    open_run_page(page, site, "olive", PASSWORD)
 
     site.emit(BEFORE_FAULT)
     wait_for_seq(page, len(BEFORE_FAULT))
@@ -182,10 +160,7 @@ def test_run_page_follows_the_stream_once_across_a_server_restart(site: Site, br
 def test_run_page_works_without_the_chart_library(site: Site, browser_page):
     page = browser_page
     page.route("**/static/vendor/uPlot.iife.min.js", lambda route: route.abort())
-    page.goto(site.url + "/accounts/login/")
-    page.fill("input[name=username]", "olive")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#login-button")
+    log_in(page, site, "olive", PASSWORD)
     site.emit(BEFORE_FAULT)
     page.goto(f"{site.url}/runs/{site.run_id}/")
     wait_for_seq(page, len(BEFORE_FAULT))
