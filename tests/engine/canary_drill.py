@@ -6,9 +6,10 @@ objective is RPO 0, so any acknowledged write that cannot be read back fails the
 
 from __future__ import annotations
 
-from drills.engine.events import MemorySink
+from drills.engine.events import EventType, MemorySink
 from drills.engine.plan import resolve_plan
 from drills.engine.runner import DrillRunner, RunOptions, RunOutcome
+from drills.engine.states import RunState
 from drills.playbook.parser import parse_playbook
 from tests.engine.fakes import INVENTORY, FakeDriver
 
@@ -39,3 +40,12 @@ def run_canary_drill(run_id: int, canary: str, driver: FakeDriver) -> tuple[RunO
         options=RunOptions(settle_seconds=0.2, tick_seconds=0.05, min_recovery_seconds=0.5),
     )  # fmt: skip
     return runner.run(), sink
+
+
+def assert_failed_on_three_lost_writes(outcome: RunOutcome, sink: MemorySink) -> None:
+    """The drill failed its RPO 0 objective because 3 of at least 5 acknowledged writes went."""
+    assert outcome.rpo is not None and outcome.rpo["lost"] == 3
+    assert outcome.rpo["acknowledged"] >= 5
+    assert outcome.state is RunState.FAILED
+    assert "RPO 3 acknowledged writes lost, objective 0" in outcome.reason
+    assert any(k is EventType.RPO and d["lost"] == 3 for k, d, _ in sink.events)
