@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ebpf import bcc_program
+from ebpf.bcc_collector import BccCollector
 from ebpf.collector import KernelSample, Scope, Source
-from ebpf.log2_hist import LatencyTotals
 
 SOURCE = Path(__file__).with_name("blockio.bpf.c")
 TRACEPOINTS = [("block", "block_rq_issue"), ("block", "block_rq_complete")]
@@ -36,40 +36,27 @@ def devices_label(devices: frozenset[int]) -> str:
     return ",".join(f"{os.major(d)}:{os.minor(d)}" for d in sorted(devices))
 
 
-class BlockIoLatency:
+class BlockIoLatency(BccCollector):
     name = "block_io_latency"
-    source = Source.EBPF
+    program = SOURCE
+    tracepoints = TRACEPOINTS
 
     def __init__(self, scope: Scope, devices: frozenset[int] = frozenset()) -> None:
-        self.scope = scope
+        super().__init__(scope)
         self.devices = devices
-        self._bpf: Any = None
 
-    def attach(self) -> None:
-        if self._bpf is not None:
-            return
-        cflags = ["-DFILTER_DEVICES=1"] if self.devices else []
-        bpf = bcc_program.load(SOURCE, TRACEPOINTS, cflags)
-        table = bpf[b"scope_devices"]
-        for device in self.devices:
-            table[table.Key(kernel_dev(device))] = table.Leaf(1)
-        self._bpf = bpf
+    def cflags(self) -> list[str]:
+        return ["-DFILTER_DEVICES=1"] if self.devices else []
+
+    def fill(self, bpf: Any) -> None:
+        bcc_program.fill_set(bpf[b"scope_devices"], (kernel_dev(d) for d in self.devices))
 
     def read(self, now: float) -> list[KernelSample]:
         if self._bpf is None:
             return []
-        summary = LatencyTotals()
-        for _, total in bcc_program.drain(self._bpf[b"totals"]):
-            summary.count, summary.sum_ns = total.count, total.sum_ns
-        for slot, n in bcc_program.drain(self._bpf[b"hist"]):
-            summary.add_slot(bcc_program.number(slot), bcc_program.number(n))
+        summary = bcc_program.drain_latency(self._bpf)
         return [
             KernelSample(now, "block_io_latency_ms", summary.mean_ms, Source.EBPF,
                          count=summary.count, buckets=summary.buckets,
                          labels={"devices": devices_label(self.devices)})
         ]  # fmt: skip
-
-    def close(self) -> None:
-        bpf, self._bpf = self._bpf, None
-        if bpf is not None:
-            bpf.cleanup()

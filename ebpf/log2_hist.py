@@ -23,6 +23,8 @@ class LatencyTotals:
     buckets: dict[float, int] = field(default_factory=dict)
 
     def add_slot(self, slot: int, n: int) -> None:
+        if not n:
+            return  # a slot read between its creation and its increment: no event, no bucket
         bound = slot_bound_ms(slot)
         self.buckets[bound] = self.buckets.get(bound, 0) + n
 

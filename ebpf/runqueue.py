@@ -14,11 +14,10 @@ buckets), zeros included.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from ebpf import bcc_program
-from ebpf.collector import KernelSample, Scope, Source
-from ebpf.log2_hist import LatencyTotals
+from ebpf.bcc_collector import BccCollector
+from ebpf.collector import KernelSample, Source
 
 SOURCE = Path(__file__).with_name("runqueue.bpf.c")
 TRACEPOINTS = [
@@ -29,35 +28,16 @@ TRACEPOINTS = [
 ]
 
 
-class RunqueueLatency:
+class RunqueueLatency(BccCollector):
     name = "runqueue_latency"
-    source = Source.EBPF
-
-    def __init__(self, scope: Scope) -> None:
-        self.scope = scope
-        self._bpf: Any = None
-
-    def attach(self) -> None:
-        if self._bpf is not None:
-            return
-        bpf = bcc_program.load(SOURCE, TRACEPOINTS, bcc_program.scope_cflags(self.scope))
-        bcc_program.fill_scope(bpf, self.scope)
-        self._bpf = bpf
+    program = SOURCE
+    tracepoints = TRACEPOINTS
 
     def read(self, now: float) -> list[KernelSample]:
         if self._bpf is None:
             return []
-        summary = LatencyTotals()
-        for _, total in bcc_program.drain(self._bpf[b"totals"]):
-            summary.count, summary.sum_ns = total.count, total.sum_ns
-        for slot, n in bcc_program.drain(self._bpf[b"hist"]):
-            summary.add_slot(bcc_program.number(slot), bcc_program.number(n))
+        summary = bcc_program.drain_latency(self._bpf)
         return [
             KernelSample(now, "runqueue_latency_ms", summary.mean_ms, Source.EBPF,
                          count=summary.count, buckets=summary.buckets)
         ]  # fmt: skip
-
-    def close(self) -> None:
-        bpf, self._bpf = self._bpf, None
-        if bpf is not None:
-            bpf.cleanup()

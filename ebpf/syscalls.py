@@ -21,10 +21,10 @@ their latency or errors, so the registry treats syscall_latency as unavailable w
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from ebpf import bcc_program
-from ebpf.collector import KernelSample, Scope, Source
+from ebpf.bcc_collector import BccCollector
+from ebpf.collector import KernelSample, Source
 from ebpf.log2_hist import LatencyTotals
 
 SOURCE = Path(__file__).with_name("syscalls.bpf.c")
@@ -36,20 +36,10 @@ TRACEPOINTS = [
 ]
 
 
-class SyscallLatency:
+class SyscallLatency(BccCollector):
     name = "syscall_latency"
-    source = Source.EBPF
-
-    def __init__(self, scope: Scope) -> None:
-        self.scope = scope
-        self._bpf: Any = None
-
-    def attach(self) -> None:
-        if self._bpf is not None:
-            return
-        bpf = bcc_program.load(SOURCE, TRACEPOINTS, bcc_program.scope_cflags(self.scope))
-        bcc_program.fill_scope(bpf, self.scope)
-        self._bpf = bpf
+    program = SOURCE
+    tracepoints = TRACEPOINTS
 
     def read(self, now: float) -> list[KernelSample]:
         if self._bpf is None:
@@ -76,8 +66,3 @@ class SyscallLatency:
                              count=summary.errors)
             )  # fmt: skip
         return samples
-
-    def close(self) -> None:
-        bpf, self._bpf = self._bpf, None
-        if bpf is not None:
-            bpf.cleanup()
