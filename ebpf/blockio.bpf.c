@@ -8,8 +8,10 @@
 // cflags: -DFILTER_DEVICES=1 keeps devices listed in scope_devices (kernel dev_t,
 // major << 20 | minor); without it every block device counts.
 //
-// Output, cleared by the reader every interval: totals[0] (count, summed ns) and
-// hist, a log2 histogram of the latency in microseconds keyed by slot.
+// Output, cleared by the reader every interval (latency.bpf.h): totals[0] (count, summed ns)
+// and hist, a log2 histogram of the latency in microseconds keyed by slot.
+
+#include "latency.bpf.h"
 
 struct req_key {
     u32 dev;
@@ -17,15 +19,8 @@ struct req_key {
     u64 sector;
 };
 
-struct total_t {
-    u64 count;
-    u64 sum_ns;
-};
-
 BPF_HASH(scope_devices, u32, u8, 256);
 BPF_HASH(start, struct req_key, u64, 16384);
-BPF_HASH(totals, u32, struct total_t, 1);
-BPF_HISTOGRAM(hist, u32, 64);
 
 TRACEPOINT_PROBE(block, block_rq_issue)
 {
@@ -48,14 +43,6 @@ TRACEPOINT_PROBE(block, block_rq_complete)
         return 0;  // another device, or issued before we attached
     u64 delta = bpf_ktime_get_ns() - *ts;
     start.delete(&key);
-    u32 zero_key = 0;
-    struct total_t zero = {};
-    struct total_t *t = totals.lookup_or_try_init(&zero_key, &zero);
-    if (t) {
-        __sync_fetch_and_add(&t->count, 1);
-        __sync_fetch_and_add(&t->sum_ns, delta);
-    }
-    u32 slot = bpf_log2l(delta / 1000);
-    hist.increment(slot);
+    record_latency(delta);
     return 0;
 }

@@ -11,45 +11,20 @@
 // second wakeup on.
 //
 // cflags: -DFILTER_PIDS=1 (tgids in scope_pids), -DFILTER_CGROUPS=1 (cgroup v2 ids in
-// scope_cgroups); neither: every task on the host.
+// scope_cgroups); neither: every task on the host (scope.bpf.h).
 //
-// Output, cleared by the reader every interval: totals[0] (count, summed wait in ns) and
-// hist, a log2 histogram of the wait in microseconds keyed by slot.
+// Output, cleared by the reader every interval (latency.bpf.h): totals[0] (count, summed wait
+// in ns) and hist, a log2 histogram of the wait in microseconds keyed by slot.
 
 // prev_state: the low byte holds the sleep state (0 = runnable); preemption sets the bit
 // above it (TASK_REPORT_MAX), which is still runnable.
 #define STATE_SLEEP_MASK 0xff
 
-struct total_t {
-    u64 count;
-    u64 sum_ns;
-};
+#include "scope.bpf.h"
+#include "latency.bpf.h"
 
-BPF_HASH(scope_pids, u32, u8, 4096);
-BPF_HASH(scope_cgroups, u64, u8, 1024);
 BPF_HASH(sleeping, u32, u8, 16384);  // scoped threads asleep, by tid
 BPF_HASH(queued, u32, u64, 16384);   // scoped threads runnable since ts, by tid
-BPF_HASH(totals, u32, struct total_t, 1);
-BPF_HISTOGRAM(hist, u32, 64);
-
-static __always_inline int current_in_scope(void)
-{
-#if defined(FILTER_PIDS) || defined(FILTER_CGROUPS)
-#ifdef FILTER_PIDS
-    u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    if (scope_pids.lookup(&tgid))
-        return 1;
-#endif
-#ifdef FILTER_CGROUPS
-    u64 cgroup = bpf_get_current_cgroup_id();
-    if (scope_cgroups.lookup(&cgroup))
-        return 1;
-#endif
-    return 0;
-#else
-    return 1;
-#endif
-}
 
 TRACEPOINT_PROBE(sched, sched_wakeup)
 {
@@ -93,15 +68,7 @@ TRACEPOINT_PROBE(sched, sched_switch)
         return 0;
     u64 delta = now - *since;
     queued.delete(&next);
-    u32 zero_key = 0;
-    struct total_t zero = {};
-    struct total_t *t = totals.lookup_or_try_init(&zero_key, &zero);
-    if (t) {
-        __sync_fetch_and_add(&t->count, 1);
-        __sync_fetch_and_add(&t->sum_ns, delta);
-    }
-    u32 slot = bpf_log2l(delta / 1000);
-    hist.increment(slot);
+    record_latency(delta);
     return 0;
 }
 

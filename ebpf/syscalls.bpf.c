@@ -3,14 +3,14 @@
 // read, pread64, write, pwrite64, fsync and fdatasync. The scope is checked in the kernel
 // on entry, so calls of other processes cost one map lookup and are never recorded.
 //
-// cflags:
-//   -DFILTER_PIDS=1     keep calls of processes (tgids) listed in scope_pids
-//   -DFILTER_CGROUPS=1  keep calls of tasks whose cgroup v2 id is listed in scope_cgroups
-//   (both: either one matches; neither: every process, which is only chosen on purpose)
+// cflags: -DFILTER_PIDS=1 (tgids in scope_pids), -DFILTER_CGROUPS=1 (cgroup v2 ids in
+// scope_cgroups); both: either one matches; neither: every process (scope.bpf.h).
 //
 // Output, cleared by the reader every interval:
 //   totals[op]  calls, summed latency (ns) and negative returns, op 0 read, 1 write, 2 fsync
 //   hist        log2 histogram of latency in microseconds, keyed by (op, slot)
+
+#include "scope.bpf.h"
 
 #define OP_READ 0
 #define OP_WRITE 1
@@ -33,36 +33,15 @@ struct hist_key {
     u32 slot;
 };
 
-BPF_HASH(scope_pids, u32, u8, 4096);
-BPF_HASH(scope_cgroups, u64, u8, 1024);
 BPF_HASH(start, u32, struct start_t, 16384);  // by thread id: a call in flight
 BPF_HASH(totals, u32, struct total_t, OPS);
 BPF_HISTOGRAM(hist, struct hist_key, 256);
 
-static __always_inline int in_scope(u32 tgid)
-{
-#if defined(FILTER_PIDS) || defined(FILTER_CGROUPS)
-#ifdef FILTER_PIDS
-    if (scope_pids.lookup(&tgid))
-        return 1;
-#endif
-#ifdef FILTER_CGROUPS
-    u64 cgroup = bpf_get_current_cgroup_id();
-    if (scope_cgroups.lookup(&cgroup))
-        return 1;
-#endif
-    return 0;
-#else
-    return 1;
-#endif
-}
-
 static __always_inline int enter(u32 op)
 {
-    u64 id = bpf_get_current_pid_tgid();
-    if (!in_scope(id >> 32))
+    if (!current_in_scope())
         return 0;
-    u32 tid = id;
+    u32 tid = bpf_get_current_pid_tgid();
     struct start_t s = {.ts = bpf_ktime_get_ns(), .op = op};
     start.update(&tid, &s);
     return 0;
