@@ -12,13 +12,15 @@ Counts are summed over the scope's namespaces (no per-namespace labels).
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ebpf import bcc_program
+from ebpf.bcc_collector import BccCollector
 from ebpf.btf import BtfError, kernel_btf
 from ebpf.collector import CollectorUnavailable, KernelSample, Scope, Source
+from ebpf.log2_hist import LatencyTotals
 
 PROGRAM = Path(__file__).with_name("tcp.bpf.c")
 MAX_SCOPE = 64  # size of the scope_netns map in tcp.bpf.c
@@ -47,83 +49,57 @@ def struct_offsets() -> dict[str, int]:
     return {define: btf.offset(path) for define, path in OFFSETS.items()}
 
 
-def log2_buckets_ms(slots: dict[int, int]) -> dict[float, int]:
-    """bpf_log2l slots of microsecond values -> {upper bound in ms: count}.
-
-    bpf_log2l(v) is floor(log2(v)) + 1 for v >= 1 (and 1 for v = 0), so slot s holds values
-    below 2**s microseconds.
-    """
-    return {(1 << slot) / 1000.0: n for slot, n in sorted(slots.items()) if n}
-
-
-class TcpCollector:
+class TcpCollector(BccCollector):
     """Shared loader; subclasses say which tracepoint group they compile in and report."""
 
-    name: str  # an instance attribute to the Collector protocol; set per subclass
     group: ClassVar[str]
-    source = Source.EBPF
+    program = PROGRAM
 
     def __init__(self, scope: Scope) -> None:
-        self.scope = scope
-        self._bpf: Any = None
+        super().__init__(scope)
         self._closed = False
 
     def attach(self) -> None:
         if self._closed:
             raise RuntimeError(f"{self.name}: collector is closed; make a new one")
-        if self._bpf is not None:
-            return  # already attached: one program per collector
         if len(self.scope.netns_inodes) > MAX_SCOPE:
             raise CollectorUnavailable(f"{self.name}: at most {MAX_SCOPE} namespaces per scope")
-        if os.geteuid() != 0:
-            raise CollectorUnavailable(f"{self.name}: loading eBPF programs needs root")
         try:
-            from bcc import BPF  # lazy: libbcc is heavy and absent on many hosts
-        except Exception as exc:  # ImportError, or OSError when libbcc is missing
-            raise CollectorUnavailable(f"{self.name}: bcc is not importable ({exc})") from exc
-        for category, event in TRACEPOINTS[self.group]:
-            if not BPF.tracepoint_exists(category, event):
-                raise CollectorUnavailable(f"{self.name}: no tracepoint {category}:{event}")
+            super().attach()
+        except CollectorUnavailable as exc:
+            raise CollectorUnavailable(f"{self.name}: {exc}") from exc
+
+    def cflags(self) -> list[str]:
         try:
             offsets = struct_offsets()
         except BtfError as exc:
-            raise CollectorUnavailable(f"{self.name}: {exc}") from exc
+            raise CollectorUnavailable(str(exc)) from exc
         cflags = [f"-D{k}={v}" for k, v in offsets.items()]
         cflags += [f"-DWANT_{g}={int(g == self.group)}" for g in TRACEPOINTS]
-        cflags += [f"-DFILTER_NETNS={int(bool(self.scope.netns_inodes))}", "-w"]
-        try:
-            bpf = BPF(src_file=str(PROGRAM).encode(), cflags=cflags)
-        except Exception as exc:  # bcc raises bare Exception for compile and load errors
-            raise CollectorUnavailable(f"{self.name}: bcc could not load tcp.bpf.c: {exc}") from exc
-        try:
-            allowed = bpf[b"scope_netns"]
-            for inode in self.scope.netns_inodes:
-                allowed[allowed.Key(inode)] = allowed.Leaf(1)
-        except Exception:
-            bpf.cleanup()
-            raise
-        self._bpf = bpf
+        return [*cflags, f"-DFILTER_NETNS={int(bool(self.scope.netns_inodes))}", "-w"]
 
-    def _take(self, table: str) -> dict[int, int]:
-        """The map's contents since the last take, deleted in the same batch."""
-        items = self._bpf[table.encode()].items_lookup_and_delete_batch()
-        # Items of a ctypes array of plain integers come back as Python ints.
-        return {int(k): int(v) for k, v in items}
+    def fill(self, bpf: Any) -> None:
+        bcc_program.fill_set(bpf[b"scope_netns"], self.scope.netns_inodes)
+
+    def _take(self, table: bytes) -> dict[int, int]:
+        """The map's contents since the last take, deleted as they are read."""
+        return {
+            bcc_program.number(k): bcc_program.number(v)
+            for k, v in bcc_program.drain(self._bpf[table])
+        }
 
     def read(self, now: float | None = None) -> list[KernelSample]:
         if self._bpf is None:
             raise RuntimeError(f"{self.name}: read before attach (or after close)")
         t = time.time() if now is None else now
-        return self.samples(t, self._take("counters"))
+        return self.samples(t, self._take(b"counters"))
 
     def samples(self, t: float, counts: dict[int, int]) -> list[KernelSample]:
         raise NotImplementedError
 
     def close(self) -> None:
         self._closed = True
-        bpf, self._bpf = self._bpf, None
-        if bpf is not None:
-            bpf.cleanup()
+        super().close()
 
 
 def _counter(t: float, metric: str, value: int) -> KernelSample:
@@ -133,6 +109,7 @@ def _counter(t: float, metric: str, value: int) -> KernelSample:
 class TcpRetransmits(TcpCollector):
     name = "tcp_retransmits"
     group = "RETRANSMITS"
+    tracepoints = TRACEPOINTS[group]
 
     def samples(self, t: float, counts: dict[int, int]) -> list[KernelSample]:
         return [_counter(t, "tcp_retransmits", counts.get(RETRANSMITS, 0))]
@@ -141,6 +118,7 @@ class TcpRetransmits(TcpCollector):
 class TcpResets(TcpCollector):
     name = "tcp_resets"
     group = "RESETS"
+    tracepoints = TRACEPOINTS[group]
 
     def samples(self, t: float, counts: dict[int, int]) -> list[KernelSample]:
         return [
@@ -152,10 +130,13 @@ class TcpResets(TcpCollector):
 class TcpConnect(TcpCollector):
     name = "tcp_connect"
     group = "CONNECT"
+    tracepoints = TRACEPOINTS[group]
 
     def samples(self, t: float, counts: dict[int, int]) -> list[KernelSample]:
         connects = counts.get(CONNECTS, 0)
-        mean_ms = counts.get(CONNECT_LATENCY_NS, 0) / connects / 1e6 if connects else 0.0
+        latency = LatencyTotals(count=connects, sum_ns=counts.get(CONNECT_LATENCY_NS, 0))
+        for slot, n in self._take(b"connect_hist").items():
+            latency.add_slot(slot, n)
         return [
             _counter(t, "tcp_connect_attempts", counts.get(CONNECT_ATTEMPTS, 0)),
             _counter(t, "tcp_connects", connects),
@@ -163,9 +144,9 @@ class TcpConnect(TcpCollector):
             KernelSample(
                 t=t,
                 metric="tcp_connect_latency_ms",
-                value=mean_ms,
+                value=latency.mean_ms,
                 source=Source.EBPF,
                 count=connects,
-                buckets=log2_buckets_ms(self._take("connect_hist")),
+                buckets=latency.buckets,
             ),
         ]
