@@ -18,7 +18,7 @@ from typing import Any
 
 from ebpf import bcc_program
 from ebpf.bcc_collector import BccCollector
-from ebpf.collector import KernelSample, Scope, Source
+from ebpf.collector import KernelSample, Scope
 
 SOURCE = Path(__file__).with_name("blockio.bpf.c")
 TRACEPOINTS = [("block", "block_rq_issue"), ("block", "block_rq_complete")]
@@ -54,9 +54,5 @@ class BlockIoLatency(BccCollector):
     def read(self, now: float) -> list[KernelSample]:
         if self._bpf is None:
             return []
-        summary = bcc_program.drain_latency(self._bpf)
-        return [
-            KernelSample(now, "block_io_latency_ms", summary.mean_ms, Source.EBPF,
-                         count=summary.count, buckets=summary.buckets,
-                         labels={"devices": devices_label(self.devices)})
-        ]  # fmt: skip
+        labels = {"devices": devices_label(self.devices)}
+        return [bcc_program.drain_latency(self._bpf).sample(now, "block_io_latency_ms", labels)]

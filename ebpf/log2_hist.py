@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ebpf.collector import KernelSample, Source
+
 
 def slot_bound_ms(slot: int) -> float:
     return float(1 << slot) / 1000.0
@@ -31,3 +33,8 @@ class LatencyTotals:
     @property
     def mean_ms(self) -> float:
         return self.sum_ns / self.count / 1e6 if self.count else 0.0
+
+    def sample(self, t: float, metric: str, labels: dict[str, str] | None = None) -> KernelSample:
+        """This interval as a latency sample: mean ms, count of events, log2 buckets."""
+        return KernelSample(t, metric, self.mean_ms, Source.EBPF, count=self.count,
+                            buckets=self.buckets, labels=labels or {})  # fmt: skip

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ebpf import bcc_program
 from ebpf.bcc_collector import BccCollector
-from ebpf.collector import KernelSample, Source
+from ebpf.collector import KernelSample
 
 SOURCE = Path(__file__).with_name("runqueue.bpf.c")
 TRACEPOINTS = [
@@ -36,8 +36,4 @@ class RunqueueLatency(BccCollector):
     def read(self, now: float) -> list[KernelSample]:
         if self._bpf is None:
             return []
-        summary = bcc_program.drain_latency(self._bpf)
-        return [
-            KernelSample(now, "runqueue_latency_ms", summary.mean_ms, Source.EBPF,
-                         count=summary.count, buckets=summary.buckets)
-        ]  # fmt: skip
+        return [bcc_program.drain_latency(self._bpf).sample(now, "runqueue_latency_ms")]

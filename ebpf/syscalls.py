@@ -54,12 +54,7 @@ class SyscallLatency(BccCollector):
         for key, n in bcc_program.drain(self._bpf[b"hist"]):
             if key.op < len(OPS):
                 per_op[OPS[key.op]].add_slot(key.slot, bcc_program.number(n))
-        samples = []
-        for op, summary in per_op.items():
-            samples.append(
-                KernelSample(now, f"{op}_latency_ms", summary.mean_ms, Source.EBPF,
-                             count=summary.count, buckets=summary.buckets)
-            )  # fmt: skip
+        samples = [summary.sample(now, f"{op}_latency_ms") for op, summary in per_op.items()]
         for op, summary in per_op.items():
             samples.append(
                 KernelSample(now, f"{op}_errors", float(summary.errors), Source.EBPF,

@@ -141,12 +141,5 @@ class TcpConnect(TcpCollector):
             _counter(t, "tcp_connect_attempts", counts.get(CONNECT_ATTEMPTS, 0)),
             _counter(t, "tcp_connects", connects),
             _counter(t, "tcp_connect_failures", counts.get(CONNECT_FAILURES, 0)),
-            KernelSample(
-                t=t,
-                metric="tcp_connect_latency_ms",
-                value=latency.mean_ms,
-                source=Source.EBPF,
-                count=connects,
-                buckets=latency.buckets,
-            ),
+            latency.sample(t, "tcp_connect_latency_ms"),
         ]

@@ -8,6 +8,7 @@ import pytest
 
 from ebpf import bcc_program
 from ebpf.blockio import BlockIoLatency
+from ebpf.collector import Source
 from ebpf.log2_hist import LatencyTotals
 from ebpf.runqueue import RunqueueLatency
 from ebpf.syscalls import SyscallLatency
@@ -53,5 +54,6 @@ def test_log2_slots_become_upper_bounds_in_ms_and_empty_slots_no_bucket() -> Non
     totals = LatencyTotals(count=3, sum_ns=3_000_000)
     for slot, n in [(6, 2), (10, 1), (7, 0), (6, 1)]:
         totals.add_slot(slot, n)
-    assert totals.buckets == {0.064: 3, 1.024: 1}
-    assert totals.mean_ms == 1.0
+    sample = totals.sample(5.0, "read_latency_ms")
+    assert (sample.value, sample.count, sample.source) == (1.0, 3, Source.EBPF)
+    assert sample.buckets == {0.064: 3, 1.024: 1} and sample.labels == {}
