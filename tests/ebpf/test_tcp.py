@@ -126,13 +126,10 @@ def test_connect_latency_has_a_sane_mean_and_log2_buckets_in_ms(
     pairs: tuple[NetPair, NetPair], c: dict[str, TcpCollector]
 ) -> None:
     _, two = pairs
-    server = listener(two)
-    try:
+    with listener(two):  # a socket closes itself on leaving the block
         drain(c["connect2"])
         assert connect_burst(two.a, two.addr_b, SERVER_PORT, 5, TIMEOUT) == 5
         samples = c["connect2"].read(time.time())
-    finally:
-        server.close()
     (latency,) = [s for s in samples if s.metric == "tcp_connect_latency_ms"]
     assert latency.source is Source.EBPF
     assert latency.count == 5
@@ -147,14 +144,11 @@ def test_read_starts_a_new_interval_so_a_quiet_second_read_is_all_zeros(
     pairs: tuple[NetPair, NetPair], c: dict[str, TcpCollector]
 ) -> None:
     _, two = pairs
-    server = listener(two)
-    try:
+    with listener(two):
         drain(c["connect2"])
         connect_burst(two.a, two.addr_b, SERVER_PORT, 2, TIMEOUT)
         first = c["connect2"].read(time.time())
         second = c["connect2"].read(time.time())
-    finally:
-        server.close()
     assert values(first)["tcp_connects"] == 2
     names = ["tcp_connect_attempts", "tcp_connects", "tcp_connect_failures"]
     assert [s.metric for s in second] == [*names, "tcp_connect_latency_ms"]
