@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +11,9 @@ from ebpf.collector import Scope, Source
 from ebpf.syscalls import SyscallLatency
 from injector.faults.base import FaultSpec
 from injector.faults.io import IoDelayFault, IoErrorFault
-from tests.conftest import have_root, require, run
 from tests.ebpf.attaching import attached, interval
 from tests.ebpf.proc_lab import Worker
-from tests.injector.io_lab import fuse_mounts_at
+from tests.injector.io_lab import fuse_data_dir
 
 METRICS = {f"{op}_{kind}" for op in ("read", "write", "fsync") for kind in ("latency_ms", "errors")}
 DELAY_MS = 50.0
@@ -45,18 +42,9 @@ def collector(reader: Worker) -> Iterator[SyscallLatency]:
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    require(have_root(), "needs root (FUSE mounts)")
-    require(os.path.exists("/dev/fuse"), "needs /dev/fuse")
-    require(shutil.which("fusermount3") is not None, "needs fusermount3 (apt-get install fuse3)")
-    monkeypatch.setenv("DRILLHALL_AGENT_STATE", str(tmp_path / "state"))
-    directory = tmp_path / "data"
-    directory.mkdir()
-    (directory / "file").write_bytes(b"drillhall ebpf syscall test\n" * 4)
-    try:
+    content = b"drillhall ebpf syscall test\n" * 4
+    with fuse_data_dir(tmp_path, monkeypatch, content) as directory:
         yield directory
-    finally:
-        for _ in fuse_mounts_at(directory):  # never leave a mount behind
-            run(["fusermount3", "-uz", str(directory)], check=False)
 
 
 def io_fault(kind: str, directory: Path, **effect: object) -> IoDelayFault | IoErrorFault:
