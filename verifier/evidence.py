@@ -79,19 +79,37 @@ class EvidenceLog:
         return total
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """Whether a fault showed an effect: ``judged`` is False when evidence is missing."""
+
+    judged: bool
+    message: str
+
+
 def no_effect(
     kind: str, hosts: list[str], start: float, end: float, log: EvidenceLog
-) -> str | None:
-    """Why the fault shows no effect, or None when it does (or cannot be judged)."""
+) -> Judgement | None:
+    """None when the fault showed its effect (or is not one TCP can see); else why not.
+
+    Every host involved must have sent evidence: the effect of a partition shows on the side
+    that tries to connect, which is often not the host the fault is applied on.
+    """
     metrics = PROOF_METRICS.get(kind)
     if metrics is None:
         return None
-    watched = [h for h in hosts if h in log.hosts()]
-    if not watched:
-        return None  # no evidence came from these hosts at all: reported as missing instead
-    if log.total(watched, metrics, start, end + LATE_SECONDS) > 0:
+    watched = log.hosts()
+    if log.total([h for h in hosts if h in watched], metrics, start, end + LATE_SECONDS) > 0:
         return None
-    return (
+    missing = sorted(h for h in hosts if h not in watched)
+    if missing:
+        return Judgement(
+            False,
+            f"cannot tell whether the fault took effect: no kernel evidence from "
+            f"{', '.join(missing)}",
+        )
+    return Judgement(
+        True,
         f"fault applied, no effect seen: no {', '.join(m.replace('_', ' ') for m in metrics)} "
-        f"on {', '.join(sorted(watched))} while it was on"
+        f"on {', '.join(sorted(hosts))} while it was on",
     )

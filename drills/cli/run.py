@@ -60,8 +60,10 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         except PlanError as exc:
             say_err(f"{path}: the plan was refused:\n{exc}")
             return EXIT_ABORTED
-        fault_hosts = {fault.host for _, fault in plan.faults()}
-        agents = {h.name: h.netns for h in Host.objects.filter(name__in=fault_hosts)}
+        # Agents where faults land and where kernel collectors run (a partition's peers too).
+        agent_hosts = {fault.host for _, fault in plan.faults()}
+        agent_hosts |= {collectors.host for collectors in plan.collectors}
+        agents = {h.name: h.netns for h in Host.objects.filter(name__in=agent_hosts)}
         ensure_workers(group, agents, say)
 
         record, _ = Playbook.objects.get_or_create(name=playbook.metadata.name)

@@ -167,6 +167,7 @@ class DrillRunner:
         self._samples: queue.Queue[Sample] = queue.Queue()
         self.probes: dict[str, Probe] = {}  # built at preflight; the canaries keep their writes
         self._stop_probes = threading.Event()
+        self._probe_threads: list[threading.Thread] = []
         self._active: dict[tuple[str, str], _ActiveFault] = {}
         self._faults_on = 0  # open fault windows; the FAULT phase lasts while any is open
         self._in_baseline = True
@@ -248,15 +249,27 @@ class DrillRunner:
             close_probe(probe)
 
     # -- the tick ---------------------------------------------------------------
-    def _tick(self) -> None:
-        now = self.clock()
+    def _drain_samples(self) -> None:
         while True:
             try:
                 sample = self._samples.get_nowait()
             except queue.Empty:
-                break
+                return
             self.store.add(sample)
             self._emit(EventType.SAMPLE, sample_event(sample))
+
+    def _stop_probe_threads(self) -> None:
+        """Stop sampling, and put what the probes sampled up to now in the store and stream:
+        RPO then counts exactly the writes the run's events show."""
+        self._stop_probes.set()
+        for thread in self._probe_threads:
+            thread.join(timeout=5)
+        self._probe_threads = []
+        self._drain_samples()
+
+    def _tick(self) -> None:
+        now = self.clock()
+        self._drain_samples()
         if self._evidence_open and now - self._last_drain >= self.opt.drain_seconds:
             self._last_drain = now
             self._drain_evidence()
@@ -376,11 +389,10 @@ class DrillRunner:
     # -- the run ----------------------------------------------------------------------
     def run(self) -> RunOutcome:
         self._started = self.clock()
-        probes: list[threading.Thread] = []
         try:
             self._to(RunState.PREFLIGHT)
             self._preflight()
-            probes = self._start_probes()
+            self._probe_threads = self._start_probes()
             self._to(RunState.BASELINE)
             now = self.clock()
             self.tracker.enter_phase(Phase.ALWAYS, now)
@@ -410,9 +422,7 @@ class DrillRunner:
             log.exception("run %s failed", self.run_id)
             outcome = self._error(exc)
         finally:
-            self._stop_probes.set()
-            for thread in probes:
-                thread.join(timeout=5)
+            self._stop_probe_threads()
             self._close_evidence()
         self._emit(EventType.RESULT, outcome.to_dict())
         return outcome
@@ -536,6 +546,7 @@ class DrillRunner:
         if rto is not None and objective is not None and rto > objective:
             reasons.append(f"RTO {rto:.1f}s over the objective {objective:g}s")
         reasons.extend(self._proof_of_effect())
+        self._stop_probe_threads()
         rpo = self._measure_rpo()
         if rpo is not None:
             self._emit(EventType.RPO, rpo)
@@ -604,21 +615,23 @@ class DrillRunner:
         """Every fault the kernel can see must have been seen; say which were not."""
         if not self._evidence_open:
             return []
-        time.sleep(self.opt.evidence_interval)  # the interval that holds the revert
+        # The interval that holds the last revert reaches the runner one interval later.
+        self._wait_until(self.clock() + self.opt.evidence_interval + self.opt.drain_seconds)
         self._drain_evidence()
         problems = []
         for window in self._windows:
-            message = no_effect(
+            judgement = no_effect(
                 window.kind, list(window.hosts), window.start, window.end, self.evidence_log
             )
-            if message is None:
+            if judgement is None:
                 continue
             self._emit(
                 EventType.NO_EFFECT,
                 {"fault_id": window.fault_id, "kind": window.kind, "hosts": list(window.hosts),
-                 "message": message},
+                 "judged": judgement.judged, "message": judgement.message},
             )  # fmt: skip
-            problems.append(f"{window.fault_id} ({window.kind}): {message}")
+            if judgement.judged:  # "cannot tell" is said, but does not fail the run
+                problems.append(f"{window.fault_id} ({window.kind}): {judgement.message}")
         return problems
 
     def _measure_rpo(self) -> dict[str, Any] | None:

@@ -8,12 +8,15 @@ applied, no effect seen" and the run does not pass.
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.stack import ROOT, Stack, cli
+from verifier.netns import enter_netns
 
 FIXTURES = ROOT / "tests" / "fixtures" / "playbooks" / "e2e"
 SIGNS = ("kernel.tcp_connect_failures", "kernel.tcp_retransmits")
@@ -32,9 +35,39 @@ def kernel(events: list[dict[str, Any]], host: str, probe: str) -> list[dict[str
     ]
 
 
+class Connects(threading.Thread):
+    """TCP connects from ``netns`` to ``address`` every 100 ms, until stopped (bounded)."""
+
+    def __init__(self, netns: str, address: tuple[str, int], limit: int = 400) -> None:
+        super().__init__(daemon=True)
+        self.netns, self.address, self.limit = netns, address, limit
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        enter_netns(self.netns)
+        for _ in range(self.limit):
+            if self.stop.wait(0.1):
+                return
+            try:
+                socket.create_connection(self.address, timeout=0.3).close()
+            except OSError:
+                pass
+
+
 @pytest.mark.timeout(120)
-def test_a_partition_shows_failed_connects_on_the_client_host(stack: Stack, tmp_path: Path) -> None:
-    doc, output = run(stack, "evidence-partition.yaml", tmp_path)
+def test_a_partition_shows_failed_connects_on_the_client_host_only(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # The same traffic from a namespace that is cut off (web) and one that is not (db2).
+    traffic = [Connects(ns, ("10.77.0.3", 6379)) for ns in ("dh-web", "dh-db2")]
+    for thread in traffic:
+        thread.start()
+    try:
+        doc, output = run(stack, "evidence-partition.yaml", tmp_path)
+    finally:
+        for thread in traffic:
+            thread.stop.set()
+            thread.join(timeout=5)
     events = doc["events"]
     assert doc["result"]["state"] == "passed", output
     started = {
@@ -43,7 +76,8 @@ def test_a_partition_shows_failed_connects_on_the_client_host(stack: Stack, tmp_
     # The playbook's collectors, plus the proof-of-effect ones on both ends of the partition.
     assert {c["name"] for c in started["web"]} == {"tcp_connect", "tcp_resets", "tcp_retransmits"}
     assert {c["name"] for c in started["db1"]} >= {"syscall_latency", "tcp_connect"}
-    assert all(c["source"] == "ebpf" for c in started["web"] + started["db1"]), started
+    assert {c["name"] for c in started["db2"]} == {"tcp_connect"}
+    assert all(c["source"] == "ebpf" for cs in started.values() for c in cs), started
 
     applied = next(e for e in events if e["type"] == "fault_applied")
     reverted = next(e for e in events if e["type"] == "fault_reverted")
@@ -62,6 +96,19 @@ def test_a_partition_shows_failed_connects_on_the_client_host(stack: Stack, tmp_
     print(f"web: {during:g} failed connects + retransmits during, {before:g} before")
     assert before == 0
     assert during > 0
+    # db2 made as many connects to db1 meanwhile, and none failed.
+    db2 = [
+        e["data"]
+        for e in events
+        if e["type"] == "sample"
+        and e["data"].get("host") == "db2"
+        and applied["t"] < e["data"]["at"] <= reverted["t"]
+    ]
+    attempts = sum(d["value"] for d in db2 if d["probe"] == "kernel.tcp_connect_attempts")
+    failures = sum(d["value"] for d in db2 if d["probe"] == "kernel.tcp_connect_failures")
+    print(f"db2: {attempts:g} connect attempts, {failures:g} failures during the fault")
+    assert attempts >= 20
+    assert failures == 0
     # Samples arrive once per interval per metric, with zeros: a steady series, not gaps.
     assert len(kernel(events, "web", "kernel.tcp_connect_attempts")) >= 6
     assert not [e for e in events if e["type"] == "no_effect"]
@@ -79,3 +126,41 @@ def test_a_partition_that_cuts_nothing_in_use_says_no_effect_seen(
     assert set(warning["hosts"]) == {"db1", "web"}
     assert "fault applied, no effect seen" in warning["message"]
     assert "no effect seen" in doc["result"]["reason"]
+
+
+def slow_reads(events: list[dict[str, Any]], host: str, start: float, end: float) -> int:
+    """Reads of 32 ms or more on ``host`` in samples ending in (start, end]."""
+    return sum(
+        n
+        for e in kernel(events, host, "kernel.read_latency_ms")
+        if start < e["data"]["at"] <= end
+        for bound, n in e["data"].get("buckets", {}).items()
+        if float(bound) > 32
+    )
+
+
+@pytest.mark.timeout(120)
+def test_an_io_delay_drill_shifts_the_read_latency_seen_by_the_kernel(
+    stack: Stack, tmp_path: Path
+) -> None:
+    files = stack.state_dir / "lab" / "data" / "files"
+    assert files.is_dir()
+    playbook = tmp_path / "io-delay-reads.yaml"
+    playbook.write_text(
+        (FIXTURES / "io-delay-reads.yaml").read_text().replace("FILES_DIR", str(files))
+    )
+    out = cli(stack.env, "run", str(playbook), "--json", str(tmp_path / "run.json"))
+    doc = json.loads((tmp_path / "run.json").read_text())
+    events = doc["events"]
+    assert doc["result"]["state"] == "passed", out.stdout + out.stderr
+    [started] = [e["data"]["collectors"] for e in events if e["type"] == "collectors"]
+    assert started[0]["name"] == "syscall_latency" and started[0]["source"] == "ebpf"
+    applied = next(e for e in events if e["type"] == "fault_applied")
+    reverted = next(e for e in events if e["type"] == "fault_reverted")
+    first = min(e["data"]["at"] for e in kernel(events, "web", "kernel.read_latency_ms"))
+    before = slow_reads(events, "web", first - 1, applied["t"])
+    during = slow_reads(events, "web", applied["t"] + 1.0, reverted["t"])
+    print(f"reads over 32 ms on web: {before} before, {during} during the fault")
+    assert before == 0
+    # A read every 200 ms for about 5 s, each held 50 ms by the FUSE layer.
+    assert during >= 10

@@ -46,6 +46,12 @@ def assert_failed_on_three_lost_writes(outcome: RunOutcome, sink: MemorySink) ->
     """The drill failed its RPO 0 objective because 3 of at least 5 acknowledged writes went."""
     assert outcome.rpo is not None and outcome.rpo["lost"] == 3
     assert outcome.rpo["acknowledged"] >= 5
+    # Exactly the acknowledged writes the run's events show: none made after the last sample
+    # event, so whoever reads the stream can recount RPO.
+    shown = [d["seq"] for k, d, _ in sink.events if k is EventType.SAMPLE and "seq" in d]
+    assert outcome.rpo["acknowledged"] == len(shown) == len(set(shown))
+    rpo_at = next(i for i, (k, _, _) in enumerate(sink.events) if k is EventType.RPO)
+    assert not any(k is EventType.SAMPLE for k, _, _ in sink.events[rpo_at:])
     assert outcome.state is RunState.FAILED
     assert "RPO 3 acknowledged writes lost, objective 0" in outcome.reason
     assert any(k is EventType.RPO and d["lost"] == 3 for k, d, _ in sink.events)

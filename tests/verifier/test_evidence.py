@@ -27,10 +27,10 @@ def test_zeros_all_along_mean_no_effect_and_the_message_names_the_hosts() -> Non
         (12.0, "web", "tcp_retransmits", 0),
         (12.0, "db1", "tcp_resets_received", 0),
     )
-    message = no_effect("network.partition", ["db1", "web"], 10.0, 15.0, log)
-    assert message is not None
-    assert message.startswith("fault applied, no effect seen")
-    assert "db1, web" in message
+    judgement = no_effect("network.partition", ["db1", "web"], 10.0, 15.0, log)
+    assert judgement is not None and judgement.judged
+    assert judgement.message.startswith("fault applied, no effect seen")
+    assert "db1, web" in judgement.message
 
 
 def test_evidence_outside_the_window_does_not_count_but_the_late_interval_does() -> None:
@@ -46,9 +46,20 @@ def test_only_the_faults_own_hosts_count() -> None:
     assert no_effect("network.loss", ["web"], 10.0, 15.0, log) is not None
 
 
-def test_no_judgement_without_evidence_from_those_hosts_or_for_faults_tcp_cannot_see() -> None:
-    empty = EvidenceLog()
-    assert no_effect("network.partition", ["web"], 10.0, 15.0, empty) is None
+def test_a_host_that_sent_no_evidence_makes_it_cannot_tell_not_no_effect() -> None:
+    # db1 (the target) saw nothing, web (the peer, where a partition shows) sent nothing.
+    log = log_of((12.0, "db1", "tcp_retransmits", 0), (12.0, "db1", "tcp_connect_failures", 0))
+    judgement = no_effect("network.partition", ["db1", "web"], 10.0, 15.0, log)
+    assert judgement is not None and not judgement.judged
+    assert judgement.message == (
+        "cannot tell whether the fault took effect: no kernel evidence from web"
+    )
+    # Evidence seen on the hosts that did report is enough to show an effect.
+    seen = log_of((12.0, "db1", "tcp_retransmits", 4))
+    assert no_effect("network.partition", ["db1", "web"], 10.0, 15.0, seen) is None
+
+
+def test_faults_tcp_cannot_see_are_not_judged() -> None:
     log = log_of((12.0, "web", "tcp_retransmits", 0))
     assert no_effect("network.latency", ["web"], 10.0, 15.0, log) is None
 
