@@ -225,6 +225,21 @@ def _teardown(state_dir: Path, topology: Topology) -> list[str]:
     return removed
 
 
+def _share_data_dir(state_dir: Path) -> None:
+    """Make the services' data directory a shared mount point.
+
+    Services start under `ip netns exec`, which gives each a mount namespace of its own, a
+    slave of this one. "/" is private on these machines, so an IO fault's FUSE layer, mounted
+    later by an agent in this namespace, would never reach them: the fault would inject
+    nothing. A shared mount here propagates into the services' namespaces.
+    """
+    data = state_dir / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    if str(data.resolve()) not in _mounts_under(data):
+        subprocess.run(["mount", "--bind", str(data), str(data)], check=True, timeout=10)  # noqa: S603, S607
+    subprocess.run(["mount", "--make-shared", str(data)], check=True, timeout=10)  # noqa: S603, S607
+
+
 def _unescape_mount(path: str) -> str:
     # /proc/self/mountinfo escapes space, tab, newline and backslash as octal.
     for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
@@ -315,6 +330,7 @@ def lab_up(state_dir: Path, topology: Topology = DEFAULT_TOPOLOGY) -> LabStatus:
         (state_dir / MANIFEST).write_text(json.dumps(_manifest(topology, state_dir), indent=2))
         try:
             _build_network(topology)
+            _share_data_dir(state_dir)
             services.start_services(state_dir, topology)
         except BaseException:
             _teardown(state_dir, topology)

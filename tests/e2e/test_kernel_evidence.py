@@ -164,3 +164,12 @@ def test_an_io_delay_drill_shifts_the_read_latency_seen_by_the_kernel(
     assert before == 0
     # A read every 200 ms for about 5 s, each held 50 ms by the FUSE layer.
     assert during >= 10
+    # The service's own clients saw the same: reads answered, and 50 ms slower.
+    reads = [
+        e["data"]
+        for e in events
+        if e["type"] == "sample"
+        and e["data"]["probe"] == "reads"
+        and applied["t"] + 1.0 < e["t"] <= reverted["t"]
+    ]
+    assert reads and all(r["ok"] and r["latency_ms"] >= 45 for r in reads)
