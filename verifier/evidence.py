@@ -1,9 +1,16 @@
 """Kernel evidence in the verifier: the samples the agents' collectors send, and proof of effect.
 
-A fault whose effect TCP can see (a partition, loss, resets) must leave a trace in the kernel
-counters of the hosts involved while it is on: connect failures, retransmits or resets. When
-the collectors ran and saw none of it, the fault was applied but had no effect on anything
-(no traffic crossed it, or it cut the wrong thing), and the run says so instead of passing.
+A fault the kernel can see must leave a trace on the hosts involved while it is on:
+
+* a partition, loss or resets: failed connects, retransmits or resets on the fault's host or
+  its peers (the side that connects is where a partition shows);
+* ``io.delay``: syscalls on the fault's host that took about the delay or longer (read from
+  the syscall latency histograms, for the operations the fault slows);
+* ``io.error``: failed syscalls of those operations.
+
+When the collectors ran on every host involved and saw none of it, the fault was applied but
+changed nothing (no traffic crossed it, nobody used the directory, or it cut the wrong thing),
+and the run says so instead of passing. Without evidence from some host it says it cannot tell.
 """
 
 from __future__ import annotations
@@ -12,20 +19,53 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
-# fault kind -> the kernel metrics, any of which shows the fault took effect
-PROOF_METRICS: dict[str, tuple[str, ...]] = {
-    "network.partition": (
-        "tcp_connect_failures",
-        "tcp_retransmits",
-        "tcp_resets_received",
-        "tcp_resets_sent",
-    ),
-    "network.loss": ("tcp_retransmits",),
-    "network.reset": ("tcp_resets_received", "tcp_resets_sent"),
-}
 # Samples cover the interval before their time: the one that ends just after a revert still
 # holds events from while the fault was on.
 LATE_SECONDS = 1.5
+IO_OPERATIONS = ("read", "write", "fsync")
+# An IO call counts as slowed when its histogram bucket reaches this share of the delay.
+SLOW_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What shows a fault took effect: any count of ``counters``, or any ``histograms`` event
+    in a bucket reaching ``slow_ms``."""
+
+    counters: tuple[str, ...] = ()
+    histograms: tuple[str, ...] = ()
+    slow_ms: float = 0.0
+
+    def describe(self) -> str:
+        parts = [m.replace("_", " ") for m in self.counters]
+        parts += [f"{m.removesuffix('_latency_ms')} calls of {self.slow_ms:g} ms or more"
+                  for m in self.histograms]  # fmt: skip
+        return ", ".join(parts)
+
+
+def _operations(params: dict[str, Any]) -> list[str]:
+    wanted = params.get("operations") or IO_OPERATIONS
+    return [op for op in IO_OPERATIONS if op in wanted]
+
+
+def proof_for(kind: str, params: dict[str, Any]) -> Proof | None:
+    """The evidence a fault of ``kind`` with agent ``params`` must leave, or None when the
+    collectors cannot see its kind (latency through a proxy, DNS, processes, stress)."""
+    if kind == "network.partition":
+        return Proof(
+            ("tcp_connect_failures", "tcp_retransmits", "tcp_resets_received", "tcp_resets_sent")
+        )
+    if kind == "network.loss":
+        return Proof(("tcp_retransmits",))
+    if kind == "network.reset":
+        return Proof(("tcp_resets_received", "tcp_resets_sent"))
+    if kind == "io.delay":
+        delay_ms = float(params.get("delay", 0.0)) * 1000.0
+        latencies = tuple(f"{op}_latency_ms" for op in _operations(params))
+        return Proof(histograms=latencies, slow_ms=round(delay_ms * SLOW_SHARE, 3))
+    if kind == "io.error":
+        return Proof(tuple(f"{op}_errors" for op in _operations(params)))
+    return None
 
 
 @dataclass(frozen=True)
@@ -35,15 +75,18 @@ class KernelPoint:
     metric: str
     value: float
     source: str = "ebpf"
+    buckets: tuple[tuple[float, int], ...] = ()  # (upper bound in ms, events), histograms only
 
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> KernelPoint:
+        raw = message.get("buckets") or {}
         return cls(
             float(message["t"]),
             str(message["host"]),
             str(message["metric"]),
             float(message["value"]),
             str(message.get("source", "ebpf")),
+            tuple(sorted((float(bound), int(n)) for bound, n in raw.items())),
         )
 
 
@@ -51,32 +94,47 @@ class KernelPoint:
 class EvidenceLog:
     """Kernel samples by (host, metric), in time order, for sums over a fault's window."""
 
-    _times: dict[tuple[str, str], list[float]] = field(default_factory=dict)
-    _values: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    _series: dict[tuple[str, str], tuple[list[float], list[KernelPoint]]] = field(
+        default_factory=dict
+    )
 
     def add(self, point: KernelPoint) -> None:
-        key = (point.host, point.metric)
-        times = self._times.setdefault(key, [])
-        values = self._values.setdefault(key, [])
+        times, points = self._series.setdefault((point.host, point.metric), ([], []))
         index = bisect.bisect_right(times, point.t)
         times.insert(index, point.t)
-        values.insert(index, point.value)
+        points.insert(index, point)
 
     def hosts(self) -> set[str]:
-        return {host for host, _ in self._times}
+        return {host for host, _ in self._series}
+
+    def _window(self, host: str, metric: str, start: float, end: float) -> list[KernelPoint]:
+        series = self._series.get((host, metric))
+        if series is None:
+            return []
+        times, points = series
+        return points[bisect.bisect_right(times, start) : bisect.bisect_right(times, end)]
 
     def total(self, hosts: list[str], metrics: tuple[str, ...], start: float, end: float) -> float:
         """Sum of the metrics on the hosts over samples with start < t <= end."""
-        total = 0.0
-        for host in hosts:
-            for metric in metrics:
-                times = self._times.get((host, metric))
-                if not times:
-                    continue
-                lo = bisect.bisect_right(times, start)
-                hi = bisect.bisect_right(times, end)
-                total += sum(self._values[(host, metric)][lo:hi])
-        return total
+        return sum(
+            p.value
+            for host in hosts
+            for metric in metrics
+            for p in self._window(host, metric, start, end)
+        )
+
+    def slow(
+        self, hosts: list[str], metrics: tuple[str, ...], slow_ms: float, start: float, end: float
+    ) -> int:
+        """Events in histogram buckets whose upper bound reaches ``slow_ms``."""
+        return sum(
+            n
+            for host in hosts
+            for metric in metrics
+            for p in self._window(host, metric, start, end)
+            for bound, n in p.buckets
+            if bound >= slow_ms
+        )
 
 
 @dataclass(frozen=True)
@@ -88,18 +146,27 @@ class Judgement:
 
 
 def no_effect(
-    kind: str, hosts: list[str], start: float, end: float, log: EvidenceLog
+    kind: str,
+    hosts: list[str],
+    start: float,
+    end: float,
+    log: EvidenceLog,
+    params: dict[str, Any] | None = None,
 ) -> Judgement | None:
-    """None when the fault showed its effect (or is not one TCP can see); else why not.
+    """None when the fault showed its effect (or is not one the collectors see); else why not.
 
     Every host involved must have sent evidence: the effect of a partition shows on the side
     that tries to connect, which is often not the host the fault is applied on.
     """
-    metrics = PROOF_METRICS.get(kind)
-    if metrics is None:
+    proof = proof_for(kind, params or {})
+    if proof is None:
         return None
     watched = log.hosts()
-    if log.total([h for h in hosts if h in watched], metrics, start, end + LATE_SECONDS) > 0:
+    seen = [h for h in hosts if h in watched]
+    window = (start, end + LATE_SECONDS)
+    if proof.counters and log.total(seen, proof.counters, *window) > 0:
+        return None
+    if proof.histograms and log.slow(seen, proof.histograms, proof.slow_ms, *window) > 0:
         return None
     missing = sorted(h for h in hosts if h not in watched)
     if missing:
@@ -110,6 +177,6 @@ def no_effect(
         )
     return Judgement(
         True,
-        f"fault applied, no effect seen: no {', '.join(m.replace('_', ' ') for m in metrics)} "
-        f"on {', '.join(sorted(hosts))} while it was on",
+        f"fault applied, no effect seen: no {proof.describe()} on {', '.join(sorted(hosts))} "
+        "while it was on",
     )

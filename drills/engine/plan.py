@@ -176,11 +176,17 @@ class PlannedProbe:
         }
 
 
-# Faults whose effect the TCP collectors can see, and the collectors that see it. Each such
+# Faults whose effect the kernel collectors can see, and the collectors that see it. Each such
 # fault gets them on its host and its peers, playbook or not: a drill that injected nothing
 # must not pass silently (see verifier/evidence.py).
-PROOF_COLLECTORS = ("tcp_connect", "tcp_resets", "tcp_retransmits")
-PROOF_KINDS = ("network.partition", "network.loss", "network.reset")
+_TCP_EVIDENCE = ("tcp_connect", "tcp_resets", "tcp_retransmits")
+PROOF_COLLECTORS: dict[str, tuple[str, ...]] = {
+    "network.partition": _TCP_EVIDENCE,
+    "network.loss": _TCP_EVIDENCE,
+    "network.reset": _TCP_EVIDENCE,
+    "io.delay": ("syscall_latency",),
+    "io.error": ("syscall_latency",),
+}
 
 
 @dataclass(frozen=True)
@@ -371,12 +377,13 @@ class _Planner:
                     wanted.setdefault(info.name, set()).add(name)
         by_address = {info.address: info for info in self.inventory.values()}
         for _, fault in _all_faults(steps):
-            if fault.kind not in PROOF_KINDS:
+            proof = PROOF_COLLECTORS.get(fault.kind)
+            if proof is None:
                 continue
             peers = [*fault.params.get("peers", []), *fault.params.get("destinations", [])]
             involved = [fault.host, *(by_address[a].name for a in peers if a in by_address)]
             for host in involved:
-                wanted.setdefault(host, set()).update(PROOF_COLLECTORS)
+                wanted.setdefault(host, set()).update(proof)
         found = []
         for host in sorted(wanted):
             info = self.inventory.get(host)

@@ -99,6 +99,7 @@ class _ActiveFault:
     kind: str = ""
     peers: tuple[str, ...] = ()  # addresses the fault acts on (partition peers, destinations)
     applied_at: float = 0.0
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class _FaultWindow:
     hosts: tuple[str, ...]
     start: float
     end: float
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 def kernel_sample_event(message: dict[str, Any]) -> dict[str, Any]:
@@ -340,7 +342,13 @@ class DrillRunner:
         fault_id = f"r{self.run_id}-s{step.index}-a1"
         peers = (*fault.params.get("peers", ()), *fault.params.get("destinations", ()))
         active = _ActiveFault(
-            fault_id, step.index, fault.host, fault.queue, kind=fault.kind, peers=tuple(peers)
+            fault_id,
+            step.index,
+            fault.host,
+            fault.queue,
+            kind=fault.kind,
+            peers=tuple(peers),
+            params=fault.params,
         )
         # Track before sending: if the reply is lost, revert still targets it.
         self._active[(fault.host, fault_id)] = active
@@ -609,7 +617,7 @@ class DrillRunner:
         by_address = {c.address: c.host for c in self.plan.collectors}
         hosts = (fault.host, *(by_address[a] for a in fault.peers if a in by_address))
         start = fault.applied_at or self.clock()
-        return _FaultWindow(fault.fault_id, fault.kind, hosts, start, self.clock())
+        return _FaultWindow(fault.fault_id, fault.kind, hosts, start, self.clock(), fault.params)
 
     def _proof_of_effect(self) -> list[str]:
         """Every fault the kernel can see must have been seen; say which were not."""
@@ -621,7 +629,12 @@ class DrillRunner:
         problems = []
         for window in self._windows:
             judgement = no_effect(
-                window.kind, list(window.hosts), window.start, window.end, self.evidence_log
+                window.kind,
+                list(window.hosts),
+                window.start,
+                window.end,
+                self.evidence_log,
+                window.params,
             )
             if judgement is None:
                 continue

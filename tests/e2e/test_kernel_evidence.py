@@ -173,3 +173,24 @@ def test_an_io_delay_drill_shifts_the_read_latency_seen_by_the_kernel(
         and applied["t"] + 1.0 < e["t"] <= reverted["t"]
     ]
     assert reads and all(r["ok"] and r["latency_ms"] >= 45 for r in reads)
+
+
+@pytest.mark.timeout(120)
+def test_an_io_delay_on_a_directory_nobody_uses_says_no_effect_seen(
+    stack: Stack, tmp_path: Path
+) -> None:
+    unused = stack.state_dir / "lab" / "data" / "unused"
+    unused.mkdir(exist_ok=True)
+    playbook = tmp_path / "io-delay-unused.yaml"
+    text = (FIXTURES / "io-delay-unused.yaml").read_text().replace("UNUSED_DIR", str(unused))
+    playbook.write_text(text)
+    out = cli(stack.env, "run", str(playbook), "--json", str(tmp_path / "run.json"))
+    doc = json.loads((tmp_path / "run.json").read_text())
+    events = doc["events"]
+    assert doc["result"]["state"] == "failed", out.stdout + out.stderr
+    # No kernel: section in the playbook: the proof collector came by itself.
+    [started] = [e["data"]["collectors"] for e in events if e["type"] == "collectors"]
+    assert [c["name"] for c in started] == ["syscall_latency"]
+    [warning] = [e["data"] for e in events if e["type"] == "no_effect"]
+    assert warning["judged"] is True and warning["kind"] == "io.delay"
+    assert "fault applied, no effect seen" in warning["message"]

@@ -71,3 +71,36 @@ def test_samples_arriving_out_of_order_are_summed_by_time() -> None:
         (20.0, "web", "tcp_retransmits", 4),
     )
     assert log.total(["web"], ("tcp_retransmits",), 10.0, 15.0) == 3
+
+
+def histogram(t: float, host: str, metric: str, buckets: dict[str, int]) -> KernelPoint:
+    return KernelPoint.from_message(
+        {"t": t, "host": host, "metric": metric, "value": 0.0, "buckets": buckets}
+    )
+
+
+DELAY = {"delay": 0.05, "operations": ["read"]}
+
+
+def test_an_io_delay_shows_as_reads_in_the_buckets_of_its_delay() -> None:
+    log = EvidenceLog()
+    log.add(histogram(12.0, "web", "read_latency_ms", {"0.032": 40, "64": 3}))
+    assert no_effect("io.delay", ["web"], 10.0, 15.0, log, DELAY) is None
+
+
+def test_fast_reads_only_mean_the_io_delay_had_no_effect() -> None:
+    log = EvidenceLog()
+    log.add(histogram(12.0, "web", "read_latency_ms", {"0.032": 40, "0.5": 2, "16": 1}))
+    # Slow writes do not count for a fault that delays reads only.
+    log.add(histogram(12.0, "web", "write_latency_ms", {"64": 5}))
+    judgement = no_effect("io.delay", ["web"], 10.0, 15.0, log, DELAY)
+    assert judgement is not None and judgement.judged
+    assert "no read calls of 25 ms or more on web" in judgement.message
+
+
+def test_an_io_error_shows_as_failed_calls_of_its_operations() -> None:
+    log = log_of((12.0, "db1", "write_errors", 0), (12.0, "db1", "read_errors", 7))
+    params = {"operations": ["write", "fsync"]}
+    judgement = no_effect("io.error", ["db1"], 10.0, 15.0, log, params)
+    assert judgement is not None and "no write errors, fsync errors" in judgement.message
+    assert no_effect("io.error", ["db1"], 10.0, 15.0, log, {"operations": ["read"]}) is None
