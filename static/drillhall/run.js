@@ -58,6 +58,7 @@
     chart: document.getElementById("chart"),
     chartStatus: document.getElementById("chart-status"),
     kernelSection: document.getElementById("kernel-section"),
+    collectorList: document.getElementById("collector-list"),
     kernelChart: document.getElementById("kernel-chart"),
   };
 
@@ -175,6 +176,16 @@
     },
     verdict: function (d) {
       setSla(d.sla, d.state, d.reason || "");
+    },
+    collectors: function (d) {
+      addCollectors(d);
+    },
+    no_effect: function (d, e) {
+      // The kernel saw nothing of this fault (judged), or evidence was missing (not judged).
+      const fault = faultFor(d, e);
+      fault.effect = d.judged ? "none" : "unknown";
+      fault.effectMessage = d.message || "";
+      renderFaults();
     },
     abort: function (d) {
       setReason("abort: " + (d.reason || ""));
@@ -383,6 +394,28 @@
     return fault;
   }
 
+  function addCollectors(d) {
+    // One line per host: which collectors run there, and whether from eBPF or /proc (and why).
+    if (!view.collectorList) {
+      return;
+    }
+    if (view.kernelSection) {
+      view.kernelSection.hidden = false;
+    }
+    const li = document.createElement("li");
+    li.dataset.host = d.host;
+    const parts = (d.collectors || []).map(function (c) {
+      const how = c.source === "ebpf" ? "eBPF" : c.source === "proc" ? "from /proc" : "not running";
+      return c.name + " (" + how + ")";
+    });
+    li.textContent = d.host + ": " + parts.join(", ");
+    li.title = (d.collectors || []).map(function (c) { return c.name + ": " + c.reason; }).join("\n");
+    if ((d.collectors || []).some(function (c) { return c.source !== "ebpf"; })) {
+      li.className = "degraded";
+    }
+    view.collectorList.append(li);
+  }
+
   function renderFaults() {
     const items = [];
     run.faults.forEach(function (f, id) {
@@ -394,6 +427,13 @@
       badge.textContent = f.state;
       const end = f.end === null ? "…" : fmt(f.end, 1) + " s";
       li.append(badge, " " + [f.kind, "on", f.host].join(" ") + " (" + fmt(f.start, 1) + " s → " + end + ")");
+      if (f.effect) {
+        const note = document.createElement("span");
+        note.className = "no-effect" + (f.effect === "none" ? " bad" : "");
+        note.dataset.effect = f.effect;
+        note.textContent = f.effectMessage;
+        li.append(document.createElement("br"), note);
+      }
       items.push(li);
     });
     view.faultList.replaceChildren.apply(view.faultList, items);
@@ -416,6 +456,12 @@
       case "fault_unconfirmed":
         return d.fault_id + " on " + d.host + ": revert NOT confirmed";
       case "lease_warning":
+        return d.fault_id + ": " + d.message;
+      case "collectors":
+        return "kernel collectors on " + d.host + ": " + (d.collectors || []).map(function (c) {
+          return c.name + " (" + (c.source || "not running") + ")";
+        }).join(", ");
+      case "no_effect":
         return d.fault_id + ": " + d.message;
       case "sample":
         if (isKernel(d)) {

@@ -196,3 +196,47 @@ def test_kernel_samples_are_their_own_series_labelled_with_host_and_source(site:
     assert legend(page, "#chart") == ["t (s)", "checkout latency (ms)", "errors"]
     assert "(from /proc)" in page.inner_text("#event-log li:last-child")
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(90)
+def test_the_page_says_where_collectors_fall_back_and_which_fault_had_no_effect(
+    site: Site, page: Any
+):
+    t = time.time()
+    collectors = [
+        {"name": "tcp_connect", "source": "ebpf", "reason": "eBPF: attached"},
+        {"name": "tcp_retransmits", "source": "proc", "reason": "fallback to /proc because ..."},
+    ]
+    message = "fault applied, no effect seen: no tcp retransmits on db1, web while it was on"
+    events = [
+        state("preflight", "pending", t),
+        ["collectors", {"host": "web", "collectors": collectors}, t + 0.1],
+        state("baseline", "preflight", t + 0.2),
+        ["fault_applied", {**FAULT, "mechanism": "nftables", "params": {}}, t + 0.3],
+        ["fault_reverted", {**FAULT, "state": "reverted"}, t + 0.8],
+        [
+            "no_effect",
+            {
+                "fault_id": FAULT["fault_id"],
+                "kind": FAULT["kind"],
+                "hosts": ["db1", "web"],
+                "judged": True,
+                "message": message,
+            },
+            t + 1.0,
+        ],  # fmt: skip
+    ]
+    site.emit(events)
+    wait_for_seq(page, len(events))
+    assert page.is_visible("#kernel-section")
+    line = page.inner_text("#collector-list [data-host='web']")
+    assert line == "web: tcp_connect (eBPF), tcp_retransmits (from /proc)"
+    note = page.locator(f"[data-fault='{FAULT['fault_id']}'] .no-effect")
+    assert note.get_attribute("data-effect") == "none"
+    assert note.inner_text() == message
+    # The same after a reload, from the stored stream.
+    page.reload()
+    wait_for_seq(page, len(events))
+    assert page.inner_text(f"[data-fault='{FAULT['fault_id']}'] .no-effect") == message
+    assert page.errors == []  # type: ignore[attr-defined]
