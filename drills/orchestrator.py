@@ -44,7 +44,7 @@ def execute_run(run_id: int) -> str:
             {"state": RunState.ERROR.value, "previous": RunState.PENDING.value},
             timezone.now().timestamp(),
         )
-        result = {
+        result: dict[str, object] = {
             "state": "error",
             "verdicts": {},
             "rto": None,

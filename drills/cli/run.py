@@ -40,7 +40,7 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
     group = ProcessGroup(settings.BASE_DIR / "var" / "logs" / f"cli-{int(time.time())}")
     started_lab = False
     # Selector targets match inventory labels; only explicit host names can call for the lab.
-    hosts_needed = {t.host for t in playbook.targets.values() if getattr(t, "host", None)}
+    hosts_needed = {str(getattr(t, "host", "")) for t in playbook.targets.values()} - {""}
     lab_hosts = labctl.lab_hosts()
     try:
         if hosts_needed & set(lab_hosts):

@@ -386,10 +386,10 @@ class _Planner:
                 wanted.setdefault(host, set()).update(proof)
         found = []
         for host in sorted(wanted):
-            info = self.inventory.get(host)
-            if info is not None:
+            known = self.inventory.get(host)
+            if known is not None:
                 found.append(
-                    PlannedCollectors(host, info.queue, info.address, tuple(sorted(wanted[host])))
+                    PlannedCollectors(host, known.queue, known.address, tuple(sorted(wanted[host])))
                 )
         return tuple(found)
 

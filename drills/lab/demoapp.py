@@ -91,6 +91,8 @@ class RedisRouter:
             return None
         finally:
             sentinel.close()
+        if not isinstance(state, dict):  # redis-py types the reply loosely
+            return None
         return int(state.get("config-epoch", 0)), str(state["ip"]), int(state["port"])
 
     def rediscover(self) -> bool:

@@ -47,7 +47,7 @@ def playbook_detail(request: HttpRequest, name: str) -> HttpResponse:
         "version": version,
         "outline": outline(version.content, f"{playbook.name}.yaml") if version else None,
         "runs": runs,
-        "needs_approval": bool(version) and needs_protected_approval(version.content),
+        "needs_approval": version is not None and needs_protected_approval(version.content),
     }
     return render(request, "drills/playbook_detail.html", context)
 
