@@ -2,9 +2,11 @@
 
 Loads ``blockio.bpf.c`` (block:block_rq_issue, block:block_rq_complete). Block IO cannot be
 scoped by process: a request completes in interrupt context and is often issued by a kernel
-worker, so this collector scopes by device instead. ``devices`` are device numbers as
-``os.stat(node).st_rdev`` gives them (or ``os.stat(path).st_dev`` for the file system a path
-lives on); none means every block device on the host. ``Scope`` pids and cgroups are ignored.
+worker, so this collector scopes by device instead. ``devices`` are whole-disk device numbers
+as ``os.stat(node).st_rdev`` gives them: the block tracepoints report the disk, not the
+partition, so a partition's number (``os.stat(path).st_dev`` of a file system on one) never
+matches. None means every block device on the host, which is what a drill gets today (the
+registry passes only the scope). ``Scope`` pids and cgroups are ignored.
 
 Each read yields one ``block_io_latency_ms`` sample (mean ms, count of requests, log2
 buckets), zeros included, labelled with the devices it covers (``7:0`` or ``all``).

@@ -4,8 +4,9 @@ Loads ``runqueue.bpf.c`` (sched:sched_wakeup, sched_wakeup_new, sched_switch,
 sched_process_exit). ``Scope.pids`` are process ids (tgids): every thread of a listed process
 counts, learned in the kernel when the thread leaves a CPU (the wakeup tracepoint names only
 the thread), so no list of thread ids has to be kept up to date from user space. New threads
-and children of a scoped process count from their first run. ``Scope.cgroup_ids`` are cgroup
-v2 ids; an empty scope keeps every task on the host.
+of a scoped process count from their first run; a forked child process does not (it has a
+tgid of its own), unless it is scoped through its cgroup. ``Scope.cgroup_ids`` are cgroup v2
+ids; an empty scope keeps every task on the host.
 
 Each read yields one ``runqueue_latency_ms`` sample (mean wait in ms, count of waits, log2
 buckets), zeros included.
