@@ -60,11 +60,15 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         except PlanError as exc:
             say_err(f"{path}: the plan was refused:\n{exc}")
             return EXIT_ABORTED
-        # Agents where faults land and where kernel collectors run (a partition's peers too).
-        agent_hosts = {fault.host for _, fault in plan.faults()}
-        agent_hosts |= {collectors.host for collectors in plan.collectors}
-        agents = {h.name: h.netns for h in Host.objects.filter(name__in=agent_hosts)}
-        ensure_workers(group, agents, say)
+        # Agents where faults land; where only kernel collectors run (a partition's peers),
+        # an agent is started if missing but the run does not depend on it.
+        fault_hosts = {fault.host for _, fault in plan.faults()}
+        evidence_hosts = {collectors.host for collectors in plan.collectors} - fault_hosts
+        hosts = Host.objects.filter(name__in=fault_hosts | evidence_hosts)
+        known = {h.name: h.netns for h in hosts}
+        agents = {h: ns for h, ns in known.items() if h in fault_hosts}
+        optional = {h: ns for h, ns in known.items() if h in evidence_hosts}
+        ensure_workers(group, agents, say, optional=optional)
 
         record, _ = Playbook.objects.get_or_create(name=playbook.metadata.name)
         version = record.save_version(path.read_text(), message=f"drillhall run {path}")

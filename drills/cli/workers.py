@@ -63,27 +63,33 @@ def ensure_workers(
     agents: dict[str, str],
     say,
     timeout: float = 30.0,  # type: ignore[no-untyped-def]
+    optional: dict[str, str] | None = None,
 ) -> None:
     """Start an orchestrator worker and an agent per host unless one consumes its queue.
 
-    agents maps host name to its network namespace ("" for none).
+    agents maps host name to its network namespace ("" for none). ``optional`` agents (hosts
+    that only carry kernel collectors) are started too, but not waited for: one that cannot
+    start (say another agent already serves that host from elsewhere) leaves the run without
+    that host's evidence, which the run then reports, instead of stopping it.
     """
+    optional = {h: ns for h, ns in (optional or {}).items() if h not in agents}
     wanted = {"orchestrator"} | {f"agent.{h}" for h in agents}
     present = active_queues()
-    missing = wanted - present
+    missing = (wanted | {f"agent.{h}" for h in optional}) - present
     if not missing:
         say("workers: already running")
         return
     if "orchestrator" in missing:
         group.start("orchestrator", orchestrator_argv(f"orchestrator-{time.time_ns()}"))
         say("workers: started an orchestrator worker for this run")
-    for host, netns in sorted(agents.items()):
+    for host, netns in sorted({**agents, **optional}.items()):
         if f"agent.{host}" in missing:
             group.start(f"agent-{host}", agent_argv(host, netns))
             say(f"workers: started the agent for host {host}")
+    optional_names = {f"agent-{h}" for h in optional}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        dead = group.dead()
+        dead = [p for p in group.dead() if p.name not in optional_names]
         if dead:
             tail = dead[0].log.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"{dead[0].name} exited at start; its log ends:\n{tail}")
