@@ -177,3 +177,26 @@ def proxy_processes() -> list[int]:
         except OSError:
             continue
     return found
+
+
+def start_redis(port: int, log: Path, timeout: float = 10.0) -> subprocess.Popen[bytes]:
+    """A private redis-server on loopback (a broker of a test's own), answering PING."""
+    import redis
+
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--daemonize", "no"],
+        stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    client = redis.Redis(port=port, socket_timeout=0.5)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if client.ping():
+                return proc
+        except redis.RedisError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"redis-server on port {port} did not answer in {timeout:g}s")
+        time.sleep(0.1)

@@ -8,14 +8,19 @@ applied, no effect seen" and the run does not pass.
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.stack import ROOT, Stack, cli
+from drills.cli import workers
+from tests.conftest import free_port
+from tests.e2e.stack import ROOT, Stack, active_queues, cli, start_redis
 from verifier.netns import enter_netns
 
 FIXTURES = ROOT / "tests" / "fixtures" / "playbooks" / "e2e"
@@ -194,3 +199,75 @@ def test_an_io_delay_on_a_directory_nobody_uses_says_no_effect_seen(
     [warning] = [e["data"] for e in events if e["type"] == "no_effect"]
     assert warning["judged"] is True and warning["kind"] == "io.delay"
     assert "fault applied, no effect seen" in warning["message"]
+
+
+@pytest.mark.timeout(180)
+def test_with_ebpf_off_the_run_says_proc_and_the_fallback_still_proves_the_partition(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # Agents of this test's own (own broker, own ledgers) with eBPF forced off, beside the
+    # stack's ones, which keep theirs.
+    port = free_port()
+    broker = f"redis://127.0.0.1:{port}/0"
+    env = {**stack.env, "REDIS_URL": broker, "DRILLHALL_EBPF": "off"}
+    redis_proc = start_redis(port, tmp_path / "redis.log")
+    procs = []
+    traffic = Connects("dh-web", ("10.77.0.3", 6379))
+    try:
+        for name, argv in (
+            ("orchestrator", workers.orchestrator_argv(f"orch-proc-{port}")),
+            *(
+                (f"agent-{host}", [*workers.agent_argv(host, netns), "--state-dir",
+                                   str(tmp_path / f"agent-{host}")])
+                for host, netns in (("web", "dh-web"), ("db1", "dh-db1"), ("db2", "dh-db2"))
+            ),
+        ):  # fmt: skip
+            log = (tmp_path / f"{name}.log").open("ab")
+            procs.append(
+                subprocess.Popen(
+                    argv,
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )  # fmt: skip
+            )
+        wanted = {"orchestrator", "agent.web", "agent.db1", "agent.db2"}
+        deadline = time.monotonic() + 60
+        while not wanted <= active_queues(broker):
+            assert time.monotonic() < deadline, "own workers did not come up"
+            time.sleep(0.5)
+        traffic.start()
+        out = cli(env, "run", str(FIXTURES / "evidence-partition.yaml"), "--json",
+                  str(tmp_path / "run.json"))  # fmt: skip
+    finally:
+        traffic.stop.set()
+        traffic.join(timeout=5)
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=20)
+        redis_proc.kill()
+        redis_proc.wait(timeout=5)
+    doc = json.loads((tmp_path / "run.json").read_text())
+    events = doc["events"]
+    assert doc["result"]["state"] == "passed", out.stdout + out.stderr
+    started = [c for e in events if e["type"] == "collectors" for c in e["data"]["collectors"]]
+    by_name = {c["name"]: c for c in started}
+    # syscall_latency has no /proc equivalent: it says so instead of running something else.
+    assert by_name.pop("syscall_latency")["source"] is None
+    assert by_name and all(c["source"] == "proc" for c in by_name.values()), started
+    assert all("DRILLHALL_EBPF=off" in c["reason"] for c in started), started
+    assert not [e for e in events if e["type"] == "no_effect"]
+    applied = next(e for e in events if e["type"] == "fault_applied")
+    reverted = next(e for e in events if e["type"] == "fault_reverted")
+    web = [
+        e["data"]
+        for e in kernel(events, "web", "kernel.tcp_retransmits")
+        + kernel(events, "web", "kernel.tcp_connect_failures")
+        if applied["t"] < e["data"]["at"] <= reverted["t"] + 1.0
+    ]
+    print(f"/proc on web: {sum(d['value'] for d in web):g} retransmits + failed connects")
+    assert web and all(d["source"] == "proc" for d in web)
+    assert sum(d["value"] for d in web) > 0

@@ -26,7 +26,15 @@ from injector.faults.catalogue import build_fault
 from injector.janitor import Janitor
 from injector.ledger import EntryState, Ledger
 from tests.conftest import free_port
-from tests.e2e.stack import ROOT, Stack, active_queues, cli, nft_tables, ns_ping
+from tests.e2e.stack import (
+    ROOT,
+    Stack,
+    active_queues,
+    cli,
+    nft_tables,
+    ns_ping,
+    start_redis,
+)
 
 LEASE = 4.0  # DRILLHALL_LEASE_SECONDS in the stack
 LONG_PARTITION = ROOT / "tests" / "fixtures" / "playbooks" / "e2e" / "long-partition.yaml"
@@ -149,26 +157,6 @@ def test_sigkill_of_the_orchestrator_reverts_the_partition_within_the_lease(
 
 
 # -- Redis outage -------------------------------------------------------------------------------
-
-
-def start_redis(port: int, log: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--daemonize", "no"],
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    import redis
-
-    client = redis.Redis(port=port, socket_timeout=0.5)
-    wait_for(lambda: _pings(client), 10)
-    return proc
-
-
-def _pings(client) -> bool:  # type: ignore[no-untyped-def]
-    try:
-        return bool(client.ping())
-    except Exception:
-        return False
 
 
 def agent_answers(broker: str, queue: str, timeout: float = 2.0) -> bool:
