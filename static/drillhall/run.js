@@ -847,6 +847,15 @@
   // The probes the playbook declares, so the chart's series keep their colours.
   readJson("run-probes", []).forEach(addProbe);
 
+  // Samples are most of a run's events; hiding them leaves the milestones (CSS only: the log
+  // keeps every event, so unticking and ticking loses nothing).
+  const showSamples = document.getElementById("show-samples");
+  if (showSamples) {
+    showSamples.addEventListener("change", function () {
+      view.log.classList.toggle("no-samples", !showSamples.checked);
+    });
+  }
+
   if ("WebSocket" in window) {
     connect();
   } else {

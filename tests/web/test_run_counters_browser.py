@@ -240,3 +240,26 @@ def test_the_page_says_where_collectors_fall_back_and_which_fault_had_no_effect(
     wait_for_seq(page, len(events))
     assert page.inner_text(f"[data-fault='{FAULT['fault_id']}'] .no-effect") == message
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(90)
+def test_unticking_samples_leaves_the_milestones_in_the_log(site: Site, page: Any):
+    t = time.time()
+    events = [
+        state("preflight", "pending", t),
+        sample("checkout", True, t + 0.1),
+        kernel("kernel.tcp_retransmits", "web", "ebpf", 1.0, t + 0.2),
+        state("baseline", "preflight", t + 0.3),
+    ]
+    site.emit(events)
+    wait_for_seq(page, len(events))
+    visible = "els => els.filter(e => e.offsetParent !== null).map(e => e.dataset.type)"
+    assert page.eval_on_selector_all("#event-log li", visible) == [
+        "state", "sample", "sample", "state",
+    ]  # fmt: skip
+    page.uncheck("#show-samples")
+    assert page.eval_on_selector_all("#event-log li", visible) == ["state", "state"]
+    page.check("#show-samples")
+    assert len(page.eval_on_selector_all("#event-log li", visible)) == 4
+    assert page.errors == []  # type: ignore[attr-defined]
