@@ -68,6 +68,10 @@ def render_plan(plan: Plan, title: str) -> str:
     lines.append(f"  services: {', '.join(radius.services) or 'none'}")
     for group, share in radius.groups.items():
         lines.append(f"  group {group}: {share}")
+    if plan.collectors:
+        # Playbook collectors plus the ones that prove each fault took effect.
+        lines += ["kernel collectors:"]
+        lines += [f"  {c.host}: {', '.join(c.names)}" for c in plan.collectors]
     lines.append(f"expected length: {format_duration(plan.expected_seconds)}")
     if plan.warnings:
         lines.append("warnings:")

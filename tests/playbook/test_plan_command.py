@@ -51,6 +51,12 @@ def test_plan_prints_a_table_blast_radius_and_length(env: dict[str, str]) -> Non
     assert fault_row.split()[-2:] == ["5s", "10s"]
     assert "  hosts:    db1" in lines
     assert "expected length: 15s" in lines
+    # The partition's proof of effect: TCP collectors on db1 and on its peer web.
+    collectors = lines[lines.index("kernel collectors:") + 1 :][:2]
+    assert collectors == [
+        "  db1: tcp_connect, tcp_resets, tcp_retransmits",
+        "  web: tcp_connect, tcp_resets, tcp_retransmits",
+    ]
 
 
 def test_plan_json_is_the_plan_document(env: dict[str, str]) -> None:
