@@ -7,6 +7,7 @@ service answering 503 while the fault is applied, so verdicts come from real pro
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -92,6 +93,46 @@ class FakeDriver:
         self.active.discard(fault_id)
         self.service.broken = False
         return {"fault_id": fault_id, "state": "reverted"}
+
+    def collect(
+        self, queue: str, run_id: int, names: list[str], interval: float, timeout: float
+    ) -> dict[str, Any]:
+        self.calls.append(("collect", queue))
+        if self.dead:
+            raise AgentUnavailable(f"no agent answered on queue {queue!r}")
+        return {"collectors": [{"name": n, "source": "ebpf", "reason": "fake"} for n in names]}
+
+
+class FakeFeed:
+    """Kernel samples as agents would send them: ``counts(host, t)`` gives each interval's
+    {metric: value}; a sample per host per 0.2 s between open and close, stamped ``t``."""
+
+    def __init__(self, hosts: list[str], counts: Callable[[str, float], dict[str, float]]):
+        self.hosts = hosts
+        self.counts = counts
+        self.lease: float | None = None
+        self.opened = self.closed = False
+        self._next = 0.0
+
+    def open(self, run_id: int, lease_seconds: float) -> None:
+        self.opened, self.lease = True, lease_seconds
+        self._next = time.time()
+
+    def keep_alive(self, run_id: int, lease_seconds: float) -> None:
+        self.lease = lease_seconds
+
+    def drain(self, run_id: int) -> list[dict[str, Any]]:
+        out = []
+        while self._next + 0.2 <= time.time():
+            self._next += 0.2
+            for host in self.hosts:
+                for metric, value in self.counts(host, self._next).items():
+                    out.append({"t": self._next, "host": host, "metric": metric,
+                                "value": value, "source": "ebpf"})  # fmt: skip
+        return out
+
+    def close(self, run_id: int) -> None:
+        self.closed = True
 
 
 class LosingDriver(FakeDriver):

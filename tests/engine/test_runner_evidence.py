@@ -1,0 +1,114 @@
+"""The run loop with kernel evidence: collectors started at preflight, samples in the stream
+and the store, the lease closed at the end, and faults the kernel never saw failing the run.
+
+A fake driver and feed stand in for agents (pure logic of the loop); the probe is a real
+loopback service the fake fault breaks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from drills.engine.events import EventType, MemorySink
+from drills.engine.plan import resolve_plan
+from drills.engine.runner import DrillRunner, RunOptions
+from drills.engine.states import RunState
+from drills.playbook.parser import parse_playbook
+from tests.engine.fakes import INVENTORY, FakeDriver, FakeFeed, Service
+
+PLAYBOOK = """\
+apiVersion: drillhall/v1
+kind: Playbook
+metadata: {{name: evidence-drill}}
+targets:
+  app: {{host: h1}}
+  db: {{host: h2}}
+probes:
+  - name: shop
+    http: {{url: "http://127.0.0.1:{port}/", timeout: 1s}}
+    every: 100ms
+kernel:
+  - tcp_retransmits: {{on: app}}
+steps:
+  - wait: 600ms
+  - {{fault: network.partition, target: db, from: [app], duration: 1s}}
+slas:
+  - name: retransmits stay low
+    assert: count(kernel.tcp_retransmits, 1s) < 100
+    during: always
+"""
+
+
+@pytest.fixture
+def service() -> Iterator[Service]:
+    with Service() as s:
+        yield s
+
+
+def run(service: Service, feed: FakeFeed) -> tuple[DrillRunner, MemorySink]:
+    playbook = parse_playbook(PLAYBOOK.format(port=service.port))
+    sink = MemorySink()
+    runner = DrillRunner(
+        31, playbook, resolve_plan(playbook, INVENTORY), FakeDriver(service), sink,
+        options=RunOptions(settle_seconds=0.2, tick_seconds=0.05, min_recovery_seconds=0.3,
+                           evidence_interval=0.2, drain_seconds=0.1),
+        evidence=feed,
+    )  # fmt: skip
+    runner.run()
+    return runner, sink
+
+
+def retransmits_while_broken(service: Service):  # type: ignore[no-untyped-def]
+    return lambda host, t: {"tcp_retransmits": 3.0 if service.broken and host == "h1" else 0.0}
+
+
+def test_collectors_start_at_preflight_on_the_fault_host_and_its_peer(service: Service) -> None:
+    feed = FakeFeed(["h1", "h2"], retransmits_while_broken(service))
+    runner, sink = run(service, feed)
+    started = {d["host"]: [c["name"] for c in d["collectors"]]
+               for k, d, _ in sink.events if k is EventType.COLLECTORS}  # fmt: skip
+    # The playbook's collector on app (h1), and proof-of-effect ones on both ends.
+    assert started == {
+        "h1": ["tcp_connect", "tcp_resets", "tcp_retransmits"],
+        "h2": ["tcp_connect", "tcp_resets", "tcp_retransmits"],
+    }
+    first_collectors = next(
+        i for i, (k, _, _) in enumerate(sink.events) if k is EventType.COLLECTORS
+    )
+    first_fault = next(i for i, (k, _, _) in enumerate(sink.events) if k is EventType.FAULT_APPLIED)
+    assert first_collectors < first_fault
+    assert feed.opened and feed.closed
+
+
+def test_kernel_samples_reach_the_stream_and_the_assertions(service: Service) -> None:
+    feed = FakeFeed(["h1", "h2"], retransmits_while_broken(service))
+    runner, sink = run(service, feed)
+    kernel = [
+        d for k, d, _ in sink.events if k is EventType.SAMPLE and d["probe"].startswith("kernel.")
+    ]
+    assert kernel and {d["host"] for d in kernel} == {"h1", "h2"}
+    assert sum(d["value"] for d in kernel) > 0
+    assert runner.state is RunState.PASSED
+    assert not [d for k, d, _ in sink.events if k is EventType.NO_EFFECT]
+
+
+def test_a_fault_the_kernel_never_saw_fails_the_run(service: Service) -> None:
+    feed = FakeFeed(
+        ["h1", "h2"], lambda host, t: {"tcp_retransmits": 0.0, "tcp_connect_failures": 0.0}
+    )
+    runner, sink = run(service, feed)
+    [note] = [d for k, d, _ in sink.events if k is EventType.NO_EFFECT]
+    assert note["judged"] is True and note["hosts"] == ["h2", "h1"]
+    assert runner.state is RunState.FAILED
+    result = next(d for k, d, _ in sink.events if k is EventType.RESULT)
+    assert "fault applied, no effect seen" in result["reason"]
+
+
+def test_a_peer_without_evidence_is_cannot_tell_not_a_failure(service: Service) -> None:
+    feed = FakeFeed(["h2"], lambda host, t: {"tcp_retransmits": 0.0})
+    runner, sink = run(service, feed)
+    [note] = [d for k, d, _ in sink.events if k is EventType.NO_EFFECT]
+    assert note["judged"] is False and "no kernel evidence from h1" in note["message"]
+    assert runner.state is RunState.PASSED
