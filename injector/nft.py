@@ -29,6 +29,17 @@ def script(table: str, fault_id: str, body: str) -> str:
     )
 
 
+def chain(hook: str, kind: str, priority: int, rules: list[str]) -> str:
+    """One base chain block; each rule a line without indent or newline. The ";" after the
+    block is required by nft when chains follow each other."""
+    lines = "".join(f"\t\t{rule}\n" for rule in rules)
+    return (
+        f"\tchain {hook} {{\n"
+        f"\t\ttype {kind} hook {hook} priority {priority}; policy accept;\n"
+        f"{lines}\t}};\n"
+    )
+
+
 def apply(netns: str | None, table: str, ruleset: str) -> None:
     try:
         run_command(in_netns(netns, ["nft", "-f", "-"]), input=ruleset, timeout=NFT_TIMEOUT)

@@ -174,8 +174,7 @@ class BandwidthFault(Fault):
         ])  # fmt: skip
 
     def apply(self) -> None:
-        if netns_missing(self.netns):
-            raise FaultError(f"network namespace {self.netns!r} does not exist", True)
+        self.require_netns()
         interface = self._recorded_interface() or egress_interface(self.netns)
         # Written before tc runs, so a janitor finds the interface even if we die right after.
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from injector.commands import valid_netns_name
+from injector.commands import netns_missing, valid_netns_name
 
 if TYPE_CHECKING:
     pass
@@ -128,6 +128,11 @@ class Fault(ABC):
     @property
     def fault_id(self) -> str:
         return self.spec.fault_id
+
+    def require_netns(self) -> None:
+        """Refuse (permanently) to apply in a network namespace that is not there."""
+        if netns_missing(self.netns):
+            raise FaultError(f"network namespace {self.netns!r} does not exist", True)
 
     @property
     def workdir(self) -> Path:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from injector import children, nft
-from injector.commands import netns_missing
 from injector.faults.base import Fault, FaultError, FaultSpec
 
 READY_TIMEOUT = 5.0
@@ -97,22 +96,16 @@ class DnsFault(Fault):
 
     def ruleset(self, port: int, families: list[str]) -> str:
         """The nft script redirecting port 53 to the stub's port (fed to ``nft -f -``)."""
-        rules = [f"\t\tmeta mark {STUB_MARK:#x} return\n"]
+        rules = [f"meta mark {STUB_MARK:#x} return"]
         for family in families:
             nfproto = "ipv4" if family == "ipv4" else "ipv6"
             for proto in ("udp", "tcp"):
-                rules.append(f"\t\tmeta nfproto {nfproto} {proto} dport 53 redirect to :{port}\n")
-        body = (
-            "\tchain output {\n"
-            f"\t\ttype nat hook output priority {CHAIN_PRIORITY}; policy accept;\n"
-            + "".join(rules)
-            + "\t};\n"
-        )
+                rules.append(f"meta nfproto {nfproto} {proto} dport 53 redirect to :{port}")
+        body = nft.chain("output", "nat", CHAIN_PRIORITY, rules)
         return nft.script(self.table, self.fault_id, body)
 
     def apply(self) -> None:
-        if netns_missing(self.netns):
-            raise FaultError(f"network namespace {self.netns!r} does not exist", True)
+        self.require_netns()
         self.workdir.mkdir(parents=True, exist_ok=True)
         ready = self.workdir / READY_FILE
         if not children.alive(self.workdir, CHILD):

@@ -167,28 +167,22 @@ class LossFault(Fault):
                 matches.append(f"{family} daddr {{ {', '.join(addresses)} }} ")
         if not self.params.destinations:
             matches.append("")
-        rules = [] if self.params.destinations else ['\t\toifname "lo" return\n']
+        rules = [] if self.params.destinations else ['oifname "lo" return']
         for match in matches if threshold > 0 else []:
             if not self.params.ports:
-                rules.append(f"\t\t{match}{drop}\n")
+                rules.append(f"{match}{drop}")
                 continue
             # Either end may be the service port (the target as client or as server); the
             # second rule skips what the first already drew for, so no packet draws twice.
             ports = f"{{ {', '.join(str(p) for p in self.params.ports)} }}"
             proto = "meta l4proto { tcp, udp }"
-            rules.append(f"\t\t{match}{proto} th dport {ports} {drop}\n")
-            rules.append(f"\t\t{match}{proto} th dport != {ports} th sport {ports} {drop}\n")
-        body = (
-            "\tchain output {\n"
-            f"\t\ttype filter hook output priority {CHAIN_PRIORITY}; policy accept;\n"
-            + "".join(rules)
-            + "\t};\n"
-        )
+            rules.append(f"{match}{proto} th dport {ports} {drop}")
+            rules.append(f"{match}{proto} th dport != {ports} th sport {ports} {drop}")
+        body = nft.chain("output", "filter", CHAIN_PRIORITY, rules)
         return nft.script(self.table, self.fault_id, body)
 
     def apply(self) -> None:
-        if netns_missing(self.netns):
-            raise FaultError(f"network namespace {self.netns!r} does not exist", True)
+        self.require_netns()
         if self.mechanism() == "netem" and self._apply_netem():
             return
         self._write_record({"mechanism": "nftables"})

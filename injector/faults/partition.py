@@ -102,25 +102,18 @@ class PartitionFault(Fault):
                 continue
             match = f"{family} {field} {{ {', '.join(addresses)} }}"
             if not self.params.ports:
-                rules.append(f"\t\t{match} drop\n")
+                rules.append(f"{match} drop")
                 continue
             # Either end of a flow may be the service port: match both so replies die too.
             ports = ", ".join(str(p) for p in self.params.ports)
             for port_field in ("dport", "sport"):
                 rules.append(
-                    f"\t\t{match} meta l4proto {{ tcp, udp }} th {port_field} {{ {ports} }} drop\n"
+                    f"{match} meta l4proto {{ tcp, udp }} th {port_field} {{ {ports} }} drop"
                 )
-        # The ";" after the chain block is required by nft when chains follow each other.
-        return (
-            f"\tchain {hook} {{\n"
-            f"\t\ttype filter hook {hook} priority {CHAIN_PRIORITY}; policy accept;\n"
-            + "".join(rules)
-            + "\t};\n"
-        )
+        return nft.chain(hook, "filter", CHAIN_PRIORITY, rules)
 
     def apply(self) -> None:
-        if nft.netns_missing(self.netns):
-            raise FaultError(f"network namespace {self.netns!r} does not exist", True)
+        self.require_netns()
         nft.apply(self.netns, self.table, self.ruleset())
 
     def revert(self) -> None:

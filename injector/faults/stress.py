@@ -81,8 +81,7 @@ class _StressFault(Fault):
     def apply(self) -> None:
         if children.alive(self.workdir, self.child):
             return
-        if self.netns and not os.path.exists(os.path.join("/run/netns", self.netns)):
-            raise FaultError(f"network namespace {self.netns!r} does not exist", True)
+        self.require_netns()
         self._check()
         children.spawn(self.workdir, self.child, self.argv(), netns=self.netns)
         time.sleep(START_CHECK)

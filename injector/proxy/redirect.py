@@ -92,21 +92,18 @@ class RedirectFault(Fault):
 
     def nat_redirect_chain(self, hook: str, match: str, proxy_port: int) -> str:
         """A nat chain redirecting ``match`` to the proxy, letting the proxy's own traffic by."""
-        return (
-            f"\tchain {hook} {{\n"
-            f"\t\ttype nat hook {hook} priority {NAT_PRIORITY}; policy accept;\n"
-            f"\t\tmeta mark {PROXY_MARK:#x} return\n"
-            f"\t\tmeta nfproto ipv4 {match} redirect to :{proxy_port}\n"
-            "\t};\n"
+        return nft.chain(
+            hook,
+            "nat",
+            NAT_PRIORITY,
+            [
+                f"meta mark {PROXY_MARK:#x} return",
+                f"meta nfproto ipv4 {match} redirect to :{proxy_port}",
+            ],
         )
 
     def filter_chain(self, hook: str, rule: str) -> str:
-        return (
-            f"\tchain {hook} {{\n"
-            f"\t\ttype filter hook {hook} priority {FILTER_PRIORITY}; policy accept;\n"
-            f"\t\t{rule}\n"
-            "\t};\n"
-        )
+        return nft.chain(hook, "filter", FILTER_PRIORITY, [rule])
 
     # -- apply / revert --
     def apply(self) -> None:
@@ -167,10 +164,6 @@ class RedirectFault(Fault):
         return nft.exists(self.netns, self.table)
 
     # -- helpers --
-
-    def require_netns(self) -> None:
-        if self.netns_missing():
-            raise FaultError(f"network namespace {self.netns!r} does not exist", True)
 
     def netns_missing(self) -> bool:
         return nft.netns_missing(self.netns)
