@@ -95,24 +95,17 @@ def stop(workdir: Path, name: str, grace: float = 3.0) -> bool:
     record = read(workdir, name)
     if record is None:
         return True
-    if start_time(record.pid) == record.start_time:
+    for sig in (signal.SIGTERM, signal.SIGKILL):  # politely first, then for sure
+        if start_time(record.pid) != record.start_time:
+            break
         try:
-            os.killpg(record.pid, signal.SIGTERM)
+            os.killpg(record.pid, sig)
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and start_time(record.pid) == record.start_time:
             _reap(record.pid)
             time.sleep(0.02)
-        if start_time(record.pid) == record.start_time:
-            try:
-                os.killpg(record.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and start_time(record.pid) == record.start_time:
-                _reap(record.pid)
-                time.sleep(0.02)
     gone = start_time(record.pid) != record.start_time
     if gone:
         _pid_file(workdir, name).unlink(missing_ok=True)

@@ -11,6 +11,8 @@ import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -60,6 +62,15 @@ def needs_redis() -> str:
     url = test_redis_url()
     require(redis_up(url), f"needs a Redis server at {url} (make setup starts one)")
     return url
+
+
+@pytest.fixture
+def service() -> Iterator[Any]:
+    """A loopback HTTP service that answers 503 while ``broken`` (tests.engine.fakes)."""
+    from tests.engine.fakes import Service
+
+    with Service() as s:
+        yield s
 
 
 def free_port() -> int:

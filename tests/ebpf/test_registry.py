@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from drills.playbook.model.collectors import COLLECTORS as PLAYBOOK_NAMES
+from drills.playbook.model.references import KERNEL_SERIES
 from ebpf import registry
 from ebpf.collector import CollectorUnavailable, Scope, Source
 from ebpf.netns import netns_inode
@@ -90,3 +91,24 @@ def test_choices_name_the_fallback_when_ebpf_is_missing() -> None:
     picks = {c.name: c for c in registry.choices(False, "no bcc")}
     assert picks["tcp_connect"].source is Source.PROC and picks["tcp_connect"].why == "no bcc"
     assert picks["syscall_latency"].source is None
+
+
+@pytest.mark.parametrize("name", PLAYBOOK_NAMES)
+@pytest.mark.parametrize("use_ebpf", [True, False], ids=["ebpf", "proc"])
+def test_each_collector_yields_only_the_series_playbooks_may_name(
+    name: str, use_ebpf: bool, scope: Scope
+) -> None:
+    # The playbook validates `kernel.<series>` against KERNEL_SERIES; a collector emitting
+    # another name would make an assertion that can never see a sample.
+    try:
+        collector, _ = registry.open_collector(name, scope, ebpf=use_ebpf)
+    except CollectorUnavailable:
+        assert not use_ebpf and registry.COLLECTORS[name][1] is None  # no /proc fallback
+        return
+    try:
+        metrics = {sample.metric for sample in collector.read(0.0)}
+    finally:
+        collector.close()
+    assert metrics and metrics <= set(KERNEL_SERIES[name])
+    if use_ebpf:
+        assert metrics == set(KERNEL_SERIES[name])

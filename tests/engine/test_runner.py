@@ -7,10 +7,7 @@ loopback service answering 503 while the fault is applied, so verdicts come from
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from drills.engine.events import EventType, MemorySink
 from drills.engine.plan import HostInfo, resolve_plan
@@ -59,12 +56,6 @@ slas:
     during: recovery
 objectives: {{rto: 10s}}
 """
-
-
-@pytest.fixture
-def service() -> Iterator[Service]:
-    with Service() as s:
-        yield s
 
 
 def make_runner(service: Service, driver: FakeDriver, on_breach: str = "record", abort=None):  # type: ignore[no-untyped-def]

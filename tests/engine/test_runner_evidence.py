@@ -7,10 +7,6 @@ loopback service the fake fault breaks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from drills.engine.events import EventType, MemorySink
 from drills.engine.plan import resolve_plan
 from drills.engine.runner import DrillRunner, RunOptions
@@ -39,12 +35,6 @@ slas:
     assert: count(kernel.tcp_retransmits, 1s) < 100
     during: always
 """
-
-
-@pytest.fixture
-def service() -> Iterator[Service]:
-    with Service() as s:
-        yield s
 
 
 def run(service: Service, feed: FakeFeed) -> tuple[DrillRunner, MemorySink]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from verifier.evidence import EvidenceLog, KernelPoint, no_effect
+from verifier.evidence import EvidenceLog, KernelPoint, no_effect, proof_for
 
 
 def log_of(*points: tuple[float, str, str, float]) -> EvidenceLog:
@@ -104,3 +104,14 @@ def test_an_io_error_shows_as_failed_calls_of_its_operations() -> None:
     judgement = no_effect("io.error", ["db1"], 10.0, 15.0, log, params)
     assert judgement is not None and "no write errors, fsync errors" in judgement.message
     assert no_effect("io.error", ["db1"], 10.0, 15.0, log, {"operations": ["read"]}) is None
+
+
+def test_every_fault_given_proof_collectors_is_judged_and_by_what_they_record() -> None:
+    from drills.engine.plan import PROOF_COLLECTORS
+    from drills.playbook.model.references import KERNEL_SERIES
+
+    for kind, collectors in PROOF_COLLECTORS.items():
+        proof = proof_for(kind, {"delay": 0.05})
+        assert proof is not None, kind
+        recorded = {series for name in collectors for series in KERNEL_SERIES[name]}
+        assert set(proof.counters) | set(proof.histograms) <= recorded, kind

@@ -5,21 +5,12 @@ Written as a list of one-key maps, ``- tcp_retransmits: {on: app}``; the names a
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 from drills.playbook.model.values import did_you_mean, strict_config
-
-COLLECTORS = (
-    "tcp_retransmits",
-    "tcp_resets",
-    "tcp_connect",
-    "block_io_latency",
-    "syscall_latency",
-    "runqueue_latency",
-)
 
 CollectorName = Literal[
     "tcp_retransmits",
@@ -29,6 +20,7 @@ CollectorName = Literal[
     "syscall_latency",
     "runqueue_latency",
 ]
+COLLECTORS: tuple[str, ...] = get_args(CollectorName)
 
 
 class CollectorOptions(BaseModel):

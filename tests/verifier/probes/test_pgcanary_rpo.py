@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import psycopg
-import pytest
 
 from drills.engine.states import RunState
 from tests.engine.canary_drill import assert_failed_on_three_lost_writes, run_canary_drill
 from tests.engine.fakes import FakeDriver, LosingDriver, Service
 from tests.verifier.probes.pgserver import PgServer, postgres_server
 from verifier.probes.pgcanary import TABLE
-
-
-@pytest.fixture
-def service() -> Iterator[Service]:
-    with Service() as s:
-        yield s
 
 
 def pg_canary(server: PgServer) -> str:
