@@ -9,6 +9,10 @@ from drills.models import DrillRun
 
 def run_document(run: DrillRun) -> dict[str, Any]:
     version = run.version
+    events = [e.as_message() for e in run.events.order_by("seq")]
+    # The stream's result event, not the row: the orchestrator writes the row just after the
+    # event, so a reader that saw the event (the CLI) could otherwise export an empty result.
+    streamed = [e["data"] for e in events if e["type"] == "result"]
     return {
         "format": "drillhall.run/v1",
         "run": {
@@ -23,7 +27,7 @@ def run_document(run: DrillRun) -> dict[str, Any]:
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,
             "abort_reason": run.abort_reason,
         },
-        "result": run.result,
+        "result": streamed[-1] if streamed else run.result,
         "playbook": version.content,
-        "events": [e.as_message() for e in run.events.order_by("seq")],
+        "events": events,
     }
