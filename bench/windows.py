@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from verifier.assertions.evaluate import call_value, evaluate  # noqa: E402
-from verifier.assertions.parser import parse_assertion  # noqa: E402
+from verifier.assertions.syntax import parse_assertion  # noqa: E402
 from verifier.windows import Sample, SampleStore  # noqa: E402
 
 SLAS = (

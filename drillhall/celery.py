@@ -10,4 +10,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "drillhall.settings")
 
 app = Celery("drillhall")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["drills"])
+app.autodiscover_tasks(["drills.web"])

@@ -24,7 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
-    "drills",
+    "drills.web",
 ]
 
 MIDDLEWARE = [

@@ -7,7 +7,7 @@ exec, and is detached. The compile runs in a child process so a hanging or crash
 or clang's warnings on stderr, cannot take the caller down or clutter its output.
 
 `Capability` lives here (not in drills/) so a target host that has only the agent packages
-can run the check; drills.doctor re-exports it.
+can run the check; drills.cli.doctor re-exports it.
 """
 
 from __future__ import annotations

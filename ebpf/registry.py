@@ -21,12 +21,18 @@ from ebpf.collector import Collector, CollectorUnavailable, Scope, Source
 
 # name -> (eBPF class, /proc fallback class or None when /proc has no equivalent)
 COLLECTORS: dict[str, tuple[str, str | None]] = {
-    "tcp_retransmits": ("ebpf.tcp:TcpRetransmits", "ebpf.fallback.net:ProcTcpRetransmits"),
-    "tcp_resets": ("ebpf.tcp:TcpResets", "ebpf.fallback.net:ProcTcpResets"),
-    "tcp_connect": ("ebpf.tcp:TcpConnect", "ebpf.fallback.net:ProcTcpConnect"),
-    "block_io_latency": ("ebpf.blockio:BlockIoLatency", "ebpf.fallback.io:ProcBlockIoLatency"),
+    "tcp_retransmits": ("ebpf.tcp:TcpRetransmits", "ebpf.fallback.netstat:ProcTcpRetransmits"),
+    "tcp_resets": ("ebpf.tcp:TcpResets", "ebpf.fallback.netstat:ProcTcpResets"),
+    "tcp_connect": ("ebpf.tcp:TcpConnect", "ebpf.fallback.netstat:ProcTcpConnect"),
+    "block_io_latency": (
+        "ebpf.blockio:BlockIoLatency",
+        "ebpf.fallback.diskstats:ProcBlockIoLatency",
+    ),
     "syscall_latency": ("ebpf.syscalls:SyscallLatency", None),
-    "runqueue_latency": ("ebpf.runqueue:RunqueueLatency", "ebpf.fallback.cpu:ProcRunqueueLatency"),
+    "runqueue_latency": (
+        "ebpf.runqueue:RunqueueLatency",
+        "ebpf.fallback.schedstat:ProcRunqueueLatency",
+    ),
 }
 ENV = "DRILLHALL_EBPF"
 ENV_FIX = f"unset {ENV} (or set it to auto) to use eBPF"

@@ -25,7 +25,7 @@ from celery import Celery
 from celery.signals import worker_init, worker_ready
 
 from injector.evidence import EvidenceSessions, host_scope
-from injector.faults.base import FaultError
+from injector.faults.fault import FaultError
 from injector.halt import HaltFlag
 from injector.host import REGISTER_TASK, AgentConfig, HostAgent, Registration
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from injector.faults.base import MAX_LEASE_SECONDS, FaultError, FaultSpec
 from injector.faults.catalogue import build_fault
+from injector.faults.fault import MAX_LEASE_SECONDS, FaultError, FaultSpec
 from injector.halt import HaltFlag, HaltState, HaltUnknown
 from injector.janitor import FaultFactory, Janitor
 from injector.ledger import EntryState, Ledger, LedgerError

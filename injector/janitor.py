@@ -12,8 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from injector.faults.base import Fault, FaultSpec
 from injector.faults.catalogue import build_fault
+from injector.faults.fault import Fault, FaultSpec
 from injector.ledger import ACTIVE_STATES, Entry, EntryState, Ledger
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from injector.faults.base import FaultSpec
+from injector.faults.fault import FaultSpec
 
 log = logging.getLogger(__name__)
 

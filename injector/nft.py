@@ -7,7 +7,7 @@ the same way, inside the target's network namespace, through `nft` with an argv 
 from __future__ import annotations
 
 from injector.commands import CommandError, in_netns, netns_missing, run_command
-from injector.faults.base import FaultError
+from injector.faults.fault import FaultError
 
 NFT_TIMEOUT = 5.0
 

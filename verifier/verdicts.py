@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from verifier.assertions.evaluate import BaselineKey, Outcome, baseline_key, call_value, evaluate
-from verifier.assertions.parser import Expr
+from verifier.assertions.syntax import Expr
 from verifier.phases import Phase
 from verifier.windows import SampleStore
 

@@ -14,9 +14,9 @@ from drills.cli.main import setup_django
 def load_examples(owner, say) -> list[str]:  # type: ignore[no-untyped-def]
     from django.conf import settings
 
-    from drills.models import Playbook
     from drills.playbook.errors import PlaybookError
     from drills.playbook.parser import parse_playbook
+    from drills.web.models import Playbook
 
     loaded = []
     for path in sorted((settings.BASE_DIR / "examples").glob("*.yaml")):
@@ -57,10 +57,10 @@ def demo(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
     from django.conf import settings
 
     from drills.cli import labctl
-    from drills.cli.processes import ProcessGroup
+    from drills.cli.process_group import ProcessGroup
     from drills.cli.workers import agent_argv, orchestrator_argv, web_argv
-    from drills.models import Playbook
-    from drills.runs import start_run
+    from drills.web.models import Playbook
+    from drills.web.run_control import start_run
 
     admin = ensure_admin(say)
     labctl.up(say)

@@ -6,10 +6,10 @@ import json
 
 from django.conf import settings
 
-from drills.inventory import ServiceSpec, register_host
 from drills.lab.lab import lab_down, lab_status, lab_up
 from drills.lab.topology import DEFAULT_TOPOLOGY, LabHost
-from drills.models import Host
+from drills.web.hosts import ServiceSpec, register_host
+from drills.web.models import Host
 
 # What the lab's services speak, for the inventory (ServiceSpec.kind names a launcher).
 SERVICE_KINDS = {

@@ -50,7 +50,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from drillhall.env import env_str
-    from drills.doctor import check_all, render
+    from drills.cli.doctor import check_all, render
 
     caps = check_all(env_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
     say(render(caps))
@@ -80,7 +80,7 @@ def cmd_halt(args: argparse.Namespace) -> int:
     setup_django()
     import getpass
 
-    from drills.halt import halt_all
+    from drills.web.halt import halt_all
 
     result = halt_all(args.reason, by=f"{getpass.getuser()} (cli)")
     say(f"halted: {result.state.reason}")
@@ -95,7 +95,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     setup_django(migrate=False)
     import getpass
 
-    from drills.halt import release
+    from drills.web.halt import release
 
     say("released" if release(by=f"{getpass.getuser()} (cli)") else "nothing was halted")
     return 0
@@ -108,7 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from drills.cli.plan import cmd_plan as plan
+    from drills.cli.plan_command import cmd_plan as plan
 
     return plan(args, say)
 

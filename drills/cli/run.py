@@ -31,11 +31,11 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
     from django.conf import settings
 
     from drills.cli import labctl
-    from drills.cli.processes import ProcessGroup
+    from drills.cli.process_group import ProcessGroup
     from drills.cli.workers import ensure_workers
-    from drills.models import DrillRun, Host, Playbook
-    from drills.reports import run_document
-    from drills.runs import abort_run, start_run
+    from drills.web.models import DrillRun, Host, Playbook
+    from drills.web.run_control import abort_run, start_run
+    from drills.web.run_document import run_document
 
     group = ProcessGroup(settings.BASE_DIR / "var" / "logs" / f"cli-{int(time.time())}")
     started_lab = False
@@ -51,7 +51,7 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
             elif not Host.objects.filter(name__in=hosts_needed & set(lab_hosts)).exists():
                 labctl.register_present()  # a lab started with another database
         from drills.engine.plan import PlanError, resolve_plan
-        from drills.inventory import inventory_snapshot
+        from drills.web.hosts import inventory_snapshot
 
         try:
             plan = resolve_plan(
@@ -117,7 +117,7 @@ def say_err(message: str) -> None:
 
 def _tail(run_id: int, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Print the run's events as they are stored; return the result event's data."""
-    from drills.models import RunEvent
+    from drills.web.models import RunEvent
 
     last = 0
     t0: float | None = None

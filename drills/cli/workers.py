@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from drills.cli.processes import ProcessGroup
+from drills.cli.process_group import ProcessGroup
 
 
 def active_queues(timeout: float = 1.0, broker_url: str | None = None) -> set[str]:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from drills.ctk.commands import Kill, classify, command_line
 from drills.ctk.extensions import python_reason
+from drills.ctk.provider_commands import Kill, classify, command_line
 from drills.playbook.durations import format_duration
 
 PLACEHOLDER = "CHANGE-ME"

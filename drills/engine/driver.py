@@ -1,4 +1,4 @@
-"""How the engine reaches agents. The Celery implementation lives in drills/agents.py."""
+"""How the engine reaches agents. The Celery implementation lives in drills/web/agents.py."""
 
 from __future__ import annotations
 

@@ -178,7 +178,7 @@ class PlannedProbe:
 
 # Faults whose effect the kernel collectors can see, and the collectors that see it. Each such
 # fault gets them on its host and its peers, playbook or not: a drill that injected nothing
-# must not pass silently (see verifier/evidence.py).
+# must not pass silently (see verifier/proof.py).
 _TCP_EVIDENCE = ("tcp_connect", "tcp_resets", "tcp_retransmits")
 PROOF_COLLECTORS: dict[str, tuple[str, ...]] = {
     "network.partition": _TCP_EVIDENCE,

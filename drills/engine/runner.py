@@ -20,11 +20,11 @@ from drills.engine.events import EventSink, EventType
 from drills.engine.plan import Plan, PlannedFault, PlannedStep
 from drills.engine.states import TRANSITIONS, RunState, check_transition
 from drills.playbook.model import Playbook
-from verifier.evidence import EvidenceLog, KernelPoint, no_effect
 from verifier.netns import enter_netns, run_in_netns
 from verifier.phases import Phase
-from verifier.probes.base import Probe, ProbeConfigError, build_probe, close_probe
 from verifier.probes.canary import Ack, Canary
+from verifier.probes.probe import Probe, ProbeConfigError, build_probe, close_probe
+from verifier.proof import EvidenceLog, KernelPoint, no_effect
 from verifier.verdicts import SlaTracker, VerdictState
 from verifier.windows import Sample, SampleStore
 

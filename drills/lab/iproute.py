@@ -10,7 +10,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from drills.lab.errors import LabError
+from drills.lab.lab_error import LabError
 
 IP_TIMEOUT_S = 10.0
 NETNS_DIR = Path("/run/netns")

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from drills.lab import iproute, procs, services
-from drills.lab.errors import LabError
+from drills.lab.lab_error import LabError
 from drills.lab.topology import DEFAULT_TOPOLOGY, LabHost, ServiceSpec, Topology
 
 __all__ = [

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from drills.lab import procs
-from drills.lab.errors import LabError
+from drills.lab.lab_error import LabError
 from drills.lab.topology import LabHost, ServiceSpec, Topology
 
 READY_TIMEOUT_S = 5.0

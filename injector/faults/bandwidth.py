@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from injector.commands import CommandError, in_netns, netns_missing, run_command
-from injector.faults.base import Fault, FaultError, FaultSpec
+from injector.faults.fault import Fault, FaultError, FaultSpec
 
 TC_TIMEOUT = 5.0
 ALLOWED_PARAMS = {"rate", "host"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from injector.faults.base import Fault, FaultError, FaultSpec
+from injector.faults.fault import Fault, FaultError, FaultSpec
 
 CATALOGUE_PATHS: dict[str, str] = {
     "network.partition": "injector.faults.partition:PartitionFault",

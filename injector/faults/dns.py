@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from injector import children, nft
-from injector.faults.base import Fault, FaultError, FaultSpec
+from injector.faults.fault import Fault, FaultError, FaultSpec
 
 READY_TIMEOUT = 5.0
 STOP_GRACE = 2.0

@@ -28,7 +28,7 @@ from typing import Any
 
 from injector import children
 from injector.commands import CommandError, run_command
-from injector.faults.base import Fault, FaultError, FaultSpec
+from injector.faults.fault import Fault, FaultError, FaultSpec
 from injector.fusefs import ERRORS, OPERATIONS
 
 CHILD = "fusefs"

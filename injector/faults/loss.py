@@ -26,7 +26,7 @@ from injector.faults.bandwidth import (
     qdisc_handle,
     root_qdisc,
 )
-from injector.faults.base import Fault, FaultError, FaultSpec
+from injector.faults.fault import Fault, FaultError, FaultSpec
 
 TC_TIMEOUT = 5.0
 # Same place in the output path as network.partition: before the default filter priority.

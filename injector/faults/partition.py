@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from injector import nft
-from injector.faults.base import Fault, FaultError, FaultSpec
+from injector.faults.fault import Fault, FaultError, FaultSpec
 
 Direction = Literal["both", "in", "out"]
 DIRECTIONS: tuple[Direction, ...] = ("both", "in", "out")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from injector import processes
-from injector.faults.base import Fault, FaultError, FaultSpec
+from injector.faults.fault import Fault, FaultError, FaultSpec
 from injector.processes import Match, ProcessRef
 
 KILL_SIGNALS = {"SIGKILL": signal.SIGKILL, "SIGTERM": signal.SIGTERM}

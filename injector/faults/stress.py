@@ -1,6 +1,6 @@
 """stress.cpu and stress.memory: bounded load from child processes in the target's namespace.
 
-stress-ng (Debian) when it is installed, else the built-in workers of ``injector.stress``;
+stress-ng (Debian) when it is installed, else the built-in workers of ``injector.stress_worker``;
 either runs as one detached child (with its workers in the same process group) started by
 ``injector.children.spawn``, so revert, or a janitor in another process, stops the whole group
 from the pid file in the workdir.
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from injector import children
-from injector.faults.base import Fault, FaultError, FaultSpec
+from injector.faults.fault import Fault, FaultError, FaultSpec
 
 # Last-resort bound in time (leases and the janitor stop the children long before).
 HARD_LIMIT_SECONDS = 6 * 3600
@@ -135,7 +135,7 @@ class StressCpuFault(_StressFault):
             return [self.stress_ng, "--cpu", str(self.cores),
                     "--cpu-load", str(max(1, round(self.load))),
                     "--timeout", f"{HARD_LIMIT_SECONDS}s"]  # fmt: skip
-        return [sys.executable, "-m", "injector.stress", "cpu", "--workers", str(self.cores),
+        return [sys.executable, "-m", "injector.stress_worker", "cpu", "--workers", str(self.cores),
                 "--load", repr(self.load), "--seconds", str(HARD_LIMIT_SECONDS)]  # fmt: skip
 
 
@@ -170,5 +170,5 @@ class StressMemoryFault(_StressFault):
             return [self.stress_ng, "--vm", "1", "--vm-bytes", str(self.bytes),
                     "--vm-keep", "--vm-hang", "0",
                     "--timeout", f"{HARD_LIMIT_SECONDS}s"]  # fmt: skip
-        return [sys.executable, "-m", "injector.stress", "memory", "--bytes", str(self.bytes),
-                "--seconds", str(HARD_LIMIT_SECONDS)]  # fmt: skip
+        return [sys.executable, "-m", "injector.stress_worker", "memory",
+                "--bytes", str(self.bytes), "--seconds", str(HARD_LIMIT_SECONDS)]  # fmt: skip

@@ -16,7 +16,7 @@ from abc import abstractmethod
 from pathlib import Path
 
 from injector import children, nft
-from injector.faults.base import Fault, FaultError, FaultSpec
+from injector.faults.fault import Fault, FaultError, FaultSpec
 from injector.proxy.origdst import PROXY_MARK
 
 PROXY_START_TIMEOUT = 5.0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from drills.doctor import Capability, all_ok, check_all, check_redis, render
+from drills.cli.doctor import Capability, all_ok, check_all, check_redis, render
 from ebpf.capabilities import check_ebpf
 from tests import conftest
 from tests.conftest import have_root, redis_up, require

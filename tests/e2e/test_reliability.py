@@ -21,8 +21,8 @@ import pytest
 from celery import Celery
 
 from drills.cli import workers
-from injector.faults.base import FaultSpec
 from injector.faults.catalogue import build_fault
+from injector.faults.fault import FaultSpec
 from injector.janitor import Janitor
 from injector.ledger import EntryState, Ledger
 from tests.conftest import free_port
@@ -318,7 +318,7 @@ def test_the_same_apply_delivered_twice_through_celery_applies_once(
 
 CRASHER = """
 import json, os, signal, sys, time
-from injector.faults.base import FaultSpec
+from injector.faults.fault import FaultSpec
 from injector.host import HostAgent
 from injector.ledger import EntryState, Ledger
 from injector.faults.catalogue import build_fault

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 from ebpf.collector import Collector, KernelSample
 from ebpf.netns import run_in_netns
-from injector.faults.base import FaultSpec
+from injector.faults.fault import FaultSpec
 from injector.faults.partition import PartitionFault
 from tests.conftest import have_root, require
 from tests.injector.netlab import NetPair

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from ebpf.collector import Scope, Source
-from ebpf.fallback.cpu import ProcRunqueueLatency, Waits, parse_proc_schedstat
-from ebpf.fallback.io import ProcBlockIoLatency, parse_diskstats
+from ebpf.fallback.diskstats import ProcBlockIoLatency, parse_diskstats
+from ebpf.fallback.schedstat import ProcRunqueueLatency, Waits, parse_proc_schedstat
 from tests.ebpf.attaching import attached, interval
 from tests.ebpf.block_lab import direct_reads, loop_device
 from tests.ebpf.proc_lab import Worker, cpu_hogs, last_cpu

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from ebpf.collector import CollectorUnavailable, Scope, Source
-from ebpf.fallback.net import ProcTcpConnect, ProcTcpResets, ProcTcpRetransmits, parse_counters
+from ebpf.fallback.netstat import ProcTcpConnect, ProcTcpResets, ProcTcpRetransmits, parse_counters
 from ebpf.netns import netns_inode
 from tests.ebpf.tcplab import (
     CLOSED_PORT,

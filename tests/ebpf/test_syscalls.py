@@ -9,7 +9,7 @@ import pytest
 
 from ebpf.collector import Scope, Source
 from ebpf.syscalls import SyscallLatency
-from injector.faults.base import FaultSpec
+from injector.faults.fault import FaultSpec
 from injector.faults.io import IoDelayFault, IoErrorFault
 from tests.ebpf.attaching import attached, interval
 from tests.ebpf.proc_lab import Worker

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from injector.faults.base import Fault, FaultError, FaultSpec
+from injector.faults.fault import Fault, FaultError, FaultSpec
 
 
 class FakeSystem:

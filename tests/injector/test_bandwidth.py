@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from injector.faults.bandwidth import BandwidthFault, burst_bytes, parse_rate
-from injector.faults.base import FaultError, FaultSpec
+from injector.faults.fault import FaultError, FaultSpec
 from tests.conftest import run
 from tests.injector.netlab import NetPair
 

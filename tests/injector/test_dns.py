@@ -13,8 +13,8 @@ import pytest
 
 from injector import children
 from injector.dnsstub import decide, matches
-from injector.faults.base import FaultError, FaultSpec
 from injector.faults.dns import CHILD, DnsFault
+from injector.faults.fault import FaultError, FaultSpec
 from tests.conftest import run
 from tests.injector.dns_lab import DigResult, DnsLab, dns_lab  # noqa: F401 - the fixture
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from injector.faults.base import FaultError, FaultSpec, build_fault
 from injector.faults.catalogue import CATALOGUE_PATHS, fault_class
+from injector.faults.fault import FaultError, FaultSpec, build_fault
 from injector.faults.partition import PartitionFault
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from injector.faults.base import FaultError
+from injector.faults.fault import FaultError
 from injector.halt import HALT_KEY, HaltFlag, HaltState, HaltUnknown
 from injector.host import HostAgent
 from injector.janitor import Janitor

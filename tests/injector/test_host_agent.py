@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from injector.faults.base import FaultError, FaultSpec
+from injector.faults.fault import FaultError, FaultSpec
 from injector.host import HostAgent
 from injector.ledger import EntryState, Ledger
 from tests.injector.fakes import FakeSystem, fake_spec

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from injector.faults.base import FaultError, FaultSpec
+from injector.faults.fault import FaultError, FaultSpec
 from injector.faults.http_error import HttpErrorFault
 from injector.proxy.http_fault import Request
 from tests.injector.netlab import NetPair

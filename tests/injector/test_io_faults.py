@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from injector import children
-from injector.faults.base import FaultError, FaultSpec
+from injector.faults.fault import FaultError, FaultSpec
 from injector.faults.io import CHILD, IoDelayFault, IoErrorFault
 from tests.injector.io_lab import fuse_data_dir, fuse_mounts_at, timed_reads, write_result
 

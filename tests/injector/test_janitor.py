@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from injector.faults.base import FaultSpec
+from injector.faults.fault import FaultSpec
 from injector.faults.partition import PartitionFault
 from injector.janitor import Janitor
 from injector.ledger import EntryState, Ledger

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from injector.faults.base import FaultError, FaultSpec
+from injector.faults.fault import FaultError, FaultSpec
 from injector.faults.latency import LatencyFault
 from injector.netem import netem_available
 from tests.injector.netlab import NetPair

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from injector.faults.base import FaultError, FaultSpec
+from injector.faults.fault import FaultError, FaultSpec
 from injector.faults.loss import LossFault, LossParams, netem_in_config
 from tests.conftest import run
 from tests.injector.netlab import NetPair

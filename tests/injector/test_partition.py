@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from injector.faults.base import FaultError, FaultSpec
+from injector.faults.fault import FaultError, FaultSpec
 from injector.faults.partition import PartitionFault
 from tests.conftest import run
 from tests.injector.netlab import NetPair

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from injector.faults.base import FaultError, FaultSpec
+from injector.faults.fault import FaultError, FaultSpec
 from injector.faults.process import ProcessKillFault, ProcessPauseFault
 from tests.conftest import have_root, require, run
 from tests.injector.io_lab import proc_state

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from injector.faults.base import FaultError, FaultSpec
+from injector.faults.fault import FaultError, FaultSpec
 from injector.faults.reset import ResetFault
 from tests.injector.netlab import NetPair
 from tests.injector.proxy_lab import ECHO_PORT, ROOT, ProxyLab, nft_tables

@@ -12,7 +12,7 @@ import pytest
 
 from injector import children
 from injector.faults import stress
-from injector.faults.base import FaultError, FaultSpec
+from injector.faults.fault import FaultError, FaultSpec
 from injector.faults.stress import StressCpuFault, StressMemoryFault
 from tests.conftest import have_root, require, run
 from tests.injector.io_lab import cpu_cores_used, rss_bytes, session_pids

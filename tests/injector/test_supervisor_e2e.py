@@ -14,7 +14,7 @@ import pytest
 import redis
 from celery import Celery
 
-from injector.faults.base import FaultError, FaultSpec
+from injector.faults.fault import FaultError, FaultSpec
 from injector.faults.partition import PartitionFault
 from injector.ledger import EntryState, Ledger
 from tests.injector.netlab import NetPair

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from injector.faults.base import FaultError, FaultSpec
+from injector.faults.fault import FaultError, FaultSpec
 from injector.faults.timeout import TimeoutFault
 from tests.injector.netlab import NetPair
 from tests.injector.proxy_lab import ECHO_PORT, ProxyLab, nft_tables, proxy_processes

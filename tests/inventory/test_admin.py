@@ -6,9 +6,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from drills.inventory import ServiceSpec, register_host
-from drills.models import Host
-from drills.models.inventory import Service
+from drills.web.hosts import ServiceSpec, register_host
+from drills.web.models import Host
+from drills.web.models.inventory import Service
 
 pytestmark = pytest.mark.django_db
 

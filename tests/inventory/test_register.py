@@ -7,15 +7,15 @@ import dataclasses
 import pytest
 
 from drills.engine.plan import HostInfo
-from drills.inventory import (
+from drills.web.hosts import (
     RegistrationError,
     ServiceSpec,
     inventory_snapshot,
     register_agent,
     register_host,
 )
-from drills.models import Host
-from drills.models.inventory import Service
+from drills.web.models import Host
+from drills.web.models.inventory import Service
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "partition-demo.yaml"
 HOSTS = (
-    "from drills.models import Host\n"
+    "from drills.web.models import Host\n"
     "Host.objects.create(name='web', address='10.77.0.2', agent_queue='agent.web')\n"
     "Host.objects.create(name='db1', address='10.77.0.3', agent_queue='agent.db1')\n"
     "Host.objects.create(name='vault', address='10.77.0.20', agent_queue='agent.vault',"

@@ -15,7 +15,7 @@ from drills.playbook.model import (
     WaitStep,
 )
 from drills.playbook.parser import parse_file, parse_playbook
-from verifier.assertions.parser import Call, Compare
+from verifier.assertions.syntax import Call, Compare
 from verifier.phases import Phase
 
 VALID = Path(__file__).resolve().parent.parent / "fixtures" / "playbooks" / "valid"

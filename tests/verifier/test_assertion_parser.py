@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from verifier.assertions.parser import (
+from verifier.assertions.syntax import (
     And,
     Arith,
     AssertionSyntaxError,

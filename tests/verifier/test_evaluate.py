@@ -5,7 +5,7 @@ import math
 import pytest
 
 from verifier.assertions.evaluate import Outcome, baseline_key, call_value, evaluate
-from verifier.assertions.parser import parse_assertion
+from verifier.assertions.syntax import parse_assertion
 from verifier.windows import Sample, SampleStore
 
 

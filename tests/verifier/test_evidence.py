@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from verifier.evidence import EvidenceLog, KernelPoint, no_effect, proof_for
+from verifier.proof import EvidenceLog, KernelPoint, no_effect, proof_for
 
 
 def log_of(*points: tuple[float, str, str, float]) -> EvidenceLog:

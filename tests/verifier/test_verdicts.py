@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from verifier.assertions.parser import parse_assertion
+from verifier.assertions.syntax import parse_assertion
 from verifier.phases import Phase
 from verifier.verdicts import SlaSpec, SlaTracker, VerdictChange, VerdictState
 from verifier.windows import Sample, SampleStore

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.contrib.auth.models import Group, User
 
-from drills.models import DrillRun, Playbook, PlaybookVersion
+from drills.web.models import DrillRun, Playbook, PlaybookVersion
 
 PLAYBOOK_YAML = Path(__file__).with_name("checkout-partition.yaml")
 PASSWORD = "correct-horse-battery"

@@ -31,7 +31,7 @@ from tests.e2e.stack import ROOT, manage, stack_env
 RUN_SEED = """
 import django; django.setup()
 from django.contrib.auth.models import User
-from drills.models import DrillRun, Playbook
+from drills.web.models import DrillRun, Playbook
 user = User.objects.create_user(%(username)r, password=%(password)r)
 playbook = Playbook.objects.create(name="checkout-partition", owner=user)
 version = playbook.save_version(open(%(yaml)r).read(), author=user)
@@ -43,7 +43,7 @@ CHECKOUT_YAML = Path(__file__).with_name("checkout-partition.yaml")
 EMIT = """
 import json, sys
 import django; django.setup()
-from drills.events import RunEventSink
+from drills.web.stream import RunEventSink
 sink = RunEventSink(int(sys.argv[1]))
 for type_, data, t in json.loads(sys.argv[2]):
     sink.emit(type_, data, t)

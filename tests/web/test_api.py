@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from drills.inventory import register_host
+from drills.web.hosts import register_host
 from tests.web.personas import PLAYBOOK_YAML, World
 
 GOOD = PLAYBOOK_YAML.read_text()

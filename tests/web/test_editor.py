@@ -6,7 +6,7 @@ import re
 
 from django.urls import reverse
 
-from drills.models import Playbook
+from drills.web.models import Playbook
 from tests.web.personas import PLAYBOOK_YAML, World
 
 GOOD = PLAYBOOK_YAML.read_text()

@@ -21,8 +21,8 @@ BUNDLE = ROOT / "static" / "vendor" / "editor.bundle.js"
 SEED = """
 import django; django.setup()
 from django.contrib.auth.models import User
-from drills.inventory import register_host
-from drills.models import Playbook
+from drills.web.hosts import register_host
+from drills.web.models import Playbook
 user = User.objects.create_user("olive", password=%(password)r)
 playbook = Playbook.objects.create(name="checkout-partition", owner=user)
 playbook.save_version(open(%(yaml)r).read(), author=user, message="first")

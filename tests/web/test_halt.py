@@ -9,8 +9,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from drills.halt import current_halt, release
-from drills.models import Host
+from drills.web.halt import current_halt, release
+from drills.web.models import Host
 from tests.web.personas import PASSWORD, World
 
 
@@ -86,7 +86,7 @@ def test_non_staff_cannot_halt_or_release(client: Client, world: World, halt_red
     client.force_login(world.owner)
     assert client.post(reverse("halt-all")).status_code == 403
     assert current_halt() is None
-    from drills.halt import halt_all
+    from drills.web.halt import halt_all
 
     halt_all("set by the test")
     assert client.post(reverse("halt-release")).status_code == 403

@@ -56,7 +56,7 @@ SEED = """
 import django; django.setup()
 from django.contrib.auth.models import User
 from django.db import connection
-from drills.models import Playbook
+from drills.web.models import Playbook
 # Run ids continue from a unique number: channel groups are named after them (see site.py).
 with connection.cursor() as cursor:
     cursor.execute(

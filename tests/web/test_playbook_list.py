@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from drills.models import Playbook
+from drills.web.models import Playbook
 from tests.web.personas import World, make_run
 
 

@@ -6,14 +6,14 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from drills.models import DrillRun, Playbook
+from drills.web.models import DrillRun, Playbook
 from tests.web.personas import World
 
 
 @pytest.fixture
 def enqueue():  # type: ignore[no-untyped-def]
     # The view goes through the real start_run; only the hand-off to the broker is faked.
-    with mock.patch("drills.tasks.run_drill.apply_async") as apply_async:
+    with mock.patch("drills.web.tasks.run_drill.apply_async") as apply_async:
         yield apply_async
 
 

@@ -7,14 +7,14 @@ from unittest import mock
 import pytest
 from django.urls import reverse
 
-from drills.inventory import register_host
-from drills.models import DrillRun, Host
+from drills.web.hosts import register_host
+from drills.web.models import DrillRun, Host
 from tests.web.personas import World
 
 
 @pytest.fixture
 def enqueue():  # type: ignore[no-untyped-def]
-    with mock.patch("drills.tasks.run_drill.apply_async") as apply_async:
+    with mock.patch("drills.web.tasks.run_drill.apply_async") as apply_async:
         yield apply_async
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from drills.models import RunEvent
-from drills.reports import run_document
+from drills.web.models import RunEvent
+from drills.web.run_document import run_document
 from tests.web.personas import World, make_run
 
 RESULT = {"state": "passed", "verdicts": {}, "rto": 2.5, "reason": "every SLA held"}

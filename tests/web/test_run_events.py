@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from drills.models import RunEvent
+from drills.web.models import RunEvent
 from tests.web.personas import World, make_run
 
 

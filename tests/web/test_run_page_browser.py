@@ -1,6 +1,6 @@
 """The live run page in a real browser: daphne, Redis and the real event sink, no workers.
 
-Events are written by a separate process through drills.events.RunEventSink (store, then
+Events are written by a separate process through drills.web.stream.RunEventSink (store, then
 publish), exactly as the orchestrator writes them; the page must apply each one once, and
 catch up after the web server restarts.
 """

@@ -6,7 +6,7 @@ import re
 
 from django.urls import reverse
 
-from drills.views.versions import DiffLine, line_diff
+from drills.web.views.version_pages import DiffLine, line_diff
 from tests.web.personas import PLAYBOOK_YAML, World
 
 GOOD = PLAYBOOK_YAML.read_text()

@@ -13,9 +13,9 @@ from django.conf import settings
 from django.test import Client
 
 from drillhall.asgi import application
-from drills.models import DrillRun, RunEvent
+from drills.web import consumers
+from drills.web.models import DrillRun, RunEvent
 from tests.web.personas import World, make_run
-from verifier import consumers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 

@@ -15,7 +15,7 @@ from channels.testing import WebsocketCommunicator
 
 from drillhall.asgi import application
 from drills.engine.events import EventType
-from drills.events import RunEventSink
+from drills.web.stream import RunEventSink
 from tests.web.personas import World, make_run
 from tests.websocket.test_run_consumer import ORIGIN, session_cookie
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import singledispatch
 
-from verifier.assertions.parser import And, Arith, Call, Compare, Expr, Not, Number, Or, Value
+from verifier.assertions.syntax import And, Arith, Call, Compare, Expr, Not, Number, Or, Value
 from verifier.windows import SampleStore, SlidingWindow
 
 # A baseline value is known by what it computes, not where it was written.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drills.playbook.model.values import did_you_mean
-from verifier.assertions.parser import KERNEL_PREFIX, AssertionSyntaxError, Call, parse_assertion
+from verifier.assertions.syntax import KERNEL_PREFIX, AssertionSyntaxError, Call, parse_assertion
 
 Path = tuple[str | int, ...]
 # Fault parameters that name other targets.

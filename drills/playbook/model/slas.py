@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 
 from drills.playbook.model.values import PositiveSeconds, strict_config
-from verifier.assertions.parser import AssertionSyntaxError, Expr, parse_assertion
+from verifier.assertions.syntax import AssertionSyntaxError, Expr, parse_assertion
 from verifier.phases import Phase
 from verifier.verdicts import SlaSpec
 

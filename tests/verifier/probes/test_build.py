@@ -8,13 +8,13 @@ import pytest
 
 from drills.engine.plan import HostInfo, PlannedProbe, resolve_plan
 from drills.playbook.parser import parse_playbook
-from verifier.probes.base import Probe, ProbeConfigError, build_probe
 from verifier.probes.canary import Canary, RedisCanary
 from verifier.probes.command import CommandProbe
 from verifier.probes.http import HttpProbe
 from verifier.probes.pgcanary import PostgresCanary
+from verifier.probes.probe import Probe, ProbeConfigError, build_probe
 from verifier.probes.prometheus import PrometheusProbe
-from verifier.probes.tcp import TcpProbe
+from verifier.probes.tcp_port import TcpProbe
 
 PLAYBOOK = """\
 apiVersion: drillhall/v1

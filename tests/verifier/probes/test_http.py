@@ -12,8 +12,8 @@ import pytest
 from drills.engine.plan import resolve_plan
 from drills.playbook.parser import parse_playbook
 from tests.verifier.probes.test_build import INVENTORY
-from verifier.probes.base import build_probe
 from verifier.probes.http import MAX_BODY_BYTES, HttpProbe
+from verifier.probes.probe import build_probe
 
 
 class Site:

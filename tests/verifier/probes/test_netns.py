@@ -12,7 +12,7 @@ from tests.verifier.probes.servers import free_port, listen_in, redis_server, sc
 from verifier.netns import NetnsError, enter_netns, run_in_netns
 from verifier.probes.canary import RedisCanary
 from verifier.probes.command import CommandProbe
-from verifier.probes.tcp import TcpProbe
+from verifier.probes.tcp_port import TcpProbe
 from verifier.windows import Sample
 
 

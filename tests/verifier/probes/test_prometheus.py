@@ -8,7 +8,7 @@ import pytest
 
 from tests.verifier.probes.servers import PrometheusStub
 from verifier.assertions.evaluate import evaluate
-from verifier.assertions.parser import parse_assertion
+from verifier.assertions.syntax import parse_assertion
 from verifier.probes.prometheus import PrometheusProbe
 from verifier.windows import SampleStore
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import socket
 
 from tests.verifier.probes.servers import free_port
-from verifier.probes.tcp import TcpProbe
+from verifier.probes.tcp_port import TcpProbe
 
 
 def test_tcp_probe_is_ok_with_connect_time_when_a_server_listens() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import transaction
 
 from drills.engine import plan
-from drills.models.inventory import Host, Service
+from drills.web.models.inventory import Host, Service
 
 # The agent's own rule for host names (injector.host.HOST_NAME): they become queue names.
 HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")

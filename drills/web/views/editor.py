@@ -21,10 +21,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from drills.models import Playbook
 from drills.playbook.errors import Issue
-from drills.views.api import check_playbook, issue_dict, metadata_name, name_line
-from drills.views.playbooks import accessible_playbook
+from drills.web.models import Playbook
+from drills.web.views.editor_api import check_playbook, issue_dict, metadata_name, name_line
+from drills.web.views.playbook_pages import accessible_playbook
 
 EXAMPLES_DIR = Path(settings.BASE_DIR) / "examples"
 # What the model accepts as metadata.name, and what fits the URL and the slug column.

@@ -8,16 +8,16 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from drills.agents import CeleryFaultDriver, RedisEvidenceFeed
 from drills.engine.events import EventType
 from drills.engine.plan import PlanError, resolve_plan
 from drills.engine.runner import DrillRunner, RunOptions
 from drills.engine.states import RunState
-from drills.events import RunEventSink
-from drills.inventory import inventory_snapshot
-from drills.models import DrillRun
 from drills.playbook.errors import PlaybookError
 from drills.playbook.parser import parse_playbook
+from drills.web.agents import CeleryFaultDriver, RedisEvidenceFeed
+from drills.web.hosts import inventory_snapshot
+from drills.web.models import DrillRun
+from drills.web.stream import RunEventSink
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,8 @@ def execute_run(run_id: int) -> str:
         )
         if row and row["abort_requested_at"] is not None:
             return row["abort_reason"] or "abort requested"
-        # "Halt all" (drills.halt) aborts every run in progress and any run that starts.
-        from drills.halt import abort_reason
+        # "Halt all" (drills.web.halt) aborts every run in progress and any run that starts.
+        from drills.web.halt import abort_reason
 
         return abort_reason()
 

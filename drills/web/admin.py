@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from drills.models import DrillRun, Host, Playbook, PlaybookVersion
-from drills.models.inventory import Service
+from drills.web.models import DrillRun, Host, Playbook, PlaybookVersion
+from drills.web.models.inventory import Service
 
 
 class ServiceInline(admin.TabularInline):

@@ -14,8 +14,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from drills.models import Playbook, PlaybookVersion
-from drills.views.playbooks import accessible_playbook
+from drills.web.models import Playbook, PlaybookVersion
+from drills.web.views.playbook_pages import accessible_playbook
 
 DIFF_CONTEXT = 3
 

@@ -2,8 +2,8 @@
 
 Run as a detached child by ``injector.faults.stress``::
 
-    python -m injector.stress cpu --workers N --load PERCENT --seconds T
-    python -m injector.stress memory --bytes B --seconds T
+    python -m injector.stress_worker cpu --workers N --load PERCENT --seconds T
+    python -m injector.stress_worker memory --bytes B --seconds T
 
 Both stop by themselves after T seconds (a last-resort bound; revert stops them earlier).
 CPU workers are forked processes in the same process group, so one ``killpg`` stops them all;
@@ -72,7 +72,7 @@ def memory(size: int, seconds: float) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m injector.stress")
+    parser = argparse.ArgumentParser(prog="python -m injector.stress_worker")
     sub = parser.add_subparsers(dest="what", required=True)
     p_cpu = sub.add_parser("cpu")
     p_cpu.add_argument("--workers", type=int, required=True)

@@ -7,7 +7,7 @@ from celery import shared_task
 
 @shared_task(name="drillhall.run_drill", acks_late=True)
 def run_drill(run_id: int) -> str:
-    from drills.orchestrator import execute_run
+    from drills.web.orchestrator import execute_run
 
     return execute_run(run_id)
 
@@ -15,6 +15,6 @@ def run_drill(run_id: int) -> str:
 @shared_task(name="drillhall.register_host", ignore_result=True)
 def register_host(payload: dict) -> dict:  # type: ignore[type-arg]
     """An agent announcing itself at start (see injector.agent); idempotent."""
-    from drills.inventory import register_agent
+    from drills.web.hosts import register_agent
 
     return register_agent(payload)

@@ -36,7 +36,7 @@ def cmd_plan(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     from drills.cli.main import setup_django
 
     setup_django()
-    from drills.inventory import inventory_snapshot
+    from drills.web.hosts import inventory_snapshot
 
     try:
         plan = resolve_plan(playbook, inventory_snapshot())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drills.models import DrillRun
+from drills.web.models import DrillRun
 
 
 def run_document(run: DrillRun) -> dict[str, Any]:

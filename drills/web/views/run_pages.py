@@ -17,10 +17,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from drills.engine.states import TERMINAL
-from drills.models import DrillRun
-from drills.runs import abort_run, resume_run, start_run
-from drills.views.outline import outline
-from drills.views.playbooks import accessible_playbook
+from drills.web.models import DrillRun
+from drills.web.run_control import abort_run, resume_run, start_run
+from drills.web.views.outline import outline
+from drills.web.views.playbook_pages import accessible_playbook
 
 # The JSON fallback pages through long runs instead of answering with all of them.
 EVENTS_PAGE_MAX = 2000

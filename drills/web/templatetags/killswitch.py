@@ -7,7 +7,7 @@ from typing import Any
 
 from django import template
 
-from drills.halt import halt_for_page
+from drills.web.halt import halt_for_page
 
 register = template.Library()
 

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from drills.models import DrillRun, RunEvent
+from drills.web.models import DrillRun, RunEvent
 
 # Replay reads the stored stream in pages so a long run does not load at once.
 REPLAY_PAGE = 500

@@ -44,7 +44,7 @@ def halt_flag() -> HaltFlag:
 
 
 def agent_queues() -> list[str]:
-    from drills.models import Host
+    from drills.web.models import Host
 
     return sorted(set(Host.objects.exclude(agent_queue="").values_list("agent_queue", flat=True)))
 

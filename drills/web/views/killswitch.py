@@ -11,7 +11,7 @@ from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from drills.halt import halt_all, release
+from drills.web.halt import halt_all, release
 
 MAX_REASON = 200
 

@@ -11,7 +11,7 @@ from channels.layers import get_channel_layer
 from django.db.models import Max
 
 from drills.engine.events import EventType
-from drills.models import RunEvent
+from drills.web.models import RunEvent
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from drills.engine.states import RunState
-from drills.models import DrillRun, PlaybookVersion
+from drills.web.models import DrillRun, PlaybookVersion
 
 
 def start_run(
@@ -15,7 +15,7 @@ def start_run(
     approve_protected: bool = False,
 ) -> DrillRun:
     """Create a pending run pinned to `version` and hand it to the orchestrator queue."""
-    from drills.tasks import run_drill
+    from drills.web.tasks import run_drill
 
     run = DrillRun.objects.create(
         version=version, started_by=user, source=source, approved_protected=approve_protected

@@ -2,5 +2,6 @@ from django.apps import AppConfig
 
 
 class DrillsConfig(AppConfig):
-    name = "drills"
+    name = "drills.web"
+    label = "drills"  # kept: migrations, permissions and table names use it
     default_auto_field = "django.db.models.BigAutoField"

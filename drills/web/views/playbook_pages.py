@@ -8,8 +8,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from drills.models import DrillRun, Playbook
-from drills.views.outline import outline
+from drills.web.models import DrillRun, Playbook
+from drills.web.views.outline import outline
 
 RECENT_RUNS = 20
 
@@ -55,9 +55,9 @@ def playbook_detail(request: HttpRequest, name: str) -> HttpResponse:
 def needs_protected_approval(content: str) -> bool:
     """True when the plan is refused as it is but accepted once protected hosts are approved."""
     from drills.engine.plan import PlanError, resolve_plan
-    from drills.inventory import inventory_snapshot
     from drills.playbook.errors import PlaybookError
     from drills.playbook.parser import parse_playbook
+    from drills.web.hosts import inventory_snapshot
 
     try:
         playbook = parse_playbook(content)

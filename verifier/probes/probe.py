@@ -8,7 +8,7 @@ from verifier.probes.canary import CanaryUnavailable, RedisCanary
 from verifier.probes.command import CommandNotAllowed, CommandProbe
 from verifier.probes.http import HttpProbe
 from verifier.probes.prometheus import PrometheusProbe
-from verifier.probes.tcp import TcpProbe
+from verifier.probes.tcp_port import TcpProbe
 from verifier.windows import Sample
 
 if TYPE_CHECKING:

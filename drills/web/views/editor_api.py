@@ -14,8 +14,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from drills.models import Playbook
 from drills.playbook.errors import Issue, PlaybookError
+from drills.web.models import Playbook
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def name_line(content: str) -> int:
 def plan_of(parsed: Any) -> tuple[dict[str, Any] | None, list[str]]:
     """(plan as a dict, []) or (None, problems): the planner's refusal is data, not an error."""
     from drills.engine.plan import PlanError, resolve_plan
-    from drills.inventory import inventory_snapshot
+    from drills.web.hosts import inventory_snapshot
 
     try:
         resolved = resolve_plan(parsed, inventory_snapshot())

@@ -1,0 +1,5 @@
+from drills.web.models.inventory import Host
+from drills.web.models.playbooks import Playbook, PlaybookVersion
+from drills.web.models.runs import DrillRun, RunEvent
+
+__all__ = ["DrillRun", "Host", "Playbook", "PlaybookVersion", "RunEvent"]

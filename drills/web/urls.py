@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from drills.web.views import (
+    editor,
+    editor_api,
+    killswitch,
+    playbook_pages,
+    run_pages,
+    version_pages,
+)
+
+urlpatterns = [
+    path("", playbook_pages.playbook_list, name="playbook-list"),
+    # Before playbooks/<name>/: "new" is a valid slug, and is reserved as a playbook name.
+    path("playbooks/new/", editor.playbook_new, name="playbook-new"),
+    path("playbooks/<slug:name>/", playbook_pages.playbook_detail, name="playbook-detail"),
+    path("playbooks/<slug:name>/run", run_pages.playbook_run, name="playbook-run"),
+    path("playbooks/<slug:name>/edit/", editor.playbook_edit, name="playbook-edit"),
+    path(
+        "playbooks/<slug:name>/versions/", version_pages.playbook_versions, name="playbook-versions"
+    ),
+    path(
+        "playbooks/<slug:name>/versions/<int:number>/restore",
+        version_pages.playbook_restore,
+        name="playbook-restore",
+    ),
+    path(
+        "playbooks/<slug:name>/diff/", version_pages.playbook_diff_pick, name="playbook-diff-pick"
+    ),
+    path(
+        "playbooks/<slug:name>/diff/<int:a>/<int:b>/",
+        version_pages.playbook_diff,
+        name="playbook-diff",
+    ),
+    path("runs/<int:run_id>/", run_pages.run_detail, name="run-detail"),
+    path("runs/<int:run_id>/abort", run_pages.run_abort, name="run-abort"),
+    path("runs/<int:run_id>/resume", run_pages.run_resume, name="run-resume"),
+    path("runs/<int:run_id>/events", run_pages.run_events, name="run-events"),
+    path("halt", killswitch.halt_view, name="halt-all"),
+    path("halt/release", killswitch.release_view, name="halt-release"),
+    path("api/validate", editor_api.validate, name="api-validate"),
+    path("api/plan", editor_api.plan, name="api-plan"),
+    path(
+        "api/playbooks/<slug:name>/versions/",
+        editor_api.playbook_versions,
+        name="api-playbook-versions",
+    ),
+    path("schema/playbook.json", editor_api.playbook_schema, name="playbook-schema"),
+]
