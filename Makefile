@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint lock clean
 
 setup:
 	@bash scripts/setup.sh
@@ -15,6 +15,12 @@ test: setup
 
 lint: setup
 	.venv/bin/ruff check .
+
+# Python versions move only here, on purpose: `make lock` moves every package in
+# requirements/lock.txt, `make lock PACKAGES="django celery"` only those. Review the diff,
+# `make test`, commit. (uv, which writes it, is a dev dependency: `make setup` installs it.)
+lock: setup
+	@bash scripts/lock.sh $(PACKAGES)
 
 clean:
 	-$(PY) -m drills.cli.main lab down
