@@ -34,14 +34,33 @@ if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
   $PY -m venv .venv
 fi
+# Every Python package (runtime, the dev extra, pip itself and the build backend) comes from the
+# lock file, hash-checked, so every machine gets the same versions; `make lock` moves them on
+# purpose. The project itself goes in editable, without dependencies (the lock has them all) and
+# without build isolation (the locked setuptools builds it, not whatever is newest today).
+lock=requirements/lock.txt
 stamp=.venv/.drillhall-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  say "pip install -e .[dev]"
-  .venv/bin/pip install -q -U pip >/dev/null
-  .venv/bin/pip install -q -e '.[dev]'
+reason=
+if [ ! -f "$stamp" ]; then
+  reason="nothing installed from it yet"
+elif [ "$lock" -nt "$stamp" ]; then
+  reason="$lock is newer than the last install"
+elif [ pyproject.toml -nt "$stamp" ]; then
+  reason="pyproject.toml is newer than the last install"
+fi
+if [ -n "$reason" ]; then
+  say "installing Python packages from $lock ($reason)"
+  .venv/bin/python -m pip install -q --require-hashes -r "$lock"
+  .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+  if ! problems=$(.venv/bin/python -m pip check); then
+    printf '%s\n' "$problems"
+    say "FAILED: the installed packages do not fit together (above); if pyproject.toml gained a"
+    say "dependency, lock it: make lock PACKAGES=<its name>"
+    exit 1
+  fi
   touch "$stamp"
 else
-  say "Python packages: up to date"
+  say "Python packages: up to date with $lock"
 fi
 
 # bcc comes from Debian (python3-bpfcc); the PyPI package named bcc is something else.
