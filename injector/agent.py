@@ -1,12 +1,15 @@
 """The host agent's own Celery app: no Django, no database, configured from the environment.
 
+The tasks and their messages are defined in ``injector.protocol``; each task parses its request
+there and answers with a reply (a ``Refusal`` when it will not do it), never with an exception.
+
 Environment: REDIS_URL (broker, result backend and the halt flag), DRILLHALL_AGENT_HOST,
 DRILLHALL_AGENT_NETNS (optional), DRILLHALL_AGENT_STATE (ledger directory). The orchestrator
-sends the tasks below by name to the queue ``agent.<host>``; the supervisor
+sends the tasks below by name to the host's queue (``protocol.agent_queue``); the supervisor
 (``injector.supervisor``) runs this worker and the janitor.
 
 When the worker is ready it registers its host with the orchestrator: the task
-``drillhall.register_host`` is sent by name to DRILLHALL_REGISTER_QUEUE ("orchestrator"),
+``REGISTER_HOST_TASK`` is sent by name to DRILLHALL_REGISTER_QUEUE ("orchestrator"),
 with DRILLHALL_AGENT_ADDRESS, DRILLHALL_AGENT_LABELS and DRILLHALL_AGENT_SERVICES (JSON).
 """
 
@@ -17,6 +20,7 @@ import functools
 import logging
 import os
 import signal
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,7 +31,19 @@ from celery.signals import worker_init, worker_ready
 from injector.evidence import EvidenceSessions, host_scope
 from injector.faults.fault import FaultError
 from injector.halt import HaltFlag
-from injector.host import REGISTER_TASK, AgentConfig, HostAgent, Registration
+from injector.host import AgentConfig, HostAgent, Registration, parse_request
+from injector.protocol import (
+    REGISTER_HOST_TASK,
+    AgentTask,
+    CollectRequest,
+    HaltRequest,
+    PingRequest,
+    Refusal,
+    RenewRequest,
+    RevertRequest,
+)
+
+_parse = parse_request
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +58,6 @@ def redis_url_from_env() -> str:
     if urlsplit(url).scheme not in REDIS_SCHEMES:
         raise RuntimeError(f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {url!r}")
     return url
-
-
-def queue_name(host: str) -> str:
-    return f"agent.{host}"
 
 
 app = Celery("drillhall-agent")
@@ -77,29 +89,46 @@ def _halt_flag(redis_url: str | None) -> HaltFlag | None:
     return HaltFlag.from_url(redis_url) if redis_url else None
 
 
-@app.task(name="drillhall.agent.apply", throws=(FaultError,))
+def _answer(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one request; a refusal is an ordinary reply with the agent's sentence in it."""
+    try:
+        return work()
+    except FaultError as exc:
+        log.warning("refused: %s", exc.message)
+        return Refusal(exc.message, exc.permanent).to_json()
+
+
+@app.task(name=AgentTask.APPLY)
 def apply_fault(spec: dict[str, Any]) -> dict[str, Any]:
-    return _host_agent().apply(spec)
+    return _answer(lambda: _host_agent().apply(spec))
 
 
-@app.task(name="drillhall.agent.renew", throws=(FaultError,))
-def renew_fault(fault_id: str, lease_seconds: float) -> dict[str, Any]:
-    return _host_agent().renew(fault_id, lease_seconds)
+@app.task(name=AgentTask.RENEW)
+def renew_fault(request: dict[str, Any]) -> dict[str, Any]:
+    def renew() -> dict[str, Any]:
+        parsed = _parse(RenewRequest.from_json, request)
+        return _host_agent().renew(parsed.fault_id, parsed.lease_seconds)
+
+    return _answer(renew)
 
 
-@app.task(name="drillhall.agent.revert", throws=(FaultError,))
-def revert_fault(fault_id: str) -> dict[str, Any]:
-    return _host_agent().revert(fault_id)
+@app.task(name=AgentTask.REVERT)
+def revert_fault(request: dict[str, Any]) -> dict[str, Any]:
+    return _answer(lambda: _host_agent().revert(_parse(RevertRequest.from_json, request).fault_id))
 
 
-@app.task(name="drillhall.agent.ping", throws=(FaultError,))
-def ping() -> dict[str, Any]:
-    return _host_agent().ping()
+@app.task(name=AgentTask.PING)
+def ping(request: dict[str, Any]) -> dict[str, Any]:
+    def answer() -> dict[str, Any]:
+        _parse(PingRequest.from_json, request)
+        return _host_agent().ping()
+
+    return _answer(answer)
 
 
-@app.task(name="drillhall.agent.halt", throws=(FaultError,))
-def halt(since: float | None = None) -> dict[str, Any]:
-    return _host_agent().halt(since)
+@app.task(name=AgentTask.HALT)
+def halt(request: dict[str, Any]) -> dict[str, Any]:
+    return _answer(lambda: _host_agent().halt(_parse(HaltRequest.from_json, request).since))
 
 
 _EVIDENCE = EvidenceSessions()
@@ -110,22 +139,23 @@ def _evidence_store(redis_url: str) -> redis.Redis:
     return redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
 
 
-@app.task(name="drillhall.agent.collect")
-def collect(run_id: int, names: list[str], interval: float = 1.0) -> dict[str, Any]:
+@app.task(name=AgentTask.COLLECT)
+def collect(request: dict[str, Any]) -> dict[str, Any]:
     """Start the run's kernel collectors on this host; they stop when the run's lease key goes."""
-    config = AgentConfig.from_env()
-    if not config.redis_url:
-        raise RuntimeError("REDIS_URL is not set: kernel samples have nowhere to go")
-    reply = _EVIDENCE.start(
-        int(run_id),
-        config.host,
-        [str(n) for n in names],
-        host_scope(config.netns),
-        _evidence_store(config.redis_url),
-        float(interval),
-    )
-    reply["host"] = config.host
-    return reply
+
+    def start() -> dict[str, Any]:
+        parsed = _parse(CollectRequest.from_json, request)
+        config = AgentConfig.from_env()
+        if not config.redis_url:
+            raise FaultError("REDIS_URL is not set: kernel samples have nowhere to go", True)
+        return _EVIDENCE.start(
+            parsed,
+            config.host,
+            host_scope(config.netns),
+            _evidence_store(config.redis_url),
+        ).to_json()
+
+    return _answer(start)
 
 
 @worker_init.connect
@@ -157,7 +187,7 @@ def _register_host(**_: Any) -> None:
             )
             return
         app.send_task(
-            REGISTER_TASK,
+            REGISTER_HOST_TASK,
             args=[registration.payload(address)],
             queue=registration.queue_name,
             ignore_result=True,

@@ -1,11 +1,12 @@
 """Kernel evidence on the agent's host: a drill's collectors, read every interval, sent to the run.
 
-The runner starts a session with the task ``drillhall.agent.collect`` and keeps a lease key
+The runner starts a session with the task ``AgentTask.COLLECT`` and keeps a lease key
 alive in Redis while the run lives. The session's reader thread closes every collector when the
 key is gone: deleted by the runner at the end of the run, or expired because the orchestrator
 died. So collectors never outlive their drill, whoever fails.
 
-Samples go to one Redis list per run (``samples_key``), which the runner drains each tick and
+Samples go to one Redis list per run (``protocol.evidence_samples_key``), each interval's
+followed by a beat (``protocol.EvidenceBeat``), which the runner drains each tick and
 writes into the run's event stream: the one source of truth stays the run's events.
 
 Scope: a host that is a network namespace (the lab, or a container) is watched by that
@@ -24,22 +25,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ebpf.collector import Collector, CollectorUnavailable, Scope
+from ebpf.collector import Collector, CollectorUnavailable, KernelSample, Scope
 from ebpf.registry import open_collector
+from injector.protocol import (
+    MAX_SAMPLES_KEPT,
+    SAMPLES_TTL_S,
+    CollectorStatus,
+    CollectReply,
+    CollectRequest,
+    EvidenceBeat,
+    KernelSampleMessage,
+    evidence_lease_key,
+    evidence_samples_key,
+)
 
 log = logging.getLogger(__name__)
 
 NETNS_DIR = Path("/run/netns")
-MAX_SAMPLES_KEPT = 20_000  # per run list: a runner that stopped draining cannot fill Redis
-SAMPLES_TTL_S = 3600
-
-
-def samples_key(run_id: int) -> str:
-    return f"drillhall:evidence:{run_id}:samples"
-
-
-def lease_key(run_id: int) -> str:
-    return f"drillhall:evidence:{run_id}:lease"
+# How long a session keeps its collectors while Redis does not answer: a broker restart is
+# survived, a broker gone for good is not (the runner has given up on the run by then).
+STORE_OUTAGE_LIMIT_S = 60.0
 
 
 class EvidenceStore(Protocol):
@@ -78,7 +83,7 @@ def pids_in(netns_inode: int) -> set[int]:
 
 @dataclass
 class Session:
-    run_id: int
+    run: str
     host: str
     interval: float
     collectors: list[Collector]
@@ -87,33 +92,58 @@ class Session:
     thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self.thread = threading.Thread(
-            target=self._loop, name=f"evidence-{self.run_id}", daemon=True
-        )
+        self.thread = threading.Thread(target=self._loop, name=f"evidence-{self.run}", daemon=True)
         self.thread.start()
 
     def _loop(self) -> None:
-        key = samples_key(self.run_id)
+        key = evidence_samples_key(self.run)
+        failing_since: float | None = None
         try:
             while not self.stop.wait(self.interval):
-                if not self.store.exists(lease_key(self.run_id)):
-                    log.info("run %s: evidence lease gone; closing collectors", self.run_id)
-                    break
                 now = time.time()
+                # Read every interval even when the samples cannot be sent: the counters
+                # start afresh, and the missing beats tell the run exactly what was lost.
                 batch = [
-                    json.dumps({"host": self.host, "collector": c.name, **s.to_dict()})
+                    json.dumps(_message(self.host, c.name, s).to_json())
                     for c in self.collectors
                     for s in _read(c, now)
                 ]
-                if batch:
+                batch.append(json.dumps(EvidenceBeat(self.host, now, self.interval).to_json()))
+                try:
+                    if not self.store.exists(evidence_lease_key(self.run)):
+                        log.info("run %s: evidence lease gone; closing collectors", self.run)
+                        break
                     self.store.rpush(key, *batch)
                     self.store.ltrim(key, -MAX_SAMPLES_KEPT, -1)
                     self.store.expire(key, SAMPLES_TTL_S)
+                    failing_since = None
+                except Exception as exc:
+                    failing_since = failing_since if failing_since is not None else now
+                    if now - failing_since > STORE_OUTAGE_LIMIT_S:
+                        log.error("run %s: Redis gone for %.0f s; closing collectors: %s",
+                                  self.run, now - failing_since, exc)  # fmt: skip
+                        break
+                    log.warning("run %s: samples of this interval lost: %s", self.run, exc)
         except Exception:
-            log.exception("run %s: evidence reader failed; closing collectors", self.run_id)
+            log.exception("run %s: evidence reader failed; closing collectors", self.run)
         finally:
             for collector in self.collectors:
                 _close(collector)
+
+
+def _message(host: str, collector: str, sample: KernelSample) -> KernelSampleMessage:
+    return KernelSampleMessage(
+        host=host,
+        collector=collector,
+        t=sample.t,
+        metric=sample.metric,
+        value=sample.value,
+        source=sample.source.value,
+        count=sample.count,
+        # JSON keys are strings; keep bounds readable ("0.064", "1.0").
+        buckets={f"{bound:g}": n for bound, n in sorted(sample.buckets.items())},
+        labels=dict(sample.labels),
+    )
 
 
 def _read(collector: Collector, now: float) -> list[Any]:
@@ -132,47 +162,41 @@ def _close(collector: Collector) -> None:
 
 
 class EvidenceSessions:
-    """The sessions of one agent process, by run id; starting one twice is a no-op."""
+    """The sessions of one agent process, by run key; starting one twice is a no-op."""
 
     def __init__(self) -> None:
-        self._sessions: dict[int, Session] = {}
+        self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
     def start(
-        self,
-        run_id: int,
-        host: str,
-        names: list[str],
-        scope: Scope,
-        store: EvidenceStore,
-        interval: float = 1.0,
-    ) -> dict[str, Any]:
+        self, request: CollectRequest, host: str, scope: Scope, store: EvidenceStore
+    ) -> CollectReply:
         with self._lock:
             self._reap()
-            current = self._sessions.get(run_id)
+            current = self._sessions.get(request.run)
             if current is not None:  # a redelivered task: the collectors already run
-                return {
-                    "collectors": [_described(c, "already running") for c in current.collectors]
-                }
+                return CollectReply(
+                    host, tuple(_described(c, "already running") for c in current.collectors)
+                )
             opened: list[Collector] = []
             report = []
-            for name in names:
+            for name in request.names:
                 try:
                     collector, reason = open_collector(name, scope)
                 except (CollectorUnavailable, KeyError) as exc:
-                    report.append({"name": name, "source": None, "reason": str(exc)})
+                    report.append(CollectorStatus(name, None, str(exc)))
                     continue
                 opened.append(collector)
                 report.append(_described(collector, reason))
-            session = Session(run_id, host, interval, opened, store)
+            session = Session(request.run, host, request.interval, opened, store)
             if opened:
                 session.start()
-                self._sessions[run_id] = session
-            return {"collectors": report}
+                self._sessions[request.run] = session
+            return CollectReply(host, tuple(report))
 
-    def stop(self, run_id: int, timeout: float = 5.0) -> bool:
+    def stop(self, run: str, timeout: float = 5.0) -> bool:
         with self._lock:
-            session = self._sessions.pop(run_id, None)
+            session = self._sessions.pop(run, None)
         if session is None:
             return False
         session.stop.set()
@@ -180,16 +204,16 @@ class EvidenceSessions:
             session.thread.join(timeout)
         return True
 
-    def running(self) -> list[int]:
+    def running(self) -> list[str]:
         with self._lock:
             self._reap()
             return sorted(self._sessions)
 
     def _reap(self) -> None:
-        for run_id, session in list(self._sessions.items()):
+        for run, session in list(self._sessions.items()):
             if session.thread is not None and not session.thread.is_alive():
-                del self._sessions[run_id]
+                del self._sessions[run]
 
 
-def _described(collector: Collector, reason: str) -> dict[str, Any]:
-    return {"name": collector.name, "source": collector.source.value, "reason": reason}
+def _described(collector: Collector, reason: str) -> CollectorStatus:
+    return CollectorStatus(collector.name, collector.source.value, reason)

@@ -1,7 +1,7 @@
 """Halt all: one Redis key that makes every agent revert its faults and refuse new ones.
 
 The key lives in the agents' broker Redis (REDIS_URL), so whoever can send an agent a task
-can halt it, and an agent that missed the broadcast "drillhall.agent.halt" still obeys: it
+can halt it, and an agent that missed the broadcast (``AgentTask.HALT``) still obeys: it
 reads the key before every apply and on every janitor sweep. The value is JSON
 {"reason", "since", "by"}; releasing is deleting the key.
 """
@@ -16,9 +16,10 @@ from typing import Any
 
 import redis
 
+from injector.protocol import HALT_KEY
+
 log = logging.getLogger(__name__)
 
-HALT_KEY = "drillhall:halt"
 # The janitor reads the flag twice a second: a Redis that is gone must cost little.
 REDIS_TIMEOUT_S = 0.5
 

@@ -1,7 +1,9 @@
 """What an agent does on its host, without Celery: apply, renew, revert, ping, halt.
 
 The Celery tasks in ``injector.agent`` are thin wrappers around ``HostAgent``; tests call it
-directly. Every method takes and returns plain JSON-able data.
+directly. Every method takes and returns the plain JSON of the messages defined in
+``injector.protocol``, and raises FaultError for a request it refuses (the task turns that
+into a ``Refusal`` reply).
 """
 
 from __future__ import annotations
@@ -9,31 +11,37 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import math
 import os
-import re
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from injector.faults.catalogue import build_fault
-from injector.faults.fault import MAX_LEASE_SECONDS, FaultError, FaultSpec
+from injector.faults.fault import FaultError
 from injector.halt import HaltFlag, HaltState, HaltUnknown
 from injector.janitor import FaultFactory, Janitor
-from injector.ledger import EntryState, Ledger, LedgerError
+from injector.ledger import Entry, EntryState, Ledger, LedgerError
+from injector.protocol import (
+    DEFAULT_REGISTER_QUEUE,
+    ApplyReply,
+    FaultSpec,
+    FaultState,
+    HaltReply,
+    HostRegistration,
+    PingReply,
+    ProtocolError,
+    RenewReply,
+    RevertReply,
+    agent_queue,
+    check_host_name,
+    check_lease,
+)
 
 log = logging.getLogger(__name__)
-
-HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-
-
-def check_host_name(name: str) -> str:
-    # Host names become queue names and directory names: keep them boring.
-    if not HOST_NAME.match(name):
-        raise ValueError(f"invalid agent host name {name!r} (letters, digits, '.', '_', '-')")
-    return name
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -61,8 +69,6 @@ class AgentConfig:
         )
 
 
-REGISTER_TASK = "drillhall.register_host"
-DEFAULT_REGISTER_QUEUE = "orchestrator"
 IP_TIMEOUT = 5.0
 
 
@@ -91,14 +97,14 @@ class Registration:
         )
 
     def payload(self, address: str | None) -> dict[str, object]:
-        return {
-            "host": self.host,
-            "address": address or "",
-            "queue": f"agent.{self.host}",
-            "netns": self.netns or "",
-            "labels": dict(self.labels),
-            "services": list(self.services),
-        }
+        return HostRegistration(
+            host=self.host,
+            address=address or "",
+            queue=agent_queue(self.host),
+            netns=self.netns or "",
+            labels=dict(self.labels),
+            services=tuple(self.services),
+        ).to_json()
 
     def resolve_address(self) -> str | None:
         """--address wins; a namespace agent falls back to its namespace's eth0."""
@@ -179,13 +185,17 @@ class HostAgent:
             raise FaultError(f"halted: {state.reason}", True)
 
     def apply(self, raw_spec: Any) -> dict[str, Any]:
-        spec = FaultSpec.from_json(raw_spec)
+        spec = _parse(FaultSpec.from_json, raw_spec)
         self.refuse_if_halted()
-        target = spec.params.get("host")
+        target = spec.host
         if target is not None and target != self.host:
-            raise FaultError(f"spec for host {target!r} delivered to agent {self.host!r}", True)
+            raise FaultError(
+                f"the fault {spec.fault_id} is meant for host {target}, but reached the agent of "
+                f"{self.host}; it was not applied",
+                True,
+            )
         fault = self.fault_factory(spec, self.netns)  # refuses unknown kinds, checks params
-        mechanism = fault.plan().get("mechanism")
+        mechanism = str(fault.plan().get("mechanism") or "")
         deadline = time.time() + spec.lease_seconds
 
         existing = self.ledger.get(spec.fault_id)
@@ -197,8 +207,12 @@ class HostAgent:
             if self.ledger.renew(spec.fault_id, deadline) is None:
                 raise FaultError(f"{spec.fault_id} changed state while resuming", False)
         elif existing is not None:
+            # Only a true duplicate gets here: the same run, step and attempt (run keys are
+            # unique), which ended already. Applying it again would outlive its own revert.
             raise FaultError(
-                f"{spec.fault_id} already ended ({existing.state}); send a new attempt", True
+                f"the fault {spec.fault_id} was already applied once and has ended "
+                f"({existing.state}); a new attempt needs a new attempt number",
+                True,
             )
         else:
             try:
@@ -212,52 +226,52 @@ class HostAgent:
             state = self.janitor.revert(spec.fault_id, f"apply failed: {exc}")
             log.error("applying %s failed (%s); revert: %s", spec.fault_id, exc, state)
             permanent = isinstance(exc, FaultError) and exc.permanent
-            raise FaultError(f"applying {spec.fault_id} failed: {exc}", permanent) from exc
+            raise FaultError(
+                f"{spec.kind} could not be applied on {self.host}: {exc}", permanent
+            ) from exc
 
         entry = self.ledger.mark(spec.fault_id, EntryState.APPLIED, expect={EntryState.APPLYING})
         if entry is None:
             # The janitor claimed it (lease ran out during apply): do not leave it behind.
             self.janitor.revert(spec.fault_id, "lease expired while applying")
-            raise FaultError(f"{spec.fault_id}: lease expired while applying", False)
+            raise FaultError(
+                f"{spec.fault_id}: its lease expired while it was being applied", False
+            )
         log.info("applied %s (%s) until %.3f", spec.fault_id, mechanism, entry.lease_deadline)
         return self._applied(spec.fault_id, mechanism, entry.lease_deadline)
 
     def renew(self, fault_id: str, lease_seconds: float) -> dict[str, Any]:
-        if (
-            not isinstance(lease_seconds, int | float)
-            or isinstance(lease_seconds, bool)
-            or not math.isfinite(lease_seconds)
-            or not 0 < lease_seconds <= MAX_LEASE_SECONDS
-        ):
-            raise FaultError(f"lease_seconds must be in (0, {MAX_LEASE_SECONDS:.0f}]", True)
-        entry = self.ledger.renew(fault_id, time.time() + lease_seconds)
+        lease = _parse(check_lease, lease_seconds)
+        entry = self.ledger.renew(fault_id, time.time() + lease)
         if entry is not None:
-            return {
-                "fault_id": fault_id,
-                "state": entry.state.value,
-                "renewed": True,
-                "lease_deadline": entry.lease_deadline,
-            }
+            return RenewReply(
+                fault_id, FaultState(entry.state.value), True, entry.lease_deadline
+            ).to_json()
         current = self.ledger.get(fault_id)
-        state = "unknown" if current is None else current.state.value
-        return {"fault_id": fault_id, "state": state, "renewed": False}
+        if current is None:
+            return RenewReply(fault_id, FaultState.UNKNOWN, False).to_json()
+        ended_at, detail = _ending(current)
+        return RenewReply(
+            fault_id, FaultState(current.state.value), False, None, ended_at, detail
+        ).to_json()
 
     def revert(self, fault_id: str) -> dict[str, Any]:
         state = self.janitor.revert(fault_id, "revert requested")
         if state is None:
-            reported = "unknown"  # never claim to have reverted what we never knew about
+            reported = FaultState.UNKNOWN  # never claim to have reverted what we never knew
         elif state is EntryState.REVERTED:
-            reported = "reverted"
+            reported = FaultState.REVERTED
         else:
-            reported = "unconfirmed"
-        return {"fault_id": fault_id, "state": reported, "host": self.host}
+            reported = FaultState.UNCONFIRMED
+        detail = ""
+        entry = self.ledger.get(fault_id)
+        if entry is not None:
+            _, detail = _ending(entry)
+        return RevertReply(fault_id, self.host, reported, detail).to_json()
 
     def ping(self) -> dict[str, Any]:
-        return {
-            "host": self.host,
-            "netns": self.netns,
-            "active": [entry.fault_id for entry in self.ledger.active()],
-        }
+        active = tuple(entry.fault_id for entry in self.ledger.active())
+        return PingReply(self.host, self.netns, active).to_json()
 
     def halt(self, since: float | None = None) -> dict[str, Any]:
         """Revert everything. With ``since`` (the halt's time), a halt already released when
@@ -266,22 +280,31 @@ class HostAgent:
             try:
                 state = self.halt_flag.get()
             except HaltUnknown:
-                state = HaltState(reason="halt flag unreadable", since=since)  # act: safe side
+                state = HaltState(reason="halt flag unreadable", since=since)  # the safe side
             if state is None:
-                return {"host": self.host, "reverted": [], "unconfirmed": [], "released": True}
+                return HaltReply(self.host, released=True).to_json()
         reverted = self.janitor.revert_all("halt requested")
-        return {
-            "host": self.host,
-            "reverted": reverted,
-            "unconfirmed": [entry.fault_id for entry in self.ledger.active()],
-        }
+        unconfirmed = tuple(entry.fault_id for entry in self.ledger.active())
+        return HaltReply(self.host, tuple(reverted), unconfirmed).to_json()
 
-    def _applied(self, fault_id: str, mechanism: Any, deadline: float) -> dict[str, Any]:
-        return {
-            "fault_id": fault_id,
-            "state": "applied",
-            "mechanism": mechanism,
-            "host": self.host,
-            "netns": self.netns,
-            "lease_deadline": deadline,
-        }
+    def _applied(self, fault_id: str, mechanism: str, deadline: float) -> dict[str, Any]:
+        return ApplyReply(fault_id, self.host, mechanism, deadline, self.netns).to_json()
+
+
+def parse_request(parser: Callable[[Any], T], raw: Any) -> T:
+    """A request parsed by its protocol type; malformed ones are refused for good."""
+    try:
+        return parser(raw)
+    except ProtocolError as exc:
+        raise FaultError(f"a malformed request was refused: {exc}", True) from None
+
+
+_parse = parse_request
+
+
+def _ending(entry: Entry) -> tuple[float | None, str]:
+    """When and why the agent ended a fault, from its ledger history (the first revert)."""
+    for event in entry.history:
+        if event.get("state") == EntryState.REVERTING.value:
+            return float(event.get("at") or 0.0) or None, str(event.get("detail") or "")
+    return None, ""

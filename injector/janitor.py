@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable
 
 from injector.faults.catalogue import build_fault
-from injector.faults.fault import Fault, FaultSpec
+from injector.faults.fault import Fault
 from injector.ledger import ACTIVE_STATES, Entry, EntryState, Ledger
+from injector.protocol import FaultSpec
 
 log = logging.getLogger(__name__)
 

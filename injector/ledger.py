@@ -12,7 +12,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field, replace
@@ -20,11 +19,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from injector.faults.fault import FaultSpec
+from injector.protocol import FAULT_ID, FaultSpec
 
 log = logging.getLogger(__name__)
 
-FAULT_ID = re.compile(r"^r\d+-s\d+-a\d+$")
 PRUNE_AFTER_SECONDS = 3600.0
 
 

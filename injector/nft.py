@@ -1,4 +1,4 @@
-"""nftables tables that faults own: one `inet drillhall_r<run>_s<step>` table per fault step.
+"""nftables tables that faults own: one `inet drillhall_r<run key>_s<step>` table per fault step.
 
 Every network fault that filters or redirects packets applies, checks and deletes its table
 the same way, inside the target's network namespace, through `nft` with an argv list.
@@ -12,8 +12,8 @@ from injector.faults.fault import FaultError
 NFT_TIMEOUT = 5.0
 
 
-def table_name(run_id: int, step: int) -> str:
-    return f"drillhall_r{run_id}_s{step}"
+def table_name(run: str, step: int) -> str:
+    return f"drillhall_r{run}_s{step}"
 
 
 def script(table: str, fault_id: str, body: str) -> str:

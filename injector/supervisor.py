@@ -24,9 +24,10 @@ from pathlib import Path
 from types import FrameType
 
 from injector.halt import HaltFlag, HaltUnknown
-from injector.host import check_host_name, parse_label, parse_service
+from injector.host import parse_label, parse_service
 from injector.janitor import Janitor
 from injector.ledger import Ledger
+from injector.protocol import agent_queue, check_host_name
 
 log = logging.getLogger("injector.supervisor")
 
@@ -105,7 +106,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def worker_argv(host: str) -> list[str]:
     return [
         sys.executable, "-m", "celery", "-A", "injector.agent", "worker",
-        "-Q", f"agent.{host}", "-P", "solo", "-n", f"agent-{host}@%h",
+        "-Q", agent_queue(host), "-P", "solo", "-n", f"agent-{host}@%h",
         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO",
     ]  # fmt: skip
 
@@ -253,7 +254,7 @@ class Supervisor:
         )
         self.worker_started = time.monotonic()
         write_pid(self.worker_pid_file, self.worker.pid)
-        log.info("started worker %d for queue agent.%s", self.worker.pid, self.args.host)
+        log.info("started worker %d for queue %s", self.worker.pid, agent_queue(self.args.host))
 
     def _stop_worker(self) -> None:
         worker = self.worker

@@ -6,6 +6,7 @@ import sys
 import time
 
 from drills.cli.process_group import ProcessGroup
+from injector.protocol import agent_queue
 
 
 def active_queues(timeout: float = 1.0, broker_url: str | None = None) -> set[str]:
@@ -73,9 +74,9 @@ def ensure_workers(
     that host's evidence, which the run then reports, instead of stopping it.
     """
     optional = {h: ns for h, ns in (optional or {}).items() if h not in agents}
-    wanted = {"orchestrator"} | {f"agent.{h}" for h in agents}
+    wanted = {"orchestrator"} | {agent_queue(h) for h in agents}
     present = active_queues()
-    missing = (wanted | {f"agent.{h}" for h in optional}) - present
+    missing = (wanted | {agent_queue(h) for h in optional}) - present
     if not missing:
         say("workers: already running")
         return
@@ -83,7 +84,7 @@ def ensure_workers(
         group.start("orchestrator", orchestrator_argv(f"orchestrator-{time.time_ns()}"))
         say("workers: started an orchestrator worker for this run")
     for host, netns in sorted({**agents, **optional}.items()):
-        if f"agent.{host}" in missing:
+        if agent_queue(host) in missing:
             group.start(f"agent-{host}", agent_argv(host, netns))
             say(f"workers: started the agent for host {host}")
     optional_names = {f"agent-{h}" for h in optional}

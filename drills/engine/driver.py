@@ -1,32 +1,51 @@
-"""How the engine reaches agents. The Celery implementation lives in drills/web/agents.py."""
+"""How the engine reaches agents: the messages are injector.protocol's, the transport is not
+the engine's business. The Celery implementation is drills/web/agents.py; tests use fakes."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
+
+from injector.protocol import (
+    ApplyReply,
+    CollectReply,
+    CollectRequest,
+    EvidenceBeat,
+    FaultSpec,
+    KernelSampleMessage,
+    PingReply,
+    RenewReply,
+    RevertReply,
+)
 
 
 class AgentUnavailable(Exception):
     """No agent answered on a host's queue in time."""
 
 
+class AgentRefused(Exception):
+    """The agent answered, and refused: ``str(exc)`` is its sentence."""
+
+    def __init__(self, message: str, permanent: bool = True) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
 class PendingReply(Protocol):
-    def poll(self) -> dict[str, Any] | None:
+    def poll(self) -> RenewReply | None:
         """The reply if it has arrived, else None; never blocks."""
         ...
 
 
 class FaultDriver(Protocol):
-    def ping(self, queue: str, timeout: float) -> dict[str, Any]: ...
+    def ping(self, queue: str, timeout: float) -> PingReply: ...
 
-    def apply(self, queue: str, spec: dict[str, Any], timeout: float) -> dict[str, Any]: ...
+    def apply(self, queue: str, spec: FaultSpec, timeout: float) -> ApplyReply: ...
 
     def renew(self, queue: str, fault_id: str, lease_seconds: float) -> PendingReply: ...
 
-    def revert(self, queue: str, fault_id: str, timeout: float) -> dict[str, Any]: ...
+    def revert(self, queue: str, fault_id: str, timeout: float) -> RevertReply: ...
 
-    def collect(
-        self, queue: str, run_id: int, names: list[str], interval: float, timeout: float
-    ) -> dict[str, Any]:
+    def collect(self, queue: str, request: CollectRequest, timeout: float) -> CollectReply:
         """Start kernel collectors on a host; the reply says which source each one uses."""
         ...
 
@@ -34,12 +53,12 @@ class FaultDriver(Protocol):
 class EvidenceFeed(Protocol):
     """Where agents' kernel samples come from, and the lease that keeps collectors alive."""
 
-    def open(self, run_id: int, lease_seconds: float) -> None: ...
+    def open(self, run: str, lease_seconds: float) -> None: ...
 
-    def keep_alive(self, run_id: int, lease_seconds: float) -> None: ...
+    def keep_alive(self, run: str, lease_seconds: float) -> None: ...
 
-    def drain(self, run_id: int) -> list[dict[str, Any]]: ...
+    def drain(self, run: str) -> list[KernelSampleMessage | EvidenceBeat]: ...
 
-    def close(self, run_id: int) -> None:
+    def close(self, run: str) -> None:
         """Collectors stop (their lease is gone); samples still queued are dropped."""
         ...

@@ -15,11 +15,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from drills.engine.driver import AgentUnavailable, EvidenceFeed, FaultDriver, PendingReply
+from drills.engine.driver import (
+    AgentRefused,
+    AgentUnavailable,
+    EvidenceFeed,
+    FaultDriver,
+    PendingReply,
+)
 from drills.engine.events import EventSink, EventType
+from drills.engine.outcome import RunOutcome
 from drills.engine.plan import Plan, PlannedFault, PlannedStep
 from drills.engine.states import TRANSITIONS, RunState, check_transition
 from drills.playbook.model import Playbook
+from injector.protocol import (
+    CollectRequest,
+    EvidenceBeat,
+    FaultSpec,
+    FaultState,
+    KernelSampleMessage,
+)
 from verifier.netns import enter_netns, run_in_netns
 from verifier.phases import Phase
 from verifier.probes.canary import Ack, Canary
@@ -44,26 +58,6 @@ class RunOptions:
     abort_poll_seconds: float = 0.25
     evidence_interval: float = 1.0  # kernel collectors' read interval on the agents
     drain_seconds: float = 0.5  # how often kernel samples are fetched from the agents
-
-
-@dataclass
-class RunOutcome:
-    state: RunState
-    verdicts: dict[str, str] = field(default_factory=dict)
-    rto: float | None = None
-    rto_objective: float | None = None
-    reason: str = ""
-    rpo: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "state": self.state.value,
-            "verdicts": self.verdicts,
-            "rto": self.rto,
-            "rto_objective": self.rto_objective,
-            "reason": self.reason,
-            "rpo": self.rpo,
-        }
 
 
 def sample_event(sample: Sample) -> dict[str, Any]:
@@ -114,31 +108,38 @@ class _FaultWindow:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def kernel_sample_event(message: dict[str, Any]) -> dict[str, Any]:
+def kernel_sample_event(message: KernelSampleMessage) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "probe": f"kernel.{message['metric']}",
+        "probe": f"kernel.{message.metric}",
         "ok": True,
         "latency_ms": None,
         "status": None,
         "error": None,
-        "value": message["value"],
-        "host": message.get("host"),
-        "source": message.get("source"),
-        "at": message.get("t"),
+        "value": message.value,
+        "host": message.host,
+        "source": message.source,
+        "at": message.t,
     }
-    if message.get("count"):
-        data["count"] = message["count"]
-    if message.get("buckets"):
-        data["buckets"] = message["buckets"]
-    if message.get("labels"):
-        data["labels"] = message["labels"]
+    if message.count:
+        data["count"] = message.count
+    if message.buckets:
+        data["buckets"] = message.buckets
+    if message.labels:
+        data["labels"] = message.labels
     return data
+
+
+def kernel_point(message: KernelSampleMessage) -> KernelPoint:
+    buckets = tuple(sorted((float(bound), int(n)) for bound, n in message.buckets.items()))
+    return KernelPoint(
+        message.t, message.host, message.metric, message.value, message.source, buckets
+    )
 
 
 class DrillRunner:
     def __init__(
         self,
-        run_id: int,
+        run_key: str,
         playbook: Playbook,
         plan: Plan,
         driver: FaultDriver,
@@ -149,7 +150,9 @@ class DrillRunner:
         clock: Callable[[], float] = time.time,
         evidence: EvidenceFeed | None = None,
     ) -> None:
-        self.run_id = run_id
+        self.run_key = (
+            run_key  # the run key (injector.protocol): fault ids and evidence keys use it
+        )
         self.playbook = playbook
         self.plan = plan
         self.driver = driver
@@ -287,7 +290,7 @@ class DrillRunner:
             self._last_renewal = now
             self._renew_leases()
             if self._evidence_open and self.evidence is not None:
-                self.evidence.keep_alive(self.run_id, self.opt.lease_seconds)
+                self.evidence.keep_alive(self.run_key, self.opt.lease_seconds)
         if self._pending_abort is not None:
             raise _Abort(self._pending_abort)
 
@@ -307,7 +310,7 @@ class DrillRunner:
                             "silent the fault is reverted on the host when its lease expires",
                         },
                     )
-                elif reply is not None and not reply.get("renewed", False):
+                elif reply is not None and not reply.renewed:
                     if not fault.warned:
                         fault.warned = True
                         self._emit(
@@ -315,7 +318,7 @@ class DrillRunner:
                             {
                                 "fault_id": fault.fault_id,
                                 "host": fault.host,
-                                "message": f"the agent reports the fault as {reply.get('state')}: "
+                                "message": f"the agent reports the fault as {reply.state}: "
                                 "it was reverted on the host before the step ended",
                             },
                         )
@@ -331,15 +334,10 @@ class DrillRunner:
 
     # -- faults -------------------------------------------------------------------
     def _apply(self, step: PlannedStep, fault: PlannedFault) -> _ActiveFault:
-        spec = {
-            "run_id": self.run_id,
-            "step": step.index,
-            "attempt": 1,
-            "kind": fault.kind,
-            "params": fault.params,
-            "lease_seconds": self.opt.lease_seconds,
-        }
-        fault_id = f"r{self.run_id}-s{step.index}-a1"
+        spec = FaultSpec(
+            self.run_key, step.index, 1, fault.kind, dict(fault.params), self.opt.lease_seconds
+        )
+        fault_id = spec.fault_id
         peers = (*fault.params.get("peers", ()), *fault.params.get("destinations", ()))
         active = _ActiveFault(
             fault_id,
@@ -352,35 +350,42 @@ class DrillRunner:
         )
         # Track before sending: if the reply is lost, revert still targets it.
         self._active[(fault.host, fault_id)] = active
-        reply = self.driver.apply(fault.queue, spec, self.opt.agent_timeout)
+        try:
+            reply = self.driver.apply(fault.queue, spec, self.opt.agent_timeout)
+        except (AgentRefused, AgentUnavailable) as exc:
+            raise RuntimeError(
+                f"step {step.path} “{step.name}”: the {fault.kind} fault on {fault.host} could "
+                f"not be applied: {exc}"
+            ) from None
         active.applied_at = self.clock()
         self._emit(
             EventType.FAULT_APPLIED,
             {
                 "step": step.index,
                 "path": step.path,
-                "fault_id": reply.get("fault_id", fault_id),
+                "fault_id": reply.fault_id or fault_id,
                 "host": fault.host,
                 "kind": fault.kind,
-                "mechanism": reply.get("mechanism", fault.mechanism),
+                "mechanism": reply.mechanism or fault.mechanism,
                 "params": fault.params,
             },
         )
         return active
 
     def _revert(self, fault: _ActiveFault) -> bool:
+        message = ""
         try:
             reply = self.driver.revert(fault.queue, fault.fault_id, self.opt.agent_timeout)
-            state = str(reply.get("state", "unknown"))
-        except AgentUnavailable as exc:
-            state, reply = "unconfirmed", {"message": str(exc)}
+            state = reply.state.value
+        except (AgentUnavailable, AgentRefused) as exc:
+            state, message = FaultState.UNCONFIRMED.value, str(exc)
         data = {"step": fault.step, "fault_id": fault.fault_id, "host": fault.host, "state": state}
         self._active.pop((fault.host, fault.fault_id), None)
-        if state == "reverted":
+        if state == FaultState.REVERTED:
             self._emit(EventType.FAULT_REVERTED, data)
             self._windows.append(self._window(fault))
             return True
-        data["message"] = reply.get("message") or (
+        data["message"] = message or (
             "the agent could not confirm the revert; its janitor reverts the fault when the "
             "lease expires"
         )
@@ -427,7 +432,7 @@ class DrillRunner:
         except _Abort as abort:
             outcome = self._abort(abort.reason)
         except Exception as exc:
-            log.exception("run %s failed", self.run_id)
+            log.exception("run %s failed", self.run_key)
             outcome = self._error(exc)
         finally:
             self._stop_probe_threads()
@@ -569,21 +574,16 @@ class DrillRunner:
         """Kernel collectors on every host that has some, before the baseline starts."""
         if self.evidence is None or not self.plan.collectors:
             return
-        self.evidence.open(self.run_id, self.opt.lease_seconds)
+        self.evidence.open(self.run_key, self.opt.lease_seconds)
         self._evidence_open = True
         for planned in self.plan.collectors:
             try:
-                reply = self.driver.collect(
-                    planned.queue,
-                    self.run_id,
-                    list(planned.names),
-                    self.opt.evidence_interval,
-                    self.opt.agent_timeout,
-                )
-                collectors = reply.get("collectors", [])
+                request = CollectRequest(self.run_key, planned.names, self.opt.evidence_interval)
+                reply = self.driver.collect(planned.queue, request, self.opt.agent_timeout)
+                collectors = [c.to_json() for c in reply.collectors]
             except Exception as exc:  # evidence is wanted, but its absence is reported, not fatal
                 collectors = [
-                    {"name": name, "source": None, "reason": f"agent did not start it: {exc}"}
+                    {"name": name, "source": None, "reason": f"the agent did not start it: {exc}"}
                     for name in planned.names
                 ]
             self._emit(EventType.COLLECTORS, {"host": planned.host, "collectors": collectors})
@@ -591,15 +591,14 @@ class DrillRunner:
     def _drain_evidence(self) -> None:
         assert self.evidence is not None
         try:
-            messages = self.evidence.drain(self.run_id)
+            messages = self.evidence.drain(self.run_key)
         except Exception as exc:  # Redis hiccup: the samples wait in the list for the next drain
-            log.warning("run %s: kernel samples not drained: %s", self.run_id, exc)
+            log.warning("run %s: kernel samples not drained: %s", self.run_key, exc)
             return
         for message in messages:
-            try:
-                point = KernelPoint.from_message(message)
-            except (KeyError, TypeError, ValueError):
-                continue
+            if isinstance(message, EvidenceBeat):
+                continue  # beats show which intervals arrived; the evidence watch uses them
+            point = kernel_point(message)
             self.evidence_log.add(point)
             self.store.add(Sample(point.t, f"kernel.{point.metric}", True, value=point.value))
             self._emit(EventType.SAMPLE, kernel_sample_event(message))
@@ -609,9 +608,9 @@ class DrillRunner:
             return
         self._evidence_open = False
         try:
-            self.evidence.close(self.run_id)
+            self.evidence.close(self.run_key)
         except Exception as exc:  # the lease key expires by itself; collectors stop then
-            log.warning("run %s: evidence lease not removed: %s", self.run_id, exc)
+            log.warning("run %s: evidence lease not removed: %s", self.run_key, exc)
 
     def _window(self, fault: _ActiveFault) -> _FaultWindow:
         by_address = {c.address: c.host for c in self.plan.collectors}
@@ -703,4 +702,4 @@ class DrillRunner:
             self._to(RunState.REVERTING)
         self._revert_all()
         self._to(RunState.ERROR)
-        return RunOutcome(RunState.ERROR, {}, None, self.playbook.objectives.rto, message)
+        return RunOutcome.error(message, self.playbook.objectives.rto)

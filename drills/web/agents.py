@@ -1,71 +1,122 @@
-"""The Celery FaultDriver: sends agent tasks by name to each host's queue."""
+"""How the orchestrator reaches agents: injector.protocol's tasks over Celery, and kernel
+samples from the agents' Redis lists. The engine sees only drills.engine.driver's protocols."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import redis
 from celery.exceptions import TimeoutError as CeleryTimeout
 from celery.result import AsyncResult
 
 from drillhall.celery import app
-from drills.engine.driver import AgentUnavailable
-from injector.evidence import lease_key, samples_key
+from drills.engine.driver import AgentRefused, AgentUnavailable
+from injector.protocol import (
+    AgentTask,
+    ApplyReply,
+    CollectReply,
+    CollectRequest,
+    EvidenceBeat,
+    FaultSpec,
+    FaultState,
+    KernelSampleMessage,
+    PingReply,
+    PingRequest,
+    ProtocolError,
+    Refusal,
+    RenewReply,
+    RenewRequest,
+    RevertReply,
+    RevertRequest,
+    evidence_lease_key,
+    evidence_samples_key,
+    host_of_queue,
+    parse_evidence,
+)
+
+log = logging.getLogger(__name__)
 
 DRAIN_AT_ONCE = 2000
+T = TypeVar("T")
 
 
-class _Reply:
-    def __init__(self, result: AsyncResult) -> None:
+def _decode(value: Any, parse: Callable[[Any], T], queue: str) -> T:
+    refusal = Refusal.from_reply(value)
+    if refusal is not None:
+        raise AgentRefused(refusal.message, refusal.permanent)
+    try:
+        return parse(value)
+    except ProtocolError as exc:
+        raise AgentRefused(
+            f"the agent of {host_of_queue(queue)} answered in a form this server does not "
+            f"understand ({exc}); are the agent and the server the same version?"
+        ) from None
+
+
+class _Renewal:
+    def __init__(self, result: AsyncResult, fault_id: str) -> None:
         self._result = result
+        self._fault_id = fault_id
 
-    def poll(self) -> dict[str, Any] | None:
+    def poll(self) -> RenewReply | None:
         if not self._result.ready():
             return None
-        if self._result.failed():
-            return {"renewed": False, "state": f"error: {self._result.result}"}
-        value = self._result.result
-        return value if isinstance(value, dict) else None
+        try:
+            if self._result.failed():
+                detail = f"the renewal failed on the agent: {self._result.result}"
+                return RenewReply(self._fault_id, FaultState.UNKNOWN, False, detail=detail)
+            value = self._result.result
+        finally:
+            self._result.forget()
+        refusal = Refusal.from_reply(value)
+        if refusal is not None:
+            return RenewReply(self._fault_id, FaultState.UNKNOWN, False, detail=refusal.message)
+        try:
+            return RenewReply.from_json(value)
+        except ProtocolError as exc:
+            return RenewReply(self._fault_id, FaultState.UNKNOWN, False, detail=str(exc))
 
 
 class CeleryFaultDriver:
-    def _call(self, name: str, queue: str, args: list[Any], timeout: float) -> dict[str, Any]:
+    def _call(self, task: AgentTask, queue: str, request: dict[str, Any], timeout: float) -> Any:
         # expires: a message nobody took in time is dropped, never applied late.
-        result = app.send_task(name, args=args, queue=queue, expires=timeout)
+        result = app.send_task(task, args=[request], queue=queue, expires=timeout)
         try:
-            value = result.get(timeout=timeout, disable_sync_subtasks=False, propagate=True)
+            return result.get(timeout=timeout, disable_sync_subtasks=False, propagate=True)
         except CeleryTimeout:
+            host = host_of_queue(queue)
             raise AgentUnavailable(
-                f"no agent answered on queue {queue!r} within {timeout:g}s "
-                f"(is `drillhall agent --host {queue.removeprefix('agent.')}` running?)"
+                f"the agent of host {host} did not answer within {timeout:g} s; is "
+                f"`drillhall agent --host {host}` running?"
             ) from None
         finally:
             result.forget()
-        return value if isinstance(value, dict) else {}
 
-    def ping(self, queue: str, timeout: float) -> dict[str, Any]:
-        return self._call("drillhall.agent.ping", queue, [], timeout)
+    def ping(self, queue: str, timeout: float) -> PingReply:
+        value = self._call(AgentTask.PING, queue, PingRequest().to_json(), timeout)
+        return _decode(value, PingReply.from_json, queue)
 
-    def apply(self, queue: str, spec: dict[str, Any], timeout: float) -> dict[str, Any]:
-        return self._call("drillhall.agent.apply", queue, [spec], timeout)
+    def apply(self, queue: str, spec: FaultSpec, timeout: float) -> ApplyReply:
+        value = self._call(AgentTask.APPLY, queue, spec.to_json(), timeout)
+        return _decode(value, ApplyReply.from_json, queue)
 
-    def renew(self, queue: str, fault_id: str, lease_seconds: float) -> _Reply:
+    def renew(self, queue: str, fault_id: str, lease_seconds: float) -> _Renewal:
+        request = RenewRequest(fault_id, lease_seconds)
         result = app.send_task(
-            "drillhall.agent.renew",
-            args=[fault_id, lease_seconds],
-            queue=queue,
-            expires=lease_seconds,
+            AgentTask.RENEW, args=[request.to_json()], queue=queue, expires=lease_seconds
         )
-        return _Reply(result)
+        return _Renewal(result, fault_id)
 
-    def revert(self, queue: str, fault_id: str, timeout: float) -> dict[str, Any]:
-        return self._call("drillhall.agent.revert", queue, [fault_id], timeout)
+    def revert(self, queue: str, fault_id: str, timeout: float) -> RevertReply:
+        value = self._call(AgentTask.REVERT, queue, RevertRequest(fault_id).to_json(), timeout)
+        return _decode(value, RevertReply.from_json, queue)
 
-    def collect(
-        self, queue: str, run_id: int, names: list[str], interval: float, timeout: float
-    ) -> dict[str, Any]:
-        return self._call("drillhall.agent.collect", queue, [run_id, names, interval], timeout)
+    def collect(self, queue: str, request: CollectRequest, timeout: float) -> CollectReply:
+        value = self._call(AgentTask.COLLECT, queue, request.to_json(), timeout)
+        return _decode(value, CollectReply.from_json, queue)
 
 
 class RedisEvidenceFeed:
@@ -74,28 +125,26 @@ class RedisEvidenceFeed:
     def __init__(self, url: str) -> None:
         self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
-    def open(self, run_id: int, lease_seconds: float) -> None:
-        self._redis.delete(samples_key(run_id))
-        self.keep_alive(run_id, lease_seconds)
+    def open(self, run: str, lease_seconds: float) -> None:
+        self._redis.delete(evidence_samples_key(run))
+        self.keep_alive(run, lease_seconds)
 
-    def keep_alive(self, run_id: int, lease_seconds: float) -> None:
-        self._redis.set(lease_key(run_id), "1", px=max(1, int(lease_seconds * 1000)))
+    def keep_alive(self, run: str, lease_seconds: float) -> None:
+        self._redis.set(evidence_lease_key(run), "1", px=max(1, int(lease_seconds * 1000)))
 
-    def drain(self, run_id: int) -> list[dict[str, Any]]:
-        key = samples_key(run_id)
+    def drain(self, run: str) -> list[KernelSampleMessage | EvidenceBeat]:
+        key = evidence_samples_key(run)
         with self._redis.pipeline() as pipe:  # read and remove in one step: nothing lost
             pipe.lrange(key, 0, DRAIN_AT_ONCE - 1)
             pipe.ltrim(key, DRAIN_AT_ONCE, -1)
             raw, _ = pipe.execute()
-        out = []
+        out: list[KernelSampleMessage | EvidenceBeat] = []
         for item in raw:
             try:
-                message = json.loads(item)
-            except ValueError:
-                continue
-            if isinstance(message, dict):
-                out.append(message)
+                out.append(parse_evidence(json.loads(item)))
+            except (ValueError, ProtocolError) as exc:
+                log.warning("run %s: an unreadable kernel sample was dropped: %s", run, exc)
         return out
 
-    def close(self, run_id: int) -> None:
-        self._redis.delete(lease_key(run_id), samples_key(run_id))
+    def close(self, run: str) -> None:
+        self._redis.delete(evidence_lease_key(run), evidence_samples_key(run))

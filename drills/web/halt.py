@@ -1,7 +1,7 @@
 """Halt all, the Django side: set the flag, tell every agent, release.
 
 The flag itself (a Redis key in the broker's Redis) and its meaning for agents live in
-``injector.halt``. Halting sets the key first and then broadcasts "drillhall.agent.halt" to
+``injector.halt``. Halting sets the key first and then broadcasts ``AgentTask.HALT`` to
 every host queue of the inventory: an agent that takes the message reverts at once, one that
 misses it reverts on its janitor's next sweep, and every apply is refused until release.
 Runs in progress see the flag through the orchestrator's abort poll and end aborted.
@@ -16,10 +16,10 @@ from typing import Any
 from django.conf import settings
 
 from injector.halt import HaltFlag, HaltState, HaltUnknown
+from injector.protocol import AgentTask, HaltRequest
 
 log = logging.getLogger(__name__)
 
-HALT_TASK = "drillhall.agent.halt"
 # A halt message nobody took within this long is dropped: the janitor obeys the flag anyway,
 # and a late one must not revert a later run's faults (the task also checks the flag).
 BROADCAST_EXPIRES_S = 30.0
@@ -62,8 +62,8 @@ def halt_all(reason: str, by: str = "") -> HaltResult:
     for queue in agent_queues():
         try:
             app.send_task(
-                HALT_TASK,
-                args=[state.since],
+                AgentTask.HALT,
+                args=[HaltRequest(state.since).to_json()],
                 queue=queue,
                 expires=BROADCAST_EXPIRES_S,
                 ignore_result=True,

@@ -17,6 +17,7 @@ from django.db import transaction
 
 from drills.engine import plan
 from drills.web.models.inventory import Host, Service
+from injector.protocol import HostRegistration, ProtocolError, agent_queue
 
 # The agent's own rule for host names (injector.host.HOST_NAME): they become queue names.
 HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -74,7 +75,7 @@ def register_host(
     """Create or update a host. ``labels`` and ``services``, when given, become exactly these."""
     defaults: dict[str, Any] = {
         "address": address,
-        "agent_queue": queue or f"agent.{name}",
+        "agent_queue": queue or agent_queue(name),
         "netns": netns,
         "lab": lab,
     }
@@ -94,6 +95,10 @@ def register_agent(payload: Any) -> dict[str, Any]:
     host's (the agent's keys win; labels added in the admin stay) and services are upserted,
     never deleted: an agent knows what it was told at start, not what an operator added.
     """
+    try:
+        HostRegistration.from_json(payload)  # the message's shape, as the protocol defines it
+    except ProtocolError as exc:
+        raise RegistrationError(str(exc)) from None
     data = _check_payload(payload)
     name = data["host"]
     existing = Host.objects.filter(name=name).first()
@@ -144,7 +149,7 @@ def _check_payload(payload: Any) -> dict[str, Any]:
             address = str(ipaddress.ip_address(address))
         except ValueError:
             raise RegistrationError(f"address {address!r} is not an IP address") from None
-    queue = payload.get("queue") or f"agent.{name}"
+    queue = payload.get("queue") or agent_queue(name)
     if not isinstance(queue, str) or len(queue) > 100:
         raise RegistrationError(f"invalid queue {queue!r}")
     netns = payload.get("netns") or ""

@@ -9,6 +9,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from drills.engine.events import EventType
+from drills.engine.outcome import RunOutcome
 from drills.engine.plan import PlanError, resolve_plan
 from drills.engine.runner import DrillRunner, RunOptions
 from drills.engine.states import RunState
@@ -22,15 +23,16 @@ from drills.web.stream import RunEventSink
 log = logging.getLogger(__name__)
 
 
-def execute_run(run_id: int) -> str:
+def execute_run(run_key: str) -> str:
     # Compare-and-set: only one delivery of this task may start the run; a redelivered
     # message for a run already under way (or gone) does nothing.
     claimed = DrillRun.objects.filter(
-        id=run_id, state=RunState.PENDING, started_at__isnull=True
+        key=run_key, state=RunState.PENDING, started_at__isnull=True
     ).update(started_at=timezone.now())
     if not claimed:
         return "skipped"
-    run = DrillRun.objects.select_related("version__playbook").get(id=run_id)
+    run = DrillRun.objects.select_related("version__playbook").get(key=run_key)
+    run_id = run.id
     sink = _StateRecordingSink(run_id)
     try:
         playbook = parse_playbook(run.version.content, f"{run.version.playbook.name}.yaml")
@@ -44,13 +46,7 @@ def execute_run(run_id: int) -> str:
             {"state": RunState.ERROR.value, "previous": RunState.PENDING.value},
             timezone.now().timestamp(),
         )
-        result: dict[str, object] = {
-            "state": "error",
-            "verdicts": {},
-            "rto": None,
-            "rto_objective": None,
-            "reason": str(exc),
-        }
+        result = RunOutcome.error(f"the run could not start: {exc}").to_dict()
         sink.emit(EventType.RESULT, result, timezone.now().timestamp())
         DrillRun.objects.filter(id=run_id).update(finished_at=timezone.now(), result=result)
         return "error"
@@ -70,7 +66,7 @@ def execute_run(run_id: int) -> str:
         return DrillRun.objects.filter(id=run_id).values_list("resumes", flat=True).first() or 0
 
     runner = DrillRunner(
-        run_id,
+        run.key,
         playbook,
         plan,
         CeleryFaultDriver(),

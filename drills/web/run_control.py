@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from drills.engine.outcome import RunOutcome
 from drills.engine.states import RunState
 from drills.web.models import DrillRun, PlaybookVersion
 
@@ -21,20 +22,17 @@ def start_run(
         version=version, started_by=user, source=source, approved_protected=approve_protected
     )
     try:
-        run_drill.apply_async(args=[run.id], queue="orchestrator", retry=False)
+        run_drill.apply_async(args=[run.key], queue="orchestrator", retry=False)
     except Exception as exc:
         # No broker: the run must not sit in "pending" for ever.
-        reason = f"could not reach the task broker: {exc}"
+        reason = (
+            f"the run could not be handed to an orchestrator: the task broker did not take it "
+            f"({exc}); check that Redis is running (`drillhall doctor`)"
+        )
         DrillRun.objects.filter(id=run.id, state=RunState.PENDING).update(
             state=RunState.ERROR,
             finished_at=timezone.now(),
-            result={
-                "state": "error",
-                "verdicts": {},
-                "rto": None,
-                "rto_objective": None,
-                "reason": reason,
-            },
+            result=RunOutcome.error(reason).to_dict(),
         )
         run.refresh_from_db()
     return run

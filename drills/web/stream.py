@@ -11,7 +11,7 @@ from channels.layers import get_channel_layer
 from django.db.models import Max
 
 from drills.engine.events import EventType
-from drills.web.models import RunEvent
+from drills.web.models import DrillRun, RunEvent
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ class RunEventSink:
 
     def __init__(self, run_id: int) -> None:
         self.run_id = run_id
-        self.group = f"run-{run_id}"
+        self.group = DrillRun.objects.get(id=run_id).group_name
         self._lock = threading.Lock()
         last = RunEvent.objects.filter(run_id=run_id).aggregate(m=Max("seq"))["m"]
         self._seq = last or 0

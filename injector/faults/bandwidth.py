@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from injector.commands import CommandError, in_netns, netns_missing, run_command
-from injector.faults.fault import Fault, FaultError, FaultSpec
+from injector.faults.fault import Fault, FaultError
+from injector.protocol import FaultSpec
 
 TC_TIMEOUT = 5.0
 ALLOWED_PARAMS = {"rate", "host"}
@@ -49,9 +50,9 @@ def burst_bytes(rate_bps: int) -> int:
     return max(MIN_BURST_BYTES, rate_bps // 8 // 100)
 
 
-def qdisc_handle(kind: str, run_id: int, step: int) -> str:
+def qdisc_handle(kind: str, run: str, step: int) -> str:
     """A deterministic root qdisc handle ("dxyz:") for one fault kind, run and step."""
-    major = 0xD000 | (zlib.crc32(f"{kind}:{run_id}:{step}".encode()) & 0x0FFF)
+    major = 0xD000 | (zlib.crc32(f"{kind}:{run}:{step}".encode()) & 0x0FFF)
     return f"{major:x}:"
 
 
@@ -149,7 +150,7 @@ class BandwidthFault(Fault):
 
     @property
     def handle(self) -> str:
-        return qdisc_handle(self.kind, self.spec.run_id, self.spec.step)
+        return qdisc_handle(self.kind, self.spec.run, self.spec.step)
 
     def plan(self) -> dict[str, Any]:
         return {

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import importlib
 
-from injector.faults.fault import Fault, FaultError, FaultSpec
+from injector.faults.fault import Fault, FaultError
+from injector.protocol import FaultSpec
 
 CATALOGUE_PATHS: dict[str, str] = {
     "network.partition": "injector.faults.partition:PartitionFault",

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from injector import children, nft
-from injector.faults.fault import Fault, FaultError, FaultSpec
+from injector.faults.fault import Fault, FaultError
+from injector.protocol import FaultSpec
 
 READY_TIMEOUT = 5.0
 STOP_GRACE = 2.0
@@ -68,7 +69,7 @@ class DnsFault(Fault):
 
     @property
     def table(self) -> str:
-        return nft.table_name(self.spec.run_id, self.spec.step)
+        return nft.table_name(self.spec.run, self.spec.step)
 
     def plan(self) -> dict[str, Any]:
         return {

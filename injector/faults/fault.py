@@ -1,4 +1,6 @@
-"""What every fault is: a spec (plain data), a class with plan/apply/revert/is_active, an error.
+"""What every fault is: a class with plan/apply/revert/is_active over a spec, and an error.
+
+The spec itself (``FaultSpec``) is part of the agent protocol: ``injector.protocol``.
 
 The catalogue of fault kinds lives in ``injector.faults.catalogue`` (it imports the fault
 modules, which import this one); ``CATALOGUE_PATHS`` and ``build_fault`` are also reachable from
@@ -7,28 +9,21 @@ here, resolved on first use.
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from injector.commands import netns_missing, valid_netns_name
-
-if TYPE_CHECKING:
-    pass
-
-# A lease longer than a day is a bug in the caller, not a drill.
-MAX_LEASE_SECONDS = 24 * 3600.0
+from injector.protocol import FaultSpec
 
 
 class FaultError(Exception):
     """A fault could not be validated, applied or reverted.
 
-    ``permanent`` says whether retrying the same request can help. Both values are kept in
-    ``args`` so that the error survives Celery's JSON round trip.
+    ``permanent`` says whether retrying the same request can help. The agent's tasks turn it
+    into a ``Refusal`` reply (injector.protocol), so it never crosses the broker as an exception.
     """
 
     def __init__(self, message: str, permanent: bool = False) -> None:
@@ -38,73 +33,6 @@ class FaultError(Exception):
 
     def __str__(self) -> str:
         return self.message
-
-
-def _int_field(data: dict[str, Any], name: str) -> int:
-    value = data.get(name)
-    # bool is an int subclass; a True run id is a caller bug.
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise FaultError(f"spec.{name} must be a non-negative integer, got {value!r}", True)
-    return value
-
-
-@dataclass(frozen=True)
-class FaultSpec:
-    """One fault to inject: which run/step/attempt asked for it, what, and for how long at most."""
-
-    run_id: int
-    step: int
-    attempt: int
-    kind: str
-    params: dict[str, Any] = field(default_factory=dict)
-    lease_seconds: float = 30.0
-
-    @property
-    def fault_id(self) -> str:
-        return f"r{self.run_id}-s{self.step}-a{self.attempt}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "step": self.step,
-            "attempt": self.attempt,
-            "kind": self.kind,
-            "params": dict(self.params),
-            "lease_seconds": self.lease_seconds,
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> FaultSpec:
-        """Build a spec from a plain dict, refusing anything malformed (permanent FaultError)."""
-        if not isinstance(data, dict):
-            raise FaultError(f"a fault spec must be an object, got {type(data).__name__}", True)
-        unknown = set(data) - {"run_id", "step", "attempt", "kind", "params", "lease_seconds"}
-        if unknown:
-            raise FaultError(f"unknown spec fields: {sorted(unknown)}", True)
-        kind = data.get("kind")
-        if not isinstance(kind, str) or not kind:
-            raise FaultError(f"spec.kind must be a non-empty string, got {kind!r}", True)
-        params = data.get("params", {})
-        if not isinstance(params, dict):
-            raise FaultError("spec.params must be an object", True)
-        lease = data.get("lease_seconds")
-        if (
-            not isinstance(lease, int | float)
-            or isinstance(lease, bool)
-            or not math.isfinite(lease)
-            or not 0 < lease <= MAX_LEASE_SECONDS
-        ):
-            raise FaultError(
-                f"spec.lease_seconds must be in (0, {MAX_LEASE_SECONDS:.0f}], got {lease!r}", True
-            )
-        return cls(
-            run_id=_int_field(data, "run_id"),
-            step=_int_field(data, "step"),
-            attempt=_int_field(data, "attempt"),
-            kind=kind,
-            params=dict(params),
-            lease_seconds=float(lease),
-        )
 
 
 class Fault(ABC):

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from injector.faults.fault import FaultError, FaultSpec
+from injector.faults.fault import FaultError
+from injector.protocol import FaultSpec
 from injector.proxy.redirect import RedirectFault, check_params, integer, number
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

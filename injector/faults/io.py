@@ -28,8 +28,9 @@ from typing import Any
 
 from injector import children
 from injector.commands import CommandError, run_command
-from injector.faults.fault import Fault, FaultError, FaultSpec
+from injector.faults.fault import Fault, FaultError
 from injector.fusefs import ERRORS, OPERATIONS
+from injector.protocol import FaultSpec
 
 CHILD = "fusefs"
 MOUNT_RECORD = "mount.json"

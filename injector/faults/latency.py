@@ -20,8 +20,9 @@ import json
 from typing import Any, Literal
 
 from injector.commands import CommandError, in_netns, run_command
-from injector.faults.fault import FaultError, FaultSpec
+from injector.faults.fault import FaultError
 from injector.netem import TC_TIMEOUT, NetemDelay, netem_available
+from injector.protocol import FaultSpec
 from injector.proxy.redirect import RedirectFault, check_params, int_list, number
 
 Mechanism = Literal["netem", "proxy"]

@@ -26,7 +26,8 @@ from injector.faults.bandwidth import (
     qdisc_handle,
     root_qdisc,
 )
-from injector.faults.fault import Fault, FaultError, FaultSpec
+from injector.faults.fault import Fault, FaultError
+from injector.protocol import FaultSpec
 
 TC_TIMEOUT = 5.0
 # Same place in the output path as network.partition: before the default filter priority.
@@ -123,11 +124,11 @@ class LossFault(Fault):
 
     @property
     def table(self) -> str:
-        return nft.table_name(self.spec.run_id, self.spec.step)
+        return nft.table_name(self.spec.run, self.spec.step)
 
     @property
     def handle(self) -> str:
-        return qdisc_handle(self.kind, self.spec.run_id, self.spec.step)
+        return qdisc_handle(self.kind, self.spec.run, self.spec.step)
 
     def mechanism(self) -> str:
         """The mechanism used (when applied) or that apply() would pick."""

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from injector import nft
-from injector.faults.fault import Fault, FaultError, FaultSpec
+from injector.faults.fault import Fault, FaultError
+from injector.protocol import FaultSpec
 
 Direction = Literal["both", "in", "out"]
 DIRECTIONS: tuple[Direction, ...] = ("both", "in", "out")
@@ -70,7 +71,7 @@ class PartitionFault(Fault):
 
     @property
     def table(self) -> str:
-        return nft.table_name(self.spec.run_id, self.spec.step)
+        return nft.table_name(self.spec.run, self.spec.step)
 
     def plan(self) -> dict[str, Any]:
         return {

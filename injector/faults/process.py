@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from injector import processes
-from injector.faults.fault import Fault, FaultError, FaultSpec
+from injector.faults.fault import Fault, FaultError
 from injector.processes import Match, ProcessRef
+from injector.protocol import FaultSpec
 
 KILL_SIGNALS = {"SIGKILL": signal.SIGKILL, "SIGTERM": signal.SIGTERM}
 MAX_COUNT = 1000

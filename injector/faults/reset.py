@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from injector.faults.fault import FaultSpec
+from injector.protocol import FaultSpec
 from injector.proxy.redirect import RedirectFault, check_params, int_list
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from injector import children
-from injector.faults.fault import Fault, FaultError, FaultSpec
+from injector.faults.fault import Fault, FaultError
+from injector.protocol import FaultSpec
 
 # Last-resort bound in time (leases and the janitor stop the children long before).
 HARD_LIMIT_SECONDS = 6 * 3600

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from injector.faults.fault import FaultError, FaultSpec
+from injector.faults.fault import FaultError
+from injector.protocol import FaultSpec
 from injector.proxy.redirect import RedirectFault, check_params, int_list
 
 Mode = Literal["hold", "drop_syn"]

@@ -16,7 +16,8 @@ from abc import abstractmethod
 from pathlib import Path
 
 from injector import children, nft
-from injector.faults.fault import Fault, FaultError, FaultSpec
+from injector.faults.fault import Fault, FaultError
+from injector.protocol import FaultSpec
 from injector.proxy.origdst import PROXY_MARK
 
 PROXY_START_TIMEOUT = 5.0
@@ -67,7 +68,7 @@ class RedirectFault(Fault):
 
     @property
     def table(self) -> str:
-        return nft.table_name(self.spec.run_id, self.spec.step)
+        return nft.table_name(self.spec.run, self.spec.step)
 
     @property
     def port_file(self) -> Path:

@@ -22,9 +22,9 @@ from celery import Celery
 
 from drills.cli import workers
 from injector.faults.catalogue import build_fault
-from injector.faults.fault import FaultSpec
 from injector.janitor import Janitor
 from injector.ledger import EntryState, Ledger
+from injector.protocol import AgentTask, FaultSpec, RevertRequest, new_run_key
 from tests.conftest import free_port
 from tests.e2e.stack import (
     ROOT,
@@ -162,7 +162,7 @@ def test_sigkill_of_the_orchestrator_reverts_the_partition_within_the_lease(
 def agent_answers(broker: str, queue: str, timeout: float = 2.0) -> bool:
     app = Celery(broker=broker, backend=broker)
     try:
-        result = app.send_task("drillhall.agent.ping", queue=queue, expires=timeout)
+        result = app.send_task(AgentTask.PING, args=[{}], queue=queue, expires=timeout)
         return isinstance(result.get(timeout=timeout), dict)
     except Exception:
         return False
@@ -284,9 +284,9 @@ def test_halt_reverts_every_fault_aborts_the_run_and_refuses_new_ones_until_rele
 # -- duplicate delivery and crashes mid-apply -----------------------------------------------------
 
 
-def partition_spec(run_id: int, lease: float = LEASE) -> FaultSpec:
+def partition_spec(run: str, lease: float = LEASE) -> FaultSpec:
     return FaultSpec(
-        run_id, 1, 1, "network.partition",
+        run, 1, 1, "network.partition",
         {"host": "db1", "peers": ["10.77.0.2"], "direction": "both"}, lease,
     )  # fmt: skip
 
@@ -296,11 +296,12 @@ def test_the_same_apply_delivered_twice_through_celery_applies_once(
 ) -> None:
     broker = stack.env["REDIS_URL"]
     app = Celery(broker=broker, backend=broker)
-    spec = partition_spec(900_001, lease=30).to_json()
-    fault_id = partition_spec(900_001).fault_id
+    run = new_run_key()
+    spec = partition_spec(run, lease=30).to_json()
+    fault_id = partition_spec(run).fault_id
     try:
-        first = app.send_task("drillhall.agent.apply", args=[spec], queue="agent.db1")
-        second = app.send_task("drillhall.agent.apply", args=[spec], queue="agent.db1")
+        first = app.send_task(AgentTask.APPLY, args=[spec], queue="agent.db1")
+        second = app.send_task(AgentTask.APPLY, args=[spec], queue="agent.db1")
         a, b = first.get(timeout=20), second.get(timeout=20)
         assert a["state"] == b["state"] == "applied"
         assert a["lease_deadline"] == b["lease_deadline"]  # the second did not apply again
@@ -310,7 +311,8 @@ def test_the_same_apply_delivered_twice_through_celery_applies_once(
         assert entry is not None
         assert [h["state"] for h in entry.history] == ["applying", "applied"]
     finally:
-        done = app.send_task("drillhall.agent.revert", args=[fault_id], queue="agent.db1")
+        revert = RevertRequest(fault_id).to_json()
+        done = app.send_task(AgentTask.REVERT, args=[revert], queue="agent.db1")
         assert done.get(timeout=20)["state"] == "reverted"
         app.close()
     assert db1_clean()
@@ -318,7 +320,7 @@ def test_the_same_apply_delivered_twice_through_celery_applies_once(
 
 CRASHER = """
 import json, os, signal, sys, time
-from injector.faults.fault import FaultSpec
+from injector.protocol import FaultSpec
 from injector.host import HostAgent
 from injector.ledger import EntryState, Ledger
 from injector.faults.catalogue import build_fault
@@ -348,7 +350,7 @@ def test_a_crash_at_any_point_of_apply_is_reverted_by_a_new_janitor(
     stack: Stack, clean_db1: None, tmp_path: Path, point: str
 ) -> None:
     state = tmp_path / "ledger"
-    spec = partition_spec(900_100 + ["intent", "table", "applied"].index(point))
+    spec = partition_spec(new_run_key())
     env = {**os.environ, "DRILLHALL_AGENT_STATE": str(state), "PYTHONPATH": str(ROOT)}
     crashed = subprocess.run(
         [sys.executable, "-c", CRASHER, point, str(state), json.dumps(spec.to_json())],

@@ -18,8 +18,8 @@ from contextlib import contextmanager
 
 from ebpf.collector import Collector, KernelSample
 from ebpf.netns import run_in_netns
-from injector.faults.fault import FaultSpec
 from injector.faults.partition import PartitionFault
+from injector.protocol import FaultSpec
 from tests.conftest import have_root, require
 from tests.injector.netlab import NetPair
 
@@ -98,7 +98,7 @@ def partitioned(pair: NetPair, inside: str = "") -> Iterator[None]:
     ns = inside or pair.a
     peer = pair.addr_b if ns == pair.a else pair.addr_a
     spec = FaultSpec(
-        run_id=os.getpid() % 100000,
+        run=f"{os.getpid() % 100000:x}",
         step=next(_steps),
         attempt=0,
         kind="network.partition",

@@ -9,8 +9,8 @@ import pytest
 
 from ebpf.collector import Scope, Source
 from ebpf.syscalls import SyscallLatency
-from injector.faults.fault import FaultSpec
 from injector.faults.io import IoDelayFault, IoErrorFault
+from injector.protocol import FaultSpec
 from tests.ebpf.attaching import attached, interval
 from tests.ebpf.proc_lab import Worker
 from tests.injector.io_lab import fuse_data_dir
@@ -50,7 +50,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def io_fault(kind: str, directory: Path, **effect: object) -> IoDelayFault | IoErrorFault:
     params = {"host": "h1", "path": str(directory), "share": 100.0, "operations": ["read"],
               **effect}  # fmt: skip
-    spec = FaultSpec(run_id=61, step=1, attempt=1, kind=kind, params=params, lease_seconds=30)
+    spec = FaultSpec(run="61", step=1, attempt=1, kind=kind, params=params, lease_seconds=30)
     return IoDelayFault(spec) if kind == "io.delay" else IoErrorFault(spec)
 
 

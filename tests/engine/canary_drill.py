@@ -7,8 +7,9 @@ objective is RPO 0, so any acknowledged write that cannot be read back fails the
 from __future__ import annotations
 
 from drills.engine.events import EventType, MemorySink
+from drills.engine.outcome import RunOutcome
 from drills.engine.plan import resolve_plan
-from drills.engine.runner import DrillRunner, RunOptions, RunOutcome
+from drills.engine.runner import DrillRunner, RunOptions
 from drills.engine.states import RunState
 from drills.playbook.parser import parse_playbook
 from tests.engine.fakes import INVENTORY, FakeDriver
@@ -31,12 +32,12 @@ objectives: {{rpo: 0}}
 """
 
 
-def run_canary_drill(run_id: int, canary: str, driver: FakeDriver) -> tuple[RunOutcome, MemorySink]:
+def run_canary_drill(run: str, canary: str, driver: FakeDriver) -> tuple[RunOutcome, MemorySink]:
     """Run the drill with `canary` (the probe's canary mapping, in flow YAML) as probe orders."""
     playbook = parse_playbook(PLAYBOOK.format(canary=canary))
     sink = MemorySink()
     runner = DrillRunner(
-        run_id, playbook, resolve_plan(playbook, INVENTORY), driver, sink,
+        run, playbook, resolve_plan(playbook, INVENTORY), driver, sink,
         options=RunOptions(settle_seconds=0.2, tick_seconds=0.05, min_recovery_seconds=0.5),
     )  # fmt: skip
     return runner.run(), sink

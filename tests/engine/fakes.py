@@ -15,6 +15,19 @@ from typing import Any
 
 from drills.engine.driver import AgentUnavailable
 from drills.engine.plan import HostInfo
+from injector.protocol import (
+    ApplyReply,
+    CollectorStatus,
+    CollectReply,
+    CollectRequest,
+    EvidenceBeat,
+    FaultSpec,
+    FaultState,
+    KernelSampleMessage,
+    PingReply,
+    RenewReply,
+    RevertReply,
+)
 
 INVENTORY = {
     "h1": HostInfo("h1", "10.0.0.1", "agent.h1"),
@@ -56,10 +69,10 @@ class Service:
 
 
 class FakeReply:
-    def __init__(self, value: dict[str, Any] | None) -> None:
+    def __init__(self, value: RenewReply | None) -> None:
         self.value = value
 
-    def poll(self) -> dict[str, Any] | None:
+    def poll(self) -> RenewReply | None:
         return self.value
 
 
@@ -72,35 +85,36 @@ class FakeDriver:
         self.calls: list[tuple[str, str]] = []
         self.active: set[str] = set()
 
-    def ping(self, queue: str, timeout: float) -> dict[str, Any]:
+    def ping(self, queue: str, timeout: float) -> PingReply:
         if self.dead:
             raise AgentUnavailable(f"no agent answered on queue {queue!r}")
-        return {"host": queue}
+        return PingReply(queue.removeprefix("agent."))
 
-    def apply(self, queue: str, spec: dict[str, Any], timeout: float) -> dict[str, Any]:
-        fault_id = f"r{spec['run_id']}-s{spec['step']}-a{spec['attempt']}"
+    def apply(self, queue: str, spec: FaultSpec, timeout: float) -> ApplyReply:
+        fault_id = spec.fault_id
         self.calls.append(("apply", fault_id))
         self.active.add(fault_id)
         self.service.broken = True
-        return {"fault_id": fault_id, "state": "applied", "mechanism": "fake"}
+        return ApplyReply(fault_id, queue.removeprefix("agent."), "fake", time.time() + 60)
 
     def renew(self, queue: str, fault_id: str, lease_seconds: float) -> FakeReply:
         self.calls.append(("renew", fault_id))
-        return FakeReply({"fault_id": fault_id, "renewed": fault_id in self.active})
+        on = fault_id in self.active
+        state = FaultState.APPLIED if on else FaultState.UNKNOWN
+        return FakeReply(RenewReply(fault_id, state, on))
 
-    def revert(self, queue: str, fault_id: str, timeout: float) -> dict[str, Any]:
+    def revert(self, queue: str, fault_id: str, timeout: float) -> RevertReply:
         self.calls.append(("revert", fault_id))
         self.active.discard(fault_id)
         self.service.broken = False
-        return {"fault_id": fault_id, "state": "reverted"}
+        return RevertReply(fault_id, queue.removeprefix("agent."), FaultState.REVERTED)
 
-    def collect(
-        self, queue: str, run_id: int, names: list[str], interval: float, timeout: float
-    ) -> dict[str, Any]:
+    def collect(self, queue: str, request: CollectRequest, timeout: float) -> CollectReply:
         self.calls.append(("collect", queue))
         if self.dead:
             raise AgentUnavailable(f"no agent answered on queue {queue!r}")
-        return {"collectors": [{"name": n, "source": "ebpf", "reason": "fake"} for n in names]}
+        host = queue.removeprefix("agent.")
+        return CollectReply(host, tuple(CollectorStatus(n, "ebpf", "fake") for n in request.names))
 
 
 class FakeFeed:
@@ -114,24 +128,24 @@ class FakeFeed:
         self.opened = self.closed = False
         self._next = 0.0
 
-    def open(self, run_id: int, lease_seconds: float) -> None:
+    def open(self, run: str, lease_seconds: float) -> None:
         self.opened, self.lease = True, lease_seconds
         self._next = time.time()
 
-    def keep_alive(self, run_id: int, lease_seconds: float) -> None:
+    def keep_alive(self, run: str, lease_seconds: float) -> None:
         self.lease = lease_seconds
 
-    def drain(self, run_id: int) -> list[dict[str, Any]]:
-        out = []
+    def drain(self, run: str) -> list[KernelSampleMessage | EvidenceBeat]:
+        out: list[KernelSampleMessage | EvidenceBeat] = []
         while self._next + 0.2 <= time.time():
             self._next += 0.2
             for host in self.hosts:
                 for metric, value in self.counts(host, self._next).items():
-                    out.append({"t": self._next, "host": host, "metric": metric,
-                                "value": value, "source": "ebpf"})  # fmt: skip
+                    out.append(KernelSampleMessage(host, "fake", self._next, metric, value))
+                out.append(EvidenceBeat(host, self._next, 0.2))
         return out
 
-    def close(self, run_id: int) -> None:
+    def close(self, run: str) -> None:
         self.closed = True
 
 
@@ -146,6 +160,6 @@ class LosingDriver(FakeDriver):
         self.lose = lose
         self.deleted: list[Any] = []
 
-    def apply(self, queue: str, spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def apply(self, queue: str, spec: FaultSpec, timeout: float) -> ApplyReply:
         self.deleted = list(self.lose())
         return super().apply(queue, spec, timeout)

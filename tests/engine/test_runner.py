@@ -14,6 +14,7 @@ from drills.engine.plan import HostInfo, resolve_plan
 from drills.engine.runner import DrillRunner, RunOptions
 from drills.engine.states import RunState
 from drills.playbook.parser import parse_playbook
+from injector.protocol import ApplyReply
 from tests.conftest import have_root, require
 from tests.engine.canary_drill import assert_failed_on_three_lost_writes, run_canary_drill
 from tests.engine.fakes import INVENTORY, FakeDriver, LosingDriver, Service
@@ -63,7 +64,7 @@ def make_runner(service: Service, driver: FakeDriver, on_breach: str = "record",
     plan = resolve_plan(playbook, INVENTORY)
     sink = MemorySink()
     runner = DrillRunner(
-        7,
+        "7",
         playbook,
         plan,
         driver,
@@ -108,7 +109,7 @@ def test_sla_breach_with_abort_reverts_and_ends_aborted(service: Service) -> Non
     driver.apply = lambda q, spec, t: (  # type: ignore[method-assign]
         driver.calls.append(("apply", "x"))
         or driver.active.add("r7-s2-a1")
-        or {"fault_id": "r7-s2-a1", "mechanism": "fake"}
+        or ApplyReply("r7-s2-a1", "h1", "fake", 0.0)
     )
     runner, sink = make_runner(service, driver, on_breach="abort")
     outcome = runner.run()
@@ -174,7 +175,7 @@ def test_parallel_faults_apply_together_and_revert_each_at_its_own_end(service: 
     playbook = parse_playbook(PARALLEL.format(port=service.port))
     sink = MemorySink()
     runner = DrillRunner(
-        8, playbook, resolve_plan(playbook, INVENTORY), driver, sink,
+        "8", playbook, resolve_plan(playbook, INVENTORY), driver, sink,
         options=RunOptions(lease_seconds=5, settle_seconds=0.5, tick_seconds=0.05),
     )  # fmt: skip
     outcome = runner.run()
@@ -216,7 +217,7 @@ def test_pause_holds_the_run_until_an_operator_resumes(service: Service) -> None
     sink = MemorySink()
     resumes = {"count": 0}
     runner = DrillRunner(
-        9, playbook, resolve_plan(playbook, INVENTORY), FakeDriver(service), sink,
+        "9", playbook, resolve_plan(playbook, INVENTORY), FakeDriver(service), sink,
         resume_count=lambda: resumes["count"],
         options=RunOptions(settle_seconds=0.2, tick_seconds=0.05, abort_poll_seconds=0.05),
     )  # fmt: skip
@@ -239,7 +240,7 @@ def test_a_probe_kind_the_engine_cannot_run_is_an_error_not_a_silent_gap(
     )
     playbook = parse_playbook(text)
     runner = DrillRunner(
-        10, playbook, resolve_plan(playbook, INVENTORY), FakeDriver(service), MemorySink()
+        "10", playbook, resolve_plan(playbook, INVENTORY), FakeDriver(service), MemorySink()
     )
     outcome = runner.run()
     assert outcome.state is RunState.ERROR
@@ -292,7 +293,7 @@ def test_every_probe_kind_samples_during_a_run(service: Service) -> None:
             playbook = parse_playbook(text)
             sink = MemorySink()
             runner = DrillRunner(
-                11, playbook, resolve_plan(playbook, INVENTORY), FakeDriver(service), sink,
+                "11", playbook, resolve_plan(playbook, INVENTORY), FakeDriver(service), sink,
                 options=RunOptions(settle_seconds=0.2, tick_seconds=0.05),
             )  # fmt: skip
             outcome = runner.run()
@@ -342,7 +343,7 @@ def test_a_probe_from_a_host_samples_inside_that_hosts_namespace(service: Servic
             playbook = parse_playbook(NAMESPACED.format(port=port))
             sink = MemorySink()
             runner = DrillRunner(
-                12, playbook, resolve_plan(playbook, inventory), FakeDriver(service), sink,
+                "12", playbook, resolve_plan(playbook, inventory), FakeDriver(service), sink,
                 options=RunOptions(settle_seconds=0.2, tick_seconds=0.05),
             )  # fmt: skip
             outcome = runner.run()
@@ -361,7 +362,7 @@ def test_a_probe_whose_host_namespace_is_missing_is_refused_before_any_fault(
     playbook = parse_playbook(NAMESPACED.format(port=free_port()))
     driver = FakeDriver(service)
     sink = MemorySink()
-    runner = DrillRunner(13, playbook, resolve_plan(playbook, inventory), driver, sink)
+    runner = DrillRunner("13", playbook, resolve_plan(playbook, inventory), driver, sink)
     outcome = runner.run()
     assert outcome.state is RunState.ERROR
     assert "probe inside runs from host h1" in outcome.reason
@@ -388,13 +389,13 @@ def delete_oldest_orders(port: int) -> list[str]:
 def test_rpo_counts_acknowledged_writes_that_cannot_be_read_back(service: Service) -> None:
     with redis_server() as port:
         driver = LosingDriver(service, lambda: delete_oldest_orders(port))
-        outcome, sink = run_canary_drill(11, redis_canary(port), driver)
+        outcome, sink = run_canary_drill("11", redis_canary(port), driver)
     assert len(driver.deleted) == 3
     assert_failed_on_three_lost_writes(outcome, sink)
 
 
 def test_rpo_is_zero_when_nothing_was_lost(service: Service) -> None:
     with redis_server() as port:
-        outcome, _ = run_canary_drill(11, redis_canary(port), FakeDriver(service))
+        outcome, _ = run_canary_drill("11", redis_canary(port), FakeDriver(service))
     assert outcome.rpo is not None and outcome.rpo["lost"] == 0
     assert outcome.state is RunState.PASSED, outcome.reason

@@ -41,7 +41,7 @@ def run(service: Service, feed: FakeFeed) -> tuple[DrillRunner, MemorySink]:
     playbook = parse_playbook(PLAYBOOK.format(port=service.port))
     sink = MemorySink()
     runner = DrillRunner(
-        31, playbook, resolve_plan(playbook, INVENTORY), FakeDriver(service), sink,
+        "31", playbook, resolve_plan(playbook, INVENTORY), FakeDriver(service), sink,
         options=RunOptions(settle_seconds=0.2, tick_seconds=0.05, min_recovery_seconds=0.3,
                            evidence_interval=0.2, drain_seconds=0.1),
         evidence=feed,

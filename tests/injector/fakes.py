@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from injector.faults.fault import Fault, FaultError, FaultSpec
+from injector.faults.fault import Fault, FaultError
+from injector.protocol import FaultSpec
 
 
 class FakeSystem:
@@ -44,6 +45,6 @@ class FakeFault(Fault):
         return self.fault_id in self.system.applied
 
 
-def fake_spec(run_id: int = 1, step: int = 1, attempt: int = 1, lease: float = 5.0,
+def fake_spec(run: str = "1", step: int = 1, attempt: int = 1, lease: float = 5.0,
               **params: Any) -> FaultSpec:  # fmt: skip
-    return FaultSpec(run_id, step, attempt, FakeFault.kind, params, lease)
+    return FaultSpec(run, step, attempt, FakeFault.kind, params, lease)

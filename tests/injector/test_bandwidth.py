@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from injector.faults.bandwidth import BandwidthFault, burst_bytes, parse_rate
-from injector.faults.fault import FaultError, FaultSpec
+from injector.faults.fault import FaultError
+from injector.protocol import FaultSpec
 from tests.conftest import run
 from tests.injector.netlab import NetPair
 
@@ -45,7 +46,7 @@ def agent_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def bandwidth(pair: NetPair, rate: str = "4mbit") -> BandwidthFault:
-    spec = FaultSpec(run_id=7, step=3, attempt=1, kind="network.bandwidth",
+    spec = FaultSpec(run="7", step=3, attempt=1, kind="network.bandwidth",
                      params={"host": "lab", "rate": rate}, lease_seconds=30)  # fmt: skip
     return BandwidthFault(spec, pair.a)
 
@@ -149,7 +150,7 @@ def test_rates_are_read_in_decimal_units(text: str, bps: int) -> None:
 @pytest.mark.parametrize("params", [{}, {"rate": "1mb"}, {"rate": 5}, {"rate": "1kbit"},
                                     {"rate": "1mbit", "loss": 5}])  # fmt: skip
 def test_bad_params_are_refused_for_good(params: dict[str, object]) -> None:
-    spec = FaultSpec(run_id=1, step=1, attempt=1, kind="network.bandwidth", params=params)
+    spec = FaultSpec(run="1", step=1, attempt=1, kind="network.bandwidth", params=params)
     with pytest.raises(FaultError) as caught:
         BandwidthFault(spec)
     assert caught.value.permanent

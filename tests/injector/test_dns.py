@@ -14,7 +14,8 @@ import pytest
 from injector import children
 from injector.dnsstub import decide, matches
 from injector.faults.dns import CHILD, DnsFault
-from injector.faults.fault import FaultError, FaultSpec
+from injector.faults.fault import FaultError
+from injector.protocol import FaultSpec
 from tests.conftest import run
 from tests.injector.dns_lab import DigResult, DnsLab, dns_lab  # noqa: F401 - the fixture
 
@@ -29,7 +30,7 @@ def agent_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def dns_fault(lab: DnsLab, answer: str, pattern: str = "*.shop.internal") -> DnsFault:
-    spec = FaultSpec(run_id=7, step=4, attempt=1, kind="network.dns",
+    spec = FaultSpec(run="7", step=4, attempt=1, kind="network.dns",
                      params={"host": "lab", "pattern": pattern, "answer": answer},
                      lease_seconds=30)  # fmt: skip
     return DnsFault(spec, lab.client)
@@ -131,7 +132,7 @@ def test_revert_stops_a_stub_whose_redirect_was_never_written(
     ],
 )
 def test_bad_params_are_refused_for_good(params: dict[str, object]) -> None:
-    spec = FaultSpec(run_id=1, step=1, attempt=1, kind="network.dns", params=params)
+    spec = FaultSpec(run="1", step=1, attempt=1, kind="network.dns", params=params)
     with pytest.raises(FaultError) as caught:
         DnsFault(spec)
     assert caught.value.permanent

@@ -12,11 +12,21 @@ import redis
 
 from ebpf.collector import KernelSample, Scope, Source
 from injector import evidence
-from injector.evidence import EvidenceSessions, lease_key, samples_key
+from injector.evidence import EvidenceSessions
+from injector.protocol import (
+    CollectorStatus,
+    CollectReply,
+    CollectRequest,
+    EvidenceBeat,
+    KernelSampleMessage,
+    parse_evidence,
+)
+from injector.protocol import evidence_lease_key as lease_key
+from injector.protocol import evidence_samples_key as samples_key
 from tests.conftest import redis_up, require
 from tests.conftest import test_redis_url as redis_url
 
-RUN = 987_654
+RUN = "987654"
 
 
 class Counting:
@@ -60,6 +70,10 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[Counting]:
     return made
 
 
+def request(interval: float = 1.0) -> CollectRequest:
+    return CollectRequest(RUN, ("tcp_retransmits",), interval)
+
+
 def wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -72,13 +86,14 @@ def test_samples_flow_to_the_run_list_while_the_lease_lives(
 ) -> None:
     store.set(lease_key(RUN), "1", px=5000)
     sessions = EvidenceSessions()
-    reply = sessions.start(RUN, "web", ["tcp_retransmits"], Scope(), store, interval=0.05)
-    assert reply == {
-        "collectors": [{"name": "tcp_retransmits", "source": "ebpf", "reason": "eBPF"}]
-    }
-    wait_for(lambda: store.llen(samples_key(RUN)) >= 3)
-    first = json.loads(store.lindex(samples_key(RUN), 0))
-    assert first["host"] == "web" and first["metric"] == "tcp_retransmits" and first["value"] == 1
+    reply = sessions.start(request(0.05), "web", Scope(), store)
+    assert reply == CollectReply("web", (CollectorStatus("tcp_retransmits", "ebpf", "eBPF"),))
+    wait_for(lambda: store.llen(samples_key(RUN)) >= 4)
+    first, beat = (parse_evidence(json.loads(store.lindex(samples_key(RUN), i))) for i in (0, 1))
+    assert isinstance(first, KernelSampleMessage)
+    assert (first.host, first.metric, first.value) == ("web", "tcp_retransmits", 1)
+    # Every interval ends with a beat, samples or not: missing beats are lost evidence.
+    assert isinstance(beat, EvidenceBeat) and beat.host == "web" and beat.t == first.t
     store.delete(lease_key(RUN))  # the run is over
     wait_for(lambda: opened[0].closed == 1)
     assert sessions.running() == []
@@ -89,7 +104,7 @@ def test_an_expired_lease_closes_the_collectors_without_anyone_asking(
 ) -> None:
     store.set(lease_key(RUN), "1", px=300)  # the orchestrator died and stopped renewing
     sessions = EvidenceSessions()
-    sessions.start(RUN, "web", ["tcp_retransmits"], Scope(), store, interval=0.05)
+    sessions.start(request(0.05), "web", Scope(), store)
     wait_for(lambda: opened[0].closed == 1, timeout=3)
     reads = opened[0].reads
     time.sleep(0.2)
@@ -101,16 +116,18 @@ def test_a_redelivered_start_does_not_open_the_collectors_twice(
 ) -> None:
     store.set(lease_key(RUN), "1", px=5000)
     sessions = EvidenceSessions()
-    sessions.start(RUN, "web", ["tcp_retransmits"], Scope(), store, interval=0.05)
-    again = sessions.start(RUN, "web", ["tcp_retransmits"], Scope(), store, interval=0.05)
+    sessions.start(request(0.05), "web", Scope(), store)
+    again = sessions.start(request(0.05), "web", Scope(), store)
     assert len(opened) == 1
-    assert again["collectors"][0]["reason"] == "already running"
+    assert again.collectors[0].reason == "already running"
     assert sessions.stop(RUN)
     assert opened[0].closed == 1
 
 
 def test_an_unknown_collector_is_reported_not_fatal(store: redis.Redis) -> None:
     store.set(lease_key(RUN), "1", px=5000)
-    reply = EvidenceSessions().start(RUN, "web", ["no_such_collector"], Scope(), store)
-    [entry] = reply["collectors"]
-    assert entry["source"] is None and "no_such_collector" in entry["reason"]
+    reply = EvidenceSessions().start(
+        CollectRequest(RUN, ("no_such_collector",)), "web", Scope(), store
+    )
+    [entry] = reply.collectors
+    assert entry.source is None and "no_such_collector" in entry.reason

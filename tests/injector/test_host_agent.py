@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from injector.faults.fault import FaultError, FaultSpec
+from injector.faults.fault import FaultError
 from injector.host import HostAgent
 from injector.ledger import EntryState, Ledger
+from injector.protocol import FaultSpec, RevertRequest
 from tests.injector.fakes import FakeSystem, fake_spec
 from tests.injector.netlab import NetPair
 
@@ -78,7 +79,7 @@ def test_spec_for_another_host_is_refused(agent: HostAgent, system: FakeSystem) 
 
 def test_kind_outside_the_catalogue_is_refused(tmp_path: Path) -> None:
     real = HostAgent("db1", None, Ledger(tmp_path / "ledger"))
-    spec = FaultSpec(1, 1, 1, "disk.fill", {}, 5).to_json()
+    spec = FaultSpec("1", 1, 1, "disk.fill", {}, 5).to_json()
     with pytest.raises(FaultError) as caught:
         real.apply(spec)
     assert caught.value.permanent
@@ -102,7 +103,7 @@ def test_revert_is_idempotent(agent: HostAgent, system: FakeSystem) -> None:
 
 def test_revert_of_an_unknown_id_says_unknown(agent: HostAgent) -> None:
     assert agent.revert("r404-s1-a1") == {"fault_id": "r404-s1-a1", "state": "unknown",
-                                          "host": "db1"}  # fmt: skip
+                                          "host": "db1", "detail": ""}  # fmt: skip
     assert agent.revert("../etc")["state"] == "unknown"
 
 
@@ -118,10 +119,13 @@ def test_renew_extends_only_live_faults(agent: HostAgent) -> None:
     renewed = agent.renew("r1-s1-a1", 60)
     assert renewed["renewed"] and renewed["state"] == "applied"
     assert renewed["lease_deadline"] > time.time() + 50
-    assert agent.renew("r7-s7-a7", 60) == {"fault_id": "r7-s7-a7", "state": "unknown",
-                                           "renewed": False}  # fmt: skip
+    unknown = agent.renew("r7-s7-a7", 60)
+    assert (unknown["state"], unknown["renewed"]) == ("unknown", False)
     agent.revert("r1-s1-a1")
-    assert agent.renew("r1-s1-a1", 60)["renewed"] is False
+    ended = agent.renew("r1-s1-a1", 60)
+    # Said with when and why it ended: the run tells an agent's own revert from the system's.
+    assert ended["renewed"] is False and ended["state"] == "reverted"
+    assert ended["detail"] == "revert requested" and ended["ended_at"] <= time.time()
     with pytest.raises(FaultError):
         agent.renew("r1-s1-a1", -5)
 
@@ -145,8 +149,11 @@ def test_celery_tasks_apply_once_and_revert_a_real_partition(
     monkeypatch.setenv("DRILLHALL_AGENT_HOST", "db1")
     monkeypatch.setenv("DRILLHALL_AGENT_NETNS", netpair.a)
     monkeypatch.setenv("DRILLHALL_AGENT_STATE", str(tmp_path / "ledger"))
-    spec = FaultSpec(8, 1, 1, "network.partition",
+    spec = FaultSpec("8", 1, 1, "network.partition",
                      {"peers": [netpair.addr_b], "host": "db1"}, 30).to_json()  # fmt: skip
+
+    def revert(fault_id: str) -> dict[str, object]:
+        return agent_app.revert_fault.apply(args=[RevertRequest(fault_id).to_json()]).get()
 
     first = agent_app.apply_fault.apply(args=[spec]).get()
     second = agent_app.apply_fault.apply(args=[spec]).get()
@@ -157,10 +164,13 @@ def test_celery_tasks_apply_once_and_revert_a_real_partition(
     entry = Ledger(tmp_path / "ledger").get("r8-s1-a1")
     assert entry is not None and entry.state is EntryState.APPLIED
     assert [h["state"] for h in entry.history] == ["applying", "applied"]
-    assert agent_app.ping.apply().get()["active"] == ["r8-s1-a1"]
+    assert agent_app.ping.apply(args=[{}]).get()["active"] == ["r8-s1-a1"]
 
-    assert agent_app.revert_fault.apply(args=["r8-s1-a1"]).get()["state"] == "reverted"
-    assert agent_app.revert_fault.apply(args=["r8-s1-a1"]).get()["state"] == "reverted"
-    assert agent_app.revert_fault.apply(args=["r8-s1-a9"]).get()["state"] == "unknown"
+    assert revert("r8-s1-a1")["state"] == "reverted"
+    assert revert("r8-s1-a1")["state"] == "reverted"
+    assert revert("r8-s1-a9")["state"] == "unknown"
+    # A malformed request is answered with the agent's sentence, never an exception's repr.
+    refused = agent_app.revert_fault.apply(args=[{"fault_id": "../etc"}]).get()
+    assert refused["refused"]["permanent"] and "malformed" in refused["refused"]["message"]
     assert netpair.nft_tables(netpair.a) == []
     assert netpair.ping(netpair.b, netpair.a)

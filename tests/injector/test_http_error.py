@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from injector.faults.fault import FaultError, FaultSpec
+from injector.faults.fault import FaultError
 from injector.faults.http_error import HttpErrorFault
+from injector.protocol import FaultSpec
 from injector.proxy.http_fault import Request
 from tests.injector.netlab import NetPair
 from tests.injector.proxy_lab import WEB_PORT, ProxyLab, nft_tables, proxy_processes
@@ -22,7 +23,7 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def http_error(pair: NetPair, **params: object) -> HttpErrorFault:
-    spec = FaultSpec(run_id=5, step=4, attempt=1, kind="http.error",
+    spec = FaultSpec(run="5", step=4, attempt=1, kind="http.error",
                      params={"host": "a", "port": WEB_PORT, "status": 503, "share": 50.0,
                              "path": "/api", "abort": False, **params})  # fmt: skip
     return HttpErrorFault(spec, pair.a)
@@ -124,7 +125,7 @@ def test_apply_twice_is_once_and_a_fresh_fault_reverts(netpair: NetPair) -> None
 def test_bad_params_are_refused_for_good(params: dict[str, object]) -> None:
     base: dict[str, object] = {"host": "a", "port": 80, "status": 503, "share": 10.0, "path": "/"}
     with pytest.raises(FaultError) as err:
-        HttpErrorFault(FaultSpec(1, 1, 1, "http.error", {**base, **params}))
+        HttpErrorFault(FaultSpec("1", 1, 1, "http.error", {**base, **params}))
     assert err.value.permanent
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from injector import children
-from injector.faults.fault import FaultError, FaultSpec
+from injector.faults.fault import FaultError
 from injector.faults.io import CHILD, IoDelayFault, IoErrorFault
+from injector.protocol import FaultSpec
 from tests.injector.io_lab import fuse_data_dir, fuse_mounts_at, timed_reads, write_result
 
 CONTENT = b"drillhall io fault test\n" * 4
@@ -25,7 +26,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def spec(kind: str, params: dict[str, object], attempt: int = 1) -> FaultSpec:
-    return FaultSpec(run_id=7, step=3, attempt=attempt, kind=kind, params=params, lease_seconds=30)
+    return FaultSpec(run="7", step=3, attempt=attempt, kind=kind, params=params, lease_seconds=30)
 
 
 def delay_fault(directory: Path, **params: object) -> IoDelayFault:

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from injector.faults.fault import FaultSpec
 from injector.faults.partition import PartitionFault
 from injector.janitor import Janitor
 from injector.ledger import EntryState, Ledger
+from injector.protocol import FaultSpec
 from tests.injector.fakes import FakeSystem, fake_spec
 from tests.injector.netlab import NetPair
 
@@ -98,7 +98,7 @@ def test_revert_all_ignores_leases(ledger: Ledger) -> None:
 def test_janitor_reverts_an_expired_lease_and_the_table_disappears(
     netpair: NetPair, ledger: Ledger
 ) -> None:
-    spec = FaultSpec(5, 1, 1, "network.partition", {"peers": [netpair.addr_b]}, 1)
+    spec = FaultSpec("5", 1, 1, "network.partition", {"peers": [netpair.addr_b]}, 1)
     fault = PartitionFault(spec, netpair.a)
     ledger.intend(spec, netpair.a, deadline=time.time() + 1)
     fault.apply()
@@ -116,7 +116,7 @@ def test_janitor_reverts_an_expired_lease_and_the_table_disappears(
 def test_crash_after_intent_leaves_nothing_behind(netpair: NetPair, ledger: Ledger) -> None:
     # The ledger learns of the fault before the system does, so a crash between the two, or
     # between apply and "applied", is still found and cleaned up.
-    spec = FaultSpec(5, 2, 1, "network.partition", {"peers": [netpair.addr_b]}, 1)
+    spec = FaultSpec("5", 2, 1, "network.partition", {"peers": [netpair.addr_b]}, 1)
     ledger.intend(spec, netpair.a, deadline=time.time() + 1)
     PartitionFault(spec, netpair.a).apply()  # crash here: never marked APPLIED
 

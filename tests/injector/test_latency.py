@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from injector.faults.fault import FaultError, FaultSpec
+from injector.faults.fault import FaultError
 from injector.faults.latency import LatencyFault
 from injector.netem import netem_available
+from injector.protocol import FaultSpec
 from tests.injector.netlab import NetPair
 from tests.injector.proxy_lab import ECHO_PORT, ProxyLab, nft_tables, percentile, proxy_processes
 
@@ -26,7 +27,7 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def latency(pair: NetPair, **params: object) -> LatencyFault:
-    spec = FaultSpec(run_id=7, step=2, attempt=1, kind="network.latency",
+    spec = FaultSpec(run="7", step=2, attempt=1, kind="network.latency",
                      params={"host": "a", "destinations": [pair.addr_b], "latency": 0.1,
                              "jitter": 0.0, **params}, lease_seconds=30)  # fmt: skip
     return LatencyFault(spec, pair.a)
@@ -74,7 +75,8 @@ def test_latency_by_port_leaves_other_ports_alone(netpair: NetPair) -> None:
         lab.serve(netpair.b, "echo", ECHO_PORT)
         lab.serve(netpair.b, "echo", ECHO_PORT + 1)
         fault = LatencyFault(
-            FaultSpec(7, 2, 1, "network.latency", {"ports": [ECHO_PORT], "latency": 0.1}), netpair.a
+            FaultSpec("7", 2, 1, "network.latency", {"ports": [ECHO_PORT], "latency": 0.1}),
+            netpair.a,
         )
         fault.apply()
         try:
@@ -123,7 +125,7 @@ def test_netem_detection_leaves_no_probe_link(netpair: NetPair) -> None:
     ],
 )
 def test_bad_params_are_refused_for_good(params: dict[str, object]) -> None:
-    spec = FaultSpec(1, 1, 1, "network.latency", {"host": "a", **params})
+    spec = FaultSpec("1", 1, 1, "network.latency", {"host": "a", **params})
     with pytest.raises(FaultError) as err:
         LatencyFault(spec)
     assert err.value.permanent

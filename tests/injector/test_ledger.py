@@ -15,7 +15,7 @@ def ledger(tmp_path: Path) -> Ledger:
 
 
 def test_intent_is_on_disk_as_applying(ledger: Ledger) -> None:
-    spec = fake_spec(run_id=3, step=2, attempt=1)
+    spec = fake_spec(run="3", step=2, attempt=1)
     ledger.intend(spec, "lab-a", deadline=1000.0)
 
     on_disk = json.loads((ledger.directory / "r3-s2-a1.json").read_text())

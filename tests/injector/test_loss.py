@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from injector.faults.fault import FaultError, FaultSpec
+from injector.faults.fault import FaultError
 from injector.faults.loss import LossFault, LossParams, netem_in_config
+from injector.protocol import FaultSpec
 from tests.conftest import run
 from tests.injector.netlab import NetPair
 
@@ -23,7 +24,7 @@ def agent_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def loss_fault(pair: NetPair, **params: object) -> LossFault:
-    spec = FaultSpec(run_id=7, step=2, attempt=1, kind="network.loss",
+    spec = FaultSpec(run="7", step=2, attempt=1, kind="network.loss",
                      params={"host": "lab", "loss": 30, **params}, lease_seconds=30)  # fmt: skip
     return LossFault(spec, pair.a)
 

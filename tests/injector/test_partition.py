@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from injector.faults.fault import FaultError, FaultSpec
+from injector.faults.fault import FaultError
 from injector.faults.partition import PartitionFault
+from injector.protocol import FaultSpec
 from tests.conftest import run
 from tests.injector.netlab import NetPair
 
 
 def partition(pair: NetPair, **params: object) -> PartitionFault:
-    spec = FaultSpec(run_id=4, step=1, attempt=1, kind="network.partition",
+    spec = FaultSpec(run="4", step=1, attempt=1, kind="network.partition",
                      params={"peers": [pair.addr_b], **params}, lease_seconds=10)  # fmt: skip
     return PartitionFault(spec, pair.a)
 
@@ -93,7 +94,7 @@ def test_applying_twice_leaves_one_table_with_one_set_of_rules(netpair: NetPair)
 
 
 def test_missing_namespace_is_a_permanent_error_and_nothing_to_revert(needs_root: None) -> None:
-    spec = FaultSpec(1, 1, 1, "network.partition", {"peers": ["10.77.0.2"]}, 5)
+    spec = FaultSpec("1", 1, 1, "network.partition", {"peers": ["10.77.0.2"]}, 5)
     fault = PartitionFault(spec, "dht-no-such-namespace")
     with pytest.raises(FaultError) as caught:
         fault.apply()

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from injector.faults.fault import FaultError, FaultSpec
+from injector.faults.fault import FaultError
 from injector.faults.process import ProcessKillFault, ProcessPauseFault
+from injector.protocol import FaultSpec
 from tests.conftest import have_root, require, run
 from tests.injector.io_lab import proc_state
 
@@ -72,7 +73,7 @@ def wait_for_comm(pid: int, comm: str) -> None:
 
 
 def spec(kind: str, **params: object) -> FaultSpec:
-    return FaultSpec(run_id=9, step=2, attempt=1, kind=kind, params=params, lease_seconds=30)
+    return FaultSpec(run="9", step=2, attempt=1, kind=kind, params=params, lease_seconds=30)
 
 
 def popen(procs: list[subprocess.Popen[bytes]], pid: int) -> subprocess.Popen[bytes]:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from injector.faults.fault import FaultError, FaultSpec
+from injector.faults.fault import FaultError
 from injector.faults.reset import ResetFault
+from injector.protocol import FaultSpec
 from tests.injector.netlab import NetPair
 from tests.injector.proxy_lab import ECHO_PORT, ROOT, ProxyLab, nft_tables
 
@@ -20,7 +21,7 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def reset(pair: NetPair, ports: list[int] | None = None) -> ResetFault:
-    spec = FaultSpec(run_id=9, step=1, attempt=1, kind="network.reset",
+    spec = FaultSpec(run="9", step=1, attempt=1, kind="network.reset",
                      params={"host": "a", "ports": ports or [ECHO_PORT]})  # fmt: skip
     return ResetFault(spec, pair.a)
 
@@ -96,5 +97,5 @@ def test_apply_twice_is_once_and_a_fresh_fault_reverts(netpair: NetPair) -> None
 
 def test_reset_is_refused_without_ports() -> None:
     with pytest.raises(FaultError) as err:
-        ResetFault(FaultSpec(1, 1, 1, "network.reset", {"host": "a"}))
+        ResetFault(FaultSpec("1", 1, 1, "network.reset", {"host": "a"}))
     assert err.value.permanent

@@ -12,8 +12,9 @@ import pytest
 
 from injector import children
 from injector.faults import stress
-from injector.faults.fault import FaultError, FaultSpec
+from injector.faults.fault import FaultError
 from injector.faults.stress import StressCpuFault, StressMemoryFault
+from injector.protocol import FaultSpec
 from tests.conftest import have_root, require, run
 from tests.injector.io_lab import cpu_cores_used, rss_bytes, session_pids
 
@@ -47,7 +48,7 @@ def netns() -> Iterator[str]:
 
 
 def spec(kind: str, **params: object) -> FaultSpec:
-    return FaultSpec(run_id=5, step=4, attempt=1, kind=kind, params=params, lease_seconds=30)
+    return FaultSpec(run="5", step=4, attempt=1, kind=kind, params=params, lease_seconds=30)
 
 
 def child_sid(fault: StressCpuFault | StressMemoryFault) -> int:

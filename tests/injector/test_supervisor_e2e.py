@@ -14,9 +14,16 @@ import pytest
 import redis
 from celery import Celery
 
-from injector.faults.fault import FaultError, FaultSpec
 from injector.faults.partition import PartitionFault
 from injector.ledger import EntryState, Ledger
+from injector.protocol import (
+    AgentTask,
+    FaultSpec,
+    Refusal,
+    RenewRequest,
+    RevertRequest,
+    agent_queue,
+)
 from tests.injector.netlab import NetPair
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +88,7 @@ def test_agent_reverts_on_its_own_when_the_worker_dies(
 ) -> None:
     state = tmp_path / "agent"
     # A fault left applied by a previous agent that died: the new one must clean it up.
-    leftover = FaultSpec(9, 1, 1, "network.partition", {"peers": [netpair.addr_b]}, 3600)
+    leftover = FaultSpec("9", 1, 1, "network.partition", {"peers": [netpair.addr_b]}, 3600)
     Ledger(state).intend(leftover, netpair.a, time.time() + 3600)
     PartitionFault(leftover, netpair.a).apply()
     assert netpair.nft_tables(netpair.a) == ["drillhall_r9_s1"]
@@ -97,22 +104,27 @@ def test_agent_reverts_on_its_own_when_the_worker_dies(
         assert read_pid(state / "supervisor.pid") == supervisor.pid
         assert netpair.nft_tables(netpair.a) == []  # start-up reverted the leftover
 
-        def call(name: str, *args: object) -> dict[str, object]:
-            result = client.send_task(name, args=list(args), queue=f"agent.{HOST}")
+        def call(task: AgentTask, request: dict[str, object]) -> dict[str, object]:
+            result = client.send_task(task, args=[request], queue=agent_queue(HOST))
             return result.get(timeout=20)  # type: ignore[no-any-return]
 
-        # Refusals come back as FaultError through Celery's JSON results.
-        with pytest.raises(FaultError, match="t2"):
-            call("drillhall.agent.apply",
-                 FaultSpec(1, 1, 1, "network.partition",
-                           {"peers": [netpair.addr_b], "host": "t2"}, LEASE).to_json())  # fmt: skip
-        assert call("drillhall.agent.revert", "r1-s1-a1")["state"] == "unknown"
+        # Refusals come back as a Refusal reply with the agent's sentence.
+        refused = Refusal.from_reply(
+            call(
+                AgentTask.APPLY,
+                FaultSpec(
+                    "1", 1, 1, "network.partition", {"peers": [netpair.addr_b], "host": "t2"}, LEASE
+                ).to_json(),
+            )  # fmt: skip
+        )
+        assert refused is not None and refused.permanent and "t2" in refused.message
+        assert call(AgentTask.REVERT, RevertRequest("r1-s1-a1").to_json())["state"] == "unknown"
 
-        spec = FaultSpec(1, 2, 1, "network.partition",
+        spec = FaultSpec("1", 2, 1, "network.partition",
                          {"peers": [netpair.addr_b], "host": HOST}, LEASE)  # fmt: skip
-        applied = call("drillhall.agent.apply", spec.to_json())
+        applied = call(AgentTask.APPLY, spec.to_json())
         assert applied == {**applied, "fault_id": "r1-s2-a1", "state": "applied", "host": HOST}
-        renewed = call("drillhall.agent.renew", "r1-s2-a1", LEASE)
+        renewed = call(AgentTask.RENEW, RenewRequest("r1-s2-a1", LEASE).to_json())
         assert renewed["renewed"] is True
         assert not netpair.ping(netpair.b, netpair.a, wait=0.5)
         assert not netpair.ping(netpair.a, netpair.b, wait=0.5)
@@ -141,10 +153,10 @@ def test_agent_reverts_on_its_own_when_the_worker_dies(
         assert wait_for(lambda: read_pid(state / "worker.pid") not in (None, worker_pid), 5)
         new_worker_pid = read_pid(state / "worker.pid")
         assert new_worker_pid is not None
-        assert call("drillhall.agent.ping") == {"host": HOST, "netns": netpair.a, "active": []}
+        assert call(AgentTask.PING, {}) == {"host": HOST, "netns": netpair.a, "active": []}
 
         # A fault still applied at shutdown is reverted by the shutdown.
-        call("drillhall.agent.apply", FaultSpec(1, 3, 1, "network.partition",
+        call(AgentTask.APPLY, FaultSpec("1", 3, 1, "network.partition",
              {"peers": [netpair.addr_b]}, 60).to_json())  # fmt: skip
         assert netpair.nft_tables(netpair.a) == ["drillhall_r1_s3"]
 

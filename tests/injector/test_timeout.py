@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from injector.faults.fault import FaultError, FaultSpec
+from injector.faults.fault import FaultError
 from injector.faults.timeout import TimeoutFault
+from injector.protocol import FaultSpec
 from tests.injector.netlab import NetPair
 from tests.injector.proxy_lab import ECHO_PORT, ProxyLab, nft_tables, proxy_processes
 
@@ -18,7 +19,7 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def timeout(pair: NetPair, mode: str) -> TimeoutFault:
-    spec = FaultSpec(run_id=8, step=3, attempt=1, kind="network.timeout",
+    spec = FaultSpec(run="8", step=3, attempt=1, kind="network.timeout",
                      params={"host": "a", "ports": [ECHO_PORT], "mode": mode})  # fmt: skip
     return TimeoutFault(spec, pair.a)
 
@@ -78,5 +79,5 @@ def test_hold_applied_twice_and_reverted_by_a_fresh_fault_leaves_nothing(netpair
 )
 def test_bad_params_are_refused_for_good(params: dict[str, object]) -> None:
     with pytest.raises(FaultError) as err:
-        TimeoutFault(FaultSpec(1, 1, 1, "network.timeout", params))
+        TimeoutFault(FaultSpec("1", 1, 1, "network.timeout", params))
     assert err.value.permanent

@@ -59,7 +59,7 @@ def test_agent_registration_never_clears_protected() -> None:
 
 
 def test_protected_in_a_payload_is_refused_not_applied() -> None:
-    with pytest.raises(RegistrationError, match="unknown keys: protected"):
+    with pytest.raises(RegistrationError, match="unknown fields: protected"):
         register_agent({**PAYLOAD, "protected": False})
 
 
@@ -92,7 +92,7 @@ def test_new_agent_without_address_is_refused() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"host": "../etc"}, "invalid host name"),
+        ({"host": "../etc"}, "invalid agent host name"),
         ({"address": "not-an-ip"}, "is not an IP address"),
         ({"labels": {"role": 3}}, "value must be a string"),
         ({"labels": ["role=db"]}, "labels must be an object"),

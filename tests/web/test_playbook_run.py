@@ -28,7 +28,7 @@ def test_it_creates_a_run_of_the_latest_version_and_enqueues_it(client, world: W
     assert run.started_by == world.member
     assert run.source == "web"
     assert run.state == "pending"
-    enqueue.assert_called_once_with(args=[run.id], queue="orchestrator", retry=False)
+    enqueue.assert_called_once_with(args=[run.key], queue="orchestrator", retry=False)
 
 
 def test_it_refuses_a_get(client, world: World, enqueue):

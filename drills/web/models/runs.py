@@ -5,11 +5,15 @@ from django.db import models
 from django.utils import timezone
 
 from drills.engine.states import TERMINAL, RunState
+from injector.protocol import new_run_key
 
 RUN_STATE_CHOICES = [(s.value, s.value) for s in RunState]
 
 
 class DrillRun(models.Model):
+    # The run's identity everywhere outside this database: task messages, fault ids, agents'
+    # ledgers, Redis keys, channel groups. The row id is only this database's page number.
+    key = models.CharField(max_length=32, unique=True, default=new_run_key, editable=False)
     version = models.ForeignKey(
         "drills.PlaybookVersion", related_name="runs", on_delete=models.PROTECT
     )
@@ -45,7 +49,7 @@ class DrillRun(models.Model):
 
     @property
     def group_name(self) -> str:
-        return f"run-{self.id}"
+        return f"run-{self.key}"
 
     def request_abort(self, reason: str) -> bool:
         """Compare-and-set: only the first abort request of an unfinished run counts."""

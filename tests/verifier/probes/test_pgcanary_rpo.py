@@ -28,14 +28,14 @@ def delete_oldest_rows(server: PgServer) -> list[int]:
 def test_rpo_counts_rows_of_acknowledged_writes_that_are_gone(service: Service) -> None:
     with postgres_server() as server:
         driver = LosingDriver(service, lambda: delete_oldest_rows(server))
-        outcome, sink = run_canary_drill(21, pg_canary(server), driver)
+        outcome, sink = run_canary_drill("21", pg_canary(server), driver)
     assert driver.deleted == [1, 2, 3]
     assert_failed_on_three_lost_writes(outcome, sink)
 
 
 def test_rpo_is_zero_when_every_row_is_still_there(service: Service) -> None:
     with postgres_server() as server:
-        outcome, _ = run_canary_drill(21, pg_canary(server), FakeDriver(service))
+        outcome, _ = run_canary_drill("21", pg_canary(server), FakeDriver(service))
     assert outcome.rpo is not None and outcome.rpo["lost"] == 0
     assert outcome.rpo["acknowledged"] >= 5
     assert outcome.state is RunState.PASSED, outcome.reason

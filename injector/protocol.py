@@ -1,0 +1,628 @@
+"""What crosses the orchestrator–agent boundary, defined once and imported by both sides.
+
+The orchestrator (drills/web/agents.py, drills/engine) sends tasks by name to the queue of a
+host's agent; the agent (injector/agent.py, injector/host.py, injector/evidence.py) answers
+with the replies below and pushes kernel samples to per-run Redis lists. Task names, queue
+names, fault ids, Redis keys and every message's fields live here and nowhere else, so the two
+sides cannot drift apart; tests/injector/test_protocol.py proves they agree.
+
+Every message is plain JSON. ``from_json`` refuses anything malformed with a ProtocolError
+(the sender is a bug or an impostor: retrying cannot help), and every reply is an object: an
+agent that refuses a request answers with a ``Refusal`` instead of raising, so what a person
+finally reads is the agent's sentence, not an exception's repr.
+
+Identity: a run is known by its key, a random UUID (32 hex digits) made when the run is
+created. Fault ids derive from it (``r<run key>-s<step>-a<attempt>``), so runs of different
+databases, servers or test sessions never share a fault id, and an agent's ledger, which
+outlives all of them, refuses only a true duplicate: the same run, step and attempt.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class ProtocolError(ValueError):
+    """A message that does not follow this protocol (always permanent)."""
+
+
+class AgentTask(StrEnum):
+    """Tasks an agent serves on its queue ``agent.<host>``."""
+
+    APPLY = "drillhall.agent.apply"
+    RENEW = "drillhall.agent.renew"
+    REVERT = "drillhall.agent.revert"
+    PING = "drillhall.agent.ping"
+    HALT = "drillhall.agent.halt"
+    COLLECT = "drillhall.agent.collect"
+
+
+# The one task an agent sends the other way: announcing its host when its worker starts.
+REGISTER_HOST_TASK = "drillhall.register_host"
+DEFAULT_REGISTER_QUEUE = "orchestrator"
+
+# A lease longer than a day is a bug in the caller, not a drill.
+MAX_LEASE_SECONDS = 24 * 3600.0
+
+HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+RUN_KEY = re.compile(r"^[0-9a-f]{1,32}$")
+FAULT_ID = re.compile(r"^r([0-9a-f]{1,32})-s([0-9]+)-a([0-9]+)$")
+
+
+def check_host_name(name: str) -> str:
+    # Host names become queue names and directory names: keep them boring.
+    if not isinstance(name, str) or not HOST_NAME.match(name):
+        raise ProtocolError(f"invalid agent host name {name!r} (letters, digits, '.', '_', '-')")
+    return name
+
+
+def agent_queue(host: str) -> str:
+    """The queue an agent consumes: one per host."""
+    return f"agent.{check_host_name(host)}"
+
+
+def host_of_queue(queue: str) -> str:
+    return queue.removeprefix("agent.")
+
+
+def new_run_key() -> str:
+    """A fresh run key: random, so no database or server can hand out the same one twice."""
+    return uuid.uuid4().hex
+
+
+def check_run_key(value: Any) -> str:
+    if not isinstance(value, str) or not RUN_KEY.match(value):
+        raise ProtocolError(f"a run key is up to 32 lowercase hex digits, got {value!r}")
+    return value
+
+
+def fault_id(run: str, step: int, attempt: int) -> str:
+    return f"r{run}-s{step}-a{attempt}"
+
+
+def parse_fault_id(value: Any) -> tuple[str, int, int]:
+    """(run key, step, attempt) of a fault id; ProtocolError for anything else."""
+    match = FAULT_ID.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ProtocolError(f"malformed fault id {value!r}")
+    return match.group(1), int(match.group(2)), int(match.group(3))
+
+
+def check_lease(value: Any, name: str = "lease_seconds") -> float:
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or not 0 < value <= MAX_LEASE_SECONDS
+    ):
+        raise ProtocolError(f"{name} must be in (0, {MAX_LEASE_SECONDS:.0f}], got {value!r}")
+    return float(value)
+
+
+def _object(data: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ProtocolError(f"{what} must be an object, got {type(data).__name__}")
+    return data
+
+
+def _fields(data: Mapping[str, Any], what: str, allowed: set[str]) -> None:
+    unknown = set(data) - allowed
+    if unknown:
+        raise ProtocolError(f"{what} has unknown fields: {', '.join(sorted(unknown))}")
+
+
+def _count(data: Mapping[str, Any], name: str) -> int:
+    value = data.get(name)
+    # bool is an int subclass; a True step is a caller bug.
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ProtocolError(f"{name} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _str(data: Mapping[str, Any], name: str, default: str | None = None) -> str:
+    value = data.get(name, default)
+    if not isinstance(value, str):
+        raise ProtocolError(f"{name} must be a string, got {value!r}")
+    return value
+
+
+def _opt_float(data: Mapping[str, Any], name: str) -> float | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ProtocolError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _str_list(data: Mapping[str, Any], name: str) -> list[str]:
+    value = data.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ProtocolError(f"{name} must be a list of strings")
+    return list(value)
+
+
+# -- requests -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """One fault to inject: which run, step and attempt asked for it, what, and for how long
+    at most without a renewal. ``params`` are the fault kind's own (checked by its class)."""
+
+    run: str  # the run key
+    step: int
+    attempt: int
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+    lease_seconds: float = 30.0
+
+    @property
+    def fault_id(self) -> str:
+        return fault_id(self.run, self.step, self.attempt)
+
+    @property
+    def host(self) -> str | None:
+        host = self.params.get("host")
+        return host if isinstance(host, str) else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "step": self.step,
+            "attempt": self.attempt,
+            "kind": self.kind,
+            "params": dict(self.params),
+            "lease_seconds": self.lease_seconds,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> FaultSpec:
+        data = _object(data, "a fault spec")
+        _fields(
+            data, "the fault spec", {"run", "step", "attempt", "kind", "params", "lease_seconds"}
+        )
+        kind = data.get("kind")
+        if not isinstance(kind, str) or not kind:
+            raise ProtocolError(f"the fault spec's kind must be a non-empty string, got {kind!r}")
+        params = data.get("params", {})
+        if not isinstance(params, dict):
+            raise ProtocolError("the fault spec's params must be an object")
+        return cls(
+            run=check_run_key(data.get("run")),
+            step=_count(data, "step"),
+            attempt=_count(data, "attempt"),
+            kind=kind,
+            params=dict(params),
+            lease_seconds=check_lease(data.get("lease_seconds")),
+        )
+
+
+@dataclass(frozen=True)
+class RenewRequest:
+    fault_id: str
+    lease_seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"fault_id": self.fault_id, "lease_seconds": self.lease_seconds}
+
+    @classmethod
+    def from_json(cls, data: Any) -> RenewRequest:
+        data = _object(data, "a renewal")
+        _fields(data, "the renewal", {"fault_id", "lease_seconds"})
+        parse_fault_id(data.get("fault_id"))
+        return cls(data["fault_id"], check_lease(data.get("lease_seconds")))
+
+
+@dataclass(frozen=True)
+class RevertRequest:
+    fault_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"fault_id": self.fault_id}
+
+    @classmethod
+    def from_json(cls, data: Any) -> RevertRequest:
+        data = _object(data, "a revert request")
+        _fields(data, "the revert request", {"fault_id"})
+        parse_fault_id(data.get("fault_id"))
+        return cls(data["fault_id"])
+
+
+@dataclass(frozen=True)
+class HaltRequest:
+    # The halt's time: a halt already released when this message arrives late does nothing.
+    since: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"since": self.since}
+
+    @classmethod
+    def from_json(cls, data: Any) -> HaltRequest:
+        data = _object(data, "a halt request")
+        _fields(data, "the halt request", {"since"})
+        return cls(_opt_float(data, "since"))
+
+
+@dataclass(frozen=True)
+class CollectRequest:
+    """Start a run's kernel collectors on a host; they stop when the run's evidence lease goes."""
+
+    run: str
+    names: tuple[str, ...]
+    interval: float = 1.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run": self.run, "names": list(self.names), "interval": self.interval}
+
+    @classmethod
+    def from_json(cls, data: Any) -> CollectRequest:
+        data = _object(data, "a collect request")
+        _fields(data, "the collect request", {"run", "names", "interval"})
+        interval = _opt_float(data, "interval") or 1.0
+        if not 0.05 <= interval <= 60:
+            raise ProtocolError(f"interval must be between 0.05 and 60 s, got {interval!r}")
+        return cls(check_run_key(data.get("run")), tuple(_str_list(data, "names")), interval)
+
+
+@dataclass(frozen=True)
+class PingRequest:
+    def to_json(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_json(cls, data: Any) -> PingRequest:
+        _fields(_object(data, "a ping"), "the ping", set())
+        return cls()
+
+
+# -- replies --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The agent would not or could not do it; ``message`` is a sentence for people.
+
+    ``permanent``: retrying the same request cannot help (a bad spec, a halt, a fault that
+    already ended), as opposed to a passing trouble (Redis unreachable while checking the halt).
+    """
+
+    message: str
+    permanent: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"refused": {"message": self.message, "permanent": self.permanent}}
+
+    @classmethod
+    def from_reply(cls, data: Any) -> Refusal | None:
+        """The refusal in a reply, or None when the reply is not one."""
+        if not isinstance(data, Mapping) or "refused" not in data:
+            return None
+        body = _object(data["refused"], "a refusal")
+        return cls(_str(body, "message", "the agent refused"), bool(body.get("permanent", True)))
+
+
+class FaultState(StrEnum):
+    """A fault as its agent's ledger knows it (``unknown``: the agent never had it)."""
+
+    APPLYING = "applying"
+    APPLIED = "applied"
+    REVERTING = "reverting"
+    REVERTED = "reverted"
+    UNCONFIRMED = "unconfirmed"
+    UNKNOWN = "unknown"
+
+
+def _state(data: Mapping[str, Any]) -> FaultState:
+    try:
+        return FaultState(str(data.get("state")))
+    except ValueError:
+        raise ProtocolError(f"unknown fault state {data.get('state')!r}") from None
+
+
+@dataclass(frozen=True)
+class ApplyReply:
+    fault_id: str
+    host: str
+    mechanism: str
+    lease_deadline: float
+    netns: str | None = None
+    state: FaultState = FaultState.APPLIED
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "state": self.state.value}
+
+    @classmethod
+    def from_json(cls, data: Any) -> ApplyReply:
+        data = _object(data, "an apply reply")
+        netns = data.get("netns")
+        return cls(
+            fault_id=_str(data, "fault_id"),
+            host=_str(data, "host"),
+            mechanism=str(data.get("mechanism") or ""),
+            lease_deadline=_opt_float(data, "lease_deadline") or 0.0,
+            netns=netns if isinstance(netns, str) else None,
+            state=_state(data),
+        )
+
+
+@dataclass(frozen=True)
+class RenewReply:
+    """``renewed`` is False when the fault is no longer on: then ``ended_at`` and ``detail``
+    say when and why the agent ended it (its lease ran out, its worker restarted, a halt)."""
+
+    fault_id: str
+    state: FaultState
+    renewed: bool
+    lease_deadline: float | None = None
+    ended_at: float | None = None
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "state": self.state.value}
+
+    @classmethod
+    def from_json(cls, data: Any) -> RenewReply:
+        data = _object(data, "a renewal reply")
+        return cls(
+            fault_id=_str(data, "fault_id"),
+            state=_state(data),
+            renewed=bool(data.get("renewed")),
+            lease_deadline=_opt_float(data, "lease_deadline"),
+            ended_at=_opt_float(data, "ended_at"),
+            detail=str(data.get("detail") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class RevertReply:
+    fault_id: str
+    host: str
+    state: FaultState  # reverted, unconfirmed, or unknown (never applied here)
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "state": self.state.value}
+
+    @classmethod
+    def from_json(cls, data: Any) -> RevertReply:
+        data = _object(data, "a revert reply")
+        return cls(
+            _str(data, "fault_id"), _str(data, "host"), _state(data), str(data.get("detail") or "")
+        )
+
+
+@dataclass(frozen=True)
+class PingReply:
+    host: str
+    netns: str | None = None
+    active: tuple[str, ...] = ()  # fault ids the host may still carry
+
+    def to_json(self) -> dict[str, Any]:
+        return {"host": self.host, "netns": self.netns, "active": list(self.active)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> PingReply:
+        data = _object(data, "a ping reply")
+        netns = data.get("netns")
+        return cls(
+            _str(data, "host"),
+            netns if isinstance(netns, str) else None,
+            tuple(_str_list(data, "active")),
+        )
+
+
+@dataclass(frozen=True)
+class HaltReply:
+    host: str
+    reverted: tuple[str, ...] = ()
+    unconfirmed: tuple[str, ...] = ()
+    released: bool = False  # the halt was already lifted when the message arrived
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "reverted": list(self.reverted),
+            "unconfirmed": list(self.unconfirmed),
+            "released": self.released,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> HaltReply:
+        data = _object(data, "a halt reply")
+        return cls(
+            _str(data, "host"),
+            tuple(_str_list(data, "reverted")),
+            tuple(_str_list(data, "unconfirmed")),
+            bool(data.get("released")),
+        )
+
+
+@dataclass(frozen=True)
+class CollectorStatus:
+    """One collector on one host: its source (ebpf, proc) or None when it does not run."""
+
+    name: str
+    source: str | None
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> CollectorStatus:
+        data = _object(data, "a collector status")
+        source = data.get("source")
+        return cls(
+            _str(data, "name"),
+            source if isinstance(source, str) else None,
+            str(data.get("reason") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class CollectReply:
+    host: str
+    collectors: tuple[CollectorStatus, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"host": self.host, "collectors": [c.to_json() for c in self.collectors]}
+
+    @classmethod
+    def from_json(cls, data: Any) -> CollectReply:
+        data = _object(data, "a collect reply")
+        raw = data.get("collectors", [])
+        if not isinstance(raw, list):
+            raise ProtocolError("collectors must be a list")
+        return cls(_str(data, "host"), tuple(CollectorStatus.from_json(c) for c in raw))
+
+
+# -- kernel evidence ------------------------------------------------------------------------
+
+# Per run: the agents push samples to one list, and collectors live while the lease key does.
+MAX_SAMPLES_KEPT = 20_000  # per run list: a runner that stopped draining cannot fill Redis
+SAMPLES_TTL_S = 3600
+
+
+def evidence_samples_key(run: str) -> str:
+    return f"drillhall:evidence:{check_run_key(run)}:samples"
+
+
+def evidence_lease_key(run: str) -> str:
+    return f"drillhall:evidence:{check_run_key(run)}:lease"
+
+
+@dataclass(frozen=True)
+class KernelSampleMessage:
+    """One collector's sample for one interval, as an agent sends it to the run.
+
+    ``t`` is the end of the interval; ``value`` a count (counters) or a mean in ms
+    (latencies); ``count`` the events behind a mean; ``buckets`` a latency histogram
+    ``{upper bound in ms: events}``; ``labels`` say more (``op: read``).
+    """
+
+    host: str
+    collector: str
+    t: float
+    metric: str
+    value: float
+    source: str = "ebpf"
+    count: int = 0
+    buckets: dict[str, int] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> KernelSampleMessage:
+        data = _object(data, "a kernel sample")
+        buckets = data.get("buckets") or {}
+        labels = data.get("labels") or {}
+        if not isinstance(buckets, Mapping) or not isinstance(labels, Mapping):
+            raise ProtocolError("a kernel sample's buckets and labels must be objects")
+        value = _opt_float(data, "value")
+        t = _opt_float(data, "t")
+        if value is None or t is None:
+            raise ProtocolError("a kernel sample needs t and value")
+        count = data.get("count") or 0
+        return cls(
+            host=_str(data, "host"),
+            collector=str(data.get("collector") or ""),
+            t=t,
+            metric=_str(data, "metric"),
+            value=value,
+            source=str(data.get("source") or "ebpf"),
+            count=int(count) if isinstance(count, int | float) else 0,
+            buckets={str(k): int(v) for k, v in buckets.items()},
+            labels={str(k): str(v) for k, v in labels.items()},
+        )
+
+
+@dataclass(frozen=True)
+class EvidenceBeat:
+    """Sent by a host every interval, with or without samples: where beats are missing, the
+    evidence of that span was lost (Redis down, agent gone), which is not the same as a
+    kernel that saw nothing."""
+
+    host: str
+    t: float
+    interval: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"beat": {"host": self.host, "t": self.t, "interval": self.interval}}
+
+    @classmethod
+    def from_json(cls, data: Any) -> EvidenceBeat:
+        body = _object(_object(data, "an evidence beat").get("beat"), "an evidence beat")
+        t, interval = _opt_float(body, "t"), _opt_float(body, "interval")
+        if t is None or interval is None:
+            raise ProtocolError("an evidence beat needs t and interval")
+        return cls(_str(body, "host"), t, interval)
+
+
+def parse_evidence(data: Any) -> KernelSampleMessage | EvidenceBeat:
+    """One entry of a run's evidence list: a beat or a kernel sample."""
+    if isinstance(data, Mapping) and "beat" in data:
+        return EvidenceBeat.from_json(data)
+    return KernelSampleMessage.from_json(data)
+
+
+# -- halt -----------------------------------------------------------------------------------
+
+# "Halt all": one key in the broker's Redis (its value: injector.halt.HaltState as JSON).
+HALT_KEY = "drillhall:halt"
+
+
+# -- registration ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HostRegistration:
+    """What an agent tells the orchestrator about its host when its worker starts."""
+
+    host: str
+    address: str
+    queue: str
+    netns: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    services: tuple[dict[str, Any], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "address": self.address,
+            "queue": self.queue,
+            "netns": self.netns,
+            "labels": dict(self.labels),
+            "services": [dict(s) for s in self.services],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> HostRegistration:
+        data = _object(data, "a host registration")
+        _fields(
+            data,
+            "the host registration",
+            {"host", "address", "queue", "netns", "labels", "services"},
+        )
+        labels = data.get("labels") or {}
+        services = data.get("services") or []
+        if not isinstance(labels, Mapping) or not isinstance(services, list):
+            raise ProtocolError("labels must be an object and services a list")
+        if not all(isinstance(s, Mapping) for s in services):
+            raise ProtocolError("each service must be an object")
+        return cls(
+            host=check_host_name(_str(data, "host")),
+            address=_str(data, "address", ""),
+            queue=_str(data, "queue", ""),
+            netns=_str(data, "netns", ""),
+            labels={str(k): str(v) for k, v in labels.items()},
+            services=tuple(dict(s) for s in services),
+        )
