@@ -2,14 +2,16 @@
 
 In YAML a fault step is flat: ``{fault: network.latency, target: app, latency: 150ms, ...}``.
 Every kind shares ``name``, ``fault`` and ``target`` (``FaultStep``) and adds its own parameters;
-``isinstance(step, FaultStep)`` holds for all of them. ``MECHANISM`` says what the agent is
-expected to use on the host (shown in plans).
+``isinstance(step, FaultStep)`` holds for all of them. Each kind also says what the agent on a
+host receives for it (``agent_params``; its injector class in ``injector/faults/`` parses exactly
+that) and ``MECHANISM``, what the agent is expected to use on the host (shown in plans).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from collections.abc import Sequence
+from typing import Annotated, Any, ClassVar, Literal, Protocol, get_args
 
 from pydantic import (
     AfterValidator,
@@ -85,6 +87,26 @@ def _needs_one_of(model: BaseModel, *fields: str) -> None:
         raise PydanticCustomError("needs_one_of", "{kind} needs {keys}", dict(kind=kind, keys=keys))
 
 
+class FaultContext(Protocol):
+    """What a fault step needs from the plan to write its agent's parameters.
+
+    The planner passes one per host the step lands on, so a model never sees the inventory.
+    """
+
+    @property
+    def host(self) -> str:
+        """The inventory name of the host the fault lands on."""
+        ...
+
+    def peer_addresses(self, targets: Sequence[str] | None) -> list[str]:
+        """The addresses of the hosts ``targets`` resolve to, except this host, each once."""
+        ...
+
+
+def _unique(items: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
 class FaultStep(BaseModel):
     """What every fault step has; each kind below adds its parameters."""
 
@@ -104,6 +126,15 @@ class FaultStep(BaseModel):
     def mechanism(self) -> str:
         return self.MECHANISM
 
+    def agent_params(self, ctx: FaultContext) -> dict[str, Any]:
+        """Exactly what the agent on ``ctx.host`` receives: "host" first (it routes the spec),
+        then the kind's own parameters. Plain JSON values only: it crosses Celery as JSON."""
+        return {"host": ctx.host, **self.kind_params(ctx)}
+
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        """This kind's parameters for its injector class; every kind defines it."""
+        raise NotImplementedError(f"{type(self).__name__} does not say what its agent receives")
+
 
 # -- network --
 class NetworkPartition(FaultStep):
@@ -122,6 +153,25 @@ class NetworkPartition(FaultStep):
         _needs_one_of(self, "from_", "addresses")
         return self
 
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        peers = ctx.peer_addresses(self.from_) + list(self.addresses or [])
+        params: dict[str, Any] = {"peers": _unique(peers), "direction": self.direction}
+        if self.ports:
+            params["ports"] = list(self.ports)
+        return params
+
+
+def _destinations(
+    ctx: FaultContext, to: list[str] | None, ports: list[int] | None
+) -> dict[str, Any]:
+    """Where latency or loss applies: the ``to`` targets' addresses and/or the ports."""
+    params: dict[str, Any] = {}
+    if to:
+        params["destinations"] = ctx.peer_addresses(to)
+    if ports:
+        params["ports"] = list(ports)
+    return params
+
 
 class NetworkLatency(FaultStep):
     MECHANISM = "netem-or-proxy"
@@ -137,6 +187,10 @@ class NetworkLatency(FaultStep):
         _needs_one_of(self, "to", "ports")
         return self
 
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        where = _destinations(ctx, self.to, self.ports)
+        return {**where, "latency": self.latency, "jitter": self.jitter}
+
 
 class NetworkLoss(FaultStep):
     MECHANISM = "nftables"
@@ -145,6 +199,9 @@ class NetworkLoss(FaultStep):
     ports: Annotated[list[Port], Field(min_length=1)] | None = None
     loss: Percent
     duration: PositiveSeconds
+
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {**_destinations(ctx, self.to, self.ports), "loss": self.loss}
 
 
 def _rate(value: str) -> str:
@@ -161,6 +218,9 @@ class NetworkBandwidth(FaultStep):
     rate: Annotated[str, AfterValidator(_rate), Field(json_schema_extra={"pattern": RATE_PATTERN})]
     duration: PositiveSeconds
 
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"rate": self.rate}
+
 
 class NetworkTimeout(FaultStep):
     """Connections hang: accepted and held by a proxy, or SYNs dropped."""
@@ -174,6 +234,9 @@ class NetworkTimeout(FaultStep):
     def mechanism(self) -> str:
         return "nftables" if self.mode == "drop_syn" else "proxy"
 
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"ports": list(self.ports), "mode": self.mode}
+
 
 class NetworkReset(FaultStep):
     """New connections to the ports are answered with a TCP reset."""
@@ -182,6 +245,9 @@ class NetworkReset(FaultStep):
     fault: Literal["network.reset"]
     ports: Annotated[list[Port], Field(min_length=1)]
     duration: PositiveSeconds
+
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"ports": list(self.ports)}
 
 
 def _glob(value: str) -> str:
@@ -205,6 +271,9 @@ class NetworkDns(FaultStep):
 
     def mechanism(self) -> str:
         return "nftables" if self.answer == "timeout" else "stub-resolver"
+
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"pattern": self.pattern, "answer": self.answer}
 
 
 # -- http --
@@ -230,6 +299,15 @@ class HttpError(FaultStep):
     delay: PositiveSeconds | None = None
     duration: PositiveSeconds
 
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        params: dict[str, Any] = {"port": self.port, "status": self.status, "share": self.share,
+                                  "path": self.path, "abort": self.abort}  # fmt: skip
+        if self.methods:
+            params["methods"] = list(self.methods)
+        if self.delay is not None:
+            params["delay"] = self.delay
+        return params
+
 
 # -- io --
 _ALL_OPERATIONS: list[IoOperation] = ["read", "write", "fsync"]
@@ -244,6 +322,10 @@ class IoDelay(FaultStep):
     operations: Annotated[list[IoOperation], Field(min_length=1)] = _ALL_OPERATIONS
     duration: PositiveSeconds
 
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"path": self.path, "delay": self.delay, "share": self.share,
+                "operations": list(self.operations)}  # fmt: skip
+
 
 class IoError(FaultStep):
     MECHANISM = "fuse"
@@ -253,6 +335,10 @@ class IoError(FaultStep):
     share: Percent = 100.0
     operations: Annotated[list[IoOperation], Field(min_length=1)] = _ALL_OPERATIONS
     duration: PositiveSeconds
+
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"path": self.path, "error": self.error, "share": self.share,
+                "operations": list(self.operations)}  # fmt: skip
 
 
 # -- processes --
@@ -276,6 +362,10 @@ class ProcessMatch(BaseModel):
             )
         return self
 
+    def agent_params(self) -> dict[str, str]:
+        """The one way given, as the agent's ``match`` parameter."""
+        return {key: value for key, value in self.model_dump().items() if value is not None}
+
 
 class ProcessKill(FaultStep):
     """Instantaneous: the plan gives it no duration; recovery is up to the system."""
@@ -286,6 +376,9 @@ class ProcessKill(FaultStep):
     signal: Literal["SIGKILL", "SIGTERM"] = "SIGKILL"
     count: Annotated[int, Field(ge=1)] = 1
 
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"match": self.match.agent_params(), "signal": self.signal, "count": self.count}
+
 
 class ProcessPause(FaultStep):
     """SIGSTOP for the duration, then SIGCONT."""
@@ -294,6 +387,9 @@ class ProcessPause(FaultStep):
     fault: Literal["process.pause"]
     match: ProcessMatch
     duration: PositiveSeconds
+
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"match": self.match.agent_params()}
 
 
 # -- stress --
@@ -304,12 +400,18 @@ class StressCpu(FaultStep):
     load: Percent = 100.0
     duration: PositiveSeconds
 
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"cores": self.cores, "load": self.load}
+
 
 class StressMemory(FaultStep):
     MECHANISM = "stress"
     fault: Literal["stress.memory"]
     bytes: Annotated[Size, Field(le=64 * 1024**3)]
     duration: PositiveSeconds
+
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"bytes": self.bytes}
 
 
 class UnknownFault(BaseModel):
