@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from drills.playbook.durations import format_duration
 from drills.playbook.model import (
+    CATALOGUE,
     CanaryProbe,
     CommandProbe,
     FaultStep,
@@ -160,19 +161,6 @@ class PlannedProbe:
             "expect_status": list(self.expect_status) if self.expect_status else None,
             "netns": self.netns,
         }
-
-
-# Faults whose effect the kernel collectors can see, and the collectors that see it. Each such
-# fault gets them on its host and its peers, playbook or not: a drill that injected nothing
-# must not pass silently (see verifier/proof.py).
-_TCP_EVIDENCE = ("tcp_connect", "tcp_resets", "tcp_retransmits")
-PROOF_COLLECTORS: dict[str, tuple[str, ...]] = {
-    "network.partition": _TCP_EVIDENCE,
-    "network.loss": _TCP_EVIDENCE,
-    "network.reset": _TCP_EVIDENCE,
-    "io.delay": ("syscall_latency",),
-    "io.error": ("syscall_latency",),
-}
 
 
 @dataclass(frozen=True)
@@ -355,7 +343,8 @@ class _Planner:
         )
 
     def collectors(self, steps: list[PlannedStep]) -> tuple[PlannedCollectors, ...]:
-        """The playbook's kernel collectors, plus proof-of-effect ones, grouped by host."""
+        """The playbook's kernel collectors, plus each fault model's proof collectors on the
+        fault's host and peers, grouped by host."""
         wanted: dict[str, set[str]] = {}
         for entry in self.playbook.kernel:
             for name, options in entry.items():
@@ -363,8 +352,8 @@ class _Planner:
                     wanted.setdefault(info.name, set()).add(name)
         by_address = {info.address: info for info in self.inventory.values()}
         for _, fault in _all_faults(steps):
-            proof = PROOF_COLLECTORS.get(fault.kind)
-            if proof is None:
+            proof = CATALOGUE[fault.kind].PROOF_COLLECTORS
+            if not proof:
                 continue
             peers = [*fault.params.get("peers", []), *fault.params.get("destinations", [])]
             involved = [fault.host, *(by_address[a].name for a in peers if a in by_address)]

@@ -19,7 +19,7 @@ from drills.engine.driver import AgentUnavailable, EvidenceFeed, FaultDriver, Pe
 from drills.engine.events import EventSink, EventType
 from drills.engine.plan import Plan, PlannedFault, PlannedStep
 from drills.engine.states import TRANSITIONS, RunState, check_transition
-from drills.playbook.model import Playbook
+from drills.playbook.model import Playbook, proof_of
 from verifier.netns import enter_netns, run_in_netns
 from verifier.phases import Phase
 from verifier.probes.canary import Ack, Canary
@@ -629,12 +629,11 @@ class DrillRunner:
         problems = []
         for window in self._windows:
             judgement = no_effect(
-                window.kind,
+                proof_of(window.kind, window.params),
                 list(window.hosts),
                 window.start,
                 window.end,
                 self.evidence_log,
-                window.params,
             )
             if judgement is None:
                 continue

@@ -30,6 +30,7 @@ from drills.playbook.model.faults import (
     ProcessPause,
     StressCpu,
     StressMemory,
+    proof_of,
 )
 from drills.playbook.model.limits import Limits
 from drills.playbook.model.metadata import Metadata
@@ -124,4 +125,5 @@ __all__ = [
     "WaitStep",
     "cross_check",
     "iter_fault_steps",
+    "proof_of",
 ]

@@ -4,13 +4,15 @@ In YAML a fault step is flat: ``{fault: network.latency, target: app, latency: 1
 Every kind shares ``name``, ``fault`` and ``target`` (``FaultStep``) and adds its own parameters;
 ``isinstance(step, FaultStep)`` holds for all of them. Each kind also says what the agent on a
 host receives for it (``agent_params``; its injector class in ``injector/faults/`` parses exactly
-that) and ``MECHANISM``, what the agent is expected to use on the host (shown in plans).
+that), ``MECHANISM``, what the agent is expected to use on the host (shown in plans), and for
+kinds the kernel collectors can see, ``PROOF_COLLECTORS`` and ``proof``: which collectors see the
+fault and what evidence of it they must record (judged by ``verifier.proof.no_effect``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, ClassVar, Literal, Protocol, get_args
 
 from pydantic import (
@@ -26,6 +28,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
+from drills.playbook.model.collectors import CollectorName
 from drills.playbook.model.values import (
     AbsolutePath,
     Address,
@@ -38,6 +41,7 @@ from drills.playbook.model.values import (
     did_you_mean,
     strict_config,
 )
+from verifier.proof import IO_OPERATIONS, SLOW_SHARE, Proof
 
 FaultName = Literal[
     "network.partition",
@@ -62,6 +66,9 @@ RATE_PATTERN = r"^[0-9]+(\.[0-9]+)?(kbit|mbit|gbit)$"
 GLOB_PATTERN = r"^[A-Za-z0-9*?._-]+$"
 HTTP_METHODS = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 IoOperation = Literal["read", "write", "fsync"]
+# A partition, loss or resets show as failed connects, retransmits or resets; the side that
+# connects is where a partition shows, so these run on the peers too.
+TCP_EVIDENCE: tuple[CollectorName, ...] = ("tcp_connect", "tcp_resets", "tcp_retransmits")
 
 
 def known_fault(value: Any) -> Any:
@@ -112,6 +119,10 @@ class FaultStep(BaseModel):
 
     model_config = strict_config()
     MECHANISM: ClassVar[str] = ""
+    # The kernel collectors that can see this kind's effect. The planner runs them on the
+    # fault's host and its peers whatever the playbook asks: a drill that injected nothing must
+    # not pass silently. A kind that names them must say what they must record (``proof``).
+    PROOF_COLLECTORS: ClassVar[tuple[CollectorName, ...]] = ()
 
     name: str | None = None
     fault: str
@@ -135,12 +146,21 @@ class FaultStep(BaseModel):
         """This kind's parameters for its injector class; every kind defines it."""
         raise NotImplementedError(f"{type(self).__name__} does not say what its agent receives")
 
+    @classmethod
+    def proof(cls, params: Mapping[str, Any]) -> Proof | None:
+        """The evidence a fault of this kind with agent ``params`` must leave while it is on,
+        or None when the collectors cannot see the kind (latency through a proxy, DNS,
+        processes, stress). A classmethod: the runner judges planned faults, which keep only
+        the kind and the agent params."""
+        return None
+
 
 # -- network --
 class NetworkPartition(FaultStep):
     """Drop traffic between the target and its peers (targets or literal addresses)."""
 
     MECHANISM = "nftables"
+    PROOF_COLLECTORS = TCP_EVIDENCE
     fault: Literal["network.partition"]
     from_: TargetNames | None = Field(default=None, alias="from")
     addresses: Annotated[list[Address], Field(min_length=1)] | None = None
@@ -159,6 +179,12 @@ class NetworkPartition(FaultStep):
         if self.ports:
             params["ports"] = list(self.ports)
         return params
+
+    @classmethod
+    def proof(cls, params: Mapping[str, Any]) -> Proof | None:
+        return Proof(
+            ("tcp_connect_failures", "tcp_retransmits", "tcp_resets_received", "tcp_resets_sent")
+        )
 
 
 def _destinations(
@@ -194,6 +220,7 @@ class NetworkLatency(FaultStep):
 
 class NetworkLoss(FaultStep):
     MECHANISM = "nftables"
+    PROOF_COLLECTORS = TCP_EVIDENCE
     fault: Literal["network.loss"]
     to: TargetNames | None = None
     ports: Annotated[list[Port], Field(min_length=1)] | None = None
@@ -202,6 +229,10 @@ class NetworkLoss(FaultStep):
 
     def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
         return {**_destinations(ctx, self.to, self.ports), "loss": self.loss}
+
+    @classmethod
+    def proof(cls, params: Mapping[str, Any]) -> Proof | None:
+        return Proof(("tcp_retransmits",))
 
 
 def _rate(value: str) -> str:
@@ -242,12 +273,17 @@ class NetworkReset(FaultStep):
     """New connections to the ports are answered with a TCP reset."""
 
     MECHANISM = "nftables"
+    PROOF_COLLECTORS = TCP_EVIDENCE
     fault: Literal["network.reset"]
     ports: Annotated[list[Port], Field(min_length=1)]
     duration: PositiveSeconds
 
     def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
         return {"ports": list(self.ports)}
+
+    @classmethod
+    def proof(cls, params: Mapping[str, Any]) -> Proof | None:
+        return Proof(("tcp_resets_received", "tcp_resets_sent"))
 
 
 def _glob(value: str) -> str:
@@ -313,8 +349,15 @@ class HttpError(FaultStep):
 _ALL_OPERATIONS: list[IoOperation] = ["read", "write", "fsync"]
 
 
+def _proved_operations(params: Mapping[str, Any]) -> list[str]:
+    """The operations an IO fault acts on (all when its params name none), in a fixed order."""
+    wanted = params.get("operations") or IO_OPERATIONS
+    return [op for op in IO_OPERATIONS if op in wanted]
+
+
 class IoDelay(FaultStep):
     MECHANISM = "fuse"
+    PROOF_COLLECTORS = ("syscall_latency",)
     fault: Literal["io.delay"]
     path: AbsolutePath
     delay: PositiveSeconds
@@ -326,9 +369,17 @@ class IoDelay(FaultStep):
         return {"path": self.path, "delay": self.delay, "share": self.share,
                 "operations": list(self.operations)}  # fmt: skip
 
+    @classmethod
+    def proof(cls, params: Mapping[str, Any]) -> Proof | None:
+        """Syscalls of its operations on its host that took about the delay or longer."""
+        delay_ms = float(params.get("delay", 0.0)) * 1000.0
+        latencies = tuple(f"{op}_latency_ms" for op in _proved_operations(params))
+        return Proof(histograms=latencies, slow_ms=round(delay_ms * SLOW_SHARE, 3))
+
 
 class IoError(FaultStep):
     MECHANISM = "fuse"
+    PROOF_COLLECTORS = ("syscall_latency",)
     fault: Literal["io.error"]
     path: AbsolutePath
     error: Literal["EIO", "ENOSPC"] = "EIO"
@@ -339,6 +390,11 @@ class IoError(FaultStep):
     def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
         return {"path": self.path, "error": self.error, "share": self.share,
                 "operations": list(self.operations)}  # fmt: skip
+
+    @classmethod
+    def proof(cls, params: Mapping[str, Any]) -> Proof | None:
+        """Failed syscalls of its operations on its host."""
+        return Proof(tuple(f"{op}_errors" for op in _proved_operations(params)))
 
 
 # -- processes --
@@ -439,6 +495,12 @@ CATALOGUE: dict[str, type[FaultStep]] = {
     "stress.memory": StressMemory,
 }
 UNKNOWN_FAULT_TAG = "unknown-fault"
+
+
+def proof_of(kind: str, params: Mapping[str, Any]) -> Proof | None:
+    """The proof of effect of a planned fault (kind and agent params), None when there is none."""
+    model = CATALOGUE.get(kind)
+    return None if model is None else model.proof(params)
 
 
 def _fault_kind(value: Any) -> str:
