@@ -1,12 +1,10 @@
 """Kernel evidence in the verifier: the samples the agents' collectors send, and proof of effect.
 
-A fault the kernel can see must leave a trace on the hosts involved while it is on:
-
-* a partition, loss or resets: failed connects, retransmits or resets on the fault's host or
-  its peers (the side that connects is where a partition shows);
-* ``io.delay``: syscalls on the fault's host that took about the delay or longer (read from
-  the syscall latency histograms, for the operations the fault slows);
-* ``io.error``: failed syscalls of those operations.
+A fault the kernel can see must leave a trace on the hosts involved while it is on: failed
+connects, retransmits or resets for a partition, slow or failed syscalls for an IO fault. Which
+trace proves which fault is the fault kind's own rule, a ``Proof`` (each playbook fault model
+says its own, in drills/playbook/model/faults.py); this module judges a ``Proof`` against the
+samples and names no fault kind.
 
 When the collectors ran on every host involved and saw none of it, the fault was applied but
 changed nothing (no traffic crossed it, nobody used the directory, or it cut the wrong thing),
@@ -23,7 +21,8 @@ from typing import Any
 # holds events from while the fault was on.
 LATE_SECONDS = 1.5
 IO_OPERATIONS = ("read", "write", "fsync")
-# An IO call counts as slowed when its histogram bucket reaches this share of the delay.
+# An IO call counts as slowed when its histogram bucket reaches this share of the delay
+# (IO fault proofs set ``slow_ms`` with it).
 SLOW_SHARE = 0.5
 
 
@@ -41,31 +40,6 @@ class Proof:
         parts += [f"{m.removesuffix('_latency_ms')} calls of {self.slow_ms:g} ms or more"
                   for m in self.histograms]  # fmt: skip
         return ", ".join(parts)
-
-
-def _operations(params: dict[str, Any]) -> list[str]:
-    wanted = params.get("operations") or IO_OPERATIONS
-    return [op for op in IO_OPERATIONS if op in wanted]
-
-
-def proof_for(kind: str, params: dict[str, Any]) -> Proof | None:
-    """The evidence a fault of ``kind`` with agent ``params`` must leave, or None when the
-    collectors cannot see its kind (latency through a proxy, DNS, processes, stress)."""
-    if kind == "network.partition":
-        return Proof(
-            ("tcp_connect_failures", "tcp_retransmits", "tcp_resets_received", "tcp_resets_sent")
-        )
-    if kind == "network.loss":
-        return Proof(("tcp_retransmits",))
-    if kind == "network.reset":
-        return Proof(("tcp_resets_received", "tcp_resets_sent"))
-    if kind == "io.delay":
-        delay_ms = float(params.get("delay", 0.0)) * 1000.0
-        latencies = tuple(f"{op}_latency_ms" for op in _operations(params))
-        return Proof(histograms=latencies, slow_ms=round(delay_ms * SLOW_SHARE, 3))
-    if kind == "io.error":
-        return Proof(tuple(f"{op}_errors" for op in _operations(params)))
-    return None
 
 
 @dataclass(frozen=True)
@@ -146,19 +120,18 @@ class Judgement:
 
 
 def no_effect(
-    kind: str,
+    proof: Proof | None,
     hosts: list[str],
     start: float,
     end: float,
     log: EvidenceLog,
-    params: dict[str, Any] | None = None,
 ) -> Judgement | None:
-    """None when the fault showed its effect (or is not one the collectors see); else why not.
+    """None when the fault showed its ``proof`` (or has none: the collectors cannot see it);
+    else why not.
 
     Every host involved must have sent evidence: the effect of a partition shows on the side
     that tries to connect, which is often not the host the fault is applied on.
     """
-    proof = proof_for(kind, params or {})
     if proof is None:
         return None
     watched = log.hosts()

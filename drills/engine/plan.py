@@ -16,31 +16,18 @@ from urllib.parse import urlsplit, urlunsplit
 
 from drills.playbook.durations import format_duration
 from drills.playbook.model import (
+    CATALOGUE,
     CanaryProbe,
     CommandProbe,
     FaultStep,
     HostTarget,
-    HttpError,
     HttpProbe,
-    IoDelay,
-    IoError,
-    NetworkBandwidth,
-    NetworkDns,
-    NetworkLatency,
-    NetworkLoss,
-    NetworkPartition,
-    NetworkReset,
-    NetworkTimeout,
     ParallelStep,
     PauseStep,
     Playbook,
-    ProcessKill,
-    ProcessPause,
     PrometheusProbe,
     RepeatStep,
     SelectorTarget,
-    StressCpu,
-    StressMemory,
     TcpProbe,
     WaitStep,
 )
@@ -174,19 +161,6 @@ class PlannedProbe:
             "expect_status": list(self.expect_status) if self.expect_status else None,
             "netns": self.netns,
         }
-
-
-# Faults whose effect the kernel collectors can see, and the collectors that see it. Each such
-# fault gets them on its host and its peers, playbook or not: a drill that injected nothing
-# must not pass silently (see verifier/proof.py).
-_TCP_EVIDENCE = ("tcp_connect", "tcp_resets", "tcp_retransmits")
-PROOF_COLLECTORS: dict[str, tuple[str, ...]] = {
-    "network.partition": _TCP_EVIDENCE,
-    "network.loss": _TCP_EVIDENCE,
-    "network.reset": _TCP_EVIDENCE,
-    "io.delay": ("syscall_latency",),
-    "io.error": ("syscall_latency",),
-}
 
 
 @dataclass(frozen=True)
@@ -369,7 +343,8 @@ class _Planner:
         )
 
     def collectors(self, steps: list[PlannedStep]) -> tuple[PlannedCollectors, ...]:
-        """The playbook's kernel collectors, plus proof-of-effect ones, grouped by host."""
+        """The playbook's kernel collectors, plus each fault model's proof collectors on the
+        fault's host and peers, grouped by host."""
         wanted: dict[str, set[str]] = {}
         for entry in self.playbook.kernel:
             for name, options in entry.items():
@@ -377,8 +352,8 @@ class _Planner:
                     wanted.setdefault(info.name, set()).add(name)
         by_address = {info.address: info for info in self.inventory.values()}
         for _, fault in _all_faults(steps):
-            proof = PROOF_COLLECTORS.get(fault.kind)
-            if proof is None:
+            proof = CATALOGUE[fault.kind].PROOF_COLLECTORS
+            if not proof:
                 continue
             peers = [*fault.params.get("peers", []), *fault.params.get("destinations", [])]
             involved = [fault.host, *(by_address[a].name for a in peers if a in by_address)]
@@ -416,68 +391,12 @@ class _Planner:
         faults = tuple(
             PlannedFault(step.fault, host.name, host.queue, step.mechanism(), params)
             for host in self.hosts_of(step.target)
-            for params in [self.agent_params(step, host)]
+            for params in [step.agent_params(_HostContext(self, host))]
         )
         name = step.name or f"{step.fault} on {step.target}"
         return PlannedStep(
             index, path, name + suffix, "fault", start, step.seconds, step.target, faults
         )
-
-    def addresses(self, targets: list[str] | None, host: HostInfo) -> list[str]:
-        found = [
-            info.address
-            for name in targets or []
-            for info in self.hosts_of(name)
-            if info.name != host.name
-        ]
-        return _unique(found)
-
-    def agent_params(self, step: FaultStep, host: HostInfo) -> dict[str, Any]:
-        params: dict[str, Any] = {"host": host.name}
-        if isinstance(step, NetworkPartition):
-            peers = self.addresses(step.from_, host) + list(step.addresses or [])
-            params.update(peers=_unique(peers), direction=step.direction)
-            if step.ports:
-                params["ports"] = list(step.ports)
-        elif isinstance(step, NetworkLatency | NetworkLoss):
-            if step.to:
-                params["destinations"] = self.addresses(step.to, host)
-            if step.ports:
-                params["ports"] = list(step.ports)
-            if isinstance(step, NetworkLatency):
-                params.update(latency=step.latency, jitter=step.jitter)
-            else:
-                params["loss"] = step.loss
-        elif isinstance(step, NetworkBandwidth):
-            params["rate"] = step.rate
-        elif isinstance(step, NetworkTimeout):
-            params.update(ports=list(step.ports), mode=step.mode)
-        elif isinstance(step, NetworkReset):
-            params["ports"] = list(step.ports)
-        elif isinstance(step, NetworkDns):
-            params.update(pattern=step.pattern, answer=step.answer)
-        elif isinstance(step, HttpError):
-            params.update(port=step.port, status=step.status, share=step.share, path=step.path)
-            params.update(abort=step.abort)
-            if step.methods:
-                params["methods"] = list(step.methods)
-            if step.delay is not None:
-                params["delay"] = step.delay
-        elif isinstance(step, IoDelay):
-            params.update(path=step.path, delay=step.delay, share=step.share)
-            params["operations"] = list(step.operations)
-        elif isinstance(step, IoError):
-            params.update(path=step.path, error=step.error, share=step.share)
-            params["operations"] = list(step.operations)
-        elif isinstance(step, ProcessKill):
-            params.update(match=_match(step), signal=step.signal, count=step.count)
-        elif isinstance(step, ProcessPause):
-            params["match"] = _match(step)
-        elif isinstance(step, StressCpu):
-            params.update(cores=step.cores, load=step.load)
-        elif isinstance(step, StressMemory):
-            params["bytes"] = step.bytes
-        return params
 
     # -- probes --
     def probe(self, probe: Any) -> PlannedProbe:
@@ -599,12 +518,29 @@ class _Planner:
         return BlastRadius(tuple(hosts), tuple(_unique(services)), groups)
 
 
+@dataclass(frozen=True)
+class _HostContext:
+    """What a fault step's model may ask of the plan for one host it lands on (FaultContext)."""
+
+    planner: _Planner
+    info: HostInfo
+
+    @property
+    def host(self) -> str:
+        return self.info.name
+
+    def peer_addresses(self, targets: Sequence[str] | None) -> list[str]:
+        found = [
+            info.address
+            for name in targets or []
+            for info in self.planner.hosts_of(name)
+            if info.name != self.info.name
+        ]
+        return _unique(found)
+
+
 def _matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
     return all(labels.get(key) == value for key, value in wanted.items())
-
-
-def _match(step: ProcessKill | ProcessPause) -> dict[str, str]:
-    return {k: v for k, v in step.match.model_dump().items() if v is not None}
 
 
 def _share(part: int, whole: int) -> str:

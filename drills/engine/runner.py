@@ -26,7 +26,7 @@ from drills.engine.events import EventSink, EventType
 from drills.engine.outcome import RunOutcome
 from drills.engine.plan import Plan, PlannedFault, PlannedStep
 from drills.engine.states import TRANSITIONS, RunState, check_transition
-from drills.playbook.model import Playbook
+from drills.playbook.model import Playbook, proof_of
 from injector.protocol import (
     CollectRequest,
     EvidenceBeat,
@@ -628,12 +628,11 @@ class DrillRunner:
         problems = []
         for window in self._windows:
             judgement = no_effect(
-                window.kind,
+                proof_of(window.kind, window.params),
                 list(window.hosts),
                 window.start,
                 window.end,
                 self.evidence_log,
-                window.params,
             )
             if judgement is None:
                 continue

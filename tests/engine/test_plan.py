@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from drills.engine.plan import HostInfo, PlanError, resolve_plan
+from drills.playbook.model import FAULTS
 from drills.playbook.parser import parse_file, parse_playbook
+from tests.fault_examples import EXAMPLES, planned_example
 from tests.playbook.inventory import fixture_inventory
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "playbooks"
@@ -139,6 +141,21 @@ def test_agent_parameters_are_plain_json_for_every_kind() -> None:
     assert by_kind["network.dns"].mechanism == "stub-resolver"
     assert document["steps"][2]["children"][0]["faults"][0]["kind"] == "network.latency"
     assert document["blast_radius"]["groups"] == {"role=db": "2 of 5 (40%)"}
+
+
+@pytest.mark.parametrize("kind", FAULTS)
+def test_each_fault_kind_gives_its_agents_exactly_these_parameters(kind: str) -> None:
+    if kind not in EXAMPLES:
+        pytest.fail(f"fault kind {kind} has no example in tests/fault_examples.py")
+    example = EXAMPLES[kind]
+
+    step = planned_example(kind)
+
+    assert [fault.mechanism for fault in step.faults] == [example.mechanism] * len(step.faults)
+    # As JSON text: the agent receives this document, so key order and int/float matter too.
+    assert [json.dumps(fault.params) for fault in step.faults] == [
+        json.dumps(params) for params in example.params
+    ]
 
 
 def test_probes_are_resolved_to_addresses_and_source_hosts() -> None:

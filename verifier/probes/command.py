@@ -6,8 +6,11 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from drills.playbook.model.probes import COMMAND_ALLOWLIST
 from verifier.windows import Sample
+
+# Binaries a command probe may run: read-only clients, nothing that can change a host. Defined
+# here, where it is enforced; the playbook model imports it to refuse others at parse time.
+COMMAND_ALLOWLIST = ("curl", "dig", "redis-cli", "pg_isready", "nc", "ping", "true", "false")
 
 
 class CommandNotAllowed(ValueError):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from verifier.probes.canary import CanaryUnavailable, RedisCanary
 from verifier.probes.command import CommandNotAllowed, CommandProbe
@@ -11,8 +12,25 @@ from verifier.probes.prometheus import PrometheusProbe
 from verifier.probes.tcp_port import TcpProbe
 from verifier.windows import Sample
 
-if TYPE_CHECKING:
-    from drills.engine.plan import PlannedProbe
+
+class ProbeSpec(Protocol):
+    """What ``build_probe`` reads of a planned probe. Defined here so that the verifier needs
+    nothing from the engine; the planner's ``PlannedProbe`` is one."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...  # "http" | "tcp" | "canary" | "prometheus" | "command"
+    @property
+    def params(self) -> Mapping[str, Any]: ...
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def expect_status(self) -> tuple[int, ...] | None: ...
+    @property
+    def netns(self) -> str: ...  # the from host's network namespace, "" for this one
 
 
 @runtime_checkable
@@ -29,7 +47,7 @@ class ProbeConfigError(ValueError):
     """A planned probe cannot be built here; raised at preflight, before any fault."""
 
 
-def build_probe(planned: PlannedProbe) -> Probe:
+def build_probe(planned: ProbeSpec) -> Probe:
     """The runnable probe for ``planned``; raises ProbeConfigError saying why it cannot run."""
     params = planned.params
     try:
@@ -74,7 +92,7 @@ def build_probe(planned: PlannedProbe) -> Probe:
     raise ProbeConfigError(f"probe {planned.name}: unknown probe kind {planned.kind!r}")
 
 
-def postgres_canary(planned: PlannedProbe, dsn: str) -> Probe:
+def postgres_canary(planned: ProbeSpec, dsn: str) -> Probe:
     """A PostgreSQL canary; psycopg is imported only here, so without it only this kind fails."""
     try:
         from verifier.probes.pgcanary import PostgresCanary

@@ -13,6 +13,7 @@ from drills.playbook.model.faults import (
     CATALOGUE,
     FAULTS,
     Fault,
+    FaultContext,
     FaultStep,
     HttpError,
     IoDelay,
@@ -29,6 +30,7 @@ from drills.playbook.model.faults import (
     ProcessPause,
     StressCpu,
     StressMemory,
+    proof_of,
 )
 from drills.playbook.model.limits import Limits
 from drills.playbook.model.metadata import Metadata
@@ -78,6 +80,7 @@ __all__ = [
     "CommandSpec",
     "CrossProblem",
     "Fault",
+    "FaultContext",
     "FaultStep",
     "HostTarget",
     "HttpError",
@@ -122,4 +125,5 @@ __all__ = [
     "WaitStep",
     "cross_check",
     "iter_fault_steps",
+    "proof_of",
 ]

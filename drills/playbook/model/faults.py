@@ -2,14 +2,18 @@
 
 In YAML a fault step is flat: ``{fault: network.latency, target: app, latency: 150ms, ...}``.
 Every kind shares ``name``, ``fault`` and ``target`` (``FaultStep``) and adds its own parameters;
-``isinstance(step, FaultStep)`` holds for all of them. ``MECHANISM`` says what the agent is
-expected to use on the host (shown in plans).
+``isinstance(step, FaultStep)`` holds for all of them. Each kind also says what the agent on a
+host receives for it (``agent_params``; its injector class in ``injector/faults/`` parses exactly
+that), ``MECHANISM``, what the agent is expected to use on the host (shown in plans), and for
+kinds the kernel collectors can see, ``PROOF_COLLECTORS`` and ``proof``: which collectors see the
+fault and what evidence of it they must record (judged by ``verifier.proof.no_effect``).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, ClassVar, Literal, Protocol, get_args
 
 from pydantic import (
     AfterValidator,
@@ -24,6 +28,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
+from drills.playbook.model.collectors import CollectorName
 from drills.playbook.model.values import (
     AbsolutePath,
     Address,
@@ -36,6 +41,7 @@ from drills.playbook.model.values import (
     did_you_mean,
     strict_config,
 )
+from verifier.proof import IO_OPERATIONS, SLOW_SHARE, Proof
 
 FaultName = Literal[
     "network.partition",
@@ -60,6 +66,9 @@ RATE_PATTERN = r"^[0-9]+(\.[0-9]+)?(kbit|mbit|gbit)$"
 GLOB_PATTERN = r"^[A-Za-z0-9*?._-]+$"
 HTTP_METHODS = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 IoOperation = Literal["read", "write", "fsync"]
+# A partition, loss or resets show as failed connects, retransmits or resets; the side that
+# connects is where a partition shows, so these run on the peers too.
+TCP_EVIDENCE: tuple[CollectorName, ...] = ("tcp_connect", "tcp_resets", "tcp_retransmits")
 
 
 def known_fault(value: Any) -> Any:
@@ -85,11 +94,35 @@ def _needs_one_of(model: BaseModel, *fields: str) -> None:
         raise PydanticCustomError("needs_one_of", "{kind} needs {keys}", dict(kind=kind, keys=keys))
 
 
+class FaultContext(Protocol):
+    """What a fault step needs from the plan to write its agent's parameters.
+
+    The planner passes one per host the step lands on, so a model never sees the inventory.
+    """
+
+    @property
+    def host(self) -> str:
+        """The inventory name of the host the fault lands on."""
+        ...
+
+    def peer_addresses(self, targets: Sequence[str] | None) -> list[str]:
+        """The addresses of the hosts ``targets`` resolve to, except this host, each once."""
+        ...
+
+
+def _unique(items: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
 class FaultStep(BaseModel):
     """What every fault step has; each kind below adds its parameters."""
 
     model_config = strict_config()
     MECHANISM: ClassVar[str] = ""
+    # The kernel collectors that can see this kind's effect. The planner runs them on the
+    # fault's host and its peers whatever the playbook asks: a drill that injected nothing must
+    # not pass silently. A kind that names them must say what they must record (``proof``).
+    PROOF_COLLECTORS: ClassVar[tuple[CollectorName, ...]] = ()
 
     name: str | None = None
     fault: str
@@ -104,12 +137,30 @@ class FaultStep(BaseModel):
     def mechanism(self) -> str:
         return self.MECHANISM
 
+    def agent_params(self, ctx: FaultContext) -> dict[str, Any]:
+        """Exactly what the agent on ``ctx.host`` receives: "host" first (it routes the spec),
+        then the kind's own parameters. Plain JSON values only: it crosses Celery as JSON."""
+        return {"host": ctx.host, **self.kind_params(ctx)}
+
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        """This kind's parameters for its injector class; every kind defines it."""
+        raise NotImplementedError(f"{type(self).__name__} does not say what its agent receives")
+
+    @classmethod
+    def proof(cls, params: Mapping[str, Any]) -> Proof | None:
+        """The evidence a fault of this kind with agent ``params`` must leave while it is on,
+        or None when the collectors cannot see the kind (latency through a proxy, DNS,
+        processes, stress). A classmethod: the runner judges planned faults, which keep only
+        the kind and the agent params."""
+        return None
+
 
 # -- network --
 class NetworkPartition(FaultStep):
     """Drop traffic between the target and its peers (targets or literal addresses)."""
 
     MECHANISM = "nftables"
+    PROOF_COLLECTORS = TCP_EVIDENCE
     fault: Literal["network.partition"]
     from_: TargetNames | None = Field(default=None, alias="from")
     addresses: Annotated[list[Address], Field(min_length=1)] | None = None
@@ -121,6 +172,31 @@ class NetworkPartition(FaultStep):
     def _peers(self) -> NetworkPartition:
         _needs_one_of(self, "from_", "addresses")
         return self
+
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        peers = ctx.peer_addresses(self.from_) + list(self.addresses or [])
+        params: dict[str, Any] = {"peers": _unique(peers), "direction": self.direction}
+        if self.ports:
+            params["ports"] = list(self.ports)
+        return params
+
+    @classmethod
+    def proof(cls, params: Mapping[str, Any]) -> Proof | None:
+        return Proof(
+            ("tcp_connect_failures", "tcp_retransmits", "tcp_resets_received", "tcp_resets_sent")
+        )
+
+
+def _destinations(
+    ctx: FaultContext, to: list[str] | None, ports: list[int] | None
+) -> dict[str, Any]:
+    """Where latency or loss applies: the ``to`` targets' addresses and/or the ports."""
+    params: dict[str, Any] = {}
+    if to:
+        params["destinations"] = ctx.peer_addresses(to)
+    if ports:
+        params["ports"] = list(ports)
+    return params
 
 
 class NetworkLatency(FaultStep):
@@ -137,14 +213,26 @@ class NetworkLatency(FaultStep):
         _needs_one_of(self, "to", "ports")
         return self
 
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        where = _destinations(ctx, self.to, self.ports)
+        return {**where, "latency": self.latency, "jitter": self.jitter}
+
 
 class NetworkLoss(FaultStep):
     MECHANISM = "nftables"
+    PROOF_COLLECTORS = TCP_EVIDENCE
     fault: Literal["network.loss"]
     to: TargetNames | None = None
     ports: Annotated[list[Port], Field(min_length=1)] | None = None
     loss: Percent
     duration: PositiveSeconds
+
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {**_destinations(ctx, self.to, self.ports), "loss": self.loss}
+
+    @classmethod
+    def proof(cls, params: Mapping[str, Any]) -> Proof | None:
+        return Proof(("tcp_retransmits",))
 
 
 def _rate(value: str) -> str:
@@ -161,6 +249,9 @@ class NetworkBandwidth(FaultStep):
     rate: Annotated[str, AfterValidator(_rate), Field(json_schema_extra={"pattern": RATE_PATTERN})]
     duration: PositiveSeconds
 
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"rate": self.rate}
+
 
 class NetworkTimeout(FaultStep):
     """Connections hang: accepted and held by a proxy, or SYNs dropped."""
@@ -174,14 +265,25 @@ class NetworkTimeout(FaultStep):
     def mechanism(self) -> str:
         return "nftables" if self.mode == "drop_syn" else "proxy"
 
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"ports": list(self.ports), "mode": self.mode}
+
 
 class NetworkReset(FaultStep):
     """New connections to the ports are answered with a TCP reset."""
 
     MECHANISM = "nftables"
+    PROOF_COLLECTORS = TCP_EVIDENCE
     fault: Literal["network.reset"]
     ports: Annotated[list[Port], Field(min_length=1)]
     duration: PositiveSeconds
+
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"ports": list(self.ports)}
+
+    @classmethod
+    def proof(cls, params: Mapping[str, Any]) -> Proof | None:
+        return Proof(("tcp_resets_received", "tcp_resets_sent"))
 
 
 def _glob(value: str) -> str:
@@ -205,6 +307,9 @@ class NetworkDns(FaultStep):
 
     def mechanism(self) -> str:
         return "nftables" if self.answer == "timeout" else "stub-resolver"
+
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"pattern": self.pattern, "answer": self.answer}
 
 
 # -- http --
@@ -230,13 +335,29 @@ class HttpError(FaultStep):
     delay: PositiveSeconds | None = None
     duration: PositiveSeconds
 
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        params: dict[str, Any] = {"port": self.port, "status": self.status, "share": self.share,
+                                  "path": self.path, "abort": self.abort}  # fmt: skip
+        if self.methods:
+            params["methods"] = list(self.methods)
+        if self.delay is not None:
+            params["delay"] = self.delay
+        return params
+
 
 # -- io --
 _ALL_OPERATIONS: list[IoOperation] = ["read", "write", "fsync"]
 
 
+def _proved_operations(params: Mapping[str, Any]) -> list[str]:
+    """The operations an IO fault acts on (all when its params name none), in a fixed order."""
+    wanted = params.get("operations") or IO_OPERATIONS
+    return [op for op in IO_OPERATIONS if op in wanted]
+
+
 class IoDelay(FaultStep):
     MECHANISM = "fuse"
+    PROOF_COLLECTORS = ("syscall_latency",)
     fault: Literal["io.delay"]
     path: AbsolutePath
     delay: PositiveSeconds
@@ -244,15 +365,36 @@ class IoDelay(FaultStep):
     operations: Annotated[list[IoOperation], Field(min_length=1)] = _ALL_OPERATIONS
     duration: PositiveSeconds
 
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"path": self.path, "delay": self.delay, "share": self.share,
+                "operations": list(self.operations)}  # fmt: skip
+
+    @classmethod
+    def proof(cls, params: Mapping[str, Any]) -> Proof | None:
+        """Syscalls of its operations on its host that took about the delay or longer."""
+        delay_ms = float(params.get("delay", 0.0)) * 1000.0
+        latencies = tuple(f"{op}_latency_ms" for op in _proved_operations(params))
+        return Proof(histograms=latencies, slow_ms=round(delay_ms * SLOW_SHARE, 3))
+
 
 class IoError(FaultStep):
     MECHANISM = "fuse"
+    PROOF_COLLECTORS = ("syscall_latency",)
     fault: Literal["io.error"]
     path: AbsolutePath
     error: Literal["EIO", "ENOSPC"] = "EIO"
     share: Percent = 100.0
     operations: Annotated[list[IoOperation], Field(min_length=1)] = _ALL_OPERATIONS
     duration: PositiveSeconds
+
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"path": self.path, "error": self.error, "share": self.share,
+                "operations": list(self.operations)}  # fmt: skip
+
+    @classmethod
+    def proof(cls, params: Mapping[str, Any]) -> Proof | None:
+        """Failed syscalls of its operations on its host."""
+        return Proof(tuple(f"{op}_errors" for op in _proved_operations(params)))
 
 
 # -- processes --
@@ -276,6 +418,10 @@ class ProcessMatch(BaseModel):
             )
         return self
 
+    def agent_params(self) -> dict[str, str]:
+        """The one way given, as the agent's ``match`` parameter."""
+        return {key: value for key, value in self.model_dump().items() if value is not None}
+
 
 class ProcessKill(FaultStep):
     """Instantaneous: the plan gives it no duration; recovery is up to the system."""
@@ -286,6 +432,9 @@ class ProcessKill(FaultStep):
     signal: Literal["SIGKILL", "SIGTERM"] = "SIGKILL"
     count: Annotated[int, Field(ge=1)] = 1
 
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"match": self.match.agent_params(), "signal": self.signal, "count": self.count}
+
 
 class ProcessPause(FaultStep):
     """SIGSTOP for the duration, then SIGCONT."""
@@ -294,6 +443,9 @@ class ProcessPause(FaultStep):
     fault: Literal["process.pause"]
     match: ProcessMatch
     duration: PositiveSeconds
+
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"match": self.match.agent_params()}
 
 
 # -- stress --
@@ -304,12 +456,18 @@ class StressCpu(FaultStep):
     load: Percent = 100.0
     duration: PositiveSeconds
 
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"cores": self.cores, "load": self.load}
+
 
 class StressMemory(FaultStep):
     MECHANISM = "stress"
     fault: Literal["stress.memory"]
     bytes: Annotated[Size, Field(le=64 * 1024**3)]
     duration: PositiveSeconds
+
+    def kind_params(self, ctx: FaultContext) -> dict[str, Any]:
+        return {"bytes": self.bytes}
 
 
 class UnknownFault(BaseModel):
@@ -337,6 +495,12 @@ CATALOGUE: dict[str, type[FaultStep]] = {
     "stress.memory": StressMemory,
 }
 UNKNOWN_FAULT_TAG = "unknown-fault"
+
+
+def proof_of(kind: str, params: Mapping[str, Any]) -> Proof | None:
+    """The proof of effect of a planned fault (kind and agent params), None when there is none."""
+    model = CATALOGUE.get(kind)
+    return None if model is None else model.proof(params)
 
 
 def _fault_kind(value: Any) -> str:

@@ -22,11 +22,10 @@ from drills.playbook.model.values import (
     did_you_mean,
     strict_config,
 )
+from verifier.probes.command import COMMAND_ALLOWLIST
 
 PROBE_KINDS = ("http", "tcp", "canary", "prometheus", "command")
 PROBE_TAGS = tuple(f"{kind}-probe" for kind in PROBE_KINDS)
-# Binaries a command probe may run: read-only clients, nothing that can change a host.
-COMMAND_ALLOWLIST = ("curl", "dig", "redis-cli", "pg_isready", "nc", "ping", "true", "false")
 _HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):([0-9]{1,5})$")
 
 
