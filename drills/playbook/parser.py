@@ -119,8 +119,9 @@ def _issue_from_pydantic(detail: Any, loaded: LoadedYaml, filename: str) -> Issu
         pos = loaded.position(path[:-1], of_key=True)
         where = f" in {_label(path[:-1])}" if path[:-1] else ""
         return Issue(filename, pos.line, pos.column, f"missing key '{path[-1]}'{where}", hint)
-    if kind == "assertion_syntax":
-        pos = _value_position(loaded, path, int(ctx.get("offset", 0)))
+    if "offset" in ctx:
+        # The problem is one part of a string (a word of an assertion, the port of a URL).
+        pos = _value_position(loaded, path, int(ctx["offset"]))
         return Issue(filename, pos.line, pos.column, f"{_label(path)}: {detail['msg']}", hint)
     if "at_key" in ctx:
         # The problem is a key (a collector's name, say): point at the key itself.
