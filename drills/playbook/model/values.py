@@ -1,5 +1,7 @@
 """Typed values written in playbooks: names, durations, percentages, ports, addresses, paths, sizes.
 
+URLs and other endpoints written as text are in ``endpoints``.
+
 Each is an ``Annotated`` type with its own error (and a hint where one helps), a serializer that
 writes it back as a playbook would ("10s", "5%", "512MiB") and a JSON Schema for editors.
 """
@@ -14,7 +16,6 @@ from collections.abc import Sequence
 from functools import lru_cache
 from posixpath import normpath
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -191,7 +192,7 @@ Size = Annotated[
 ]
 
 
-# -- names, ports, addresses, paths, URLs --
+# -- names, ports, addresses, paths --
 def _slug(value: str) -> str:
     if not re.fullmatch(NAME_PATTERN, value):
         raise PydanticCustomError(
@@ -249,18 +250,6 @@ def _absolute_path(value: str) -> str:
 AbsolutePath = Annotated[
     str, AfterValidator(_absolute_path), Field(json_schema_extra={"pattern": "^/"})
 ]
-
-
-def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise PydanticCustomError(
-            "url", "expected an http:// or https:// URL with a host, got '{url}'", {"url": value}
-        )
-    return value
-
-
-HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
 def _status_code(value: int) -> int:
