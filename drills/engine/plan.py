@@ -43,6 +43,7 @@ from drills.playbook.model import (
     StressMemory,
     TcpProbe,
     WaitStep,
+    expected_seconds,
 )
 
 
@@ -396,19 +397,19 @@ class _Planner:
     def step(self, step: Any, path: str, start: float, suffix: str = "") -> PlannedStep:
         self.index += 1
         index = self.index
+        duration = expected_seconds(step)  # the same rule the playbook's limit checks use
         if isinstance(step, WaitStep):
             name = step.name or f"wait {format_duration(step.wait)}"
-            return PlannedStep(index, path, name + suffix, "wait", start, step.wait)
+            return PlannedStep(index, path, name + suffix, "wait", start, duration)
         if isinstance(step, PauseStep):
             name = step.name or (f"pause: {step.pause.message}" if step.pause.message else "pause")
-            return PlannedStep(index, path, name + suffix, "pause", start, 0.0)
+            return PlannedStep(index, path, name + suffix, "pause", start, duration)
         if isinstance(step, ParallelStep):
             children = tuple(
                 self.step(child, f"{path}.{number}", start, suffix)
                 for number, child in enumerate(step.parallel, start=1)
             )
             name = step.name or "parallel: " + ", ".join(child.name for child in children)
-            duration = max((child.duration for child in children), default=0.0)
             return PlannedStep(
                 index, path, name + suffix, "parallel", start, duration, children=children
             )
@@ -420,7 +421,7 @@ class _Planner:
         )
         name = step.name or f"{step.fault} on {step.target}"
         return PlannedStep(
-            index, path, name + suffix, "fault", start, step.seconds, step.target, faults
+            index, path, name + suffix, "fault", start, duration, step.target, faults
         )
 
     def addresses(self, targets: list[str] | None, host: HostInfo) -> list[str]:

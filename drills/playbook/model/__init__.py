@@ -60,6 +60,7 @@ from drills.playbook.model.steps import (
     RepeatStep,
     Step,
     WaitStep,
+    expected_seconds,
 )
 from drills.playbook.model.targets import HostTarget, Selector, SelectorTarget, Target
 from drills.playbook.model.values import NAME_PATTERN
@@ -121,5 +122,6 @@ __all__ = [
     "TcpSpec",
     "WaitStep",
     "cross_check",
+    "expected_seconds",
     "iter_fault_steps",
 ]
