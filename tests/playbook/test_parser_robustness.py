@@ -128,6 +128,8 @@ def _big_playbook(limit: int) -> str:
     them (block style, named steps, comments)."""
     head, tail = DEMO.split("slas:")
     head = head.replace("  db: {host: db1}\n", "  db: {host: db1}\n  cache: {host: db1}\n")
+    # Hundreds of rounds last a few hours: the drill needs a limit that long (the most is 24h).
+    tail += "limits: {max_duration: 24h}\n"
     block = (
         "  # Round {i}: cut the cache off, then slow the database while the cache warms up.\n"
         "  - name: round {i}, cut the cache off from the web tier\n"

@@ -30,10 +30,11 @@ from drills.playbook.model.faults import (
     StressCpu,
     StressMemory,
 )
+from drills.playbook.model.limit_checks import check_limits
 from drills.playbook.model.limits import Limits
 from drills.playbook.model.metadata import Metadata
 from drills.playbook.model.objectives import Objectives
-from drills.playbook.model.playbook import REFERENCES_CHECKED, Playbook
+from drills.playbook.model.playbook import CROSS_CHECKED, Playbook
 from drills.playbook.model.probes import (
     COMMAND_ALLOWLIST,
     CanaryProbe,
@@ -69,9 +70,9 @@ __all__ = [
     "CATALOGUE",
     "COLLECTORS",
     "COMMAND_ALLOWLIST",
+    "CROSS_CHECKED",
     "FAULTS",
     "NAME_PATTERN",
-    "REFERENCES_CHECKED",
     "CanaryProbe",
     "CanarySpec",
     "CollectorOptions",
@@ -121,6 +122,7 @@ __all__ = [
     "TcpProbe",
     "TcpSpec",
     "WaitStep",
+    "check_limits",
     "cross_check",
     "expected_seconds",
     "iter_fault_steps",
