@@ -16,6 +16,7 @@ VALID = [
     (HttpUrl, "http://web:/checkout"),  # an empty port is the scheme's default
     (HostPort, "10.77.0.3:6379"),
     (HostPort, "[fd00::3]:26379"),
+    (HostPort, "db1:0006379"),  # leading zeros: still 6379, as a client would read it
     (PostgresDsn, "postgresql://drill@10.77.0.9/shop"),
     (PostgresDsn, "postgres://drill:pw@db1:5432,db2:5433/shop?sslmode=disable"),
     (PostgresDsn, "postgresql:///shop?host=/var/run/postgresql"),
@@ -27,6 +28,7 @@ INVALID = [
     (HttpUrl, "https://[fd00::3]:0/", "0/", "port 0 is out of range"),
     (HttpUrl, "http://web:http/", "http/", "expected a port number 1..65535, found 'http'"),
     (HostPort, "db1:99999", "99999", "port 99999 is out of range"),
+    (HostPort, "db1:" + "9" * 5000, "9" * 5000, "port 999999999... is out of range"),
     (PostgresDsn, "postgresql://db1:5432,db2:70000/shop", "70000/shop", "port 70000"),
     (PostgresDsn, "postgresql://db1/shop?port=0", "0", "port 0 is out of range"),
     (PostgresDsn, "host=db1 port=99999", "99999", "port 99999 is out of range"),

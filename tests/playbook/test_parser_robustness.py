@@ -36,6 +36,18 @@ def test_deeply_nested_flow_collections_do_not_exhaust_the_stack() -> None:
         parse_playbook("a: " + "[" * 100_000)
 
 
+def test_a_number_too_long_for_python_is_an_issue_where_it_is_written() -> None:
+    # int() refuses more than 4300 digits; that must be a sentence at the number, not 1:1.
+    text = DEMO.replace("duration: 10s", "duration: 10s\n    ports: [" + "9" * 5000 + "]")
+
+    with pytest.raises(PlaybookError) as caught:
+        parse_playbook(text, "pb.yaml")
+
+    (issue,) = caught.value.issues
+    assert (issue.line, issue.column) == (22, 13)
+    assert issue.message == "a number 5000 characters long is too long for a playbook"
+
+
 def test_all_issues_are_reported_sorted_by_position() -> None:
     text = (
         DEMO.replace("drillhall/v1", "drillhall/v9")

@@ -36,11 +36,16 @@ def _check_port(text: str, offset: int, *, empty_ok: bool = False) -> None:
             "expected a port number {range}, found '{text}'",
             {"range": PORT_RANGE, "text": text, "offset": offset},
         )
-    if not 1 <= int(text) <= 65535:
+    # The length first: int() refuses thousands of digits, and no port has more than five.
+    if len(text.lstrip("0")) > 5 or not 1 <= int(text) <= 65535:
         raise PydanticCustomError(
             "port",
             "port {port} is out of range, expected {range}",
-            {"port": int(text), "range": PORT_RANGE, "offset": offset},
+            {
+                "port": text if len(text) <= 12 else f"{text[:9]}...",
+                "range": PORT_RANGE,
+                "offset": offset,
+            },
         )
 
 
