@@ -40,7 +40,7 @@ def playbook(step: str, limit: int = MAX_BYTES - 1024) -> str:
     head, tail = DEMO.split("slas:")
     head = head.replace("  db: {host: db1}\n", "  db: {host: db1}\n  cache: {host: db1}\n")
     tail = tail.replace(
-        "objectives: {rto: 30s}", "objectives: {rto: 30s}\nlimits: {max_duration: 1000h}"
+        "objectives: {rto: 30s}", "objectives: {rto: 30s}\nlimits: {max_duration: 24h}"
     )
     steps: list[str] = []
     size = len(head) + len(tail) + 5

@@ -1,9 +1,13 @@
 """The plan: which fault lands on which host, with what parameters, when and for how long.
 
 Pure: takes the parsed playbook and an inventory snapshot, returns a Plan or raises PlanError
-listing every problem (unknown hosts, empty selectors, broken limits, protected hosts). Repeats
-are expanded into ordinary steps; each fault step becomes one PlannedFault per host its target
-resolves to, with the exact parameters the agent receives.
+listing every problem the inventory reveals (unknown hosts, empty selectors, more hosts than
+limits.max_targets once selectors are resolved, protected hosts). What the playbook alone tells
+(durations against limits.max_duration, limits.allowed_faults, hosts named outright against
+limits.max_targets) is checked when it is parsed (drills/playbook/model/limit_checks.py), so a
+Playbook that reaches the planner already keeps to them. Repeats are expanded into ordinary
+steps; each fault step becomes one PlannedFault per host its target resolves to, with the
+exact parameters the agent receives.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from drills.playbook.model import (
     SelectorTarget,
     TcpProbe,
     WaitStep,
+    expected_seconds,
 )
 
 
@@ -323,7 +328,7 @@ class _Planner:
             start += planned.duration
         probes = tuple(self.probe(probe) for probe in self.playbook.probes)
         hosts = _unique(fault.host for _, fault in _all_faults(steps))
-        self.check_limits(steps, hosts, start)
+        self.check_blast_radius(steps, hosts)
         if self.problems:
             raise PlanError(_unique(self.problems))
         pauses = sum(1 for s in _walk(steps) if s.kind == "pause")
@@ -371,19 +376,19 @@ class _Planner:
     def step(self, step: Any, path: str, start: float, suffix: str = "") -> PlannedStep:
         self.index += 1
         index = self.index
+        duration = expected_seconds(step)  # the same rule the playbook's limit checks use
         if isinstance(step, WaitStep):
             name = step.name or f"wait {format_duration(step.wait)}"
-            return PlannedStep(index, path, name + suffix, "wait", start, step.wait)
+            return PlannedStep(index, path, name + suffix, "wait", start, duration)
         if isinstance(step, PauseStep):
             name = step.name or (f"pause: {step.pause.message}" if step.pause.message else "pause")
-            return PlannedStep(index, path, name + suffix, "pause", start, 0.0)
+            return PlannedStep(index, path, name + suffix, "pause", start, duration)
         if isinstance(step, ParallelStep):
             children = tuple(
                 self.step(child, f"{path}.{number}", start, suffix)
                 for number, child in enumerate(step.parallel, start=1)
             )
             name = step.name or "parallel: " + ", ".join(child.name for child in children)
-            duration = max((child.duration for child in children), default=0.0)
             return PlannedStep(
                 index, path, name + suffix, "parallel", start, duration, children=children
             )
@@ -395,7 +400,7 @@ class _Planner:
         )
         name = step.name or f"{step.fault} on {step.target}"
         return PlannedStep(
-            index, path, name + suffix, "fault", start, step.seconds, step.target, faults
+            index, path, name + suffix, "fault", start, duration, step.target, faults
         )
 
     # -- probes --
@@ -467,26 +472,15 @@ class _Planner:
             netloc = f"{netloc}:{parts.port}"
         return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
-    # -- limits and blast radius --
-    def check_limits(self, steps: list[PlannedStep], hosts: list[str], total: float) -> None:
-        limits = self.playbook.limits
-        if total > limits.max_duration:
-            self.problems.append(
-                f"the plan takes {format_duration(total)}, longer than limits.max_duration "
-                f"({format_duration(limits.max_duration)})"
-            )
-        if limits.max_targets is not None and len(hosts) > limits.max_targets:
+    # -- blast radius: which hosts the faults land on --
+    def check_blast_radius(self, steps: list[PlannedStep], hosts: list[str]) -> None:
+        """The limits only the inventory can decide; the rest were checked at parse time."""
+        most = self.playbook.limits.max_targets
+        if most is not None and len(hosts) > most:
             self.problems.append(
                 f"the plan faults {len(hosts)} hosts ({', '.join(hosts)}), more than "
-                f"limits.max_targets ({limits.max_targets})"
+                f"limits.max_targets ({most})"
             )
-        if limits.allowed_faults is not None:
-            allowed = ", ".join(limits.allowed_faults) or "none"
-            for fault_step in self.playbook.fault_steps():
-                if fault_step.fault not in limits.allowed_faults:
-                    self.problems.append(
-                        f"fault {fault_step.fault} is not in limits.allowed_faults ({allowed})"
-                    )
         if not self.approved_protected:
             for step, fault in _all_faults(steps):
                 if self.inventory[fault.host].protected:

@@ -6,6 +6,14 @@ import re
 
 DURATION_HELP = "expected a duration like 150ms, 2s or 10m"
 
+# The longest duration a playbook may hold, wherever it appears (faults, waits, probe intervals
+# and timeouts, SLA windows, objectives, limits.max_duration itself). A day: agents refuse a
+# fault lease longer than that (MAX_LEASE_SECONDS in injector/faults/fault.py, "a bug in the
+# caller, not a drill"), and a drill is a supervised exercise, so anything longer is a typo
+# ("10h" for "10m", a stray digit), not a plan. It also keeps every duration a finite float:
+# "99999999999999999999999s" or 400 digits (which float() turns into inf) stop here.
+MAX_SECONDS = 24 * 3600.0
+
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)\s*")
 _PERCENT = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*")

@@ -279,7 +279,15 @@ class _Builder:
         tag = self.loader.resolve(ScalarNode, value, (True, False))
         result: Any = value  # timestamps, for one, would otherwise become datetime objects
         if tag == _INT:
-            result = self.loader.construct_yaml_int(ScalarNode(tag, value))
+            try:
+                result = self.loader.construct_yaml_int(ScalarNode(tag, value))
+            except ValueError:
+                # int() refuses thousands of digits; no number in a playbook is that long.
+                self.issue(
+                    event.start_mark,
+                    f"a number {len(value)} characters long is too long for a playbook",
+                )
+                return value
         elif tag == _FLOAT:
             result = self.loader.construct_yaml_float(ScalarNode(tag, value))
         elif tag == _BOOL:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Discriminator, Tag, ValidationError
 from drills.playbook.durations import format_duration, parse_duration
 from drills.playbook.errors import Issue, PlaybookError
 from drills.playbook.loader import LoadedYaml, Path, Position, load_yaml
-from drills.playbook.model import REFERENCES_CHECKED, Playbook, cross_check
+from drills.playbook.model import CROSS_CHECKED, Playbook, check_limits, cross_check
 
 
 def parse_playbook(text: str, filename: str = "<playbook>") -> Playbook:
@@ -79,18 +79,22 @@ def _parse(text: str, filename: str) -> Playbook:
     unplaced_cross_references: list[str] = []
     try:
         # by_name=False: the YAML must use the documented keys ("from"), not Python names.
-        playbook = Playbook.model_validate(data, by_name=False, context={REFERENCES_CHECKED: True})
+        playbook = Playbook.model_validate(data, by_name=False, context={CROSS_CHECKED: True})
     except ValidationError as error:
         for detail in error.errors():
             if detail["type"] == "cross_reference":
                 unplaced_cross_references.append(detail["msg"])
             else:
                 issues.append(_issue_from_pydantic(detail, loaded, filename))
-    for problem in cross_check(data):
+    problems = cross_check(data)
+    if playbook is not None:
+        # The limits need the steps as numbers: only a playbook that validated can be timed.
+        problems += check_limits(playbook)
+    for problem in problems:
         pos = _value_position(loaded, problem.path, problem.offset)
         issues.append(Issue(filename, pos.line, pos.column, problem.message, problem.hint))
     if not issues and unplaced_cross_references:
-        # Should not happen (both checks share cross_check), but never hide a problem.
+        # Should not happen (both run cross_check and check_limits), but never hide a problem.
         issues.extend(Issue(filename, 1, 1, message) for message in unplaced_cross_references)
     if issues or playbook is None:
         unique = {(i.line, i.column, i.message, i.hint): i for i in issues}
@@ -119,8 +123,9 @@ def _issue_from_pydantic(detail: Any, loaded: LoadedYaml, filename: str) -> Issu
         pos = loaded.position(path[:-1], of_key=True)
         where = f" in {_label(path[:-1])}" if path[:-1] else ""
         return Issue(filename, pos.line, pos.column, f"missing key '{path[-1]}'{where}", hint)
-    if kind == "assertion_syntax":
-        pos = _value_position(loaded, path, int(ctx.get("offset", 0)))
+    if "offset" in ctx:
+        # The problem is one part of a string (a word of an assertion, the port of a URL).
+        pos = _value_position(loaded, path, int(ctx["offset"]))
         return Issue(filename, pos.line, pos.column, f"{_label(path)}: {detail['msg']}", hint)
     if "at_key" in ctx:
         # The problem is a key (a collector's name, say): point at the key itself.

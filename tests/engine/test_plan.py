@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from drills.engine.plan import HostInfo, PlanError, resolve_plan
+from drills.playbook.errors import PlaybookError
 from drills.playbook.model import FAULTS
 from drills.playbook.parser import parse_file, parse_playbook
 from tests.fault_examples import EXAMPLES, planned_example
@@ -199,7 +200,7 @@ probes:
 steps:
   - {fault: stress.cpu, target: secrets, cores: 1, duration: 1m}
   - {fault: network.partition, target: dbs, from: [app], duration: 1m}
-limits: {max_duration: 90s, max_targets: 2, allowed_faults: [network.partition]}
+limits: {max_targets: 2}
 """
     with pytest.raises(PlanError) as caught:
         resolve_plan(parse_playbook(text), fixture_inventory())
@@ -209,15 +210,62 @@ limits: {max_duration: 90s, max_targets: 2, allowed_faults: [network.partition]}
         "host 'nowhere', which is not in the inventory",
         "selector role=mainframe matches no host",
         "count 9 is larger than the group role=db (5 hosts)",
-        "longer than limits.max_duration (90s)",
+        # One host named outright (vault) passes the parser; the selector adds three.
         "the plan faults 4 hosts (vault, db1, db2, db3), more than limits.max_targets (2)",
-        "fault stress.cpu is not in limits.allowed_faults (network.partition)",
         "host 'vault' is protected",
     ]
     for needle in expected:
         assert any(needle in problem for problem in problems), (needle, problems)
     assert len(problems) == len(expected)
     assert str(caught.value) == "\n".join(problems)
+
+
+def test_limits_the_playbook_alone_breaks_are_refused_before_the_planner() -> None:
+    # Length and allowed faults need no inventory: parse_playbook refuses them, with positions,
+    # so validate, the editor, plan and run all say the same; the planner no longer repeats them.
+    with pytest.raises(PlaybookError) as caught:
+        plan_of(
+            "  - {fault: stress.cpu, target: app, cores: 1, duration: 1m}\n"
+            "  - {fault: network.partition, target: dbs, from: [app], duration: 1m}\n",
+            "limits: {max_duration: 90s, allowed_faults: [network.partition]}\n",
+        )
+
+    assert [(i.line, i.column, i.message) for i in caught.value.issues] == [
+        (12, 13, "fault stress.cpu is not in limits.allowed_faults (network.partition)"),
+        (
+            13,
+            68,
+            "the drill has run 2m when this fault ends, longer than limits.max_duration (90s)",
+        ),
+    ]
+
+
+# 30 s, a parallel group of 20 s, then 3 x (a kill, a pause and 10 s): 80 s, pauses counting 0.
+TIMED_STEPS = (
+    "  - wait: {first}\n"
+    "  - parallel:\n"
+    "      - {{fault: network.latency, target: app, to: db, latency: 1ms, duration: 20s}}\n"
+    "      - wait: 5s\n"
+    "  - repeat:\n"
+    "      times: 3\n"
+    "      steps:\n"
+    "        - {{fault: process.kill, target: db, match: {{name: redis-server}}}}\n"
+    "        - pause: {{}}\n"
+    "        - wait: 10s\n"
+)
+
+
+def test_a_drill_exactly_as_long_as_its_limit_is_parsed_and_planned() -> None:
+    plan = plan_of(TIMED_STEPS.format(first="30s"), "limits: {max_duration: 80s}\n")
+
+    assert plan.expected_seconds == 80.0
+
+
+def test_the_parser_times_a_drill_as_the_planner_does() -> None:
+    # One millisecond more than the plan above: the parser's total must cross where the plan's
+    # would, in the last iteration of the repeat.
+    with pytest.raises(PlaybookError, match=r"has run 80.001s when this wait ends in iteration 3"):
+        plan_of(TIMED_STEPS.format(first="30001ms"), "limits: {max_duration: 80s}\n")
 
 
 def test_protected_host_is_planned_once_approved() -> None:

@@ -75,6 +75,18 @@ def test_deep_nesting_is_rejected_at_a_position_quickly_without_recursion(
     assert elapsed < 1.0
 
 
+def test_a_number_too_long_for_python_is_an_issue_where_it_is_written() -> None:
+    # int() refuses more than 4300 digits; that must be a sentence at the number, not 1:1.
+    text = DEMO.replace("duration: 10s", "duration: 10s\n    ports: [" + "9" * 5000 + "]")
+
+    with pytest.raises(PlaybookError) as caught:
+        parse_playbook(text, "pb.yaml")
+
+    (issue,) = caught.value.issues
+    assert (issue.line, issue.column) == (22, 13)
+    assert issue.message == "a number 5000 characters long is too long for a playbook"
+
+
 def test_all_issues_are_reported_sorted_by_position() -> None:
     text = (
         DEMO.replace("drillhall/v1", "drillhall/v9")
@@ -167,6 +179,8 @@ def _big_playbook(limit: int) -> str:
     them (block style, named steps, comments)."""
     head, tail = DEMO.split("slas:")
     head = head.replace("  db: {host: db1}\n", "  db: {host: db1}\n  cache: {host: db1}\n")
+    # Hundreds of rounds last a few hours: the drill needs a limit that long (the most is 24h).
+    tail += "limits: {max_duration: 24h}\n"
     block = (
         "  # Round {i}: cut the cache off, then slow the database while the cache warms up.\n"
         "  - name: round {i}, cut the cache off from the web tier\n"

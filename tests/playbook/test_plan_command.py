@@ -86,9 +86,7 @@ def test_invalid_playbook_exits_2_with_positions(env: dict[str, str], tmp_path: 
 def test_refused_plan_exits_4_and_lists_the_problems(env: dict[str, str], tmp_path: Path) -> None:
     risky = tmp_path / "risky.yaml"
     risky.write_text(
-        DEMO.read_text()
-        .replace("db: {host: db1}", "db: {host: vault}\n  gone: {host: db9}")
-        .replace("objectives: {rto: 30s}", "objectives: {rto: 30s}\nlimits: {max_duration: 10s}")
+        DEMO.read_text().replace("db: {host: db1}", "db: {host: vault}\n  gone: {host: db9}")
     )
 
     result = drillhall(env, str(risky))
@@ -96,4 +94,23 @@ def test_refused_plan_exits_4_and_lists_the_problems(env: dict[str, str], tmp_pa
     assert result.returncode == 4
     assert "host 'db9', which is not in the inventory" in result.stderr
     assert "host 'vault' is protected" in result.stderr
-    assert "longer than limits.max_duration (10s)" in result.stderr
+
+
+def test_a_drill_longer_than_its_limit_is_invalid_before_any_plan(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    # No inventory is needed to know this, so plan says it as validate does: exit 2, a position.
+    long = tmp_path / "long.yaml"
+    long.write_text(
+        DEMO.read_text().replace(
+            "objectives: {rto: 30s}", "objectives: {rto: 30s}\nlimits: {max_duration: 10s}"
+        )
+    )
+
+    result = drillhall(env, str(long))
+
+    assert result.returncode == 2
+    assert (
+        f"{long}:23:15: the drill has run 15s when this fault ends, longer than " in result.stderr
+    )
+    assert "limits.max_duration (10s)" in result.stderr

@@ -19,7 +19,9 @@ def test_comparison_of_error_rate_with_percent() -> None:
     expr = parse_assertion("error_rate(checkout, 5s) < 50%")
 
     assert isinstance(expr, Compare) and expr.op == "<"
-    assert expr.left == Call("error_rate", "checkout", "latency_ms", 5.0, "5s", 0, 11)
+    assert expr.left == Call(
+        "error_rate", "checkout", "latency_ms", 5.0, "5s", 0, 11, window_offset=21
+    )
     assert isinstance(expr.right, Number) and expr.right.value == 50.0
 
 

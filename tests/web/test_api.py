@@ -65,6 +65,26 @@ def test_validate_reports_what_the_planner_cannot_resolve(client, world: World):
     assert any("db1" in p for p in body["plan_problems"])
 
 
+def test_validate_shows_the_issue_the_command_line_prints_for_a_drill_over_its_limit(
+    client, world: World, lab_hosts
+):
+    # The editor and `drillhall validate` share the parser: same line, column and sentence,
+    # and the inventory (which could resolve every host here) is not even asked.
+    client.force_login(world.member)
+    too_long = GOOD.replace("duration: 10s", "duration: 2h") + "limits: {max_duration: 1m}\n"
+    status, body = post(client, "api-validate", {"content": too_long, "filename": "pb.yaml"})
+    assert status == 200
+    assert (body["ok"], body["plan"], body["plan_problems"]) == (False, None, [])
+    assert body["issues"] == [
+        {
+            "line": too_long.splitlines().index("    duration: 2h") + 1,
+            "column": 15,
+            "message": "the fault network.partition lasts 2h, longer than limits.max_duration (1m)",
+            "hint": "shorten the steps or raise limits.max_duration",
+        }
+    ]
+
+
 def test_validate_flags_a_name_that_is_not_the_playbooks(client, world: World):
     client.force_login(world.owner)
     renamed = GOOD.replace("name: checkout-partition", "name: something-else")

@@ -146,6 +146,7 @@ class Call(Expr):
     offset: int
     probe_offset: int
     baseline: bool = False
+    window_offset: int = 0  # where the window is written, for messages about it (0 without one)
 
     @property
     def kernel(self) -> bool:
@@ -611,6 +612,7 @@ class _Parser:
             window_text=window.text,
             offset=name.offset,
             probe_offset=probe.offset,
+            window_offset=window.offset,
         )
 
     def parse_kernel_series(self, func: Token) -> str:

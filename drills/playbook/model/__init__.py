@@ -32,10 +32,11 @@ from drills.playbook.model.faults import (
     StressMemory,
     proof_of,
 )
+from drills.playbook.model.limit_checks import check_limits
 from drills.playbook.model.limits import Limits
 from drills.playbook.model.metadata import Metadata
 from drills.playbook.model.objectives import Objectives
-from drills.playbook.model.playbook import REFERENCES_CHECKED, Playbook
+from drills.playbook.model.playbook import CROSS_CHECKED, Playbook
 from drills.playbook.model.probes import (
     COMMAND_ALLOWLIST,
     CanaryProbe,
@@ -62,6 +63,7 @@ from drills.playbook.model.steps import (
     RepeatStep,
     Step,
     WaitStep,
+    expected_seconds,
 )
 from drills.playbook.model.targets import HostTarget, Selector, SelectorTarget, Target
 from drills.playbook.model.values import NAME_PATTERN
@@ -70,9 +72,9 @@ __all__ = [
     "CATALOGUE",
     "COLLECTORS",
     "COMMAND_ALLOWLIST",
+    "CROSS_CHECKED",
     "FAULTS",
     "NAME_PATTERN",
-    "REFERENCES_CHECKED",
     "CanaryProbe",
     "CanarySpec",
     "CollectorOptions",
@@ -123,7 +125,9 @@ __all__ = [
     "TcpProbe",
     "TcpSpec",
     "WaitStep",
+    "check_limits",
     "cross_check",
+    "expected_seconds",
     "iter_fault_steps",
     "proof_of",
 ]

@@ -1,4 +1,4 @@
-"""Limits the planner enforces: how long, how many hosts, which faults."""
+"""Limits a playbook sets itself: how long, how many hosts, which faults (see limit_checks)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from drills.playbook.model.collectors import KernelCollector
 from drills.playbook.model.faults import FaultStep
+from drills.playbook.model.limit_checks import check_limits
 from drills.playbook.model.limits import Limits
 from drills.playbook.model.metadata import Metadata
 from drills.playbook.model.objectives import Objectives
@@ -21,9 +22,9 @@ from drills.playbook.model.targets import Target
 from drills.playbook.model.values import strict_config
 from verifier.verdicts import SlaSpec
 
-# Validation context key: the caller (the parser) checks references on the raw data itself,
-# with positions, so the model need not dump itself to check them again.
-REFERENCES_CHECKED = "references_checked"
+# Validation context key: the caller (the parser) runs cross_check and check_limits itself,
+# with positions, so the model need not run them (or dump itself) again.
+CROSS_CHECKED = "cross_checked"
 
 
 class Playbook(BaseModel):
@@ -41,10 +42,11 @@ class Playbook(BaseModel):
     limits: Limits = Limits()
 
     @model_validator(mode="after")
-    def _references_resolve(self, info: ValidationInfo) -> Playbook:
-        if info.context and info.context.get(REFERENCES_CHECKED):
+    def _consistent(self, info: ValidationInfo) -> Playbook:
+        """References resolve and the steps keep to the limits, however the model was built."""
+        if info.context and info.context.get(CROSS_CHECKED):
             return self
-        for problem in cross_check(self.model_dump()):
+        for problem in [*cross_check(self.model_dump()), *check_limits(self)]:
             raise PydanticCustomError("cross_reference", "{message}", {"message": problem.message})
         return self
 

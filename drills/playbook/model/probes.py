@@ -6,14 +6,13 @@ the one key among http, tcp, canary, prometheus and command.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
 
+from drills.playbook.model.endpoints import HostPort, HttpUrl, PostgresDsn
 from drills.playbook.model.values import (
-    HttpUrl,
     Port,
     PositiveSeconds,
     Seconds,
@@ -26,7 +25,6 @@ from verifier.probes.command import COMMAND_ALLOWLIST
 
 PROBE_KINDS = ("http", "tcp", "canary", "prometheus", "command")
 PROBE_TAGS = tuple(f"{kind}-probe" for kind in PROBE_KINDS)
-_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):([0-9]{1,5})$")
 
 
 class _ProbeBase(BaseModel):
@@ -69,20 +67,6 @@ class TcpProbe(_ProbeBase):
 
 
 # -- canary --
-def _host_port(value: str) -> str:
-    match = _HOST_PORT.fullmatch(value)
-    if match is None or not 1 <= int(match.group(2)) <= 65535:
-        raise PydanticCustomError(
-            "host_port",
-            "expected HOST:PORT like db1:6379 or 10.77.0.3:6379, got '{text}'",
-            {"text": value},
-        )
-    return value
-
-
-HostPort = Annotated[str, AfterValidator(_host_port)]  # target name or address, with port
-
-
 class RedisCanary(BaseModel):
     """Writes to one address, or to whichever master the Sentinels name (``sentinel``, with
     ``master``): the latter follows a failover the way a Sentinel-aware client does."""
@@ -121,7 +105,7 @@ class RedisCanary(BaseModel):
 class PostgresCanary(BaseModel):
     model_config = strict_config()
 
-    dsn: str = Field(min_length=1)
+    dsn: Annotated[PostgresDsn, Field(min_length=1)]
 
 
 class CanarySpec(BaseModel):

@@ -41,7 +41,8 @@ KERNEL_SERIES = {
 
 @dataclass(frozen=True)
 class CrossProblem:
-    """A reference that does not resolve; ``offset`` is inside the string at ``path``."""
+    """A problem between sections (a reference that does not resolve, a step beyond the
+    limits); ``offset`` is inside the string at ``path``."""
 
     path: Path
     message: str

@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 
-from drills.playbook.model.values import PositiveSeconds, strict_config
+from drills.playbook.durations import MAX_SECONDS, format_duration
+from drills.playbook.model.values import CEILING_HINT, PositiveSeconds, strict_config
 from verifier.assertions.syntax import AssertionSyntaxError, Expr, parse_assertion
 from verifier.phases import Phase
 from verifier.verdicts import SlaSpec
@@ -16,13 +17,27 @@ from verifier.verdicts import SlaSpec
 
 def _assertion(value: str) -> str:
     try:
-        parse_assertion(value)
+        expr = parse_assertion(value)
     except AssertionSyntaxError as error:
         raise PydanticCustomError(
             "assertion_syntax",
             "invalid assertion: {message}",
             {"message": error.message, "offset": error.offset},
         ) from None
+    for call in expr.calls():
+        # A window is a duration like any other in a playbook: the same ceiling holds.
+        if not call.window <= MAX_SECONDS:
+            raise PydanticCustomError(
+                "window_too_long",
+                "the window of {call}() must be at most {most}, found '{text}'",
+                {
+                    "call": call.func,
+                    "most": format_duration(MAX_SECONDS),
+                    "text": call.window_text,
+                    "offset": call.window_offset,
+                    "hint": CEILING_HINT,
+                },
+            )
     return value
 
 

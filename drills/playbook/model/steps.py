@@ -109,6 +109,24 @@ class RepeatStep(BaseModel):
     name: str | None = None
 
 
+def expected_seconds(step: object) -> float:
+    """How long a step is expected to last: the one rule the plan and the limit checks share.
+
+    A wait lasts its time and a fault its duration (0 for an instantaneous one such as
+    process.kill); a pause counts 0 (an operator decides when it ends); a parallel group lasts
+    its longest child and a repeat its steps, ``times`` times.
+    """
+    if isinstance(step, WaitStep):
+        return step.wait
+    if isinstance(step, FaultStep):
+        return step.seconds
+    if isinstance(step, ParallelStep):
+        return max((expected_seconds(child) for child in step.parallel), default=0.0)
+    if isinstance(step, RepeatStep):
+        return step.repeat.times * sum(expected_seconds(child) for child in step.repeat.steps)
+    return 0.0
+
+
 _MODELS: dict[str, type[BaseModel]] = {
     "wait": WaitStep,
     "parallel": ParallelStep,

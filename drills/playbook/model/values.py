@@ -1,5 +1,7 @@
 """Typed values written in playbooks: names, durations, percentages, ports, addresses, paths, sizes.
 
+URLs and other endpoints written as text are in ``endpoints``.
+
 Each is an ``Annotated`` type with its own error (and a hint where one helps), a serializer that
 writes it back as a playbook would ("10s", "5%", "512MiB") and a JSON Schema for editors.
 """
@@ -8,12 +10,12 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import math
 import re
 from collections.abc import Sequence
 from functools import lru_cache
 from posixpath import normpath
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -25,7 +27,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from drills.playbook.durations import DURATION_HELP, format_duration, parse_duration, parse_percent
+from drills.playbook.durations import (
+    DURATION_HELP,
+    MAX_SECONDS,
+    format_duration,
+    parse_duration,
+    parse_percent,
+)
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 DURATION_PATTERN = r"^\s*[0-9]+(\.[0-9]+)?\s*(ms|s|m|h)\s*$"
@@ -61,6 +69,7 @@ def did_you_mean(word: str, choices: Sequence[str], cutoff: float = 0.5) -> str 
 
 
 # -- durations --
+CEILING_HINT = f"no duration in a playbook may be longer than {format_duration(MAX_SECONDS)}"
 # A long drill repeats the same few durations thousands of times.
 _cached_duration = lru_cache(maxsize=256)(parse_duration)
 
@@ -69,17 +78,34 @@ def to_seconds(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return value  # let the float validator report the type
     if not isinstance(value, str):
+        finite = not isinstance(value, float) or math.isfinite(value)
         raise PydanticCustomError(
             "duration_unit",
             DURATION_HELP + "; a bare number has no unit",
-            {"hint": f"write '{value}s' for {value} seconds"},
+            {"hint": f"write '{value}s' for {value} seconds" if finite else None},
         )
     try:
-        return _cached_duration(value)
+        seconds = _cached_duration(value)
     except ValueError:
         raise PydanticCustomError(
             "duration", DURATION_HELP + ", got '{text}'", {"text": value}
         ) from None
+    if not seconds <= MAX_SECONDS:  # "not <=": inf, from a few hundred digits, is refused too
+        raise PydanticCustomError(
+            "duration_too_long",
+            "must be at most {most}, found '{text}'",
+            {
+                "most": format_duration(MAX_SECONDS),
+                "text": _abridged(value.strip()),
+                "hint": CEILING_HINT,
+            },
+        )
+    return seconds
+
+
+def _abridged(text: str, keep: int = 24) -> str:
+    """``text`` as written, its middle left out when it is too long to read in a message."""
+    return text if len(text) <= keep else f"{text[: keep - 6]}...{text[-3:]}"
 
 
 Seconds = Annotated[
@@ -166,7 +192,7 @@ Size = Annotated[
 ]
 
 
-# -- names, ports, addresses, paths, URLs --
+# -- names, ports, addresses, paths --
 def _slug(value: str) -> str:
     if not re.fullmatch(NAME_PATTERN, value):
         raise PydanticCustomError(
@@ -224,18 +250,6 @@ def _absolute_path(value: str) -> str:
 AbsolutePath = Annotated[
     str, AfterValidator(_absolute_path), Field(json_schema_extra={"pattern": "^/"})
 ]
-
-
-def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise PydanticCustomError(
-            "url", "expected an http:// or https:// URL with a host, got '{url}'", {"url": value}
-        )
-    return value
-
-
-HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
 def _status_code(value: int) -> int:

@@ -1,0 +1,149 @@
+"""Where probes connect, written as text: http(s) URLs, HOST:PORT and PostgreSQL DSNs.
+
+A port inside such text is checked like a ``port:`` key (1..65535), and the error points at the
+port itself (``offset`` in the error context), so a typo in a long URL is found at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
+
+HTTP_SCHEMES = ("http", "https")
+# libpq takes both spellings of the URI scheme.
+DSN_SCHEMES = ("postgresql", "postgres")
+PORT_RANGE = "1..65535"
+
+_DIGITS = re.compile(r"[0-9]+")
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):([^:]*)")
+# A DSN's port keyword: `port=5432` or `port = '5432,5433'` (one port per host).
+_KEYWORD_PORT = re.compile(r"(?:^|\s)port\s*=\s*('[^']*'|[^\s']*)")
+
+
+def _check_port(text: str, offset: int, *, empty_ok: bool = False) -> None:
+    """Raise a positioned error unless ``text`` is a port (empty means "the default" where
+    ``empty_ok``: URLs and libpq allow ``host:``)."""
+    if text == "" and empty_ok:
+        return
+    if not _DIGITS.fullmatch(text):
+        raise PydanticCustomError(
+            "port",
+            "expected a port number {range}, found '{text}'",
+            {"range": PORT_RANGE, "text": text, "offset": offset},
+        )
+    # The length first: int() refuses thousands of digits, and no port has more than five.
+    if len(text.lstrip("0")) > 5 or not 1 <= int(text) <= 65535:
+        raise PydanticCustomError(
+            "port",
+            "port {port} is out of range, expected {range}",
+            {
+                "port": text if len(text) <= 12 else f"{text[:9]}...",
+                "range": PORT_RANGE,
+                "offset": offset,
+            },
+        )
+
+
+# -- http(s) URLs --
+def _http_url(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:  # an unclosed '[' of an IPv6 host, for one
+        host = None
+        parts = None
+    if parts is None or parts.scheme not in HTTP_SCHEMES or not host:
+        raise PydanticCustomError(
+            "url", "expected an http:// or https:// URL with a host, got '{url}'", {"url": value}
+        )
+    # The port is what follows the last ':' of the authority, outside an IPv6 host's brackets.
+    authority = parts.netloc.rpartition("@")[2]
+    after_host = authority[authority.find("]") + 1 :] if authority.startswith("[") else authority
+    if ":" in after_host:
+        port = after_host.rpartition(":")[2]
+        # urlsplit drops tabs and newlines: without the netloc as written, point at the URL.
+        at = value.find(parts.netloc)
+        _check_port(port, at + len(parts.netloc) - len(port) if at >= 0 else 0, empty_ok=True)
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+# -- HOST:PORT --
+def _host_port(value: str) -> str:
+    match = _HOST_PORT.fullmatch(value)
+    if match is None or match.group(2) == "":
+        raise PydanticCustomError(
+            "host_port",
+            "expected HOST:PORT like db1:6379 or 10.77.0.3:6379, got '{text}'",
+            {"text": value},
+        )
+    _check_port(match.group(2), match.start(2))
+    return value
+
+
+HostPort = Annotated[str, AfterValidator(_host_port)]  # target name or address, with port
+
+
+# -- PostgreSQL DSNs --
+def _dsn(value: str) -> str:
+    """A libpq connection string: a postgresql:// URI or key=value pairs; its ports checked."""
+    scheme, separator, _ = value.partition("://")
+    if separator and scheme not in DSN_SCHEMES:
+        raise PydanticCustomError(
+            "dsn",
+            "expected a postgresql:// URL or key=value pairs like "
+            "'host=db1 port=5432 dbname=shop', found the scheme '{scheme}'",
+            {"scheme": scheme, "offset": 0},
+        )
+    ports = _uri_ports(value, len(scheme) + 3) if separator else _keyword_ports(value)
+    for text, offset in ports:
+        _check_port(text, offset, empty_ok=True)
+    return value
+
+
+def _uri_ports(value: str, start: int) -> Iterator[tuple[str, int]]:
+    """Each port of ``postgresql://user@host1:5432,host2:5433/db?port=...`` with its offset."""
+    rest = value[start:]
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    hosts_at = rest.rfind("@", 0, end) + 1
+    offset = start + hosts_at
+    for spec in rest[hosts_at:end].split(","):
+        after_host = spec[spec.find("]") + 1 :] if spec.startswith("[") else spec
+        if ":" in after_host:
+            port = after_host.rpartition(":")[2]
+            yield port, offset + len(spec) - len(port)
+        offset += len(spec) + 1
+    query_at = rest.find("?", end)
+    if query_at >= 0:
+        offset = start + query_at + 1
+        for pair in rest[query_at + 1 :].split("&"):
+            key, _, ports = pair.partition("=")
+            if key == "port":
+                yield from _listed(ports, offset + len(key) + 1)
+            offset += len(pair) + 1
+
+
+def _keyword_ports(value: str) -> Iterator[tuple[str, int]]:
+    """Each port of ``host=db1 port=5432`` (or ``port='5432,5433'``) with its offset."""
+    for match in _KEYWORD_PORT.finditer(value):
+        text, offset = match.group(1), match.start(1)
+        if text.startswith("'"):
+            text, offset = text.strip("'"), offset + 1
+        yield from _listed(text, offset)
+
+
+def _listed(text: str, offset: int) -> Iterator[tuple[str, int]]:
+    """The comma-separated ports of a multi-host DSN, each with its offset."""
+    for port in text.split(","):
+        yield port, offset
+        offset += len(port) + 1
+
+
+PostgresDsn = Annotated[str, AfterValidator(_dsn)]

@@ -1,0 +1,66 @@
+"""Ports written inside URLs, HOST:PORT and DSNs are checked, and the error points at the port."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from drills.playbook.model.endpoints import HostPort, HttpUrl, PostgresDsn
+
+VALID = [
+    (HttpUrl, "http://web:8080/checkout"),
+    (HttpUrl, "https://[fd00::3]:443/"),
+    (HttpUrl, "http://user:secret@web/"),  # the ':' of the credentials is not a port
+    (HttpUrl, "http://web:/checkout"),  # an empty port is the scheme's default
+    (HostPort, "10.77.0.3:6379"),
+    (HostPort, "[fd00::3]:26379"),
+    (HostPort, "db1:0006379"),  # leading zeros: still 6379, as a client would read it
+    (PostgresDsn, "postgresql://drill@10.77.0.9/shop"),
+    (PostgresDsn, "postgres://drill:pw@db1:5432,db2:5433/shop?sslmode=disable"),
+    (PostgresDsn, "postgresql:///shop?host=/var/run/postgresql"),
+    (PostgresDsn, "host=db1,db2 port='5432,5433' dbname=shop"),
+]
+# (type, text, the text from the reported offset on, message)
+INVALID = [
+    (HttpUrl, "http://web:70000/x", "70000/x", "port 70000 is out of range"),
+    (HttpUrl, "https://[fd00::3]:0/", "0/", "port 0 is out of range"),
+    (HttpUrl, "http://web:http/", "http/", "expected a port number 1..65535, found 'http'"),
+    (HostPort, "db1:99999", "99999", "port 99999 is out of range"),
+    (HostPort, "db1:" + "9" * 5000, "9" * 5000, "port 999999999... is out of range"),
+    (PostgresDsn, "postgresql://db1:5432,db2:70000/shop", "70000/shop", "port 70000"),
+    (PostgresDsn, "postgresql://db1/shop?port=0", "0", "port 0 is out of range"),
+    (PostgresDsn, "host=db1 port=99999", "99999", "port 99999 is out of range"),
+    (PostgresDsn, "host=a,b port='5432,0'", "0'", "port 0 is out of range"),
+]
+
+
+@pytest.mark.parametrize(("kind", "text"), VALID)
+def test_valid_endpoints_pass(kind: Any, text: str) -> None:
+    assert TypeAdapter(kind).validate_python(text) == text
+
+
+@pytest.mark.parametrize(("kind", "text", "at", "message"), INVALID)
+def test_a_bad_port_is_reported_at_the_port(kind: Any, text: str, at: str, message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TypeAdapter(kind).validate_python(text)
+
+    (error,) = caught.value.errors()
+    assert message in error["msg"]
+    assert text[error["ctx"]["offset"] :] == at
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        (HttpUrl, "http://:8080/checkout"),
+        (HttpUrl, "ftp://web/checkout"),
+        (HttpUrl, "http://[fd00::3/checkout"),
+        (HostPort, "db1"),
+        (PostgresDsn, "mysql://db1/shop"),
+    ],
+)
+def test_an_endpoint_without_a_host_or_with_another_scheme_is_refused(kind: Any, text: str) -> None:
+    with pytest.raises(ValidationError):
+        TypeAdapter(kind).validate_python(text)
