@@ -8,7 +8,7 @@ DURATION_HELP = "expected a duration like 150ms, 2s or 10m"
 
 # The longest duration a playbook may hold, wherever it appears (faults, waits, probe intervals
 # and timeouts, SLA windows, objectives, limits.max_duration itself). A day: agents refuse a
-# fault lease longer than that (MAX_LEASE_SECONDS in injector/faults/fault.py, "a bug in the
+# fault lease longer than that (MAX_LEASE_SECONDS in injector/protocol.py, "a bug in the
 # caller, not a drill"), and a drill is a supervised exercise, so anything longer is a typo
 # ("10h" for "10m", a stray digit), not a plan. It also keeps every duration a finite float:
 # "99999999999999999999999s" or 400 digits (which float() turns into inf) stop here.

@@ -7,7 +7,7 @@ import pytest
 from drills.playbook.durations import MAX_SECONDS
 from drills.playbook.errors import PlaybookError
 from drills.playbook.parser import parse_playbook
-from injector.faults.fault import MAX_LEASE_SECONDS
+from injector.protocol import MAX_LEASE_SECONDS
 
 PLAYBOOK = """\
 apiVersion: drillhall/v1
