@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from drills.cli.event_lines import describe
 from drills.cli.main import EXIT_ABORTED, EXIT_FAILED, EXIT_INVALID, EXIT_PASSED, setup_django
 
 
@@ -127,7 +128,7 @@ def _tail(run_id: int, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-u
         for event in events:
             last = event.seq
             t0 = t0 if t0 is not None else event.t
-            line = _describe(event.type, event.data)
+            line = describe(event.type, event.data)
             if event.type == "sample":
                 samples += 1
                 errors += 0 if event.data.get("ok") else 1
@@ -138,36 +139,3 @@ def _tail(run_id: int, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-u
                 return dict(event.data)
         if not events:
             time.sleep(0.2)
-
-
-def _describe(type: str, d: dict[str, Any]) -> str:
-    if type == "state":
-        return f"state: {d['state']}"
-    if type == "step_started":
-        where = d.get("path", d.get("index", d.get("step")))
-        kind = d.get("kind", "")
-        if kind == "fault":
-            hosts = ", ".join(f.get("host", "?") for f in d.get("faults", [])) or d.get("host")
-            kind = f"{d.get('fault') or (d.get('faults') or [{}])[0].get('kind')} on {hosts}"
-        return f"step {where} ({d.get('name', '')}): {kind} for {d.get('duration', 0):g}s"
-    if type == "rpo":
-        span = f" over {d['span_seconds']:g}s" if d.get("lost") else ""
-        error = f" ({d['error']})" if d.get("error") else ""
-        return f"RPO: {d['lost']} of {d['acknowledged']} acknowledged writes lost{span}{error}"
-    if type == "paused":
-        return f"paused at step {d.get('path')}: resume it on the run page"
-    if type == "fault_applied":
-        return f"fault applied: {d['kind']} on {d['host']} ({d['fault_id']}, {d.get('mechanism')})"
-    if type in ("fault_reverted", "fault_unconfirmed"):
-        return f"fault {d['state']}: {d['fault_id']} on {d['host']}"
-    if type == "verdict":
-        value = "" if d.get("value") is None else f" (value {d['value']:.4g})"
-        return f"SLA {d['sla']!r}: {d['state']}{value}"
-    if type in ("abort", "lease_warning"):
-        return f"{type}: {d.get('reason') or d.get('message')}"
-    if type == "error":
-        return f"error: {d['message']}"
-    if type == "result":
-        rto = "" if d.get("rto") is None else f", RTO {d['rto']:.2f}s"
-        return f"result: {d['state']}{rto}"
-    return ""
