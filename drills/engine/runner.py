@@ -411,7 +411,7 @@ class DrillRunner:
             self.tracker.enter_phase(Phase.ALWAYS, now)
             self._verdicts(self.tracker.enter_phase(Phase.BEFORE, now))
             for position, step in enumerate(self.plan.steps):
-                self._emit(EventType.STEP_STARTED, step.to_dict())
+                self._emit(EventType.STEP_STARTED, step.describe())
                 if step.kind == "wait":
                     self._wait_until(self.clock() + step.duration)
                 elif step.kind == "pause":

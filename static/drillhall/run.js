@@ -138,10 +138,10 @@
       renderRto();
     },
     step_started: function (d) {
-      markStep(d.step, "active");
+      markStep(topStep(d), "active");
     },
     step_finished: function (d) {
-      markStep(d.step, "done");
+      markStep(topStep(d), "done");
     },
     fault_applied: function (d, e) {
       if (run.rto.origin === null) {
@@ -376,6 +376,12 @@
     return badge;
   }
 
+  // The page lists the playbook's own steps; the plan's path ("3", "3.2", "4[2].1") starts
+  // with the number of the playbook step it belongs to.
+  function topStep(d) {
+    return parseInt(String(d.path || d.step), 10);
+  }
+
   function markStep(number, status) {
     const row = document.querySelector('#step-list [data-step="' + Number(number) + '"]');
     if (row) {
@@ -444,11 +450,11 @@
       case "state":
         return (d.previous ? d.previous + " → " : "") + d.state;
       case "step_started":
-        return "step " + d.step + " " + (d.name ? "“" + d.name + "” " : "") + "started" +
+        return "step " + (d.path || d.step) + " " + (d.name ? "“" + d.name + "” " : "") + "started" +
           (d.fault ? ": " + d.fault + " on " + (d.host || d.target) : "") +
           (typeof d.duration === "number" ? " for " + d.duration + " s" : "");
       case "step_finished":
-        return "step " + d.step + " finished";
+        return "step " + (d.path || d.step) + " finished";
       case "fault_applied":
         return d.kind + " applied on " + d.host + " via " + d.mechanism + " (" + d.fault_id + ")";
       case "fault_reverted":

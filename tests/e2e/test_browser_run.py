@@ -33,4 +33,8 @@ def test_browser_runs_demo_and_sees_passed_live(stack: Stack, e2e_password: str,
     )
     assert state.inner_text().strip() == "passed"
     assert fault_sla.get_attribute("data-state") == "passed"
+    # Every step is named in the log, in words: no "step undefined", no dict reprs.
+    log = page.inner_text("#event-log")
+    assert "undefined" not in log and "{" not in log, log
+    assert "step 2 “cut db1 off from web” started" in log, log
     page.screenshot(path=str(stack.tmp / "run-passed.png"), full_page=True)
