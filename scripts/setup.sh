@@ -101,13 +101,22 @@ fi
 
 # 4. Redis on 127.0.0.1:6379.
 if redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
-  say "Redis: running on 127.0.0.1:6379"
+  if [ "$(redis-cli -h 127.0.0.1 -p 6379 config get appendonly 2>/dev/null | tail -1)" = "no" ]; then
+    # Started without persistence (an older set-up): a restart would lose queued runs.
+    redis-cli -h 127.0.0.1 -p 6379 config set appendonly yes >/dev/null
+    say "Redis: running on 127.0.0.1:6379; turned on its append-only file (persistence)"
+  else
+    say "Redis: running on 127.0.0.1:6379"
+  fi
 elif command -v redis-server >/dev/null; then
-  mkdir -p var
-  redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save "" --appendonly no \
-    --dir "$PWD/var" --pidfile "$PWD/var/redis.pid" --logfile "$PWD/var/redis.log"
+  # Persistent (append-only file, fsync every second): a Redis restart keeps queued runs,
+  # the halt flag and the runs' liveness leases.
+  mkdir -p var/redis
+  redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save "" \
+    --appendonly yes --appendfsync everysec \
+    --dir "$PWD/var/redis" --pidfile "$PWD/var/redis.pid" --logfile "$PWD/var/redis.log"
   for _ in $(seq 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
-  say "Redis: started on 127.0.0.1:6379 (log var/redis.log)"
+  say "Redis: started on 127.0.0.1:6379, persistent in var/redis (log var/redis.log)"
 else
   say "MISSING Redis: no redis-server (install redis-server); workers and live pages need it"
 fi
