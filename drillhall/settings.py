@@ -89,12 +89,26 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = "orchestrator"
+# The queue orchestrator workers consume (agents register their hosts on it too).
+DRILLHALL_ORCHESTRATOR_QUEUE = env_str("DRILLHALL_ORCHESTRATOR_QUEUE", "orchestrator")
+CELERY_TASK_DEFAULT_QUEUE = DRILLHALL_ORCHESTRATOR_QUEUE
+# Threads of an orchestrator worker: each run it drives holds one for its whole length.
+DRILLHALL_ORCHESTRATOR_CONCURRENCY = int(env_float("DRILLHALL_ORCHESTRATOR_CONCURRENCY", 16))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_EXPIRES = 3600
 
 # Fault leases: an agent reverts a fault whose lease was not renewed in time.
 DRILLHALL_LEASE_SECONDS = env_float("DRILLHALL_LEASE_SECONDS", 10.0)
+# An orchestrator holds a liveness lease of this length for each run it drives; a run whose
+# lease ran out is ended as "orchestrator lost" (drills/web/liveness.py).
+DRILLHALL_RUN_LEASE_SECONDS = env_float("DRILLHALL_RUN_LEASE_SECONDS", 10.0)
+# A pending run no orchestrator took is handed to the queue again after this long (its message
+# may have been lost with a broker restart), and ended as error after DRILLHALL_PENDING_LIMIT.
+DRILLHALL_REQUEUE_SECONDS = env_float("DRILLHALL_REQUEUE_SECONDS", 30.0)
+DRILLHALL_PENDING_LIMIT_SECONDS = env_float("DRILLHALL_PENDING_LIMIT_SECONDS", 600.0)
+# Whether the web server and orchestrator workers sweep for lost runs (tests that write a run's
+# stream by hand turn it off).
+DRILLHALL_REAPER = env_bool("DRILLHALL_REAPER", True)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -92,6 +92,16 @@ class PlannedFault:
             "params": self.params,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PlannedFault:
+        return cls(
+            str(data["kind"]),
+            str(data["host"]),
+            str(data["queue"]),
+            str(data["mechanism"]),
+            dict(data["params"]),
+        )
+
 
 @dataclass(frozen=True)
 class PlannedStep:
@@ -141,6 +151,20 @@ class PlannedStep:
             "children": [child.to_dict() for child in self.children],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PlannedStep:
+        return cls(
+            index=int(data["index"]),
+            path=str(data["path"]),
+            name=str(data["name"]),
+            kind=str(data["kind"]),
+            start=float(data["start"]),
+            duration=float(data["duration"]),
+            target=data.get("target"),
+            faults=tuple(PlannedFault.from_dict(f) for f in data.get("faults", [])),
+            children=tuple(PlannedStep.from_dict(c) for c in data.get("children", [])),
+        )
+
 
 @dataclass(frozen=True)
 class PlannedProbe:
@@ -167,6 +191,21 @@ class PlannedProbe:
             "netns": self.netns,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PlannedProbe:
+        expect = data.get("expect_status")
+        return cls(
+            name=str(data["name"]),
+            kind=str(data["kind"]),
+            every=float(data["every"]),
+            from_host=data.get("from_host"),
+            params=dict(data["params"]),
+            url=data.get("url"),
+            timeout=float(data.get("timeout", 1.0)),
+            expect_status=tuple(int(s) for s in expect) if expect else None,
+            netns=str(data.get("netns") or ""),
+        )
+
 
 @dataclass(frozen=True)
 class PlannedCollectors:
@@ -180,6 +219,12 @@ class PlannedCollectors:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PlannedCollectors:
+        return cls(
+            str(data["host"]), str(data["queue"]), str(data["address"]), tuple(data["names"])
+        )
+
 
 @dataclass(frozen=True)
 class BlastRadius:
@@ -189,6 +234,10 @@ class BlastRadius:
 
     def to_dict(self) -> dict[str, Any]:
         return {"hosts": list(self.hosts), "services": list(self.services), "groups": self.groups}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BlastRadius:
+        return cls(tuple(data["hosts"]), tuple(data["services"]), dict(data["groups"]))
 
 
 @dataclass(frozen=True)
@@ -211,6 +260,19 @@ class Plan:
             "expected_seconds": self.expected_seconds,
             "warnings": list(self.warnings),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        """The plan as stored with a run: the inverse of ``to_dict``."""
+        return cls(
+            steps=tuple(PlannedStep.from_dict(s) for s in data["steps"]),
+            probes=tuple(PlannedProbe.from_dict(p) for p in data["probes"]),
+            hosts=tuple(data["hosts"]),
+            blast_radius=BlastRadius.from_dict(data["blast_radius"]),
+            expected_seconds=float(data["expected_seconds"]),
+            warnings=tuple(data.get("warnings", ())),
+            collectors=tuple(PlannedCollectors.from_dict(c) for c in data.get("collectors", ())),
+        )
 
     def faults(self) -> list[tuple[PlannedStep, PlannedFault]]:
         """Every planned fault with its step, nested ones included, in execution order."""

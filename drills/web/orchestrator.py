@@ -1,55 +1,78 @@
-"""Runs one drill inside the orchestrator task: load ids, call the engine, store the result."""
+"""Runs one drill inside the orchestrator task: load ids, call the engine, store the result.
+
+The task claims the run once (compare-and-set on started_at), holds the run's liveness lease
+while the engine drives it (drills/web/liveness.py), and reads the plan stored with the run when
+it was created. A redelivered message for a run whose orchestrator died finishes that run's
+clean-up (it ends as "orchestrator lost") instead of doing nothing.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from drills.engine.events import EventType
-from drills.engine.outcome import RunOutcome
-from drills.engine.plan import PlanError, resolve_plan
+from drills.engine.plan import Plan
 from drills.engine.runner import DrillRunner, RunOptions
 from drills.engine.states import RunState
 from drills.playbook.errors import PlaybookError
 from drills.playbook.parser import parse_playbook
 from drills.web.agents import CeleryFaultDriver, RedisEvidenceFeed
-from drills.web.hosts import inventory_snapshot
+from drills.web.liveness import RunLease, end_lost_run, lease_alive
 from drills.web.models import DrillRun
+from drills.web.run_control import end_run
 from drills.web.stream import RunEventSink
 
 log = logging.getLogger(__name__)
 
 
 def execute_run(run_key: str) -> str:
-    # Compare-and-set: only one delivery of this task may start the run; a redelivered
-    # message for a run already under way (or gone) does nothing.
+    run = DrillRun.objects.select_related("version__playbook").filter(key=run_key).first()
+    if run is None:
+        log.error("run %s is not in this database (another server's run on this broker?)", run_key)
+        return "unknown run"
+    # Compare-and-set: only one delivery of this task may start the run.
     claimed = DrillRun.objects.filter(
-        key=run_key, state=RunState.PENDING, started_at__isnull=True
+        id=run.id, state=RunState.PENDING, started_at__isnull=True
     ).update(started_at=timezone.now())
     if not claimed:
-        return "skipped"
-    run = DrillRun.objects.select_related("version__playbook").get(key=run_key)
-    run_id = run.id
-    sink = _StateRecordingSink(run_id)
+        return _redelivered(run)
+    lease = RunLease(run.key, settings.DRILLHALL_RUN_LEASE_SECONDS).start()
+    try:
+        return _drive(run)
+    finally:
+        lease.stop()
+        close_old_connections()
+
+
+def _redelivered(run: DrillRun) -> str:
+    run.refresh_from_db()
+    if run.finished_at is not None:
+        return "finished already"
+    young = run.started_at is not None and timezone.now() - run.started_at < timedelta(
+        seconds=settings.DRILLHALL_RUN_LEASE_SECONDS
+    )
+    if young or lease_alive(run.key) is not False:
+        return "driven by another orchestrator"
+    # Its orchestrator died with the message unacknowledged: finish the clean-up.
+    end_lost_run(run)
+    return "ended: orchestrator lost"
+
+
+def _drive(run: DrillRun) -> str:
+    if not run.plan:
+        end_run(run, "this run has no stored plan (it was created by an older Drillhall); "
+                     "start it again")  # fmt: skip
+        return "error"
     try:
         playbook = parse_playbook(run.version.content, f"{run.version.playbook.name}.yaml")
-        plan = resolve_plan(
-            playbook, inventory_snapshot(), approved_protected=run.approved_protected
-        )
-    except (PlaybookError, PlanError) as exc:
-        sink.emit(EventType.ERROR, {"message": str(exc)}, timezone.now().timestamp())
-        sink.emit(
-            EventType.STATE,
-            {"state": RunState.ERROR.value, "previous": RunState.PENDING.value},
-            timezone.now().timestamp(),
-        )
-        result = RunOutcome.error(f"the run could not start: {exc}").to_dict()
-        sink.emit(EventType.RESULT, result, timezone.now().timestamp())
-        DrillRun.objects.filter(id=run_id).update(finished_at=timezone.now(), result=result)
+    except PlaybookError as exc:
+        end_run(run, f"the run could not start: {exc}")
         return "error"
+    run_id = run.id
 
     def should_abort() -> str | None:
         row = (
@@ -68,26 +91,12 @@ def execute_run(run_key: str) -> str:
     runner = DrillRunner(
         run.key,
         playbook,
-        plan,
+        Plan.from_dict(run.plan),
         CeleryFaultDriver(),
-        sink,
+        RunEventSink(run.id),
         should_abort=should_abort,
         resume_count=resume_count,
         options=RunOptions(lease_seconds=settings.DRILLHALL_LEASE_SECONDS),
         evidence=RedisEvidenceFeed(settings.REDIS_URL),
     )
-    try:
-        outcome = runner.run()
-    finally:
-        close_old_connections()
-    DrillRun.objects.filter(id=run_id).update(finished_at=timezone.now(), result=outcome.to_dict())
-    return outcome.state.value
-
-
-class _StateRecordingSink(RunEventSink):
-    """Mirrors state events onto DrillRun.state so lists and pages can filter on it."""
-
-    def emit(self, type, data, t):  # type: ignore[no-untyped-def]
-        super().emit(type, data, t)
-        if type == EventType.STATE:
-            DrillRun.objects.filter(id=self.run_id).update(state=data["state"])
+    return runner.run().state.value

@@ -1,41 +1,99 @@
-"""Starting and aborting runs: the one place the web views and the CLI go through."""
+"""Creating, starting, aborting and resuming runs: the one place the web views and the CLI
+go through.
+
+A run is created with its plan resolved there and then, and stored with it; everyone after
+(the orchestrator, the CLI, the run page, the report) reads that plan. A run that cannot start
+(the inventory refuses the plan, the broker does not take it) still gets its record: it ends
+at once as error, with the reason in its stream.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F
 from django.utils import timezone
 
 from drills.engine.outcome import RunOutcome
-from drills.engine.states import RunState
+from drills.engine.plan import PlanError, resolve_plan
+from drills.engine.states import TERMINAL, RunState
+from drills.playbook.errors import PlaybookError
+from drills.playbook.parser import parse_playbook
+from drills.web.hosts import inventory_snapshot
 from drills.web.models import DrillRun, PlaybookVersion
+from drills.web.stream import RunEventSink
 
 
-def start_run(
+def create_run(
     version: PlaybookVersion,
-    user=None,  # type: ignore[no-untyped-def]
+    user: Any = None,
     source: str = "web",
     approve_protected: bool = False,
 ) -> DrillRun:
-    """Create a pending run pinned to `version` and hand it to the orchestrator queue."""
-    from drills.web.tasks import run_drill
-
+    """A pending run pinned to ``version`` with its plan stored; not yet handed over."""
     run = DrillRun.objects.create(
         version=version, started_by=user, source=source, approved_protected=approve_protected
     )
     try:
-        run_drill.apply_async(args=[run.key], queue="orchestrator", retry=False)
+        playbook = parse_playbook(version.content, f"{version.playbook.name}.yaml")
+        plan = resolve_plan(playbook, inventory_snapshot(), approved_protected=approve_protected)
+    except (PlaybookError, PlanError) as exc:
+        end_run(run, f"the plan was refused: {exc}")
+    else:
+        DrillRun.objects.filter(id=run.id).update(plan=plan.to_dict())
+    run.refresh_from_db()
+    return run
+
+
+def enqueue_run(run: DrillRun) -> DrillRun:
+    """Hand a pending run to the orchestrator queue (again: the task only ever claims it once)."""
+    from drills.web.tasks import run_drill
+
+    if run.state != RunState.PENDING or run.started_at is not None:
+        return run
+    DrillRun.objects.filter(id=run.id).update(enqueued_at=timezone.now())
+    try:
+        run_drill.apply_async(
+            args=[run.key], queue=settings.DRILLHALL_ORCHESTRATOR_QUEUE, retry=False
+        )
     except Exception as exc:
         # No broker: the run must not sit in "pending" for ever.
-        reason = (
-            f"the run could not be handed to an orchestrator: the task broker did not take it "
-            f"({exc}); check that Redis is running (`drillhall doctor`)"
+        end_run(
+            run,
+            "the run could not be handed to an orchestrator: the task broker did not take it "
+            f"({exc}); check that Redis is running (`drillhall doctor`)",
         )
-        DrillRun.objects.filter(id=run.id, state=RunState.PENDING).update(
-            state=RunState.ERROR,
-            finished_at=timezone.now(),
-            result=RunOutcome.error(reason).to_dict(),
-        )
-        run.refresh_from_db()
+    run.refresh_from_db()
     return run
+
+
+def start_run(
+    version: PlaybookVersion,
+    user: Any = None,
+    source: str = "web",
+    approve_protected: bool = False,
+) -> DrillRun:
+    """Create a run (its plan resolved and stored) and hand it to the orchestrator queue."""
+    run = create_run(version, user, source, approve_protected)
+    return enqueue_run(run) if run.state == RunState.PENDING else run
+
+
+def end_run(run: DrillRun, reason: str) -> bool:
+    """End an open run as error with ``reason`` (a sentence): error event, state, result."""
+    current = DrillRun.objects.get(id=run.id)
+    outcome = RunOutcome.error(reason, rto_objective(current))
+    return RunEventSink(run.id).end(
+        outcome, reason, timezone.now().timestamp(), RunState(current.state)
+    )
+
+
+def rto_objective(run: DrillRun) -> float | None:
+    try:
+        playbook = parse_playbook(run.version.content, f"{run.version.playbook.name}.yaml")
+    except PlaybookError:
+        return None
+    return playbook.objectives.rto
 
 
 def abort_run(run: DrillRun, reason: str) -> bool:
@@ -45,10 +103,6 @@ def abort_run(run: DrillRun, reason: str) -> bool:
 
 def resume_run(run: DrillRun) -> bool:
     """Let a run waiting at a `pause` step go on (the engine watches the counter)."""
-    from django.db.models import F
-
-    from drills.engine.states import TERMINAL
-
     updated = (
         DrillRun.objects.filter(id=run.id)
         .exclude(state__in=[s.value for s in TERMINAL])

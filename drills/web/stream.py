@@ -1,4 +1,11 @@
-"""The run's event stream: stored as RunEvents, then pushed to the run's channel group."""
+"""The run's event stream: stored as RunEvents, then pushed to the run's channel group.
+
+One record per run: an event that changes the run's state or carries its result is stored in
+the same transaction as the row's ``state`` / ``result`` / ``finished_at``, so the row never
+says what the stream does not, and a reader that saw the result event finds the row finished.
+The first terminal state wins: a late writer (an orchestrator that was given up for lost) can
+add events but cannot reopen or re-judge a finished run.
+"""
 
 from __future__ import annotations
 
@@ -8,31 +15,100 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from drills.engine.events import EventType
+from drills.engine.outcome import RunOutcome
+from drills.engine.states import RunState
 from drills.web.models import DrillRun, RunEvent
 
 log = logging.getLogger(__name__)
 
 
 class RunEventSink:
-    """Single writer per run: the orchestrator task. seq continues from what is stored."""
+    """One writer per run at a time (the orchestrator, or whoever ends a lost run)."""
 
     def __init__(self, run_id: int) -> None:
         self.run_id = run_id
         self.group = DrillRun.objects.get(id=run_id).group_name
         self._lock = threading.Lock()
-        last = RunEvent.objects.filter(run_id=run_id).aggregate(m=Max("seq"))["m"]
-        self._seq = last or 0
+        self._seq = self._last_seq()
         self._layer = get_channel_layer()
 
+    def _last_seq(self) -> int:
+        return RunEvent.objects.filter(run_id=self.run_id).aggregate(m=Max("seq"))["m"] or 0
+
     def emit(self, type: EventType, data: dict[str, Any], t: float) -> None:
+        self._write([(type, data)], t)
+
+    def end(self, outcome: RunOutcome, message: str, t: float, previous: RunState) -> bool:
+        """End a run the engine did not end (refused plan, broker gone, orchestrator lost):
+        the error, the state and the result, stored together like any other ending, and only
+        while the run is still open. False when it had ended meanwhile."""
+        return self.end_with([], outcome, message, t, previous)
+
+    def end_with(
+        self,
+        events: list[tuple[EventType, dict[str, Any]]],
+        outcome: RunOutcome,
+        message: str,
+        t: float,
+        previous: RunState,
+    ) -> bool:
+        """``end``, after ``events`` (what was found out on the way), all in one transaction."""
+        return self._write(
+            [
+                *events,
+                (EventType.ERROR, {"message": message}),
+                (EventType.STATE, {"state": outcome.state.value, "previous": previous.value}),
+                (EventType.RESULT, outcome.to_dict()),
+            ],
+            t,
+            only_if_open=True,
+        )
+
+    def _write(
+        self, events: list[tuple[EventType, dict[str, Any]]], t: float, only_if_open: bool = False
+    ) -> bool:
         with self._lock:
-            self._seq += 1
-            event = RunEvent.objects.create(
-                run_id=self.run_id, seq=self._seq, type=str(type), t=t, data=data
-            )
+            try:
+                stored = self._store(events, t, only_if_open)
+            except IntegrityError:
+                # Someone else wrote to this run meanwhile (a run ended as lost while its
+                # orchestrator was only slow): continue after what is stored.
+                self._seq = self._last_seq()
+                stored = self._store(events, t, only_if_open)
+        for event in stored:
+            self._publish(event)
+        return bool(stored)
+
+    def _store(
+        self, events: list[tuple[EventType, dict[str, Any]]], t: float, only_if_open: bool
+    ) -> list[RunEvent]:
+        stored: list[RunEvent] = []
+        with transaction.atomic():
+            open_run = DrillRun.objects.filter(id=self.run_id, finished_at__isnull=True)
+            if only_if_open and not open_run.select_for_update().exists():
+                return stored
+            seq = self._seq
+            for type, data in events:
+                seq += 1
+                stored.append(
+                    RunEvent.objects.create(
+                        run_id=self.run_id, seq=seq, type=str(type), t=t, data=data
+                    )
+                )
+                if type == EventType.STATE:
+                    open_run.update(state=RunState(data["state"]))
+                elif type == EventType.RESULT:
+                    # The result closes the record: state, result and finished_at agree.
+                    open_run.update(result=data, finished_at=timezone.now())
+        self._seq = seq
+        return stored
+
+    def _publish(self, event: RunEvent) -> None:
         if self._layer is None:
             return
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_ready
 
 from injector.protocol import REGISTER_HOST_TASK
 
@@ -24,3 +25,14 @@ def register_host(payload: dict[str, Any]) -> dict[str, Any]:
     from drills.web.hosts import register_agent
 
     return register_agent(payload)
+
+
+@worker_ready.connect
+def _sweep_for_lost_runs(**_: Any) -> None:
+    """An orchestrator worker also ends runs whose orchestrator died (drills.web.liveness)."""
+    from django.conf import settings
+
+    if settings.DRILLHALL_REAPER:
+        from drills.web.liveness import run_reaper_thread
+
+        run_reaper_thread()

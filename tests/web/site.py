@@ -173,6 +173,9 @@ def new_site(tmp_path: Path, redis_url: str) -> Site:
 def run_site(tmp_path: Path, redis_url: str, username: str, password: str) -> Iterator[Site]:
     """A serving site where `username` owns checkout-partition and one run of it (run_id)."""
     site = new_site(tmp_path, redis_url)
+    # These runs' streams are written by the test, not by an orchestrator: no reaper may end
+    # them for want of one.
+    site.env["DRILLHALL_REAPER"] = "false"
     seed = RUN_SEED % {"username": username, "password": password,
                        "yaml": str(CHECKOUT_YAML), "run_id": unique_run_id()}  # fmt: skip
     site.run_id = int(site.python(seed).strip())

@@ -6,7 +6,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from drills.web.models import DrillRun, Playbook
+from drills.engine.plan import Plan
+from drills.web.hosts import register_host
+from drills.web.models import DrillRun, Host, Playbook
 from tests.web.personas import World
 
 
@@ -17,7 +19,15 @@ def enqueue():  # type: ignore[no-untyped-def]
         yield apply_async
 
 
-def test_it_creates_a_run_of_the_latest_version_and_enqueues_it(client, world: World, enqueue):
+@pytest.fixture
+def inventory(world: World) -> None:
+    register_host("web", "10.77.0.2", "dh-web")
+    register_host("db1", "10.77.0.3", "dh-db1")
+
+
+def test_it_creates_a_run_of_the_latest_version_and_enqueues_it(
+    client, world: World, inventory, enqueue
+):
     latest = world.playbook.save_version(world.version.content + "\n# v2\n", author=world.owner)
     client.force_login(world.member)
     response = client.post(reverse("playbook-run", args=["checkout-partition"]))
@@ -29,6 +39,34 @@ def test_it_creates_a_run_of_the_latest_version_and_enqueues_it(client, world: W
     assert run.source == "web"
     assert run.state == "pending"
     enqueue.assert_called_once_with(args=[run.key], queue="orchestrator", retry=False)
+    assert run.enqueued_at is not None
+
+
+def test_the_plan_is_resolved_once_and_stored_with_the_run(
+    client, world: World, inventory, enqueue
+):
+    client.force_login(world.member)
+    client.post(reverse("playbook-run", args=["checkout-partition"]))
+    run = DrillRun.objects.get()
+    plan = Plan.from_dict(run.plan)
+    assert [(f.kind, f.host) for _, f in plan.faults()] == [("network.partition", "db1")]
+    # What the orchestrator will read, whatever the inventory says by then.
+    Host.objects.filter(name="db1").update(address="10.77.0.99")
+    assert Plan.from_dict(DrillRun.objects.get().plan) == plan
+
+
+def test_a_refused_plan_is_a_run_that_ended_in_error_with_the_reason(client, world: World, enqueue):
+    client.force_login(world.member)
+    client.post(reverse("playbook-run", args=["checkout-partition"]))  # no inventory at all
+    run = DrillRun.objects.get()
+    events = [(e.seq, e.type, e.data) for e in run.events.order_by("seq")]
+    assert [(seq, type) for seq, type, _ in events] == [(1, "error"), (2, "state"), (3, "result")]
+    # One record: the row says what the stream says.
+    assert run.state == "error" and run.finished_at is not None
+    assert run.result == events[2][2] and run.result["state"] == "error"
+    assert run.result["reason"].startswith("the plan was refused: target")
+    assert "not in the inventory" in run.result["reason"]
+    enqueue.assert_not_called()
 
 
 def test_it_refuses_a_get(client, world: World, enqueue):

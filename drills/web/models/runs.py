@@ -32,6 +32,12 @@ class DrillRun(models.Model):
     # The person who started the run approved faults on protected hosts.
     approved_protected = models.BooleanField(default=False)
     result = models.JSONField(default=dict, blank=True)
+    # The plan resolved when the run was created (drills.engine.plan.Plan.to_dict): the
+    # orchestrator, the CLI, the run page and the report all read this one, never a new one.
+    plan = models.JSONField(null=True, blank=True)
+    # When the run was last handed to the orchestrator queue (a pending run whose message was
+    # lost, e.g. with a broker restart, is handed over again; see drills.web.liveness).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]

@@ -1,0 +1,242 @@
+"""No run left open: an orchestrator's liveness lease per run, and the reaper that ends a run
+whose orchestrator is gone.
+
+While an orchestrator drives a run it renews a Redis key for it (``RunLease``, from a thread of
+its own, so a run loop busy waiting for an agent does not look dead). When the process dies the
+key expires. Every long-lived Drillhall process with the database (orchestrator workers, the
+web server, ``drillhall run`` for its own run) runs ``Reaper.sweep`` now and then: a started run
+whose key has been missing for a whole lease is ended as **error**, "orchestrator lost during
+<state>", after asking its agents whether its faults are reverted (their own leases have
+reverted them by then; the reaper asks rather than assumes, and says what each agent answered).
+The end is written only while the run is still open, so reapers racing each other, or a slow
+orchestrator, end it once.
+
+A pending run no orchestrator took (its message lost with a broker restart) is handed to the
+queue again after a while, and ended as error when nobody takes it for much longer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import redis
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from drills.engine.driver import AgentRefused, AgentUnavailable, FaultDriver
+from drills.engine.events import EventType
+from drills.engine.outcome import RunOutcome
+from drills.engine.plan import Plan
+from drills.engine.states import RunState
+from drills.web.models import DrillRun
+from drills.web.stream import RunEventSink
+from injector.protocol import FaultState, fault_id
+
+log = logging.getLogger(__name__)
+
+# How long the reaper waits for each agent's answer about a lost run's faults.
+AGENT_TIMEOUT_S = 5.0
+
+
+def lease_key(run_key: str) -> str:
+    return f"drillhall:run:{run_key}:orchestrator"
+
+
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+
+
+class RunLease:
+    """The orchestrator's claim on a run, renewed every third of its length until stopped."""
+
+    def __init__(self, run_key: str, seconds: float, client: redis.Redis | None = None) -> None:
+        self.key = lease_key(run_key)
+        self.seconds = seconds
+        self.client = client or redis_client()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> RunLease:
+        self._renew()
+        self._thread = threading.Thread(target=self._loop, name=f"lease-{self.key}", daemon=True)
+        self._thread.start()
+        return self
+
+    def _renew(self) -> None:
+        try:
+            self.client.set(self.key, "1", px=max(1, int(self.seconds * 1000)))
+        except redis.RedisError as exc:  # Redis back within the lease: nobody noticed
+            log.warning("could not renew %s: %s", self.key, exc)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.seconds / 3):
+            self._renew()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            self.client.delete(self.key)
+        except redis.RedisError:
+            pass  # it expires by itself
+
+
+def lease_alive(run_key: str, client: redis.Redis | None = None) -> bool | None:
+    """True or False; None when Redis cannot say (unknown is not lost)."""
+    try:
+        return bool((client or redis_client()).exists(lease_key(run_key)))
+    except redis.RedisError:
+        return None
+
+
+def planned_faults(run: DrillRun) -> list[tuple[str, str, str]]:
+    """(fault id, host, queue) of every fault the run's stored plan holds."""
+    if not run.plan:
+        return []
+    plan = Plan.from_dict(run.plan)
+    return [
+        (fault_id(run.key, step.index, 1), fault.host, fault.queue) for step, fault in plan.faults()
+    ]
+
+
+def end_lost_run(run: DrillRun, driver: FaultDriver | None = None) -> bool:
+    """End a run whose orchestrator is gone: ask its agents about its faults, then end it as
+    error. False when the run had ended meanwhile (someone else did it)."""
+    run.refresh_from_db()
+    if run.finished_at is not None:
+        return False
+    during = RunState(run.state)
+    if driver is None:
+        from drills.web.agents import CeleryFaultDriver
+
+        driver = CeleryFaultDriver()
+    sink = RunEventSink(run.id)
+    now = time.time()
+    lines: list[str] = []
+    events: list[tuple[EventType, dict[str, object]]] = []
+    for fid, host, queue in planned_faults(run):
+        try:
+            reply = driver.revert(queue, fid, AGENT_TIMEOUT_S)
+        except (AgentUnavailable, AgentRefused) as exc:
+            events.append((EventType.FAULT_UNCONFIRMED, _fault(fid, host, "unconfirmed", str(exc))))
+            lines.append(f"{host} did not answer, its own lease reverts the fault ({exc})")
+            continue
+        if reply.state is FaultState.UNKNOWN:
+            continue  # never applied there: the run was lost before that step
+        if reply.state is FaultState.REVERTED:
+            how = f" ({reply.detail})" if reply.detail else ""
+            events.append((EventType.FAULT_REVERTED, _fault(fid, host, "reverted")))
+            lines.append(f"{host} confirms its fault is reverted{how}")
+        else:
+            message = "the agent could not confirm the revert; its janitor keeps trying"
+            events.append((EventType.FAULT_UNCONFIRMED, _fault(fid, host, "unconfirmed", message)))
+            lines.append(f"{host} could not confirm the revert yet")
+    _close_evidence(run.key)
+    agents = "; ".join(lines) if lines else "no fault had been applied"
+    reason = f"orchestrator lost during {during.value}: {agents}"
+    from drills.web.run_control import rto_objective
+
+    outcome = RunOutcome.error(reason, rto_objective(run))
+    # The lifecycle of any run that may hold a fault: through reverting, then the end.
+    if during not in (RunState.PENDING, RunState.REVERTING, RunState.PREFLIGHT):
+        events.insert(0, (EventType.STATE, {"state": "reverting", "previous": during.value}))
+        during = RunState.REVERTING
+    return sink.end_with(events, outcome, reason, now, during)
+
+
+def _fault(fid: str, host: str, state: str, message: str = "") -> dict[str, object]:
+    data: dict[str, object] = {"fault_id": fid, "host": host, "state": state}
+    if message:
+        data["message"] = message
+    return data
+
+
+def _close_evidence(run_key: str) -> None:
+    from drills.web.agents import RedisEvidenceFeed
+
+    try:
+        RedisEvidenceFeed(settings.REDIS_URL).close(run_key)
+    except redis.RedisError:
+        pass  # the evidence lease expires by itself; collectors stop then
+
+
+@dataclass
+class Reaper:
+    """Finds lost and stuck runs. One per process; ``sweep`` is safe to run anywhere, any time."""
+
+    lease_seconds: float = field(default_factory=lambda: settings.DRILLHALL_RUN_LEASE_SECONDS)
+    requeue_seconds: float = field(default_factory=lambda: settings.DRILLHALL_REQUEUE_SECONDS)
+    pending_limit: float = field(default_factory=lambda: settings.DRILLHALL_PENDING_LIMIT_SECONDS)
+    # When this process first saw each run's lease missing: a lease must be missing for a
+    # whole lease length before the run counts as lost (a Redis restart loses a key that the
+    # orchestrator's next renewal puts back).
+    missing_since: dict[str, float] = field(default_factory=dict)
+    monotonic: Callable[[], float] = time.monotonic
+
+    def sweep(self, only: DrillRun | None = None) -> list[int]:
+        """End every lost run (or just ``only``); returns the ids of the runs it ended."""
+        ended = []
+        runs = DrillRun.objects.filter(finished_at__isnull=True)
+        if only is not None:
+            runs = runs.filter(id=only.id)
+        for run in runs.select_related("version__playbook"):
+            if run.started_at is None:
+                self._pending(run)
+            elif self.lost(run) and end_lost_run(run):
+                log.warning("run %s ended: orchestrator lost", run.id)
+                ended.append(run.id)
+        return ended
+
+    def lost(self, run: DrillRun) -> bool:
+        started = run.started_at
+        if started is None or timezone.now() - started < timedelta(seconds=self.lease_seconds):
+            return False  # its orchestrator may not have taken the lease yet
+        alive = lease_alive(run.key)
+        if alive is None or alive:
+            self.missing_since.pop(run.key, None)
+            return False
+        first = self.missing_since.setdefault(run.key, self.monotonic())
+        return self.monotonic() - first >= self.lease_seconds
+
+    def _pending(self, run: DrillRun) -> None:
+        from drills.web.run_control import end_run, enqueue_run
+
+        age = (timezone.now() - run.created_at).total_seconds()
+        if age > self.pending_limit:
+            end_run(
+                run,
+                f"no orchestrator took the run within {self.pending_limit:g} s; is an "
+                "orchestrator worker running on this broker and database?",
+            )
+            return
+        handed = run.enqueued_at or run.created_at
+        if (timezone.now() - handed).total_seconds() >= self.requeue_seconds:
+            log.info("run %s still pending: handing it to the orchestrator queue again", run.id)
+            enqueue_run(run)
+
+
+def run_reaper_thread(interval: float | None = None) -> threading.Thread:
+    """Sweep every ``interval`` seconds (half a lease by default) for the life of the process."""
+    every = interval if interval is not None else settings.DRILLHALL_RUN_LEASE_SECONDS / 2
+    reaper = Reaper()
+
+    def loop() -> None:
+        while True:
+            time.sleep(every)
+            try:
+                reaper.sweep()
+            except Exception:
+                log.exception("the run reaper failed; trying again in %.0f s", every)
+            finally:
+                close_old_connections()
+
+    thread = threading.Thread(target=loop, name="run-reaper", daemon=True)
+    thread.start()
+    return thread
