@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -32,65 +33,69 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
     from django.conf import settings
 
     from drills.cli import labctl
-    from drills.cli.process_group import ProcessGroup
-    from drills.cli.workers import ensure_workers
+    from drills.cli.workers import worker_pool
+    from drills.engine.plan import Plan
     from drills.web.models import DrillRun, Host, Playbook
-    from drills.web.run_control import abort_run, start_run
+    from drills.web.run_control import abort_run, create_run, enqueue_run
     from drills.web.run_document import run_document
 
-    group = ProcessGroup(settings.BASE_DIR / "var" / "logs" / f"cli-{int(time.time())}")
-    started_lab = False
+    pool = worker_pool(settings.BASE_DIR / "var", f"cli-{os.getpid()}")
     # Selector targets match inventory labels; only explicit host names can call for the lab.
     hosts_needed = {str(getattr(t, "host", "")) for t in playbook.targets.values()} - {""}
-    lab_hosts = labctl.lab_hosts()
-    try:
-        if hosts_needed & set(lab_hosts):
-            if not labctl.is_present():
-                say("lab: not running; bringing it up for this run")
-                labctl.up(say)
-                started_lab = True
-            elif not Host.objects.filter(name__in=hosts_needed & set(lab_hosts)).exists():
-                labctl.register_present()  # a lab started with another database
-        from drills.engine.plan import PlanError, resolve_plan
-        from drills.web.hosts import inventory_snapshot
+    lab_hosts = hosts_needed & set(labctl.lab_hosts())
 
-        try:
-            plan = resolve_plan(
-                playbook, inventory_snapshot(), approved_protected=args.approve_protected
-            )
-        except PlanError as exc:
-            say_err(f"{path}: the plan was refused:\n{exc}")
+    def lab_up() -> bool:
+        if labctl.is_present():
+            if not Host.objects.filter(name__in=lab_hosts).exists():
+                labctl.register_present()  # a lab started with another database
+            return False
+        say("lab: not running; bringing it up for this run")
+        labctl.up(say)
+        return True
+
+    interrupted: dict[str, Any] = {"count": 0, "run": None}
+
+    def on_signal(signum, frame):  # type: ignore[no-untyped-def]
+        # Ctrl-C, and the SIGTERM or SIGHUP a pipeline's `timeout` or a closed terminal
+        # sends: abort the run, wait for its reverts, stop what this run started.
+        interrupted["count"] += 1
+        name = signal.Signals(signum).name
+        if interrupted["count"] == 1 and interrupted["run"] is not None:
+            say(f"abort requested ({name}); reverting faults...")
+            abort_run(interrupted["run"], f"aborted from the command line ({name})")
+        elif interrupted["count"] == 1:
+            raise KeyboardInterrupt  # nothing started yet: just leave
+        else:
+            raise KeyboardInterrupt
+
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, on_signal) for s in handled}
+    pool.hold()
+    try:
+        if lab_hosts:
+            pool.ensure_lab(lab_up)
+        record, _ = Playbook.objects.get_or_create(name=playbook.metadata.name)
+        version = record.save_version(path.read_text(), message=f"drillhall run {path}")
+        # The plan is resolved once, here, and stored with the run; everyone reads that one.
+        run = create_run(version, None, source="cli", approve_protected=args.approve_protected)
+        if run.finished_at is not None:
+            say_err(f"{path}: {run.result.get('reason', 'the run could not start')}")
             return EXIT_ABORTED
+        plan = Plan.from_dict(run.plan or {})
         # Agents where faults land; where only kernel collectors run (a partition's peers),
         # an agent is started if missing but the run does not depend on it.
         fault_hosts = {fault.host for _, fault in plan.faults()}
         evidence_hosts = {collectors.host for collectors in plan.collectors} - fault_hosts
-        hosts = Host.objects.filter(name__in=fault_hosts | evidence_hosts)
-        known = {h.name: h.netns for h in hosts}
+        known = dict(
+            Host.objects.filter(name__in=fault_hosts | evidence_hosts).values_list("name", "netns")
+        )
         agents = {h: ns for h, ns in known.items() if h in fault_hosts}
         optional = {h: ns for h, ns in known.items() if h in evidence_hosts}
-        ensure_workers(group, agents, say, optional=optional)
-
-        record, _ = Playbook.objects.get_or_create(name=playbook.metadata.name)
-        version = record.save_version(path.read_text(), message=f"drillhall run {path}")
-        run = start_run(version, None, source="cli", approve_protected=args.approve_protected)
+        pool.ensure_workers(agents, say, optional=optional)
+        interrupted["run"] = run
+        run = enqueue_run(run)
         say(f"run {run.id}: {playbook.metadata.name} v{version.number} started")
-
-        interrupted = {"count": 0}
-
-        def on_sigint(signum, frame):  # type: ignore[no-untyped-def]
-            interrupted["count"] += 1
-            if interrupted["count"] == 1:
-                say("abort requested (Ctrl-C); reverting faults...")
-                abort_run(run, "aborted from the command line")
-            else:
-                raise KeyboardInterrupt
-
-        previous = signal.signal(signal.SIGINT, on_sigint)
-        try:
-            result = _tail(run.id, say, quiet=args.quiet)
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        result = _tail(run, say, quiet=args.quiet)
         run = DrillRun.objects.get(id=run.id)
         doc = run_document(run)
         if args.json:
@@ -105,9 +110,9 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         say(f"verdict: {state} ({result.get('reason', '')})")
         return {"passed": EXIT_PASSED, "failed": EXIT_FAILED}.get(state, EXIT_ABORTED)
     finally:
-        group.stop()
-        if started_lab:
-            labctl.down(say)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        pool.leave(say, lab_down=lambda: labctl.down(say))
 
 
 def say_err(message: str) -> None:
@@ -116,15 +121,22 @@ def say_err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _tail(run_id: int, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """Print the run's events as they are stored; return the result event's data."""
+def _tail(run, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Print the run's events as they are stored; return the result event's data.
+
+    Meanwhile, ask whether the run's orchestrator is still there (drills.web.liveness): a run
+    whose orchestrator died is ended as error here, and its result event ends the wait.
+    """
+    from drills.web.liveness import Reaper
     from drills.web.models import RunEvent
 
+    reaper = Reaper()
     last = 0
     t0: float | None = None
     samples = errors = 0
+    next_check = time.monotonic() + 1.0
     while True:
-        events = list(RunEvent.objects.filter(run_id=run_id, seq__gt=last).order_by("seq")[:500])
+        events = list(RunEvent.objects.filter(run_id=run.id, seq__gt=last).order_by("seq")[:500])
         for event in events:
             last = event.seq
             t0 = t0 if t0 is not None else event.t
@@ -138,4 +150,7 @@ def _tail(run_id: int, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-u
                 say(f"  probe samples: {samples}, errors: {errors}")
                 return dict(event.data)
         if not events:
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + 1.0
+                reaper.sweep(only=run)
             time.sleep(0.2)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import sys
-import time
+from pathlib import Path
 
-from drills.cli.process_group import ProcessGroup
-from injector.protocol import agent_queue
+from drills.cli.worker_pool import WorkerPool
 
 
 def active_queues(timeout: float = 1.0, broker_url: str | None = None) -> set[str]:
@@ -30,6 +29,10 @@ def web_argv(port: int) -> list[str]:
 
 
 def orchestrator_argv(name: str) -> list[str]:
+    """An orchestrator worker: one thread per run it drives (a run mostly waits), so several
+    `drillhall run` and web runs proceed side by side."""
+    from django.conf import settings
+
     return [
         sys.executable,
         "-m",
@@ -38,11 +41,11 @@ def orchestrator_argv(name: str) -> list[str]:
         "drillhall",
         "worker",
         "-Q",
-        "orchestrator",
+        settings.DRILLHALL_ORCHESTRATOR_QUEUE,
         "-P",
         "threads",
         "-c",
-        "4",
+        str(settings.DRILLHALL_ORCHESTRATOR_CONCURRENCY),
         "-n",
         f"{name}@%h",
         "--without-gossip",
@@ -59,42 +62,15 @@ def agent_argv(host: str, netns: str) -> list[str]:
     return argv
 
 
-def ensure_workers(
-    group: ProcessGroup,
-    agents: dict[str, str],
-    say,
-    timeout: float = 30.0,  # type: ignore[no-untyped-def]
-    optional: dict[str, str] | None = None,
-) -> None:
-    """Start an orchestrator worker and an agent per host unless one consumes its queue.
+def worker_pool(var_dir: Path, log_name: str) -> WorkerPool:
+    """The pool `drillhall run` shares its workers through, for this checkout (var/run)."""
+    from django.conf import settings
 
-    agents maps host name to its network namespace ("" for none). ``optional`` agents (hosts
-    that only carry kernel collectors) are started too, but not waited for: one that cannot
-    start (say another agent already serves that host from elsewhere) leaves the run without
-    that host's evidence, which the run then reports, instead of stopping it.
-    """
-    optional = {h: ns for h, ns in (optional or {}).items() if h not in agents}
-    wanted = {"orchestrator"} | {agent_queue(h) for h in agents}
-    present = active_queues()
-    missing = (wanted | {agent_queue(h) for h in optional}) - present
-    if not missing:
-        say("workers: already running")
-        return
-    if "orchestrator" in missing:
-        group.start("orchestrator", orchestrator_argv(f"orchestrator-{time.time_ns()}"))
-        say("workers: started an orchestrator worker for this run")
-    for host, netns in sorted({**agents, **optional}.items()):
-        if agent_queue(host) in missing:
-            group.start(f"agent-{host}", agent_argv(host, netns))
-            say(f"workers: started the agent for host {host}")
-    optional_names = {f"agent-{h}" for h in optional}
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        dead = [p for p in group.dead() if p.name not in optional_names]
-        if dead:
-            tail = dead[0].log.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{dead[0].name} exited at start; its log ends:\n{tail}")
-        if wanted <= active_queues(timeout=0.5):
-            return
-        time.sleep(0.3)
-    raise RuntimeError(f"workers did not come up in {timeout:g}s (logs in {group.log_dir})")
+    return WorkerPool(
+        directory=var_dir / "run",
+        log_dir=var_dir / "logs" / log_name,
+        active_queues=active_queues,
+        orchestrator_argv=orchestrator_argv,
+        agent_argv=agent_argv,
+        orchestrator_queue=settings.DRILLHALL_ORCHESTRATOR_QUEUE,
+    )
