@@ -57,12 +57,16 @@ def _decode(value: Any, parse: Callable[[Any], T], queue: str) -> T:
 
 
 class _Renewal:
-    def __init__(self, result: AsyncResult, fault_id: str) -> None:
-        self._result = result
+    def __init__(self, result: AsyncResult | None, fault_id: str) -> None:
+        self._result = result  # None: the renewal could not even be sent
         self._fault_id = fault_id
 
     def poll(self) -> RenewReply | None:
-        if not self._result.ready():
+        try:
+            if self._result is None or not self._result.ready():
+                return None
+        except Exception as exc:  # the result backend (Redis) is away: no answer yet
+            log.warning("renewal of %s not readable: %s", self._fault_id, exc)
             return None
         try:
             if self._result.failed():
@@ -105,9 +109,15 @@ class CeleryFaultDriver:
 
     def renew(self, queue: str, fault_id: str, lease_seconds: float) -> _Renewal:
         request = RenewRequest(fault_id, lease_seconds)
-        result = app.send_task(
-            AgentTask.RENEW, args=[request.to_json()], queue=queue, expires=lease_seconds
-        )
+        try:
+            result = app.send_task(
+                AgentTask.RENEW, args=[request.to_json()], queue=queue, expires=lease_seconds
+            )
+        except Exception as exc:
+            # The broker is away for a moment: this renewal is lost like an unanswered one.
+            # The next one may get through; if none does, the lease runs out on the host.
+            log.warning("renewal of %s not sent: %s", fault_id, exc)
+            return _Renewal(None, fault_id)
         return _Renewal(result, fault_id)
 
     def revert(self, queue: str, fault_id: str, timeout: float) -> RevertReply:
@@ -130,7 +140,12 @@ class RedisEvidenceFeed:
         self.keep_alive(run, lease_seconds)
 
     def keep_alive(self, run: str, lease_seconds: float) -> None:
-        self._redis.set(evidence_lease_key(run), "1", px=max(1, int(lease_seconds * 1000)))
+        try:
+            self._redis.set(evidence_lease_key(run), "1", px=max(1, int(lease_seconds * 1000)))
+        except redis.RedisError as exc:
+            # Redis away for a moment: the collectors keep going on the agents until the lease
+            # runs out, and what is lost meanwhile shows as a gap, not as "no effect".
+            log.warning("run %s: evidence lease not renewed: %s", run, exc)
 
     def drain(self, run: str) -> list[KernelSampleMessage | EvidenceBeat]:
         key = evidence_samples_key(run)
