@@ -5,7 +5,7 @@ While an orchestrator drives a run it renews a Redis key for it (``RunLease``, f
 its own, so a run loop busy waiting for an agent does not look dead). When the process dies the
 key expires. Every long-lived Drillhall process with the database (orchestrator workers, the
 web server, ``drillhall run`` for its own run) runs ``Reaper.sweep`` now and then: a started run
-whose key has been missing for a whole lease is ended as **error**, "orchestrator lost during
+whose key has been missing for half a lease is ended as **error**, "orchestrator lost during
 <state>", after asking its agents whether its faults are reverted (their own leases have
 reverted them by then; the reaper asks rather than assumes, and says what each agent answered).
 The end is written only while the run is still open, so reapers racing each other, or a slow
@@ -96,13 +96,22 @@ def lease_alive(run_key: str, client: redis.Redis | None = None) -> bool | None:
         return None
 
 
-def planned_faults(run: DrillRun) -> list[tuple[str, str, str]]:
-    """(fault id, host, queue) of every fault the run's stored plan holds."""
+@dataclass(frozen=True)
+class PlannedFaultId:
+    fault_id: str
+    kind: str
+    host: str
+    queue: str
+
+
+def planned_faults(run: DrillRun) -> list[PlannedFaultId]:
+    """Every fault the run's stored plan holds, by the id its agent knows it by."""
     if not run.plan:
         return []
     plan = Plan.from_dict(run.plan)
     return [
-        (fault_id(run.key, step.index, 1), fault.host, fault.queue) for step, fault in plan.faults()
+        PlannedFaultId(fault_id(run.key, step.index, 1), fault.kind, fault.host, fault.queue)
+        for step, fault in plan.faults()
     ]
 
 
@@ -121,23 +130,24 @@ def end_lost_run(run: DrillRun, driver: FaultDriver | None = None) -> bool:
     now = time.time()
     lines: list[str] = []
     events: list[tuple[EventType, dict[str, object]]] = []
-    for fid, host, queue in planned_faults(run):
+    for fault in planned_faults(run):
+        fid, host, what = fault.fault_id, fault.host, f"the {fault.kind} fault on {fault.host}"
         try:
-            reply = driver.revert(queue, fid, AGENT_TIMEOUT_S)
+            reply = driver.revert(fault.queue, fid, AGENT_TIMEOUT_S)
         except (AgentUnavailable, AgentRefused) as exc:
             events.append((EventType.FAULT_UNCONFIRMED, _fault(fid, host, "unconfirmed", str(exc))))
-            lines.append(f"{host} did not answer, its own lease reverts the fault ({exc})")
+            lines.append(f"{what}: its agent did not answer, its own lease reverts it ({exc})")
             continue
         if reply.state is FaultState.UNKNOWN:
             continue  # never applied there: the run was lost before that step
         if reply.state is FaultState.REVERTED:
             how = f" ({reply.detail})" if reply.detail else ""
             events.append((EventType.FAULT_REVERTED, _fault(fid, host, "reverted")))
-            lines.append(f"{host} confirms its fault is reverted{how}")
+            lines.append(f"{what} is reverted, its agent confirms{how}")
         else:
             message = "the agent could not confirm the revert; its janitor keeps trying"
             events.append((EventType.FAULT_UNCONFIRMED, _fault(fid, host, "unconfirmed", message)))
-            lines.append(f"{host} could not confirm the revert yet")
+            lines.append(f"{what}: its agent could not confirm the revert yet")
     _close_evidence(run.key)
     agents = "; ".join(lines) if lines else "no fault had been applied"
     reason = f"orchestrator lost during {during.value}: {agents}"
@@ -174,9 +184,9 @@ class Reaper:
     lease_seconds: float = field(default_factory=lambda: settings.DRILLHALL_RUN_LEASE_SECONDS)
     requeue_seconds: float = field(default_factory=lambda: settings.DRILLHALL_REQUEUE_SECONDS)
     pending_limit: float = field(default_factory=lambda: settings.DRILLHALL_PENDING_LIMIT_SECONDS)
-    # When this process first saw each run's lease missing: a lease must be missing for a
-    # whole lease length before the run counts as lost (a Redis restart loses a key that the
-    # orchestrator's next renewal puts back).
+    # When this process first saw each run's lease missing: a lease must stay missing for half
+    # a lease before the run counts as lost. A live orchestrator renews every third of a lease,
+    # so a key lost with a Redis restart is back before then.
     missing_since: dict[str, float] = field(default_factory=dict)
     monotonic: Callable[[], float] = time.monotonic
 
@@ -203,7 +213,7 @@ class Reaper:
             self.missing_since.pop(run.key, None)
             return False
         first = self.missing_since.setdefault(run.key, self.monotonic())
-        return self.monotonic() - first >= self.lease_seconds
+        return self.monotonic() - first >= self.lease_seconds / 2
 
     def _pending(self, run: DrillRun) -> None:
         from drills.web.run_control import end_run, enqueue_run
