@@ -150,6 +150,7 @@ def stack_env(tmp: Path, redis_url: str) -> dict[str, str]:
         DRILLHALL_SQLITE_PATH=str(tmp / "drillhall.sqlite3"),
         DRILLHALL_STATE_DIR=str(tmp / "state"),
         DRILLHALL_LEASE_SECONDS="4",
+        DRILLHALL_RUN_LEASE_SECONDS="4",
         DJANGO_SETTINGS_MODULE="drillhall.settings",
         PYTHONPATH=str(ROOT),
     )

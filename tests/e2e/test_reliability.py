@@ -25,6 +25,7 @@ from injector.faults.catalogue import build_fault
 from injector.janitor import Janitor
 from injector.ledger import EntryState, Ledger
 from injector.protocol import AgentTask, FaultSpec, RevertRequest, new_run_key
+from tests.browser import chromium_page
 from tests.conftest import free_port
 from tests.e2e.stack import (
     ROOT,
@@ -37,6 +38,7 @@ from tests.e2e.stack import (
 )
 
 LEASE = 4.0  # DRILLHALL_LEASE_SECONDS in the stack
+RUN_LEASE = 4.0  # DRILLHALL_RUN_LEASE_SECONDS in the stack
 LONG_PARTITION = ROOT / "tests" / "fixtures" / "playbooks" / "e2e" / "long-partition.yaml"
 TWO_PARTITIONS = """\
 apiVersion: drillhall/v1
@@ -120,6 +122,20 @@ def stop(proc: subprocess.Popen[str] | subprocess.Popen[bytes], sig: int = signa
     return out if isinstance(out, str) else ""
 
 
+def assert_run_page_says(stack: Stack, password: str, run_id: int, reason: str) -> None:
+    """The run page, as a person sees it: the state and the reason, in a real browser."""
+    with chromium_page() as page:
+        page.goto(stack.url + "/accounts/login/")
+        page.fill("input[name=username]", "owner")
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit], input[type=submit]")
+        page.goto(f"{stack.url}/runs/{run_id}/")
+        page.wait_for_function(
+            "document.querySelector('#run-state').textContent.trim() === 'error'", timeout=15_000
+        )
+        assert reason in page.inner_text("body")
+
+
 def wait_queues(redis_url: str, wanted: set[str], timeout: float = 40) -> None:
     wait_for(lambda: wanted <= active_queues(redis_url), timeout, interval=0.5)
 
@@ -135,8 +151,8 @@ def clean_db1() -> Iterator[None]:
 # -- orchestrator crash ---------------------------------------------------------------------
 
 
-def test_sigkill_of_the_orchestrator_reverts_the_partition_within_the_lease(
-    stack: Stack, clean_db1: None
+def test_sigkill_of_the_orchestrator_reverts_the_partition_and_ends_the_run(
+    stack: Stack, clean_db1: None, e2e_password: str
 ) -> None:
     run = start_run(stack.env, LONG_PARTITION)
     try:
@@ -149,8 +165,21 @@ def test_sigkill_of_the_orchestrator_reverts_the_partition_within_the_lease(
         print(f"partition gone {restored:.2f} s after SIGKILL of the orchestrator")
         assert restored <= LEASE + 1.5, f"partition outlived the orchestrator by {restored:.1f}s"
         orchestrator.wait(timeout=10)
+        # drillhall run does not wait for ever: it ends the run and exits 3 with the reason.
+        out, _ = run.communicate(timeout=RUN_LEASE + 10)
+        ended = time.monotonic() - killed
+        print(f"drillhall run exited {run.returncode} {ended:.2f} s after the SIGKILL")
+        assert run.returncode == 3, out
+        assert ended <= RUN_LEASE + 10
+        assert (
+            "verdict: error (orchestrator lost during observing: the network.partition fault "
+            "on db1 is reverted, its agent confirms" in out
+        ), out
+        assert nft_tables("dh-db1") == []
+        run_id = int(out.split("run ", 1)[1].split(":", 1)[0])
+        assert_run_page_says(stack, e2e_password, run_id, "orchestrator lost during observing")
     finally:
-        stop(run)  # its orchestrator is gone: nobody will ever finish this run
+        stop(run)
         if stack.procs["orchestrator"].poll() is not None:
             stack.start("orchestrator", workers.orchestrator_argv(f"orch2-{stack.port}"))
             wait_queues(stack.env["REDIS_URL"], {"orchestrator"})
