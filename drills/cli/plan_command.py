@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import astuple
 from pathlib import Path
 
-from drills.engine.plan import Plan, PlanError, PlannedStep, resolve_plan
+from drills.engine.plan import Plan, PlanError, resolve_plan
 from drills.playbook.durations import format_duration
 from drills.playbook.errors import PlaybookError
 from drills.playbook.parser import parse_file
@@ -54,7 +55,7 @@ def cmd_plan(args: argparse.Namespace, say: Callable[[str], None]) -> int:
 
 def render_plan(plan: Plan, title: str) -> str:
     """The plan as a table, then the blast radius, the expected length and the warnings."""
-    rows = [COLUMNS, *(_rows(plan.steps, 0))]
+    rows = [COLUMNS, *(astuple(row) for row in plan.rows())]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     lines = [f"plan for {title}", ""]
     for number, row in enumerate(rows):
@@ -77,15 +78,3 @@ def render_plan(plan: Plan, title: str) -> str:
         lines.append("warnings:")
         lines.extend(f"  - {warning}" for warning in plan.warnings)
     return "\n".join(lines)
-
-
-def _rows(steps: tuple[PlannedStep, ...], depth: int) -> Iterator[tuple[str, ...]]:
-    for step in steps:
-        path = "  " * depth + step.path
-        timing = (format_duration(step.start), format_duration(step.duration))
-        if step.faults:
-            for fault in step.faults:
-                yield (path, step.name, fault.kind, fault.host, fault.mechanism, *timing)
-        else:
-            yield (path, step.name, step.kind, "-", "-", *timing)
-        yield from _rows(step.children, depth + 1)

@@ -278,6 +278,11 @@ class Plan:
         """Every planned fault with its step, nested ones included, in execution order."""
         return _all_faults(self.steps)
 
+    def rows(self) -> list[PlanRow]:
+        """One row per fault (or per step without one): what lands where, when, how long.
+        The CLI's plan table, the run page and the report all show these."""
+        return list(_rows(self.steps, 0))
+
 
 def resolve_plan(
     playbook: Playbook, inventory: dict[str, HostInfo], *, approved_protected: bool = False
@@ -605,6 +610,29 @@ def _share(part: int, whole: int) -> str:
 
 def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    path: str  # indented by depth, as the table shows it
+    step: str
+    what: str  # the fault kind, or the step's kind
+    host: str  # "-" for a step without a fault
+    mechanism: str
+    start: str  # durations as written in playbooks ("5s")
+    duration: str
+
+
+def _rows(steps: Sequence[PlannedStep], depth: int) -> Iterable[PlanRow]:
+    for step in steps:
+        path = "  " * depth + step.path
+        timing = (format_duration(step.start), format_duration(step.duration))
+        if step.faults:
+            for fault in step.faults:
+                yield PlanRow(path, step.name, fault.kind, fault.host, fault.mechanism, *timing)
+        else:
+            yield PlanRow(path, step.name, step.kind, "-", "-", *timing)
+        yield from _rows(step.children, depth + 1)
 
 
 def _walk(steps: Sequence[PlannedStep]) -> Iterable[PlannedStep]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from html import escape
 from typing import Any
+
+from drills.engine.plan import Plan
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#1d2430;max-width:1100px}
@@ -141,6 +144,22 @@ def _chart(events: list[dict[str, Any]], t0: float, width: int = 1000, height: i
     return "".join(parts)
 
 
+def _plan_section(stored: dict[str, Any] | None) -> str:
+    """The plan stored with the run: which fault landed on which host, when, for how long."""
+    if not stored:
+        return '<p class="muted">No plan was stored with this run.</p>'
+    plan = Plan.from_dict(stored)
+    cells = "".join(
+        "<tr>" + "".join(f"<td>{escape(value)}</td>" for value in astuple(row)) + "</tr>"
+        for row in plan.rows()
+    )
+    hosts = ", ".join(plan.blast_radius.hosts) or "no host"
+    head = "".join(
+        f"<th>{h}</th>" for h in ("step", "name", "fault", "host", "mechanism", "at", "for")
+    )
+    return f"<table><tr>{head}</tr>{cells}</table><p>Blast radius: {escape(hosts)}.</p>"
+
+
 def render_html(doc: dict[str, Any]) -> str:
     run, result, events = doc["run"], doc.get("result") or {}, doc["events"]
     t0 = events[0]["t"] if events else 0.0
@@ -184,6 +203,8 @@ Probe samples: {len(samples)}, errors: {errors}.</p>
 {_kernel_section(events, t0)}
 <h2>SLA verdicts</h2>
 <table><tr><th>SLA</th><th>verdict</th></tr>{verdicts}</table>
+<h2>Plan</h2>
+{_plan_section(doc.get("plan"))}
 <h2>Timeline</h2>
 <table><tr><th>#</th><th>time</th><th>event</th><th>detail</th></tr>{"".join(rows)}</table>
 <h2>Playbook</h2>

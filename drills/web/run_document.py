@@ -28,6 +28,8 @@ def run_document(run: DrillRun) -> dict[str, Any]:
             "abort_reason": run.abort_reason,
         },
         "result": streamed[-1] if streamed else run.result,
+        # The plan resolved when the run was created: what the run did, where.
+        "plan": run.plan,
         "playbook": version.content,
         "events": events,
     }

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from drills.report.html import render_html
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def doc() -> dict:
@@ -92,3 +96,16 @@ def test_report_says_when_a_fault_had_no_effect() -> None:
     html = render_html(d)
     assert "r1-s2-a1: fault applied, no effect seen" in html
     assert "No kernel collectors ran." in html
+
+
+def test_report_shows_the_plan_stored_with_the_run() -> None:
+    from drills.engine.plan import resolve_plan
+    from drills.playbook.parser import parse_file
+    from tests.engine.fakes import INVENTORY
+
+    playbook = parse_file(ROOT / "tests" / "fixtures" / "playbooks" / "valid" / "minimal.yaml")
+    d = doc()
+    d["plan"] = resolve_plan(playbook, {**INVENTORY}).to_dict()
+    html = render_html(d)
+    plan = html.split("<h2>Plan</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "<th>fault</th>" in plan and "Blast radius:" in plan

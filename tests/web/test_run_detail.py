@@ -91,3 +91,20 @@ def test_it_names_the_canaries_and_the_server_time_for_the_live_counters(client,
     assert '<script id="run-canaries" type="application/json">["orders"]</script>' in html
     server_now = float(re.search(r'data-server-now="([0-9.]+)"', html).group(1))  # type: ignore[union-attr]
     assert before - 0.01 <= server_now <= time.time()
+
+
+def test_it_shows_the_plan_stored_with_the_run_not_a_new_one(client, world: World):
+    from drills.web.hosts import register_host
+    from drills.web.models import Host
+    from drills.web.run_control import create_run
+
+    register_host("web", "10.77.0.2", "dh-web")
+    register_host("db1", "10.77.0.3", "dh-db1")
+    run = create_run(world.version, world.owner)
+    Host.objects.filter(name="db1").delete()  # the inventory moved on; the run did not
+    client.force_login(world.member)
+    html = client.get(reverse("run-detail", args=[run.id])).content.decode()
+    table = html.split('id="plan-table"', 1)[1].split("</table>", 1)[0]
+    cells = re.findall(r"<td>([^<]*)</td>", table)
+    assert cells[2:5] == ["network.partition", "db1", "nftables"]
+    assert "Blast radius: db1" in html

@@ -16,6 +16,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from drills.engine.plan import Plan
 from drills.engine.states import TERMINAL
 from drills.web.models import DrillRun
 from drills.web.run_control import abort_run, resume_run, start_run
@@ -67,8 +68,12 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     page = outline(run.version.content, filename)
     verdicts = result.get("verdicts") or {}
     slas = [(sla, verdicts.get(sla.name, "pending")) for sla in page.slas]
+    plan = Plan.from_dict(run.plan) if run.plan else None
     context = {
         "run": run,
+        # The plan stored with the run, not a new one: the inventory may have changed since.
+        "plan_rows": plan.rows() if plan else [],
+        "blast_radius": plan.blast_radius if plan else None,
         "outline": page,
         "slas": slas,
         "rto": result.get("rto"),
