@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from drills.engine.clock import Clock, SystemClock
 from drills.engine.driver import (
     AgentRefused,
     AgentUnavailable,
@@ -147,7 +147,7 @@ class DrillRunner:
         should_abort: Callable[[], str | None] = lambda: None,
         resume_count: Callable[[], int] = lambda: 0,
         options: RunOptions | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock | None = None,
         evidence: EvidenceFeed | None = None,
     ) -> None:
         self.run_key = (
@@ -160,7 +160,7 @@ class DrillRunner:
         self.should_abort = should_abort
         self.resume_count = resume_count
         self.opt = options or RunOptions()
-        self.clock = clock
+        self.clock: Clock = clock or SystemClock()
         self.state = RunState.PENDING
         self.store = SampleStore()
         self.tracker = SlaTracker(
@@ -189,7 +189,7 @@ class DrillRunner:
 
     # -- events ---------------------------------------------------------------
     def _emit(self, type: EventType, data: dict[str, Any]) -> None:
-        self.sink.emit(type, data, self.clock())
+        self.sink.emit(type, data, self.clock.now())
 
     def _to(self, new: RunState) -> None:
         check_transition(self.state, new)
@@ -230,7 +230,7 @@ class DrillRunner:
         return threads
 
     def _probe_loop(self, probe: Probe, every: float, netns: str = "") -> None:
-        next_at = time.monotonic()
+        next_at = self.clock.monotonic()
         failure: str | None = None
         if netns:
             # setns moves only this thread: the probe sees the network as its host does.
@@ -243,13 +243,13 @@ class DrillRunner:
                 if failure is None:
                     self._samples.put(probe.sample())
                 else:  # keep failing visibly rather than leave a silent gap
-                    self._samples.put(Sample(time.time(), probe.name, False, error=failure))
+                    self._samples.put(Sample(self.clock.now(), probe.name, False, error=failure))
                 next_at += every
-                delay = next_at - time.monotonic()
+                delay = next_at - self.clock.monotonic()
                 if delay < 0:  # a slow sample: skip ahead instead of bursting
-                    next_at = time.monotonic()
+                    next_at = self.clock.monotonic()
                     delay = 0
-                self._stop_probes.wait(delay)
+                self.clock.wait(self._stop_probes, delay)
         finally:
             close_probe(probe)
 
@@ -273,7 +273,7 @@ class DrillRunner:
         self._drain_samples()
 
     def _tick(self) -> None:
-        now = self.clock()
+        now = self.clock.now()
         self._drain_samples()
         if self._evidence_open and now - self._last_drain >= self.opt.drain_seconds:
             self._last_drain = now
@@ -327,10 +327,10 @@ class DrillRunner:
     def _wait_until(self, deadline: float) -> None:
         while True:
             self._tick()
-            remaining = deadline - self.clock()
+            remaining = deadline - self.clock.now()
             if remaining <= 0:
                 return
-            time.sleep(min(self.opt.tick_seconds, remaining))
+            self.clock.sleep(min(self.opt.tick_seconds, remaining))
 
     # -- faults -------------------------------------------------------------------
     def _apply(self, step: PlannedStep, fault: PlannedFault) -> _ActiveFault:
@@ -357,7 +357,7 @@ class DrillRunner:
                 f"step {step.path} “{step.name}”: the {fault.kind} fault on {fault.host} could "
                 f"not be applied: {exc}"
             ) from None
-        active.applied_at = self.clock()
+        active.applied_at = self.clock.now()
         self._emit(
             EventType.FAULT_APPLIED,
             {
@@ -401,19 +401,19 @@ class DrillRunner:
 
     # -- the run ----------------------------------------------------------------------
     def run(self) -> RunOutcome:
-        self._started = self.clock()
+        self._started = self.clock.now()
         try:
             self._to(RunState.PREFLIGHT)
             self._preflight()
             self._probe_threads = self._start_probes()
             self._to(RunState.BASELINE)
-            now = self.clock()
+            now = self.clock.now()
             self.tracker.enter_phase(Phase.ALWAYS, now)
             self._verdicts(self.tracker.enter_phase(Phase.BEFORE, now))
             for position, step in enumerate(self.plan.steps):
                 self._emit(EventType.STEP_STARTED, step.describe())
                 if step.kind == "wait":
-                    self._wait_until(self.clock() + step.duration)
+                    self._wait_until(self.clock.now() + step.duration)
                 elif step.kind == "pause":
                     self._pause(step)
                 elif step.kind == "fault":
@@ -427,7 +427,7 @@ class DrillRunner:
                 if more and self.state is RunState.REVERTING:
                     self._to(RunState.OBSERVING)  # between faults, the system is watched
             if self._in_baseline:
-                self._verdicts(self.tracker.exit_phase(Phase.BEFORE, self.clock()))
+                self._verdicts(self.tracker.exit_phase(Phase.BEFORE, self.clock.now()))
             outcome = self._recover()
         except _Abort as abort:
             outcome = self._abort(abort.reason)
@@ -471,7 +471,7 @@ class DrillRunner:
         baseline = self.resume_count()
         self._emit(EventType.PAUSED, {"step": step.index, "path": step.path, "name": step.name})
         while self.resume_count() <= baseline:
-            self._wait_until(self.clock() + self.opt.abort_poll_seconds)
+            self._wait_until(self.clock.now() + self.opt.abort_poll_seconds)
         self._emit(EventType.RESUMED, {"step": step.index, "path": step.path})
 
     def _run_faults(self, steps: list[PlannedStep]) -> None:
@@ -480,17 +480,17 @@ class DrillRunner:
             raise ValueError("a parallel group may hold fault and wait steps only")
         fault_steps = [s for s in steps if s.kind == "fault"]
         if not fault_steps:
-            self._wait_until(self.clock() + max(s.duration for s in steps))
+            self._wait_until(self.clock.now() + max(s.duration for s in steps))
             return
         if self._in_baseline:
-            self._verdicts(self.tracker.exit_phase(Phase.BEFORE, self.clock()))
+            self._verdicts(self.tracker.exit_phase(Phase.BEFORE, self.clock.now()))
             self._in_baseline = False
         self._to(RunState.INJECTING)
-        start = self.clock()
+        start = self.clock.now()
         ends: list[tuple[float, list[_ActiveFault]]] = []
         for step in fault_steps:
             applied = [self._apply(step, fault) for fault in step.faults]
-            ends.append((self.clock() + step.duration, applied))
+            ends.append((self.clock.now() + step.duration, applied))
             self._open_fault_window()
         self._to(RunState.OBSERVING)
         ordered = sorted(ends, key=lambda pair: pair[0])
@@ -502,12 +502,12 @@ class DrillRunner:
                 self._revert(fault)
             self._close_fault_window()
         finish = start + max(s.duration for s in steps)
-        if finish > self.clock():  # a longer wait beside the faults: observe until it ends
+        if finish > self.clock.now():  # a longer wait beside the faults: observe until it ends
             self._to(RunState.OBSERVING)
             self._wait_until(finish)
 
     def _open_fault_window(self) -> None:
-        now = self.clock()
+        now = self.clock.now()
         if self._fault_start is None:
             self._fault_start = now
             # Recovery is judged from the start of the disruption: a failover recovers while
@@ -520,11 +520,11 @@ class DrillRunner:
     def _close_fault_window(self) -> None:
         self._faults_on -= 1
         if self._faults_on == 0:
-            self._verdicts(self.tracker.exit_phase(Phase.FAULT, self.clock()))
+            self._verdicts(self.tracker.exit_phase(Phase.FAULT, self.clock.now()))
 
     def _recover(self) -> RunOutcome:
         self._to(RunState.RECOVERING)
-        now = self.clock()
+        now = self.clock.now()
         if self._fault_start is None:  # a drill without faults: recovery is judged from here
             self._verdicts(self.tracker.enter_phase(Phase.RECOVERY, now))
         objective = self.playbook.objectives.rto
@@ -538,15 +538,15 @@ class DrillRunner:
             deadline = max(origin + budget, watch) + self.opt.settle_seconds
             while True:
                 self._tick()
-                t = self.clock()
+                t = self.clock.now()
                 since = self.tracker.recovered_since(t)
                 if since is not None:
                     rto = max(0.0, since - origin)
                     break
                 if t >= deadline:
                     break
-                time.sleep(self.opt.tick_seconds)
-        end = self.clock()
+                self.clock.sleep(self.opt.tick_seconds)
+        end = self.clock.now()
         self._verdicts(self.tracker.exit_phase(Phase.RECOVERY, end))
         self._verdicts(self.tracker.exit_phase(Phase.ALWAYS, end))
         verdicts = {k: v.value for k, v in self.tracker.finalize(end).items()}
@@ -615,15 +615,17 @@ class DrillRunner:
     def _window(self, fault: _ActiveFault) -> _FaultWindow:
         by_address = {c.address: c.host for c in self.plan.collectors}
         hosts = (fault.host, *(by_address[a] for a in fault.peers if a in by_address))
-        start = fault.applied_at or self.clock()
-        return _FaultWindow(fault.fault_id, fault.kind, hosts, start, self.clock(), fault.params)
+        start = fault.applied_at or self.clock.now()
+        return _FaultWindow(
+            fault.fault_id, fault.kind, hosts, start, self.clock.now(), fault.params
+        )
 
     def _proof_of_effect(self) -> list[str]:
         """Every fault the kernel can see must have been seen; say which were not."""
         if not self._evidence_open:
             return []
         # The interval that holds the last revert reaches the runner one interval later.
-        self._wait_until(self.clock() + self.opt.evidence_interval + self.opt.drain_seconds)
+        self._wait_until(self.clock.now() + self.opt.evidence_interval + self.opt.drain_seconds)
         self._drain_evidence()
         problems = []
         for window in self._windows:
@@ -686,7 +688,7 @@ class DrillRunner:
         if self.state is not RunState.REVERTING:
             self._to(RunState.REVERTING)
         self._revert_all()
-        end = self.clock()
+        end = self.clock.now()
         verdicts = {k: v.value for k, v in self.tracker.finalize(end).items()}
         self._to(RunState.ABORTED)
         return RunOutcome(RunState.ABORTED, verdicts, None, self.playbook.objectives.rto, reason)
