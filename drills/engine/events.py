@@ -34,20 +34,6 @@ class EventSink(Protocol):
     def emit(self, type: EventType, data: dict[str, Any], t: float) -> None: ...
 
 
-class Fanout:
-    """Sends each event to every registered sink, in order."""
-
-    def __init__(self, *sinks: EventSink) -> None:
-        self._sinks = list(sinks)
-
-    def add(self, sink: EventSink) -> None:
-        self._sinks.append(sink)
-
-    def emit(self, type: EventType, data: dict[str, Any], t: float) -> None:
-        for sink in self._sinks:
-            sink.emit(type, data, t)
-
-
 class MemorySink:
     """Keeps events in a list; used by unit tests and the report of a finished run."""
 
