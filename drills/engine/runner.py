@@ -25,6 +25,7 @@ from drills.engine.driver import (
 from drills.engine.events import EventSink, EventType
 from drills.engine.outcome import RunOutcome
 from drills.engine.plan import Plan, PlannedFault, PlannedStep
+from drills.engine.rpo import measure_rpo, rpo_problems
 from drills.engine.states import TRANSITIONS, RunState, check_transition
 from drills.playbook.model import Playbook, proof_of
 from injector.protocol import (
@@ -36,7 +37,6 @@ from injector.protocol import (
 )
 from verifier.netns import enter_netns, run_in_netns
 from verifier.phases import Phase
-from verifier.probes.canary import Ack, Canary
 from verifier.probes.probe import Probe, ProbeConfigError, build_probe, close_probe
 from verifier.proof import EvidenceLog, KernelPoint, no_effect
 from verifier.verdicts import SlaTracker, VerdictState
@@ -560,10 +560,10 @@ class DrillRunner:
             reasons.append(f"RTO {rto:.1f}s over the objective {objective:g}s")
         reasons.extend(self._proof_of_effect())
         self._stop_probe_threads()
-        rpo = self._measure_rpo()
+        rpo = measure_rpo(self.probes)
         if rpo is not None:
             self._emit(EventType.RPO, rpo)
-            reasons.extend(self._rpo_problems(rpo))
+            reasons.extend(rpo_problems(rpo, self.playbook.objectives))
         state = RunState.FAILED if reasons else RunState.PASSED
         self._to(state)
         reason = "; ".join(reasons) or "every SLA held"
@@ -646,42 +646,6 @@ class DrillRunner:
             if judgement.judged:  # "cannot tell" is said, but does not fail the run
                 problems.append(f"{window.fault_id} ({window.kind}): {judgement.message}")
         return problems
-
-    def _measure_rpo(self) -> dict[str, Any] | None:
-        """Acknowledged canary writes that cannot be read back now that the system recovered."""
-        canaries = {n: p for n, p in self.probes.items() if isinstance(p, Canary)}
-        if not canaries:
-            return None
-        lost: list[Ack] = []
-        acknowledged = 0
-        errors = []
-        for name, canary in sorted(canaries.items()):
-            acknowledged += len(canary.acknowledged())
-            try:
-                lost.extend(canary.verify())
-            except Exception as exc:  # "cannot tell" must never read as "nothing lost"
-                errors.append(f"{name}: {exc}")
-        times = sorted(ack.t for ack in lost)
-        return {
-            "acknowledged": acknowledged,
-            "lost": len(lost),
-            "span_seconds": round(times[-1] - times[0], 3) if times else 0.0,
-            "first_lost_at": times[0] if times else None,
-            "error": "; ".join(errors) or None,
-        }
-
-    def _rpo_problems(self, rpo: dict[str, Any]) -> list[str]:
-        objectives = self.playbook.objectives
-        if objectives.rpo is None:
-            return []
-        if rpo["error"]:
-            return [f"RPO could not be measured: {rpo['error']}"]
-        writes, seconds = objectives.rpo_writes, objectives.rpo_seconds
-        if writes is not None and rpo["lost"] > writes:
-            return [f"RPO {rpo['lost']} acknowledged writes lost, objective {writes}"]
-        if seconds is not None and rpo["span_seconds"] > seconds:
-            return [f"RPO {rpo['span_seconds']:.1f}s of writes lost, objective {seconds:g}s"]
-        return []
 
     def _abort(self, reason: str) -> RunOutcome:
         self._emit(EventType.ABORT, {"reason": reason})
