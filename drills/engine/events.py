@@ -9,6 +9,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Protocol
 
+from injector.protocol import KernelSampleMessage
+from verifier.windows import Sample
+
 
 class EventType(StrEnum):
     STATE = "state"
@@ -42,3 +45,43 @@ class MemorySink:
 
     def emit(self, type: EventType, data: dict[str, Any], t: float) -> None:
         self.events.append((type, data, t))
+
+
+# -- payloads: the live page, the CLI and the reports read these fields -------------------
+
+
+def sample_event(sample: Sample) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "probe": sample.probe,
+        "ok": sample.ok,
+        "latency_ms": sample.latency_ms,
+        "status": sample.status,
+        "error": sample.error,
+    }
+    # Only where they carry something: most samples are plain HTTP or TCP ones.
+    if sample.value is not None:
+        data["value"] = sample.value
+    if sample.seq is not None:
+        data["seq"] = sample.seq
+    return data
+
+
+def kernel_sample_event(message: KernelSampleMessage) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "probe": f"kernel.{message.metric}",
+        "ok": True,
+        "latency_ms": None,
+        "status": None,
+        "error": None,
+        "value": message.value,
+        "host": message.host,
+        "source": message.source,
+        "at": message.t,
+    }
+    if message.count:
+        data["count"] = message.count
+    if message.buckets:
+        data["buckets"] = message.buckets
+    if message.labels:
+        data["labels"] = message.labels
+    return data

@@ -8,8 +8,6 @@ CLI are all outside this module.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,9 +20,10 @@ from drills.engine.driver import (
     FaultDriver,
     PendingReply,
 )
-from drills.engine.events import EventSink, EventType
+from drills.engine.events import EventSink, EventType, kernel_sample_event, sample_event
 from drills.engine.outcome import RunOutcome
 from drills.engine.plan import Plan, PlannedFault, PlannedStep
+from drills.engine.probe_pool import ProbePool, build_probes
 from drills.engine.rpo import measure_rpo, rpo_problems
 from drills.engine.states import TRANSITIONS, RunState, check_transition
 from drills.playbook.model import Playbook, proof_of
@@ -35,9 +34,8 @@ from injector.protocol import (
     FaultState,
     KernelSampleMessage,
 )
-from verifier.netns import enter_netns, run_in_netns
 from verifier.phases import Phase
-from verifier.probes.probe import Probe, ProbeConfigError, build_probe, close_probe
+from verifier.probes.probe import Probe, build_probe
 from verifier.proof import EvidenceLog, KernelPoint, no_effect
 from verifier.verdicts import SlaTracker, VerdictState
 from verifier.windows import Sample, SampleStore
@@ -58,22 +56,6 @@ class RunOptions:
     abort_poll_seconds: float = 0.25
     evidence_interval: float = 1.0  # kernel collectors' read interval on the agents
     drain_seconds: float = 0.5  # how often kernel samples are fetched from the agents
-
-
-def sample_event(sample: Sample) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "probe": sample.probe,
-        "ok": sample.ok,
-        "latency_ms": sample.latency_ms,
-        "status": sample.status,
-        "error": sample.error,
-    }
-    # Only where they carry something: most samples are plain HTTP or TCP ones.
-    if sample.value is not None:
-        data["value"] = sample.value
-    if sample.seq is not None:
-        data["seq"] = sample.seq
-    return data
 
 
 class _Abort(Exception):
@@ -106,27 +88,6 @@ class _FaultWindow:
     start: float
     end: float
     params: dict[str, Any] = field(default_factory=dict)
-
-
-def kernel_sample_event(message: KernelSampleMessage) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "probe": f"kernel.{message.metric}",
-        "ok": True,
-        "latency_ms": None,
-        "status": None,
-        "error": None,
-        "value": message.value,
-        "host": message.host,
-        "source": message.source,
-        "at": message.t,
-    }
-    if message.count:
-        data["count"] = message.count
-    if message.buckets:
-        data["buckets"] = message.buckets
-    if message.labels:
-        data["labels"] = message.labels
-    return data
 
 
 def kernel_point(message: KernelSampleMessage) -> KernelPoint:
@@ -169,10 +130,9 @@ class DrillRunner:
             settle_seconds=self.opt.settle_seconds,
         )
         self.has_recovery_slas = any(Phase(s.during) is Phase.RECOVERY for s in playbook.slas)
-        self._samples: queue.Queue[Sample] = queue.Queue()
+        self.build_probe = build_probe
         self.probes: dict[str, Probe] = {}  # built at preflight; the canaries keep their writes
-        self._stop_probes = threading.Event()
-        self._probe_threads: list[threading.Thread] = []
+        self.pool = ProbePool([], {}, self.clock)  # the plan's, once preflight built them
         self._active: dict[tuple[str, str], _ActiveFault] = {}
         self._faults_on = 0  # open fault windows; the FAULT phase lasts while any is open
         self._in_baseline = True
@@ -215,62 +175,16 @@ class DrillRunner:
             ):
                 self._pending_abort = f"SLA {change.sla!r} breached (on_breach: abort)"
 
-    # -- probes ---------------------------------------------------------------
-    def _start_probes(self) -> list[threading.Thread]:
-        threads = []
-        for planned in self.plan.probes:
-            thread = threading.Thread(
-                target=self._probe_loop,
-                args=(self.probes[planned.name], planned.every, planned.netns),
-                daemon=True,
-                name=f"probe-{planned.name}",
-            )
-            thread.start()
-            threads.append(thread)
-        return threads
-
-    def _probe_loop(self, probe: Probe, every: float, netns: str = "") -> None:
-        next_at = self.clock.monotonic()
-        failure: str | None = None
-        if netns:
-            # setns moves only this thread: the probe sees the network as its host does.
-            try:
-                enter_netns(netns)
-            except OSError as exc:
-                failure = f"cannot sample from namespace {netns}: {exc}"
-        try:
-            while not self._stop_probes.is_set():
-                if failure is None:
-                    self._samples.put(probe.sample())
-                else:  # keep failing visibly rather than leave a silent gap
-                    self._samples.put(Sample(self.clock.now(), probe.name, False, error=failure))
-                next_at += every
-                delay = next_at - self.clock.monotonic()
-                if delay < 0:  # a slow sample: skip ahead instead of bursting
-                    next_at = self.clock.monotonic()
-                    delay = 0
-                self.clock.wait(self._stop_probes, delay)
-        finally:
-            close_probe(probe)
-
     # -- the tick ---------------------------------------------------------------
-    def _drain_samples(self) -> None:
-        while True:
-            try:
-                sample = self._samples.get_nowait()
-            except queue.Empty:
-                return
+    def _drain_samples(self, samples: list[Sample] | None = None) -> None:
+        for sample in self.pool.collect() if samples is None else samples:
             self.store.add(sample)
             self._emit(EventType.SAMPLE, sample_event(sample))
 
-    def _stop_probe_threads(self) -> None:
+    def _stop_probes(self) -> None:
         """Stop sampling, and put what the probes sampled up to now in the store and stream:
         RPO then counts exactly the writes the run's events show."""
-        self._stop_probes.set()
-        for thread in self._probe_threads:
-            thread.join(timeout=5)
-        self._probe_threads = []
-        self._drain_samples()
+        self._drain_samples(self.pool.stop())
 
     def _tick(self) -> None:
         now = self.clock.now()
@@ -405,7 +319,7 @@ class DrillRunner:
         try:
             self._to(RunState.PREFLIGHT)
             self._preflight()
-            self._probe_threads = self._start_probes()
+            self.pool.start()
             self._to(RunState.BASELINE)
             now = self.clock.now()
             self.tracker.enter_phase(Phase.ALWAYS, now)
@@ -435,32 +349,14 @@ class DrillRunner:
             log.exception("run %s failed", self.run_key)
             outcome = self._error(exc)
         finally:
-            self._stop_probe_threads()
+            self._stop_probes()
             self._close_evidence()
         self._emit(EventType.RESULT, outcome.to_dict())
         return outcome
 
     def _preflight(self) -> None:
-        # Every probe is built (and its namespace tried) before any fault: a probe that
-        # cannot run would be a silent gap in the evidence.
-        problems: list[str] = []
-        self.probes = {}
-        for planned in self.plan.probes:
-            try:
-                self.probes[planned.name] = build_probe(planned)
-            except ProbeConfigError as exc:
-                problems.append(str(exc))
-                continue
-            if planned.netns:
-                try:
-                    run_in_netns(planned.netns, lambda: None, timeout=5)
-                except OSError as exc:
-                    problems.append(
-                        f"probe {planned.name} runs from host {planned.from_host}, but its "
-                        f"network namespace cannot be entered from here: {exc}"
-                    )
-        if problems:
-            raise ValueError("; ".join(problems))
+        self.probes = build_probes(self.plan.probes, self.build_probe)
+        self.pool = ProbePool(self.plan.probes, self.probes, self.clock)
         queues = {fault.queue for _, fault in self.plan.faults()}
         for host_queue in sorted(queues):
             self.driver.ping(host_queue, self.opt.agent_timeout)
@@ -559,7 +455,7 @@ class DrillRunner:
         if rto is not None and objective is not None and rto > objective:
             reasons.append(f"RTO {rto:.1f}s over the objective {objective:g}s")
         reasons.extend(self._proof_of_effect())
-        self._stop_probe_threads()
+        self._stop_probes()
         rpo = measure_rpo(self.probes)
         if rpo is not None:
             self._emit(EventType.RPO, rpo)
