@@ -6,6 +6,7 @@ the same stream of events.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -35,6 +36,10 @@ class EventType(StrEnum):
 
 class EventSink(Protocol):
     def emit(self, type: EventType, data: dict[str, Any], t: float) -> None: ...
+
+
+# How the parts of a run emit: the runner stamps each event with its clock's time.
+Emit = Callable[[EventType, dict[str, Any]], None]
 
 
 class MemorySink:
