@@ -4,10 +4,18 @@ loop through a queue so that all events come from the loop's one thread.
 On a real clock each probe samples in a thread of its own: a slow probe (a 2 s timeout against
 a partitioned host) must not delay the others or the loop. A probe ``from`` a host enters that
 host's network namespace in its thread (setns moves only the calling thread).
+
+On a clock that is not real time (``FakeClock``) no thread starts: each tick the run loop calls
+``collect()``, which samples every probe that is due, there and then, and stamps the sample with
+the clock's time. Why not threads: a thread waiting on virtual time would need a scheduler to
+agree on when time may move on, and its samples would land on whichever tick it happened to
+reach; sampling on the tick is deterministic and takes no real time, on the same schedule as
+the threads keep (a probe faster than the tick samples once per tick).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -55,8 +63,14 @@ class ProbePool:
         self._samples: queue.Queue[Sample] = queue.Queue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # Stepped sampling (not real time): when each probe is next due, on clock.monotonic().
+        self._due: dict[str, float] = {}
 
     def start(self) -> None:
+        if not self._clock.realtime:
+            now = self._clock.monotonic()
+            self._due = {planned.name: now for planned in self._planned}
+            return
         for planned in self._planned:
             thread = threading.Thread(
                 target=self._loop,
@@ -69,6 +83,8 @@ class ProbePool:
 
     def collect(self) -> list[Sample]:
         """The samples taken since the last call, in the order they were taken."""
+        if self._due and not self._stop.is_set():
+            self._sample_due()
         out: list[Sample] = []
         while True:
             try:
@@ -83,7 +99,31 @@ class ProbePool:
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads = []
+        if self._due:  # stepped: no thread closes them
+            self._due = {}
+            for probe in self._probes.values():
+                close_probe(probe)
         return self.collect()
+
+    def _sample_due(self) -> None:
+        now = self._clock.monotonic()
+        for planned in self._planned:
+            next_at = self._due[planned.name]
+            if next_at > now:
+                continue
+            probe = self._probes[planned.name]
+            try:
+                if planned.netns:  # the loop's thread must stay in its own namespace
+                    sample = run_in_netns(planned.netns, probe.sample, timeout=planned.timeout + 5)
+                else:
+                    sample = probe.sample()
+                sample = dataclasses.replace(sample, t=self._clock.now())
+            except OSError as exc:
+                error = f"cannot sample from namespace {planned.netns}: {exc}"
+                sample = Sample(self._clock.now(), planned.name, False, error=error)
+            self._samples.put(sample)
+            # Behind (a tick longer than the period): skip ahead instead of bursting.
+            self._due[planned.name] = max(next_at + planned.every, now)
 
     def _loop(self, probe: Probe, every: float, netns: str = "") -> None:
         clock = self._clock

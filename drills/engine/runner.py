@@ -23,7 +23,7 @@ from drills.engine.evidence_watch import EvidenceWatch
 from drills.engine.leases import ActiveFault, FaultLeases
 from drills.engine.outcome import RunOutcome
 from drills.engine.plan import Plan, PlannedStep
-from drills.engine.probe_pool import ProbePool, build_probes
+from drills.engine.probe_pool import ProbeBuilder, ProbePool, build_probes
 from drills.engine.rpo import measure_rpo, rpo_problems
 from drills.engine.sla_phases import SlaPhases
 from drills.engine.states import TRANSITIONS, RunState, check_transition
@@ -70,6 +70,8 @@ class DrillRunner:
         options: RunOptions | None = None,
         clock: Clock | None = None,
         evidence: EvidenceFeed | None = None,
+        *,
+        build_probe: ProbeBuilder = build_probe,
     ) -> None:
         self.run_key = run_key  # the run key (injector.protocol): fault ids and evidence keys
         self.playbook = playbook
@@ -89,7 +91,7 @@ class DrillRunner:
         )
         has_recovery = any(Phase(s.during) is Phase.RECOVERY for s in playbook.slas)
         self.phases = SlaPhases(tracker, self._emit, has_recovery)
-        self.build_probe = build_probe
+        self.build_probe = build_probe  # tests on a fake clock pass probes that take no time
         self.probes: dict[str, Probe] = {}  # built at preflight; the canaries keep their writes
         self.pool = ProbePool([], {}, self.clock)  # the plan's, once preflight built them
         self.leases = FaultLeases(
