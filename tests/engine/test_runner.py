@@ -9,7 +9,6 @@ and real probes work is proven in test_runner_realtime.py.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from drills.engine.clock import FakeClock
 from drills.engine.events import EventType, MemorySink
@@ -18,13 +17,13 @@ from drills.engine.runner import DrillRunner, RunOptions
 from drills.engine.states import RunState
 from drills.playbook.parser import parse_playbook
 from tests.engine.canary_drill import assert_failed_on_three_lost_writes, run_canary_drill
+from tests.engine.fake_drill import Drill, drill
 from tests.engine.fakes import (
     INVENTORY,
     FakeDriver,
     FakeService,
     HarmlessDriver,
     LosingDriver,
-    fake_probes,
 )
 from tests.engine.reading import first, samples_of, states
 from tests.verifier.probes.servers import free_port, redis_server
@@ -59,43 +58,6 @@ slas:
     during: recovery
 objectives: {{rto: {rto}}}
 """
-
-
-@dataclass
-class Drill:
-    runner: DrillRunner
-    sink: MemorySink
-    driver: FakeDriver
-    service: FakeService
-    clock: FakeClock
-
-
-def drill(
-    text: str,
-    run: str = "7",
-    abort=None,  # type: ignore[no-untyped-def]
-    options: RunOptions | None = None,
-    resume_count=None,  # type: ignore[no-untyped-def]
-    driver: type[FakeDriver] = FakeDriver,
-) -> Drill:
-    clock = FakeClock()
-    service = FakeService(clock)
-    fake = driver(service, clock=clock)
-    playbook = parse_playbook(text)
-    sink = MemorySink()
-    runner = DrillRunner(
-        run,
-        playbook,
-        resolve_plan(playbook, INVENTORY),
-        fake,
-        sink,
-        should_abort=abort or (lambda: None),
-        resume_count=resume_count or (lambda: 0),
-        options=options or RunOptions(lease_seconds=0.6, settle_seconds=1.0, tick_seconds=0.05),
-        clock=clock,
-        build_probe=fake_probes(service),
-    )
-    return Drill(runner, sink, fake, service, clock)
 
 
 def fault_drill(  # type: ignore[no-untyped-def]
