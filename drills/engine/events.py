@@ -22,6 +22,8 @@ class EventType(StrEnum):
     FAULT_REVERTED = "fault_reverted"
     FAULT_UNCONFIRMED = "fault_unconfirmed"
     LEASE_WARNING = "lease_warning"
+    # A fault ended before its step did, for the tool's own reasons: the run ends in error.
+    FAULT_ENDED_EARLY = "fault_ended_early"
     PAUSED = "paused"
     RESUMED = "resumed"
     SAMPLE = "sample"

@@ -20,7 +20,7 @@ from drills.engine.clock import Clock, SystemClock
 from drills.engine.driver import EvidenceFeed, FaultDriver
 from drills.engine.events import EventSink, EventType, sample_event
 from drills.engine.evidence_watch import EvidenceWatch
-from drills.engine.leases import ActiveFault, FaultLeases
+from drills.engine.leases import ActiveFault, EndedEarly, FaultLeases
 from drills.engine.outcome import RunOutcome
 from drills.engine.plan import Plan, PlannedStep
 from drills.engine.probe_pool import ProbeBuilder, ProbePool, build_probes
@@ -55,6 +55,12 @@ class _Abort(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class _FaultEndedEarly(Exception):
+    def __init__(self, ended: EndedEarly) -> None:
+        super().__init__(ended.sentence())
+        self.ended = ended
 
 
 class DrillRunner:
@@ -140,10 +146,12 @@ class DrillRunner:
                 self._pending_abort = reason
         if now - self._started > self.playbook.limits.max_duration and self._pending_abort is None:
             self._pending_abort = f"max_duration {self.playbook.limits.max_duration:g}s exceeded"
-        self.leases.renew_due(now)
+        ended = self.leases.renew_due(now)
         self.evidence.keep_alive_due(now)
-        if self._pending_abort is not None:
+        if self._pending_abort is not None:  # an abort asked for stays an abort
             raise _Abort(self._pending_abort)
+        if ended is not None:
+            raise _FaultEndedEarly(ended)
 
     def _wait_until(self, deadline: float) -> None:
         while True:
@@ -182,6 +190,8 @@ class DrillRunner:
             outcome = self._recover()
         except _Abort as abort:
             outcome = self._abort(abort.reason)
+        except _FaultEndedEarly as early:
+            outcome = self._ended_early(early.ended)
         except Exception as exc:
             log.exception("run %s failed", self.run_key)
             outcome = self._error(exc)
@@ -221,7 +231,10 @@ class DrillRunner:
         ends: list[tuple[float, list[ActiveFault]]] = []
         for step in fault_steps:
             applied = [self.leases.apply(step, fault) for fault in step.faults]
-            ends.append((self.clock.now() + step.duration, applied))
+            end = self.clock.now() + step.duration
+            for fault in applied:
+                fault.ends_at = end
+            ends.append((end, applied))
             self.phases.fault_on(self.clock.now())
         self._to(RunState.OBSERVING)
         ordered = sorted(ends, key=lambda pair: pair[0])
@@ -288,6 +301,28 @@ class DrillRunner:
         verdicts = self.phases.finalize(self.clock.now())
         self._to(RunState.ABORTED)
         return RunOutcome(RunState.ABORTED, verdicts, None, self.playbook.objectives.rto, reason)
+
+    def _ended_early(self, ended: EndedEarly) -> RunOutcome:
+        """A fault ended early for the tool's own reasons: stop faulting, revert the rest, and
+        end in error. What the probes saw after that point is not the drill the playbook
+        describes, so no SLA is failed on it: they are "not judged"."""
+        self._emit(EventType.FAULT_ENDED_EARLY, ended.event())
+        # A halt reverts faults on the agents and asks every run to abort: that is an abort.
+        try:
+            reason = self.should_abort()
+        except Exception:
+            log.exception("run %s: could not ask whether an abort was requested", self.run_key)
+            reason = None
+        if reason:
+            return self._abort(reason)
+        message = ended.sentence()
+        self._emit(EventType.ERROR, {"message": message})
+        if self.state is not RunState.REVERTING:
+            self._to(RunState.REVERTING)
+        self.leases.revert_all()
+        verdicts = self.phases.not_judged(ended.at, ended.short())
+        self._to(RunState.ERROR)
+        return RunOutcome(RunState.ERROR, verdicts, None, self.playbook.objectives.rto, message)
 
     def _error(self, exc: Exception) -> RunOutcome:
         message = str(exc) or type(exc).__name__

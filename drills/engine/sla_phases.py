@@ -76,6 +76,12 @@ class SlaPhases:
         """Final verdicts, closing whatever phase is still open (an aborted run)."""
         return {k: v.value for k, v in self.tracker.finalize(now).items()}
 
+    def not_judged(self, cutoff: float, why: str) -> dict[str, str]:
+        """Final verdicts of a drill that broke down at ``cutoff``: what had passed or
+        breached by then stays, the rest is "not judged" (``why`` says why)."""
+        self._changes(self.tracker.finalize_at(cutoff, f"not judged: {why}"))
+        return {k: v.value for k, v in self.tracker.states().items()}
+
     def _changes(self, changes: list[VerdictChange]) -> None:
         for change in changes:
             self._emit(

@@ -124,8 +124,8 @@ class FakeDriver:
     """Applies a fault by breaking the service; records every call.
 
     ``end_early(at, detail)``: the agent reverts its faults by itself at ``at`` (its worker
-    restarted, a halt): renewals from then on answer ``renewed: False``. ``silent_from``:
-    renewals sent from then on are never answered (a stuck worker, a lost broker).
+    restarted, a halt): renewals from then on answer ``renewed: False``. ``silent``: renewals
+    sent in that span of clock time are never answered (a stuck worker, a lost broker).
     """
 
     def __init__(
@@ -137,7 +137,7 @@ class FakeDriver:
         self.calls: list[tuple[str, str]] = []
         self.active: set[str] = set()
         self.ended: tuple[float, str] | None = None
-        self.silent_from: float | None = None
+        self.silent: tuple[float, float] | None = None
 
     def end_early(self, at: float, detail: str) -> None:
         self.ended = (at, detail)
@@ -160,7 +160,7 @@ class FakeDriver:
     def renew(self, queue: str, fault_id: str, lease_seconds: float) -> FakeReply:
         self.calls.append(("renew", fault_id))
         now = self.clock.now()
-        if self.silent_from is not None and now >= self.silent_from:
+        if self.silent is not None and self.silent[0] <= now < self.silent[1]:
             return FakeReply(None)
         if self.ended is not None and now >= self.ended[0] and fault_id in self.active:
             at, detail = self.ended
