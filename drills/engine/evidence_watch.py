@@ -6,6 +6,11 @@ lease key alive (every lease/3); their samples come back through the run's Redis
 every ``drain_seconds`` into the sample store (for assertions) and the event stream. At the
 end, every fault window is judged against its fault kind's proof of effect
 (verifier/proof.py).
+
+Agents send a beat after every interval's samples. The watch keeps the beats, and the times
+its own drains failed, in the evidence log: where a host's beats stop during a fault, its
+samples were lost, and proof of effect says "cannot tell" for that span instead of taking
+the silence for "no effect".
 """
 
 from __future__ import annotations
@@ -117,10 +122,13 @@ class EvidenceWatch:
             messages = self.feed.drain(self.run_key)
         except Exception as exc:  # Redis hiccup: the samples wait in the list for the next drain
             log.warning("run %s: kernel samples not drained: %s", self.run_key, exc)
+            # If they never come (the broker lost them), the gap is explained by this.
+            self.log.unread(self.clock.now(), str(exc) or type(exc).__name__)
             return
         for message in messages:
             if isinstance(message, EvidenceBeat):
-                continue  # beats show which intervals arrived; the evidence watch uses them
+                self.log.beat(message.host, message.t, message.interval)
+                continue
             point = kernel_point(message)
             self.log.add(point)
             self.store.add(Sample(point.t, f"kernel.{point.metric}", True, value=point.value))

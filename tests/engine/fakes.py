@@ -186,7 +186,8 @@ class FakeDriver:
 class FakeFeed:
     """Kernel samples as agents would send them: ``counts(host, t)`` gives each interval's
     {metric: value}; a sample and a beat per host per ``interval`` between open and close,
-    stamped ``t``. Where ``lost(t)`` is true the interval never arrives (a broker restart)."""
+    stamped ``t``. Where ``lost(t)`` is true the interval never arrives (a broker restart);
+    while ``failing(now)`` is true a drain raises (the run cannot reach the broker)."""
 
     def __init__(
         self,
@@ -195,11 +196,13 @@ class FakeFeed:
         clock: Clock | None = None,
         lost: Callable[[float], bool] = lambda t: False,
         interval: float = 0.2,
+        failing: Callable[[float], bool] = lambda now: False,
     ):
         self.hosts = hosts
         self.counts = counts
         self.clock = clock or SystemClock()
         self.lost = lost
+        self.failing = failing
         self.interval = interval
         self.lease: float | None = None
         self.opened = self.closed = False
@@ -213,6 +216,8 @@ class FakeFeed:
         self.lease = lease_seconds
 
     def drain(self, run: str) -> list[KernelSampleMessage | EvidenceBeat]:
+        if self.failing(self.clock.now()):
+            raise ConnectionError("Connection refused")
         out: list[KernelSampleMessage | EvidenceBeat] = []
         while self._next + self.interval <= self.clock.now():
             self._next += self.interval

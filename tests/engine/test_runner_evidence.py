@@ -7,7 +7,9 @@ the service the fake fault breaks, all on a fake clock: each drill takes millise
 
 from __future__ import annotations
 
-from drills.engine.clock import FakeClock
+from typing import Any
+
+from drills.engine.clock import FAKE_EPOCH, FakeClock
 from drills.engine.events import EventType, MemorySink
 from drills.engine.plan import resolve_plan
 from drills.engine.runner import DrillRunner, RunOptions
@@ -110,3 +112,72 @@ def test_a_peer_without_evidence_is_cannot_tell_not_a_failure() -> None:
     [note] = [d for k, d, _ in sink.events if k is EventType.NO_EFFECT]
     assert note["judged"] is False and "no kernel evidence from h1" in note["message"]
     assert runner.state is RunState.PASSED
+
+
+LONG = """\
+apiVersion: drillhall/v1
+kind: Playbook
+metadata: {name: lost-evidence}
+targets:
+  app: {host: h1}
+  db: {host: h2}
+probes:
+  - name: shop
+    http: {url: "http://127.0.0.1:9/", timeout: 1s}
+    every: 100ms
+steps:
+  - wait: 2s
+  - {fault: network.partition, target: db, from: [app], duration: 20s}
+"""
+T0 = FAKE_EPOCH  # the run starts, and the collectors with it, at 22:13:20 UTC
+
+
+def run_long(feed_kw: dict[str, Any]) -> tuple[DrillRunner, MemorySink]:
+    """A 20 s partition from 22:13:22 to 22:13:42 whose collectors see nothing at all."""
+    clock = FakeClock()
+    service = FakeService(clock)
+    feed = FakeFeed(["h1", "h2"], nothing_seen, clock, interval=1.0, **feed_kw)
+    playbook = parse_playbook(LONG)
+    sink = MemorySink()
+    runner = DrillRunner(
+        "32", playbook, resolve_plan(playbook, INVENTORY), FakeDriver(service, clock=clock), sink,
+        options=RunOptions(settle_seconds=1, min_recovery_seconds=1, evidence_interval=1.0),
+        clock=clock, evidence=feed, build_probe=fake_probes(service),
+    )  # fmt: skip
+    runner.run()
+    return runner, sink
+
+
+def test_complete_evidence_of_nothing_is_no_effect() -> None:
+    runner, sink = run_long({})
+    [note] = [d for k, d, _ in sink.events if k is EventType.NO_EFFECT]
+    assert note["judged"] is True
+    assert runner.state is RunState.FAILED
+
+
+def test_evidence_lost_during_the_fault_is_cannot_tell_with_the_span() -> None:
+    # The broker lost ten seconds of both hosts' samples and beats mid-fault.
+    runner, sink = run_long({"lost": lambda t: T0 + 5 <= t < T0 + 15})
+    [note] = [d for k, d, _ in sink.events if k is EventType.NO_EFFECT]
+    assert note["judged"] is False
+    assert note["message"] == (
+        "cannot tell whether the fault took effect: "
+        "kernel evidence from h1 is missing from 22:13:24 to 22:13:34 UTC (the samples were "
+        "lost, e.g. a broker restart); "
+        "kernel evidence from h2 is missing from 22:13:24 to 22:13:34 UTC (the samples were "
+        "lost, e.g. a broker restart)"
+    )
+    assert runner.state is RunState.PASSED  # "cannot tell" is said, not a failure
+
+
+def test_evidence_the_run_could_not_fetch_is_cannot_tell_and_says_why() -> None:
+    # Redis goes away for good 16 s in: agents cannot push, the run cannot drain.
+    gone = T0 + 16
+    runner, sink = run_long({"lost": lambda t: t > gone, "failing": lambda now: now > gone})
+    [note] = [d for k, d, _ in sink.events if k is EventType.NO_EFFECT]
+    assert note["judged"] is False
+    expected = (
+        "kernel evidence from h1 is missing from 22:13:36 to 22:13:42 UTC (the run could not "
+        "fetch them: Connection refused)"
+    )
+    assert expected in note["message"]
