@@ -112,16 +112,16 @@ class ProbePool:
             if next_at > now:
                 continue
             probe = self._probes[planned.name]
-            try:
-                if planned.netns:  # the loop's thread must stay in its own namespace
+            if not planned.netns:
+                sample = probe.sample()
+            else:  # on a thread of its own: the loop's thread must stay in its namespace
+                try:
                     sample = run_in_netns(planned.netns, probe.sample, timeout=planned.timeout + 5)
-                else:
-                    sample = probe.sample()
-                sample = dataclasses.replace(sample, t=self._clock.now())
-            except OSError as exc:
-                error = f"cannot sample from namespace {planned.netns}: {exc}"
-                sample = Sample(self._clock.now(), planned.name, False, error=error)
-            self._samples.put(sample)
+                except OSError as exc:  # keep failing visibly rather than leave a silent gap
+                    error = f"cannot sample from namespace {planned.netns}: {exc}"
+                    sample = Sample(0.0, planned.name, False, error=error)
+            # The probe stamped it with the system's time; the run's time is the clock's.
+            self._samples.put(dataclasses.replace(sample, t=self._clock.now()))
             # Behind (a tick longer than the period): skip ahead instead of bursting.
             self._due[planned.name] = max(next_at + planned.every, now)
 
