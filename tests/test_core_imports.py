@@ -5,6 +5,9 @@ An agent host runs injector/ and ebpf/ without the web app installed, and verifi
 both sides share, so an import that crosses this line breaks a host at start, or ties the core to
 the playbook package. Read from the source with ``ast`` (nothing is imported), so an import
 under ``if TYPE_CHECKING:`` or inside a function counts too.
+
+drills/engine is held to a looser line: it runs on the playbook package, but imports no
+framework and nothing of the shells that call it (the web app, the CLI).
 """
 
 from __future__ import annotations
@@ -75,3 +78,20 @@ def test_the_walk_sees_every_form_of_import(tmp_path: Path) -> None:
         ["typing", "os", "django.db", "drills.engine.plan", "celery", "drillhall.settings",
          "drills.web"]
     )  # fmt: skip
+
+
+# The engine may use the playbook package, but no framework and no shell: Celery, Django and
+# the CLI call it, never the other way round.
+ENGINE_FORBIDDEN = ("django", "celery", "drillhall", "drills.web", "drills.cli")
+
+
+def test_the_engine_imports_no_framework_and_no_shell() -> None:
+    files = sorted((ROOT / "drills" / "engine").rglob("*.py"))
+    assert files, "drills/engine/ has no Python files: the walk is looking in the wrong place"
+    problems = [
+        f"{path.relative_to(ROOT).as_posix()}:{line} imports {module}"
+        for path in files
+        for line, module in imported_modules(ast.parse(path.read_text()))
+        if any(module == f or module.startswith(f + ".") for f in ENGINE_FORBIDDEN)
+    ]
+    assert not problems, "\n".join(problems)

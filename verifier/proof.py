@@ -9,12 +9,18 @@ samples and names no fault kind.
 When the collectors ran on every host involved and saw none of it, the fault was applied but
 changed nothing (no traffic crossed it, nobody used the directory, or it cut the wrong thing),
 and the run says so instead of passing. Without evidence from some host it says it cannot tell.
+
+Evidence that was lost is not evidence of no effect. Each host's agent sends a beat after every
+interval's samples (``injector.protocol.EvidenceBeat``); where a host's beats stop for more than
+``GAP_INTERVALS`` intervals inside a fault's window, that span's samples never arrived (a broker
+restart, an agent gone), and the judgement is "cannot tell", with the span, never "no effect".
 """
 
 from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 # Samples cover the interval before their time: the one that ends just after a revert still
@@ -24,6 +30,35 @@ IO_OPERATIONS = ("read", "write", "fsync")
 # An IO call counts as slowed when its histogram bucket reaches this share of the delay
 # (IO fault proofs set ``slow_ms`` with it).
 SLOW_SHARE = 0.5
+# A beat may come late by most of an interval (the agent reads, then sends); more than this
+# many intervals without one is a gap, not a late beat.
+GAP_INTERVALS = 2.5
+
+
+def _clock(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%H:%M:%S")
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A span with no evidence from ``host``: samples up to ``start`` arrived, and none again
+    until ``end``. ``unread``: why the run itself could not fetch samples meanwhile, if so."""
+
+    host: str
+    start: float
+    end: float
+    unread: str = ""
+
+    def describe(self) -> str:
+        cause = (
+            f"the run could not fetch them: {self.unread}"
+            if self.unread
+            else "the samples were lost, e.g. a broker restart"
+        )
+        return (
+            f"kernel evidence from {self.host} is missing from {_clock(self.start)} to "
+            f"{_clock(self.end)} UTC ({cause})"
+        )
 
 
 @dataclass(frozen=True)
@@ -71,6 +106,9 @@ class EvidenceLog:
     _series: dict[tuple[str, str], tuple[list[float], list[KernelPoint]]] = field(
         default_factory=dict
     )
+    _beats: dict[str, list[float]] = field(default_factory=dict)  # by host, in time order
+    _intervals: dict[str, float] = field(default_factory=dict)  # each host's read interval
+    _unread: list[tuple[float, str]] = field(default_factory=list)  # the run's failed fetches
 
     def add(self, point: KernelPoint) -> None:
         times, points = self._series.setdefault((point.host, point.metric), ([], []))
@@ -78,8 +116,47 @@ class EvidenceLog:
         times.insert(index, point.t)
         points.insert(index, point)
 
+    def beat(self, host: str, t: float, interval: float) -> None:
+        """``host`` sent every sample of the interval ending at ``t``."""
+        bisect.insort(self._beats.setdefault(host, []), t)
+        self._intervals[host] = interval
+
+    def unread(self, t: float, reason: str) -> None:
+        """At ``t`` the run could not fetch the samples waiting for it (``reason``)."""
+        self._unread.append((t, reason))
+
     def hosts(self) -> set[str]:
-        return {host for host, _ in self._series}
+        """Hosts whose collectors ran: they sent samples, or beats (all of them zero)."""
+        return {host for host, _ in self._series} | set(self._beats)
+
+    def gaps(self, host: str, start: float, end: float) -> list[Gap]:
+        """Spans within ``start``..``end`` with no beat from ``host`` for more than
+        ``GAP_INTERVALS`` intervals. A host that never sent a beat has none: its agent
+        predates beats, and only its samples can be judged."""
+        times = self._beats.get(host)
+        if not times:
+            return []
+        interval = self._intervals[host]
+        before = bisect.bisect_right(times, start)
+        after = bisect.bisect_right(times, end)
+        # (time, is a beat): the beats around and inside the window. Where no beat brackets
+        # it, the window's edge stands in: no beat since the start, or none until the end,
+        # is a gap as well.
+        first = (times[before - 1], True) if before else (start, False)
+        last = (times[after], True) if after < len(times) else (end, False)
+        points = [first, *((t, True) for t in times[before:after]), last]
+        found = []
+        for (previous, _), (following, is_beat) in zip(points, points[1:], strict=False):
+            if following - previous <= GAP_INTERVALS * interval:
+                continue
+            # A beat covers its own interval: evidence resumed one interval before it.
+            resumed = following - interval if is_beat else following
+            found.append(Gap(host, previous, resumed, self._unread_in(previous, following)))
+        return found
+
+    def _unread_in(self, start: float, end: float) -> str:
+        reasons = [reason for t, reason in self._unread if start <= t <= end + LATE_SECONDS]
+        return reasons[-1] if reasons else ""
 
     def _window(self, host: str, metric: str, start: float, end: float) -> list[KernelPoint]:
         series = self._series.get((host, metric))
@@ -142,12 +219,11 @@ def no_effect(
     if proof.histograms and log.slow(seen, proof.histograms, proof.slow_ms, *window) > 0:
         return None
     missing = sorted(h for h in hosts if h not in watched)
-    if missing:
-        return Judgement(
-            False,
-            f"cannot tell whether the fault took effect: no kernel evidence from "
-            f"{', '.join(missing)}",
-        )
+    unknown = [f"no kernel evidence from {', '.join(missing)}"] if missing else []
+    # Zeros are no effect only where the evidence is complete: a lost span could hold it all.
+    unknown += [gap.describe() for h in sorted(seen) for gap in log.gaps(h, start, end)]
+    if unknown:
+        return Judgement(False, "cannot tell whether the fault took effect: " + "; ".join(unknown))
     return Judgement(
         True,
         f"fault applied, no effect seen: no {proof.describe()} on {', '.join(sorted(hosts))} "

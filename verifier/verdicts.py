@@ -13,12 +13,16 @@ SampleStore and reports only *changes* of verdict, so listeners see one event pe
   ends before the streak is long enough fails the SLA ("held for only ...").
 * ``baseline.FUNC(...)`` values are computed once, over every sample of the ``before`` phase,
   when it ends; until then comparisons with them are unknown and the SLA stays PENDING.
+* ``finalize_at(cutoff)``: when the drill itself broke down at ``cutoff`` (a fault ended early
+  for the tool's own reasons), what was seen after it says nothing about the system under
+  test. Every SLA keeps the verdict it had reached by then (a pass, or a breach that is
+  final), and every other one is NOT_JUDGED: never "failed" for the tool's own failure.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from verifier.assertions.evaluate import BaselineKey, Outcome, baseline_key, call_value, evaluate
@@ -33,6 +37,7 @@ class VerdictState(StrEnum):
     BREACHED = "breached"
     PASSED = "passed"
     FAILED = "failed"
+    NOT_JUDGED = "not judged"  # the drill broke down before the SLA could be judged
 
 
 @dataclass(frozen=True)
@@ -61,10 +66,29 @@ class _Verdict:
     value: float | None = None
     had_data: bool = False
     holding_since: float | None = None  # start of the current streak of true evaluations
+    history: list[tuple[float, VerdictState]] = field(default_factory=list)  # (t, new state)
 
     @property
     def sticky(self) -> bool:
         return self.spec.during is not Phase.RECOVERY
+
+    def state_at(self, t: float) -> VerdictState:
+        """The state the verdict was in at ``t``."""
+        state = VerdictState.PENDING
+        for when, new in self.history:
+            if when > t:
+                break
+            state = new
+        return state
+
+    def final_at(self, t: float) -> VerdictState | None:
+        """The final verdict already reached at ``t`` (PASSED or FAILED), else None."""
+        state = self.state_at(t)
+        if state is VerdictState.BREACHED and self.sticky:
+            return VerdictState.FAILED  # a breach of a before/fault/always SLA is for good
+        if state in (VerdictState.PASSED, VerdictState.FAILED):
+            return state
+        return None
 
 
 class SlaTracker:
@@ -135,13 +159,32 @@ class SlaTracker:
         return since if now - since >= self._settle else None
 
     def finalize(self, now: float) -> dict[str, VerdictState]:
-        """Close every open phase and return the final verdicts (each PASSED or FAILED)."""
+        """Close every open phase and return the final verdicts (each PASSED or FAILED, or
+        NOT_JUDGED after ``finalize_at``)."""
         for phase in list(self._active):
             self.exit_phase(phase, now)
         for verdict in self._verdicts:
-            if verdict.state is not VerdictState.PASSED:
+            if verdict.state not in (VerdictState.PASSED, VerdictState.NOT_JUDGED):
                 verdict.state = VerdictState.FAILED
         return {verdict.spec.name: verdict.state for verdict in self._verdicts}
+
+    def finalize_at(self, cutoff: float, why: str) -> list[VerdictChange]:
+        """End judging at ``cutoff``, after which the drill's results cannot be judged.
+
+        An SLA that had passed, or breached for good, by ``cutoff`` keeps that verdict (a
+        breach becomes FAILED, as ``finalize`` makes it); every other one becomes NOT_JUDGED,
+        whatever was seen after ``cutoff``. Returns the changes to NOT_JUDGED, whose reason
+        is ``why``; open phases are closed without judging them.
+        """
+        self._active.clear()
+        changes = []
+        for verdict in self._verdicts:
+            final = verdict.final_at(cutoff)
+            if final is not None:
+                verdict.state = final
+            elif verdict.state is not VerdictState.NOT_JUDGED:
+                changes.append(self._change(verdict, VerdictState.NOT_JUDGED, cutoff, why))
+        return changes
 
     def states(self) -> dict[str, VerdictState]:
         return {verdict.spec.name: verdict.state for verdict in self._verdicts}
@@ -249,6 +292,7 @@ class SlaTracker:
         self, verdict: _Verdict, state: VerdictState, t: float, reason: str
     ) -> VerdictChange:
         verdict.state = state
+        verdict.history.append((t, state))
         return VerdictChange(
             sla=verdict.spec.name,
             state=state,

@@ -28,6 +28,8 @@ def describe(type: str, d: dict[str, Any]) -> str:
     if type == "verdict":
         value = "" if d.get("value") is None else f" (value {d['value']:.4g})"
         return f"SLA {d['sla']!r}: {d['state']}{value}"
+    if type == "fault_ended_early":
+        return f"fault ended early: {d['message']}"
     if type in ("abort", "lease_warning"):
         return f"{type}: {d.get('reason') or d.get('message')}"
     if type == "error":

@@ -6,8 +6,12 @@ the same stream of events.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, Protocol
+
+from injector.protocol import KernelSampleMessage
+from verifier.windows import Sample
 
 
 class EventType(StrEnum):
@@ -18,6 +22,8 @@ class EventType(StrEnum):
     FAULT_REVERTED = "fault_reverted"
     FAULT_UNCONFIRMED = "fault_unconfirmed"
     LEASE_WARNING = "lease_warning"
+    # A fault ended before its step did, for the tool's own reasons: the run ends in error.
+    FAULT_ENDED_EARLY = "fault_ended_early"
     PAUSED = "paused"
     RESUMED = "resumed"
     SAMPLE = "sample"
@@ -34,18 +40,8 @@ class EventSink(Protocol):
     def emit(self, type: EventType, data: dict[str, Any], t: float) -> None: ...
 
 
-class Fanout:
-    """Sends each event to every registered sink, in order."""
-
-    def __init__(self, *sinks: EventSink) -> None:
-        self._sinks = list(sinks)
-
-    def add(self, sink: EventSink) -> None:
-        self._sinks.append(sink)
-
-    def emit(self, type: EventType, data: dict[str, Any], t: float) -> None:
-        for sink in self._sinks:
-            sink.emit(type, data, t)
+# How the parts of a run emit: the runner stamps each event with its clock's time.
+Emit = Callable[[EventType, dict[str, Any]], None]
 
 
 class MemorySink:
@@ -56,3 +52,43 @@ class MemorySink:
 
     def emit(self, type: EventType, data: dict[str, Any], t: float) -> None:
         self.events.append((type, data, t))
+
+
+# -- payloads: the live page, the CLI and the reports read these fields -------------------
+
+
+def sample_event(sample: Sample) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "probe": sample.probe,
+        "ok": sample.ok,
+        "latency_ms": sample.latency_ms,
+        "status": sample.status,
+        "error": sample.error,
+    }
+    # Only where they carry something: most samples are plain HTTP or TCP ones.
+    if sample.value is not None:
+        data["value"] = sample.value
+    if sample.seq is not None:
+        data["seq"] = sample.seq
+    return data
+
+
+def kernel_sample_event(message: KernelSampleMessage) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "probe": f"kernel.{message.metric}",
+        "ok": True,
+        "latency_ms": None,
+        "status": None,
+        "error": None,
+        "value": message.value,
+        "host": message.host,
+        "source": message.source,
+        "at": message.t,
+    }
+    if message.count:
+        data["count"] = message.count
+    if message.buckets:
+        data["buckets"] = message.buckets
+    if message.labels:
+        data["labels"] = message.labels
+    return data

@@ -463,6 +463,8 @@
         return d.fault_id + " on " + d.host + ": revert NOT confirmed";
       case "lease_warning":
         return d.fault_id + ": " + d.message;
+      case "fault_ended_early":
+        return d.message || (d.fault_id + " on " + d.host + " ended before its step did");
       case "collectors":
         return "kernel collectors on " + d.host + ": " + (d.collectors || []).map(function (c) {
           return c.name + " (" + (c.source || "not running") + ")";

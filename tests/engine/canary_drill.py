@@ -2,10 +2,12 @@
 
 Half a second of canary writes, a half-second fault on the fake driver, then recovery; the
 objective is RPO 0, so any acknowledged write that cannot be read back fails the run.
+On a ``FakeClock`` the canary (a real store) is written on the run loop's ticks.
 """
 
 from __future__ import annotations
 
+from drills.engine.clock import Clock
 from drills.engine.events import EventType, MemorySink
 from drills.engine.outcome import RunOutcome
 from drills.engine.plan import resolve_plan
@@ -32,13 +34,16 @@ objectives: {{rpo: 0}}
 """
 
 
-def run_canary_drill(run: str, canary: str, driver: FakeDriver) -> tuple[RunOutcome, MemorySink]:
+def run_canary_drill(
+    run: str, canary: str, driver: FakeDriver, clock: Clock | None = None
+) -> tuple[RunOutcome, MemorySink]:
     """Run the drill with `canary` (the probe's canary mapping, in flow YAML) as probe orders."""
     playbook = parse_playbook(PLAYBOOK.format(canary=canary))
     sink = MemorySink()
     runner = DrillRunner(
         run, playbook, resolve_plan(playbook, INVENTORY), driver, sink,
         options=RunOptions(settle_seconds=0.2, tick_seconds=0.05, min_recovery_seconds=0.5),
+        clock=clock,
     )  # fmt: skip
     return runner.run(), sink
 

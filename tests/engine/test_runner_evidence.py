@@ -1,35 +1,38 @@
 """The run loop with kernel evidence: collectors started at preflight, samples in the stream
 and the store, the lease closed at the end, and faults the kernel never saw failing the run.
 
-A fake driver and feed stand in for agents (pure logic of the loop); the probe is a real
-loopback service the fake fault breaks.
+A fake driver and feed stand in for agents (pure logic of the loop), and a fake probe watches
+the service the fake fault breaks, all on a fake clock: each drill takes milliseconds.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from drills.engine.clock import FAKE_EPOCH, FakeClock
 from drills.engine.events import EventType, MemorySink
 from drills.engine.plan import resolve_plan
 from drills.engine.runner import DrillRunner, RunOptions
 from drills.engine.states import RunState
 from drills.playbook.parser import parse_playbook
-from tests.engine.fakes import INVENTORY, FakeDriver, FakeFeed, Service
+from tests.engine.fakes import INVENTORY, FakeDriver, FakeFeed, FakeService, fake_probes
 
 PLAYBOOK = """\
 apiVersion: drillhall/v1
 kind: Playbook
-metadata: {{name: evidence-drill}}
+metadata: {name: evidence-drill}
 targets:
-  app: {{host: h1}}
-  db: {{host: h2}}
+  app: {host: h1}
+  db: {host: h2}
 probes:
   - name: shop
-    http: {{url: "http://127.0.0.1:{port}/", timeout: 1s}}
+    http: {url: "http://127.0.0.1:9/", timeout: 1s}
     every: 100ms
 kernel:
-  - tcp_retransmits: {{on: app}}
+  - tcp_retransmits: {on: app}
 steps:
   - wait: 600ms
-  - {{fault: network.partition, target: db, from: [app], duration: 1s}}
+  - {fault: network.partition, target: db, from: [app], duration: 1s}
 slas:
   - name: retransmits stay low
     assert: count(kernel.tcp_retransmits, 1s) < 100
@@ -37,25 +40,31 @@ slas:
 """
 
 
-def run(service: Service, feed: FakeFeed) -> tuple[DrillRunner, MemorySink]:
-    playbook = parse_playbook(PLAYBOOK.format(port=service.port))
+def run(service: FakeService, feed: FakeFeed) -> tuple[DrillRunner, MemorySink]:
+    playbook = parse_playbook(PLAYBOOK)
     sink = MemorySink()
+    clock = service.clock
     runner = DrillRunner(
-        "31", playbook, resolve_plan(playbook, INVENTORY), FakeDriver(service), sink,
+        "31", playbook, resolve_plan(playbook, INVENTORY), FakeDriver(service, clock=clock), sink,
         options=RunOptions(settle_seconds=0.2, tick_seconds=0.05, min_recovery_seconds=0.3,
                            evidence_interval=0.2, drain_seconds=0.1),
-        evidence=feed,
+        clock=clock, evidence=feed, build_probe=fake_probes(service),
     )  # fmt: skip
     runner.run()
     return runner, sink
 
 
-def retransmits_while_broken(service: Service):  # type: ignore[no-untyped-def]
+def retransmits_while_broken(service: FakeService):  # type: ignore[no-untyped-def]
     return lambda host, t: {"tcp_retransmits": 3.0 if service.broken and host == "h1" else 0.0}
 
 
-def test_collectors_start_at_preflight_on_the_fault_host_and_its_peer(service: Service) -> None:
-    feed = FakeFeed(["h1", "h2"], retransmits_while_broken(service))
+def nothing_seen(host: str, t: float) -> dict[str, float]:
+    return {"tcp_retransmits": 0.0, "tcp_connect_failures": 0.0}
+
+
+def test_collectors_start_at_preflight_on_the_fault_host_and_its_peer() -> None:
+    service = FakeService(FakeClock())
+    feed = FakeFeed(["h1", "h2"], retransmits_while_broken(service), service.clock)
     runner, sink = run(service, feed)
     started = {d["host"]: [c["name"] for c in d["collectors"]]
                for k, d, _ in sink.events if k is EventType.COLLECTORS}  # fmt: skip
@@ -72,8 +81,9 @@ def test_collectors_start_at_preflight_on_the_fault_host_and_its_peer(service: S
     assert feed.opened and feed.closed
 
 
-def test_kernel_samples_reach_the_stream_and_the_assertions(service: Service) -> None:
-    feed = FakeFeed(["h1", "h2"], retransmits_while_broken(service))
+def test_kernel_samples_reach_the_stream_and_the_assertions() -> None:
+    service = FakeService(FakeClock())
+    feed = FakeFeed(["h1", "h2"], retransmits_while_broken(service), service.clock)
     runner, sink = run(service, feed)
     kernel = [
         d for k, d, _ in sink.events if k is EventType.SAMPLE and d["probe"].startswith("kernel.")
@@ -84,10 +94,9 @@ def test_kernel_samples_reach_the_stream_and_the_assertions(service: Service) ->
     assert not [d for k, d, _ in sink.events if k is EventType.NO_EFFECT]
 
 
-def test_a_fault_the_kernel_never_saw_fails_the_run(service: Service) -> None:
-    feed = FakeFeed(
-        ["h1", "h2"], lambda host, t: {"tcp_retransmits": 0.0, "tcp_connect_failures": 0.0}
-    )
+def test_a_fault_the_kernel_never_saw_fails_the_run() -> None:
+    service = FakeService(FakeClock())
+    feed = FakeFeed(["h1", "h2"], nothing_seen, service.clock)
     runner, sink = run(service, feed)
     [note] = [d for k, d, _ in sink.events if k is EventType.NO_EFFECT]
     assert note["judged"] is True and note["hosts"] == ["h2", "h1"]
@@ -96,9 +105,79 @@ def test_a_fault_the_kernel_never_saw_fails_the_run(service: Service) -> None:
     assert "fault applied, no effect seen" in result["reason"]
 
 
-def test_a_peer_without_evidence_is_cannot_tell_not_a_failure(service: Service) -> None:
-    feed = FakeFeed(["h2"], lambda host, t: {"tcp_retransmits": 0.0})
+def test_a_peer_without_evidence_is_cannot_tell_not_a_failure() -> None:
+    service = FakeService(FakeClock())
+    feed = FakeFeed(["h2"], lambda host, t: {"tcp_retransmits": 0.0}, service.clock)
     runner, sink = run(service, feed)
     [note] = [d for k, d, _ in sink.events if k is EventType.NO_EFFECT]
     assert note["judged"] is False and "no kernel evidence from h1" in note["message"]
     assert runner.state is RunState.PASSED
+
+
+LONG = """\
+apiVersion: drillhall/v1
+kind: Playbook
+metadata: {name: lost-evidence}
+targets:
+  app: {host: h1}
+  db: {host: h2}
+probes:
+  - name: shop
+    http: {url: "http://127.0.0.1:9/", timeout: 1s}
+    every: 100ms
+steps:
+  - wait: 2s
+  - {fault: network.partition, target: db, from: [app], duration: 20s}
+"""
+T0 = FAKE_EPOCH  # the run starts, and the collectors with it, at 22:13:20 UTC
+
+
+def run_long(feed_kw: dict[str, Any]) -> tuple[DrillRunner, MemorySink]:
+    """A 20 s partition from 22:13:22 to 22:13:42 whose collectors see nothing at all."""
+    clock = FakeClock()
+    service = FakeService(clock)
+    feed = FakeFeed(["h1", "h2"], nothing_seen, clock, interval=1.0, **feed_kw)
+    playbook = parse_playbook(LONG)
+    sink = MemorySink()
+    runner = DrillRunner(
+        "32", playbook, resolve_plan(playbook, INVENTORY), FakeDriver(service, clock=clock), sink,
+        options=RunOptions(settle_seconds=1, min_recovery_seconds=1, evidence_interval=1.0),
+        clock=clock, evidence=feed, build_probe=fake_probes(service),
+    )  # fmt: skip
+    runner.run()
+    return runner, sink
+
+
+def test_complete_evidence_of_nothing_is_no_effect() -> None:
+    runner, sink = run_long({})
+    [note] = [d for k, d, _ in sink.events if k is EventType.NO_EFFECT]
+    assert note["judged"] is True
+    assert runner.state is RunState.FAILED
+
+
+def test_evidence_lost_during_the_fault_is_cannot_tell_with_the_span() -> None:
+    # The broker lost ten seconds of both hosts' samples and beats mid-fault.
+    runner, sink = run_long({"lost": lambda t: T0 + 5 <= t < T0 + 15})
+    [note] = [d for k, d, _ in sink.events if k is EventType.NO_EFFECT]
+    assert note["judged"] is False
+    assert note["message"] == (
+        "cannot tell whether the fault took effect: "
+        "kernel evidence from h1 is missing from 22:13:24 to 22:13:34 UTC (the samples were "
+        "lost, e.g. a broker restart); "
+        "kernel evidence from h2 is missing from 22:13:24 to 22:13:34 UTC (the samples were "
+        "lost, e.g. a broker restart)"
+    )
+    assert runner.state is RunState.PASSED  # "cannot tell" is said, not a failure
+
+
+def test_evidence_the_run_could_not_fetch_is_cannot_tell_and_says_why() -> None:
+    # Redis goes away for good 16 s in: agents cannot push, the run cannot drain.
+    gone = T0 + 16
+    runner, sink = run_long({"lost": lambda t: t > gone, "failing": lambda now: now > gone})
+    [note] = [d for k, d, _ in sink.events if k is EventType.NO_EFFECT]
+    assert note["judged"] is False
+    expected = (
+        "kernel evidence from h1 is missing from 22:13:36 to 22:13:42 UTC (the run could not "
+        "fetch them: Connection refused)"
+    )
+    assert expected in note["message"]

@@ -116,3 +116,79 @@ def test_an_io_error_shows_as_failed_calls_of_its_operations() -> None:
 
 def test_a_fault_without_a_proof_is_not_judged() -> None:
     assert no_effect(None, ["web"], 10.0, 15.0, log_of((12.0, "web", "tcp_retransmits", 0))) is None
+
+
+# -- lost evidence: beats say which intervals arrived -----------------------------------------
+
+T0 = 1_700_000_000.0  # 22:13:20 UTC
+
+
+def zeros_with_beats(hosts: list[str], lost: range = range(0)) -> EvidenceLog:
+    """A partition's evidence, all zero, with a beat a second for 30 s from each host, except
+    the seconds in ``lost`` (samples and beats both: the broker was gone)."""
+    log = EvidenceLog()
+    for second in range(31):
+        if second in lost:
+            continue
+        for host in hosts:
+            log.add(KernelPoint(T0 + second, host, "tcp_connect_failures", 0))
+            log.beat(host, T0 + second, 1.0)
+    return log
+
+
+def test_complete_zero_evidence_is_no_effect() -> None:
+    log = zeros_with_beats(["db1", "web"])
+    judgement = no_effect(proof("network.partition"), ["db1", "web"], T0 + 2, T0 + 22, log)
+    assert judgement is not None and judgement.judged
+    assert judgement.message.startswith("fault applied, no effect seen")
+
+
+def test_a_hole_in_the_beats_during_the_fault_is_cannot_tell_with_its_span() -> None:
+    # Ten seconds of web's evidence (the beats of 22:13:25 to 22:13:34) never arrived.
+    log = zeros_with_beats(["db1", "web"])
+    holed = EvidenceLog()
+    for second in range(31):
+        holed.add(KernelPoint(T0 + second, "db1", "tcp_connect_failures", 0))
+        holed.beat("db1", T0 + second, 1.0)
+        if second not in range(5, 15):
+            holed.add(KernelPoint(T0 + second, "web", "tcp_connect_failures", 0))
+            holed.beat("web", T0 + second, 1.0)
+    assert no_effect(proof("network.partition"), ["db1", "web"], T0 + 2, T0 + 22, log) is not None
+    judgement = no_effect(proof("network.partition"), ["db1", "web"], T0 + 2, T0 + 22, holed)
+    assert judgement is not None and not judgement.judged
+    assert judgement.message == (
+        "cannot tell whether the fault took effect: kernel evidence from web is missing from "
+        "22:13:24 to 22:13:34 UTC (the samples were lost, e.g. a broker restart)"
+    )
+
+
+def test_an_effect_seen_despite_a_hole_is_still_an_effect() -> None:
+    log = zeros_with_beats(["web"], lost=range(5, 15))
+    log.add(KernelPoint(T0 + 18, "web", "tcp_connect_failures", 4))
+    assert no_effect(proof("network.partition"), ["web"], T0 + 2, T0 + 22, log) is None
+
+
+def test_a_hole_outside_the_fault_or_a_late_beat_is_not_a_gap() -> None:
+    outside = zeros_with_beats(["web"], lost=range(24, 30))
+    assert outside.gaps("web", T0 + 2, T0 + 22) == []
+    late = zeros_with_beats(["web"], lost=range(10, 11))  # one beat lost: 2 s apart, not 2.5
+    assert late.gaps("web", T0 + 2, T0 + 22) == []
+    judgement = no_effect(proof("network.partition"), ["web"], T0 + 2, T0 + 22, late)
+    assert judgement is not None and judgement.judged
+
+
+def test_evidence_that_stopped_before_the_fault_ended_is_a_gap_to_its_end() -> None:
+    log = zeros_with_beats(["web"], lost=range(15, 31))
+    [gap] = log.gaps("web", T0 + 2, T0 + 22)
+    assert (gap.start, gap.end) == (T0 + 14, T0 + 22)
+
+
+def test_a_gap_while_the_run_could_not_fetch_says_so() -> None:
+    log = zeros_with_beats(["web"], lost=range(15, 31))
+    log.unread(T0 + 21, "Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+    judgement = no_effect(proof("network.partition"), ["web"], T0 + 2, T0 + 22, log)
+    assert judgement is not None and not judgement.judged
+    assert judgement.message.endswith(
+        "kernel evidence from web is missing from 22:13:34 to 22:13:42 UTC (the run could not "
+        "fetch them: Error 111 connecting to 127.0.0.1:6379. Connection refused.)"
+    )

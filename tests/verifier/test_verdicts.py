@@ -297,3 +297,63 @@ def test_baseline_never_frozen_leaves_the_sla_pending_then_failed() -> None:
 
     assert drill.states("vs") == [(S.FAILED, 3.0)]
     assert drill.changes[-1].reason == "no data"
+
+
+# -- a drill that broke down: judging ends at the cut-off ----------------------------------
+
+WHY = "the fault on db1 ended early"
+
+
+def test_after_the_cut_off_nothing_is_failed_only_not_judged() -> None:
+    drill = Drill(
+        spec("steady", "error_rate(web, 1s) < 10%", Phase.BEFORE),
+        spec("broken", "error_rate(web, 1s) > 50%", Phase.FAULT),
+        spec("recovers", "error_rate(web, 1s) < 10%", Phase.RECOVERY),
+        spec("up", "error_rate(web, 10s) < 90%", Phase.ALWAYS),
+    )
+    drill.enter(Phase.ALWAYS)
+    drill.enter(Phase.BEFORE)
+    drill.run(until=2.0, ok=True)
+    drill.exit(Phase.BEFORE)  # steady passes at 2.0
+    drill.enter(Phase.FAULT)
+    drill.enter(Phase.RECOVERY)
+    drill.run(until=5.0, ok=False)
+    # The fault ends early at 5.0 (the agent reverted it); the runner notices at 7.0, by
+    # which time "broken" has breached on what it saw after the cut-off.
+    drill.run(until=7.0, ok=True)
+    assert drill.states("broken")[-1] == (S.BREACHED, 5.5)
+
+    changes = drill.tracker.finalize_at(5.0, WHY)
+
+    assert drill.tracker.states() == {
+        "steady": S.PASSED,  # passed before the cut-off: keeps its pass
+        "broken": S.NOT_JUDGED,  # breached only after it
+        "recovers": S.NOT_JUDGED,
+        "up": S.NOT_JUDGED,  # an always SLA is judged at the end, which never came
+    }
+    assert {c.sla for c in changes} == {"broken", "recovers", "up"}
+    assert all(c.state is S.NOT_JUDGED and c.reason == WHY and c.t == 5.0 for c in changes)
+    # Nothing after the cut-off changes it, and the run's final verdicts keep it.
+    assert drill.tracker.evaluate(9.0) == []
+    assert drill.tracker.finalize(9.0)["broken"] is S.NOT_JUDGED
+
+
+def test_a_breach_before_the_cut_off_keeps_its_failure() -> None:
+    drill = Drill(spec("fast", "error_rate(web, 1s) < 10%", Phase.FAULT))
+    drill.enter(Phase.FAULT)
+    drill.run(until=3.0, ok=False)  # breached at 1.0
+    assert drill.tracker.finalize_at(3.0, WHY) == []
+    assert drill.tracker.states() == {"fast": S.FAILED}
+
+
+def test_a_pass_that_a_later_phase_reopened_is_not_judged() -> None:
+    # Passed the first fault; the second fault, cut short, could not be judged.
+    drill = Drill(spec("broken", "error_rate(web, 1s) > 50%", Phase.FAULT))
+    drill.enter(Phase.FAULT)
+    drill.run(until=2.0, ok=False)
+    drill.exit(Phase.FAULT)
+    drill.enter(Phase.FAULT)
+    drill.run(until=4.0, ok=False)
+    assert drill.states("broken")[-1][0] is S.HOLDING
+    drill.tracker.finalize_at(4.0, WHY)
+    assert drill.tracker.states() == {"broken": S.NOT_JUDGED}

@@ -1,0 +1,28 @@
+"""Reading a run's events in tests: its states, its samples, the first event of a type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drills.engine.events import EventType, MemorySink
+
+
+def states(sink: MemorySink) -> list[str]:
+    return [d["state"] for t, d, _ in sink.events if t is EventType.STATE]
+
+
+def samples_of(sink: MemorySink) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for kind, data, _ in sink.events:
+        if kind is EventType.SAMPLE:
+            found.setdefault(data["probe"], []).append(data)
+    return found
+
+
+def first(sink: MemorySink, type: EventType) -> tuple[dict[str, Any], float]:
+    """The data and time of the first event of ``type``."""
+    return next((d, t) for k, d, t in sink.events if k is type)
+
+
+def of_type(sink: MemorySink, type: EventType) -> list[dict[str, Any]]:
+    return [d for k, d, _ in sink.events if k is type]
