@@ -13,7 +13,7 @@ body{font-family:system-ui,sans-serif;margin:2rem;color:#1d2430;max-width:1100px
 h1{margin-bottom:.2rem} .muted{color:#667}
 .badge{display:inline-block;padding:.15rem .6rem;border-radius:1rem;font-weight:600;color:#fff}
 .passed{background:#1a7f37}.failed,.aborted,.error,.breached{background:#c62828}
-.holding,.pending{background:#b26a00}
+.holding,.pending{background:#b26a00} .not-judged{background:#667}
 table{border-collapse:collapse;width:100%;margin:1rem 0}
 td,th{border-bottom:1px solid #dde;padding:.3rem .5rem;text-align:left;font-size:.9rem}
 svg{background:#fafbfc;border:1px solid #dde}
@@ -21,7 +21,8 @@ svg{background:#fafbfc;border:1px solid #dde}
 
 
 def _badge(state: str) -> str:
-    return f'<span class="badge {escape(state)}">{escape(state)}</span>'
+    # "not judged" is a state of two words; a class is one.
+    return f'<span class="badge {escape(state.replace(" ", "-"))}">{escape(state)}</span>'
 
 
 def _is_kernel(event: dict[str, Any]) -> bool:

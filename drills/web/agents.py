@@ -21,7 +21,6 @@ from injector.protocol import (
     CollectRequest,
     EvidenceBeat,
     FaultSpec,
-    FaultState,
     KernelSampleMessage,
     PingReply,
     PingRequest,
@@ -68,20 +67,25 @@ class _Renewal:
         except Exception as exc:  # the result backend (Redis) is away: no answer yet
             log.warning("renewal of %s not readable: %s", self._fault_id, exc)
             return None
+        # Only an agent's own "not renewed" says the fault ended; a renewal that failed or
+        # came back unreadable says nothing of the fault, so it counts as unanswered: if
+        # no later renewal is answered either, the lease runs out and the run says so.
         try:
             if self._result.failed():
-                detail = f"the renewal failed on the agent: {self._result.result}"
-                return RenewReply(self._fault_id, FaultState.UNKNOWN, False, detail=detail)
+                log.warning("renewal of %s failed: %s", self._fault_id, self._result.result)
+                return None
             value = self._result.result
         finally:
             self._result.forget()
         refusal = Refusal.from_reply(value)
         if refusal is not None:
-            return RenewReply(self._fault_id, FaultState.UNKNOWN, False, detail=refusal.message)
+            log.warning("renewal of %s refused: %s", self._fault_id, refusal.message)
+            return None
         try:
             return RenewReply.from_json(value)
         except ProtocolError as exc:
-            return RenewReply(self._fault_id, FaultState.UNKNOWN, False, detail=str(exc))
+            log.warning("renewal of %s unreadable: %s", self._fault_id, exc)
+            return None
 
 
 class CeleryFaultDriver:

@@ -234,7 +234,7 @@
     }
     run.state = state;
     view.state.textContent = state;
-    view.state.className = "badge big state-" + state;
+    view.state.className = "badge big state-" + String(state).replace(/ /g, "-");
     root.dataset.state = state;
     if (TERMINAL.has(state)) {
       run.finished = true;
@@ -345,7 +345,7 @@
     }
     badge.dataset.state = state;
     badge.textContent = state;
-    badge.className = "badge state-" + state;
+    badge.className = "badge state-" + String(state).replace(/ /g, "-");
     const reasonEl = badge.closest(".sla").querySelector(".sla-reason");
     // A verdict always says why (or clears the why); the final result only names states.
     if (reasonEl && reason !== undefined) {
