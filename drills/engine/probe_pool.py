@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 from drills.engine.clock import Clock
 from drills.engine.plan import PlannedProbe
-from verifier.netns import enter_netns, run_in_netns
+from ebpf.netns import enter_netns, run_in_netns
 from verifier.probes.probe import Probe, ProbeConfigError, close_probe
 from verifier.windows import Sample
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from ebpf.netns import enter_netns
 from tests.e2e.stack import ROOT, Stack, cli, nft_tables
-from verifier.netns import enter_netns
 
 PLAYBOOK = ROOT / "tests" / "fixtures" / "playbooks" / "e2e" / "breach-abort.yaml"
 

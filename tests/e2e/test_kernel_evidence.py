@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from drills.cli import workers
+from ebpf.netns import enter_netns
 from tests.conftest import free_port
 from tests.e2e.stack import ROOT, Stack, active_queues, cli, start_redis
-from verifier.netns import enter_netns
 
 FIXTURES = ROOT / "tests" / "fixtures" / "playbooks" / "e2e"
 SIGNS = ("kernel.tcp_connect_failures", "kernel.tcp_retransmits")

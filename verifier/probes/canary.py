@@ -20,7 +20,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from verifier.netns import run_in_netns
+from ebpf.netns import run_in_netns
 from verifier.windows import Sample
 
 T = TypeVar("T")

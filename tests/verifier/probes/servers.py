@@ -52,7 +52,7 @@ def redis_server(netns: str = "") -> Iterator[int]:
 
 
 def _connect(port: int, netns: str) -> None:
-    from verifier.netns import run_in_netns
+    from ebpf.netns import run_in_netns
 
     def attempt() -> None:
         socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -108,7 +108,7 @@ def scratch_namespace() -> Iterator[str]:
 
 def listen_in(namespace: str, host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     """A listening socket created inside ``namespace`` (sockets keep their namespace)."""
-    from verifier.netns import run_in_netns
+    from ebpf.netns import run_in_netns
 
     def make() -> socket.socket:
         sock = socket.socket()

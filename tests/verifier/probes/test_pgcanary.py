@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from ebpf.netns import run_in_netns
 from tests.conftest import run
 from tests.verifier.probes.pgserver import PgServer, postgres_server
-from verifier.netns import run_in_netns
 from verifier.probes.canary import Canary
 from verifier.probes.pgcanary import CREATE_TABLE, TABLE, PostgresCanary, connection_params
 

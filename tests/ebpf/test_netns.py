@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from ebpf.netns import NetnsError, enter_netns, run_in_netns
 from tests.conftest import have_root, require, run
 from tests.verifier.probes.servers import free_port, listen_in, redis_server, scratch_namespace
-from verifier.netns import NetnsError, enter_netns, run_in_netns
 from verifier.probes.canary import RedisCanary
 from verifier.probes.command import CommandProbe
 from verifier.probes.tcp_port import TcpProbe
