@@ -1,3 +1,6 @@
+"""The project's root URL configuration: admin and login, then ``drills/web/urls.py``
+(the app's pages), the other end of this one."""
+
 from __future__ import annotations
 
 from django.contrib import admin

@@ -1,4 +1,5 @@
-"""Halt all: one Redis key that makes every agent revert its faults and refuse new ones.
+"""Halt all, the agents' end: one Redis key that makes every agent revert its faults and
+refuse new ones. The other end, which sets it and tells every agent, is ``drills/web/halt.py``.
 
 The key lives in the agents' broker Redis (REDIS_URL), so whoever can send an agent a task
 can halt it, and an agent that missed the broadcast (``AgentTask.HALT``) still obeys: it

@@ -1,4 +1,7 @@
-"""Halt all, the Django side: set the flag, tell every agent, release.
+"""Halt all, the server's end: set the flag, tell every agent, release.
+
+One of the two ends of "halt all"; the other, what the flag means to an agent, is
+``injector/halt.py``.
 
 The flag itself (a Redis key in the broker's Redis) and its meaning for agents live in
 ``injector.halt``. Halting sets the key first and then broadcasts ``AgentTask.HALT`` to

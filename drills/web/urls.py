@@ -1,3 +1,6 @@
+"""The app's pages and JSON endpoints, included by the project's root URL configuration
+(``drillhall/urls.py``), the other end of this one."""
+
 from __future__ import annotations
 
 from django.urls import path
