@@ -21,7 +21,6 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 # Samples cover the interval before their time: the one that ends just after a revert still
 # holds events from while the fault was on.
@@ -85,18 +84,6 @@ class KernelPoint:
     value: float
     source: str = "ebpf"
     buckets: tuple[tuple[float, int], ...] = ()  # (upper bound in ms, events), histograms only
-
-    @classmethod
-    def from_message(cls, message: dict[str, Any]) -> KernelPoint:
-        raw = message.get("buckets") or {}
-        return cls(
-            float(message["t"]),
-            str(message["host"]),
-            str(message["metric"]),
-            float(message["value"]),
-            str(message.get("source", "ebpf")),
-            tuple(sorted((float(bound), int(n)) for bound, n in raw.items())),
-        )
 
 
 @dataclass

@@ -45,7 +45,7 @@ Emit = Callable[[EventType, dict[str, Any]], None]
 
 
 class MemorySink:
-    """Keeps events in a list; used by unit tests and the report of a finished run."""
+    """Keeps events in a list, for the engine's tests."""
 
     def __init__(self) -> None:
         self.events: list[tuple[EventType, dict[str, Any], float]] = []

@@ -36,14 +36,3 @@ class RunOutcome:
             "reason": self.reason,
             "rpo": self.rpo,
         }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunOutcome:
-        return cls(
-            RunState(data["state"]),
-            {str(k): str(v) for k, v in (data.get("verdicts") or {}).items()},
-            data.get("rto"),
-            data.get("rto_objective"),
-            str(data.get("reason") or ""),
-            data.get("rpo"),
-        )

@@ -82,9 +82,8 @@ def test_samples_arriving_out_of_order_are_summed_by_time() -> None:
 
 
 def histogram(t: float, host: str, metric: str, buckets: dict[str, int]) -> KernelPoint:
-    return KernelPoint.from_message(
-        {"t": t, "host": host, "metric": metric, "value": 0.0, "buckets": buckets}
-    )
+    bounds = tuple(sorted((float(bound), n) for bound, n in buckets.items()))
+    return KernelPoint(t, host, metric, 0.0, buckets=bounds)
 
 
 DELAY = {"delay": 0.05, "operations": ["read"]}
