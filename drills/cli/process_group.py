@@ -10,6 +10,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+def start_logged(
+    argv: list[str], log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a worker, the web server or an agent with its output appended to ``log``.
+
+    In a session of its own: Ctrl-C in the terminal reaches only the command that started it,
+    which stops its children in order (agents revert their faults on SIGTERM), and a child
+    shared by several commands outlives the one that started it.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+
+
 @dataclass
 class Child:
     name: str
@@ -23,20 +44,8 @@ class ProcessGroup:
     children: list[Child] = field(default_factory=list)
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_dir / f"{name}.log"
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                argv,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, **(env or {})},
-                # Own process group: Ctrl-C in the terminal reaches us, and we stop the
-                # children in order (agents revert their faults on SIGTERM).
-                start_new_session=True,
-            )
-        child = Child(name, proc, log)
+        child = Child(name, start_logged(argv, log, env), log)
         self.children.append(child)
         return child
 

@@ -19,13 +19,13 @@ import fcntl
 import json
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drills.cli.process_group import start_logged
 from injector.protocol import agent_queue
 
 Say = Callable[[str], None]
@@ -196,19 +196,8 @@ class WorkerPool:
             state.lab = False
 
     def _start(self, name: str, queue: str, argv: list[str]) -> PoolWorker:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_dir / f"{name}.log"
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                argv,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=dict(os.environ),
-                # A session of its own: outlives this run, and Ctrl-C in its terminal reaches
-                # only the run, which decides what to stop.
-                start_new_session=True,
-            )
+        proc = start_logged(argv, log)
         return PoolWorker(name, queue, proc.pid, process_start(proc.pid) or 0, str(log))
 
     def describe(self) -> dict[str, Any]:

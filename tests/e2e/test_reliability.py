@@ -58,21 +58,9 @@ steps:
       - {fault: network.partition, target: db, from: [web], duration: 60s}
       - {fault: network.partition, target: replica, from: [web], duration: 60s}
 """
-SHORT_PARTITION = """\
-apiVersion: drillhall/v1
-kind: Playbook
-metadata: {name: short-partition, description: a two-second partition}
-targets:
-  web: {host: web}
-  db: {host: db1}
-probes:
-  - name: checkout
-    http: {url: "http://web:8080/checkout", timeout: 1s}
-    every: 500ms
-steps:
-  - wait: 1s
-  - {name: cut, fault: network.partition, target: db, from: [web], duration: 2s}
-"""
+SHORT_PARTITION = (
+    ROOT / "tests" / "fixtures" / "playbooks" / "e2e" / "short-partition.yaml"
+).read_text()
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.1) -> float:  # type: ignore[no-untyped-def]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from drills.engine.events import EventType, MemorySink
@@ -26,3 +27,11 @@ def first(sink: MemorySink, type: EventType) -> tuple[dict[str, Any], float]:
 
 def of_type(sink: MemorySink, type: EventType) -> list[dict[str, Any]]:
     return [d for k, d, _ in sink.events if k is type]
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "playbooks" / "engine"
+
+
+def namespaced_playbook(port: int) -> str:
+    """A playbook whose probe samples from host h1's namespace, and the same one from outside."""
+    return (FIXTURES / "from-a-host.yaml").read_text().replace("PORT", str(port))

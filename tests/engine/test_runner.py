@@ -25,7 +25,7 @@ from tests.engine.fakes import (
     HarmlessDriver,
     LosingDriver,
 )
-from tests.engine.reading import first, samples_of, states
+from tests.engine.reading import first, namespaced_playbook, samples_of, states
 from tests.verifier.probes.servers import free_port, redis_server
 
 PLAYBOOK = """\
@@ -240,28 +240,9 @@ def test_a_probe_kind_the_engine_cannot_run_is_an_error_not_a_silent_gap() -> No
     assert "probe shop" in outcome.reason
 
 
-NAMESPACED = """\
-apiVersion: drillhall/v1
-kind: Playbook
-metadata: {{name: from-a-host}}
-targets:
-  app: {{host: h1}}
-probes:
-  - name: inside
-    tcp: {{host: 127.0.0.1, port: {port}, timeout: 500ms}}
-    every: 100ms
-    from: app
-  - name: outside
-    tcp: {{host: 127.0.0.1, port: {port}, timeout: 500ms}}
-    every: 100ms
-steps:
-  - wait: 500ms
-"""
-
-
 def test_a_probe_whose_host_namespace_is_missing_is_refused_before_any_fault() -> None:
     inventory = {**INVENTORY, "h1": HostInfo("h1", "10.0.0.1", "agent.h1", "dhprobe-gone")}
-    playbook = parse_playbook(NAMESPACED.format(port=free_port()))
+    playbook = parse_playbook(namespaced_playbook(free_port()))
     clock = FakeClock()
     driver = FakeDriver(FakeService(clock), clock=clock)
     sink = MemorySink()

@@ -17,7 +17,7 @@ from drills.engine.states import RunState
 from drills.playbook.parser import parse_playbook
 from tests.conftest import have_root, require
 from tests.engine.fakes import INVENTORY, FakeDriver, Service
-from tests.engine.reading import first, samples_of, states
+from tests.engine.reading import first, namespaced_playbook, samples_of, states
 from tests.verifier.probes.servers import (
     PrometheusStub,
     free_port,
@@ -135,25 +135,6 @@ def test_every_probe_kind_samples_during_a_run(service: Service) -> None:
     assert len(samples["orders"]) <= len(acked) <= len(samples["orders"]) + 2
 
 
-NAMESPACED = """\
-apiVersion: drillhall/v1
-kind: Playbook
-metadata: {{name: from-a-host}}
-targets:
-  app: {{host: h1}}
-probes:
-  - name: inside
-    tcp: {{host: 127.0.0.1, port: {port}, timeout: 500ms}}
-    every: 100ms
-    from: app
-  - name: outside
-    tcp: {{host: 127.0.0.1, port: {port}, timeout: 500ms}}
-    every: 100ms
-steps:
-  - wait: 500ms
-"""
-
-
 def test_a_probe_from_a_host_samples_inside_that_hosts_namespace(service: Service) -> None:
     require(have_root(), "needs root (network namespaces)")
     with scratch_namespace() as namespace:
@@ -161,7 +142,7 @@ def test_a_probe_from_a_host_samples_inside_that_hosts_namespace(service: Servic
         listener = listen_in(namespace, "127.0.0.1", port)  # only the namespace listens
         try:
             inventory = {**INVENTORY, "h1": HostInfo("h1", "10.0.0.1", "agent.h1", namespace)}
-            playbook = parse_playbook(NAMESPACED.format(port=port))
+            playbook = parse_playbook(namespaced_playbook(port))
             sink = MemorySink()
             runner = DrillRunner(
                 "12", playbook, resolve_plan(playbook, inventory), FakeDriver(service), sink,

@@ -66,26 +66,10 @@ steps:
          duration: 4s}
 limits: {max_duration: 2m}
 """
-CLEAN_DRILL = """\
-apiVersion: drillhall/v1
-kind: Playbook
-metadata: {name: after-trial, description: the drill after a trial must pass}
-targets:
-  web: {host: web}
-  db1: {host: db1}
-probes:
-  - name: checkout
-    http: {url: "http://web:8080/checkout", timeout: 1s}
-    every: 200ms
-steps:
-  - wait: 1s
-  - {fault: network.partition, target: db1, from: [web], duration: 3s}
-slas:
-  - name: the cut shows
-    assert: error_rate(checkout, 3s) > 0%
-    during: fault
-limits: {max_duration: 1m}
-"""
+# The drill after each trial: the short partition the reliability tests use.
+CLEAN_DRILL = (
+    ROOT / "tests" / "fixtures" / "playbooks" / "e2e" / "short-partition.yaml"
+).read_text()
 
 
 class TrialStack(Stack):
