@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drills.engine.clock import Clock, SystemClock
-from drills.engine.driver import EvidenceFeed, FaultDriver
+from drills.engine.driver import AgentRefused, AgentUnavailable, EvidenceFeed, FaultDriver
 from drills.engine.events import EventSink, EventType, sample_event
 from drills.engine.evidence_watch import EvidenceWatch
 from drills.engine.leases import ActiveFault, EndedEarly, FaultLeases
@@ -34,6 +34,10 @@ from verifier.verdicts import SlaTracker, VerdictState
 from verifier.windows import Sample, SampleStore
 
 log = logging.getLogger(__name__)
+
+# Errors the engine raises with a sentence meant for people (a preflight problem, a fault that
+# could not be applied, an agent that did not answer); anything else is explained around it.
+SPEAKING_ERRORS = (ValueError, RuntimeError, AgentUnavailable, AgentRefused)
 
 
 @dataclass
@@ -325,7 +329,14 @@ class DrillRunner:
         return RunOutcome(RunState.ERROR, verdicts, None, self.playbook.objectives.rto, message)
 
     def _error(self, exc: Exception) -> RunOutcome:
-        message = str(exc) or type(exc).__name__
+        if isinstance(exc, SPEAKING_ERRORS) and str(exc):
+            message = str(exc)
+        else:  # a library's own words (Redis, the database): say what it means for the run
+            message = (
+                f"the run stopped on an unexpected error ({type(exc).__name__}: {exc}); its "
+                "faults were reverted. The orchestrator's log has the details; check that Redis "
+                "and the database are reachable, then run it again"
+            )
         self._emit(EventType.ERROR, {"message": message})
         if self.state.terminal:
             return RunOutcome(self.state, {}, None, self.playbook.objectives.rto, message)

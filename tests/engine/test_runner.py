@@ -291,3 +291,15 @@ def test_rpo_is_zero_when_nothing_was_lost() -> None:
         outcome, _ = run_canary_drill("11", redis_canary(port), driver, clock)
     assert outcome.rpo is not None and outcome.rpo["lost"] == 0
     assert outcome.state is RunState.PASSED, outcome.reason
+
+
+def test_an_unexpected_error_is_explained_in_a_sentence_not_shown_as_a_repr() -> None:
+    class BrokerGone(Exception):
+        pass
+
+    d = fault_drill()
+    d.driver.apply = lambda *a: (_ for _ in ()).throw(BrokerGone("Error 111 connecting"))  # type: ignore[method-assign]
+    outcome = d.runner.run()
+    assert outcome.state is RunState.ERROR
+    assert outcome.reason.startswith("the run stopped on an unexpected error (BrokerGone: ")
+    assert "faults were reverted" in outcome.reason

@@ -235,10 +235,14 @@ def bpf_programs(pid: int) -> int:
 
 @pytest.mark.timeout(1800)
 def test_kill_trials_leave_nothing_behind_and_the_next_drill_passes(
-    trial_stack: TrialStack,
+    trial_stack: TrialStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    def say(line: str) -> None:
+        with capsys.disabled():  # in CI's output: the seed, and what each trial did
+            print(line, flush=True)
+
     seed = int(os.environ.get("DRILLHALL_TRIAL_SEED") or random.SystemRandom().randrange(10**6))
-    print(f"\nkill trials: {TRIALS} trials, seed {seed} (DRILLHALL_TRIAL_SEED={seed} replays)")
+    say(f"\nkill trials: {TRIALS} trials, seed {seed} (DRILLHALL_TRIAL_SEED={seed} replays)")
     rng = random.Random(seed)
     stack = trial_stack
     trial, clean = drill(stack, TRIAL_DRILL, "trial"), drill(stack, CLEAN_DRILL, "clean")
@@ -252,7 +256,7 @@ def test_kill_trials_leave_nothing_behind_and_the_next_drill_passes(
         out, _ = cli.communicate(timeout=120)
         started = [line for line in out.splitlines() if line.startswith("run ")]
         verdict = [line for line in out.splitlines() if line.startswith("verdict: ")]
-        print(f"trial {number:2}: {done} at {at:4.1f} s -> exit {cli.returncode}; "
+        say(f"trial {number:2}: {done} at {at:4.1f} s -> exit {cli.returncode}; "
               f"{verdict[0] if verdict else out.strip().splitlines()[-1]}")  # fmt: skip
         if started:
             run_id = int(started[0].split()[1].rstrip(":"))
