@@ -125,12 +125,21 @@ def _tail(run, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-untyped-d
     """Print the run's events as they are stored; return the result event's data.
 
     Meanwhile, ask whether the run's orchestrator is still there (drills.web.liveness): a run
-    whose orchestrator died is ended as error here, and its result event ends the wait.
+    whose orchestrator died is ended as error here, and its result event ends the wait; so is a
+    run that no orchestrator worker is there to take.
     """
+    from django.conf import settings
+
+    from drills.cli.workers import active_queues
     from drills.web.liveness import Reaper
-    from drills.web.models import RunEvent
+    from drills.web.models import DrillRun, RunEvent
+    from drills.web.run_control import end_run
 
     reaper = Reaper()
+    queue = settings.DRILLHALL_ORCHESTRATOR_QUEUE
+    # Long enough for a supervisor to bring a crashed orchestrator back and take the run.
+    untaken_limit = max(30.0, 2 * settings.DRILLHALL_REQUEUE_SECONDS)
+    handed = time.monotonic()
     last = 0
     t0: float | None = None
     samples = errors = 0
@@ -153,4 +162,17 @@ def _tail(run, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-untyped-d
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + 1.0
                 reaper.sweep(only=run)
+                pending = DrillRun.objects.filter(id=run.id, started_at__isnull=True).exists()
+                if pending and time.monotonic() - handed > untaken_limit:
+                    try:
+                        listening = queue in active_queues(timeout=0.5)
+                    except Exception:  # the broker is away: it cannot say, so wait on
+                        listening = True
+                    if not listening:
+                        end_run(
+                            run,
+                            f"no orchestrator worker took the run from the queue {queue!r} "
+                            f"within {untaken_limit:g} s, and none is listening there; start "
+                            "one (make demo starts one) and run the drill again",
+                        )
             time.sleep(0.2)

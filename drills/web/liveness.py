@@ -1,11 +1,11 @@
 """No run left open: an orchestrator's liveness lease per run, and the reaper that ends a run
 whose orchestrator is gone.
 
-While an orchestrator drives a run it renews a Redis key for it (``RunLease``, from a thread of
-its own, so a run loop busy waiting for an agent does not look dead). When the process dies the
-key expires. Every long-lived Drillhall process with the database (orchestrator workers, the
-web server, ``drillhall run`` for its own run) runs ``Reaper.sweep`` now and then: a started run
-whose key has been missing for half a lease is ended as **error**, "orchestrator lost during
+While an orchestrator drives a run it beats for it (``RunLease``: the run's ``heartbeat_at``,
+from a thread of its own, so a run loop busy waiting for an agent does not look dead). When the
+process dies the beats stop. Every long-lived Drillhall process with the database (orchestrator
+workers, the web server, ``drillhall run`` for its own run) runs ``Reaper.sweep`` now and then:
+a started run whose heartbeat is older than a lease is ended as **error**, "orchestrator lost during
 <state>", after asking its agents whether its faults are reverted (their own leases have
 reverted them by then; the reaper asks rather than assumes, and says what each agent answered).
 The end is written only while the run is still open, so reapers racing each other, or a slow
@@ -20,13 +20,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import redis
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections, connection
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from drills.engine.driver import AgentRefused, AgentUnavailable, FaultDriver
@@ -44,56 +44,53 @@ log = logging.getLogger(__name__)
 AGENT_TIMEOUT_S = 5.0
 
 
-def lease_key(run_key: str) -> str:
-    return f"drillhall:run:{run_key}:orchestrator"
-
-
-def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-
-
 class RunLease:
-    """The orchestrator's claim on a run, renewed every third of its length until stopped."""
+    """The orchestrator's claim on a run: the run's ``heartbeat_at``, set to the database's
+    own clock every third of a lease by a thread of its own until stopped.
 
-    def __init__(self, run_key: str, seconds: float, client: redis.Redis | None = None) -> None:
-        self.key = lease_key(run_key)
+    In the database rather than in Redis: every process that can end a run reads the same
+    clock, whichever broker or host it is on, and a broker restart does not look like death.
+    """
+
+    def __init__(self, run_id: int, seconds: float) -> None:
+        self.run_id = run_id
         self.seconds = seconds
-        self.client = client or redis_client()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> RunLease:
         self._renew()
-        self._thread = threading.Thread(target=self._loop, name=f"lease-{self.key}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name=f"lease-run-{self.run_id}", daemon=True
+        )
         self._thread.start()
         return self
 
     def _renew(self) -> None:
         try:
-            self.client.set(self.key, "1", px=max(1, int(self.seconds * 1000)))
-        except redis.RedisError as exc:  # Redis back within the lease: nobody noticed
-            log.warning("could not renew %s: %s", self.key, exc)
+            DrillRun.objects.filter(id=self.run_id).update(heartbeat_at=Now())
+        except DatabaseError as exc:  # a busy database: the next beat comes a third later
+            log.warning("could not renew the lease of run %s: %s", self.run_id, exc)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.seconds / 3):
-            self._renew()
+        try:
+            while not self._stop.wait(self.seconds / 3):
+                self._renew()
+        finally:
+            connection.close()  # this thread's own connection
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        try:
-            self.client.delete(self.key)
-        except redis.RedisError:
-            pass  # it expires by itself
 
 
-def lease_alive(run_key: str, client: redis.Redis | None = None) -> bool | None:
-    """True or False; None when Redis cannot say (unknown is not lost)."""
-    try:
-        return bool((client or redis_client()).exists(lease_key(run_key)))
-    except redis.RedisError:
-        return None
+def lease_alive(run: DrillRun, seconds: float | None = None) -> bool:
+    """Whether the run's orchestrator beat within the last lease (by the database's clock)."""
+    lease = settings.DRILLHALL_RUN_LEASE_SECONDS if seconds is None else seconds
+    return DrillRun.objects.filter(
+        id=run.id, heartbeat_at__gte=Now() - timedelta(seconds=lease)
+    ).exists()
 
 
 @dataclass(frozen=True)
@@ -184,11 +181,6 @@ class Reaper:
     lease_seconds: float = field(default_factory=lambda: settings.DRILLHALL_RUN_LEASE_SECONDS)
     requeue_seconds: float = field(default_factory=lambda: settings.DRILLHALL_REQUEUE_SECONDS)
     pending_limit: float = field(default_factory=lambda: settings.DRILLHALL_PENDING_LIMIT_SECONDS)
-    # When this process first saw each run's lease missing: a lease must stay missing for half
-    # a lease before the run counts as lost. A live orchestrator renews every third of a lease,
-    # so a key lost with a Redis restart is back before then.
-    missing_since: dict[str, float] = field(default_factory=dict)
-    monotonic: Callable[[], float] = time.monotonic
 
     def sweep(self, only: DrillRun | None = None) -> list[int]:
         """End every lost run (or just ``only``); returns the ids of the runs it ended."""
@@ -208,12 +200,7 @@ class Reaper:
         started = run.started_at
         if started is None or timezone.now() - started < timedelta(seconds=self.lease_seconds):
             return False  # its orchestrator may not have taken the lease yet
-        alive = lease_alive(run.key)
-        if alive is None or alive:
-            self.missing_since.pop(run.key, None)
-            return False
-        first = self.missing_since.setdefault(run.key, self.monotonic())
-        return self.monotonic() - first >= self.lease_seconds / 2
+        return not lease_alive(run, self.lease_seconds)
 
     def _pending(self, run: DrillRun) -> None:
         from drills.web.run_control import end_run, enqueue_run

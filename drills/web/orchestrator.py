@@ -40,7 +40,7 @@ def execute_run(run_key: str) -> str:
     ).update(started_at=timezone.now())
     if not claimed:
         return _redelivered(run)
-    lease = RunLease(run.key, settings.DRILLHALL_RUN_LEASE_SECONDS).start()
+    lease = RunLease(run.id, settings.DRILLHALL_RUN_LEASE_SECONDS).start()
     try:
         return _drive(run)
     finally:
@@ -55,7 +55,7 @@ def _redelivered(run: DrillRun) -> str:
     young = run.started_at is not None and timezone.now() - run.started_at < timedelta(
         seconds=settings.DRILLHALL_RUN_LEASE_SECONDS
     )
-    if young or lease_alive(run.key) is not False:
+    if young or lease_alive(run):
         return "driven by another orchestrator"
     # Its orchestrator died with the message unacknowledged: finish the clean-up.
     end_lost_run(run)

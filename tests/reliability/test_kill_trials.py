@@ -253,6 +253,10 @@ def test_kill_trials_leave_nothing_behind_and_the_next_drill_passes(
         at = rng.uniform(1.0, 10.0)  # from before the run is created to its reverts
         time.sleep(at)
         done = kill(stack, what, rng)
+        # As systemd would: what was killed comes back a moment later, while the run goes on
+        # (an agent's supervisor restarts its own worker).
+        time.sleep(rng.uniform(0.5, 3.0))
+        restore(stack)
         out, _ = cli.communicate(timeout=120)
         started = [line for line in out.splitlines() if line.startswith("run ")]
         verdict = [line for line in out.splitlines() if line.startswith("verdict: ")]
@@ -266,7 +270,6 @@ def test_kill_trials_leave_nothing_behind_and_the_next_drill_passes(
             assert seqs == list(range(1, len(seqs) + 1)), (number, seqs)
         else:  # killed before the run was created: the CLI says why, and exits 3
             assert cli.returncode == 3, out
-        restore(stack)
         wait_for(lambda: not leftovers(stack), LEASE + 8, f"trial {number}: {leftovers(stack)}")
         after = subprocess.run(
             [sys.executable, "-m", "drills.cli.main", "run", str(clean), "--quiet"],

@@ -38,6 +38,9 @@ class DrillRun(models.Model):
     # When the run was last handed to the orchestrator queue (a pending run whose message was
     # lost, e.g. with a broker restart, is handed over again; see drills.web.liveness).
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    # The orchestrator driving the run beats here (database time) every third of a run lease;
+    # a started run whose beats stopped is ended as "orchestrator lost" (drills.web.liveness).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
