@@ -42,6 +42,7 @@ from injector.protocol import (
     RenewRequest,
     RevertRequest,
 )
+from injector.watchdog import watch
 
 _parse = parse_request
 
@@ -173,6 +174,20 @@ def _die_with_supervisor(**_: Any) -> None:
     if os.getppid() != int(supervisor_pid):
         # The supervisor died before prctl took effect.
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _broker_answers() -> bool:
+    try:
+        return bool(_evidence_store(redis_url_from_env()).ping())
+    except redis.RedisError:
+        return False
+
+
+@worker_ready.connect
+def _watch_itself(sender: Any = None, **_: Any) -> None:
+    """A worker that went deaf after a broker restart exits; its supervisor starts another."""
+    if sender is not None and getattr(sender, "hostname", None):
+        watch(app, sender.hostname, _broker_answers)
 
 
 @worker_ready.connect

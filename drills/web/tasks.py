@@ -28,11 +28,25 @@ def register_host(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @worker_ready.connect
-def _sweep_for_lost_runs(**_: Any) -> None:
-    """An orchestrator worker also ends runs whose orchestrator died (drills.web.liveness)."""
+def _sweep_for_lost_runs(sender: Any = None, **_: Any) -> None:
+    """An orchestrator worker also ends runs whose orchestrator died (drills.web.liveness),
+    and exits if it goes deaf after a broker restart (injector.watchdog)."""
     from django.conf import settings
 
     if settings.DRILLHALL_REAPER:
         from drills.web.liveness import run_reaper_thread
 
         run_reaper_thread()
+    if sender is not None and getattr(sender, "hostname", None):
+        import redis
+
+        from drillhall.celery import app
+        from injector.watchdog import watch
+
+        def broker_answers() -> bool:
+            try:
+                return bool(redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2).ping())
+            except redis.RedisError:
+                return False
+
+        watch(app, sender.hostname, broker_answers)

@@ -167,22 +167,25 @@ def kill(stack: TrialStack, what: str, rng: random.Random) -> str:
     return "Redis killed and started again"
 
 
-def restore(stack: TrialStack) -> None:
-    """Bring back what a trial killed, as a supervisor (systemd) would."""
-    if stack.procs["orchestrator"].poll() is not None:
-        stack.start("orchestrator", workers.orchestrator_argv(f"orch-{time.time_ns()}"))
-    if stack.procs["web"].poll() is not None:
-        stack.start("web", workers.web_argv(stack.port))
+def restore(stack: TrialStack, timeout: float = 60) -> None:
+    """Bring back what a trial killed, as a supervisor (systemd, Restart=always) would: any
+    process that exited is started again until every queue has its worker. (A worker left deaf
+    by a broker restart exits by itself: injector.watchdog.)"""
     queues = {"orchestrator"} | {f"agent.{h}" for h in LAB_HOSTS}
     broker = stack.env["REDIS_URL"]
-
-    def back() -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        if stack.procs["orchestrator"].poll() is not None:
+            stack.start("orchestrator", workers.orchestrator_argv(f"orch-{time.time_ns()}"))
+        if stack.procs["web"].poll() is not None:
+            stack.start("web", workers.web_argv(stack.port))
         try:
-            return queues <= workers.active_queues(0.5, broker)
+            if queues <= workers.active_queues(0.5, broker):
+                return
         except Exception:  # Redis just started again: ask once more
-            return False
-
-    wait_for(back, 40, "workers back")
+            pass
+        assert time.monotonic() < deadline, f"workers not back within {timeout:g} s"
+        time.sleep(0.5)
 
 
 def run_record(stack: TrialStack, run_id: int) -> tuple[str, dict[str, object], list[int]]:

@@ -1,0 +1,63 @@
+"""A Celery worker that is alive but deaf exits, so that its supervisor starts a fresh one.
+
+After a broker restart, kombu's Redis transport can leave a worker process running with a
+consumer that never reconnects ("'NoneType' object has no attribute 'hostname'" in its log):
+it takes no task and answers no control message, yet nothing restarts it, because it has not
+died. Both kinds of worker (the orchestrator's and each agent's) watch themselves: while the
+broker answers, the worker pings its own node through the broker; when it has not answered its
+own ping several times in a row, it exits (status 75, "try again later"). An agent's supervisor
+then reverts what its ledger holds and starts a new worker; an orchestrator's (systemd, the CLI
+pool, the test stacks) starts a new one, and runs it left are ended by the reaper.
+
+No Celery import: the caller passes its app and how to reach the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+EXIT_DEAF = 75  # EX_TEMPFAIL
+
+
+def watch(
+    app: Any,
+    node: str,
+    broker_answers: Callable[[], bool],
+    every: float = 5.0,
+    misses: int = 3,
+    exit: Callable[[int], None] = os._exit,
+) -> threading.Thread:
+    """Start the watch on a daemon thread; ``node`` is the worker's own name (name@host)."""
+
+    def loop() -> None:
+        missed = 0
+        stop = threading.Event()
+        while not stop.wait(every):
+            try:
+                if not broker_answers():
+                    missed = 0  # the broker is away: nothing to judge until it is back
+                    continue
+                replies = app.control.ping(destination=[node], timeout=2.0)
+            except Exception as exc:
+                log.warning("watchdog: cannot ping %s: %s", node, exc)
+                continue
+            missed = 0 if replies else missed + 1
+            if missed >= misses:
+                log.error(
+                    "watchdog: %s has not answered its own ping %d times while the broker "
+                    "answers: its consumer is gone; exiting so that a fresh worker takes over",
+                    node,
+                    missed,
+                )
+                exit(EXIT_DEAF)
+                return
+
+    thread = threading.Thread(target=loop, name="worker-watchdog", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,62 @@
+"""A deaf worker exits so that its supervisor starts a fresh one; a worker that answers, or
+whose broker is down, is left alone."""
+
+from __future__ import annotations
+
+import threading
+
+from injector.watchdog import EXIT_DEAF, watch
+
+
+class Control:
+    def __init__(self, answers: list[bool]) -> None:
+        self.answers = answers
+        self.asked: list[list[str]] = []
+
+    def ping(self, destination: list[str], timeout: float) -> list[dict[str, str]]:
+        self.asked.append(destination)
+        answer = self.answers.pop(0) if self.answers else False
+        return [{destination[0]: "pong"}] if answer else []
+
+
+class App:
+    def __init__(self, answers: list[bool]) -> None:
+        self.control = Control(answers)
+
+
+def run_watch(app: App, broker: list[bool], checks: int, misses: int = 3) -> list[int]:
+    exits: list[int] = []
+    done = threading.Event()
+    seen = iter(broker)
+
+    def broker_answers() -> bool:
+        value = next(seen, None)
+        if value is None:
+            done.set()
+            return False
+        return value
+
+    def exit(code: int) -> None:
+        exits.append(code)
+        done.set()
+
+    watch(app, "orch@host", broker_answers, every=0.001, misses=misses, exit=exit)
+    assert done.wait(5)
+    return exits
+
+
+def test_a_worker_that_stops_answering_its_own_ping_exits() -> None:
+    app = App([True, True, False, False, False])
+    assert run_watch(app, [True] * 10, checks=10) == [EXIT_DEAF]
+    assert app.control.asked[0] == ["orch@host"] and len(app.control.asked) == 5
+
+
+def test_one_missed_ping_in_between_is_forgiven() -> None:
+    app = App([False, False, True, False, False, True, True])
+    assert run_watch(app, [True] * 7, checks=7) == []
+
+
+def test_nothing_is_judged_while_the_broker_is_away() -> None:
+    app = App([])  # would never answer
+    assert run_watch(app, [False] * 10, checks=10) == []
+    assert app.control.asked == []
