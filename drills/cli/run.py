@@ -109,6 +109,14 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         state = result.get("state", run.state)
         say(f"verdict: {state} ({result.get('reason', '')})")
         return {"passed": EXIT_PASSED, "failed": EXIT_FAILED}.get(state, EXIT_ABORTED)
+    except Exception as exc:  # never a traceback, and never exit 1 ("an SLA failed") for it
+        reason = str(exc) if isinstance(exc, RuntimeError) else f"{type(exc).__name__}: {exc}"
+        say_err(f"{path}: the run could not go on: {reason}")
+        if interrupted["run"] is not None:
+            # The run is not watched any more: stop it (its faults revert through their leases
+            # if the orchestrator cannot be told either).
+            abort_run(interrupted["run"], f"drillhall run stopped: {reason}"[:200])
+        return EXIT_ABORTED
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

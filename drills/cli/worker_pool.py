@@ -141,7 +141,7 @@ class WorkerPool:
         optional = {h: ns for h, ns in (optional or {}).items() if h not in agents}
         namespaces = {**agents, **optional}
         with self.locked() as state:
-            served = {w.queue for w in state.workers} | self.active_queues()
+            served = {w.queue for w in state.workers} | self._queues()
             wanted = {self.orchestrator_queue: ""} | {agent_queue(h): h for h in namespaces}
             for queue, host in sorted(wanted.items()):
                 if queue in served:
@@ -163,7 +163,7 @@ class WorkerPool:
             if dead:
                 tail = Path(dead[0].log).read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"{dead[0].name} exited at start; its log ends:\n{tail}")
-            if required <= self.active_queues():
+            if required <= self._queues():
                 return
             time.sleep(0.3)
         raise RuntimeError(f"workers did not come up in {timeout:g}s (logs in {self.log_dir})")
@@ -194,6 +194,21 @@ class WorkerPool:
             if state.lab and lab_down is not None:
                 lab_down()
             state.lab = False
+
+    def _queues(self, patience: float = 15.0) -> set[str]:
+        """The queues some worker consumes; a broker that is away for a moment is asked
+        again, one that stays away is said so."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                return self.active_queues()
+            except Exception as exc:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"the task broker does not answer ({exc}); is Redis running? "
+                        "(`drillhall doctor` checks)"
+                    ) from None
+                time.sleep(0.5)
 
     def _start(self, name: str, queue: str, argv: list[str]) -> PoolWorker:
         log = self.log_dir / f"{name}.log"

@@ -53,6 +53,11 @@ class ActiveFault:
 _REVERTED = frozenset({FaultState.REVERTING, FaultState.REVERTED, FaultState.UNCONFIRMED})
 
 
+# A fault the agent ended less than this before its step's end ran its course (an agent that
+# restarts in the last moment of a step): "ended 0.0 s early" would blame the tool for nothing.
+ON_TIME_S = 1.0
+
+
 @dataclass(frozen=True)
 class EndedEarly:
     """A fault that ended before its step did, for the tool's own reasons."""
@@ -202,6 +207,8 @@ class FaultLeases:
                 ended = _agent_ended(fault, reply)
         # A renewal older than one the agent confirmed no longer matters, answered or not.
         fault.renewals = [r for r in waiting if r.sent_at > fault.confirmed_at]
+        if ended is not None and ended.early_by < ON_TIME_S:
+            return None  # it ran its course, give or take a moment: its revert says the rest
         if ended is not None:
             return ended
         if not fault.renewals:

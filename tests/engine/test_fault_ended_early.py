@@ -157,3 +157,14 @@ def test_the_command_line_prints_the_sentence() -> None:
     d.runner.run()
     [event] = of_type(d.sink, EventType.FAULT_ENDED_EARLY)
     assert describe("fault_ended_early", event) == f"fault ended early: {event['message']}"
+
+
+def test_a_fault_the_agent_ended_in_the_last_moment_of_its_step_ran_its_course() -> None:
+    # The agent's worker restarted half a second before the step's own revert: the fault was
+    # on for its whole planned length, give or take a moment; nothing ended early.
+    options = RunOptions(lease_seconds=1.5, settle_seconds=1, tick_seconds=0.1)
+    d = drill(PLAYBOOK, options=options)  # renewals every 0.5 s: the last one sees it
+    d.driver.end_early(APPLIED + 60.0 - 0.6, "worker died")
+    outcome = d.runner.run()
+    assert outcome.state is not RunState.ERROR, outcome.reason
+    assert of_type(d.sink, EventType.FAULT_ENDED_EARLY) == []
