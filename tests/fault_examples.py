@@ -16,7 +16,8 @@ from drills.playbook.parser import parse_playbook
 from tests.playbook.inventory import fixture_inventory
 
 # web 10.77.0.2; "dbs" picks db1 10.77.0.3 and db2 10.77.0.4 (40 % of the five db hosts).
-HEAD = """\
+# The targets and probe every example and the planner's tests use (tests/engine/test_plan.py).
+TARGETS = """\
 apiVersion: drillhall/v1
 kind: Playbook
 metadata: {name: fault-examples}
@@ -27,8 +28,8 @@ targets:
 probes:
   - name: checkout
     http: {url: "http://app:8080/checkout"}
-steps:
 """
+HEAD = TARGETS + "steps:\n"
 
 
 @dataclass(frozen=True)

@@ -35,3 +35,17 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "playbooks" / "eng
 def namespaced_playbook(port: int) -> str:
     """A playbook whose probe samples from host h1's namespace, and the same one from outside."""
     return (FIXTURES / "from-a-host.yaml").read_text().replace("PORT", str(port))
+
+
+def shop_drill(name: str, rest: str) -> str:
+    """A playbook against the fake inventory: app on h1, db on h2, the shop probed every
+    100 ms; ``rest`` holds its steps (and SLAs, objectives, ...)."""
+    return (
+        "apiVersion: drillhall/v1\nkind: Playbook\n"
+        f"metadata: {{name: {name}}}\n"
+        "targets:\n  app: {host: h1}\n  db: {host: h2}\n"
+        "probes:\n"
+        "  - name: shop\n"
+        '    http: {url: "http://127.0.0.1:9/", timeout: 1s}\n'
+        "    every: 100ms\n" + rest
+    )

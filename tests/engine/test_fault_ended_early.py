@@ -15,19 +15,11 @@ from drills.engine.events import EventType
 from drills.engine.runner import RunOptions
 from drills.engine.states import RunState
 from tests.engine.fake_drill import Drill, drill
-from tests.engine.reading import of_type, states
+from tests.engine.reading import of_type, shop_drill, states
 
-PLAYBOOK = """\
-apiVersion: drillhall/v1
-kind: Playbook
-metadata: {name: cut-short}
-targets:
-  app: {host: h1}
-  db: {host: h2}
-probes:
-  - name: shop
-    http: {url: "http://127.0.0.1:9/", timeout: 1s}
-    every: 100ms
+PLAYBOOK = shop_drill(
+    "cut-short",
+    """\
 steps:
   - wait: 1s
   - {fault: network.partition, target: db, from: [app], duration: 60s}
@@ -45,7 +37,8 @@ slas:
     assert: error_rate(shop, 1s) < 10%
     during: recovery
 objectives: {rto: 90s}
-"""
+""",
+)
 
 FAULT = "r7-s2-a1"
 APPLIED = FAKE_EPOCH + 1.0  # after the 1 s baseline

@@ -11,22 +11,11 @@ from drills.engine.plan import HostInfo, PlanError, resolve_plan
 from drills.playbook.errors import PlaybookError
 from drills.playbook.model import FAULTS
 from drills.playbook.parser import parse_file, parse_playbook
-from tests.fault_examples import EXAMPLES, planned_example
+from tests.fault_examples import EXAMPLES, TARGETS, planned_example
 from tests.playbook.inventory import fixture_inventory
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "playbooks"
-HEAD = """\
-apiVersion: drillhall/v1
-kind: Playbook
-metadata: {name: plan-test}
-targets:
-  app: {host: web}
-  dbs: {selector: {labels: {role: db}}, percent: 40%}
-  db: {host: db1, service: redis}
-probes:
-  - name: checkout
-    http: {url: "http://app:8080/checkout"}
-"""
+HEAD = TARGETS
 
 
 def plan_of(steps: str, extra: str = "", **kwargs: bool):  # type: ignore[no-untyped-def]

@@ -25,7 +25,7 @@ from tests.engine.fakes import (
     HarmlessDriver,
     LosingDriver,
 )
-from tests.engine.reading import first, namespaced_playbook, samples_of, states
+from tests.engine.reading import first, namespaced_playbook, samples_of, shop_drill, states
 from tests.verifier.probes.servers import free_port, redis_server
 
 PLAYBOOK = """\
@@ -151,23 +151,16 @@ def test_missing_agent_is_an_error_before_any_fault() -> None:
     assert states(d.sink) == ["preflight", "reverting", "error"]
 
 
-PARALLEL = """\
-apiVersion: drillhall/v1
-kind: Playbook
-metadata: {name: parallel-drill}
-targets:
-  app: {host: h1}
-  db: {host: h2}
-probes:
-  - name: shop
-    http: {url: "http://127.0.0.1:9/", timeout: 1s}
-    every: 100ms
+PARALLEL = shop_drill(
+    "parallel-drill",
+    """\
 steps:
   - parallel:
       - {fault: network.partition, target: db, from: [app], duration: 600ms}
       - {fault: network.partition, target: app, from: [db], duration: 1200ms}
   - wait: 200ms
-"""
+""",
+)
 
 
 def test_parallel_faults_apply_together_and_revert_each_at_its_own_end() -> None:

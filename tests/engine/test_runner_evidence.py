@@ -16,18 +16,11 @@ from drills.engine.runner import DrillRunner, RunOptions
 from drills.engine.states import RunState
 from drills.playbook.parser import parse_playbook
 from tests.engine.fakes import INVENTORY, FakeDriver, FakeFeed, FakeService, fake_probes
+from tests.engine.reading import shop_drill
 
-PLAYBOOK = """\
-apiVersion: drillhall/v1
-kind: Playbook
-metadata: {name: evidence-drill}
-targets:
-  app: {host: h1}
-  db: {host: h2}
-probes:
-  - name: shop
-    http: {url: "http://127.0.0.1:9/", timeout: 1s}
-    every: 100ms
+PLAYBOOK = shop_drill(
+    "evidence-drill",
+    """\
 kernel:
   - tcp_retransmits: {on: app}
 steps:
@@ -37,7 +30,8 @@ slas:
   - name: retransmits stay low
     assert: count(kernel.tcp_retransmits, 1s) < 100
     during: always
-"""
+""",
+)
 
 
 def run(service: FakeService, feed: FakeFeed) -> tuple[DrillRunner, MemorySink]:
@@ -114,21 +108,14 @@ def test_a_peer_without_evidence_is_cannot_tell_not_a_failure() -> None:
     assert runner.state is RunState.PASSED
 
 
-LONG = """\
-apiVersion: drillhall/v1
-kind: Playbook
-metadata: {name: lost-evidence}
-targets:
-  app: {host: h1}
-  db: {host: h2}
-probes:
-  - name: shop
-    http: {url: "http://127.0.0.1:9/", timeout: 1s}
-    every: 100ms
+LONG = shop_drill(
+    "lost-evidence",
+    """\
 steps:
   - wait: 2s
   - {fault: network.partition, target: db, from: [app], duration: 20s}
-"""
+""",
+)
 T0 = FAKE_EPOCH  # the run starts, and the collectors with it, at 22:13:20 UTC
 
 
