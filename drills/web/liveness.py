@@ -229,10 +229,9 @@ def run_reaper_thread(interval: float | None = None) -> threading.Thread:
             time.sleep(every)
             try:
                 reaper.sweep()
-            except Exception:
-                log.exception("the run reaper failed; trying again in %.0f s", every)
-            finally:
                 close_old_connections()
+            except Exception:  # a database that is away for a moment must not end the sweeps
+                log.exception("the run reaper failed; trying again in %.0f s", every)
 
     thread = threading.Thread(target=loop, name="run-reaper", daemon=True)
     thread.start()

@@ -151,6 +151,7 @@ def stack_env(tmp: Path, redis_url: str) -> dict[str, str]:
         DRILLHALL_STATE_DIR=str(tmp / "state"),
         DRILLHALL_LEASE_SECONDS="4",
         DRILLHALL_RUN_LEASE_SECONDS="4",
+        DRILLHALL_REAPER="true",  # the servers of a stack end lost runs, as in production
         DJANGO_SETTINGS_MODULE="drillhall.settings",
         PYTHONPATH=str(ROOT),
     )
