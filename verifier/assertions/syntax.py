@@ -1,5 +1,9 @@
 """The SLA assertion language: a tokenizer and a recursive-descent parser (no eval).
 
+Assertions arrive in playbooks, untrusted input, so parsing is bounded: at most
+MAX_LENGTH characters, MAX_TERMS numbers and calls, MAX_NESTING levels of parentheses
+and ``not``.
+
 Grammar::
 
     expr   := or
@@ -77,8 +81,15 @@ KEYWORDS = ("and", "or", "not")
 
 _WINDOW_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _VALUE_UNITS = ("", "ms", "s", "%")
-# Parentheses and "not" recurse; a bound keeps hostile input from exhausting the stack.
-_MAX_NESTING = 64
+# The caps, against real SLAs: the longest assertion in examples/, tests/fixtures and the tests
+# is 113 characters with 6 terms, and none nests deeper than 2 (``not (a or b)``). The caps
+# leave 8 to 17 times that, room for an SLA over a dozen probes written out in full, while a
+# hostile assertion is refused before it costs anything. Nesting bounds the stack, terms the work
+# of every evaluation tick (each call is a window read), length the tokenizer and error texts.
+MAX_LENGTH = 2000  # characters
+MAX_TERMS = 100  # numbers and function calls, in the whole assertion
+# Parentheses and "not" are what the parser recurses on: about 4 frames each.
+MAX_NESTING = 16
 
 
 class AssertionSyntaxError(ValueError):
@@ -270,7 +281,7 @@ def _wrap(expr: Expr, kinds: type | tuple[type, ...]) -> str:
 
 @dataclass(frozen=True)
 class Token:
-    kind: str  # NUMBER, NAME, OP, ARITH, "(", ")", ",", ".", END
+    kind: str  # NUMBER, NAME, OP, ARITH, "(", ")", ",", ".", END, LIMIT (see tokenize)
     text: str
     offset: int
     number: float = 0.0
@@ -290,11 +301,18 @@ _TOKEN = re.compile(
 )
 
 
-def tokenize(text: str) -> list[Token]:
+def tokenize(text: str, limit: int | None = None) -> list[Token]:
+    """The tokens of ``text``, ending with END; or, past ``limit`` characters, with LIMIT.
+
+    With a limit, nothing beyond it is read: a token that reaches the limit may go on past it,
+    so it becomes the LIMIT token, and the parser says "too long" only if it gets that far.
+    """
+    end = len(text) if limit is None else min(len(text), limit)
+    cut = end < len(text)
     tokens: list[Token] = []
     pos = 0
-    while pos < len(text):
-        match = _TOKEN.match(text, pos)
+    while pos < end:
+        match = _TOKEN.match(text, pos, end)
         if match is None:
             char = text[pos]
             if char == "=":
@@ -302,6 +320,8 @@ def tokenize(text: str) -> list[Token]:
             if char == "!":
                 raise AssertionSyntaxError("unknown operator '!' (did you mean '!='?)", pos)
             raise AssertionSyntaxError(f"unexpected character {char!r}", pos)
+        if cut and match.end() == end:
+            break
         kind = match.lastgroup
         if match.group("number") is not None:
             tokens.append(
@@ -322,7 +342,7 @@ def tokenize(text: str) -> list[Token]:
         elif kind == "punct":
             tokens.append(Token(match.group(0), match.group(0), pos))
         pos = match.end()
-    tokens.append(Token("END", "", len(text)))
+    tokens.append(Token("LIMIT", "", pos) if cut else Token("END", "", len(text)))
     return tokens
 
 
@@ -335,17 +355,47 @@ def _describe(token: Token) -> str:
     return "the end of the assertion" if token.kind == "END" else f"'{token.text}'"
 
 
+def _matching_parentheses(tokens: list[Token]) -> dict[int, int]:
+    """Token index of each '(' -> index of its ')', in one pass (unclosed ones are absent)."""
+    matches: dict[int, int] = {}
+    opened: list[int] = []
+    for index, token in enumerate(tokens):
+        if token.kind == "(":
+            opened.append(index)
+        elif token.kind == ")" and opened:
+            matches[opened.pop()] = index
+    return matches
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
-        self.tokens = tokenize(text)
+        # Only the first MAX_LENGTH characters are tokenized, so a 200 KB assertion costs what
+        # a 2 KB one does. Problems come in reading order: nesting or a term too many before
+        # the cap is reported as such; reaching the cap is "too long".
+        self.length = len(text)
+        self.tokens = tokenize(text, MAX_LENGTH)
+        self.closing = _matching_parentheses(self.tokens)
         self.pos = 0
         self.depth = 0
+        self.terms = 0
+
+    def at(self, index: int) -> Token:
+        """The token at ``index``; every read goes through here, so none passes the cap."""
+        token = self.tokens[index]
+        if token.kind == "LIMIT":
+            # The offset is where the cap is passed: a playbook error points there.
+            raise AssertionSyntaxError(
+                f"assertion is {self.length} characters long, more than the {MAX_LENGTH} "
+                "allowed (split it into several SLAs)",
+                MAX_LENGTH,
+            )
+        return token
 
     def peek(self) -> Token:
-        return self.tokens[self.pos]
+        return self.at(self.pos)
 
     def advance(self) -> Token:
-        token = self.tokens[self.pos]
+        token = self.at(self.pos)
         if token.kind != "END":
             self.pos += 1
         return token
@@ -361,9 +411,24 @@ class _Parser:
         return self.advance()
 
     def nest(self, token: Token) -> None:
+        """Enter the '(' or 'not' at ``token``; the caller leaves with ``self.depth -= 1``."""
         self.depth += 1
-        if self.depth > _MAX_NESTING:
-            raise AssertionSyntaxError("assertion nested too deeply", token.offset)
+        if self.depth > MAX_NESTING:
+            raise AssertionSyntaxError(
+                f"assertion nested too deeply: more than {MAX_NESTING} levels of parentheses "
+                "and 'not'",
+                token.offset,
+            )
+
+    def count_term(self, token: Token) -> None:
+        """One more number or function call, starting at ``token``."""
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise AssertionSyntaxError(
+                f"assertion has more than {MAX_TERMS} terms (numbers and function calls); "
+                "split it into several SLAs",
+                token.offset,
+            )
 
     def parse(self) -> Expr:
         if self.peek().kind == "END":
@@ -398,19 +463,23 @@ class _Parser:
 
     def parse_not(self) -> Expr:
         token = self.peek()
-        self.nest(token)
-        try:
-            if self.at_keyword("not"):
+        if self.at_keyword("not"):
+            self.nest(token)
+            try:
                 self.advance()
                 return Not(self.parse_not(), token.offset)
-            if token.kind == "(" and not self.opens_arithmetic():
+            finally:
+                self.depth -= 1
+        if token.kind == "(" and not self.opens_arithmetic():
+            self.nest(token)
+            try:
                 self.advance()
                 inner = self.parse_or()
                 self.close(token)
                 return inner
-            return self.parse_cmp()
-        finally:
-            self.depth -= 1
+            finally:
+                self.depth -= 1
+        return self.parse_cmp()
 
     def close(self, opening: Token) -> None:
         closing = self.peek()
@@ -424,16 +493,11 @@ class _Parser:
 
     def opens_arithmetic(self) -> bool:
         """Whether the '(' at the cursor groups a value: its ')' is followed by an operator."""
-        level = 0
-        for index in range(self.pos, len(self.tokens)):
-            kind = self.tokens[index].kind
-            if kind == "(":
-                level += 1
-            elif kind == ")":
-                level -= 1
-                if level == 0:
-                    return self.tokens[index + 1].kind in ("OP", "ARITH")
-        return False  # unbalanced: let the boolean branch report the missing ')'
+        # Looked up, not scanned for: a scan per '(' made a run of them quadratic.
+        closing = self.closing.get(self.pos)
+        if closing is None:
+            return False  # unbalanced: let the boolean branch report the missing ')'
+        return self.at(closing + 1).kind in ("OP", "ARITH")  # END follows the last ')'
 
     def parse_cmp(self) -> Expr:
         left = self.parse_sum()
@@ -473,7 +537,8 @@ class _Parser:
     def parse_factor(self) -> Value:
         token = self.peek()
         if token.kind == "ARITH" and token.text == "-":
-            following = self.tokens[self.pos + 1]
+            self.count_term(token)
+            following = self.at(self.pos + 1)
             if following.kind != "NUMBER" or following.offset != token.offset + 1:
                 raise AssertionSyntaxError(
                     "a minus sign must be followed directly by a number", token.offset
@@ -482,6 +547,7 @@ class _Parser:
             number = self.parse_number()
             return Number(-number.value, number.unit, "-" + number.text, token.offset)
         if token.kind == "NUMBER":
+            self.count_term(token)
             return self.parse_number()
         if token.kind == "(":
             self.nest(token)
@@ -493,7 +559,8 @@ class _Parser:
             finally:
                 self.depth -= 1
         if token.kind == "NAME" and token.text not in KEYWORDS:
-            following = self.tokens[self.pos + 1]
+            self.count_term(token)
+            following = self.at(self.pos + 1)
             if token.text == BASELINE and following.kind == ".":
                 return self.parse_baseline()
             if following.kind == "(" or token.text in FUNCTIONS:
