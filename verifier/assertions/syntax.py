@@ -2,7 +2,9 @@
 
 Assertions arrive in playbooks, untrusted input, so parsing is bounded: at most
 MAX_LENGTH characters, MAX_TERMS numbers and calls, MAX_NESTING levels of parentheses
-and ``not``.
+and ``not``. A chain of one precedence level (``a + b - c``, ``a * b / c``,
+``x and y and z``) is one node with a child per term, so the parser, the evaluator and
+rendering recurse only as deep as the parentheses go, never as long as the assertion is.
 
 Grammar::
 
@@ -61,7 +63,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 PERCENT_FUNCTIONS = ("error_rate", "availability")
@@ -88,7 +90,7 @@ _VALUE_UNITS = ("", "ms", "s", "%")
 # of every evaluation tick (each call is a window read), length the tokenizer and error texts.
 MAX_LENGTH = 2000  # characters
 MAX_TERMS = 100  # numbers and function calls, in the whole assertion
-# Parentheses and "not" are what the parser recurses on: about 4 frames each.
+# Parentheses and "not" are what the parser and the evaluator recurse on: about 4 frames each.
 MAX_NESTING = 16
 
 
@@ -114,8 +116,15 @@ class Expr:
 
     def calls(self) -> Iterator[Call]:
         """Every function call in the expression (baseline ones included), left to right."""
-        for child in self.children():
-            yield from child.calls()
+        # A stack rather than ``yield from child.calls()``: a generator per level would be
+        # frames in proportion to the depth for every caller.
+        pending: list[Expr] = [self]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, Call):
+                yield node
+            else:
+                pending.extend(reversed(node.children()))
 
     def references(self) -> set[str]:
         """The probe names the expression reads."""
@@ -177,9 +186,6 @@ class Call(Expr):
             return "value"  # unitless: '< 5ms' next to it would guess the value's unit
         return "latency" if self.metric == "latency_ms" else "status"
 
-    def calls(self) -> Iterator[Call]:
-        yield self
-
     def __str__(self) -> str:
         plain = self.metric == "latency_ms" or self.kernel
         ref = self.probe if plain else f"{self.probe}.{self.metric}"
@@ -192,23 +198,48 @@ class Call(Expr):
 
 @dataclass(frozen=True)
 class Arith(Expr):
-    """``left op right`` on values; ``kind`` is worked out when parsing."""
+    """``terms[0] ops[0] terms[1] ops[1] ...``, worked out left to right.
 
-    op: str
-    left: Value
-    right: Value
-    kind: str | None
+    One node per chain of one precedence level: ``a + b - c`` has three terms, and a product
+    inside a sum is one term of it (``a + 2 * b``). ``kinds[i]`` is the kind of the chain up to
+    and including ``terms[i]``, worked out when parsing; the last is the chain's.
+    """
+
+    terms: tuple[Value, ...]  # two or more
+    ops: tuple[str, ...]  # one fewer than terms; all "+"/"-" or all "*"/"/"
+    kinds: tuple[str | None, ...]  # one per term
     offset: int
 
+    @property
+    def kind(self) -> str | None:
+        return self.kinds[-1]
+
+    # The binary reading, ``left op right``, for code that thinks in single operations:
+    # ``a + b - c`` is ``(a + b) - c``. Nothing in parsing or evaluation uses it.
+    @property
+    def op(self) -> str:
+        return self.ops[-1]
+
+    @property
+    def left(self) -> Value:
+        if len(self.terms) == 2:
+            return self.terms[0]
+        return Arith(self.terms[:-1], self.ops[:-1], self.kinds[:-1], self.offset)
+
+    @property
+    def right(self) -> Value:
+        return self.terms[-1]
+
     def children(self) -> tuple[Expr, ...]:
-        return (self.left, self.right)
+        return self.terms
 
     def __str__(self) -> str:
-        mine = _PRECEDENCE[self.op]
-        left = _group(self.left, mine, strict=False)
-        # a - (b - c) and a / (b * c) need their parentheses back; a + (b + c) does not.
-        right = _group(self.right, mine, strict=self.op in ("-", "/"))
-        return f"{left} {self.op} {right}"
+        mine = _PRECEDENCE[self.ops[0]]
+        parts = [_group(self.terms[0], mine, strict=False)]
+        for op, term in zip(self.ops, self.terms[1:], strict=True):
+            # a - (b - c) and a / (b * c) need their parentheses back; a + (b + c) does not.
+            parts += [op, _group(term, mine, strict=op in ("-", "/"))]
+        return " ".join(parts)
 
 
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
@@ -514,25 +545,40 @@ class _Parser:
             raise AssertionSyntaxError(
                 "comparisons cannot be chained; join them with 'and'", self.peek().offset
             )
-        _same_kind(left, right, op, "compare")
+        try:
+            _joined_kind(op.text, left.kind, right.kind)
+        except _Mismatch:
+            raise _mismatch(left, right, op) from None
         return Compare(op.text, left, right, left.offset)
 
     def parse_sum(self) -> Value:
-        left = self.parse_term()
-        while self.peek().kind == "ARITH" and self.peek().text in ("+", "-"):
-            op = self.advance()
-            right = self.parse_term()
-            kind = _same_kind(left, right, op, "add" if op.text == "+" else "subtract")
-            left = Arith(op.text, left, right, kind, left.offset)
-        return left
+        return self.parse_chain(("+", "-"), self.parse_term)
 
     def parse_term(self) -> Value:
-        left = self.parse_factor()
-        while self.peek().kind == "ARITH" and self.peek().text in ("*", "/"):
+        return self.parse_chain(("*", "/"), self.parse_factor)
+
+    def parse_chain(self, ops: tuple[str, str], operand: Callable[[], Value]) -> Value:
+        """``operand (op operand)*`` as one Arith (a loop, not a node per operator)."""
+        first = operand()
+        terms: list[Value] = [first]
+        signs: list[str] = []
+        kinds: list[str | None] = [first.kind]
+        while self.peek().kind == "ARITH" and self.peek().text in ops:
             op = self.advance()
-            right = self.parse_factor()
-            left = Arith(op.text, left, right, _scaled_kind(left, right, op), left.offset)
-        return left
+            term = operand()
+            try:
+                kinds.append(_joined_kind(op.text, kinds[-1], term.kind))
+            except _Mismatch:
+                # Only now is the chain so far built as a node, for the message to show it.
+                so_far: Value = first
+                if len(terms) > 1:
+                    so_far = Arith(tuple(terms), tuple(signs), tuple(kinds), first.offset)
+                raise _mismatch(so_far, term, op) from None
+            terms.append(term)
+            signs.append(op.text)
+        if len(terms) == 1:
+            return first
+        return Arith(tuple(terms), tuple(signs), tuple(kinds), first.offset)
 
     def parse_factor(self) -> Value:
         token = self.peek()
@@ -712,43 +758,60 @@ def _unit_literal(value: Value) -> Number | None:
     return value if isinstance(value, Number) and value.kind is not None else None
 
 
-def _same_kind(left: Value, right: Value, op: Token, verb: str) -> str | None:
-    """The kind of ``left op right`` for + - and comparisons: both sides must agree."""
-    a, b = left.kind, right.kind
+class _Mismatch(Exception):
+    """Two kinds an operator cannot join; the caller words it, knowing the operands."""
+
+
+def _joined_kind(op: str, a: str | None, b: str | None) -> str | None:
+    """The kind of ``a op b`` (None: a plain number); raises _Mismatch when they do not fit.
+
+    ``+ -`` and comparisons need equal kinds, a plain number taking the other side's; ``*``
+    scales a kind by a plain number; ``/`` divides by a plain number, or two values of one
+    kind into a plain ratio.
+    """
+    if op == "*":
+        if a is None or b is None:
+            return a if b is None else b
+        raise _Mismatch
+    if op == "/":
+        if b is None:
+            return a
+        if a == b:
+            return None  # a ratio of two values of one kind
+        raise _Mismatch
     if a is None or b is None or a == b:
         return a if a is not None else b
+    raise _Mismatch
+
+
+_VERBS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}  # others compare
+
+
+def _mismatch(left: Value, right: Value, op: Token) -> AssertionSyntaxError:
+    """Why ``left op right`` is refused, pointing at a literal with a unit when there is one."""
+    verb = _VERBS.get(op.text, "compare")
+    if op.text in ("*", "/"):
+        return AssertionSyntaxError(
+            f"cannot {verb} '{left}' by '{right}'; scale a value by a plain number, "
+            "or divide two values of the same kind",
+            op.offset,
+        )
+    a, b = left.kind, right.kind
     for literal, other in ((_unit_literal(right), a), (_unit_literal(left), b)):
         if literal is None:
             continue
         if literal.kind == "latency":
-            raise AssertionSyntaxError(
+            return AssertionSyntaxError(
                 f"'{literal.text}' is a time; {verb} times only with a latency function "
                 f"such as p99(probe, 30s), not a {other}",
                 literal.offset,
             )
-        raise AssertionSyntaxError(
+        return AssertionSyntaxError(
             f"'{literal.text}' is a percentage; {verb} percentages only with "
             f"error_rate() or availability(), not a {other}",
             literal.offset,
         )
-    raise AssertionSyntaxError(f"cannot {verb} a {a} ('{left}') and a {b} ('{right}')", op.offset)
-
-
-def _scaled_kind(left: Value, right: Value, op: Token) -> str | None:
-    """The kind of ``left * right`` or ``left / right``: scaling by plain numbers, or ratios."""
-    a, b = left.kind, right.kind
-    if b is None:
-        return a
-    if op.text == "*" and a is None:
-        return b
-    if op.text == "/" and a == b:
-        return None  # a ratio of two values of one kind
-    verb = "multiply" if op.text == "*" else "divide"
-    raise AssertionSyntaxError(
-        f"cannot {verb} '{left}' by '{right}'; scale a value by a plain number, "
-        "or divide two values of the same kind",
-        op.offset,
-    )
+    return AssertionSyntaxError(f"cannot {verb} a {a} ('{left}') and a {b} ('{right}')", op.offset)
 
 
 def parse_assertion(text: str) -> Expr:
