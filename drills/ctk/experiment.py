@@ -5,18 +5,31 @@ non-empty ``method`` are required; activities are probes or actions with a ``pro
 type python, http or process, or a ``ref`` to a declared activity; steady-state probes carry
 a ``tolerance``. Checking is separate from converting so that a file that is not an
 experiment fails early, with every problem and where it is.
+
+An experiment is untrusted input, read with the playbook loader's limits: YAML goes through
+that loader (no aliases, anchors or tags, no duplicate keys, MAX_BYTES and MAX_DEPTH), so an
+alias bomb is refused instead of expanded into every line of the converted playbook. JSON is
+read by ``json`` (YAML 1.1 would turn ``1e3`` into a string) under the same size and depth.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
+from drills.playbook.errors import PlaybookError
+from drills.playbook.loader import (
+    MAX_BYTES,
+    MAX_DEPTH,
+    TOO_DEEP,
+    check_size,
+    load_yaml,
+    position_of_index,
+)
 
-MAX_BYTES = 1024 * 1024  # experiments are small; a bigger file is a mistake, not an experiment
 ACTIVITY_TYPES = ("probe", "action")
 PROVIDER_TYPES = ("python", "http", "process")
 TOLERANCE_TYPES = ("probe", "regex", "jsonpath", "range")
@@ -41,11 +54,14 @@ def load_experiment(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     source = str(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_BYTES + 1)  # enough to tell it is too large, and no more
     except OSError as exc:
         raise CtkError(source, [f"cannot read the file: {exc.strerror}"]) from None
-    if len(raw) > MAX_BYTES:
-        raise CtkError(source, [f"the file is larger than {MAX_BYTES // 1024} KiB"])
+    try:
+        check_size(raw, source, "experiment")
+    except PlaybookError as error:
+        raise CtkError(source, _located(error)) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -66,19 +82,60 @@ def parse_experiment(
 
 def _decode(text: str, source: str, yaml_ok: bool) -> Any:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        if not yaml_ok:
-            raise CtkError(
-                source, [f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]
-            ) from None
+        check_size(text, source, "experiment")
+    except PlaybookError as error:
+        raise CtkError(source, _located(error)) from None
+    too_deep = _json_too_deep(text)
+    if too_deep is None:
+        try:
+            return json.loads(text)  # at most MAX_DEPTH levels: no RecursionError
+        except json.JSONDecodeError as exc:
+            if not yaml_ok:
+                raise CtkError(
+                    source, [f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]
+                ) from None
+    elif not yaml_ok:
+        pos = position_of_index(text, too_deep)
+        raise CtkError(source, [f"line {pos.line}, column {pos.column}: {TOO_DEEP}"])
+    # YAML, or text too deep to be JSON worth decoding (the loader refuses it, at a position,
+    # if it is that deep as YAML too: the scan may have counted brackets in YAML comments).
     try:
-        return yaml.safe_load(text)  # Chaos Toolkit itself reads YAML experiments as plain data
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise CtkError(source, [f"neither JSON nor valid YAML{where}: {problem}"]) from None
+        return load_yaml(text, source, document="experiment").data
+    except PlaybookError as error:
+        raise CtkError(source, _located(error)) from None
+
+
+def _located(error: PlaybookError) -> list[str]:
+    """The loader's issues as problems of an experiment, each with its line and column."""
+    problems = []
+    for issue in error.issues:
+        hint = f" (hint: {issue.hint})" if issue.hint else ""
+        problems.append(f"line {issue.line}, column {issue.column}: {issue.message}{hint}")
+    return problems
+
+
+# What gives JSON its depth: brackets, outside strings (a string is skipped whole, escapes
+# included; an unterminated one runs to the end).
+_JSON_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
+
+
+def _json_too_deep(text: str) -> int | None:
+    """Index of the first '[' or '{' nested deeper than MAX_DEPTH, read as JSON, if any.
+
+    ``json.loads`` recurses once per level and ends in a RecursionError (a traceback, not a
+    message) somewhere near a thousand; this scan is a loop, and it counts like the loader:
+    the top-level collection is level 1, and level MAX_DEPTH + 1 is refused.
+    """
+    depth = 0
+    for match in _JSON_STRUCTURE.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return match.start()
+        elif token in ("]", "}"):
+            depth -= 1
+    return None
 
 
 def _problems(data: Any) -> Iterator[str]:

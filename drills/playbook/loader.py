@@ -5,6 +5,9 @@ hard), no explicit tags, no duplicate keys, bounded size and depth. The loader r
 event stream (libyaml when present: a 256 KiB playbook must validate in well under 50 ms) and
 builds plain data itself, so every path in the result has a line and column for error messages.
 Positions are kept as the parser's raw marks and turned into line/column only when asked for.
+
+The Chaos Toolkit importer reads YAML experiments through the same loader (``document`` names
+what is read, for the messages): an experiment is untrusted input too.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from drills.playbook.errors import Issue, PlaybookError
 
 MAX_BYTES = 256 * 1024
 MAX_DEPTH = 32
+TOO_DEEP = f"nesting deeper than {MAX_DEPTH} levels"
 
 Path = tuple[str | int, ...]
 
@@ -138,21 +142,31 @@ class _Rejected(Exception):
         self.hint = hint
 
 
-def _position_of_index(text: str, index: int) -> Position:
+def position_of_index(text: str, index: int) -> Position:
     before = text[:index]
     line = before.count("\n") + 1
     return Position(line, index - (before.rfind("\n") + 1) + 1)
 
 
-def load_yaml(text: str, filename: str = "<playbook>") -> LoadedYaml:
-    """Parse ``text`` into plain data and marks; raises PlaybookError with every problem."""
-    if len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+def check_size(content: str | bytes, filename: str, document: str = "playbook") -> None:
+    """Refuse content over MAX_BYTES of UTF-8, before anything parses it (PlaybookError)."""
+    if len(content) > MAX_BYTES or (
+        isinstance(content, str) and len(content.encode("utf-8", "surrogatepass")) > MAX_BYTES
+    ):
         raise PlaybookError(
-            [Issue(filename, 1, 1, f"playbook is larger than {MAX_BYTES // 1024} KiB")]
+            [Issue(filename, 1, 1, f"{document} is larger than {MAX_BYTES // 1024} KiB")]
         )
+
+
+def load_yaml(text: str, filename: str = "<playbook>", *, document: str = "playbook") -> LoadedYaml:
+    """Parse ``text`` into plain data and marks; raises PlaybookError with every problem.
+
+    ``document`` is what the text is ("playbook", "experiment"), for the messages.
+    """
+    check_size(text, filename, document)
     builder: _Builder | None = None
     try:
-        builder = _Builder(text, filename)
+        builder = _Builder(text, filename, document)
         data = builder.document()
     except _Rejected as rejected:
         pos = _position(rejected.mark) if rejected.mark else Position(1, 1)
@@ -167,7 +181,7 @@ def load_yaml(text: str, filename: str = "<playbook>") -> LoadedYaml:
             [Issue(filename, pos.line, pos.column, f"YAML syntax error: {problem}")]
         ) from None
     except yaml.reader.ReaderError as error:
-        pos = _position_of_index(text, error.position)
+        pos = position_of_index(text, error.position)
         raise PlaybookError(
             [
                 Issue(
@@ -189,11 +203,12 @@ def load_yaml(text: str, filename: str = "<playbook>") -> LoadedYaml:
 
 
 class _Builder:
-    """Plain data from the event stream, refusing what playbooks may not contain."""
+    """Plain data from the event stream, refusing what playbooks and experiments may not hold."""
 
-    def __init__(self, text: str, filename: str) -> None:
+    def __init__(self, text: str, filename: str, noun: str) -> None:
         self.loader = _SafeLoader(text)
         self.filename = filename
+        self.noun = noun  # "playbook", "experiment": what the messages call the document
         self.marks = MarkTable()
         self.issues: list[Issue] = []
         self.closed: Any = None  # end mark of the collection built last
@@ -230,21 +245,21 @@ class _Builder:
             raise _Rejected(
                 "expected a single document in the stream, but found another document",
                 event.start_mark,
-                "one playbook per file; remove the '---' line",
+                f"one {self.noun} per file; remove the '---' line",
             )
         return data
 
     def check(self, event: Event) -> None:
         if isinstance(event, AliasEvent):
             raise _Rejected(
-                f"aliases (*{event.anchor}) are not allowed in playbooks",
+                f"aliases (*{event.anchor}) are not allowed in {self.noun}s",
                 event.start_mark,
                 "write the value out in full",
             )
         anchor = getattr(event, "anchor", None)
         if anchor is not None:
             raise _Rejected(
-                f"anchors (&{anchor}) are not allowed in playbooks",
+                f"anchors (&{anchor}) are not allowed in {self.noun}s",
                 event.start_mark,
                 "write the value out in full",
             )
@@ -252,7 +267,7 @@ class _Builder:
         if tag is not None:
             tag = tag.replace("tag:yaml.org,2002:", "!!")
             raise _Rejected(
-                f"explicit tags ({tag}) are not allowed in playbooks",
+                f"explicit tags ({tag}) are not allowed in {self.noun}s",
                 event.start_mark,
                 "remove the tag; quote the value if it must stay a string",
             )
@@ -263,7 +278,7 @@ class _Builder:
             return self.scalar(event)
         self.check(event)
         if depth >= MAX_DEPTH:
-            raise _Rejected(f"nesting deeper than {MAX_DEPTH} levels", event.start_mark)
+            raise _Rejected(TOO_DEEP, event.start_mark)
         if isinstance(event, SequenceStartEvent):
             return self.sequence(path, depth + 1)
         if isinstance(event, MappingStartEvent):
@@ -285,7 +300,7 @@ class _Builder:
                 # int() refuses thousands of digits; no number in a playbook is that long.
                 self.issue(
                     event.start_mark,
-                    f"a number {len(value)} characters long is too long for a playbook",
+                    f"a number {len(value)} characters long is too long for a {self.noun}",
                 )
                 return value
         elif tag == _FLOAT:

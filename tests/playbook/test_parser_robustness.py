@@ -87,6 +87,24 @@ def test_a_number_too_long_for_python_is_an_issue_where_it_is_written() -> None:
     assert issue.message == "a number 5000 characters long is too long for a playbook"
 
 
+def test_an_assertion_of_216_kb_of_parentheses_is_one_issue_at_the_17th_quickly() -> None:
+    # From a security review: this took two seconds, and the assertion is parsed three times
+    # per playbook (model, cross checks, the SLA's expression).
+    line = "    assert: error_rate(checkout, 3s) > 50%\n"
+    text = DEMO.replace(line, "    assert: " + "(" * 216_000 + "\n")
+    assert len(text) < MAX_BYTES
+
+    started = time.perf_counter()
+    with pytest.raises(PlaybookError) as caught:
+        parse_playbook(text, "pb.yaml")
+    elapsed = time.perf_counter() - started
+
+    (issue,) = caught.value.issues
+    assert (issue.line, issue.column) == (27, len("    assert: ") + 1 + 16)
+    assert "nested too deeply: more than 16 levels" in issue.message
+    assert elapsed < 0.5  # a bound for a hang; bench/assertions.py has the real figure
+
+
 def test_all_issues_are_reported_sorted_by_position() -> None:
     text = (
         DEMO.replace("drillhall/v1", "drillhall/v9")

@@ -7,6 +7,10 @@ or a division by zero, is unknown.
 
 Windowed functions read the store's incrementally kept ``SlidingWindow`` statistics, so a
 tick costs the same whatever the history; ``baseline.FUNC(...)`` reads ``Baseline`` values.
+
+Chains (``a + b - c``, ``x and y and z``) are one node each and are folded in a loop, so the
+evaluation recurses only as deep as the assertion's parentheses and ``not`` go (the parser caps
+that), whatever its length.
 """
 
 from __future__ import annotations
@@ -55,16 +59,20 @@ def evaluate(
     call) a baseline call is unknown.
     """
     scope = _Scope(store, now, since, baseline)
-    first = next((node for node in _walk(expr) if isinstance(node, Compare)), None)
+    first = _first_comparison(expr)
     value = _value(first.left, scope) if first is not None else None
     return Outcome(_holds(expr, scope), value)
 
 
-def _walk(expr: Expr) -> list[Expr]:
-    nodes = [expr]
-    for child in expr.children():
-        nodes.extend(_walk(child))
-    return nodes
+def _first_comparison(expr: Expr) -> Compare | None:
+    """The leftmost comparison (a pre-order walk with a stack, not a recursion)."""
+    pending: list[Expr] = [expr]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, Compare):
+            return node
+        pending.extend(reversed(node.children()))
+    return None
 
 
 @singledispatch
@@ -127,17 +135,23 @@ def _value(expr: Value, scope: _Scope) -> float | None:
 
 
 def _arith(expr: Arith, scope: _Scope) -> float | None:
-    left = _value(expr.left, scope)
-    right = _value(expr.right, scope)
-    if left is None or right is None:
-        return None
-    if expr.op == "+":
-        return left + right
-    if expr.op == "-":
-        return left - right
-    if expr.op == "*":
-        return left * right
-    return left / right if right != 0 else None
+    """Left to right, ``((a op b) op c) ...``; unknown as soon as one step is."""
+    result = _value(expr.terms[0], scope)
+    for op, term in zip(expr.ops, expr.terms[1:], strict=True):
+        operand = _value(term, scope)
+        if result is None or operand is None:
+            return None
+        if op == "+":
+            result += operand
+        elif op == "-":
+            result -= operand
+        elif op == "*":
+            result *= operand
+        elif operand == 0:
+            return None
+        else:
+            result /= operand
+    return result
 
 
 def call_value(call: Call, stats: SlidingWindow) -> float | None:

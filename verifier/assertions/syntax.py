@@ -1,5 +1,11 @@
 """The SLA assertion language: a tokenizer and a recursive-descent parser (no eval).
 
+Assertions arrive in playbooks, untrusted input, so parsing is bounded: at most
+MAX_LENGTH characters, MAX_TERMS numbers and calls, MAX_NESTING levels of parentheses
+and ``not``. A chain of one precedence level (``a + b - c``, ``a * b / c``,
+``x and y and z``) is one node with a child per term, so the parser, the evaluator and
+rendering recurse only as deep as the parentheses go, never as long as the assertion is.
+
 Grammar::
 
     expr   := or
@@ -57,7 +63,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 PERCENT_FUNCTIONS = ("error_rate", "availability")
@@ -77,8 +83,15 @@ KEYWORDS = ("and", "or", "not")
 
 _WINDOW_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _VALUE_UNITS = ("", "ms", "s", "%")
-# Parentheses and "not" recurse; a bound keeps hostile input from exhausting the stack.
-_MAX_NESTING = 64
+# The caps, against real SLAs: the longest assertion in examples/, tests/fixtures and the tests
+# is 113 characters with 6 terms, and none nests deeper than 2 (``not (a or b)``). The caps
+# leave 8 to 17 times that, room for an SLA over a dozen probes written out in full, while a
+# hostile assertion is refused before it costs anything. Nesting bounds the stack, terms the work
+# of every evaluation tick (each call is a window read), length the tokenizer and error texts.
+MAX_LENGTH = 2000  # characters
+MAX_TERMS = 100  # numbers and function calls, in the whole assertion
+# Parentheses and "not" are what the parser and the evaluator recurse on: about 4 frames each.
+MAX_NESTING = 16
 
 
 class AssertionSyntaxError(ValueError):
@@ -103,8 +116,15 @@ class Expr:
 
     def calls(self) -> Iterator[Call]:
         """Every function call in the expression (baseline ones included), left to right."""
-        for child in self.children():
-            yield from child.calls()
+        # A stack rather than ``yield from child.calls()``: a generator per level would be
+        # frames in proportion to the depth for every caller.
+        pending: list[Expr] = [self]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, Call):
+                yield node
+            else:
+                pending.extend(reversed(node.children()))
 
     def references(self) -> set[str]:
         """The probe names the expression reads."""
@@ -166,9 +186,6 @@ class Call(Expr):
             return "value"  # unitless: '< 5ms' next to it would guess the value's unit
         return "latency" if self.metric == "latency_ms" else "status"
 
-    def calls(self) -> Iterator[Call]:
-        yield self
-
     def __str__(self) -> str:
         plain = self.metric == "latency_ms" or self.kernel
         ref = self.probe if plain else f"{self.probe}.{self.metric}"
@@ -181,23 +198,48 @@ class Call(Expr):
 
 @dataclass(frozen=True)
 class Arith(Expr):
-    """``left op right`` on values; ``kind`` is worked out when parsing."""
+    """``terms[0] ops[0] terms[1] ops[1] ...``, worked out left to right.
 
-    op: str
-    left: Value
-    right: Value
-    kind: str | None
+    One node per chain of one precedence level: ``a + b - c`` has three terms, and a product
+    inside a sum is one term of it (``a + 2 * b``). ``kinds[i]`` is the kind of the chain up to
+    and including ``terms[i]``, worked out when parsing; the last is the chain's.
+    """
+
+    terms: tuple[Value, ...]  # two or more
+    ops: tuple[str, ...]  # one fewer than terms; all "+"/"-" or all "*"/"/"
+    kinds: tuple[str | None, ...]  # one per term
     offset: int
 
+    @property
+    def kind(self) -> str | None:
+        return self.kinds[-1]
+
+    # The binary reading, ``left op right``, for code that thinks in single operations:
+    # ``a + b - c`` is ``(a + b) - c``. Nothing in parsing or evaluation uses it.
+    @property
+    def op(self) -> str:
+        return self.ops[-1]
+
+    @property
+    def left(self) -> Value:
+        if len(self.terms) == 2:
+            return self.terms[0]
+        return Arith(self.terms[:-1], self.ops[:-1], self.kinds[:-1], self.offset)
+
+    @property
+    def right(self) -> Value:
+        return self.terms[-1]
+
     def children(self) -> tuple[Expr, ...]:
-        return (self.left, self.right)
+        return self.terms
 
     def __str__(self) -> str:
-        mine = _PRECEDENCE[self.op]
-        left = _group(self.left, mine, strict=False)
-        # a - (b - c) and a / (b * c) need their parentheses back; a + (b + c) does not.
-        right = _group(self.right, mine, strict=self.op in ("-", "/"))
-        return f"{left} {self.op} {right}"
+        mine = _PRECEDENCE[self.ops[0]]
+        parts = [_group(self.terms[0], mine, strict=False)]
+        for op, term in zip(self.ops, self.terms[1:], strict=True):
+            # a - (b - c) and a / (b * c) need their parentheses back; a + (b + c) does not.
+            parts += [op, _group(term, mine, strict=op in ("-", "/"))]
+        return " ".join(parts)
 
 
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
@@ -270,7 +312,7 @@ def _wrap(expr: Expr, kinds: type | tuple[type, ...]) -> str:
 
 @dataclass(frozen=True)
 class Token:
-    kind: str  # NUMBER, NAME, OP, ARITH, "(", ")", ",", ".", END
+    kind: str  # NUMBER, NAME, OP, ARITH, "(", ")", ",", ".", END, LIMIT (see tokenize)
     text: str
     offset: int
     number: float = 0.0
@@ -290,11 +332,18 @@ _TOKEN = re.compile(
 )
 
 
-def tokenize(text: str) -> list[Token]:
+def tokenize(text: str, limit: int | None = None) -> list[Token]:
+    """The tokens of ``text``, ending with END; or, past ``limit`` characters, with LIMIT.
+
+    With a limit, nothing beyond it is read: a token that reaches the limit may go on past it,
+    so it becomes the LIMIT token, and the parser says "too long" only if it gets that far.
+    """
+    end = len(text) if limit is None else min(len(text), limit)
+    cut = end < len(text)
     tokens: list[Token] = []
     pos = 0
-    while pos < len(text):
-        match = _TOKEN.match(text, pos)
+    while pos < end:
+        match = _TOKEN.match(text, pos, end)
         if match is None:
             char = text[pos]
             if char == "=":
@@ -302,6 +351,8 @@ def tokenize(text: str) -> list[Token]:
             if char == "!":
                 raise AssertionSyntaxError("unknown operator '!' (did you mean '!='?)", pos)
             raise AssertionSyntaxError(f"unexpected character {char!r}", pos)
+        if cut and match.end() == end:
+            break
         kind = match.lastgroup
         if match.group("number") is not None:
             tokens.append(
@@ -322,7 +373,7 @@ def tokenize(text: str) -> list[Token]:
         elif kind == "punct":
             tokens.append(Token(match.group(0), match.group(0), pos))
         pos = match.end()
-    tokens.append(Token("END", "", len(text)))
+    tokens.append(Token("LIMIT", "", pos) if cut else Token("END", "", len(text)))
     return tokens
 
 
@@ -335,17 +386,47 @@ def _describe(token: Token) -> str:
     return "the end of the assertion" if token.kind == "END" else f"'{token.text}'"
 
 
+def _matching_parentheses(tokens: list[Token]) -> dict[int, int]:
+    """Token index of each '(' -> index of its ')', in one pass (unclosed ones are absent)."""
+    matches: dict[int, int] = {}
+    opened: list[int] = []
+    for index, token in enumerate(tokens):
+        if token.kind == "(":
+            opened.append(index)
+        elif token.kind == ")" and opened:
+            matches[opened.pop()] = index
+    return matches
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
-        self.tokens = tokenize(text)
+        # Only the first MAX_LENGTH characters are tokenized, so a 200 KB assertion costs what
+        # a 2 KB one does. Problems come in reading order: nesting or a term too many before
+        # the cap is reported as such; reaching the cap is "too long".
+        self.length = len(text)
+        self.tokens = tokenize(text, MAX_LENGTH)
+        self.closing = _matching_parentheses(self.tokens)
         self.pos = 0
         self.depth = 0
+        self.terms = 0
+
+    def at(self, index: int) -> Token:
+        """The token at ``index``; every read goes through here, so none passes the cap."""
+        token = self.tokens[index]
+        if token.kind == "LIMIT":
+            # The offset is where the cap is passed: a playbook error points there.
+            raise AssertionSyntaxError(
+                f"assertion is {self.length} characters long, more than the {MAX_LENGTH} "
+                "allowed (split it into several SLAs)",
+                MAX_LENGTH,
+            )
+        return token
 
     def peek(self) -> Token:
-        return self.tokens[self.pos]
+        return self.at(self.pos)
 
     def advance(self) -> Token:
-        token = self.tokens[self.pos]
+        token = self.at(self.pos)
         if token.kind != "END":
             self.pos += 1
         return token
@@ -361,9 +442,24 @@ class _Parser:
         return self.advance()
 
     def nest(self, token: Token) -> None:
+        """Enter the '(' or 'not' at ``token``; the caller leaves with ``self.depth -= 1``."""
         self.depth += 1
-        if self.depth > _MAX_NESTING:
-            raise AssertionSyntaxError("assertion nested too deeply", token.offset)
+        if self.depth > MAX_NESTING:
+            raise AssertionSyntaxError(
+                f"assertion nested too deeply: more than {MAX_NESTING} levels of parentheses "
+                "and 'not'",
+                token.offset,
+            )
+
+    def count_term(self, token: Token) -> None:
+        """One more number or function call, starting at ``token``."""
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise AssertionSyntaxError(
+                f"assertion has more than {MAX_TERMS} terms (numbers and function calls); "
+                "split it into several SLAs",
+                token.offset,
+            )
 
     def parse(self) -> Expr:
         if self.peek().kind == "END":
@@ -398,19 +494,23 @@ class _Parser:
 
     def parse_not(self) -> Expr:
         token = self.peek()
-        self.nest(token)
-        try:
-            if self.at_keyword("not"):
+        if self.at_keyword("not"):
+            self.nest(token)
+            try:
                 self.advance()
                 return Not(self.parse_not(), token.offset)
-            if token.kind == "(" and not self.opens_arithmetic():
+            finally:
+                self.depth -= 1
+        if token.kind == "(" and not self.opens_arithmetic():
+            self.nest(token)
+            try:
                 self.advance()
                 inner = self.parse_or()
                 self.close(token)
                 return inner
-            return self.parse_cmp()
-        finally:
-            self.depth -= 1
+            finally:
+                self.depth -= 1
+        return self.parse_cmp()
 
     def close(self, opening: Token) -> None:
         closing = self.peek()
@@ -424,16 +524,11 @@ class _Parser:
 
     def opens_arithmetic(self) -> bool:
         """Whether the '(' at the cursor groups a value: its ')' is followed by an operator."""
-        level = 0
-        for index in range(self.pos, len(self.tokens)):
-            kind = self.tokens[index].kind
-            if kind == "(":
-                level += 1
-            elif kind == ")":
-                level -= 1
-                if level == 0:
-                    return self.tokens[index + 1].kind in ("OP", "ARITH")
-        return False  # unbalanced: let the boolean branch report the missing ')'
+        # Looked up, not scanned for: a scan per '(' made a run of them quadratic.
+        closing = self.closing.get(self.pos)
+        if closing is None:
+            return False  # unbalanced: let the boolean branch report the missing ')'
+        return self.at(closing + 1).kind in ("OP", "ARITH")  # END follows the last ')'
 
     def parse_cmp(self) -> Expr:
         left = self.parse_sum()
@@ -450,30 +545,46 @@ class _Parser:
             raise AssertionSyntaxError(
                 "comparisons cannot be chained; join them with 'and'", self.peek().offset
             )
-        _same_kind(left, right, op, "compare")
+        try:
+            _joined_kind(op.text, left.kind, right.kind)
+        except _Mismatch:
+            raise _mismatch(left, right, op) from None
         return Compare(op.text, left, right, left.offset)
 
     def parse_sum(self) -> Value:
-        left = self.parse_term()
-        while self.peek().kind == "ARITH" and self.peek().text in ("+", "-"):
-            op = self.advance()
-            right = self.parse_term()
-            kind = _same_kind(left, right, op, "add" if op.text == "+" else "subtract")
-            left = Arith(op.text, left, right, kind, left.offset)
-        return left
+        return self.parse_chain(("+", "-"), self.parse_term)
 
     def parse_term(self) -> Value:
-        left = self.parse_factor()
-        while self.peek().kind == "ARITH" and self.peek().text in ("*", "/"):
+        return self.parse_chain(("*", "/"), self.parse_factor)
+
+    def parse_chain(self, ops: tuple[str, str], operand: Callable[[], Value]) -> Value:
+        """``operand (op operand)*`` as one Arith (a loop, not a node per operator)."""
+        first = operand()
+        terms: list[Value] = [first]
+        signs: list[str] = []
+        kinds: list[str | None] = [first.kind]
+        while self.peek().kind == "ARITH" and self.peek().text in ops:
             op = self.advance()
-            right = self.parse_factor()
-            left = Arith(op.text, left, right, _scaled_kind(left, right, op), left.offset)
-        return left
+            term = operand()
+            try:
+                kinds.append(_joined_kind(op.text, kinds[-1], term.kind))
+            except _Mismatch:
+                # Only now is the chain so far built as a node, for the message to show it.
+                so_far: Value = first
+                if len(terms) > 1:
+                    so_far = Arith(tuple(terms), tuple(signs), tuple(kinds), first.offset)
+                raise _mismatch(so_far, term, op) from None
+            terms.append(term)
+            signs.append(op.text)
+        if len(terms) == 1:
+            return first
+        return Arith(tuple(terms), tuple(signs), tuple(kinds), first.offset)
 
     def parse_factor(self) -> Value:
         token = self.peek()
         if token.kind == "ARITH" and token.text == "-":
-            following = self.tokens[self.pos + 1]
+            self.count_term(token)
+            following = self.at(self.pos + 1)
             if following.kind != "NUMBER" or following.offset != token.offset + 1:
                 raise AssertionSyntaxError(
                     "a minus sign must be followed directly by a number", token.offset
@@ -482,6 +593,7 @@ class _Parser:
             number = self.parse_number()
             return Number(-number.value, number.unit, "-" + number.text, token.offset)
         if token.kind == "NUMBER":
+            self.count_term(token)
             return self.parse_number()
         if token.kind == "(":
             self.nest(token)
@@ -493,7 +605,8 @@ class _Parser:
             finally:
                 self.depth -= 1
         if token.kind == "NAME" and token.text not in KEYWORDS:
-            following = self.tokens[self.pos + 1]
+            self.count_term(token)
+            following = self.at(self.pos + 1)
             if token.text == BASELINE and following.kind == ".":
                 return self.parse_baseline()
             if following.kind == "(" or token.text in FUNCTIONS:
@@ -645,43 +758,60 @@ def _unit_literal(value: Value) -> Number | None:
     return value if isinstance(value, Number) and value.kind is not None else None
 
 
-def _same_kind(left: Value, right: Value, op: Token, verb: str) -> str | None:
-    """The kind of ``left op right`` for + - and comparisons: both sides must agree."""
-    a, b = left.kind, right.kind
+class _Mismatch(Exception):
+    """Two kinds an operator cannot join; the caller words it, knowing the operands."""
+
+
+def _joined_kind(op: str, a: str | None, b: str | None) -> str | None:
+    """The kind of ``a op b`` (None: a plain number); raises _Mismatch when they do not fit.
+
+    ``+ -`` and comparisons need equal kinds, a plain number taking the other side's; ``*``
+    scales a kind by a plain number; ``/`` divides by a plain number, or two values of one
+    kind into a plain ratio.
+    """
+    if op == "*":
+        if a is None or b is None:
+            return a if b is None else b
+        raise _Mismatch
+    if op == "/":
+        if b is None:
+            return a
+        if a == b:
+            return None  # a ratio of two values of one kind
+        raise _Mismatch
     if a is None or b is None or a == b:
         return a if a is not None else b
+    raise _Mismatch
+
+
+_VERBS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}  # others compare
+
+
+def _mismatch(left: Value, right: Value, op: Token) -> AssertionSyntaxError:
+    """Why ``left op right`` is refused, pointing at a literal with a unit when there is one."""
+    verb = _VERBS.get(op.text, "compare")
+    if op.text in ("*", "/"):
+        return AssertionSyntaxError(
+            f"cannot {verb} '{left}' by '{right}'; scale a value by a plain number, "
+            "or divide two values of the same kind",
+            op.offset,
+        )
+    a, b = left.kind, right.kind
     for literal, other in ((_unit_literal(right), a), (_unit_literal(left), b)):
         if literal is None:
             continue
         if literal.kind == "latency":
-            raise AssertionSyntaxError(
+            return AssertionSyntaxError(
                 f"'{literal.text}' is a time; {verb} times only with a latency function "
                 f"such as p99(probe, 30s), not a {other}",
                 literal.offset,
             )
-        raise AssertionSyntaxError(
+        return AssertionSyntaxError(
             f"'{literal.text}' is a percentage; {verb} percentages only with "
             f"error_rate() or availability(), not a {other}",
             literal.offset,
         )
-    raise AssertionSyntaxError(f"cannot {verb} a {a} ('{left}') and a {b} ('{right}')", op.offset)
-
-
-def _scaled_kind(left: Value, right: Value, op: Token) -> str | None:
-    """The kind of ``left * right`` or ``left / right``: scaling by plain numbers, or ratios."""
-    a, b = left.kind, right.kind
-    if b is None:
-        return a
-    if op.text == "*" and a is None:
-        return b
-    if op.text == "/" and a == b:
-        return None  # a ratio of two values of one kind
-    verb = "multiply" if op.text == "*" else "divide"
-    raise AssertionSyntaxError(
-        f"cannot {verb} '{left}' by '{right}'; scale a value by a plain number, "
-        "or divide two values of the same kind",
-        op.offset,
-    )
+    return AssertionSyntaxError(f"cannot {verb} a {a} ('{left}') and a {b} ('{right}')", op.offset)
 
 
 def parse_assertion(text: str) -> Expr:
