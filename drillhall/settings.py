@@ -7,10 +7,13 @@ from pathlib import Path
 import dj_database_url
 
 from drillhall.env import env_bool, env_float, env_list, env_str, state_dir
+from drillhall.secret_key import load_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-SECRET_KEY = env_str("SECRET_KEY", "drillhall-dev-only-change-me")
+# SECRET_KEY or SECRET_KEY_FILE, else this checkout's var/secret-key (written by `make setup`);
+# a missing, public or weak key stops the start (drillhall/secret_key.py says why).
+SECRET_KEY = load_secret_key()
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
