@@ -65,6 +65,19 @@ def env_float(name: str, default: float) -> float:
         raise SettingError(f"{name}={raw!r}: expected a number") from None
 
 
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingError(f"{name}={raw!r}: expected a whole number") from None
+    if value < minimum:
+        raise SettingError(f"{name}={raw!r}: expected {minimum} or more")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from drillhall.env import env_bool, env_float, env_list, env_str, state_dir
+from drillhall.env import env_bool, env_float, env_int, env_list, env_str, state_dir
 from drillhall.secret_key import load_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -17,6 +17,32 @@ SECRET_KEY = load_secret_key()
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# DRILLHALL_HTTPS=true: served to browsers over HTTPS only, through a proxy that terminates TLS.
+# Off by default, as the demo and a laptop serve plain HTTP on loopback. Parsed whether on or
+# off, so that a bad value stops the start either way.
+DRILLHALL_HTTPS = env_bool("DRILLHALL_HTTPS", False)
+# A year: the usual value once HTTPS works. Browsers only heed the header on HTTPS responses, so
+# nothing happens before the proxy serves them; lower it (3600) while trying HTTPS out.
+_hsts_seconds = env_int("DRILLHALL_HSTS_SECONDS", 365 * 24 * 3600)
+# Preloading writes the whole registered domain into browsers for months: the domain owner's
+# decision, not an app's. Off unless asked.
+_hsts_preload = env_bool("DRILLHALL_HSTS_PRELOAD", False)
+if DRILLHALL_HTTPS:
+    # The proxy speaks plain HTTP to daphne and says "X-Forwarded-Proto: https". It must
+    # overwrite a header of that name from the client, or anyone could claim HTTPS.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = _hsts_seconds
+    # Drillhall gets a host name of its own (drillhall.example.com): names under it have no
+    # reason to speak plain HTTP, and the header never reaches the parent domain.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = _hsts_preload
+    if not SECURE_HSTS_PRELOAD:
+        # Django's reminder to preload (W021) asks for what is left to the domain's owner above.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 INSTALLED_APPS = [
     "daphne",
