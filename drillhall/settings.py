@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -53,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "drills.web",
 ]
 
@@ -65,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a login refused for too many failures into a 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "drillhall.urls"
@@ -102,6 +106,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# The cache holds the failed-login counts below. On Redis, so that the web processes share them
+# and a restart does not wipe them (the tests use one in memory: tests/web/conftest.py).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "drillhall",
+    }
+}
 
 CHANNEL_LAYERS = {
     "default": {
@@ -142,6 +156,30 @@ DRILLHALL_REAPER = env_bool("DRILLHALL_REAPER", True)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # First: a login that is locked out is refused before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Login rate limiting (django-axes, counting in the cache): after DRILLHALL_LOGIN_FAILURE_LIMIT
+# failed logins for one username, or from one address, logins for that username or from that
+# address are refused (429) until DRILLHALL_LOGIN_LOCKOUT_MINUTES pass without another failure.
+# The login page and the admin's both go through authenticate(), so both are covered.
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_FAILURE_LIMIT = env_int("DRILLHALL_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("DRILLHALL_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+# Either one: by username against guessing one account's password from many addresses, by
+# address against trying many accounts from one.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A user who mistyped and then got it right does not carry the mistakes into the next login.
+AXES_RESET_ON_SUCCESS = True
+# The client's address is REMOTE_ADDR only, never a header the client could write. Behind a
+# proxy, daphne --proxy-headers puts the proxy's X-Forwarded-For there (README.md).
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+AXES_LOCKOUT_TEMPLATE = "registration/login_refused.html"
+# Its admin pages list database records, which the cache handler never writes.
+AXES_ENABLE_ADMIN = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "playbook-list"
 LOGOUT_REDIRECT_URL = "login"
