@@ -180,6 +180,9 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 AXES_LOCKOUT_TEMPLATE = "registration/login_refused.html"
 # Its admin pages list database records, which the cache handler never writes.
 AXES_ENABLE_ADMIN = False
+# Quiet: its start banner would open the output of every manage.py and drillhall command, and
+# drills/web/logins.py logs each failed or refused login with what axes masks.
+AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "playbook-list"
 LOGOUT_REDIRECT_URL = "login"

@@ -7,11 +7,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
 import time_machine
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.core.management import call_command
 from django.test import AsyncClient, Client
 from django.urls import reverse
 
@@ -177,3 +179,16 @@ def test_failed_and_refused_logins_are_logged_with_username_and_address(
         f"login refused for username 'olive' from {ATTACKER}: 5 or more failed logins for that "
         "username or from that address; refused until 15 minutes pass without another"
     ) in lines
+
+
+def test_an_operator_lifts_a_lockout_with_axes_reset_username(
+    client: Client, world: World, clock: time_machine.Coordinates
+) -> None:
+    fail_until_refused(client, ["olive"] * settings.AXES_FAILURE_LIMIT, ATTACKER)
+    out = StringIO()
+
+    call_command("axes_reset_username", "olive", stdout=out)
+
+    assert "attempts removed" in out.getvalue()
+    assert log_in(client, "olive", PASSWORD, OFFICE).status_code == 302
+    assert log_in(Client(), "max", PASSWORD, ATTACKER).status_code == 429  # the address still is
