@@ -56,6 +56,20 @@ def test_it_refuses_to_start_with_the_old_public_key(debug: str) -> None:
     assert "set SECRET_KEY (or SECRET_KEY_FILE) to a long random value" in out.stderr
 
 
+def test_the_command_line_says_the_sentence_without_a_traceback() -> None:
+    environment = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
+    environment["SECRET_KEY"] = OLD_PUBLIC_KEY
+    argv = [sys.executable, "-m", "drills.cli.main", "plan", "examples/partition-demo.yaml"]
+
+    out = subprocess.run(
+        argv, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
+
+    assert out.returncode == 3  # "aborted or error", never 1 (an SLA failed)
+    assert out.stderr.startswith("drillhall: SECRET_KEY is Drillhall's old development key")
+    assert "Traceback" not in out.stderr
+
+
 def test_it_starts_with_a_strong_key() -> None:
     out = manage("check", DEBUG="false", SECRET_KEY=strong_key())
 
