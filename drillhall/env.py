@@ -8,17 +8,39 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 
-class SettingError(RuntimeError):
-    pass
+
+class SettingError(ImproperlyConfigured):
+    """A setting that is missing, unreadable or malformed: Django's own error for bad settings,
+    so that manage.py, daphne and Celery all stop on it with the sentence."""
+
+
+def env_optional(name: str) -> str | None:
+    """NAME, or the contents of the file NAME_FILE names; None when neither is set (or NAME is "").
+
+    NAME_FILE lets secrets come from a file (Docker and Kubernetes secret mounts) instead of the
+    environment, which `ps e` and /proc/PID/environ show. Setting both is an error rather than a
+    silent choice: one of them is stale.
+    """
+    raw = os.environ.get(name, "")
+    path = os.environ.get(f"{name}_FILE", "")
+    if raw and path:
+        raise SettingError(f"both {name} and {name}_FILE are set: set only one of them")
+    if path:
+        try:
+            value = Path(path).read_text().strip()
+        except OSError as exc:
+            raise SettingError(f"{name}_FILE={path!r}: cannot read it ({exc.strerror})") from None
+        if not value:
+            raise SettingError(f"{name}_FILE={path!r}: the file is empty")
+        return value
+    return raw or None
 
 
 def env_str(name: str, default: str) -> str:
-    # NAME_FILE lets secrets come from a file (Docker/Kubernetes secret mounts).
-    path = os.environ.get(f"{name}_FILE")
-    if path:
-        return Path(path).read_text().strip()
-    return os.environ.get(name, default)
+    value = env_optional(name)
+    return default if value is None else value
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -41,6 +63,19 @@ def env_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise SettingError(f"{name}={raw!r}: expected a number") from None
+
+
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingError(f"{name}={raw!r}: expected a whole number") from None
+    if value < minimum:
+        raise SettingError(f"{name}={raw!r}: expected {minimum} or more")
+    return value
 
 
 def env_list(name: str, default: list[str]) -> list[str]:

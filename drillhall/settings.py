@@ -2,18 +2,48 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 
-from drillhall.env import env_bool, env_float, env_list, env_str, state_dir
+from drillhall.env import env_bool, env_float, env_int, env_list, env_str, state_dir
+from drillhall.secret_key import load_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-SECRET_KEY = env_str("SECRET_KEY", "drillhall-dev-only-change-me")
+# SECRET_KEY or SECRET_KEY_FILE, else this checkout's var/secret-key (written by `make setup`);
+# a missing, public or weak key stops the start (drillhall/secret_key.py says why).
+SECRET_KEY = load_secret_key()
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# DRILLHALL_HTTPS=true: served to browsers over HTTPS only, through a proxy that terminates TLS.
+# Off by default, as the demo and a laptop serve plain HTTP on loopback. Parsed whether on or
+# off, so that a bad value stops the start either way.
+DRILLHALL_HTTPS = env_bool("DRILLHALL_HTTPS", False)
+# A year: the usual value once HTTPS works. Browsers only heed the header on HTTPS responses, so
+# nothing happens before the proxy serves them; lower it (3600) while trying HTTPS out.
+_hsts_seconds = env_int("DRILLHALL_HSTS_SECONDS", 365 * 24 * 3600)
+# Preloading writes the whole registered domain into browsers for months: the domain owner's
+# decision, not an app's. Off unless asked.
+_hsts_preload = env_bool("DRILLHALL_HSTS_PRELOAD", False)
+if DRILLHALL_HTTPS:
+    # The proxy speaks plain HTTP to daphne and says "X-Forwarded-Proto: https". It must
+    # overwrite a header of that name from the client, or anyone could claim HTTPS.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = _hsts_seconds
+    # Drillhall gets a host name of its own (drillhall.example.com): names under it have no
+    # reason to speak plain HTTP, and the header never reaches the parent domain.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = _hsts_preload
+    if not SECURE_HSTS_PRELOAD:
+        # Django's reminder to preload (W021) asks for what is left to the domain's owner above.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 INSTALLED_APPS = [
     "daphne",
@@ -24,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "drills.web",
 ]
 
@@ -36,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a login refused for too many failures into a 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "drillhall.urls"
@@ -73,6 +106,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# The cache holds the failed-login counts below. On Redis, so that the web processes share them
+# and a restart does not wipe them (the tests use one in memory: tests/web/conftest.py).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "drillhall",
+    }
+}
 
 CHANNEL_LAYERS = {
     "default": {
@@ -113,6 +156,33 @@ DRILLHALL_REAPER = env_bool("DRILLHALL_REAPER", True)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # First: a login that is locked out is refused before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Login rate limiting (django-axes, counting in the cache): after DRILLHALL_LOGIN_FAILURE_LIMIT
+# failed logins for one username, or from one address, logins for that username or from that
+# address are refused (429) until DRILLHALL_LOGIN_LOCKOUT_MINUTES pass without another failure.
+# The login page and the admin's both go through authenticate(), so both are covered.
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_FAILURE_LIMIT = env_int("DRILLHALL_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("DRILLHALL_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+# Either one: by username against guessing one account's password from many addresses, by
+# address against trying many accounts from one.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A user who mistyped and then got it right does not carry the mistakes into the next login.
+AXES_RESET_ON_SUCCESS = True
+# The client's address is REMOTE_ADDR only, never a header the client could write. Behind a
+# proxy, daphne --proxy-headers puts the proxy's X-Forwarded-For there (README.md).
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+AXES_LOCKOUT_TEMPLATE = "registration/login_refused.html"
+# Its admin pages list database records, which the cache handler never writes.
+AXES_ENABLE_ADMIN = False
+# Quiet: its start banner would open the output of every manage.py and drillhall command, and
+# drills/web/logins.py logs each failed or refused login with what axes masks.
+AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "playbook-list"
 LOGOUT_REDIRECT_URL = "login"

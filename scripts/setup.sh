@@ -63,6 +63,13 @@ else
   say "Python packages: up to date with $lock"
 fi
 
+# The SECRET_KEY of a local install: a random key in var/secret-key (0600, git-ignored), written
+# once, so that `make demo` and the command line need nothing set. Production sets SECRET_KEY or
+# SECRET_KEY_FILE instead, which win (drillhall/secret_key.py).
+# (An assignment, so that set -e stops the set-up if the key cannot be written.)
+key_note=$(.venv/bin/python -m drillhall.secret_key)
+say "$key_note"
+
 # bcc comes from Debian (python3-bpfcc); the PyPI package named bcc is something else.
 # Expose only that one package to the venv, not all of dist-packages.
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')

@@ -8,6 +8,7 @@ import signal
 import time
 import urllib.request
 
+from drillhall.secret_key import LOCAL_KEY_FILE, write_local_key
 from drills.cli.main import setup_django
 
 
@@ -53,6 +54,10 @@ def ensure_admin(say):  # type: ignore[no-untyped-def]
 
 
 def demo(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
+    # `make demo` has the set-up write var/secret-key first; `drillhall demo` on its own writes
+    # it too, so that a demo never asks for a SECRET_KEY (drillhall/secret_key.py).
+    if write_local_key():
+        say(f"secret key: wrote a random SECRET_KEY to {LOCAL_KEY_FILE}")
     setup_django()
     from django.conf import settings
 

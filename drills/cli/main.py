@@ -182,11 +182,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from django.core.exceptions import ImproperlyConfigured
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except ImproperlyConfigured as exc:
+        # A setting to fix (no SECRET_KEY, a bad boolean): its sentence, not a traceback.
+        print(f"drillhall: {exc}", file=sys.stderr)
+        return EXIT_ABORTED
 
 
 if __name__ == "__main__":

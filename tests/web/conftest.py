@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 
 from tests.web.personas import World, build_world
 
@@ -9,6 +10,21 @@ from tests.web.personas import World, build_world
 def fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
     # The real hasher costs ~0.3 s per user; the tests are about access, not hashing.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def cache_in_memory(settings) -> None:  # type: ignore[no-untyped-def]
+    # Failed logins are counted in the cache (django-axes): each test gets an empty one in memory
+    # instead of the Redis that the demo and other test runs share.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "drillhall-tests",
+        }
+    }
+    # django-axes keeps the cache it found first; setting its handler again makes it look anew.
+    settings.AXES_HANDLER = settings.AXES_HANDLER
+    cache.clear()
 
 
 @pytest.fixture
