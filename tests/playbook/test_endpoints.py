@@ -1,4 +1,5 @@
-"""Ports written inside URLs, HOST:PORT and DSNs are checked, and the error points at the port."""
+"""Endpoints written as text: ports inside URLs, HOST:PORT and DSNs are checked, and the error
+points at the port; DSNs name no local file or socket."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ VALID = [
     (HostPort, "db1:0006379"),  # leading zeros: still 6379, as a client would read it
     (PostgresDsn, "postgresql://drill@10.77.0.9/shop"),
     (PostgresDsn, "postgres://drill:pw@db1:5432,db2:5433/shop?sslmode=disable"),
-    (PostgresDsn, "postgresql:///shop?host=/var/run/postgresql"),
+    (PostgresDsn, "postgresql://db1/shop?host=db2&sslmode=verify-full&application_name=x"),
     (PostgresDsn, "host=db1,db2 port='5432,5433' dbname=shop"),
+    (PostgresDsn, "hostaddr=10.77.0.9 user=drill password='it\\'s' options='-c search_path=a'"),
 ]
 # (type, text, the text from the reported offset on, message)
 INVALID = [
@@ -64,3 +66,37 @@ def test_a_bad_port_is_reported_at_the_port(kind: Any, text: str, at: str, messa
 def test_an_endpoint_without_a_host_or_with_another_scheme_is_refused(kind: Any, text: str) -> None:
     with pytest.raises(ValidationError):
         TypeAdapter(kind).validate_python(text)
+
+
+# (type, text, the text from the reported offset on, message): what may not reach a probe.
+REFUSED = [
+    (PostgresDsn, "file:///etc/passwd", "file:", "found the scheme 'file'"),
+    (PostgresDsn, "redis://db1:6379", "redis:", "found the scheme 'redis'"),
+    (PostgresDsn, "host=db1 sslkeylogfile=/etc/cron.d/x", "sslkeylogfile=", "names a file"),
+    (PostgresDsn, "host=db1 passfile=/root/.pgpass", "passfile=", "names a file"),
+    (PostgresDsn, "service=prod host=db1", "service=", "names a file"),
+    (PostgresDsn, "postgresql://db1/x?sslkey=/root/k", "sslkey=", "names a file"),
+    (PostgresDsn, "host=db1 requirepeer=root", "requirepeer=", "not allowed in a canary DSN"),
+    (PostgresDsn, "host=/var/run/postgresql dbname=x", "/var/run/", "is a local socket"),
+    (PostgresDsn, "host='db1,@abstract'", "'db1,@abstract'", "is a local socket"),
+    (PostgresDsn, "postgresql://%2Fvar%2Frun%2Fpostgresql/x", "%2Fvar", "is a local socket"),
+    (PostgresDsn, "postgresql:///shop?host=/tmp", "/tmp", "is a local socket"),
+    (PostgresDsn, "postgresql:///shop", "postgresql:", "names no host"),
+    (PostgresDsn, "dbname=shop user=drill", "dbname=", "names no host"),
+    (PostgresDsn, "hostaddr=db1", "db1", "hostaddr 'db1' is not an IP address"),
+    (PostgresDsn, "host=db1 dbname='host=evil passfile=/x'", "'host=evil", "not another conn"),
+    (PostgresDsn, "host=db1 port", "port", "missing '=' after 'port'"),
+    (PostgresDsn, "host='db1", "'db1", "unterminated quoted string"),
+]
+
+
+@pytest.mark.parametrize(("kind", "text", "at", "message"), REFUSED)
+def test_what_a_probe_must_not_reach_is_refused_at_the_word(
+    kind: Any, text: str, at: str, message: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TypeAdapter(kind).validate_python(text)
+
+    (error,) = caught.value.errors()
+    assert message in error["msg"]
+    assert text[error["ctx"].get("offset", 0) :].startswith(at)

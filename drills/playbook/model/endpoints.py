@@ -7,12 +7,13 @@ port itself (``offset`` in the error context), so a typo in a long URL is found 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
+
+from verifier.probes.pg_dsn import ALLOWED_KEYWORDS, DsnSyntaxError, missing_host, read_dsn, refusal
 
 HTTP_SCHEMES = ("http", "https")
 # libpq takes both spellings of the URI scheme.
@@ -21,8 +22,6 @@ PORT_RANGE = "1..65535"
 
 _DIGITS = re.compile(r"[0-9]+")
 _HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):([^:]*)")
-# A DSN's port keyword: `port=5432` or `port = '5432,5433'` (one port per host).
-_KEYWORD_PORT = re.compile(r"(?:^|\s)port\s*=\s*('[^']*'|[^\s']*)")
 
 
 def _check_port(text: str, offset: int, *, empty_ok: bool = False) -> None:
@@ -93,7 +92,9 @@ HostPort = Annotated[str, AfterValidator(_host_port)]  # target name or address,
 
 # -- PostgreSQL DSNs --
 def _dsn(value: str) -> str:
-    """A libpq connection string: a postgresql:// URI or key=value pairs; its ports checked."""
+    """A libpq connection string (a postgresql:// URI or key=value pairs) that names a network
+    host, uses only the keywords a canary may use (no local files: verifier/probes/pg_dsn.py),
+    and whose ports are ports."""
     scheme, separator, _ = value.partition("://")
     if separator and scheme not in DSN_SCHEMES:
         raise PydanticCustomError(
@@ -102,48 +103,25 @@ def _dsn(value: str) -> str:
             "'host=db1 port=5432 dbname=shop', found the scheme '{scheme}'",
             {"scheme": scheme, "offset": 0},
         )
-    ports = _uri_ports(value, len(scheme) + 3) if separator else _keyword_ports(value)
-    for text, offset in ports:
-        _check_port(text, offset, empty_ok=True)
+    try:
+        entries = read_dsn(value)
+    except DsnSyntaxError as exc:
+        raise PydanticCustomError(
+            "dsn", "not a PostgreSQL DSN: {problem}", {"problem": str(exc), "offset": exc.offset}
+        ) from None
+    for entry in entries:
+        problem = refusal(entry.key, entry.value)
+        if problem is not None:
+            # A keyword that may not be used: point at it; a value that may not: at the value.
+            at = entry.value_at if entry.key in ALLOWED_KEYWORDS else entry.key_at
+            raise PydanticCustomError("dsn", "{problem}", {"problem": problem, "offset": at})
+        if entry.key == "port":
+            for text, offset in entry.items():
+                _check_port(text, offset, empty_ok=True)
+    problem = missing_host({entry.key for entry in entries})
+    if problem is not None:
+        raise PydanticCustomError("dsn", "{problem}", {"problem": problem, "offset": 0})
     return value
-
-
-def _uri_ports(value: str, start: int) -> Iterator[tuple[str, int]]:
-    """Each port of ``postgresql://user@host1:5432,host2:5433/db?port=...`` with its offset."""
-    rest = value[start:]
-    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    hosts_at = rest.rfind("@", 0, end) + 1
-    offset = start + hosts_at
-    for spec in rest[hosts_at:end].split(","):
-        after_host = spec[spec.find("]") + 1 :] if spec.startswith("[") else spec
-        if ":" in after_host:
-            port = after_host.rpartition(":")[2]
-            yield port, offset + len(spec) - len(port)
-        offset += len(spec) + 1
-    query_at = rest.find("?", end)
-    if query_at >= 0:
-        offset = start + query_at + 1
-        for pair in rest[query_at + 1 :].split("&"):
-            key, _, ports = pair.partition("=")
-            if key == "port":
-                yield from _listed(ports, offset + len(key) + 1)
-            offset += len(pair) + 1
-
-
-def _keyword_ports(value: str) -> Iterator[tuple[str, int]]:
-    """Each port of ``host=db1 port=5432`` (or ``port='5432,5433'``) with its offset."""
-    for match in _KEYWORD_PORT.finditer(value):
-        text, offset = match.group(1), match.start(1)
-        if text.startswith("'"):
-            text, offset = text.strip("'"), offset + 1
-        yield from _listed(text, offset)
-
-
-def _listed(text: str, offset: int) -> Iterator[tuple[str, int]]:
-    """The comma-separated ports of a multi-host DSN, each with its offset."""
-    for port in text.split(","):
-        yield port, offset
-        offset += len(port) + 1
 
 
 PostgresDsn = Annotated[str, AfterValidator(_dsn)]
