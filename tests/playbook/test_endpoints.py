@@ -1,5 +1,6 @@
 """Endpoints written as text: ports inside URLs, HOST:PORT and DSNs are checked, and the error
-points at the port; DSNs name no local file or socket."""
+points at the port; URLs are http(s) only without credentials, DSNs name no local file or
+socket."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from drills.playbook.model.endpoints import HostPort, HttpUrl, PostgresDsn
 VALID = [
     (HttpUrl, "http://web:8080/checkout"),
     (HttpUrl, "https://[fd00::3]:443/"),
-    (HttpUrl, "http://user:secret@web/"),  # the ':' of the credentials is not a port
+    (HttpUrl, "HTTPS://web/"),  # schemes are case-insensitive
     (HttpUrl, "http://web:/checkout"),  # an empty port is the scheme's default
     (HostPort, "10.77.0.3:6379"),
     (HostPort, "[fd00::3]:26379"),
@@ -70,6 +71,11 @@ def test_an_endpoint_without_a_host_or_with_another_scheme_is_refused(kind: Any,
 
 # (type, text, the text from the reported offset on, message): what may not reach a probe.
 REFUSED = [
+    (HttpUrl, "file:///etc/passwd", "file:///etc/passwd", "expected an http:// or https:// URL"),
+    (HttpUrl, "gopher://127.0.0.1:6379/_DEL", "gopher:", "expected an http:// or https:// URL"),
+    (HttpUrl, "http://user:secret@web/", "user:secret@web/", "may not carry a user or password"),
+    (HttpUrl, "http://web/a\nb", "\nb", "may not contain spaces or control characters"),
+    (HttpUrl, "http://we\tb:8080/", "\tb:8080/", "may not contain spaces or control characters"),
     (PostgresDsn, "file:///etc/passwd", "file:", "found the scheme 'file'"),
     (PostgresDsn, "redis://db1:6379", "redis:", "found the scheme 'redis'"),
     (PostgresDsn, "host=db1 sslkeylogfile=/etc/cron.d/x", "sslkeylogfile=", "names a file"),

@@ -49,7 +49,20 @@ def _check_port(text: str, offset: int, *, empty_ok: bool = False) -> None:
 
 
 # -- http(s) URLs --
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+
+
 def _http_url(value: str) -> str:
+    """An http or https URL with a host: the probes speak HTTP and nothing else (no file://,
+    no gopher://), and the URL carries no credentials and no hidden characters."""
+    hidden = _CONTROL_OR_SPACE.search(value)
+    if hidden is not None:
+        # urlsplit would silently drop tabs and newlines: what runs must be what was written.
+        raise PydanticCustomError(
+            "url",
+            "a URL may not contain spaces or control characters (found {char})",
+            {"char": repr(hidden.group()), "offset": hidden.start()},
+        )
     try:
         parts = urlsplit(value)
         host = parts.hostname
@@ -60,14 +73,25 @@ def _http_url(value: str) -> str:
         raise PydanticCustomError(
             "url", "expected an http:// or https:// URL with a host, got '{url}'", {"url": value}
         )
+    if "@" in parts.netloc:
+        # The probes never send them (no Authorization header), so they would do nothing but
+        # keep a secret in the playbook, in the plan stored with every run and in its report.
+        raise PydanticCustomError(
+            "url",
+            "a probe URL may not carry a user or password ('user:password@'): the probe does "
+            "not send them, and the URL is stored and shown with every run",
+            {
+                "offset": value.find("//") + 2,
+                "hint": "probe an endpoint that needs no credentials",
+            },
+        )
     # The port is what follows the last ':' of the authority, outside an IPv6 host's brackets.
-    authority = parts.netloc.rpartition("@")[2]
+    authority = parts.netloc
     after_host = authority[authority.find("]") + 1 :] if authority.startswith("[") else authority
     if ":" in after_host:
         port = after_host.rpartition(":")[2]
-        # urlsplit drops tabs and newlines: without the netloc as written, point at the URL.
         at = value.find(parts.netloc)
-        _check_port(port, at + len(parts.netloc) - len(port) if at >= 0 else 0, empty_ok=True)
+        _check_port(port, at + len(parts.netloc) - len(port), empty_ok=True)
     return value
 
 
