@@ -1,6 +1,6 @@
 """Endpoints written as text: ports inside URLs, HOST:PORT and DSNs are checked, and the error
 points at the port; URLs are http(s) only without credentials, DSNs name no local file or
-socket."""
+socket, host names and DNS names are names."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from drills.playbook.model.endpoints import HostPort, HttpUrl, PostgresDsn
+from drills.playbook.model.endpoints import DnsName, Host, HostPort, HttpUrl, PostgresDsn
 
 VALID = [
     (HttpUrl, "http://web:8080/checkout"),
@@ -24,6 +24,12 @@ VALID = [
     (PostgresDsn, "postgresql://db1/shop?host=db2&sslmode=verify-full&application_name=x"),
     (PostgresDsn, "host=db1,db2 port='5432,5433' dbname=shop"),
     (PostgresDsn, "hostaddr=10.77.0.9 user=drill password='it\\'s' options='-c search_path=a'"),
+    (Host, "db1"),
+    (Host, "fd00::3"),
+    (Host, "10.77.0.3"),
+    (Host, "cache.shop.internal."),
+    (DnsName, "db1.lab"),
+    (DnsName, "_redis._tcp.shop.internal"),
 ]
 # (type, text, the text from the reported offset on, message)
 INVALID = [
@@ -62,6 +68,12 @@ def test_a_bad_port_is_reported_at_the_port(kind: Any, text: str, at: str, messa
         (HttpUrl, "http://[fd00::3/checkout"),
         (HostPort, "db1"),
         (PostgresDsn, "mysql://db1/shop"),
+        (Host, "-e"),
+        (Host, "db1 -o /etc/cron.d/x"),
+        (Host, "/var/run/x"),
+        (DnsName, "a..b"),
+        (DnsName, "-x.lab"),
+        (DnsName, "x" * 64 + ".lab"),
     ],
 )
 def test_an_endpoint_without_a_host_or_with_another_scheme_is_refused(kind: Any, text: str) -> None:

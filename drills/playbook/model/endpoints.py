@@ -1,4 +1,5 @@
-"""Where probes connect, written as text: http(s) URLs, HOST:PORT and PostgreSQL DSNs.
+"""Where probes connect, written as text: http(s) URLs, HOST:PORT, host names and DNS names,
+and PostgreSQL DSNs.
 
 A port inside such text is checked like a ``port:`` key (1..65535), and the error points at the
 port itself (``offset`` in the error context), so a typo in a long URL is found at once.
@@ -6,6 +7,7 @@ port itself (``offset`` in the error context), so a typo in a long URL is found 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -112,6 +114,46 @@ def _host_port(value: str) -> str:
 
 
 HostPort = Annotated[str, AfterValidator(_host_port)]  # target name or address, with port
+
+
+# -- host names and DNS names --
+# A label of letters, digits, '-' and '_' (SRV names: _redis._tcp), neither starting nor ending
+# with '-': so no name can pass for an option, a path or anything but a name.
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_DNS_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+
+
+def _is_dns_name(value: str) -> bool:
+    return len(value.rstrip(".")) <= 253 and _DNS_NAME.fullmatch(value) is not None
+
+
+def _dns_name(value: str) -> str:
+    if not _is_dns_name(value):
+        raise PydanticCustomError(
+            "dns_name",
+            "expected a DNS name like db1.lab or _redis._tcp.shop.internal, got '{text}'",
+            {"text": value},
+        )
+    return value
+
+
+DnsName = Annotated[str, AfterValidator(_dns_name)]
+
+
+def _host(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not _is_dns_name(value):
+            raise PydanticCustomError(
+                "host",
+                "expected a target name, a host name or an IP address like 10.77.0.3, got '{text}'",
+                {"text": value},
+            ) from None
+    return value
+
+
+Host = Annotated[str, AfterValidator(_host)]  # a target name, an inventory host or an address
 
 
 # -- PostgreSQL DSNs --
