@@ -14,7 +14,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from drills.playbook.model.endpoints import DnsName, Host, HostPort, HttpUrl, PostgresDsn
@@ -26,6 +34,7 @@ from drills.playbook.model.values import (
     StatusCode,
     strict_config,
 )
+from verifier.probes.canary import KEY_PREFIX_MAX, KEY_PREFIX_PATTERN, is_key_prefix
 from verifier.probes.dns_lookup import RecordType
 
 PROBE_KINDS = ("http", "tcp", "dns", "canary", "prometheus")
@@ -101,6 +110,28 @@ class DnsProbe(_ProbeBase):
 
 
 # -- canary --
+def _key_prefix(value: str) -> str:
+    if not is_key_prefix(value):
+        raise PydanticCustomError(
+            "key_prefix",
+            "a canary key prefix is words of letters, digits, '_', '.' and '-' separated by ':' "
+            "and ending in ':' (at most {most} characters), got '{text}'",
+            {
+                "most": KEY_PREFIX_MAX,
+                "text": value if len(value) <= 40 else f"{value[:37]}...",
+                "hint": "for example drill:orders: (the keys are drill:orders:1, :2, ...)",
+            },
+        )
+    return value
+
+
+KeyPrefix = Annotated[
+    str,
+    AfterValidator(_key_prefix),
+    Field(json_schema_extra={"pattern": f"^{KEY_PREFIX_PATTERN}$", "maxLength": KEY_PREFIX_MAX}),
+]
+
+
 class RedisCanary(BaseModel):
     """Writes to one address, or to whichever master the Sentinels name (``sentinel``, with
     ``master``): the latter follows a failover the way a Sentinel-aware client does."""
@@ -110,7 +141,7 @@ class RedisCanary(BaseModel):
     address: HostPort | None = None
     sentinel: Annotated[list[HostPort], Field(min_length=1)] | None = None
     master: Slug | None = None
-    key_prefix: str = Field(default="drillhall:canary:", min_length=1)
+    key_prefix: KeyPrefix = "drillhall:canary:"
 
     @model_validator(mode="after")
     def _one_way_in(self) -> RedisCanary:
