@@ -12,6 +12,7 @@ exact parameters the agent receives.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -22,7 +23,7 @@ from drills.playbook.durations import format_duration
 from drills.playbook.model import (
     CATALOGUE,
     CanaryProbe,
-    CommandProbe,
+    DnsProbe,
     FaultStep,
     HostTarget,
     HttpProbe,
@@ -169,7 +170,7 @@ class PlannedStep:
 @dataclass(frozen=True)
 class PlannedProbe:
     name: str
-    kind: str  # "http" | "tcp" | "canary" | "prometheus" | "command"
+    kind: str  # "http" | "tcp" | "dns" | "canary" | "prometheus"
     every: float
     from_host: str | None
     params: dict[str, Any]
@@ -522,10 +523,25 @@ class _Planner:
             return PlannedProbe(
                 probe.name, "prometheus", probe.every, from_host, params, timeout=spec_p.timeout
             )
-        assert isinstance(probe, CommandProbe)
-        params = {"argv": list(probe.command.argv), "timeout": probe.command.timeout}
+        assert isinstance(probe, DnsProbe)
+        spec_d = probe.dns
+        server = self.address_of(spec_d.server) or spec_d.server
+        if not _is_ip_address(server):
+            # The probe asks its server directly, never the system's resolver (which a DNS
+            # drill breaks): the plan must know the server's address.
+            self.problems.append(
+                f"probe '{probe.name}': the DNS server '{spec_d.server}' is neither a target, "
+                "an inventory host nor an IP address"
+            )
+        params = {
+            "name": spec_d.name,
+            "server": server,
+            "port": spec_d.port,
+            "type": spec_d.record_type,
+            "timeout": spec_d.timeout,
+        }
         return PlannedProbe(
-            probe.name, "command", probe.every, from_host, params, timeout=probe.command.timeout
+            probe.name, "dns", probe.every, from_host, params, timeout=spec_d.timeout
         )
 
     def resolve_url(self, url: str) -> str:
@@ -598,6 +614,14 @@ class _HostContext:
             if info.name != self.info.name
         ]
         return _unique(found)
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:

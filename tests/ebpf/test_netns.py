@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 
@@ -9,9 +10,10 @@ import pytest
 
 from ebpf.netns import NetnsError, enter_netns, run_in_netns
 from tests.conftest import have_root, require, run
+from tests.verifier.probes.dns_server import DnsServer
 from tests.verifier.probes.servers import free_port, listen_in, redis_server, scratch_namespace
 from verifier.probes.canary import RedisCanary
-from verifier.probes.command import CommandProbe
+from verifier.probes.dns_lookup import DnsProbe
 from verifier.probes.tcp_port import TcpProbe
 from verifier.windows import Sample
 
@@ -23,7 +25,7 @@ def namespace() -> Iterator[str]:
         yield name
 
 
-def sample_from(namespace: str, probe: TcpProbe | CommandProbe) -> Sample:
+def sample_from(namespace: str, probe: TcpProbe | DnsProbe) -> Sample:
     # As the engine does: a thread that enters the namespace and stays there.
     out: list[Sample] = []
 
@@ -80,15 +82,23 @@ def _thread_netns() -> str:
     return os.readlink(f"/proc/self/task/{threading.get_native_id()}/ns/net")
 
 
-def test_a_command_probe_runs_its_command_inside_the_namespace(namespace: str) -> None:
-    # A fresh namespace has no route anywhere but its loopback: ping to an outside address
-    # fails at once there, while loopback answers.
-    ok = sample_from(namespace, CommandProbe("lo", ("ping", "-c", "1", "-W", "1", "127.0.0.1"), 3))
-    assert ok.ok
-    unreachable = sample_from(
-        namespace, CommandProbe("out", ("ping", "-c", "1", "-W", "1", "198.18.99.1"), 3)
-    )
-    assert not unreachable.ok and unreachable.status == 2  # "Network is unreachable"
+def test_a_dns_probe_queries_from_inside_the_namespace(namespace: str) -> None:
+    # The server's socket lives in the namespace's loopback: only a query sent from inside
+    # reaches it; the same address and port in the root namespace answer nothing.
+    def bind() -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        return sock
+
+    server = DnsServer(run_in_netns(namespace, bind, timeout=5), {"db1.lab": ["10.77.0.3"]}, set())
+    try:
+        probe = DnsProbe("resolve", "db1.lab", "127.0.0.1", server.port, timeout=0.5)
+        inside = sample_from(namespace, probe)
+        assert inside.ok and inside.value == 1.0
+        outside = probe.sample()
+        assert not outside.ok and outside.status is None
+    finally:
+        server.close()
 
 
 def test_a_canary_writes_and_verifies_through_the_namespace(namespace: str) -> None:

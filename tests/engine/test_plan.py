@@ -161,14 +161,51 @@ def test_probes_are_resolved_to_addresses_and_source_hosts() -> None:
         "address": "10.77.0.3:6379",
         "key_prefix": "drillhall:canary:",
     }
-    assert probes["ping-db"].params["argv"][0] == "ping"
-    assert {probe.kind for probe in plan.probes} == {
-        "http",
-        "tcp",
-        "canary",
-        "prometheus",
-        "command",
+    assert probes["resolve-db"].params == {
+        "name": "db1.lab",
+        "server": "10.77.0.5",
+        "port": 53,
+        "type": "A",
+        "timeout": 2.0,
     }
+    assert {probe.kind for probe in plan.probes} == {"http", "tcp", "dns", "canary", "prometheus"}
+
+
+@pytest.mark.parametrize(
+    ("server", "address"),
+    [("resolver", "10.77.0.5"), ("dns1", "10.77.0.5"), ("fd00::5", "fd00::5")],
+)
+def test_a_dns_probes_server_becomes_an_address(server: str, address: str) -> None:
+    plan = resolve_plan(parse_playbook(DNS_PROBE.format(server=server)), fixture_inventory())
+    (probe,) = plan.probes
+    assert (probe.kind, probe.params["server"], probe.from_host) == ("dns", address, "web")
+
+
+def test_a_dns_probes_server_must_be_known_to_the_plan() -> None:
+    # The probe asks its server directly, not the system resolver: a name it cannot place is
+    # refused before the run, not looked up (through the very resolver a drill may break).
+    with pytest.raises(PlanError) as caught:
+        resolve_plan(parse_playbook(DNS_PROBE.format(server="ns.example.com")), fixture_inventory())
+    assert caught.value.problems == [
+        "probe 'resolve': the DNS server 'ns.example.com' is neither a target, an inventory host "
+        "nor an IP address"
+    ]
+
+
+DNS_PROBE = """\
+apiVersion: drillhall/v1
+kind: Playbook
+metadata: {{name: dns-probe}}
+targets:
+  app: {{host: web}}
+  resolver: {{host: dns1}}
+probes:
+  - name: resolve
+    dns: {{name: db1.lab, server: "{server}"}}
+    from: app
+steps:
+  - wait: 1s
+"""
 
 
 def test_refusal_lists_every_problem_at_once() -> None:

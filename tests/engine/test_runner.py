@@ -8,7 +8,10 @@ and real probes work is proven in test_runner_realtime.py.
 
 from __future__ import annotations
 
+import sys
 import time
+
+import pytest
 
 from drills.engine.clock import FakeClock
 from drills.engine.events import EventType, MemorySink
@@ -217,11 +220,15 @@ def test_pause_holds_the_run_until_an_operator_resumes() -> None:
     assert 0.75 <= resumed - paused <= 0.9
 
 
-def test_a_probe_kind_the_engine_cannot_run_is_an_error_not_a_silent_gap() -> None:
-    # A DSN libpq cannot parse: the canary cannot be built, so the run must not start.
+def test_a_probe_kind_the_engine_cannot_run_is_an_error_not_a_silent_gap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No PostgreSQL driver on this engine: the canary cannot be built, so the run must not start.
+    monkeypatch.delitem(sys.modules, "verifier.probes.pgcanary", raising=False)
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # what a missing package looks like
     text = PAUSE.replace(
         '    http: {url: "http://127.0.0.1:9/", timeout: 1s}',
-        '    canary: {postgres: {dsn: "host"}}',
+        '    canary: {postgres: {dsn: "host=127.0.0.1 dbname=shop"}}',
     )
     playbook = parse_playbook(text)
     runner = DrillRunner(
@@ -230,7 +237,7 @@ def test_a_probe_kind_the_engine_cannot_run_is_an_error_not_a_silent_gap() -> No
     )  # fmt: skip
     outcome = runner.run()
     assert outcome.state is RunState.ERROR
-    assert "probe shop" in outcome.reason
+    assert "probe shop" in outcome.reason and "psycopg" in outcome.reason
 
 
 def test_a_probe_whose_host_namespace_is_missing_is_refused_before_any_fault() -> None:

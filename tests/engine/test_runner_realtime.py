@@ -3,7 +3,7 @@
 Each test here runs on the system clock with the probe pool's threads and real probes:
 * a drill against a real loopback HTTP service: the threaded pool, real HTTP probes and the
   real-time tick loop give the same states, verdicts and RTO as the fake-clock tests;
-* every probe kind sampling in its thread (tcp, Redis canary, Prometheus, command);
+* every probe kind sampling in its thread (tcp, DNS, Redis canary, Prometheus);
 * a probe ``from`` a host sampling inside that host's network namespace (setns per thread).
 The run loop's logic is tested on the fake clock in test_runner.py.
 """
@@ -18,6 +18,7 @@ from drills.playbook.parser import parse_playbook
 from tests.conftest import have_root, require
 from tests.engine.fakes import INVENTORY, FakeDriver, Service
 from tests.engine.reading import first, namespaced_playbook, samples_of, states
+from tests.verifier.probes.dns_server import dns_server
 from tests.verifier.probes.servers import (
     PrometheusStub,
     free_port,
@@ -92,8 +93,8 @@ probes:
   - name: depth
     prometheus: {{url: "{prom_url}", query: "sum(queue_depth)", timeout: 1s}}
     every: 100ms
-  - name: alive
-    command: {{argv: ["true"], timeout: 1s}}
+  - name: resolve
+    dns: {{name: db1.lab, server: 127.0.0.1, port: {dns_port}, timeout: 1s}}
     every: 100ms
 steps:
   - wait: 700ms
@@ -107,9 +108,9 @@ def test_every_probe_kind_samples_during_a_run(service: Service) -> None:
         "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1, "7"]}]},
     }
     try:
-        with redis_server() as redis_port:
+        with redis_server() as redis_port, dns_server({"db1.lab": ["10.77.0.3"]}) as dns:
             text = EVERY_KIND.format(
-                http_port=service.port, redis_port=redis_port, prom_url=prom.url
+                http_port=service.port, redis_port=redis_port, prom_url=prom.url, dns_port=dns.port
             )
             playbook = parse_playbook(text)
             sink = MemorySink()
@@ -126,11 +127,11 @@ def test_every_probe_kind_samples_during_a_run(service: Service) -> None:
         prom.close()
     assert outcome.state is RunState.PASSED, outcome
     samples = samples_of(sink)
-    assert set(samples) == {"port", "orders", "depth", "alive"}
+    assert set(samples) == {"port", "orders", "depth", "resolve"}
     for name, got in samples.items():
         assert 4 <= len(got) <= 12, (name, len(got))  # 700 ms at 100 ms
         assert all(s["ok"] for s in got), (name, got)
-    assert [s["status"] for s in samples["alive"]] == [0] * len(samples["alive"])
+    assert {(s["status"], s["value"]) for s in samples["resolve"]} == {(0, 1.0)}  # NOERROR
     # Samples taken after the last tick are not emitted; the canary still remembers them.
     assert len(samples["orders"]) <= len(acked) <= len(samples["orders"]) + 2
 

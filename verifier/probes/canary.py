@@ -8,6 +8,7 @@ run with the same prefix never passes for one of ours.
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
@@ -26,6 +27,11 @@ from verifier.windows import Sample
 T = TypeVar("T")
 
 _VERIFY_CHUNK = 500  # keys per MGET: bounded replies on long runs
+# ':'-separated words ending in ':': every canary key (prefix + a number) then ends in ":<n>",
+# so a playbook cannot aim the canary's SET at a key of another shape in a Redis it shares,
+# such as Drillhall's own broker (the Celery queue "agent.db1" is a list a SET would replace).
+KEY_PREFIX_PATTERN = r"[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.-]+)*:"
+KEY_PREFIX_MAX = 100
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,10 @@ class Canary(Protocol):
 
 class CanaryUnavailable(RuntimeError):
     """The canary cannot run here (e.g. the PostgreSQL driver is not installed)."""
+
+
+def is_key_prefix(text: str) -> bool:
+    return len(text) <= KEY_PREFIX_MAX and re.fullmatch(KEY_PREFIX_PATTERN, text) is not None
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -131,6 +141,9 @@ class RedisCanary(CanaryBase):
         master: str | None = None,
     ) -> None:
         super().__init__(name, netns)
+        if not is_key_prefix(key_prefix):
+            # The playbook model refuses it too; a plan built by other means must not pass.
+            raise ValueError(f"{key_prefix!r} is not a canary key prefix like drill:orders:")
         self.key_prefix = key_prefix
         self.ttl_seconds = ttl_seconds  # keys outlive any drill yet do not pile up forever
         options = self._options = _connection_options(timeout)

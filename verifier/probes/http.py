@@ -2,6 +2,10 @@
 
 With ``body_contains`` a sample is good only when the body holds that text as well; only the
 first ``MAX_BODY_BYTES`` of a body are read, so a large or endless answer cannot exhaust memory.
+
+It speaks plain http.client: one request to the URL's host, no redirect followed (a 3xx is the
+sample's answer, and its Location is never read), no proxy from the environment, no other
+scheme: a server cannot send the probe to file:// or to a third host.
 """
 
 from __future__ import annotations
@@ -14,6 +18,15 @@ from urllib.parse import urlsplit
 from verifier.windows import Sample
 
 MAX_BODY_BYTES = 64 * 1024
+HTTP_SCHEMES = ("http", "https")
+
+
+def check_http_url(url: str) -> None:
+    """Raise ValueError unless ``url`` is http(s) with a host and no credentials: the playbook
+    model refuses the rest, and a plan built by other means must not get further."""
+    parts = urlsplit(url)
+    if parts.scheme not in HTTP_SCHEMES or not parts.hostname or "@" in parts.netloc:
+        raise ValueError(f"expected an http:// or https:// URL with a host, got {url!r}")
 
 
 @dataclass(frozen=True)
@@ -23,6 +36,9 @@ class HttpProbe:
     timeout: float = 1.0
     expect_status: tuple[int, ...] | None = None
     body_contains: str | None = None
+
+    def __post_init__(self) -> None:
+        check_http_url(self.url)
 
     def sample(self) -> Sample:
         parts = urlsplit(self.url)

@@ -13,6 +13,11 @@ Time bounds: ``statement_timeout`` stops slow statements on the server, but it d
 the wait for a synchronous standby at commit, nor a server that does not answer at all, so
 every statement also has a client-side deadline that shuts the socket down. Connecting is
 bounded by libpq's ``connect_timeout``, which is whole seconds and at least 2.
+
+The canary connects with what its DSN says and nothing of the orchestrator's: the DSN may name
+no local file (``verifier.probes.pg_dsn``, checked again here on libpq's own reading of it), and
+the password comes from the DSN or not at all. libpq would otherwise fill a missing one from
+$PGPASSWORD, ~/.pgpass or a service file and send it to whatever server the playbook named.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from verifier.probes.canary import Ack, CanaryBase
+from verifier.probes.pg_dsn import check_params
 from verifier.windows import Sample
 
 T = TypeVar("T")
@@ -92,12 +98,22 @@ class _Deadline:
         self._timer.cancel()
 
 
+# A password file that is never there: libpq then reads none (os.devnull exists, and libpq
+# would warn on every connection that it is not a plain file).
+NO_PASSFILE = "/nonexistent/drillhall-canary-reads-no-password-file"
+
+
 def connection_params(dsn: str, timeout: float) -> dict[str, Any]:
-    """The user's DSN with the canary's time bounds added; ValueError when it does not parse."""
+    """The user's DSN with the canary's time bounds added; ValueError when it does not parse
+    or says what a canary may not (a local file, a socket path, no host)."""
     try:
         params: dict[str, Any] = conninfo_to_dict(dsn)
     except psycopg.Error as exc:
         raise ValueError(f"the dsn is not a PostgreSQL connection string: {exc}") from None
+    check_params(params)
+    # Given, even empty, libpq looks no further: not in $PGPASSWORD, a service file, ~/.pgpass.
+    params.setdefault("password", "")
+    params["passfile"] = NO_PASSFILE
     # Appended, not replaced: the user's own options (search_path, role) still apply.
     options = str(params.get("options") or "")
     params["options"] = f"{options} -c statement_timeout={max(1, round(timeout * 1000))}".strip()

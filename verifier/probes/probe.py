@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from verifier.probes.canary import CanaryUnavailable, RedisCanary
-from verifier.probes.command import CommandNotAllowed, CommandProbe
+from verifier.probes.dns_lookup import DnsProbe
 from verifier.probes.http import HttpProbe
 from verifier.probes.prometheus import PrometheusProbe
 from verifier.probes.tcp_port import TcpProbe
@@ -20,7 +20,7 @@ class ProbeSpec(Protocol):
     @property
     def name(self) -> str: ...
     @property
-    def kind(self) -> str: ...  # "http" | "tcp" | "canary" | "prometheus" | "command"
+    def kind(self) -> str: ...  # "http" | "tcp" | "dns" | "canary" | "prometheus"
     @property
     def params(self) -> Mapping[str, Any]: ...
     @property
@@ -64,6 +64,15 @@ def build_probe(planned: ProbeSpec) -> Probe:
             )
         if planned.kind == "tcp":
             return TcpProbe(planned.name, str(params["host"]), int(params["port"]), planned.timeout)
+        if planned.kind == "dns":
+            return DnsProbe(
+                planned.name,
+                str(params["name"]),
+                str(params["server"]),
+                int(params["port"]),
+                str(params["type"]),
+                planned.timeout,
+            )
         if planned.kind == "canary":
             if params.get("store") == "postgres":
                 return postgres_canary(planned, str(params["dsn"]))
@@ -80,15 +89,19 @@ def build_probe(planned: ProbeSpec) -> Probe:
             return PrometheusProbe(
                 planned.name, str(params["url"]), str(params["query"]), planned.timeout
             )
-        if planned.kind == "command":
-            return CommandProbe(planned.name, tuple(params["argv"]), planned.timeout)
     except ProbeConfigError:
         raise
-    except (CanaryUnavailable, CommandNotAllowed) as exc:
+    except CanaryUnavailable as exc:
         raise ProbeConfigError(str(exc)) from None
     except (KeyError, TypeError, ValueError) as exc:
         problem = f"probe {planned.name} ({planned.kind}): bad parameters: {exc}"
         raise ProbeConfigError(problem) from None
+    if planned.kind == "command":
+        # A plan stored before the kind was removed: refused before any fault, saying why.
+        raise ProbeConfigError(
+            f"probe {planned.name}: the command probe was removed for safety (it ran programs "
+            "on the orchestrator); change the playbook to a dns, tcp or http probe and run it again"
+        )
     raise ProbeConfigError(f"probe {planned.name}: unknown probe kind {planned.kind!r}")
 
 

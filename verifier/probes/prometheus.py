@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from verifier.probes.http import check_http_url
 from verifier.windows import Sample
 
 
@@ -52,6 +53,9 @@ class PrometheusProbe:
     url: str  # the Prometheus base URL, e.g. http://10.77.0.9:9090
     query: str
     timeout: float = 2.0
+
+    def __post_init__(self) -> None:
+        check_http_url(self.url)
 
     def request_path(self) -> str:
         parts = urlsplit(self.url)

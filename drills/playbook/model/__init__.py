@@ -38,11 +38,10 @@ from drills.playbook.model.metadata import Metadata
 from drills.playbook.model.objectives import Objectives
 from drills.playbook.model.playbook import CROSS_CHECKED, Playbook
 from drills.playbook.model.probes import (
-    COMMAND_ALLOWLIST,
     CanaryProbe,
     CanarySpec,
-    CommandProbe,
-    CommandSpec,
+    DnsProbe,
+    DnsSpec,
     HttpProbe,
     HttpSpec,
     PostgresCanary,
@@ -71,16 +70,15 @@ from drills.playbook.model.values import NAME_PATTERN
 __all__ = [
     "CATALOGUE",
     "COLLECTORS",
-    "COMMAND_ALLOWLIST",
     "CROSS_CHECKED",
     "FAULTS",
     "NAME_PATTERN",
     "CanaryProbe",
     "CanarySpec",
     "CollectorOptions",
-    "CommandProbe",
-    "CommandSpec",
     "CrossProblem",
+    "DnsProbe",
+    "DnsSpec",
     "Fault",
     "FaultContext",
     "FaultStep",

@@ -1,4 +1,5 @@
-"""Where probes connect, written as text: http(s) URLs, HOST:PORT and PostgreSQL DSNs.
+"""Where probes connect, written as text: http(s) URLs, HOST:PORT, host names and DNS names,
+and PostgreSQL DSNs.
 
 A port inside such text is checked like a ``port:`` key (1..65535), and the error points at the
 port itself (``offset`` in the error context), so a typo in a long URL is found at once.
@@ -6,13 +7,15 @@ port itself (``offset`` in the error context), so a typo in a long URL is found 
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from collections.abc import Iterator
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
+
+from verifier.probes.pg_dsn import ALLOWED_KEYWORDS, DsnSyntaxError, missing_host, read_dsn, refusal
 
 HTTP_SCHEMES = ("http", "https")
 # libpq takes both spellings of the URI scheme.
@@ -21,8 +24,6 @@ PORT_RANGE = "1..65535"
 
 _DIGITS = re.compile(r"[0-9]+")
 _HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):([^:]*)")
-# A DSN's port keyword: `port=5432` or `port = '5432,5433'` (one port per host).
-_KEYWORD_PORT = re.compile(r"(?:^|\s)port\s*=\s*('[^']*'|[^\s']*)")
 
 
 def _check_port(text: str, offset: int, *, empty_ok: bool = False) -> None:
@@ -50,7 +51,20 @@ def _check_port(text: str, offset: int, *, empty_ok: bool = False) -> None:
 
 
 # -- http(s) URLs --
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+
+
 def _http_url(value: str) -> str:
+    """An http or https URL with a host: the probes speak HTTP and nothing else (no file://,
+    no gopher://), and the URL carries no credentials and no hidden characters."""
+    hidden = _CONTROL_OR_SPACE.search(value)
+    if hidden is not None:
+        # urlsplit would silently drop tabs and newlines: what runs must be what was written.
+        raise PydanticCustomError(
+            "url",
+            "a URL may not contain spaces or control characters (found {char})",
+            {"char": repr(hidden.group()), "offset": hidden.start()},
+        )
     try:
         parts = urlsplit(value)
         host = parts.hostname
@@ -61,14 +75,25 @@ def _http_url(value: str) -> str:
         raise PydanticCustomError(
             "url", "expected an http:// or https:// URL with a host, got '{url}'", {"url": value}
         )
+    if "@" in parts.netloc:
+        # The probes never send them (no Authorization header), so they would do nothing but
+        # keep a secret in the playbook, in the plan stored with every run and in its report.
+        raise PydanticCustomError(
+            "url",
+            "a probe URL may not carry a user or password ('user:password@'): the probe does "
+            "not send them, and the URL is stored and shown with every run",
+            {
+                "offset": value.find("//") + 2,
+                "hint": "probe an endpoint that needs no credentials",
+            },
+        )
     # The port is what follows the last ':' of the authority, outside an IPv6 host's brackets.
-    authority = parts.netloc.rpartition("@")[2]
+    authority = parts.netloc
     after_host = authority[authority.find("]") + 1 :] if authority.startswith("[") else authority
     if ":" in after_host:
         port = after_host.rpartition(":")[2]
-        # urlsplit drops tabs and newlines: without the netloc as written, point at the URL.
         at = value.find(parts.netloc)
-        _check_port(port, at + len(parts.netloc) - len(port) if at >= 0 else 0, empty_ok=True)
+        _check_port(port, at + len(parts.netloc) - len(port), empty_ok=True)
     return value
 
 
@@ -91,9 +116,51 @@ def _host_port(value: str) -> str:
 HostPort = Annotated[str, AfterValidator(_host_port)]  # target name or address, with port
 
 
+# -- host names and DNS names --
+# A label of letters, digits, '-' and '_' (SRV names: _redis._tcp), neither starting nor ending
+# with '-': so no name can pass for an option, a path or anything but a name.
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_DNS_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+
+
+def _is_dns_name(value: str) -> bool:
+    return len(value.rstrip(".")) <= 253 and _DNS_NAME.fullmatch(value) is not None
+
+
+def _dns_name(value: str) -> str:
+    if not _is_dns_name(value):
+        raise PydanticCustomError(
+            "dns_name",
+            "expected a DNS name like db1.lab or _redis._tcp.shop.internal, got '{text}'",
+            {"text": value},
+        )
+    return value
+
+
+DnsName = Annotated[str, AfterValidator(_dns_name)]
+
+
+def _host(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not _is_dns_name(value):
+            raise PydanticCustomError(
+                "host",
+                "expected a target name, a host name or an IP address like 10.77.0.3, got '{text}'",
+                {"text": value},
+            ) from None
+    return value
+
+
+Host = Annotated[str, AfterValidator(_host)]  # a target name, an inventory host or an address
+
+
 # -- PostgreSQL DSNs --
 def _dsn(value: str) -> str:
-    """A libpq connection string: a postgresql:// URI or key=value pairs; its ports checked."""
+    """A libpq connection string (a postgresql:// URI or key=value pairs) that names a network
+    host, uses only the keywords a canary may use (no local files: verifier/probes/pg_dsn.py),
+    and whose ports are ports."""
     scheme, separator, _ = value.partition("://")
     if separator and scheme not in DSN_SCHEMES:
         raise PydanticCustomError(
@@ -102,48 +169,25 @@ def _dsn(value: str) -> str:
             "'host=db1 port=5432 dbname=shop', found the scheme '{scheme}'",
             {"scheme": scheme, "offset": 0},
         )
-    ports = _uri_ports(value, len(scheme) + 3) if separator else _keyword_ports(value)
-    for text, offset in ports:
-        _check_port(text, offset, empty_ok=True)
+    try:
+        entries = read_dsn(value)
+    except DsnSyntaxError as exc:
+        raise PydanticCustomError(
+            "dsn", "not a PostgreSQL DSN: {problem}", {"problem": str(exc), "offset": exc.offset}
+        ) from None
+    for entry in entries:
+        problem = refusal(entry.key, entry.value)
+        if problem is not None:
+            # A keyword that may not be used: point at it; a value that may not: at the value.
+            at = entry.value_at if entry.key in ALLOWED_KEYWORDS else entry.key_at
+            raise PydanticCustomError("dsn", "{problem}", {"problem": problem, "offset": at})
+        if entry.key == "port":
+            for text, offset in entry.items():
+                _check_port(text, offset, empty_ok=True)
+    problem = missing_host({entry.key for entry in entries})
+    if problem is not None:
+        raise PydanticCustomError("dsn", "{problem}", {"problem": problem, "offset": 0})
     return value
-
-
-def _uri_ports(value: str, start: int) -> Iterator[tuple[str, int]]:
-    """Each port of ``postgresql://user@host1:5432,host2:5433/db?port=...`` with its offset."""
-    rest = value[start:]
-    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    hosts_at = rest.rfind("@", 0, end) + 1
-    offset = start + hosts_at
-    for spec in rest[hosts_at:end].split(","):
-        after_host = spec[spec.find("]") + 1 :] if spec.startswith("[") else spec
-        if ":" in after_host:
-            port = after_host.rpartition(":")[2]
-            yield port, offset + len(spec) - len(port)
-        offset += len(spec) + 1
-    query_at = rest.find("?", end)
-    if query_at >= 0:
-        offset = start + query_at + 1
-        for pair in rest[query_at + 1 :].split("&"):
-            key, _, ports = pair.partition("=")
-            if key == "port":
-                yield from _listed(ports, offset + len(key) + 1)
-            offset += len(pair) + 1
-
-
-def _keyword_ports(value: str) -> Iterator[tuple[str, int]]:
-    """Each port of ``host=db1 port=5432`` (or ``port='5432,5433'``) with its offset."""
-    for match in _KEYWORD_PORT.finditer(value):
-        text, offset = match.group(1), match.start(1)
-        if text.startswith("'"):
-            text, offset = text.strip("'"), offset + 1
-        yield from _listed(text, offset)
-
-
-def _listed(text: str, offset: int) -> Iterator[tuple[str, int]]:
-    """The comma-separated ports of a multi-host DSN, each with its offset."""
-    for port in text.split(","):
-        yield port, offset
-        offset += len(port) + 1
 
 
 PostgresDsn = Annotated[str, AfterValidator(_dsn)]

@@ -1,30 +1,53 @@
 """Probes: what the verifier samples during a drill, each from a chosen host.
 
 Every probe has a ``name``, an interval (``every``) and optionally ``from: <target>``; the kind is
-the one key among http, tcp, canary, prometheus and command.
+the one key among http, tcp, dns, canary and prometheus.
+
+Every parameter is a checked value (a URL of an allowed scheme, HOST:PORT, a host name, a DNS
+name, a DSN without local files), never a command line: there is no ``command`` probe. It ran a
+program as the orchestrator with the orchestrator's environment, and an allowlist of program
+names could not stop their options (``curl -o``, ``redis-cli --rdb``, ``nc -e``) from writing
+files, reading secrets or lifting the halt. A playbook that still has one is told what to use.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
-from drills.playbook.model.endpoints import HostPort, HttpUrl, PostgresDsn
+from drills.playbook.model.endpoints import DnsName, Host, HostPort, HttpUrl, PostgresDsn
 from drills.playbook.model.values import (
     Port,
     PositiveSeconds,
     Seconds,
     Slug,
     StatusCode,
-    did_you_mean,
     strict_config,
 )
-from verifier.probes.command import COMMAND_ALLOWLIST
+from verifier.probes.canary import KEY_PREFIX_MAX, KEY_PREFIX_PATTERN, is_key_prefix
+from verifier.probes.dns_lookup import RecordType
 
-PROBE_KINDS = ("http", "tcp", "canary", "prometheus", "command")
+PROBE_KINDS = ("http", "tcp", "dns", "canary", "prometheus")
 PROBE_TAGS = tuple(f"{kind}-probe" for kind in PROBE_KINDS)
+# Kinds that existed once and were taken out, with why and what to write instead.
+REMOVED_PROBE_KINDS = {
+    "command": (
+        "the 'command' probe was removed for safety: it ran programs on the orchestrator, "
+        "and their options could write files, read its secrets or lift the halt",
+        "use a typed probe instead: dns (resolve a name at a server), tcp (connect to a "
+        "port), http (a GET), canary (Redis or PostgreSQL writes) or prometheus (a query)",
+    ),
+}
 
 
 class _ProbeBase(BaseModel):
@@ -55,7 +78,7 @@ class HttpProbe(_ProbeBase):
 class TcpSpec(BaseModel):
     model_config = strict_config()
 
-    host: str = Field(min_length=1)  # a target name, an inventory host or an address
+    host: Host  # a target name, an inventory host or an address
     port: Port
     timeout: PositiveSeconds = 1.0
 
@@ -66,7 +89,49 @@ class TcpProbe(_ProbeBase):
     tcp: TcpSpec
 
 
+# -- dns --
+class DnsSpec(BaseModel):
+    """One query over UDP to ``server``, never through the system's resolver: a DNS drill
+    breaks that resolver, and the probe must still reach the server it watches."""
+
+    model_config = strict_config()
+
+    name: DnsName  # what to resolve
+    server: Host  # a target name, an inventory host or an IP address; the plan needs an address
+    port: Port = 53
+    record_type: RecordType = Field(default="A", alias="type")
+    timeout: PositiveSeconds = 1.0
+
+
+class DnsProbe(_ProbeBase):
+    """Samples whether ``name`` resolves: ok, the number of records (value), the rcode."""
+
+    dns: DnsSpec
+
+
 # -- canary --
+def _key_prefix(value: str) -> str:
+    if not is_key_prefix(value):
+        raise PydanticCustomError(
+            "key_prefix",
+            "a canary key prefix is words of letters, digits, '_', '.' and '-' separated by ':' "
+            "and ending in ':' (at most {most} characters), got '{text}'",
+            {
+                "most": KEY_PREFIX_MAX,
+                "text": value if len(value) <= 40 else f"{value[:37]}...",
+                "hint": "for example drill:orders: (the keys are drill:orders:1, :2, ...)",
+            },
+        )
+    return value
+
+
+KeyPrefix = Annotated[
+    str,
+    AfterValidator(_key_prefix),
+    Field(json_schema_extra={"pattern": f"^{KEY_PREFIX_PATTERN}$", "maxLength": KEY_PREFIX_MAX}),
+]
+
+
 class RedisCanary(BaseModel):
     """Writes to one address, or to whichever master the Sentinels name (``sentinel``, with
     ``master``): the latter follows a failover the way a Sentinel-aware client does."""
@@ -76,7 +141,7 @@ class RedisCanary(BaseModel):
     address: HostPort | None = None
     sentinel: Annotated[list[HostPort], Field(min_length=1)] | None = None
     master: Slug | None = None
-    key_prefix: str = Field(default="drillhall:canary:", min_length=1)
+    key_prefix: KeyPrefix = "drillhall:canary:"
 
     @model_validator(mode="after")
     def _one_way_in(self) -> RedisCanary:
@@ -144,37 +209,6 @@ class PrometheusProbe(_ProbeBase):
     prometheus: PrometheusSpec
 
 
-# -- command --
-def _allowed_argv(argv: list[str]) -> list[str]:
-    binary = argv[0]
-    if binary not in COMMAND_ALLOWLIST:
-        base = binary.rsplit("/", 1)[-1]
-        hint = (
-            f"write '{base}' without a path; it is looked up on PATH"
-            if base in COMMAND_ALLOWLIST
-            else did_you_mean(binary, COMMAND_ALLOWLIST)
-        )
-        raise PydanticCustomError(
-            "command_not_allowed",
-            "'{binary}' is not an allowed probe command; allowed: {allowed}",
-            {"binary": binary, "allowed": ", ".join(COMMAND_ALLOWLIST), "hint": hint, "at": 0},
-        )
-    return argv
-
-
-class CommandSpec(BaseModel):
-    """Runs ``argv`` (no shell); a zero exit status is a good sample."""
-
-    model_config = strict_config()
-
-    argv: Annotated[list[str], Field(min_length=1), AfterValidator(_allowed_argv)]
-    timeout: PositiveSeconds = 5.0
-
-
-class CommandProbe(_ProbeBase):
-    command: CommandSpec
-
-
 def _probe_kind(value: Any) -> str | None:
     if isinstance(value, dict):
         for kind in PROBE_KINDS:
@@ -190,21 +224,32 @@ def _probe_kind(value: Any) -> str | None:
 _MODELS: dict[str, type[_ProbeBase]] = {
     "http": HttpProbe,
     "tcp": TcpProbe,
+    "dns": DnsProbe,
     "canary": CanaryProbe,
     "prometheus": PrometheusProbe,
-    "command": CommandProbe,
 }
 PROBE_MODELS = {f"{kind}-probe": model for kind, model in _MODELS.items()}
+
+
+def _no_removed_kind(value: Any) -> Any:
+    """A removed kind is an issue at its key saying why and what instead, not "unknown"."""
+    if isinstance(value, dict):
+        for kind, (why, instead) in REMOVED_PROBE_KINDS.items():
+            if kind in value:
+                raise PydanticCustomError("probe_removed", why, {"at_key": kind, "hint": instead})
+    return value
+
 
 Probe = Annotated[
     Annotated[HttpProbe, Tag("http-probe")]
     | Annotated[TcpProbe, Tag("tcp-probe")]
+    | Annotated[DnsProbe, Tag("dns-probe")]
     | Annotated[CanaryProbe, Tag("canary-probe")]
-    | Annotated[PrometheusProbe, Tag("prometheus-probe")]
-    | Annotated[CommandProbe, Tag("command-probe")],
+    | Annotated[PrometheusProbe, Tag("prometheus-probe")],
     Discriminator(
         _probe_kind,
         custom_error_type="probe_kind",
-        custom_error_message="expected a probe with one of http, tcp, canary, prometheus, command",
+        custom_error_message="expected a probe with one of " + ", ".join(PROBE_KINDS),
     ),
+    BeforeValidator(_no_removed_kind),
 ]

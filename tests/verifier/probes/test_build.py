@@ -9,7 +9,7 @@ import pytest
 from drills.engine.plan import HostInfo, PlannedProbe, resolve_plan
 from drills.playbook.parser import parse_playbook
 from verifier.probes.canary import Canary, RedisCanary
-from verifier.probes.command import CommandProbe
+from verifier.probes.dns_lookup import DnsProbe
 from verifier.probes.http import HttpProbe
 from verifier.probes.pgcanary import PostgresCanary
 from verifier.probes.probe import Probe, ProbeConfigError, build_probe
@@ -23,6 +23,7 @@ metadata: {name: probes}
 targets:
   app: {host: web}
   primary: {host: db1}
+  resolver: {host: dns1}
 probes:
   - name: checkout
     http: {url: "http://app:8080/checkout", timeout: 2s, expect_status: [200]}
@@ -34,8 +35,9 @@ probes:
     from: app
   - name: depth
     prometheus: {url: "http://10.77.0.8:9090", query: "sum(queue_depth)"}
-  - name: ping-db
-    command: {argv: [ping, -c, "1", primary], timeout: 2s}
+  - name: resolve-db
+    dns: {name: db1.lab, server: resolver, type: AAAA, timeout: 2s}
+    from: app
 steps:
   - wait: 1s
 """
@@ -43,6 +45,7 @@ steps:
 INVENTORY = {
     "web": HostInfo("web", "10.77.0.2", "agent.web", netns="dh-web"),
     "db1": HostInfo("db1", "10.77.0.3", "agent.db1", netns="dh-db1"),
+    "dns1": HostInfo("dns1", "10.77.0.5", "agent.dns1", netns="dh-dns1"),
 }
 
 
@@ -69,8 +72,8 @@ def test_every_probe_kind_is_built_with_the_addresses_the_planner_resolved() -> 
         "sum(queue_depth)",
         2.0,
     )
-    # argv is passed as written: command probes are not rewritten by the planner
-    assert probes["ping-db"] == CommandProbe("ping-db", ("ping", "-c", "1", "primary"), 2.0)
+    # The server's target name became its address: the probe never asks the system resolver.
+    assert probes["resolve-db"] == DnsProbe("resolve-db", "db1.lab", "10.77.0.5", 53, "AAAA", 2.0)
 
 
 def test_a_probe_from_a_host_carries_that_hosts_namespace_in_the_plan() -> None:
@@ -103,10 +106,17 @@ def test_without_psycopg_a_postgres_canary_is_refused_naming_the_fix(
         build_probe(probe)
 
 
-def test_a_command_outside_the_allowlist_is_refused_even_past_the_model() -> None:
-    probe = PlannedProbe("x", "command", 1.0, None, {"argv": ["bash", "-c", "true"]})
-    with pytest.raises(ProbeConfigError, match="'bash' is not an allowed probe command"):
+def test_a_stored_plan_with_a_command_probe_is_refused_saying_why() -> None:
+    # A run created before the command probe was removed still has one in its stored plan.
+    probe = PlannedProbe("x", "command", 1.0, None, {"argv": ["redis-cli", "del", "k"]})
+    with pytest.raises(ProbeConfigError, match="probe x: the command probe was removed"):
         build_probe(probe)
+
+
+def test_a_dns_probe_whose_server_is_not_an_address_is_refused_past_the_model() -> None:
+    params = {"name": "db1.lab", "server": "dns1", "port": 53, "type": "A"}
+    with pytest.raises(ProbeConfigError, match="probe d \\(dns\\): bad parameters"):
+        build_probe(PlannedProbe("d", "dns", 1.0, None, params))
 
 
 def test_broken_parameters_and_unknown_kinds_are_config_errors() -> None:

@@ -102,3 +102,11 @@ def test_addresses_split_into_host_and_port() -> None:
     assert split_address("[fd00::3]:6380") == ("fd00::3", 6380)
     with pytest.raises(ValueError):
         split_address("db1")
+
+
+@pytest.mark.parametrize("prefix", ["agent.db", "drillhall:halt", "", "a:b", "x:" * 60, "a b:"])
+def test_a_prefix_that_could_name_another_programs_key_is_refused(prefix: str) -> None:
+    # "agent.db" + 1 is the Celery queue of host db1 in Drillhall's own broker: a SET there
+    # would replace the agent's pending tasks. Refused before any connection is made.
+    with pytest.raises(ValueError, match="not a canary key prefix"):
+        RedisCanary("orders", "127.0.0.1:6379", prefix)

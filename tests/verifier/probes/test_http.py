@@ -17,16 +17,22 @@ from verifier.probes.probe import build_probe
 
 
 class Site:
-    """Answers every GET with ``status`` and ``body``; counts the bytes it managed to send."""
+    """Answers every GET with ``status``, ``body`` and, when set, a ``location`` header; keeps
+    the path of every request."""
 
     def __init__(self) -> None:
         self.status = 200
         self.body = b""
+        self.location: str | None = None
+        self.paths: list[str] = []
         site = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
+                site.paths.append(self.path)
                 self.send_response(site.status)
+                if site.location is not None:
+                    self.send_header("Location", site.location)
                 self.send_header("Content-Length", str(len(site.body)))
                 self.end_headers()
                 try:
@@ -100,3 +106,23 @@ def test_body_contains_reaches_the_probe_from_the_playbook(site: Site) -> None:
     assert not probe.sample().ok
     site.body = b"ready"
     assert probe.sample().ok
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["/elsewhere", "file:///etc/passwd", "gopher://127.0.0.1:6379/_DEL%20drillhall:halt"],
+)
+def test_a_redirect_is_the_answer_and_is_not_followed(site: Site, location: str) -> None:
+    site.status, site.location, site.body = 302, location, b"moved"
+    sample = HttpProbe("health", site.url, expect_status=(200,)).sample()
+    assert (sample.ok, sample.status, sample.error) == (False, 302, "HTTP 302")
+    assert site.paths == ["/health"]  # one request, to the URL written, and no other
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "gopher://127.0.0.1:6379/_x", "http://u:p@web/", "http:///x"]
+)
+def test_a_url_the_model_refuses_is_refused_by_the_probe_too(url: str) -> None:
+    # A plan stored with a run, or built by other means, meets the same rule.
+    with pytest.raises(ValueError, match="expected an http:// or https:// URL"):
+        HttpProbe("x", url)

@@ -100,3 +100,10 @@ def test_an_sla_reads_the_values_the_probe_got_from_prometheus(prom: PrometheusS
     assert not failed.ok and failed.value is None
     assert holds("last(queue_depth.value) == 20") is True
     assert holds("min(queue_depth.value, 30s) == 20") is True
+
+
+@pytest.mark.parametrize("url", ["gopher://127.0.0.1:6379/_DEL%20drillhall:halt", "file:///x"])
+def test_a_url_other_than_http_is_refused_by_the_probe_too(url: str) -> None:
+    # A plan stored with a run, or built by other means, meets the playbook's rule again.
+    with pytest.raises(ValueError, match="expected an http:// or https:// URL"):
+        PrometheusProbe("depth", url, "up")
