@@ -4,9 +4,10 @@ Every configuration a network fault can build is applied in a namespace this tes
 read back with ``nft -j list table``: the kernel's view, whatever form the ruleset was handed
 to nft in. ``nft_rulesets.json`` holds those listings as they were when the rulesets were
 built as nft text, so building them another way (JSON, since the security review) must load
-exactly the same tables. Handles, comments and nft's metainfo are left out of the comparison:
-the first are numbering, nft 1.0.6 keeps table comments only when they come as text, and the
-second loads the fault id as rule comments instead (checked on its own elsewhere).
+exactly the same tables. Left out of the comparison: handles (numbering), nft's metainfo
+(its version) and comments. nft 1.0.6 (Debian 12) loads a table's comment from text only, so
+the JSON rulesets name the fault in a comment on each rule instead;
+``test_the_listing_names_the_fault`` checks that the name is there either way.
 
 To re-pin after a deliberate change to a fault's rules:
 ``DRILLHALL_WRITE_NFT_RULESETS=1 python -m pytest tests/injector/test_nft_rulesets.py``, then
