@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from injector import nft
 from injector.commands import CommandError, in_netns, run_command
+from injector.faults.addresses import plain_address
 from injector.faults.fault import FaultError
 from injector.netem import TC_TIMEOUT, NetemDelay, netem_available
 from injector.protocol import FaultSpec
@@ -183,10 +184,7 @@ def _destinations(value: object) -> tuple[ipaddress.IPv4Address, ...]:
         )
     found = []
     for raw in value:
-        try:
-            address = ipaddress.ip_address(raw)
-        except (TypeError, ValueError):
-            raise FaultError(f"network.latency: {raw!r} is not an IP address", True) from None
+        address = plain_address("network.latency", raw)
         if not isinstance(address, ipaddress.IPv4Address):
             # The proxy fallback reads SO_ORIGINAL_DST for IPv4 only.
             raise FaultError(f"network.latency: IPv6 destination {raw} is not supported", True)

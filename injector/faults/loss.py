@@ -20,6 +20,7 @@ from typing import Any
 
 from injector import nft
 from injector.commands import CommandError, in_netns, netns_missing, run_command
+from injector.faults.addresses import plain_address
 from injector.faults.bandwidth import (
     delete_root_if_ours,
     egress_interface,
@@ -94,11 +95,7 @@ class LossParams:
             # would widen the blast radius, so it is refused.
             if not isinstance(raw_destinations, list) or not raw_destinations:
                 raise FaultError("network.loss: destinations must be a non-empty list", True)
-            for raw in raw_destinations:
-                try:
-                    destinations.append(ipaddress.ip_address(raw))
-                except (TypeError, ValueError):
-                    raise FaultError(f"network.loss: {raw!r} is not an IP address", True) from None
+            destinations = [plain_address("network.loss", raw) for raw in raw_destinations]
         raw_ports = params.get("ports")
         if raw_ports is not None and (
             not isinstance(raw_ports, list)

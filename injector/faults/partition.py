@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from injector import nft
+from injector.faults.addresses import plain_address
 from injector.faults.fault import Fault, FaultError
 from injector.protocol import FaultSpec
 
@@ -39,12 +40,7 @@ class PartitionParams:
         raw_peers = params.get("peers")
         if not isinstance(raw_peers, list) or not raw_peers:
             raise FaultError("network.partition: peers must be a non-empty list of addresses", True)
-        peers = []
-        for raw in raw_peers:
-            try:
-                peers.append(ipaddress.ip_address(raw))
-            except (TypeError, ValueError):
-                raise FaultError(f"network.partition: {raw!r} is not an IP address", True) from None
+        peers = [plain_address("network.partition", raw) for raw in raw_peers]
         direction = params.get("direction", "both")
         if direction not in DIRECTIONS:
             raise FaultError(
