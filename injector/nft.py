@@ -200,9 +200,11 @@ class Chain:
 
 
 def table_name(run: str, step: int) -> str:
+    # FaultSpec.from_json checks both already; a spec built in code gets the same answer.
     if not isinstance(run, str) or not RUN_KEY.match(run):
         raise FaultError(f"no nft table for run key {run!r}", True)
-    _integer(step, 0, 2**63, "a step")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise FaultError(f"no nft table for step {step!r}", True)
     return f"drillhall_r{run}_s{step}"
 
 

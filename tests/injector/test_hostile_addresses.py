@@ -63,3 +63,20 @@ def test_the_ruleset_builder_refuses_a_scoped_address_too() -> None:
 def test_the_ruleset_builder_takes_only_parsed_addresses() -> None:
     with pytest.raises(TypeError):
         nft.match_addresses("ip", "saddr", ["198.18.0.2"])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("run, step", [("5e; add table inet pwn", 1), ("5E", 1), ("5e", -1)])
+def test_a_table_name_is_a_run_key_and_a_step_only(run: str, step: int) -> None:
+    with pytest.raises(FaultError) as caught:
+        nft.table_name(run, step)
+    assert caught.value.permanent
+
+
+def test_no_nft_command_names_a_table_that_is_not_ours(monkeypatch: pytest.MonkeyPatch) -> None:
+    # exists() and delete() take a table name from their caller: checked before nft runs.
+    ran: list[list[str]] = []
+    monkeypatch.setattr(nft, "run_command", lambda argv, **_: ran.append(argv) or "")
+    for call in (nft.exists, nft.delete):
+        with pytest.raises(FaultError):
+            call(None, "filter")
+    assert ran == []
