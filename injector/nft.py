@@ -1,48 +1,264 @@
 """nftables tables that faults own: one `inet drillhall_r<run key>_s<step>` table per fault step.
 
 Every network fault that filters or redirects packets applies, checks and deletes its table
-the same way, inside the target's network namespace, through `nft` with an argv list.
+the same way, inside the target's network namespace. This module is the only one that runs
+nft, and it only ever hands nft a JSON document on stdin (``nft -j -f -``, the libnftables
+JSON schema, see libnftables-json(5)); it never writes nft syntax.
+
+Why: a ruleset built as text is a small program, and a value copied into it can end a set,
+close the table and start another one. The security review did exactly that with a scoped
+IPv6 address (``fe80::1%} accept … table inet pwn {``, which ``ipaddress`` accepts). So faults
+describe their rules as data with the constructors below, and each constructor takes parsed
+values only: ``ipaddress`` objects written back with their own ``str`` (scope ids refused),
+ports and marks as ints in range, and names (hooks, protocols, interfaces) from closed sets.
+In JSON a value can only ever be a value: nothing a playbook writes can become nft syntax.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias, get_args
+
 from injector.commands import CommandError, in_netns, netns_missing, run_command
 from injector.faults.fault import FaultError
+from injector.protocol import FAULT_ID, RUN_KEY
 
 NFT_TIMEOUT = 5.0
+# The one nft command line: JSON on stdin. Rulesets, listings and deletions all go through it,
+# so no table name or value is ever parsed by nft's text grammar, not even from argv.
+NFT_ARGV = ("nft", "-j", "-f", "-")
+TABLE_NAME = re.compile(r"^drillhall_r[0-9a-f]{1,32}_s[0-9]+$")
+FAMILY = "inet"  # every table a fault owns sees IPv4 and IPv6 alike
+
+Address: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
+# One libnftables JSON command or object: only this module's functions make them.
+Json: TypeAlias = dict[str, Any]
+Document: TypeAlias = dict[str, list[Json]]
+
+IpFamily = Literal["ip", "ip6"]
+AddressField = Literal["saddr", "daddr"]
+PortField = Literal["dport", "sport"]
+# "th": the transport header, whichever of TCP or UDP it is (with an l4proto match before it).
+PortProtocol = Literal["th", "tcp", "udp"]
+L4Protocol = Literal["tcp", "udp"]
+NfProto = Literal["ipv4", "ipv6"]
+Interface = Literal["lo"]
+Hook = Literal["input", "output", "prerouting"]
+ChainType = Literal["filter", "nat"]
+_VERSION: dict[str, int] = {"ip": 4, "ip6": 6}
+
+
+def _one_of(value: object, allowed: object) -> str:
+    """``value`` when it is one of the Literal's names; the type checker sees the Literal,
+    this checks it at run time too, so a name from elsewhere cannot slip into a ruleset."""
+    names = get_args(allowed)
+    if not isinstance(value, str) or value not in names:
+        raise ValueError(f"{value!r} is not one of {names}")
+    return value
+
+
+def _integer(value: object, low: int, high: int, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"{what} must be an integer {low}-{high}, got {value!r}")
+    return value
+
+
+def _one_or_set(values: list[Any]) -> Any:
+    # A single value is compared as such; several become an anonymous set (nft makes the same
+    # of a one-element set, so this only keeps the document short).
+    return values[0] if len(values) == 1 else {"set": values}
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of a rule (a match, a verdict, a redirect) in libnftables JSON."""
+
+    body: Json
+
+
+Rule: TypeAlias = tuple[Statement, ...]
+
+
+def _match(left: Json, right: Any, op: Literal["==", "!=", "<"] = "==") -> Statement:
+    return Statement({"match": {"op": op, "left": left, "right": right}})
+
+
+# -- matches --
+def match_addresses(
+    family: IpFamily, field: AddressField, addresses: Sequence[Address]
+) -> Statement:
+    """``ip saddr { … }`` and the like; every address of ``family``'s version, none scoped."""
+    _one_of(family, IpFamily)
+    _one_of(field, AddressField)
+    if not addresses:
+        raise ValueError("an address match needs at least one address")
+    values = []
+    for address in addresses:
+        if not isinstance(address, ipaddress.IPv4Address | ipaddress.IPv6Address):
+            raise TypeError(f"expected an ipaddress address, got {address!r}")
+        if address.version != _VERSION[family]:
+            raise ValueError(f"{address} is not an {family} address")
+        if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+            raise ValueError(f"{address} has a scope id: not an address nft can match")
+        values.append(str(address))
+    return _match({"payload": {"protocol": family, "field": field}}, _one_or_set(values))
+
+
+def by_family(addresses: Iterable[Address]) -> list[tuple[IpFamily, tuple[Address, ...]]]:
+    """The addresses split into IPv4 then IPv6, leaving out a family that has none."""
+    found = list(addresses)
+    split: list[tuple[IpFamily, tuple[Address, ...]]] = []
+    for family in get_args(IpFamily):
+        same = tuple(a for a in found if a.version == _VERSION[family])
+        if same:
+            split.append((family, same))
+    return split
+
+
+def match_ports(
+    protocol: PortProtocol, field: PortField, ports: Sequence[int], *, negate: bool = False
+) -> Statement:
+    """``tcp dport { … }`` (or ``th``/``udp``, ``sport``); ``negate`` for ``!=``."""
+    _one_of(protocol, PortProtocol)
+    _one_of(field, PortField)
+    if not ports:
+        raise ValueError("a port match needs at least one port")
+    values = [_integer(p, 1, 65535, "a port") for p in ports]
+    left = {"payload": {"protocol": protocol, "field": field}}
+    return _match(left, _one_or_set(values), "!=" if negate else "==")
+
+
+def match_l4proto(protocols: Sequence[L4Protocol]) -> Statement:
+    """``meta l4proto { tcp, udp }``: the transport protocol, before a ``th`` port match."""
+    if not protocols:
+        raise ValueError("an l4proto match needs at least one protocol")
+    values = [_one_of(p, L4Protocol) for p in protocols]
+    return _match({"meta": {"key": "l4proto"}}, _one_or_set(values))
+
+
+def match_nfproto(nfproto: NfProto) -> Statement:
+    """``meta nfproto ipv4``: one address family of an inet table."""
+    return _match({"meta": {"key": "nfproto"}}, _one_of(nfproto, NfProto))
+
+
+def match_mark(mark: int) -> Statement:
+    """``meta mark 0x…``: packets a socket of ours marked (SO_MARK)."""
+    return _match({"meta": {"key": "mark"}}, _integer(mark, 0, 0xFFFFFFFF, "a mark"))
+
+
+def match_oifname(interface: Interface) -> Statement:
+    """``oifname "lo"``: packets leaving through that interface."""
+    return _match({"meta": {"key": "oifname"}}, _one_of(interface, Interface))
+
+
+def tcp_syn_only() -> Statement:
+    """``tcp flags & (syn | ack) == syn``: the first segment of a new connection."""
+    flags = {"&": [{"payload": {"protocol": "tcp", "field": "flags"}}, {"|": ["syn", "ack"]}]}
+    return _match(flags, "syn")
+
+
+def numgen_below(modulus: int, bound: int) -> Statement:
+    """``numgen random mod M < B``: true for a share B/M of packets, drawn per packet."""
+    # nft refuses a bound equal to the modulus; 0 would never match: both are caller bugs.
+    _integer(modulus, 2, 0xFFFFFFFF, "a modulus")
+    _integer(bound, 1, modulus - 1, "a bound")
+    return _match({"numgen": {"mode": "random", "mod": modulus, "offset": 0}}, bound, "<")
+
+
+# -- verdicts and actions --
+def drop() -> Statement:
+    return Statement({"drop": None})
+
+
+def return_() -> Statement:
+    """Leave this chain: later rules of it do not see the packet."""
+    return Statement({"return": None})
+
+
+def reject_tcp_reset() -> Statement:
+    return Statement({"reject": {"type": "tcp reset"}})
+
+
+def redirect(port: int) -> Statement:
+    """``redirect to :port``: to that port on the namespace's own address (nat chains)."""
+    return Statement({"redirect": {"port": _integer(port, 1, 65535, "a redirect port")}})
+
+
+# -- tables --
+@dataclass(frozen=True)
+class Chain:
+    """One base chain, named after its hook (a table has at most one chain per hook)."""
+
+    hook: Hook
+    kind: ChainType
+    priority: int
+    rules: tuple[Rule, ...]
 
 
 def table_name(run: str, step: int) -> str:
+    # FaultSpec.from_json checks both already; a spec built in code gets the same answer.
+    if not isinstance(run, str) or not RUN_KEY.match(run):
+        raise FaultError(f"no nft table for run key {run!r}", True)
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise FaultError(f"no nft table for step {step!r}", True)
     return f"drillhall_r{run}_s{step}"
 
 
-def script(table: str, fault_id: str, body: str) -> str:
-    """A replace-in-one-go ruleset: `add` + `delete` first, so a second apply replaces the
-    table instead of stacking rules. body holds the chain blocks (each ending with `};`)."""
-    return (
-        f"add table inet {table}\n"
-        f"delete table inet {table}\n"
-        f"table inet {table} {{\n"
-        f'\tcomment "drillhall fault {fault_id}";\n'
-        f"{body}"
-        "}\n"
+def _table(table: str) -> Json:
+    if not TABLE_NAME.match(table):
+        raise FaultError(f"{table!r} is not the name of a drillhall nft table", True)
+    return {"family": FAMILY, "name": table}
+
+
+def ruleset(table: str, fault_id: str, chains: Sequence[Chain]) -> Document:
+    """The document apply() loads: the table, replaced in one go, with its chains and rules.
+
+    ``add`` + ``delete`` first, in the same transaction, so a second apply replaces the table
+    instead of stacking rules, and the table is either fully there or not at all. The comment
+    names the fault on the table and on each rule: nft 1.0.6 (Debian 12) loads table comments
+    from text only and drops them from JSON, while it keeps rule comments either way.
+    """
+    if not FAULT_ID.match(fault_id):
+        raise FaultError(f"malformed fault id {fault_id!r}", True)
+    comment = "drillhall fault " + fault_id
+    commands: list[Json] = [
+        {"add": {"table": _table(table)}},
+        {"delete": {"table": _table(table)}},
+        {"add": {"table": {**_table(table), "comment": comment}}},
+    ]
+    for chain in chains:
+        name = _one_of(chain.hook, Hook)
+        base = {
+            "family": FAMILY,
+            "table": table,
+            "name": name,
+            "type": _one_of(chain.kind, ChainType),
+            "hook": name,
+            "prio": _integer(chain.priority, -(2**31), 2**31 - 1, "a priority"),
+            "policy": "accept",
+        }
+        commands.append({"add": {"chain": base}})
+        for rule in chain.rules:
+            expr = [statement.body for statement in rule]
+            where = {"family": FAMILY, "table": table, "chain": name}
+            commands.append({"add": {"rule": {**where, "expr": expr, "comment": comment}}})
+    return {"nftables": commands}
+
+
+def run_nft(netns: str | None, document: Document) -> str:
+    """Hand nft one JSON document inside the namespace; its stdout (JSON) back."""
+    return run_command(
+        in_netns(netns, list(NFT_ARGV)), input=json.dumps(document), timeout=NFT_TIMEOUT
     )
 
 
-def chain(hook: str, kind: str, priority: int, rules: list[str]) -> str:
-    """One base chain block; each rule a line without indent or newline. The ";" after the
-    block is required by nft when chains follow each other."""
-    lines = "".join(f"\t\t{rule}\n" for rule in rules)
-    return (
-        f"\tchain {hook} {{\n"
-        f"\t\ttype {kind} hook {hook} priority {priority}; policy accept;\n"
-        f"{lines}\t}};\n"
-    )
-
-
-def apply(netns: str | None, table: str, ruleset: str) -> None:
+def apply(netns: str | None, table: str, document: Document) -> None:
     try:
-        run_command(in_netns(netns, ["nft", "-f", "-"]), input=ruleset, timeout=NFT_TIMEOUT)
+        run_nft(netns, document)
     except CommandError as exc:
         raise FaultError(f"nft could not apply {table}: {exc}") from exc
 
@@ -52,7 +268,7 @@ def exists(netns: str | None, table: str) -> bool:
     if netns_missing(netns):
         return False
     try:
-        run_command(in_netns(netns, ["nft", "list", "table", "inet", table]), timeout=NFT_TIMEOUT)
+        run_nft(netns, {"nftables": [{"list": {"table": _table(table)}}]})
     except CommandError as exc:
         if exc.returncode == 1 and "No such file or directory" in exc.stderr:
             return False
@@ -65,7 +281,7 @@ def delete(netns: str | None, table: str) -> None:
     if netns_missing(netns):
         return
     try:
-        run_command(in_netns(netns, ["nft", "delete", "table", "inet", table]), timeout=NFT_TIMEOUT)
+        run_nft(netns, {"nftables": [{"delete": {"table": _table(table)}}]})
     except CommandError as exc:
         if exists(netns, table):
             raise FaultError(f"nft could not delete {table}: {exc}") from exc

@@ -95,15 +95,22 @@ class DnsFault(Fault):
             "--ready", str(self.workdir / READY_FILE),
         ]  # fmt: skip
 
-    def ruleset(self, port: int, families: list[str]) -> str:
-        """The nft script redirecting port 53 to the stub's port (fed to ``nft -f -``)."""
-        rules = [f"meta mark {STUB_MARK:#x} return"]
+    def ruleset(self, port: int, families: list[str]) -> nft.Document:
+        """The document redirecting port 53 to the stub's port."""
+        rules: list[nft.Rule] = [(nft.match_mark(STUB_MARK), nft.return_())]
+        protocols: tuple[nft.L4Protocol, ...] = ("udp", "tcp")
         for family in families:
-            nfproto = "ipv4" if family == "ipv4" else "ipv6"
-            for proto in ("udp", "tcp"):
-                rules.append(f"meta nfproto {nfproto} {proto} dport 53 redirect to :{port}")
-        body = nft.chain("output", "nat", CHAIN_PRIORITY, rules)
-        return nft.script(self.table, self.fault_id, body)
+            nfproto: nft.NfProto = "ipv4" if family == "ipv4" else "ipv6"
+            for proto in protocols:
+                rules.append(
+                    (
+                        nft.match_nfproto(nfproto),
+                        nft.match_ports(proto, "dport", (53,)),
+                        nft.redirect(port),
+                    )
+                )
+        chain = nft.Chain("output", "nat", CHAIN_PRIORITY, tuple(rules))
+        return nft.ruleset(self.table, self.fault_id, [chain])
 
     def apply(self) -> None:
         self.require_netns()

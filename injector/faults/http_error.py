@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from injector import nft
 from injector.faults.fault import FaultError
 from injector.protocol import FaultSpec
 from injector.proxy.redirect import RedirectFault, check_params, integer, number
@@ -79,6 +80,7 @@ class HttpErrorFault(RedirectFault):
             args += ["--delay", repr(self.delay)]
         return args
 
-    def chains(self, proxy_port: int | None) -> str:
+    def chains(self, proxy_port: int | None) -> list[nft.Chain]:
         assert proxy_port is not None
-        return self.nat_redirect_chain("prerouting", f"tcp dport {self.port}", proxy_port)
+        match = [nft.match_ports("tcp", "dport", (self.port,))]
+        return [self.nat_redirect_chain("prerouting", match, proxy_port)]

@@ -19,7 +19,9 @@ import ipaddress
 import json
 from typing import Any, Literal
 
+from injector import nft
 from injector.commands import CommandError, in_netns, run_command
+from injector.faults.addresses import plain_address
 from injector.faults.fault import FaultError
 from injector.netem import TC_TIMEOUT, NetemDelay, netem_available
 from injector.protocol import FaultSpec
@@ -73,7 +75,7 @@ class LatencyFault(RedirectFault):
             "fault_id": self.fault_id,
             "mechanism": mechanism,
             "netns": self.netns,
-            "destinations": list(self.destinations),
+            "destinations": [str(d) for d in self.destinations],
             "ports": list(self.ports),
             "latency": self.latency,
             "jitter": self.jitter,
@@ -92,17 +94,17 @@ class LatencyFault(RedirectFault):
     def proxy_args(self) -> list[str]:
         return ["tcp", "--latency", repr(self.latency), "--jitter", repr(self.jitter)]
 
-    def chains(self, proxy_port: int | None) -> str:
+    def chains(self, proxy_port: int | None) -> list[nft.Chain]:
         assert proxy_port is not None
         match = []
         if self.destinations:
-            match.append(f"ip daddr {{ {', '.join(self.destinations)} }}")
+            match.append(nft.match_addresses("ip", "daddr", self.destinations))
         match.append(
-            "tcp dport { " + ", ".join(map(str, self.ports)) + " }"
+            nft.match_ports("tcp", "dport", self.ports)
             if self.ports
-            else "meta l4proto tcp"
+            else nft.match_l4proto(("tcp",))
         )
-        return self.nat_redirect_chain("output", " ".join(match), proxy_port)
+        return [self.nat_redirect_chain("output", match, proxy_port)]
 
     # -- apply / revert --
     def apply(self) -> None:
@@ -153,9 +155,8 @@ class LatencyFault(RedirectFault):
         tmp.replace(self.mechanism_file)
 
     def netem(self, device: str) -> NetemDelay:
-        return NetemDelay(
-            device, self.table, self.latency, self.jitter, self.destinations, self.ports
-        )
+        destinations = tuple(str(d) for d in self.destinations)
+        return NetemDelay(device, self.table, self.latency, self.jitter, destinations, self.ports)
 
     def links(self) -> list[str]:
         out = run_command(in_netns(self.netns, ["ip", "-o", "link", "show"]), timeout=TC_TIMEOUT)
@@ -174,7 +175,7 @@ class LatencyFault(RedirectFault):
             return ""  # the device is gone, and its qdiscs with it
 
 
-def _destinations(value: object) -> tuple[str, ...]:
+def _destinations(value: object) -> tuple[ipaddress.IPv4Address, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not value:
@@ -183,12 +184,9 @@ def _destinations(value: object) -> tuple[str, ...]:
         )
     found = []
     for raw in value:
-        try:
-            address = ipaddress.ip_address(raw)
-        except (TypeError, ValueError):
-            raise FaultError(f"network.latency: {raw!r} is not an IP address", True) from None
-        if address.version != 4:
+        address = plain_address("network.latency", raw)
+        if not isinstance(address, ipaddress.IPv4Address):
             # The proxy fallback reads SO_ORIGINAL_DST for IPv4 only.
             raise FaultError(f"network.latency: IPv6 destination {raw} is not supported", True)
-        found.append(str(address))
+        found.append(address)
     return tuple(dict.fromkeys(found))

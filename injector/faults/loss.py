@@ -20,6 +20,7 @@ from typing import Any
 
 from injector import nft
 from injector.commands import CommandError, in_netns, netns_missing, run_command
+from injector.faults.addresses import plain_address
 from injector.faults.bandwidth import (
     delete_root_if_ours,
     egress_interface,
@@ -87,18 +88,14 @@ class LossParams:
             or not 0 <= loss <= 100  # also refuses NaN
         ):
             raise FaultError(f"network.loss: loss must be a percent 0..100, got {loss!r}", True)
-        destinations = []
+        destinations: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
         raw_destinations = params.get("destinations")
         if raw_destinations is not None:
             # An empty list means the targets resolved to nothing: dropping everything instead
             # would widen the blast radius, so it is refused.
             if not isinstance(raw_destinations, list) or not raw_destinations:
                 raise FaultError("network.loss: destinations must be a non-empty list", True)
-            for raw in raw_destinations:
-                try:
-                    destinations.append(ipaddress.ip_address(raw))
-                except (TypeError, ValueError):
-                    raise FaultError(f"network.loss: {raw!r} is not an IP address", True) from None
+            destinations = [plain_address("network.loss", raw) for raw in raw_destinations]
         raw_ports = params.get("ports")
         if raw_ports is not None and (
             not isinstance(raw_ports, list)
@@ -156,31 +153,51 @@ class LossFault(Fault):
             "ruleset": self.ruleset() if mechanism == "nftables" else None,
         }
 
-    def ruleset(self) -> str:
-        """The nft script for the nftables mechanism (fed to ``nft -f -``)."""
+    def ruleset(self) -> nft.Document:
+        """The document the nftables mechanism hands to nft."""
+        rules: list[nft.Rule] = (
+            [] if self.params.destinations else [(nft.match_oifname("lo"), nft.return_())]
+        )
+        rules += self._drop_rules()
+        chain = nft.Chain("output", "filter", CHAIN_PRIORITY, tuple(rules))
+        return nft.ruleset(self.table, self.fault_id, [chain])
+
+    def _drop_rules(self) -> list[nft.Rule]:
         threshold = self.params.threshold
-        # nft refuses a bound equal to the modulus, and 0 % is simply no rule.
-        drop = "drop" if threshold >= SCALE else f"numgen random mod {SCALE} < {threshold} drop"
-        matches: list[str] = []
-        for family, version in (("ip", 4), ("ip6", 6)):
-            addresses = [str(d) for d in self.params.destinations if d.version == version]
-            if addresses:
-                matches.append(f"{family} daddr {{ {', '.join(addresses)} }} ")
+        if threshold <= 0:
+            return []  # 0 % is simply no rule
+        # nft refuses a bound equal to the modulus: 100 % is a plain drop.
+        dropping: nft.Rule = (
+            (nft.drop(),)
+            if threshold >= SCALE
+            else (nft.numgen_below(SCALE, threshold), nft.drop())
+        )
+        matches: list[nft.Rule] = [
+            (nft.match_addresses(family, "daddr", addresses),)
+            for family, addresses in nft.by_family(self.params.destinations)
+        ]
         if not self.params.destinations:
-            matches.append("")
-        rules = [] if self.params.destinations else ['oifname "lo" return']
-        for match in matches if threshold > 0 else []:
+            matches.append(())
+        rules: list[nft.Rule] = []
+        for match in matches:
             if not self.params.ports:
-                rules.append(f"{match}{drop}")
+                rules.append((*match, *dropping))
                 continue
             # Either end may be the service port (the target as client or as server); the
             # second rule skips what the first already drew for, so no packet draws twice.
-            ports = f"{{ {', '.join(str(p) for p in self.params.ports)} }}"
-            proto = "meta l4proto { tcp, udp }"
-            rules.append(f"{match}{proto} th dport {ports} {drop}")
-            rules.append(f"{match}{proto} th dport != {ports} th sport {ports} {drop}")
-        body = nft.chain("output", "filter", CHAIN_PRIORITY, rules)
-        return nft.script(self.table, self.fault_id, body)
+            ports = self.params.ports
+            proto = nft.match_l4proto(("tcp", "udp"))
+            rules.append((*match, proto, nft.match_ports("th", "dport", ports), *dropping))
+            rules.append(
+                (
+                    *match,
+                    proto,
+                    nft.match_ports("th", "dport", ports, negate=True),
+                    nft.match_ports("th", "sport", ports),
+                    *dropping,
+                )
+            )
+        return rules
 
     def apply(self) -> None:
         self.require_netns()

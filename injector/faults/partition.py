@@ -2,8 +2,8 @@
 
 One table per run and step (``inet drillhall_r{run}_s{step}``) inside the target's network
 namespace, with an input and an output chain that drop packets from / to the peers. The table
-is written with ``nft -f -`` in one transaction, so it is either fully there or not at all, and
-reverting is deleting that one table.
+is loaded as one JSON document (``injector.nft``) in one transaction, so it is either fully
+there or not at all, and reverting is deleting that one table.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from injector import nft
+from injector.faults.addresses import plain_address
 from injector.faults.fault import Fault, FaultError
 from injector.protocol import FaultSpec
 
@@ -39,12 +40,7 @@ class PartitionParams:
         raw_peers = params.get("peers")
         if not isinstance(raw_peers, list) or not raw_peers:
             raise FaultError("network.partition: peers must be a non-empty list of addresses", True)
-        peers = []
-        for raw in raw_peers:
-            try:
-                peers.append(ipaddress.ip_address(raw))
-            except (TypeError, ValueError):
-                raise FaultError(f"network.partition: {raw!r} is not an IP address", True) from None
+        peers = [plain_address("network.partition", raw) for raw in raw_peers]
         direction = params.get("direction", "both")
         if direction not in DIRECTIONS:
             raise FaultError(
@@ -86,32 +82,34 @@ class PartitionFault(Fault):
             "ruleset": self.ruleset(),
         }
 
-    def ruleset(self) -> str:
-        """The nft script apply() feeds to ``nft -f -``."""
+    def ruleset(self) -> nft.Document:
+        """The document apply() hands to nft."""
         chains = []
         if self.params.direction in ("both", "in"):
             chains.append(self._chain("input", "saddr"))
         if self.params.direction in ("both", "out"):
             chains.append(self._chain("output", "daddr"))
-        return nft.script(self.table, self.fault_id, "".join(chains))
+        return nft.ruleset(self.table, self.fault_id, chains)
 
-    def _chain(self, hook: str, field: str) -> str:
-        rules = []
-        for family, version in (("ip", 4), ("ip6", 6)):
-            addresses = [str(p) for p in self.params.peers if p.version == version]
-            if not addresses:
-                continue
-            match = f"{family} {field} {{ {', '.join(addresses)} }}"
+    def _chain(self, hook: nft.Hook, field: nft.AddressField) -> nft.Chain:
+        rules: list[nft.Rule] = []
+        for family, addresses in nft.by_family(self.params.peers):
+            match = nft.match_addresses(family, field, addresses)
             if not self.params.ports:
-                rules.append(f"{match} drop")
+                rules.append((match, nft.drop()))
                 continue
             # Either end of a flow may be the service port: match both so replies die too.
-            ports = ", ".join(str(p) for p in self.params.ports)
-            for port_field in ("dport", "sport"):
+            port_fields: tuple[nft.PortField, ...] = ("dport", "sport")
+            for port_field in port_fields:
                 rules.append(
-                    f"{match} meta l4proto {{ tcp, udp }} th {port_field} {{ {ports} }} drop"
+                    (
+                        match,
+                        nft.match_l4proto(("tcp", "udp")),
+                        nft.match_ports("th", port_field, self.params.ports),
+                        nft.drop(),
+                    )
                 )
-        return nft.chain(hook, "filter", CHAIN_PRIORITY, rules)
+        return nft.Chain(hook, "filter", CHAIN_PRIORITY, tuple(rules))
 
     def apply(self) -> None:
         self.require_netns()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from injector import nft
 from injector.protocol import FaultSpec
 from injector.proxy.redirect import RedirectFault, check_params, int_list
 
@@ -32,6 +33,6 @@ class ResetFault(RedirectFault):
             "ruleset": self.ruleset(None),
         }
 
-    def chains(self, proxy_port: int | None) -> str:
-        ports = ", ".join(map(str, self.ports))
-        return self.filter_chain("input", f"tcp dport {{ {ports} }} reject with tcp reset")
+    def chains(self, proxy_port: int | None) -> list[nft.Chain]:
+        rule = (nft.match_ports("tcp", "dport", self.ports), nft.reject_tcp_reset())
+        return [self.filter_chain("input", rule)]

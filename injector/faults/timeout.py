@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from injector import nft
 from injector.faults.fault import FaultError
 from injector.protocol import FaultSpec
 from injector.proxy.redirect import RedirectFault, check_params, int_list
@@ -47,19 +48,24 @@ class TimeoutFault(RedirectFault):
             "netns": self.netns,
             "ports": list(self.ports),
             "artifacts": self.artifacts(),
-            "ruleset": self.ruleset(0 if self.mode == "hold" else None),
+            "ruleset": self.planned_ruleset(),
         }
+
+    def planned_ruleset(self) -> nft.Document | None:
+        if self.mode == "drop_syn":
+            return self.ruleset(None)
+        # The hold redirect points at the proxy's port, known once the proxy listens.
+        port = self.read_port()
+        return None if port is None else self.ruleset(port)
 
     def proxy_args(self) -> list[str] | None:
         # 0.0.0.0: a prerouting redirect sends the connection to the address of the interface
         # it arrived on.
         return ["hold", "--listen", "0.0.0.0"] if self.mode == "hold" else None  # noqa: S104
 
-    def chains(self, proxy_port: int | None) -> str:
-        ports = ", ".join(map(str, self.ports))
+    def chains(self, proxy_port: int | None) -> list[nft.Chain]:
+        match = nft.match_ports("tcp", "dport", self.ports)
         if self.mode == "drop_syn":
-            return self.filter_chain(
-                "input", f"tcp dport {{ {ports} }} tcp flags & (syn | ack) == syn drop"
-            )
+            return [self.filter_chain("input", (match, nft.tcp_syn_only(), nft.drop()))]
         assert proxy_port is not None
-        return self.nat_redirect_chain("prerouting", f"tcp dport {{ {ports} }}", proxy_port)
+        return [self.nat_redirect_chain("prerouting", [match], proxy_port)]

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from abc import abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 
 from injector import children, nft
@@ -75,8 +76,8 @@ class RedirectFault(Fault):
         return self.workdir / f"{CHILD}.port"
 
     @abstractmethod
-    def chains(self, proxy_port: int | None) -> str:
-        """The chain blocks of the table, given the port the proxy listens on (if any)."""
+    def chains(self, proxy_port: int | None) -> list[nft.Chain]:
+        """The chains of the table, given the port the proxy listens on (if any)."""
 
     def proxy_args(self) -> list[str] | None:
         """The ``python -m injector.proxy`` arguments after the mode, or None for no proxy."""
@@ -88,23 +89,25 @@ class RedirectFault(Fault):
             found.append(f"child {CHILD} ({self.workdir / (CHILD + '.pid')})")
         return found
 
-    def ruleset(self, proxy_port: int | None) -> str:
-        return nft.script(self.table, self.fault_id, self.chains(proxy_port))
+    def ruleset(self, proxy_port: int | None) -> nft.Document:
+        return nft.ruleset(self.table, self.fault_id, self.chains(proxy_port))
 
-    def nat_redirect_chain(self, hook: str, match: str, proxy_port: int) -> str:
+    def nat_redirect_chain(
+        self, hook: nft.Hook, match: Sequence[nft.Statement], proxy_port: int
+    ) -> nft.Chain:
         """A nat chain redirecting ``match`` to the proxy, letting the proxy's own traffic by."""
-        return nft.chain(
+        return nft.Chain(
             hook,
             "nat",
             NAT_PRIORITY,
-            [
-                f"meta mark {PROXY_MARK:#x} return",
-                f"meta nfproto ipv4 {match} redirect to :{proxy_port}",
-            ],
+            (
+                (nft.match_mark(PROXY_MARK), nft.return_()),
+                (nft.match_nfproto("ipv4"), *match, nft.redirect(proxy_port)),
+            ),
         )
 
-    def filter_chain(self, hook: str, rule: str) -> str:
-        return nft.chain(hook, "filter", FILTER_PRIORITY, [rule])
+    def filter_chain(self, hook: nft.Hook, rule: nft.Rule) -> nft.Chain:
+        return nft.Chain(hook, "filter", FILTER_PRIORITY, (rule,))
 
     # -- apply / revert --
     def apply(self) -> None:

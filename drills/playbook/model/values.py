@@ -211,13 +211,23 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 
 def _address(value: str) -> str:
     try:
-        return str(ipaddress.ip_address(value.strip()))
+        address = ipaddress.ip_address(value.strip())
     except ValueError:
         raise PydanticCustomError(
             "ip_address",
             "expected an IP address like 10.77.0.3 or fd00::3, got '{text}'",
             {"text": value},
         ) from None
+    # ipaddress takes any text after "%" as an IPv6 scope and keeps it in str(): an address
+    # that reaches a firewall rule must be the address alone. (The agent refuses it too.)
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        raise PydanticCustomError(
+            "ip_address_scope",
+            "an address with a scope (the part after %) names an interface, not a peer, "
+            "got '{text}'",
+            {"text": _abridged(value.strip(), keep=40), "hint": "write the address alone"},
+        )
+    return str(address)
 
 
 Address = Annotated[
