@@ -146,9 +146,15 @@ def _check_payload(payload: Any) -> dict[str, Any]:
         raise RegistrationError(f"address must be a string, got {address!r}")
     if address:
         try:
-            address = str(ipaddress.ip_address(address))
+            parsed = ipaddress.ip_address(address)
         except ValueError:
             raise RegistrationError(f"address {address!r} is not an IP address") from None
+        if getattr(parsed, "scope_id", None):
+            # Addresses become partition peers and loss destinations on other hosts.
+            raise RegistrationError(
+                f"address {address!r} has a scope (the part after %); register the plain address"
+            )
+        address = str(parsed)
     queue = payload.get("queue") or agent_queue(name)
     if not isinstance(queue, str) or len(queue) > 100:
         raise RegistrationError(f"invalid queue {queue!r}")

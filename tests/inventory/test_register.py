@@ -94,6 +94,7 @@ def test_new_agent_without_address_is_refused() -> None:
     [
         ({"host": "../etc"}, "invalid agent host name"),
         ({"address": "not-an-ip"}, "is not an IP address"),
+        ({"address": "fe80::1%eth0"}, "has a scope"),
         ({"labels": {"role": 3}}, "value must be a string"),
         ({"labels": ["role=db"]}, "labels must be an object"),
         ({"services": [{"name": "redis", "port": 70000}]}, "port must be 1..65535"),

@@ -1,14 +1,27 @@
 from __future__ import annotations
 
+import ipaddress
+
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+
+def plain_address(value: str) -> None:
+    """A host's address is a peer in fault rules: "fe80::1%eth0" names an interface too."""
+    if "%" in value:
+        raise ValidationError(
+            "%(value)s has a scope (the part after %%); give the host's plain address",
+            params={"value": value},
+        )
+    ipaddress.ip_address(value)
 
 
 class Host(models.Model):
     """A target host with an agent listening on its own queue."""
 
     name = models.SlugField(max_length=63, unique=True)
-    address = models.GenericIPAddressField()
+    address = models.GenericIPAddressField(validators=[plain_address])
     agent_queue = models.CharField(max_length=100)
     # The network namespace the host lives in (lab hosts); empty for a real machine.
     netns = models.CharField(max_length=63, blank=True)
