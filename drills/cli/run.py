@@ -63,9 +63,7 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         if interrupted["count"] == 1 and interrupted["run"] is not None:
             say(f"abort requested ({name}); reverting faults...")
             abort_run(interrupted["run"], f"aborted from the command line ({name})")
-        elif interrupted["count"] == 1:
-            raise KeyboardInterrupt  # nothing started yet: just leave
-        else:
+        else:  # nothing handed over yet, or a second signal: just leave
             raise KeyboardInterrupt
 
     handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from drills.cli.process_group import start_logged
 from injector.protocol import agent_queue
@@ -214,6 +213,3 @@ class WorkerPool:
         log = self.log_dir / f"{name}.log"
         proc = start_logged(argv, log)
         return PoolWorker(name, queue, proc.pid, process_start(proc.pid) or 0, str(log))
-
-    def describe(self) -> dict[str, Any]:
-        return asdict(PoolState.load(self.state_file))

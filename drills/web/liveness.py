@@ -176,7 +176,8 @@ def _close_evidence(run_key: str) -> None:
 
 @dataclass
 class Reaper:
-    """Finds lost and stuck runs. One per process; ``sweep`` is safe to run anywhere, any time."""
+    """Finds lost and stuck runs; ``sweep`` is safe to run anywhere, any time, by anyone (the
+    judgement reads only the database, and ending a run is written once)."""
 
     lease_seconds: float = field(default_factory=lambda: settings.DRILLHALL_RUN_LEASE_SECONDS)
     requeue_seconds: float = field(default_factory=lambda: settings.DRILLHALL_REQUEUE_SECONDS)

@@ -9,7 +9,6 @@ clean-up (it ends as "orchestrator lost") instead of doing nothing.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -21,7 +20,7 @@ from drills.engine.states import RunState
 from drills.playbook.errors import PlaybookError
 from drills.playbook.parser import parse_playbook
 from drills.web.agents import CeleryFaultDriver, RedisEvidenceFeed
-from drills.web.liveness import RunLease, end_lost_run, lease_alive
+from drills.web.liveness import Reaper, RunLease, end_lost_run
 from drills.web.models import DrillRun
 from drills.web.run_control import end_run
 from drills.web.stream import RunEventSink
@@ -52,10 +51,7 @@ def _redelivered(run: DrillRun) -> str:
     run.refresh_from_db()
     if run.finished_at is not None:
         return "finished already"
-    young = run.started_at is not None and timezone.now() - run.started_at < timedelta(
-        seconds=settings.DRILLHALL_RUN_LEASE_SECONDS
-    )
-    if young or lease_alive(run):
+    if not Reaper().lost(run):
         return "driven by another orchestrator"
     # Its orchestrator died with the message unacknowledged: finish the clean-up.
     end_lost_run(run)

@@ -43,9 +43,11 @@ def _sweep_for_lost_runs(sender: Any = None, **_: Any) -> None:
         from drillhall.celery import app
         from injector.watchdog import watch
 
+        broker = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+
         def broker_answers() -> bool:
             try:
-                return bool(redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2).ping())
+                return bool(broker.ping())
             except redis.RedisError:
                 return False
 
