@@ -9,6 +9,8 @@ import dj_database_url
 
 from drillhall.env import env_bool, env_float, env_int, env_list, env_str, state_dir
 from drillhall.secret_key import load_secret_key
+from injector.credentials import server_redis_url
+from injector.protocol import REGISTER_QUEUE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -105,7 +107,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Passwords and keys, one file each (injector/credentials.py): Redis users' passwords, agents'
+# keys. `make setup` writes them; production points this at a directory of its own.
+DRILLHALL_CREDENTIALS_DIR = Path(
+    env_str("DRILLHALL_CREDENTIALS_DIR", str(BASE_DIR / "var" / "credentials"))
+)
+# Redis is reached as the user "drillhall": a REDIS_URL that names no user gets it, and its
+# password, from the credentials directory (never from the environment, where `ps e` shows it).
+REDIS_URL = server_redis_url(
+    env_str("REDIS_URL", "redis://127.0.0.1:6379/0"), DRILLHALL_CREDENTIALS_DIR
+)
 
 # The cache holds the failed-login counts below. On Redis, so that the web processes share them
 # and a restart does not wipe them (the tests use one in memory: tests/web/conftest.py).
@@ -132,8 +143,10 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# The queue orchestrator workers consume (agents register their hosts on it too).
+# The queue orchestrator workers consume. They consume the agents' registrations too, from a
+# queue of their own: an agent's Redis user may push there, never to the orchestrator's queue.
 DRILLHALL_ORCHESTRATOR_QUEUE = env_str("DRILLHALL_ORCHESTRATOR_QUEUE", "orchestrator")
+DRILLHALL_REGISTER_QUEUE = REGISTER_QUEUE
 CELERY_TASK_DEFAULT_QUEUE = DRILLHALL_ORCHESTRATOR_QUEUE
 # Threads of an orchestrator worker: each run it drives holds one for its whole length.
 DRILLHALL_ORCHESTRATOR_CONCURRENCY = int(env_float("DRILLHALL_ORCHESTRATOR_CONCURRENCY", 16))

@@ -8,8 +8,13 @@ DRILLHALL_AGENT_NETNS (optional), DRILLHALL_AGENT_STATE (ledger directory). The 
 sends the tasks below by name to the host's queue (``protocol.agent_queue``); the supervisor
 (``injector.supervisor``) runs this worker and the janitor.
 
+The worker reaches Redis as its host's own user, ``agent-<host>`` (password in the
+credentials directory, ``injector.credentials``), which may touch only its own keys
+(``injector.redis_acl``). So it declares nothing (no kombu bindings), keeps its
+unacknowledged messages under its own keys, has no remote control and sends no events.
+
 When the worker is ready it registers its host with the orchestrator: the task
-``REGISTER_HOST_TASK`` is sent by name to DRILLHALL_REGISTER_QUEUE ("orchestrator"),
+``REGISTER_HOST_TASK`` is sent by name to DRILLHALL_REGISTER_QUEUE ("registrations"),
 with DRILLHALL_AGENT_ADDRESS, DRILLHALL_AGENT_LABELS and DRILLHALL_AGENT_SERVICES (JSON).
 """
 
@@ -27,7 +32,9 @@ from urllib.parse import urlsplit
 import redis
 from celery import Celery
 from celery.signals import worker_init, worker_ready
+from kombu import Queue
 
+from injector.credentials import agent_redis_url, redacted
 from injector.evidence import EvidenceSessions, host_scope
 from injector.faults.fault import FaultError
 from injector.halt import HaltFlag
@@ -41,7 +48,10 @@ from injector.protocol import (
     Refusal,
     RenewRequest,
     RevertRequest,
+    agent_queue,
+    agent_task_id,
 )
+from injector.redis_acl import agent_transport_options
 from injector.watchdog import watch
 
 _parse = parse_request
@@ -54,11 +64,37 @@ PR_SET_PDEATHSIG = 1
 
 
 def redis_url_from_env() -> str:
+    """REDIS_URL, with this host's agent user and password when it names none."""
     url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
     # A typo here would otherwise surface as a worker retrying a bogus broker forever.
     if urlsplit(url).scheme not in REDIS_SCHEMES:
-        raise RuntimeError(f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {url!r}")
-    return url
+        raise RuntimeError(
+            f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {redacted(url)!r}"
+        )
+    host = os.environ.get("DRILLHALL_AGENT_HOST")
+    return agent_redis_url(url, host) if host else url
+
+
+def _own_queue(host: str) -> Queue:
+    # no_declare: consuming a Redis list needs no binding, and the agent's user may not write
+    # kombu's binding tables (an agent could otherwise bind another queue to its exchange).
+    return Queue(agent_queue(host), no_declare=True)
+
+
+def _host_settings() -> dict[str, Any]:
+    """What a worker of one host's agent needs for its Redis user's narrow rights."""
+    host = os.environ.get("DRILLHALL_AGENT_HOST")
+    if not host:
+        return {}  # imported without an agent to run (tests, tools)
+    return {
+        "broker_transport_options": agent_transport_options(host),
+        "task_queues": (_own_queue(host),),
+        # Remote control and events live in shared keys and channels (the pidbox, celeryev)
+        # an agent's user may not touch; the supervisor and the watchdog do without them.
+        "worker_enable_remote_control": False,
+        "worker_send_task_events": False,
+        "task_send_sent_event": False,
+    }
 
 
 app = Celery("drillhall-agent")
@@ -75,6 +111,7 @@ app.conf.update(
     # Results are read within seconds by the orchestrator; do not let them pile up in Redis.
     result_expires=3600,
     worker_hijack_root_logger=True,
+    **_host_settings(),
 )
 
 
@@ -183,11 +220,31 @@ def _broker_answers() -> bool:
         return False
 
 
+def _answers_itself(host: str, timeout: float = 2.0) -> bool:
+    """Send this worker its own ping through the broker, and wait for its reply."""
+    result = app.send_task(
+        AgentTask.PING,
+        args=[PingRequest().to_json()],
+        queue=_own_queue(host),
+        expires=timeout,
+        task_id=agent_task_id(host),
+    )
+    try:
+        return isinstance(result.get(timeout=timeout, disable_sync_subtasks=False), dict)
+    except Exception:
+        return False
+    finally:
+        result.forget()
+
+
 @worker_ready.connect
 def _watch_itself(sender: Any = None, **_: Any) -> None:
     """A worker that went deaf after a broker restart exits; its supervisor starts another."""
-    if sender is not None and getattr(sender, "hostname", None):
-        watch(app, sender.hostname, _broker_answers)
+    if sender is None or not getattr(sender, "hostname", None):
+        return
+    host = os.environ.get("DRILLHALL_AGENT_HOST")
+    answers = functools.partial(_answers_itself, host) if host else None
+    watch(app, sender.hostname, _broker_answers, answers=answers)
 
 
 @worker_ready.connect
@@ -204,7 +261,8 @@ def _register_host(**_: Any) -> None:
         app.send_task(
             REGISTER_HOST_TASK,
             args=[registration.payload(address)],
-            queue=registration.queue_name,
+            # Straight into the list (kombu's default exchange): no binding to read or write.
+            queue=Queue(registration.queue_name, no_declare=True),
             ignore_result=True,
         )
         log.info("registered host %s (%s) with %s", registration.host, address,

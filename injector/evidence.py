@@ -5,9 +5,10 @@ alive in Redis while the run lives. The session's reader thread closes every col
 key is gone: deleted by the runner at the end of the run, or expired because the orchestrator
 died. So collectors never outlive their drill, whoever fails.
 
-Samples go to one Redis list per run (``protocol.evidence_samples_key``), each interval's
-followed by a beat (``protocol.EvidenceBeat``), which the runner drains each tick and
-writes into the run's event stream: the one source of truth stays the run's events.
+Samples go to one Redis list per run and host (``protocol.evidence_samples_key``: an agent's
+Redis user may write its own host's only), each interval's followed by a beat
+(``protocol.EvidenceBeat``), which the runner drains each tick and writes into the run's event
+stream: the one source of truth stays the run's events.
 
 Scope: a host that is a network namespace (the lab, or a container) is watched by that
 namespace's inode for network collectors and by the processes inside it for process collectors;
@@ -96,7 +97,7 @@ class Session:
         self.thread.start()
 
     def _loop(self) -> None:
-        key = evidence_samples_key(self.run)
+        key = evidence_samples_key(self.run, self.host)
         failing_since: float | None = None
         try:
             while not self.stop.wait(self.interval):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from injector.credentials import agent_redis_url
 from injector.faults.catalogue import build_fault
 from injector.faults.fault import FaultError
 from injector.halt import HaltFlag, HaltState, HaltUnknown
@@ -49,7 +50,8 @@ class AgentConfig:
     host: str
     netns: str | None
     state_dir: Path
-    # The broker's Redis, which also holds the halt flag (None: no halt checks, tests only).
+    # The broker's Redis, which also holds the halt flag (None: no halt checks, tests only),
+    # as this host's own Redis user.
     redis_url: str | None = None
 
     @classmethod
@@ -61,11 +63,12 @@ class AgentConfig:
             raise RuntimeError("DRILLHALL_AGENT_HOST is not set")
         if not state:
             raise RuntimeError("DRILLHALL_AGENT_STATE is not set")
+        redis_url = env.get("REDIS_URL") or None
         return cls(
             host=check_host_name(host),
             netns=env.get("DRILLHALL_AGENT_NETNS") or None,
             state_dir=Path(state),
-            redis_url=env.get("REDIS_URL") or None,
+            redis_url=agent_redis_url(redis_url, host) if redis_url else None,
         )
 
 

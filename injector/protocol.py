@@ -43,9 +43,12 @@ class AgentTask(StrEnum):
     COLLECT = "drillhall.agent.collect"
 
 
-# The one task an agent sends the other way: announcing its host when its worker starts.
+# The one task an agent sends the other way: announcing its host when its worker starts. It has
+# a queue of its own, which orchestrator workers also consume: an agent's Redis user may push to
+# that queue only, never to the orchestrator's (injector.redis_acl).
 REGISTER_HOST_TASK = "drillhall.register_host"
-DEFAULT_REGISTER_QUEUE = "orchestrator"
+REGISTER_QUEUE = "registrations"
+DEFAULT_REGISTER_QUEUE = REGISTER_QUEUE
 
 # A lease longer than a day is a bug in the caller, not a drill.
 MAX_LEASE_SECONDS = 24 * 3600.0
@@ -69,6 +72,25 @@ def agent_queue(host: str) -> str:
 
 def host_of_queue(queue: str) -> str:
     return queue.removeprefix("agent.")
+
+
+# -- what else of the broker an agent touches (its Redis user may touch nothing more) ----------
+# ':' cannot be part of a host name, so these prefixes of one host never cover another's keys.
+
+
+def agent_task_id(host: str) -> str:
+    """A fresh id for a task sent to ``host``'s agent. The agent stores its reply under
+    Celery's result key for this id, which its Redis user may write only with this prefix."""
+    return f"{agent_task_id_prefix(host)}{uuid.uuid4().hex}"
+
+
+def agent_task_id_prefix(host: str) -> str:
+    return f"agent:{check_host_name(host)}:"
+
+
+def agent_keys_prefix(host: str) -> str:
+    """The agent's own bookkeeping keys (its broker's unacknowledged messages)."""
+    return f"drillhall:agent:{check_host_name(host)}:"
 
 
 def new_run_key() -> str:
@@ -485,17 +507,22 @@ class CollectReply:
 
 # -- kernel evidence ------------------------------------------------------------------------
 
-# Per run: the agents push samples to one list, and collectors live while the lease key does.
+# Per run: each agent pushes samples to its host's list, and collectors live while the run's
+# lease key does.
 MAX_SAMPLES_KEPT = 20_000  # per run list: a runner that stopped draining cannot fill Redis
 SAMPLES_TTL_S = 3600
 
 
-def evidence_samples_key(run: str) -> str:
-    return f"drillhall:evidence:{check_run_key(run)}:samples"
+EVIDENCE_KEY_PREFIX = "drillhall:evidence:"
+
+
+def evidence_samples_key(run: str, host: str) -> str:
+    """One list per run and host: an agent's Redis user may push to its own host's only."""
+    return f"{EVIDENCE_KEY_PREFIX}{check_run_key(run)}:samples:{check_host_name(host)}"
 
 
 def evidence_lease_key(run: str) -> str:
-    return f"drillhall:evidence:{check_run_key(run)}:lease"
+    return f"{EVIDENCE_KEY_PREFIX}{check_run_key(run)}:lease"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from injector.credentials import agent_redis_url
 from injector.halt import HaltFlag, HaltUnknown
 from injector.host import parse_label, parse_service
 from injector.janitor import Janitor
@@ -84,7 +85,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--redis-url",
         default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
-        help="broker and result backend (default: $REDIS_URL)",
+        help="broker and result backend, without a password: the agent's own Redis user and "
+        "its password come from the credentials directory (default: $REDIS_URL)",
     )
     parser.add_argument(
         "--address",
@@ -146,7 +148,8 @@ class Supervisor:
         self.state_dir = state_dir
         self.ledger = Ledger(state_dir)
         self.janitor = Janitor(self.ledger)
-        self.halt_flag = HaltFlag.from_url(args.redis_url)
+        # As this host's Redis user (its password from the credentials directory).
+        self.halt_flag = HaltFlag.from_url(agent_redis_url(args.redis_url, args.host))
         self.halted_for: str | None = None
         self.stopping = threading.Event()
         self.janitor_stop = threading.Event()

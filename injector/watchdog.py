@@ -5,7 +5,9 @@ consumer that never reconnects ("'NoneType' object has no attribute 'hostname'" 
 it takes no task and answers no control message, yet nothing restarts it, because it has not
 died. Both kinds of worker (the orchestrator's and each agent's) watch themselves: while the
 broker answers, the worker pings its own node through the broker; when it has not answered its
-own ping several times in a row, it exits (status 75, "try again later"). An agent's supervisor
+own ping several times in a row, it exits (status 75, "try again later"). The orchestrator's
+ping is Celery's remote control; an agent has no remote control (its Redis user may not reach
+the control queues), so it sends itself its own ``ping`` task instead. An agent's supervisor
 then reverts what its ledger holds and starts a new worker; an orchestrator's (systemd, the CLI
 pool, the test stacks) starts a new one, and runs it left are ended by the reaper.
 
@@ -32,8 +34,15 @@ def watch(
     every: float = 5.0,
     misses: int = 3,
     exit: Callable[[int], None] = os._exit,
+    answers: Callable[[], bool] | None = None,
 ) -> threading.Thread:
-    """Start the watch on a daemon thread; ``node`` is the worker's own name (name@host)."""
+    """Start the watch on a daemon thread; ``node`` is the worker's own name (name@host).
+    ``answers`` asks the worker to answer (default: a remote-control ping to ``node``)."""
+
+    def control_ping() -> bool:
+        return bool(app.control.ping(destination=[node], timeout=2.0))
+
+    asks = answers or control_ping
 
     def loop() -> None:
         missed = 0
@@ -43,11 +52,11 @@ def watch(
                 if not broker_answers():
                     missed = 0  # the broker is away: nothing to judge until it is back
                     continue
-                replies = app.control.ping(destination=[node], timeout=2.0)
+                answered = asks()
             except Exception as exc:
                 log.warning("watchdog: cannot ping %s: %s", node, exc)
                 continue
-            missed = 0 if replies else missed + 1
+            missed = 0 if answered else missed + 1
             if missed >= misses:
                 log.error(
                     "watchdog: %s has not answered its own ping %d times while the broker "

@@ -106,26 +106,33 @@ else
   say "not root: no kernel headers links, no debugfs; eBPF collectors will use the /proc fallback"
 fi
 
-# 4. Redis on 127.0.0.1:6379.
-if redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
-  if [ "$(redis-cli -h 127.0.0.1 -p 6379 config get appendonly 2>/dev/null | tail -1)" = "no" ]; then
-    # Started without persistence (an older set-up): a restart would lose queued runs.
-    redis-cli -h 127.0.0.1 -p 6379 config set appendonly yes >/dev/null
-    say "Redis: running on 127.0.0.1:6379; turned on its append-only file (persistence)"
-  else
-    say "Redis: running on 127.0.0.1:6379"
-  fi
+# 4. Redis on 127.0.0.1:$DRILLHALL_REDIS_PORT (6379), with its ACL users.
+# redis-cli answers (PONG, or NOAUTH once the users are there) whenever a Redis listens.
+REDIS_PORT=${DRILLHALL_REDIS_PORT:-6379}
+redis_answers() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -qE 'PONG|NOAUTH'; }
+if redis_answers; then
+  say "Redis: running on 127.0.0.1:$REDIS_PORT"
+  redis_up=1
 elif command -v redis-server >/dev/null; then
   # Persistent (append-only file, fsync every second): a Redis restart keeps queued runs,
-  # the halt flag and the runs' liveness leases.
+  # the halt flag and the runs' liveness leases. Its users live in an ACL file, which it
+  # reads when it starts (empty at first: the step below fills it).
   mkdir -p var/redis
-  redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save "" \
-    --appendonly yes --appendfsync everysec \
+  touch var/redis/users.acl && chmod 600 var/redis/users.acl
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --save "" \
+    --appendonly yes --appendfsync everysec --aclfile "$PWD/var/redis/users.acl" \
     --dir "$PWD/var/redis" --pidfile "$PWD/var/redis.pid" --logfile "$PWD/var/redis.log"
-  for _ in $(seq 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
-  say "Redis: started on 127.0.0.1:6379, persistent in var/redis (log var/redis.log)"
+  for _ in $(seq 50); do redis_answers && break; sleep 0.1; done
+  say "Redis: started on 127.0.0.1:$REDIS_PORT, persistent in var/redis (log var/redis.log)"
+  redis_up=1
 else
   say "MISSING Redis: no redis-server (install redis-server); workers and live pages need it"
+  redis_up=0
+fi
+# Its users (injector/redis_acl.py): default off; admin, drillhall and one per enrolled agent,
+# passwords in var/credentials (or DRILLHALL_CREDENTIALS_DIR), 0600. Idempotent.
+if [ $redis_up = 1 ]; then
+  .venv/bin/python -m drills.cli.redis_users --url "redis://127.0.0.1:$REDIS_PORT/0" | sed 's/^/setup: /'
 fi
 
 # 5. Front-end assets from the npm registry, built into static/vendor (git-ignored):

@@ -7,6 +7,7 @@ the browser.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -40,14 +41,55 @@ def redis_up(url: str | None = None) -> bool:
     import redis
 
     try:
-        return bool(redis.Redis.from_url(url or test_redis_url(), socket_timeout=1).ping())
+        client = redis.Redis.from_url(server_redis_url(url), socket_timeout=1)
+        return bool(client.ping())
     except Exception:
         return False
 
 
 def test_redis_url() -> str:
-    # Tests use their own Redis database so a running demo is not disturbed.
+    """The tests' Redis database (so a running demo is not disturbed), as the environment of
+    the processes a test starts names it: no user, no password (each process adds its own)."""
     return os.environ.get("DRILLHALL_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+def server_redis_url(url: str | None = None) -> str:
+    """The tests' Redis as the server's processes reach it: as the user ``drillhall``."""
+    from injector.credentials import server_redis_url as with_server_user
+
+    return with_server_user(url or test_redis_url())
+
+
+@contextlib.contextmanager
+def enrolled(host: str, url: str | None = None) -> Iterator[None]:
+    """``host``'s agent has its Redis user while this lasts, as ``drillhall enrol`` gives it
+    (on a Redis without users there is nothing to give: the agent reaches it as the default
+    user). A user made here goes afterwards, with its password; one that was there stays."""
+    import redis
+
+    from injector.credentials import (
+        ADMIN_USER,
+        admin_redis_url,
+        agent_user,
+        credentials_dir,
+        password_file,
+    )
+    from injector.redis_acl import ensure_agent
+
+    directory = credentials_dir()
+    if not password_file(directory, ADMIN_USER).is_file():
+        yield
+        return
+    client = redis.Redis.from_url(admin_redis_url(url or test_redis_url(), directory))
+    made = False
+    try:
+        made = ensure_agent(client, directory, host)
+        yield
+    finally:
+        if made:
+            client.execute_command("ACL", "DELUSER", agent_user(host))
+            shutil.rmtree(password_file(directory, agent_user(host)).parent, ignore_errors=True)
+        client.close()
 
 
 @pytest.fixture
@@ -59,9 +101,10 @@ def needs_root() -> None:
 
 @pytest.fixture
 def needs_redis() -> str:
+    """The tests' Redis as the server reaches it (the user ``drillhall``, when it has users)."""
     url = test_redis_url()
     require(redis_up(url), f"needs a Redis server at {url} (make setup starts one)")
-    return url
+    return server_redis_url(url)
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 Every check does the real thing on a small scale (creates and deletes a throwaway network
 namespace, lists nftables tables inside one, opens /dev/fuse, compiles an eBPF program,
-PINGs Redis) rather than guessing from files, and every failure carries a fix.
+PINGs Redis as the server's user, asks Redis for its ACL users as admin) rather than guessing
+from files, and every failure carries a fix. No password is ever shown.
 Framework-free: the CLI renders the result and sets its exit code.
 """
 
@@ -15,11 +16,21 @@ import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ebpf.capabilities import Capability, check_ebpf
 from ebpf.collector import Source
 from ebpf.registry import ENV, ENV_FIX, Choice, SettingError, choices, ebpf_setting
+from injector.credentials import (
+    ADMIN_USER,
+    SERVER_USER,
+    admin_redis_url,
+    credentials_dir,
+    password_file,
+    redacted,
+    server_redis_url,
+    without_credentials,
+)
 
 __all__ = ["Capability", "all_ok", "check_all", "render"]
 
@@ -114,37 +125,78 @@ def check_fuse() -> Capability:
     return Capability("fuse", True, f"{dev} opens and fusermount3 is installed")
 
 
-def _redacted(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit(parts._replace(netloc=user + netloc))
-
-
-def check_redis(redis_url: str) -> Capability:
+def _redis_client(url: str):  # type: ignore[no-untyped-def]
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    shown = _redacted(redis_url)
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=REDIS_TIMEOUT_S,
+        socket_connect_timeout=REDIS_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 0),  # redis-py retries 10 times by default
+    )
+
+
+def check_redis(redis_url: str) -> Capability:
+    """PING as the server's processes do: the user ``drillhall`` unless the URL names one."""
+    import redis
+
+    shown = redacted(redis_url)
     fix = f"start Redis at {shown} (make setup starts one on 127.0.0.1:6379)"
     try:
-        client = redis.Redis.from_url(
-            redis_url,
-            socket_timeout=REDIS_TIMEOUT_S,
-            socket_connect_timeout=REDIS_TIMEOUT_S,
-            retry=Retry(NoBackoff(), 0),  # redis-py retries 10 times by default
-        )
+        url = server_redis_url(redis_url)
+        user = urlsplit(url).username or "default"
+        client = _redis_client(url)
         try:
             client.ping()
             version = client.info("server").get("redis_version", "?")
         finally:
             client.close()
-    except Exception as exc:  # bad URL, refused, timeout, auth: all "not usable"
+    except redis.AuthenticationError as exc:
+        directory = credentials_dir()
+        return Capability(
+            "redis",
+            False,
+            f"PING {shown} as the Redis user {user}: refused ({exc})",
+            f"run make setup (it gives Redis its users and writes their passwords to "
+            f"{directory}), or point DRILLHALL_CREDENTIALS_DIR at the set-up's directory",
+        )
+    except Exception as exc:  # bad URL, refused, timeout: all "not usable"
         return Capability("redis", False, f"PING {shown}: {type(exc).__name__}: {exc}", fix)
-    return Capability("redis", True, f"PING {shown}: PONG (Redis {version})")
+    return Capability(
+        "redis", True, f"PING {shown} as the Redis user {user}: PONG (Redis {version})"
+    )
+
+
+def check_redis_users(redis_url: str) -> Capability:
+    """The broker's ACL users (injector.redis_acl), asked as admin: default off, admin,
+    drillhall, and one user per host enrolled in the credentials directory."""
+    from injector.redis_acl import check_users
+
+    directory = credentials_dir()
+    fix = "run make setup (it gives Redis its users); enrol agents with `drillhall enrol HOST`"
+    if not password_file(directory, ADMIN_USER).is_file():
+        return Capability(
+            "redis-acl",
+            False,
+            f"cannot ask Redis for its users: no password of the Redis user {ADMIN_USER} in "
+            f"{directory}",
+            fix,
+        )
+    plain = without_credentials(redis_url)
+    try:
+        client = _redis_client(admin_redis_url(plain, directory))
+        try:
+            report = check_users(client, directory)
+        finally:
+            client.close()
+    except Exception as exc:
+        detail = f"asking {redacted(plain)} as {ADMIN_USER}: {type(exc).__name__}: {exc}"
+        return Capability("redis-acl", False, detail, fix)
+    if not report.ok:
+        return Capability("redis-acl", False, report.detail, fix)
+    return Capability("redis-acl", True, f"{report.detail}; the server connects as {SERVER_USER}")
 
 
 def _collector_summary(picks: list[Choice], common_why: str) -> str:
@@ -203,6 +255,7 @@ def check_all(redis_url: str) -> list[Capability]:
         ("fuse", check_fuse),
         ("ebpf", check_ebpf_collectors),
         ("redis", lambda: check_redis(redis_url)),
+        ("redis-acl", lambda: check_redis_users(redis_url)),
     ]
     return [_guarded(name, check) for name, check in checks]
 

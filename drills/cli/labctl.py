@@ -1,15 +1,27 @@
-"""`drillhall lab up|down|status`: the lab core plus registration in the inventory."""
+"""`drillhall lab up|down|status`: the lab core, registration in the inventory, and the way
+from the lab's agents to Redis (their Redis users, Redis listening on the bridge)."""
 
 from __future__ import annotations
 
 import json
 
+import redis
 from django.conf import settings
 
+from drills.lab import broker
 from drills.lab.lab import lab_down, lab_status, lab_up
+from drills.lab.lab_error import LabError
 from drills.lab.topology import DEFAULT_TOPOLOGY, LabHost
 from drills.web.hosts import ServiceSpec, register_host
 from drills.web.models import Host
+from injector.credentials import (
+    ADMIN_USER,
+    admin_redis_url,
+    password_file,
+    redacted,
+    without_credentials,
+)
+from injector.redis_acl import ensure_agent
 
 # What the lab's services speak, for the inventory (ServiceSpec.kind names a launcher).
 SERVICE_KINDS = {
@@ -78,8 +90,67 @@ def register_present() -> None:
     register(lab_status(lab_dir()))
 
 
+def redis_url() -> str:
+    """REDIS_URL without the user settings filled in (the lab uses admin's)."""
+    return without_credentials(settings.REDIS_URL)
+
+
+def admin_client() -> redis.Redis:
+    directory = settings.DRILLHALL_CREDENTIALS_DIR
+    if not password_file(directory, ADMIN_USER).is_file():
+        raise LabError(
+            "the lab's agents reach Redis through the bridge as Redis users of their own, which "
+            f"only the Redis user {ADMIN_USER!r} can make; its password is not in {directory} "
+            "(make setup writes it)"
+        )
+    return redis.Redis.from_url(
+        admin_redis_url(redis_url(), directory), socket_timeout=5, socket_connect_timeout=5
+    )
+
+
+def connect_broker(say) -> None:  # type: ignore[no-untyped-def]
+    """Redis users for the lab's hosts' agents, and Redis listening on the bridge."""
+    address = DEFAULT_TOPOLOGY.bridge_address
+    broker.lab_broker_url(redis_url(), address)  # refuses a broker the lab cannot reach
+    client = admin_client()
+    try:
+        for host in DEFAULT_TOPOLOGY.hosts:
+            ensure_agent(client, settings.DRILLHALL_CREDENTIALS_DIR, host.name)
+        added = broker.listen_on(client, address)
+    except redis.RedisError as exc:
+        raise LabError(
+            f"Redis at {redacted(redis_url())} did not let the lab in as {ADMIN_USER}: {exc}"
+        ) from None
+    finally:
+        client.close()
+    names = ", ".join(h.name for h in DEFAULT_TOPOLOGY.hosts)
+    say(f"lab: agents of {names} reach Redis at {address} as their own Redis users"
+        + ("" if added else " (Redis listened there already)"))  # fmt: skip
+
+
+def disconnect_broker(say) -> None:  # type: ignore[no-untyped-def]
+    """Redis stops listening on the bridge (its agents' users stay, as enrolled hosts do)."""
+    address = DEFAULT_TOPOLOGY.bridge_address
+    try:
+        client = admin_client()
+        try:
+            removed = broker.stop_listening_on(client, address)
+        finally:
+            client.close()
+    except (LabError, redis.RedisError) as exc:
+        say(f"lab: Redis may still listen on {address}: {exc}")
+        return
+    if removed:
+        say(f"lab: Redis no longer listens on {address}")
+
+
 def up(say) -> None:  # type: ignore[no-untyped-def]
     status = lab_up(lab_dir())
+    try:
+        connect_broker(say)
+    except BaseException:
+        lab_down(lab_dir())
+        raise
     register(status)
     for host in status.hosts:
         services = (
@@ -91,6 +162,8 @@ def up(say) -> None:  # type: ignore[no-untyped-def]
 
 
 def down(say) -> None:  # type: ignore[no-untyped-def]
+    # First: with the bridge gone, Redis would keep an address it can no longer listen on.
+    disconnect_broker(say)
     removed = lab_down(lab_dir())
     Host.objects.filter(lab=True).delete()
     say(f"lab: down ({len(removed)} things removed)" if removed else "lab: nothing to remove")

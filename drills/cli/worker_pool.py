@@ -91,7 +91,8 @@ class PoolState:
 class WorkerPool:
     directory: Path
     log_dir: Path
-    active_queues: Callable[[], set[str]]
+    # The queues served now, of the orchestrator's and of the agent queues given (asked).
+    active_queues: Callable[..., set[str]]
     orchestrator_argv: Callable[[str], list[str]]
     agent_argv: Callable[[str, str], list[str]]
     orchestrator_queue: str = "orchestrator"
@@ -140,8 +141,9 @@ class WorkerPool:
         optional = {h: ns for h, ns in (optional or {}).items() if h not in agents}
         namespaces = {**agents, **optional}
         with self.locked() as state:
-            served = {w.queue for w in state.workers} | self._queues()
             wanted = {self.orchestrator_queue: ""} | {agent_queue(h): h for h in namespaces}
+            mine_alive = {w.queue for w in state.workers}
+            served = mine_alive | self._queues(set(wanted) - mine_alive)
             for queue, host in sorted(wanted.items()):
                 if queue in served:
                     continue
@@ -162,7 +164,7 @@ class WorkerPool:
             if dead:
                 tail = Path(dead[0].log).read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"{dead[0].name} exited at start; its log ends:\n{tail}")
-            if required <= self._queues():
+            if required <= self._queues(required):
                 return
             time.sleep(0.3)
         raise RuntimeError(f"workers did not come up in {timeout:g}s (logs in {self.log_dir})")
@@ -194,13 +196,14 @@ class WorkerPool:
                 lab_down()
             state.lab = False
 
-    def _queues(self, patience: float = 15.0) -> set[str]:
-        """The queues some worker consumes; a broker that is away for a moment is asked
-        again, one that stays away is said so."""
+    def _queues(self, asked: set[str], patience: float = 15.0) -> set[str]:
+        """The queues some worker consumes (agents' among ``asked``); a broker that is away
+        for a moment is asked again, one that stays away is said so."""
+        agents = sorted(q for q in asked if q != self.orchestrator_queue)
         deadline = time.monotonic() + patience
         while True:
             try:
-                return self.active_queues()
+                return self.active_queues(agents=agents)
             except Exception as exc:
                 if time.monotonic() > deadline:
                     raise RuntimeError(

@@ -3,21 +3,67 @@
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from drills.cli.worker_pool import WorkerPool
+from injector.commands import NETNS_DIR, valid_netns_name
 
 
-def active_queues(timeout: float = 1.0, broker_url: str | None = None) -> set[str]:
-    """Queues some worker consumes now: the Django app's broker, or broker_url's."""
+def active_queues(
+    timeout: float = 1.0, broker_url: str | None = None, agents: Iterable[str] = ()
+) -> set[str]:
+    """Queues some worker consumes now, on the Django app's broker or broker_url's: those of
+    orchestrator workers (Celery's remote control), and of the ``agents`` queues those whose
+    agent answers a ping (agents have no remote control: their Redis users may not reach it)."""
     from celery import Celery
+
+    from injector.credentials import server_redis_url
 
     if broker_url is None:
         from drillhall.celery import app
     else:
-        app = Celery(broker=broker_url)
-    replies = app.control.inspect(timeout=timeout).active_queues() or {}
-    return {q["name"] for queues in replies.values() for q in queues}
+        url = server_redis_url(broker_url)
+        app = Celery(broker=url, backend=url)
+    try:
+        replies = app.control.inspect(timeout=timeout).active_queues() or {}
+        found = {q["name"] for queues in replies.values() for q in queues}
+        return found | answering_agents(app, set(agents) - found, timeout)
+    finally:
+        if broker_url is not None:
+            app.close()
+
+
+def answering_agents(app, queues: set[str], timeout: float) -> set[str]:  # type: ignore[no-untyped-def]
+    """Of ``queues``, those whose agent answers a ping within ``timeout``."""
+    from drills.web.agents import task_id_for
+    from injector.protocol import AgentTask, PingRequest
+
+    sent = {
+        queue: app.send_task(
+            AgentTask.PING,
+            args=[PingRequest().to_json()],
+            queue=queue,
+            expires=timeout,
+            task_id=task_id_for(queue),
+        )
+        for queue in sorted(queues)
+    }
+    deadline = time.monotonic() + timeout
+    answered = set()
+    for queue, result in sent.items():
+        try:
+            reply = result.get(
+                timeout=max(0.05, deadline - time.monotonic()), disable_sync_subtasks=False
+            )
+            if isinstance(reply, dict) and "refused" not in reply:
+                answered.add(queue)
+        except Exception:  # no answer in time (or the broker went away): not served
+            pass
+        finally:
+            result.forget()
+    return answered
 
 
 def web_argv(port: int) -> list[str]:
@@ -41,7 +87,7 @@ def orchestrator_argv(name: str) -> list[str]:
         "drillhall",
         "worker",
         "-Q",
-        settings.DRILLHALL_ORCHESTRATOR_QUEUE,
+        f"{settings.DRILLHALL_ORCHESTRATOR_QUEUE},{settings.DRILLHALL_REGISTER_QUEUE}",
         "-P",
         "threads",
         "-c",
@@ -56,10 +102,26 @@ def orchestrator_argv(name: str) -> list[str]:
 
 
 def agent_argv(host: str, netns: str) -> list[str]:
+    """An agent of this machine for ``host``. A lab host's (one with a namespace) runs the way
+    it would on a machine of its own: the whole agent inside the namespace (nsenter enters the
+    network namespace only, so the FUSE layers of its IO faults still reach the services),
+    reaching Redis at the lab bridge's address as its own Redis user."""
     argv = [sys.executable, "-m", "injector.supervisor", "--host", host]
-    if netns:
-        argv += ["--netns", netns]
-    return argv
+    if not netns:
+        return argv
+    if not valid_netns_name(netns):
+        raise ValueError(f"invalid network namespace name {netns!r}")
+    from django.conf import settings
+
+    from drills.lab.broker import lab_broker_url
+    from drills.lab.topology import DEFAULT_TOPOLOGY
+    from injector.credentials import without_credentials
+
+    broker = lab_broker_url(
+        without_credentials(settings.REDIS_URL), DEFAULT_TOPOLOGY.bridge_address
+    )
+    enter = ["nsenter", f"--net={NETNS_DIR}/{netns}", "--"]
+    return [*enter, *argv, "--netns", netns, "--redis-url", broker]
 
 
 def worker_pool(var_dir: Path, log_name: str) -> WorkerPool:

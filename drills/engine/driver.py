@@ -3,6 +3,7 @@ the engine's business. The Celery implementation is drills/web/agents.py; tests 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from injector.protocol import (
@@ -53,7 +54,9 @@ class FaultDriver(Protocol):
 class EvidenceFeed(Protocol):
     """Where agents' kernel samples come from, and the lease that keeps collectors alive."""
 
-    def open(self, run: str, lease_seconds: float) -> None: ...
+    def open(self, run: str, lease_seconds: float, hosts: Sequence[str]) -> None:
+        """Start the run's lease; ``hosts`` are those whose samples ``drain`` reads."""
+        ...
 
     def keep_alive(self, run: str, lease_seconds: float) -> None: ...
 

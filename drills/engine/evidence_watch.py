@@ -89,7 +89,7 @@ class EvidenceWatch:
         """Kernel collectors on every host that has some, before the baseline starts."""
         if self.feed is None or not self.collectors:
             return
-        self.feed.open(self.run_key, self.lease_seconds)
+        self.feed.open(self.run_key, self.lease_seconds, [c.host for c in self.collectors])
         self._open = True
         for planned in self.collectors:
             try:

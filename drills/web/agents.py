@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import redis
@@ -30,6 +30,7 @@ from injector.protocol import (
     RenewRequest,
     RevertReply,
     RevertRequest,
+    agent_task_id,
     evidence_lease_key,
     evidence_samples_key,
     host_of_queue,
@@ -53,6 +54,15 @@ def _decode(value: Any, parse: Callable[[Any], T], queue: str) -> T:
             f"the agent of {host_of_queue(queue)} answered in a form this server does not "
             f"understand ({exc}); are the agent and the server the same version?"
         ) from None
+
+
+def task_id_for(queue: str) -> str | None:
+    """A task id naming the queue's host, whose agent's Redis user may write the replies of
+    such ids only (None, Celery's own id, for a queue that names no host)."""
+    try:
+        return agent_task_id(host_of_queue(queue))
+    except ProtocolError:
+        return None
 
 
 class _Renewal:
@@ -90,8 +100,11 @@ class _Renewal:
 
 class CeleryFaultDriver:
     def _call(self, task: AgentTask, queue: str, request: dict[str, Any], timeout: float) -> Any:
-        # expires: a message nobody took in time is dropped, never applied late.
-        result = app.send_task(task, args=[request], queue=queue, expires=timeout)
+        # expires: a message nobody took in time is dropped, never applied late. The task id
+        # names the host: its agent's Redis user may write the replies of such ids only.
+        result = app.send_task(
+            task, args=[request], queue=queue, expires=timeout, task_id=task_id_for(queue)
+        )
         try:
             return result.get(timeout=timeout, disable_sync_subtasks=False, propagate=True)
         except CeleryTimeout:
@@ -115,7 +128,11 @@ class CeleryFaultDriver:
         request = RenewRequest(fault_id, lease_seconds)
         try:
             result = app.send_task(
-                AgentTask.RENEW, args=[request.to_json()], queue=queue, expires=lease_seconds
+                AgentTask.RENEW,
+                args=[request.to_json()],
+                queue=queue,
+                expires=lease_seconds,
+                task_id=task_id_for(queue),
             )
         except Exception as exc:
             # The broker is away for a moment: this renewal is lost like an unanswered one.
@@ -134,14 +151,22 @@ class CeleryFaultDriver:
 
 
 class RedisEvidenceFeed:
-    """Kernel samples from the agents through Redis (injector.evidence writes them)."""
+    """Kernel samples from the agents through Redis (injector.evidence writes them), one list
+    per host: an agent can write its own host's list only, and a sample in it that names
+    another host is dropped."""
 
     def __init__(self, url: str) -> None:
         self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._hosts: list[str] = []
 
-    def open(self, run: str, lease_seconds: float) -> None:
-        self._redis.delete(evidence_samples_key(run))
+    def open(self, run: str, lease_seconds: float, hosts: Sequence[str]) -> None:
+        self._hosts = list(dict.fromkeys(hosts))
+        if self._hosts:
+            self._redis.delete(*self._samples_keys(run))
         self.keep_alive(run, lease_seconds)
+
+    def _samples_keys(self, run: str) -> list[str]:
+        return [evidence_samples_key(run, host) for host in self._hosts]
 
     def keep_alive(self, run: str, lease_seconds: float) -> None:
         try:
@@ -152,18 +177,27 @@ class RedisEvidenceFeed:
             log.warning("run %s: evidence lease not renewed: %s", run, exc)
 
     def drain(self, run: str) -> list[KernelSampleMessage | EvidenceBeat]:
-        key = evidence_samples_key(run)
         with self._redis.pipeline() as pipe:  # read and remove in one step: nothing lost
-            pipe.lrange(key, 0, DRAIN_AT_ONCE - 1)
-            pipe.ltrim(key, DRAIN_AT_ONCE, -1)
-            raw, _ = pipe.execute()
+            for key in self._samples_keys(run):
+                pipe.lrange(key, 0, DRAIN_AT_ONCE - 1)
+                pipe.ltrim(key, DRAIN_AT_ONCE, -1)
+            replies = pipe.execute()
         out: list[KernelSampleMessage | EvidenceBeat] = []
-        for item in raw:
-            try:
-                out.append(parse_evidence(json.loads(item)))
-            except (ValueError, ProtocolError) as exc:
-                log.warning("run %s: an unreadable kernel sample was dropped: %s", run, exc)
+        for host, raw in zip(self._hosts, replies[::2], strict=True):
+            for item in raw:
+                try:
+                    message = parse_evidence(json.loads(item))
+                except (ValueError, ProtocolError) as exc:
+                    log.warning("run %s: an unreadable kernel sample was dropped: %s", run, exc)
+                    continue
+                if message.host != host:
+                    log.warning("run %s: a sample naming host %s in the list of %s was dropped",
+                                run, message.host, host)  # fmt: skip
+                    continue
+                out.append(message)
         return out
 
     def close(self, run: str) -> None:
-        self._redis.delete(evidence_lease_key(run), evidence_samples_key(run))
+        """Remove the lease (collectors stop) and the lists of the hosts given to ``open``;
+        a feed that was not opened (the reaper's) leaves the lists to their expiry."""
+        self._redis.delete(evidence_lease_key(run), *self._samples_keys(run))

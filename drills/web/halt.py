@@ -55,6 +55,7 @@ def agent_queues() -> list[str]:
 def halt_all(reason: str, by: str = "") -> HaltResult:
     """Set the flag (raises redis.RedisError when that fails), then tell every agent."""
     from drillhall.celery import app
+    from drills.web.agents import task_id_for
 
     flag = halt_flag()
     try:
@@ -70,6 +71,7 @@ def halt_all(reason: str, by: str = "") -> HaltResult:
                 queue=queue,
                 expires=BROADCAST_EXPIRES_S,
                 ignore_result=True,
+                task_id=task_id_for(queue),
             )
             result.queues.append(queue)
         except Exception as exc:  # the flag is set: janitors will obey it without the message

@@ -13,7 +13,7 @@ from ebpf.capabilities import check_ebpf
 from tests import conftest
 from tests.conftest import have_root, redis_up, require
 
-NAMES = ["root", "netns", "nftables", "fuse", "ebpf", "redis"]
+NAMES = ["root", "netns", "nftables", "fuse", "ebpf", "redis", "redis-acl"]
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 
@@ -62,9 +62,9 @@ def test_dead_redis_is_missing_with_a_fix_and_answers_fast() -> None:
 def test_check_all_reports_a_dead_redis_without_hiding_the_rest() -> None:
     caps = check_all(DEAD_REDIS)
     assert [c.name for c in caps] == NAMES
-    redis_cap = caps[-1]
+    redis_cap = caps[-2]
     assert not redis_cap.ok and redis_cap.fix
-    assert f"MISSING  redis     {redis_cap.detail} -> fix: {redis_cap.fix}" in render(caps)
+    assert f"MISSING  redis      {redis_cap.detail} -> fix: {redis_cap.fix}" in render(caps)
 
 
 def test_redis_password_is_not_shown() -> None:

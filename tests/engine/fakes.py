@@ -208,7 +208,7 @@ class FakeFeed:
         self.opened = self.closed = False
         self._next = 0.0
 
-    def open(self, run: str, lease_seconds: float) -> None:
+    def open(self, run: str, lease_seconds: float, hosts: Sequence[str]) -> None:
         self.opened, self.lease = True, lease_seconds
         self._next = self.clock.now()
 

@@ -24,7 +24,7 @@ from injector.protocol import (
 from injector.protocol import evidence_lease_key as lease_key
 from injector.protocol import evidence_samples_key as samples_key
 from tests.conftest import redis_up, require
-from tests.conftest import test_redis_url as redis_url
+from tests.conftest import server_redis_url as redis_url
 
 RUN = "987654"
 
@@ -53,9 +53,9 @@ class Counting:
 def store() -> Iterator[redis.Redis]:
     require(redis_up(), f"needs Redis at {redis_url()}")
     client = redis.Redis.from_url(redis_url())
-    client.delete(lease_key(RUN), samples_key(RUN))
+    client.delete(lease_key(RUN), samples_key(RUN, "web"))
     yield client
-    client.delete(lease_key(RUN), samples_key(RUN))
+    client.delete(lease_key(RUN), samples_key(RUN, "web"))
 
 
 @pytest.fixture
@@ -88,8 +88,9 @@ def test_samples_flow_to_the_run_list_while_the_lease_lives(
     sessions = EvidenceSessions()
     reply = sessions.start(request(0.05), "web", Scope(), store)
     assert reply == CollectReply("web", (CollectorStatus("tcp_retransmits", "ebpf", "eBPF"),))
-    wait_for(lambda: store.llen(samples_key(RUN)) >= 4)
-    first, beat = (parse_evidence(json.loads(store.lindex(samples_key(RUN), i))) for i in (0, 1))
+    key = samples_key(RUN, "web")
+    wait_for(lambda: store.llen(key) >= 4)
+    first, beat = (parse_evidence(json.loads(store.lindex(key, i))) for i in (0, 1))
     assert isinstance(first, KernelSampleMessage)
     assert (first.host, first.metric, first.value) == ("web", "tcp_retransmits", 1)
     # Every interval ends with a beat, samples or not: missing beats are lost evidence.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from injector.faults.fault import FaultError
 from injector.host import HostAgent
 from injector.ledger import EntryState, Ledger
 from injector.protocol import FaultSpec, RevertRequest
+from tests.conftest import enrolled
 from tests.injector.fakes import FakeSystem, fake_spec
 from tests.injector.netlab import NetPair
 
@@ -141,8 +143,15 @@ def test_ping_lists_active_faults_and_halt_reverts_them(
     assert system.applied == set() and agent.ping()["active"] == []
 
 
+@pytest.fixture
+def db1_user() -> Iterator[None]:
+    """The agent reads the halt flag as its host's own Redis user."""
+    with enrolled("db1"):
+        yield
+
+
 def test_celery_tasks_apply_once_and_revert_a_real_partition(
-    netpair: NetPair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    netpair: NetPair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db1_user: None
 ) -> None:
     from injector import agent as agent_app
 

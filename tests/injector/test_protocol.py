@@ -143,7 +143,7 @@ def test_kernel_samples_cross_redis_in_the_protocols_shape(
     store = redis.Redis.from_url(needs_redis)
     feed = web_agents.RedisEvidenceFeed(needs_redis)
     run = new_run_key()
-    feed.open(run, 5)
+    feed.open(run, 5, [HOST])
     sessions = evidence.EvidenceSessions()
     try:
         reply = sessions.start(

@@ -23,7 +23,10 @@ from injector.protocol import (
     RenewRequest,
     RevertRequest,
     agent_queue,
+    agent_task_id,
 )
+from tests.conftest import enrolled
+from tests.conftest import test_redis_url as broker_url
 from tests.injector.netlab import NetPair
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +70,9 @@ def client(needs_redis: str) -> Iterator[Celery]:
     redis.Redis.from_url(needs_redis).delete(f"agent.{HOST}")
     app = Celery("drillhall-test-client", broker=needs_redis, backend=needs_redis)
     app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"])
-    yield app
+    # The agent reaches Redis as its own user, as an enrolled host's does.
+    with enrolled(HOST):
+        yield app
     app.close()
     client_redis = redis.Redis.from_url(needs_redis)
     client_redis.delete(
@@ -96,7 +101,7 @@ def test_agent_reverts_on_its_own_when_the_worker_dies(
     with supervisor_log.open("w") as log_file:
         supervisor = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "injector.supervisor", "--host", HOST, "--netns", netpair.a,
-             "--state-dir", str(state), "--redis-url", needs_redis],
+             "--state-dir", str(state), "--redis-url", broker_url()],
             cwd=PROJECT_ROOT, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
@@ -105,7 +110,9 @@ def test_agent_reverts_on_its_own_when_the_worker_dies(
         assert netpair.nft_tables(netpair.a) == []  # start-up reverted the leftover
 
         def call(task: AgentTask, request: dict[str, object]) -> dict[str, object]:
-            result = client.send_task(task, args=[request], queue=agent_queue(HOST))
+            result = client.send_task(
+                task, args=[request], queue=agent_queue(HOST), task_id=agent_task_id(HOST)
+            )
             return result.get(timeout=20)  # type: ignore[no-any-return]
 
         # Refusals come back as a Refusal reply with the agent's sentence.

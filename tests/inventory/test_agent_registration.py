@@ -1,8 +1,9 @@
 """Agents register their host when they start: real agent, real orchestrator worker, Redis.
 
-The agent (supervisor + Celery worker) sends ``drillhall.register_host`` by name; an
-orchestrator worker of the Django app stores it in its own SQLite file. The registration
-queue is unique to the test so that no other orchestrator on the same Redis takes the task.
+The agent (supervisor + Celery worker) sends ``drillhall.register_host`` by name, as its own
+Redis user, to the registrations queue (the only queue that user may push to); an orchestrator
+worker of the Django app stores it in its own SQLite file. The tests' Redis database is the
+suite's own, so no other orchestrator takes the task.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import pytest
 import redis
 
 from injector.host import Registration, netns_ipv4, parse_label, parse_service
-from tests.conftest import have_root, require, run
+from injector.protocol import REGISTER_QUEUE
+from tests.conftest import enrolled, have_root, require, run
+from tests.conftest import test_redis_url as broker_url
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = f"reg-{os.getpid()}"
-QUEUE = f"orchestrator-test-{os.getpid()}"
+QUEUE = REGISTER_QUEUE
 
 
 def wait_for(condition: Callable[[], Any], timeout: float) -> Any:
@@ -90,11 +93,10 @@ def stack(tmp_path: Path, needs_redis: str) -> Iterator[tuple[Procs, Path]]:
     db = tmp_path / "drillhall.sqlite3"
     env = dict(os.environ)
     env.update(
-        REDIS_URL=needs_redis,
+        REDIS_URL=broker_url(),  # each process adds its own Redis user
         DRILLHALL_SQLITE_PATH=str(db),
         DRILLHALL_STATE_DIR=str(tmp_path / "state"),
         DJANGO_SETTINGS_MODULE="drillhall.settings",
-        DRILLHALL_REGISTER_QUEUE=QUEUE,
         PYTHONPATH=str(ROOT),
     )
     migrate = subprocess.run(
@@ -104,9 +106,12 @@ def stack(tmp_path: Path, needs_redis: str) -> Iterator[tuple[Procs, Path]]:
     assert migrate.returncode == 0, migrate.stderr
     procs = Procs(tmp_path, env)
     try:
-        yield procs, db
+        with enrolled(HOST):
+            try:
+                yield procs, db
+            finally:
+                procs.stop()
     finally:
-        procs.stop()
         client = redis.Redis.from_url(needs_redis)
         for queue in (QUEUE, f"agent.{HOST}"):
             client.delete(queue, f"_kombu.binding.{queue}")
@@ -123,7 +128,7 @@ def test_agent_registers_its_host_and_again_after_a_worker_restart(
     agent_state = tmp_path / "agent"
     procs.start("agent", [
         sys.executable, "-m", "injector.supervisor", "--host", HOST,
-        "--state-dir", str(agent_state), "--redis-url", needs_redis,
+        "--state-dir", str(agent_state), "--redis-url", broker_url(),
         "--address", "127.0.0.9", "--label", "role=web", "--label", "zone=a",
         "--service", "app:8080:http",
     ])  # fmt: skip
@@ -169,7 +174,7 @@ def test_registration_payload_comes_from_the_worker_environment() -> None:
         "DRILLHALL_AGENT_SERVICES": '[{"name": "redis", "port": 6379, "kind": "redis"}]',
     }
     registration = Registration.from_env(env)
-    assert registration.queue_name == "orchestrator"
+    assert registration.queue_name == "registrations"
     assert registration.payload(registration.resolve_address()) == {
         "host": "db1",
         "address": "10.77.0.3",
