@@ -20,7 +20,8 @@
   * the evidence lists of its host, ``drillhall:evidence:<run>:samples:<host>``, and reading
     the runs' evidence leases;
   * reading the halt key(s), never writing them;
-  * pushing, and only pushing, to the ``registrations`` queue (never ``orchestrator``).
+  * pushing, and only pushing (LPUSH), to the ``registrations`` queue, never
+    ``orchestrator``.
 
   An agent cannot read or write another agent's queue, the orchestrator's queue, kombu's
   bindings, another host's replies or evidence, or the halt flag, and cannot run any command
@@ -110,8 +111,13 @@ def agent_key_patterns(host: str) -> tuple[str, ...]:
         f"%R~{EVIDENCE_KEY_PREFIX}*:lease",
         f"%R~{HALT_KEY}",
         f"%R~{HALT_KEY}:*",
-        f"%W~{REGISTER_QUEUE}",
     )
+
+
+def registration_selector() -> str:
+    """A second set of rights (a Redis 7 selector): LPUSH to the registrations queue, and no
+    other command there (neither reading others' registrations nor deleting them)."""
+    return f"(~{REGISTER_QUEUE} +lpush)"
 
 
 def agent_channel_patterns(host: str) -> tuple[str, ...]:
@@ -123,7 +129,13 @@ def host_user(host: str) -> RedisUser:
     commands = tuple(f"+{c}" for c in AGENT_COMMANDS)
     return RedisUser(
         agent_user(host),
-        ("-@all", *commands, *agent_key_patterns(host), *agent_channel_patterns(host)),
+        (
+            "-@all",
+            *commands,
+            *agent_key_patterns(host),
+            *agent_channel_patterns(host),
+            registration_selector(),
+        ),
     )
 
 

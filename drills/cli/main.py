@@ -119,6 +119,12 @@ def cmd_import_ctk(args: argparse.Namespace) -> int:
     return import_ctk(args, say)
 
 
+def cmd_enrol(args: argparse.Namespace) -> int:
+    from drills.cli.enrol import cmd_enrol as enrol
+
+    return enrol(args, say)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from drills.cli.demo import demo
 
@@ -173,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("agent", help="run the fault agent for a host (see --help)", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_agent)
+
+    p = sub.add_parser(
+        "enrol", help="give a new host's agent its Redis user, and say what the agent needs"
+    )
+    from drills.cli.enrol import add_arguments as enrol_arguments
+
+    enrol_arguments(p)
+    p.set_defaults(func=cmd_enrol)
 
     p = sub.add_parser("demo", help="set up and serve the whole thing on this machine")
     p.add_argument("--port", type=int, default=int(os.environ.get("DRILLHALL_PORT", "8000")))

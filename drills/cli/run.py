@@ -48,6 +48,8 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         if labctl.is_present():
             if not Host.objects.filter(name__in=lab_hosts).exists():
                 labctl.register_present()  # a lab started with another database
+            # Its agents' way to this run's Redis (another Redis may have been the lab's).
+            labctl.connect_broker(lambda _: None)
             return False
         say("lab: not running; bringing it up for this run")
         labctl.up(say)

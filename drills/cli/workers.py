@@ -101,11 +101,12 @@ def orchestrator_argv(name: str) -> list[str]:
     ]
 
 
-def agent_argv(host: str, netns: str) -> list[str]:
+def agent_argv(host: str, netns: str, redis_url: str | None = None) -> list[str]:
     """An agent of this machine for ``host``. A lab host's (one with a namespace) runs the way
     it would on a machine of its own: the whole agent inside the namespace (nsenter enters the
     network namespace only, so the FUSE layers of its IO faults still reach the services),
-    reaching Redis at the lab bridge's address as its own Redis user."""
+    reaching Redis (``redis_url``'s, default this process's) at the lab bridge's address as
+    its own Redis user."""
     argv = [sys.executable, "-m", "injector.supervisor", "--host", host]
     if not netns:
         return argv
@@ -118,7 +119,7 @@ def agent_argv(host: str, netns: str) -> list[str]:
     from injector.credentials import without_credentials
 
     broker = lab_broker_url(
-        without_credentials(settings.REDIS_URL), DEFAULT_TOPOLOGY.bridge_address
+        without_credentials(redis_url or settings.REDIS_URL), DEFAULT_TOPOLOGY.bridge_address
     )
     enter = ["nsenter", f"--net={NETNS_DIR}/{netns}", "--"]
     return [*enter, *argv, "--netns", netns, "--redis-url", broker]

@@ -102,6 +102,10 @@ class EvidenceWatch:
                     for name in planned.names
                 ]
             self._emit(EventType.COLLECTORS, {"host": planned.host, "collectors": collectors})
+            # Starting collectors compiles eBPF programs, seconds per host on a busy machine:
+            # the hosts started first must not see their lease run out meanwhile.
+            self._last_keep_alive = self.clock.now()
+            self.feed.keep_alive(self.run_key, self.lease_seconds)
 
     def drain_due(self, now: float) -> None:
         if self._open and now - self._last_drain >= self.drain_seconds:

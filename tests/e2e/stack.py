@@ -13,10 +13,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from drills.cli import workers
+from drills.lab.topology import DEFAULT_TOPOLOGY
+from injector.credentials import ADMIN_USER, credentials_dir, password_file, without_credentials
+from injector.redis_acl import enrolled_hosts, ensure_users
 
 ROOT = Path(__file__).resolve().parents[2]
 # Lab hosts that get an agent in the stack (see drills/lab/topology.py for the whole lab).
@@ -27,8 +32,9 @@ LAB_HOSTS = {
 }
 
 
-def active_queues(redis_url: str) -> set[str]:
-    return workers.active_queues(timeout=0.5, broker_url=redis_url)
+def active_queues(redis_url: str, agents: Iterable[str] = ()) -> set[str]:
+    """The orchestrator's queues, and those of ``agents`` whose agent answers a ping."""
+    return workers.active_queues(timeout=0.5, broker_url=redis_url, agents=agents)
 
 
 def manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
@@ -110,12 +116,13 @@ class Stack:
         self.start("orchestrator", workers.orchestrator_argv(f"orch-{self.port}"))
         for host, (netns, _) in LAB_HOSTS.items():
             self.start(f"agent-{host}", workers.agent_argv(host, netns))
-        wanted = {"orchestrator"} | {f"agent.{host}" for host in LAB_HOSTS}
+        agents = {f"agent.{host}" for host in LAB_HOSTS}
+        wanted = {"orchestrator"} | agents
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
             for name, proc in self.procs.items():
                 assert proc.poll() is None, f"{name} died:\n{self.log(name)}"
-            if wanted <= active_queues(self.env["REDIS_URL"]):
+            if wanted <= active_queues(self.env["REDIS_URL"], agents):
                 break
             time.sleep(0.5)
         else:
@@ -146,7 +153,8 @@ class Stack:
 def stack_env(tmp: Path, redis_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        REDIS_URL=redis_url,
+        # No password in anyone's environment: each process adds its own Redis user's.
+        REDIS_URL=without_credentials(redis_url),
         DRILLHALL_SQLITE_PATH=str(tmp / "drillhall.sqlite3"),
         DRILLHALL_STATE_DIR=str(tmp / "state"),
         DRILLHALL_LEASE_SECONDS="4",
@@ -181,13 +189,18 @@ def proxy_processes() -> list[int]:
     return found
 
 
-def start_redis(port: int, log: Path, timeout: float = 10.0) -> subprocess.Popen[bytes]:
-    """A private redis-server on loopback (a broker of a test's own), answering PING."""
+def start_redis(
+    port: int, log: Path, timeout: float = 10.0, args: Iterable[str] = ()
+) -> subprocess.Popen[bytes]:
+    """A private redis-server (a broker of a test's own) answering PING, made like the one
+    `make setup` makes: the set-up's users (give_users), on loopback and, while the lab is
+    up, on its bridge (where lab agents reach it)."""
     import redis
 
+    bind = ["127.0.0.1", f"-{DEFAULT_TOPOLOGY.bridge_address}"]  # "-": only if it exists
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--daemonize", "no"],
+        ["redis-server", "--port", str(port), "--bind", *bind, "--save", "",
+         "--appendonly", "no", *args, "--daemonize", "no"],
         stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     client = redis.Redis(port=port, socket_timeout=0.5)
@@ -195,10 +208,21 @@ def start_redis(port: int, log: Path, timeout: float = 10.0) -> subprocess.Popen
     while True:
         try:
             if client.ping():
-                return proc
+                break
         except redis.RedisError:
             pass
         if time.monotonic() > deadline:
             proc.kill()
             raise AssertionError(f"redis-server on port {port} did not answer in {timeout:g}s")
         time.sleep(0.1)
+    give_users(client)
+    client.close()
+    return proc
+
+
+def give_users(client: Any) -> None:
+    """The users `make setup` gives the tests' Redis (with the same passwords, and every host
+    enrolled in the credentials directory), to a fresh Redis that has none."""
+    directory = credentials_dir()
+    if password_file(directory, ADMIN_USER).is_file():
+        ensure_users(client, directory, enrolled_hosts(directory))

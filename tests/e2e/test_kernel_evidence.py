@@ -217,7 +217,7 @@ def test_with_ebpf_off_the_run_says_proc_and_the_fallback_still_proves_the_parti
         for name, argv in (
             ("orchestrator", workers.orchestrator_argv(f"orch-proc-{port}")),
             *(
-                (f"agent-{host}", [*workers.agent_argv(host, netns), "--state-dir",
+                (f"agent-{host}", [*workers.agent_argv(host, netns, broker), "--state-dir",
                                    str(tmp_path / f"agent-{host}")])
                 for host, netns in (("web", "dh-web"), ("db1", "dh-db1"), ("db2", "dh-db2"))
             ),
@@ -233,9 +233,10 @@ def test_with_ebpf_off_the_run_says_proc_and_the_fallback_still_proves_the_parti
                     start_new_session=True,
                 )  # fmt: skip
             )
-        wanted = {"orchestrator", "agent.web", "agent.db1", "agent.db2"}
+        agents = {"agent.web", "agent.db1", "agent.db2"}
+        wanted = {"orchestrator"} | agents
         deadline = time.monotonic() + 60
-        while not wanted <= active_queues(broker):
+        while not wanted <= active_queues(broker, agents):
             assert time.monotonic() < deadline, "own workers did not come up"
             time.sleep(0.5)
         traffic.start()

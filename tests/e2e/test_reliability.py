@@ -24,9 +24,9 @@ from drills.cli import workers
 from injector.faults.catalogue import build_fault
 from injector.janitor import Janitor
 from injector.ledger import EntryState, Ledger
-from injector.protocol import AgentTask, FaultSpec, RevertRequest, new_run_key
+from injector.protocol import AgentTask, FaultSpec, RevertRequest, agent_task_id, new_run_key
 from tests.browser import chromium_page
-from tests.conftest import free_port
+from tests.conftest import free_port, server_redis_url
 from tests.e2e.stack import (
     ROOT,
     Stack,
@@ -125,7 +125,8 @@ def assert_run_page_says(stack: Stack, password: str, run_id: int, reason: str) 
 
 
 def wait_queues(redis_url: str, wanted: set[str], timeout: float = 40) -> None:
-    wait_for(lambda: wanted <= active_queues(redis_url), timeout, interval=0.5)
+    agents = wanted - {"orchestrator"}
+    wait_for(lambda: wanted <= active_queues(redis_url, agents), timeout, interval=0.5)
 
 
 @pytest.fixture
@@ -176,10 +177,18 @@ def test_sigkill_of_the_orchestrator_reverts_the_partition_and_ends_the_run(
 # -- Redis outage -------------------------------------------------------------------------------
 
 
+def server_app(broker: str) -> Celery:
+    """A Celery client of the broker, as the server reaches it (its Redis user)."""
+    url = server_redis_url(broker)
+    return Celery(broker=url, backend=url)
+
+
 def agent_answers(broker: str, queue: str, timeout: float = 2.0) -> bool:
-    app = Celery(broker=broker, backend=broker)
+    app = server_app(broker)
     try:
-        result = app.send_task(AgentTask.PING, args=[{}], queue=queue, expires=timeout)
+        result = app.send_task(
+            AgentTask.PING, args=[{}], queue=queue, expires=timeout, task_id=agent_task_id("db1")
+        )
         return isinstance(result.get(timeout=timeout), dict)
     except Exception:
         return False
@@ -207,7 +216,7 @@ def test_a_lost_redis_reverts_the_partition_and_the_agent_recovers(
     try:
         start("orchestrator", workers.orchestrator_argv(f"orch-own-{port}"))
         ledger = ["--state-dir", str(tmp_path / "agent-db1")]
-        start("agent", [*workers.agent_argv("db1", "dh-db1"), *ledger])
+        start("agent", [*workers.agent_argv("db1", "dh-db1", broker), *ledger])
         wait_queues(broker, {"orchestrator", "agent.db1"})
         run = start_run(env, LONG_PARTITION)
         # The CLI may start an agent for web (kernel collectors watch the partition's peer)
@@ -311,14 +320,15 @@ def partition_spec(run: str, lease: float = LEASE) -> FaultSpec:
 def test_the_same_apply_delivered_twice_through_celery_applies_once(
     stack: Stack, clean_db1: None
 ) -> None:
-    broker = stack.env["REDIS_URL"]
-    app = Celery(broker=broker, backend=broker)
+    app = server_app(stack.env["REDIS_URL"])
     run = new_run_key()
     spec = partition_spec(run, lease=30).to_json()
     fault_id = partition_spec(run).fault_id
     try:
-        first = app.send_task(AgentTask.APPLY, args=[spec], queue="agent.db1")
-        second = app.send_task(AgentTask.APPLY, args=[spec], queue="agent.db1")
+        first, second = (
+            app.send_task(AgentTask.APPLY, args=[spec], queue="agent.db1", task_id=task_id)
+            for task_id in (agent_task_id("db1"), agent_task_id("db1"))
+        )
         a, b = first.get(timeout=20), second.get(timeout=20)
         assert a["state"] == b["state"] == "applied"
         assert a["lease_deadline"] == b["lease_deadline"]  # the second did not apply again
@@ -329,7 +339,9 @@ def test_the_same_apply_delivered_twice_through_celery_applies_once(
         assert [h["state"] for h in entry.history] == ["applying", "applied"]
     finally:
         revert = RevertRequest(fault_id).to_json()
-        done = app.send_task(AgentTask.REVERT, args=[revert], queue="agent.db1")
+        done = app.send_task(
+            AgentTask.REVERT, args=[revert], queue="agent.db1", task_id=agent_task_id("db1")
+        )
         assert done.get(timeout=20)["state"] == "reverted"
         app.close()
     assert db1_clean()

@@ -9,6 +9,7 @@ that no task name, queue name or Redis key of the boundary is written anywhere b
 from __future__ import annotations
 
 import ast
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,8 @@ from injector.protocol import (
     FaultState,
     KernelSampleMessage,
     agent_queue,
+    evidence_lease_key,
+    evidence_samples_key,
     new_run_key,
 )
 from tests.injector.fakes import FakeFault, FakeSystem
@@ -163,6 +166,25 @@ def test_kernel_samples_cross_redis_in_the_protocols_shape(
     finally:
         feed.close(run)
         sessions.stop(run)
+
+
+def test_a_sample_in_a_hosts_list_that_names_another_host_is_dropped(needs_redis: str) -> None:
+    # Each agent's Redis user writes its own host's list only; what it puts there is its own.
+    store = redis.Redis.from_url(needs_redis)
+    feed = web_agents.RedisEvidenceFeed(needs_redis)
+    run = new_run_key()
+    feed.open(run, 5, ["web", HOST])
+    try:
+        own = KernelSampleMessage("web", "tcp_retransmits", 1.0, "tcp_retransmits", 2.0)
+        forged = KernelSampleMessage(HOST, "tcp_retransmits", 1.0, "tcp_retransmits", 99.0)
+        store.rpush(
+            evidence_samples_key(run, "web"), *(json.dumps(m.to_json()) for m in (own, forged))
+        )
+        assert feed.drain(run) == [own]
+        assert store.exists(evidence_samples_key(run, "web")) == 0
+    finally:
+        feed.close(run)
+    assert store.exists(evidence_lease_key(run)) == 0
 
 
 # -- nobody else spells the boundary out -----------------------------------------------------

@@ -79,24 +79,12 @@ class TrialStack(Stack):
     redis_port: int = 0
 
     def start_redis(self) -> None:
-        log = self.tmp / "redis.log"
+        # Persistent, as make setup's is; its users are given again at each start, as the
+        # set-up would (a Redis without an ACL file forgets them).
         (self.tmp / "redis").mkdir(exist_ok=True)
-        self.redis = subprocess.Popen(
-            ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
-             "--dir", str(self.tmp / "redis"), "--daemonize", "no"],
-            stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        wait_for(lambda: _pings(self.redis_port), 10, "Redis answers")
-
-
-def _pings(port: int) -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis(port=port, socket_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
+        self.redis = start_redis(self.redis_port, self.tmp / "redis.log", args=[
+            "--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(self.tmp / "redis"),
+        ])  # fmt: skip
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.2) -> float:  # type: ignore[no-untyped-def]
@@ -171,7 +159,8 @@ def restore(stack: TrialStack, timeout: float = 60) -> None:
     """Bring back what a trial killed, as a supervisor (systemd, Restart=always) would: any
     process that exited is started again until every queue has its worker. (A worker left deaf
     by a broker restart exits by itself: injector.watchdog.)"""
-    queues = {"orchestrator"} | {f"agent.{h}" for h in LAB_HOSTS}
+    agents = {f"agent.{h}" for h in LAB_HOSTS}
+    queues = {"orchestrator"} | agents
     broker = stack.env["REDIS_URL"]
     deadline = time.monotonic() + timeout
     while True:
@@ -180,7 +169,7 @@ def restore(stack: TrialStack, timeout: float = 60) -> None:
         if stack.procs["web"].poll() is not None:
             stack.start("web", workers.web_argv(stack.port))
         try:
-            if queues <= workers.active_queues(0.5, broker):
+            if queues <= workers.active_queues(0.5, broker, agents):
                 return
         except Exception:  # Redis just started again: ask once more
             pass
