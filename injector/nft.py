@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias, get_args
 
@@ -174,6 +175,10 @@ def drop() -> Statement:
     return Statement({"drop": None})
 
 
+def accept() -> Statement:
+    return Statement({"accept": None})
+
+
 def return_() -> Statement:
     """Leave this chain: later rules of it do not see the packet."""
     return Statement({"return": None})
@@ -214,11 +219,37 @@ def _table(table: str) -> Json:
     return {"family": FAMILY, "name": table}
 
 
+# The agent's own way to its broker, "ADDRESS:PORT", set by its supervisor: no fault of the
+# agent's cuts it, or the agent could no longer hear the revert, renew or halt of that very
+# fault (a loss or latency on port 6379 with no destination would take the broker's port too).
+BROKER_ENV = "DRILLHALL_AGENT_BROKER"
+
+
+def broker_exemption(environ: Mapping[str, str] | None = None) -> tuple[Rule, ...]:
+    """Rules that accept the agent's broker traffic, both ways, before anything else of a
+    chain; none when the agent has no broker address (tests, a broker by name)."""
+    raw = (os.environ if environ is None else environ).get(BROKER_ENV, "")
+    host, _, port = raw.rpartition(":")
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+        number = int(port)
+    except ValueError:
+        return ()
+    family: IpFamily = "ip" if address.version == 4 else "ip6"
+    return (
+        (match_addresses(family, "daddr", [address]), match_ports("tcp", "dport", [number]),
+         accept()),
+        (match_addresses(family, "saddr", [address]), match_ports("tcp", "sport", [number]),
+         accept()),
+    )  # fmt: skip
+
+
 def ruleset(table: str, fault_id: str, chains: Sequence[Chain]) -> Document:
     """The document apply() loads: the table, replaced in one go, with its chains and rules.
 
     ``add`` + ``delete`` first, in the same transaction, so a second apply replaces the table
-    instead of stacking rules, and the table is either fully there or not at all. The comment
+    instead of stacking rules, and the table is either fully there or not at all. Each chain
+    starts with the agent's broker exemption (``broker_exemption``). The comment
     names the fault on the table and on each rule: nft 1.0.6 (Debian 12) loads table comments
     from text only and drops them from JSON, while it keeps rule comments either way.
     """
@@ -242,7 +273,7 @@ def ruleset(table: str, fault_id: str, chains: Sequence[Chain]) -> Document:
             "policy": "accept",
         }
         commands.append({"add": {"chain": base}})
-        for rule in chain.rules:
+        for rule in (*broker_exemption(), *chain.rules):
             expr = [statement.body for statement in rule]
             where = {"family": FAMILY, "table": table, "chain": name}
             commands.append({"add": {"rule": {**where, "expr": expr, "comment": comment}}})

@@ -12,22 +12,26 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import ipaddress
 import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit
 
 from injector.credentials import agent_redis_url
 from injector.halt import HaltFlag, HaltUnknown
 from injector.host import parse_label, parse_service
 from injector.janitor import Janitor
 from injector.ledger import Ledger
+from injector.nft import BROKER_ENV
 from injector.protocol import agent_queue, check_host_name
 
 log = logging.getLogger("injector.supervisor")
@@ -113,9 +117,33 @@ def worker_argv(host: str) -> list[str]:
     ]  # fmt: skip
 
 
+def broker_endpoint(redis_url: str) -> str | None:
+    """The broker's "ADDRESS:PORT" (a name resolved once), which the agent's own network
+    faults leave alone (injector.nft.broker_exemption); None for a socket or a name that does
+    not resolve."""
+    parts = urlsplit(redis_url)
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        return None
+    port = parts.port or 6379
+    try:
+        address = ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            log.warning("cannot resolve the broker %s: %s", parts.hostname, exc)
+            return None
+        address = ipaddress.ip_address(infos[0][4][0])
+    return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
+
+
 def worker_env(args: argparse.Namespace, state_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("DRILLHALL_AGENT_NETNS", None)
+    env.pop(BROKER_ENV, None)
+    broker = broker_endpoint(args.redis_url)
+    if broker:
+        env[BROKER_ENV] = broker
     env.update(
         REDIS_URL=args.redis_url,
         DRILLHALL_AGENT_HOST=args.host,
