@@ -56,7 +56,7 @@ def acl_broker(
     log = directory / "redis.log"
     proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", *args, "--daemonize", "no"],
+         "--appendonly", "no", "--dir", str(directory), *args, "--daemonize", "no"],
         stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:

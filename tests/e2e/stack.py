@@ -200,7 +200,7 @@ def start_redis(
     bind = ["127.0.0.1", f"-{DEFAULT_TOPOLOGY.bridge_address}"]  # "-": only if it exists
     proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", *bind, "--save", "",
-         "--appendonly", "no", *args, "--daemonize", "no"],
+         "--appendonly", "no", "--dir", str(log.parent), *args, "--daemonize", "no"],
         stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     client = redis.Redis(port=port, socket_timeout=0.5)
