@@ -55,11 +55,17 @@ def bind_addresses(client: Any) -> list[str]:
 
 
 def listen_on(client: Any, address: str) -> bool:
-    """Make Redis listen on ``address`` as well; True when it did not already."""
+    """Make Redis listen on ``address`` as well; True when it did not already.
+
+    An optional ``-address`` (a Redis started before the lab, told to bind the bridge only if
+    it exists) may not be bound at all: it is set again, plainly, which makes Redis bind it
+    now or say why not.
+    """
     current = bind_addresses(client)
-    if address in current or f"-{address}" in current:
+    if address in current:
         return False
-    client.execute_command("CONFIG", "SET", "bind", " ".join([*current, address]))
+    kept = [a for a in current if a != f"-{address}"]
+    client.execute_command("CONFIG", "SET", "bind", " ".join([*kept, address]))
     return True
 
 

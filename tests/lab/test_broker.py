@@ -4,6 +4,7 @@ test's own, with 127.0.0.2 (a loopback address nobody else binds) standing in fo
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,9 @@ import redis
 
 from drills.lab.broker import bind_addresses, lab_broker_url, listen_on, stop_listening_on
 from drills.lab.lab_error import LabError
-from tests.acl_broker import acl_broker
+from injector.credentials import admin_redis_url
+from tests.acl_broker import acl_broker, in_netns
+from tests.conftest import have_root, require, run
 
 BRIDGE = "127.0.0.2"
 
@@ -60,3 +63,29 @@ def test_a_lab_agent_gets_the_bridge_url_with_no_password() -> None:
         lab_broker_url("redis://redis.example.com:6379/0", "10.77.0.1")
     with pytest.raises(LabError, match="over TCP"):
         lab_broker_url("unix:///run/redis.sock", "10.77.0.1")
+
+
+def test_an_optional_bridge_address_redis_skipped_at_start_is_bound_at_lab_up(
+    tmp_path: Path,
+) -> None:
+    # Redis starts before the bridge exists (as a test's own Redis may): "-ADDRESS" is skipped.
+    # Inside a namespace of the test's own, so that the address can appear later.
+    require(have_root(), "needs root (a network namespace)")
+    netns = f"dht-broker-{os.getpid()}"
+    address = "198.18.99.1"
+    run(["ip", "netns", "add", netns])
+    try:
+        run(["ip", "-n", netns, "link", "set", "lo", "up"])
+        with acl_broker(tmp_path, [], ("--bind", "127.0.0.1", f"-{address}"), netns=netns) as b:
+            run(["ip", "-n", netns, "addr", "add", f"{address}/32", "dev", "lo"])
+            admin_url, server = admin_redis_url(b.url, b.credentials), b.url_of("drillhall")
+
+            def inside() -> list[object]:
+                admin = redis.Redis.from_url(admin_url)
+                before = answers_at(address, server)
+                bound = listen_on(admin, address)
+                return [before, bound, bind_addresses(admin), answers_at(address, server)]
+
+            assert in_netns(netns, inside) == [False, True, ["127.0.0.1", address], True]
+    finally:
+        run(["ip", "netns", "del", netns], check=False)
