@@ -115,7 +115,8 @@ class Stack:
         self.start("web", workers.web_argv(self.port))
         self.start("orchestrator", workers.orchestrator_argv(f"orch-{self.port}"))
         for host, (netns, _) in LAB_HOSTS.items():
-            self.start(f"agent-{host}", workers.agent_argv(host, netns))
+            # The stack's own broker (a trial's may be another than this process's).
+            self.start(f"agent-{host}", workers.agent_argv(host, netns, self.env["REDIS_URL"]))
         agents = {f"agent.{host}" for host in LAB_HOSTS}
         wanted = {"orchestrator"} | agents
         deadline = time.monotonic() + 40
