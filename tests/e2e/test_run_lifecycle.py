@@ -16,6 +16,7 @@ import pytest
 
 from drills.cli.worker_pool import PoolState, process_start
 from tests.conftest import have_root, redis_up, require
+from tests.conftest import test_redis_url as tests_redis_url
 from tests.e2e.stack import ROOT, cli, nft_tables, stack_env
 
 EXAMPLE = ROOT / "examples" / "partition-demo.yaml"
@@ -23,7 +24,9 @@ LONG_PARTITION = ROOT / "tests" / "fixtures" / "playbooks" / "e2e" / "long-parti
 CONCURRENT = sorted(
     (ROOT / "tests" / "fixtures" / "playbooks" / "e2e" / "concurrent").glob("*.yaml")
 )
-REDIS = "redis://127.0.0.1:6379/10"  # no workers listen here: the CLI starts its own
+# The tests' Redis server (and its users), another database: no workers listen there, the CLI
+# starts its own.
+REDIS = tests_redis_url().rsplit("/", 1)[0] + "/10"
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,22 +145,24 @@ def test_ping_lists_active_faults_and_halt_reverts_them(
 
 
 @pytest.fixture
-def db1_user() -> Iterator[None]:
-    """The agent reads the halt flag as its host's own Redis user."""
-    with enrolled("db1"):
-        yield
+def own_user() -> Iterator[str]:
+    """A host of this test's own, whose agent reads the halt flag as its own Redis user (gone
+    afterwards, with its connections)."""
+    host = f"ha-{os.getpid()}"
+    with enrolled(host):
+        yield host
 
 
 def test_celery_tasks_apply_once_and_revert_a_real_partition(
-    netpair: NetPair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db1_user: None
+    netpair: NetPair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_user: str
 ) -> None:
     from injector import agent as agent_app
 
-    monkeypatch.setenv("DRILLHALL_AGENT_HOST", "db1")
+    monkeypatch.setenv("DRILLHALL_AGENT_HOST", own_user)
     monkeypatch.setenv("DRILLHALL_AGENT_NETNS", netpair.a)
     monkeypatch.setenv("DRILLHALL_AGENT_STATE", str(tmp_path / "ledger"))
     spec = FaultSpec("8", 1, 1, "network.partition",
-                     {"peers": [netpair.addr_b], "host": "db1"}, 30).to_json()  # fmt: skip
+                     {"peers": [netpair.addr_b], "host": own_user}, 30).to_json()  # fmt: skip
 
     def revert(fault_id: str) -> dict[str, object]:
         return agent_app.revert_fault.apply(args=[RevertRequest(fault_id).to_json()]).get()
