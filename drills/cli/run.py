@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from drills.cli.event_lines import describe
-from drills.cli.main import EXIT_ABORTED, EXIT_FAILED, EXIT_INVALID, EXIT_PASSED, setup_django
+from drills.cli.main import (
+    EXIT_ABORTED,
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_PASSED,
+    say_err,
+    setup_django,
+)
 
 
 def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
@@ -119,12 +126,6 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         pool.leave(say, lab_down=lambda: labctl.down(say))
-
-
-def say_err(message: str) -> None:
-    import sys
-
-    print(message, file=sys.stderr, flush=True)
 
 
 def _tail(run, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-untyped-def]

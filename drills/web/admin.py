@@ -1,5 +1,10 @@
+from __future__ import annotations
+
+import json
+
 from django.contrib import admin
 
+from drills.playbook.redaction import redact, redact_data
 from drills.web.models import DrillRun, Host, Playbook, PlaybookVersion
 from drills.web.models.inventory import Service
 
@@ -29,9 +34,22 @@ class PlaybookAdmin(admin.ModelAdmin):
 @admin.register(PlaybookVersion)
 class PlaybookVersionAdmin(admin.ModelAdmin):
     list_display = ["playbook", "number", "author", "created_at"]
-    readonly_fields = ["content", "content_hash"]
+    exclude = ["content"]
+    readonly_fields = ["shown_content", "content_hash"]
+
+    @admin.display(description="content")
+    def shown_content(self, version: PlaybookVersion) -> str:
+        # Versions saved before secrets were named may hold a password.
+        return redact(version.content)
 
 
 @admin.register(DrillRun)
 class DrillRunAdmin(admin.ModelAdmin):
     list_display = ["id", "version", "state", "started_by", "created_at"]
+    exclude = ["plan"]
+    readonly_fields = ["shown_plan"]
+
+    @admin.display(description="plan")
+    def shown_plan(self, run: DrillRun) -> str:
+        # Plans stored before secrets were named may hold a DSN's password.
+        return json.dumps(redact_data(run.plan), indent=2)

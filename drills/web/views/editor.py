@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from drills.playbook.errors import Issue
+from drills.playbook.redaction import redact
 from drills.web.models import Playbook
 from drills.web.views.editor_api import check_playbook, issue_dict, metadata_name, name_line
 from drills.web.views.playbook_pages import accessible_playbook
@@ -86,7 +87,8 @@ def _render(
     context = {
         "playbook": playbook,
         "version": playbook.latest_version() if playbook else None,
-        "content": content,
+        # A version saved before secrets were named is shown, and saved again, without them.
+        "content": redact(content),
         "message": message,
         "problems": [issue_dict(i) for i in problems or []],
         "templates": templates() if playbook is None else [],

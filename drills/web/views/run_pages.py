@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from drills.engine.plan import Plan
 from drills.engine.states import TERMINAL
+from drills.playbook.redaction import redact_data
 from drills.web.models import DrillRun
 from drills.web.run_control import abort_run, resume_run, start_run
 from drills.web.views.outline import outline
@@ -68,7 +69,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     page = outline(run.version.content, filename)
     verdicts = result.get("verdicts") or {}
     slas = [(sla, verdicts.get(sla.name, "pending")) for sla in page.slas]
-    plan = Plan.from_dict(run.plan) if run.plan else None
+    plan = Plan.from_dict(redact_data(run.plan)) if run.plan else None
     context = {
         "run": run,
         # The plan stored with the run, not a new one: the inventory may have changed since.
