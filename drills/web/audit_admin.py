@@ -81,7 +81,7 @@ class AuditedAdmin(admin.ModelAdmin):
 class AuditEntryAdmin(admin.ModelAdmin):
     """Read-only for Drillhall admins, superusers included: no add, change or delete."""
 
-    list_display = ["at", "actor_name", "source", "action", "object_type", "object_id", "summary"]
+    list_display = ["at", "actor_name", "source", "action", "summary"]
     list_filter = ["action", "object_type"]
     search_fields = ["actor_name", "source", "object_id", "summary"]
     date_hierarchy = "at"
