@@ -146,8 +146,9 @@ def register_agent(payload: Any) -> dict[str, Any]:
 
 def register_agent_recorded(payload: Any) -> dict[str, Any]:
     """``register_agent`` and its audit entry: what was accepted, or why it was refused."""
-    name = payload.get("host") if isinstance(payload, dict) else None
-    who = f"agent {name}" if isinstance(name, str) and HOST_NAME.match(name) else "an agent"
+    claimed = payload.get("host") if isinstance(payload, dict) else None
+    name = claimed if isinstance(claimed, str) and HOST_NAME.match(claimed) else ""
+    who = f"agent {name}" if name else "an agent"
     origin = Origin(who, who)
     try:
         with transaction.atomic():
@@ -168,7 +169,7 @@ def register_agent_recorded(payload: Any) -> dict[str, Any]:
             AuditAction.AGENT_REGISTER,
             origin,
             object_type="host",
-            object_id=name if who != "an agent" else "",
+            object_id=name,
             summary=f"refused a registration: {exc}",
             content=payload,
         )

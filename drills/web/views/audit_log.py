@@ -212,6 +212,10 @@ class _Line:
         return value
 
 
+def _read(entries: QuerySet[AuditEntry], count: int) -> list[AuditEntry]:
+    return list(entries.order_by("-at", "-id")[:count])
+
+
 async def _in_chunks(entries: QuerySet[AuditEntry]) -> AsyncIterator[AuditEntry]:
     """Newest first, EXPORT_CHUNK at a time, each chunk after the last one read (keyset)."""
     last: AuditEntry | None = None
@@ -219,7 +223,7 @@ async def _in_chunks(entries: QuerySet[AuditEntry]) -> AsyncIterator[AuditEntry]
         after = entries
         if last is not None:
             after = entries.filter(Q(at__lt=last.at) | Q(at=last.at, id__lt=last.id))
-        chunk = await sync_to_async(list)(after.order_by("-at", "-id")[:EXPORT_CHUNK])
+        chunk: list[AuditEntry] = await sync_to_async(_read)(after, EXPORT_CHUNK)
         for entry in chunk:
             yield entry
         if len(chunk) < EXPORT_CHUNK:
