@@ -1,6 +1,12 @@
-from django.contrib import admin
+from typing import Any
 
-from drills.web.models import DrillRun, Host, Playbook, PlaybookVersion
+from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
+from django.http import HttpRequest
+
+from drills.web.audit_admin import AuditedAdmin
+from drills.web.models import DrillRun, Host, Membership, Playbook, PlaybookVersion
 from drills.web.models.inventory import Service
 
 
@@ -11,7 +17,7 @@ class ServiceInline(admin.TabularInline):
 
 
 @admin.register(Host)
-class HostAdmin(admin.ModelAdmin):
+class HostAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "address", "agent_queue", "netns", "labels", "protected", "lab"]
     list_filter = ["protected", "lab"]
     search_fields = ["name", "address"]
@@ -31,7 +37,35 @@ class PlaybookVersionAdmin(admin.ModelAdmin):
     list_display = ["playbook", "number", "author", "created_at"]
     readonly_fields = ["content", "content_hash"]
 
+    # Versions are immutable and saved by the editor (numbered, hashed, audited): not here.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
 
 @admin.register(DrillRun)
 class DrillRunAdmin(admin.ModelAdmin):
     list_display = ["id", "version", "state", "started_by", "created_at"]
+
+
+# Users, groups (teams) and memberships (roles) changed in the admin are audited too.
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class AuditedUserAdmin(AuditedAdmin, UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class AuditedGroupAdmin(AuditedAdmin, GroupAdmin):
+    pass
+
+
+@admin.register(Membership)
+class MembershipAdmin(AuditedAdmin, admin.ModelAdmin):
+    list_display = ["user", "team", "role"]
+    list_filter = ["role", "team"]
