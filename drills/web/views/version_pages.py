@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from drills.playbook.redaction import find_credentials, redact
+from drills.web.audit import Origin
 from drills.web.models import Playbook, PlaybookVersion
 from drills.web.views.playbook_pages import accessible_playbook
 
@@ -126,6 +127,8 @@ def playbook_restore(request: HttpRequest, name: str, number: int) -> HttpRespon
     if latest.content_hash == old.content_hash:
         messages.info(request, f"v{old.number} has the same text as the latest, v{latest.number}.")
         return redirect("playbook-versions", name=playbook.name)
-    version = playbook.save_version(old.content, request.user, f"restore v{old.number}")
+    version = playbook.save_version(
+        old.content, request.user, f"restore v{old.number}", origin=Origin.of(request)
+    )
     messages.success(request, f"Restored v{old.number} as v{version.number}.")
     return redirect("playbook-versions", name=playbook.name)
