@@ -34,11 +34,14 @@ class AgentClient:
         finally:
             result.forget()
 
+    def signed(self, task: AgentTask, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` as the orchestrator sends it: signed for this host when the task is."""
+        if task not in SIGNED_TASKS:
+            return body
+        return sign(self.key, task, self.host, body, time.time() + 60).to_json()
+
     def call(self, task: AgentTask, body: dict[str, Any]) -> dict[str, Any]:
-        """As the orchestrator sends it: signed for this host when the task is signed."""
-        if task in SIGNED_TASKS:
-            body = sign(self.key, task, self.host, body, time.time() + 60).to_json()
-        return self.send(task, body)
+        return self.send(task, self.signed(task, body))
 
     def admit(
         self,
