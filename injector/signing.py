@@ -173,7 +173,10 @@ def ensure_agent_key(credentials_dir: Path, host: str) -> Path:
     if path.exists():
         load_key(path)
         return path
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Private from the top: the server's directory holds every agent's key.
+    Path(credentials_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+    for directory in (path.parent.parent, path.parent):
+        directory.mkdir(mode=0o700, exist_ok=True)
     tmp = path.with_name(f".{KEY_FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

@@ -139,7 +139,8 @@ def test_ensure_agent_key_makes_a_private_random_key_once(tmp_path: Path) -> Non
     text = path.read_text()
     assert len(text.strip()) == 64 and int(text, 16) >= 0
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    for directory in (tmp_path / "agents", path.parent):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     assert ensure_agent_key(tmp_path, "db1") == path and path.read_text() == text
     assert load_key(ensure_agent_key(tmp_path, "db2")) != load_key(path)
 
