@@ -186,3 +186,30 @@ def test_snapshot_carries_labels_and_services_for_the_planner() -> None:
     assert [(s.name, s.port, s.kind) for s in db1.services] == [("redis", 6379, "redis")]
     assert snapshot["web"].services == ()
     assert snapshot["web"].queue == "agent.web"
+
+
+def test_a_refused_move_is_said_in_the_log_and_audited_as_an_agent_registration(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from drills.web import tasks
+    from drills.web.audit import content_hash
+    from drills.web.models import AuditEntry
+    from injector.protocol import Refusal
+
+    tasks.register_host(PAYLOAD)  # the Celery task's body, as the orchestrator worker runs it
+    moved = {**PAYLOAD, "address": "10.9.9.9"}
+    with caplog.at_level("WARNING", logger="drills.web.tasks"):
+        reply = Refusal.from_reply(tasks.register_host(moved))
+    sentence = (
+        "a registration for the known host db1 was refused: it would change its address from "
+        "10.77.0.3 to 10.9.9.9. Registration can add a host but not move one; to move it on "
+        "purpose, an admin edits host db1 in the admin site (Hosts)"
+    )
+    assert reply is not None and reply.message == sentence
+    assert caplog.messages == [f"host registration refused: {sentence}"]
+    entry = AuditEntry.objects.filter(action="agent_register").order_by("-id").first()
+    assert entry is not None and entry.summary.startswith(
+        f"refused a registration: {sentence}"[:300]
+    )
+    assert entry.content_hash == content_hash(moved) and entry.object_id == "db1"
+    assert Host.objects.get(name="db1").address == "10.77.0.3"
