@@ -154,7 +154,7 @@ class Gate:
 
     def admit(self, raw: Any) -> dict[str, Any]:
         """Record a run's ticket; the reply says until when and with which lease cap."""
-        ticket = _parsed(RunTicket.from_json, self._open(AgentTask.ADMIT, raw), "run ticket")
+        ticket = _parsed(RunTicket.from_json, self.open_signed(AgentTask.ADMIT, raw), "run ticket")
         now = self.clock()
         if ticket.host != self.host:
             raise Untrusted(
@@ -169,7 +169,7 @@ class Gate:
 
     def apply(self, raw: Any) -> dict[str, Any]:
         """The fault spec of a signed apply for an admitted run, within the lease cap."""
-        body = self._open(AgentTask.APPLY, raw)
+        body = self.open_signed(AgentTask.APPLY, raw)
         spec = _parsed(FaultSpec.from_json, body, "fault spec")
         ticket = self._ticket(spec.run, spec.fault_id)
         self._refuse_long_lease(spec.lease_seconds, ticket, spec.fault_id)
@@ -177,18 +177,22 @@ class Gate:
         return body
 
     def renew(self, raw: Any) -> RenewRequest:
-        request = _parsed(RenewRequest.from_json, self._open(AgentTask.RENEW, raw), "renewal")
+        request = _parsed(RenewRequest.from_json, self.open_signed(AgentTask.RENEW, raw), "renewal")
         run, _, _ = parse_fault_id(request.fault_id)
         ticket = self._ticket(run, request.fault_id)
         self._refuse_long_lease(request.lease_seconds, ticket, request.fault_id)
         return request
 
     def revert(self, raw: Any) -> RevertRequest:
-        return _parsed(RevertRequest.from_json, self._open(AgentTask.REVERT, raw), "revert request")
+        return _parsed(
+            RevertRequest.from_json, self.open_signed(AgentTask.REVERT, raw), "revert request"
+        )
 
     # -- the checks --------------------------------------------------------------------------
 
-    def _open(self, task: AgentTask, raw: Any) -> dict[str, Any]:
+    def open_signed(self, task: AgentTask, raw: Any) -> dict[str, Any]:
+        """The body of a request signed for this host and ``task``; Untrusted otherwise.
+        Every signed task's entry point starts here (a new one, such as a release, too)."""
         try:
             return verify(self._key, raw, task=task, host=self.host, now=self.clock())
         except SignatureError as exc:
