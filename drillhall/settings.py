@@ -151,6 +151,12 @@ CELERY_RESULT_EXPIRES = 3600
 
 # Fault leases: an agent reverts a fault whose lease was not renewed in time.
 DRILLHALL_LEASE_SECONDS = env_float("DRILLHALL_LEASE_SECONDS", 10.0)
+# The orchestrator signs what it sends each agent with that agent's key (injector/signing.py):
+# agents/<host>/hmac.key under this directory, made by enrolment or, for the lab's and
+# `drillhall run`'s own agents, when they are started (docs/agent-channel.md).
+DRILLHALL_CREDENTIALS_DIR = Path(
+    env_str("DRILLHALL_CREDENTIALS_DIR", str(BASE_DIR / "var" / "credentials"))
+)
 # An orchestrator holds a liveness lease of this length for each run it drives; a run whose
 # lease ran out is ended as "orchestrator lost" (drills/web/liveness.py).
 DRILLHALL_RUN_LEASE_SECONDS = env_float("DRILLHALL_RUN_LEASE_SECONDS", 10.0)

@@ -1,7 +1,10 @@
 """Inventory snapshots for the planner, and registration of hosts (by the lab and by agents).
 
 Registration is idempotent (update_or_create on the host name) and never touches
-``protected``: only a person in the admin decides that a host may not be faulted.
+``protected``: only a person in the admin decides that a host may not be faulted. An agent's
+registration (which anyone on the broker could send) may add a host but never move one: a
+different address, queue or namespace for a known host is refused; an admin moves a host in
+the admin site.
 
 Both are audited: a registration by the lab that changed the inventory, as "system", and
 every agent registration, accepted or refused, from "agent <host>" (what the agent said is
@@ -35,6 +38,10 @@ MAX_SERVICES = 64
 
 class RegistrationError(ValueError):
     """A registration payload that cannot be stored; permanent (retrying will not help)."""
+
+
+class MoveRefused(RegistrationError):
+    """An agent's registration that would move a known host; the message says what."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,8 @@ def register_agent(payload: Any) -> dict[str, Any]:
     address = data["address"] or (existing.address if existing else "")
     if not address:
         raise RegistrationError(f"agent {name!r} sent no address and the host is not known yet")
+    if existing is not None:
+        _refuse_move(existing, address, data["queue"], data["netns"])
     labels = {**(existing.labels if existing else {}), **data["labels"]}
     defaults = {
         "address": address,
@@ -222,6 +231,28 @@ def _word(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value) if value not in ("", None) else "none"
+
+
+def _refuse_move(host: Host, address: str, queue: str, netns: str) -> None:
+    """A registration may not change where a known host is, or which queue reaches it: that
+    would send its faults (and partition peers' addresses) wherever the sender likes."""
+    changes = [
+        f"its {what} from {old or 'none'} to {new or 'none'}"
+        for what, old, new in (
+            ("address", host.address, address),
+            ("agent queue", host.agent_queue, queue),
+            ("network namespace", host.netns, netns),
+        )
+        if old != new
+    ]
+    if not changes:
+        return
+    sentence = (
+        f"a registration for the known host {host.name} was refused: it would change "
+        f"{' and '.join(changes)}. Registration can add a host but not move one; to move it "
+        f"on purpose, an admin edits host {host.name} in the admin site (Hosts)"
+    )
+    raise MoveRefused(sentence)
 
 
 def _sync_services(host: Host, services: list[ServiceSpec], prune: bool) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from drills.web.audit import content_hash
 from injector.host import Registration
 from injector.protocol import REGISTER_HOST_TASK
+from injector.signing import ensure_agent_key
 from tests.inventory.test_agent_registration import HOST, QUEUE, Procs, stack, wait_for
 
 __all__ = ["stack"]  # the fixture, shared with the registration test it extends
@@ -38,8 +39,9 @@ def test_a_real_agent_registration_and_a_forged_one_are_one_entry_each(
         sys.executable, "-m", "celery", "-A", "drillhall", "worker", "-Q", QUEUE, "-P", "solo",
         "-n", f"{QUEUE}@%h", "--without-gossip", "--without-mingle", "-l", "INFO",
     ])  # fmt: skip
+    key_file = ensure_agent_key(tmp_path / "credentials", HOST)
     procs.start("agent", [
-        sys.executable, "-m", "injector.supervisor", "--host", HOST,
+        sys.executable, "-m", "injector.supervisor", "--host", HOST, "--key-file", str(key_file),
         "--state-dir", str(tmp_path / "agent"), "--redis-url", procs.env["REDIS_URL"],
         "--address", "127.0.0.9", "--label", "role=web", "--service", "app:8080:http",
     ])  # fmt: skip
