@@ -8,15 +8,14 @@ only an admin may release.
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
-import socket
 import sys
 from collections.abc import Callable
 from typing import Any
 
 EXIT_OK, EXIT_REFUSED = 0, 2
 USER_ENV = "DRILLHALL_USER"
+SOURCE = "cli"  # where the audit log says it came from
 
 
 def add_actor(parser: argparse.ArgumentParser) -> None:
@@ -43,17 +42,13 @@ def _actor(name: str | None) -> Any | None:
     return user
 
 
-def _source() -> str:
-    return f"cli, {getpass.getuser()}@{socket.gethostname()}"
-
-
 def halt(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     from drills.web.halt import halt_all
 
     user = _actor(args.as_user)
     if user is None:
         return EXIT_REFUSED
-    result = halt_all(args.reason, user, _source())
+    result = halt_all(args.reason, user, SOURCE)
     if result.created:
         say(f"halted: {result.state.reason} (by {result.state.by})")
     else:
@@ -81,7 +76,7 @@ def release(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     if user is None:
         return EXIT_REFUSED
     try:
-        result = release_halt(user, _source())
+        result = release_halt(user, SOURCE)
     except ReleaseRefused as exc:
         _err(str(exc))
         return EXIT_REFUSED

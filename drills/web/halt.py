@@ -86,11 +86,12 @@ def may_release(user: Any) -> bool:
     return _is_admin(user)
 
 
-def _audit(action: str, *, actor: Any, source: str, halt_id: str, summary: str) -> None:
-    # AUDIT: stand-in until drills.web.audit is on main. At merge this body becomes
-    # record(AuditAction(action), actor=actor, source=source, object_type="halt",
-    #        object_id=halt_id, summary=summary, content=summary)
-    log.warning("audit %s by %s from %s: %s", action, actor, source or "?", summary)
+def _audit(action: str, *, actor: Any, source: str, object_id: str, summary: str,
+           content: Any) -> None:  # fmt: skip
+    # AUDIT stand-in: drills.web.audit is not on this branch yet. At merge this body becomes
+    #     record(AuditAction(action), actor=actor, source=source, object_type="halt",
+    #            object_id=object_id, summary=summary, content=content)
+    log.warning("audit: %s by %s from %s: %s", action, _name(actor), source or "?", summary)
 
 
 def halt_flag() -> HaltFlag:
@@ -119,8 +120,9 @@ def _record_halt(reason: str, user: Any, source: str) -> tuple[Halt, bool]:
     try:
         with transaction.atomic():
             halt = Halt.objects.create(reason=reason, by=user, by_name=_name(user), since=since)
-            _audit("halt", actor=user, source=source, halt_id=str(halt.id),
-                   summary=f"halted every drill: {reason}")  # fmt: skip
+            _audit("halt", actor=user, source=source, object_id=str(halt.id),
+                   summary=f"halted every drill: {reason}",
+                   content=halt.state().to_dict())  # fmt: skip
     except IntegrityError:
         # Someone halted at the same moment: theirs is the halt in force.
         current = Halt.objects.in_force().first()
@@ -182,8 +184,9 @@ def release(user: Any, source: str = "") -> ReleaseResult:
                 halt.refresh_from_db()
                 result.halt = halt
             if result.released:
-                _audit("release", actor=user, source=source, halt_id=_released_id(result),
-                       summary=_release_summary(result))  # fmt: skip
+                _audit("release", actor=user, source=source, object_id=_released_id(result),
+                       summary=_release_summary(result),
+                       content=_release_content(result))  # fmt: skip
         if result.redis_error:
             return result
         lifted = _lift(flag, result, user)
@@ -230,6 +233,13 @@ def _release_summary(result: ReleaseResult) -> str:
     if result.orphan is not None:
         parts.append(f"lifted a halt only Redis held ({result.orphan.reason})")
     return "; ".join(parts)
+
+
+def _release_content(result: ReleaseResult) -> dict[str, Any]:
+    return {
+        "released": result.halt.state().to_dict() if result.halt is not None else None,
+        "lifted_from_redis": result.orphan.to_dict() if result.orphan is not None else None,
+    }
 
 
 def _broadcast(task: str, message: dict[str, Any], told: list[str], missed: list[str]) -> None:

@@ -41,15 +41,16 @@ def create_run(
     halted = halt_reason()
     if halted is not None:
         refuse_run(run, halted)
-        run.refresh_from_db()
-        return run
-    try:
-        playbook = parse_playbook(version.content, f"{version.playbook.name}.yaml")
-        plan = resolve_plan(playbook, inventory_snapshot(), approved_protected=approve_protected)
-    except (PlaybookError, PlanError) as exc:
-        end_run(run, f"the plan was refused: {exc}")
     else:
-        DrillRun.objects.filter(id=run.id).update(plan=plan.to_dict())
+        try:
+            playbook = parse_playbook(version.content, f"{version.playbook.name}.yaml")
+            plan = resolve_plan(
+                playbook, inventory_snapshot(), approved_protected=approve_protected
+            )
+        except (PlaybookError, PlanError) as exc:
+            end_run(run, f"the plan was refused: {exc}")
+        else:
+            DrillRun.objects.filter(id=run.id).update(plan=plan.to_dict())
     run.refresh_from_db()
     return run
 
