@@ -7,8 +7,17 @@ from pathlib import Path
 
 import dj_database_url
 
-from drillhall.env import env_bool, env_float, env_int, env_list, env_str, state_dir
+from drillhall.env import (
+    SettingError,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    state_dir,
+)
 from drillhall.secret_key import load_secret_key
+from verifier.probes.secret_refs import SecretError, SecretStore
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -154,6 +163,16 @@ DRILLHALL_PENDING_LIMIT_SECONDS = env_float("DRILLHALL_PENDING_LIMIT_SECONDS", 6
 DRILLHALL_REAPER = env_bool("DRILLHALL_REAPER", True)
 # How often those processes put the halt back into Redis when Redis lost it (drills/web/halt_sync).
 DRILLHALL_HALT_SYNC_SECONDS = env_float("DRILLHALL_HALT_SYNC_SECONDS", 3.0)
+
+# Secrets probes name instead of holding (verifier/probes/secret_refs.py, docs/probes.md):
+# DRILLHALL_PROBE_SECRET_ENV lists the environment variables a canary's `dsn_env` may read,
+# DRILLHALL_SECRETS_FILE names the secret store (JSON or TOML) its `secret` is looked up in.
+# Both are read where a probe is built; a list naming a variable no probe may read (Drillhall's
+# or Django's own) stops the start here.
+try:
+    SecretStore.from_environ()
+except SecretError as _exc:
+    raise SettingError(str(_exc)) from None
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from drills.cli.event_lines import describe
-from drills.cli.main import EXIT_ABORTED, EXIT_FAILED, EXIT_INVALID, EXIT_PASSED, setup_django
+from drills.cli.main import (
+    EXIT_ABORTED,
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_PASSED,
+    say_err,
+    setup_django,
+)
 
 
 def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
@@ -35,11 +42,13 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
     from drills.cli import labctl
     from drills.cli.workers import worker_pool
     from drills.engine.plan import Plan
+    from drills.web.audit import cli_origin
     from drills.web.models import DrillRun, Host, Playbook
     from drills.web.run_control import abort_run, create_run, enqueue_run
     from drills.web.run_document import run_document
 
     pool = worker_pool(settings.BASE_DIR / "var", f"cli-{os.getpid()}")
+    origin = cli_origin()  # who the audit log names for the save, the start and an abort
     # Selector targets match inventory labels; only explicit host names can call for the lab.
     hosts_needed = {str(getattr(t, "host", "")) for t in playbook.targets.values()} - {""}
     lab_hosts = hosts_needed & set(labctl.lab_hosts())
@@ -62,7 +71,7 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         name = signal.Signals(signum).name
         if interrupted["count"] == 1 and interrupted["run"] is not None:
             say(f"abort requested ({name}); reverting faults...")
-            abort_run(interrupted["run"], f"aborted from the command line ({name})")
+            abort_run(interrupted["run"], f"aborted from the command line ({name})", origin=origin)
         else:  # nothing handed over yet, or a second signal: just leave
             raise KeyboardInterrupt
 
@@ -73,9 +82,17 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         if lab_hosts:
             pool.ensure_lab(lab_up)
         record, _ = Playbook.objects.get_or_create(name=playbook.metadata.name)
-        version = record.save_version(path.read_text(), message=f"drillhall run {path}")
+        version = record.save_version(
+            path.read_text(), message=f"drillhall run {path}", origin=origin
+        )
         # The plan is resolved once, here, and stored with the run; everyone reads that one.
-        run = create_run(version, None, source="cli", approve_protected=args.approve_protected)
+        run = create_run(
+            version,
+            None,
+            source="cli",
+            approve_protected=args.approve_protected,
+            origin=origin,
+        )
         if run.finished_at is not None:
             say_err(f"{path}: {run.result.get('reason', 'the run could not start')}")
             return EXIT_ABORTED
@@ -113,18 +130,12 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         if interrupted["run"] is not None:
             # The run is not watched any more: stop it (its faults revert through their leases
             # if the orchestrator cannot be told either).
-            abort_run(interrupted["run"], f"drillhall run stopped: {reason}"[:200])
+            abort_run(interrupted["run"], f"drillhall run stopped: {reason}"[:200], origin=origin)
         return EXIT_ABORTED
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         pool.leave(say, lab_down=lambda: labctl.down(say))
-
-
-def say_err(message: str) -> None:
-    import sys
-
-    print(message, file=sys.stderr, flush=True)
 
 
 def _tail(run, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-untyped-def]

@@ -27,7 +27,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from drills.web.audit import AuditAction, record
 from drills.web.models import Halt
+from drills.web.roles import Action, can
 from injector.halt import HaltFlag, HaltRelease, HaltState, HaltUnknown
 from injector.protocol import MAX_HALT_REASON, AgentTask, HaltRequest, ReleaseRequest
 
@@ -71,27 +73,9 @@ class ReleaseResult:
         return self.halt is not None or self.orphan is not None
 
 
-def _is_admin(user: Any) -> bool:
-    # Stand-in until drills.web.roles is on main: then `can(user, Action.ADMINISTER)`.
-    return bool(
-        user is not None
-        and user.is_authenticated
-        and user.is_active
-        and (user.is_superuser or user.is_staff)
-    )
-
-
 def may_release(user: Any) -> bool:
     """Only an admin lifts a halt."""
-    return _is_admin(user)
-
-
-def _audit(action: str, *, actor: Any, source: str, object_id: str, summary: str,
-           content: Any) -> None:  # fmt: skip
-    # AUDIT stand-in: drills.web.audit is not on this branch yet. At merge this body becomes
-    #     record(AuditAction(action), actor=actor, source=source, object_type="halt",
-    #            object_id=object_id, summary=summary, content=content)
-    log.warning("audit: %s by %s from %s: %s", action, _name(actor), source or "?", summary)
+    return can(user, Action.ADMINISTER)
 
 
 def halt_flag() -> HaltFlag:
@@ -120,9 +104,15 @@ def _record_halt(reason: str, user: Any, source: str) -> tuple[Halt, bool]:
     try:
         with transaction.atomic():
             halt = Halt.objects.create(reason=reason, by=user, by_name=_name(user), since=since)
-            _audit("halt", actor=user, source=source, object_id=str(halt.id),
-                   summary=f"halted every drill: {reason}",
-                   content=halt.state().to_dict())  # fmt: skip
+            record(
+                AuditAction.HALT,
+                actor=user,
+                source=source,
+                object_type="halt",
+                object_id=halt.id,
+                summary=f"halted every drill: {reason}",
+                content=halt.state().to_dict(),
+            )
     except IntegrityError:
         # Someone halted at the same moment: theirs is the halt in force.
         current = Halt.objects.in_force().first()
@@ -184,9 +174,15 @@ def release(user: Any, source: str = "") -> ReleaseResult:
                 halt.refresh_from_db()
                 result.halt = halt
             if result.released:
-                _audit("release", actor=user, source=source, object_id=_released_id(result),
-                       summary=_release_summary(result),
-                       content=_release_content(result))  # fmt: skip
+                record(
+                    AuditAction.RELEASE,
+                    actor=user,
+                    source=source,
+                    object_type="halt",
+                    object_id=_released_id(result),
+                    summary=_release_summary(result),
+                    content=_release_content(result),
+                )
         if result.redis_error:
             return result
         lifted = _lift(flag, result, user)

@@ -5,6 +5,10 @@ A run is created with its plan resolved there and then, and stored with it; ever
 (the orchestrator, the CLI, the run page, the report) reads that plan. A run that cannot start
 (the inventory refuses the plan, the broker does not take it) still gets its record: it ends
 at once as error, with the reason in its stream.
+
+Starting, aborting and resuming are audited here, once each, by the ``origin`` the caller
+passes (who, and from which address; drills.web.audit): a refused abort or resume changed
+nothing and writes no entry.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from drills.engine.plan import PlanError, resolve_plan
 from drills.engine.states import TERMINAL, RunState
 from drills.playbook.errors import PlaybookError
 from drills.playbook.parser import parse_playbook
+from drills.web.audit import AuditAction, Origin, record_as
 from drills.web.halt import abort_reason as halt_reason
 from drills.web.hosts import inventory_snapshot
 from drills.web.models import DrillRun, PlaybookVersion
@@ -31,6 +36,8 @@ def create_run(
     user: Any = None,
     source: str = "web",
     approve_protected: bool = False,
+    *,
+    origin: Origin | None = None,
 ) -> DrillRun:
     """A pending run pinned to ``version`` with its plan stored; not yet handed over."""
     run = DrillRun.objects.create(
@@ -52,6 +59,14 @@ def create_run(
         else:
             DrillRun.objects.filter(id=run.id).update(plan=plan.to_dict())
     run.refresh_from_db()
+    # Hashed: the playbook text that runs, so the entry's hash is the version's content_hash.
+    _record(
+        AuditAction.RUN_START,
+        run,
+        origin or Origin(user, ""),
+        _start_summary(run),
+        run.version.content,
+    )
     return run
 
 
@@ -82,9 +97,11 @@ def start_run(
     user: Any = None,
     source: str = "web",
     approve_protected: bool = False,
+    *,
+    origin: Origin | None = None,
 ) -> DrillRun:
     """Create a run (its plan resolved and stored) and hand it to the orchestrator queue."""
-    run = create_run(version, user, source, approve_protected)
+    run = create_run(version, user, source, approve_protected, origin=origin)
     return enqueue_run(run) if run.state == RunState.PENDING else run
 
 
@@ -112,16 +129,51 @@ def rto_objective(run: DrillRun) -> float | None:
     return playbook.objectives.rto
 
 
-def abort_run(run: DrillRun, reason: str) -> bool:
+def abort_run(run: DrillRun, reason: str, *, origin: Origin | None = None) -> bool:
     """Ask the orchestrator to abort; it reverts every fault within one tick."""
-    return run.request_abort(reason)
+    if not run.request_abort(reason):
+        return False
+    _record(
+        AuditAction.RUN_ABORT,
+        run,
+        origin or Origin(None, ""),
+        f"aborted {_name(run)}: {reason}",
+        reason,
+    )
+    return True
 
 
-def resume_run(run: DrillRun) -> bool:
+def resume_run(run: DrillRun, *, origin: Origin | None = None) -> bool:
     """Let a run waiting at a `pause` step go on (the engine watches the counter)."""
     updated = (
         DrillRun.objects.filter(id=run.id)
         .exclude(state__in=[s.value for s in TERMINAL])
         .update(resumes=F("resumes") + 1)
     )
-    return updated == 1
+    if updated != 1:
+        return False
+    resumes = DrillRun.objects.values_list("resumes", flat=True).get(id=run.id)
+    _record(
+        AuditAction.RUN_RESUME,
+        run,
+        origin or Origin(None, ""),
+        f"resumed {_name(run)} (resume {resumes})",
+        f"resume {resumes} of run {run.key}",
+    )
+    return True
+
+
+def _name(run: DrillRun) -> str:
+    return f"run {run.id} of {run.version.playbook.name} v{run.version.number}"
+
+
+def _start_summary(run: DrillRun) -> str:
+    summary = f"started {_name(run)}"
+    if run.finished_at is not None:
+        reason = (run.result or {}).get("reason") if isinstance(run.result, dict) else None
+        summary += f"; it ended at once: {reason or run.state}"
+    return summary
+
+
+def _record(action: AuditAction, run: DrillRun, origin: Origin, summary: str, content: str) -> None:
+    record_as(action, origin, object_type="run", object_id=run.id, summary=summary, content=content)

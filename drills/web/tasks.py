@@ -22,9 +22,9 @@ def run_drill(run_key: str) -> str:
 @shared_task(name=REGISTER_HOST_TASK, ignore_result=True)
 def register_host(payload: dict[str, Any]) -> dict[str, Any]:
     """An agent announcing itself at start (see injector.agent); idempotent."""
-    from drills.web.hosts import register_agent
+    from drills.web.hosts import register_agent_recorded
 
-    return register_agent(payload)
+    return register_agent_recorded(payload)
 
 
 @worker_ready.connect

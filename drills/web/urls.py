@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.urls import path
 
 from drills.web.views import (
+    audit_log,
     editor,
     editor_api,
     killswitch,
@@ -51,4 +52,7 @@ urlpatterns = [
         name="api-playbook-versions",
     ),
     path("schema/playbook.json", editor_api.playbook_schema, name="playbook-schema"),
+    path("audit/", audit_log.audit_log, name="audit-log"),
+    path("audit/export.csv", audit_log.audit_export_csv, name="audit-export-csv"),
+    path("audit/export.json", audit_log.audit_export_json, name="audit-export-json"),
 ]

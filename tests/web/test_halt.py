@@ -248,3 +248,21 @@ def test_release_lifts_a_halt_only_redis_held(
     result = release(admin, "test")
     assert result.orphan is not None and result.orphan.reason == "set with redis-cli"
     assert halt_redis.get() is None
+
+
+def test_halting_and_releasing_are_audited_once_each_with_who_and_where(
+    client: Client, world: World, admin: User, halt_redis: HaltFlag
+) -> None:
+    from drills.web.models import AuditEntry
+
+    client.force_login(world.member)
+    client.post(reverse("halt-all"), {"reason": "db1 on fire"}, REMOTE_ADDR="198.18.0.7")
+    client.post(reverse("halt-all"), {"reason": "again"})  # already halted: no new entry
+    client.force_login(admin)
+    client.post(reverse("halt-release"), REMOTE_ADDR="198.18.0.8")
+    entries = list(AuditEntry.objects.filter(object_type="halt").order_by("id"))
+    assert [(e.action, e.actor_name, e.source) for e in entries] == [
+        ("halt", "max", "198.18.0.7"),
+        ("release", "ada", "198.18.0.8"),
+    ]
+    assert "db1 on fire" in entries[0].summary and entries[0].content_hash

@@ -10,6 +10,7 @@ from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from drills.web.audit import request_source
 from drills.web.halt import ReleaseRefused, halt_all, may_release, release
 from injector.protocol import MAX_HALT_REASON
 
@@ -23,16 +24,13 @@ def _back(request: HttpRequest) -> HttpResponse:
     return redirect("playbook-list")
 
 
-def _source(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "")
-
-
 @login_required
 @require_POST
 def halt_view(request: HttpRequest) -> HttpResponse:
     user = request.user
     reason = (request.POST.get("reason") or "").strip()[:MAX_HALT_REASON]
-    result = halt_all(reason or f"kill switch by {user.get_username()}", user, _source(request))
+    reason = reason or f"kill switch by {user.get_username()}"
+    result = halt_all(reason, user, request_source(request))
     if result.redis_error:
         messages.warning(
             request,
@@ -58,7 +56,7 @@ def release_view(request: HttpRequest) -> HttpResponse:
     if not may_release(request.user):
         raise PermissionDenied("only an admin can release a halt")
     try:
-        result = release(request.user, _source(request))
+        result = release(request.user, request_source(request))
     except ReleaseRefused as exc:
         raise PermissionDenied(str(exc)) from None
     if result.redis_error and result.released:
