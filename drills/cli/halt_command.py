@@ -84,7 +84,8 @@ def release(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         _err(f"could not release: Redis did not answer ({result.redis_error})")
         return EXIT_REFUSED
     if not result.released:
-        say("nothing was halted")
+        told = f"; told {len(result.queues)} agent queue(s) to drop any halt they kept"
+        say("nothing was halted" + (told if result.queues else ""))
         return EXIT_OK
     say(f"released by {user.get_username()}")
     if result.orphan is not None:

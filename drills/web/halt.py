@@ -104,6 +104,8 @@ def _record_halt(reason: str, user: Any, source: str) -> tuple[Halt, bool]:
     try:
         with transaction.atomic():
             halt = Halt.objects.create(reason=reason, by=user, by_name=_name(user), since=since)
+            # Its name is the time as the database keeps it: the release reads it back from there.
+            halt.refresh_from_db()
             record(
                 AuditAction.HALT,
                 actor=user,
@@ -204,6 +206,7 @@ def release(user: Any, source: str = "") -> ReleaseResult:
 
 def _lift(flag: HaltFlag, result: ReleaseResult, user: Any) -> list[HaltRelease]:
     """Remove the released halts from Redis and record the release there; what was lifted."""
+    now = timezone.now().timestamp()
     lifted: list[HaltRelease] = []
     if result.halt is not None:
         lifted.append(result.halt.release_record())
@@ -212,8 +215,13 @@ def _lift(flag: HaltFlag, result: ReleaseResult, user: Any) -> list[HaltRelease]
     if left is not None and not Halt.objects.in_force().named(left.since).exists():
         # No halt in force stands behind this key: the orphan above, or a halt released
         # while Redis was away.
-        lifted.append(HaltRelease(left.since, _name(user), timezone.now().timestamp()))
+        lifted.append(HaltRelease(left.since, _name(user), now))
         flag.release(lifted[-1])
+    if not lifted and not Halt.objects.in_force().exists():
+        # Nothing is halted here, yet an agent may keep a halt this database never had (it
+        # was replaced, or wiped): no halt is in force up to now, so say so to every agent.
+        lifted.append(HaltRelease(now, _name(user), now))
+        flag.release(lifted[-1], lift=False)
     return lifted
 
 

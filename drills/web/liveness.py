@@ -230,21 +230,25 @@ def run_reaper_thread(interval: float | None = None) -> threading.Thread:
     from drills.web.halt_sync import HaltSync
 
     every = interval if interval is not None else settings.DRILLHALL_RUN_LEASE_SECONDS / 2
-    halt_every = min(every, settings.DRILLHALL_HALT_SYNC_SECONDS)
+    halt_every = settings.DRILLHALL_HALT_SYNC_SECONDS
     reaper = Reaper()
     halts = HaltSync()
 
     def loop() -> None:
+        next_sync = time.monotonic() + halt_every
         next_sweep = time.monotonic() + every
         while True:
-            time.sleep(halt_every)
+            time.sleep(max(0.0, min(next_sync, next_sweep) - time.monotonic()))
+            now = time.monotonic()
             # A database that is away for a moment must end neither loop.
-            try:
-                halts.sync()
-            except Exception:
-                log.exception("the halt sync failed; trying again in %.0f s", halt_every)
-            if time.monotonic() >= next_sweep:
-                next_sweep = time.monotonic() + every
+            if now >= next_sync:
+                next_sync = now + halt_every
+                try:
+                    halts.sync()
+                except Exception:
+                    log.exception("the halt sync failed; trying again in %.0f s", halt_every)
+            if now >= next_sweep:
+                next_sweep = now + every
                 try:
                     reaper.sweep()
                 except Exception:

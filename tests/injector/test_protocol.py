@@ -178,6 +178,37 @@ def test_the_servers_halt_and_release_reach_the_agent_in_its_words(
         flag.close()
 
 
+@pytest.mark.django_db
+def test_an_admin_release_lifts_a_halt_an_agent_kept_from_a_database_since_replaced(
+    wired: FakeSystem, needs_redis: str, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.contrib.auth.models import User
+
+    from drills.web import halt as web_halt
+    from drills.web.models import Host
+    from injector.halt import HaltFlag, HaltState
+
+    settings.REDIS_URL = needs_redis
+    flag = HaltFlag.from_url(needs_redis)
+    flag.clear()
+    flag.forget_release()
+    kept = agent_app._host_agent().halts.copy
+    kept.keep(HaltState("halted under the old database", 1000.0, "max"))
+    Host.objects.create(name=HOST, address="10.77.9.3", agent_queue=agent_queue(HOST))
+    try:
+        with pytest.raises(AgentRefused, match="halted under the old database"):
+            web_agents.CeleryFaultDriver().apply(agent_queue(HOST), spec(new_run_key()), 5)
+        result = web_halt.release(User.objects.create_user("ada", is_superuser=True))
+        assert not result.released and result.queues == [agent_queue(HOST)]
+        assert kept.get() is None
+        applied = web_agents.CeleryFaultDriver().apply(agent_queue(HOST), spec(new_run_key()), 5)
+        assert applied.state is FaultState.APPLIED
+    finally:
+        flag.clear()
+        flag.forget_release()
+        flag.close()
+
+
 class Counting:
     name = "tcp_retransmits"
     source = Source.EBPF
