@@ -167,6 +167,8 @@ DRILLHALL_PENDING_LIMIT_SECONDS = env_float("DRILLHALL_PENDING_LIMIT_SECONDS", 6
 # Whether the web server and orchestrator workers sweep for lost runs (tests that write a run's
 # stream by hand turn it off).
 DRILLHALL_REAPER = env_bool("DRILLHALL_REAPER", True)
+# How often those processes put the halt back into Redis when Redis lost it (drills/web/halt_sync).
+DRILLHALL_HALT_SYNC_SECONDS = env_float("DRILLHALL_HALT_SYNC_SECONDS", 3.0)
 
 # Secrets probes name instead of holding (verifier/probes/secret_refs.py, docs/probes.md):
 # DRILLHALL_PROBE_SECRET_ENV lists the environment variables a canary's `dsn_env` may read,

@@ -42,6 +42,7 @@ from injector.protocol import (
     HaltRequest,
     PingRequest,
     Refusal,
+    ReleaseRequest,
 )
 from injector.watchdog import watch
 
@@ -149,7 +150,21 @@ def ping(request: dict[str, Any]) -> dict[str, Any]:
 
 @app.task(name=AgentTask.HALT)
 def halt(request: dict[str, Any]) -> dict[str, Any]:
-    return _answer(lambda: _host_agent().halt(_parse(HaltRequest.from_json, request).since))
+    def answer() -> dict[str, Any]:
+        parsed = _parse(HaltRequest.from_json, request)
+        return _host_agent().halt(parsed.since, parsed.reason, parsed.by)
+
+    return _answer(answer)
+
+
+@app.task(name=AgentTask.RELEASE)
+def release(request: dict[str, Any]) -> dict[str, Any]:
+    def answer() -> dict[str, Any]:
+        body = _gate().open_signed(AgentTask.RELEASE, request)
+        parsed = _parse(ReleaseRequest.from_json, body)
+        return _host_agent().release(parsed.since, parsed.by)
+
+    return _answer(answer)
 
 
 _EVIDENCE = EvidenceSessions()

@@ -45,6 +45,7 @@ class AgentTask(StrEnum):
     REVERT = "drillhall.agent.revert"
     PING = "drillhall.agent.ping"
     HALT = "drillhall.agent.halt"
+    RELEASE = "drillhall.agent.release"
     COLLECT = "drillhall.agent.collect"
     ADMIT = "drillhall.agent.admit"
 
@@ -55,6 +56,8 @@ DEFAULT_REGISTER_QUEUE = "orchestrator"
 
 # A lease longer than a day is a bug in the caller, not a drill.
 MAX_LEASE_SECONDS = 24 * 3600.0
+# The longest reason (and author) of a halt: the agent keeps it on disk.
+MAX_HALT_REASON = 200
 
 HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 RUN_KEY = re.compile(r"^[0-9a-f]{1,32}$")
@@ -243,17 +246,45 @@ class RevertRequest:
 
 @dataclass(frozen=True)
 class HaltRequest:
-    # The halt's time: a halt already released when this message arrives late does nothing.
+    """Halt all. ``since`` (the server's time of the halt) names it: the agent keeps it in its
+    own copy until a release of that halt, and a message that arrives after its halt was
+    released does nothing. Without ``since`` the agent only reverts what it has."""
+
     since: float | None = None
+    reason: str = ""
+    by: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"since": self.since}
+        return {"since": self.since, "reason": self.reason, "by": self.by}
 
     @classmethod
     def from_json(cls, data: Any) -> HaltRequest:
         data = _object(data, "a halt request")
-        _fields(data, "the halt request", {"since"})
-        return cls(_opt_float(data, "since"))
+        _fields(data, "the halt request", {"since", "reason", "by"})
+        reason, by = _str(data, "reason", ""), _str(data, "by", "")
+        if len(reason) > MAX_HALT_REASON or len(by) > MAX_HALT_REASON:
+            raise ProtocolError(f"a halt's reason and author are at most {MAX_HALT_REASON} long")
+        return cls(_opt_float(data, "since"), reason, by)
+
+
+@dataclass(frozen=True)
+class ReleaseRequest:
+    """An admin released the halt of ``since``: it, and any earlier halt, is over."""
+
+    since: float
+    by: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"since": self.since, "by": self.by}
+
+    @classmethod
+    def from_json(cls, data: Any) -> ReleaseRequest:
+        data = _object(data, "a release request")
+        _fields(data, "the release request", {"since", "by"})
+        since = _opt_float(data, "since")
+        if since is None or not math.isfinite(since):
+            raise ProtocolError("a release names the halt it lifts by its time (since)")
+        return cls(since, _str(data, "by", ""))
 
 
 @dataclass(frozen=True)
@@ -451,6 +482,24 @@ class HaltReply:
 
 
 @dataclass(frozen=True)
+class ReleaseReply:
+    """``released``: the agent dropped its copy of that halt. ``halted_since``: the halt it
+    still obeys (a later one), or None when it may apply faults again."""
+
+    host: str
+    released: bool = False
+    halted_since: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> ReleaseReply:
+        data = _object(data, "a release reply")
+        return cls(_str(data, "host"), bool(data.get("released")), _opt_float(data, "halted_since"))
+
+
+@dataclass(frozen=True)
 class CollectorStatus:
     """One collector on one host: its source (ebpf, proc) or None when it does not run."""
 
@@ -582,8 +631,11 @@ def parse_evidence(data: Any) -> KernelSampleMessage | EvidenceBeat:
 
 # -- halt -----------------------------------------------------------------------------------
 
-# "Halt all": one key in the broker's Redis (its value: injector.halt.HaltState as JSON).
+# "Halt all" in the broker's Redis, a copy of the server's database (see injector.halt):
+# the halt in force (injector.halt.HaltState as JSON), and the newest halt released
+# (injector.halt.HaltRelease as JSON), which is what lets an agent that kept a halt go.
 HALT_KEY = "drillhall:halt"
+HALT_RELEASED_KEY = "drillhall:halt:released"
 
 
 # -- registration ---------------------------------------------------------------------------
@@ -639,7 +691,11 @@ class HostRegistration:
 # Requests that change what a host carries are signed (injector/signing.py). Ping only reads;
 # collect reads kernel counters and stops by itself when the run's evidence lease goes; halt
 # only ever reverts, and a kill switch must not depend on a key file being readable.
-SIGNED_TASKS = frozenset({AgentTask.ADMIT, AgentTask.APPLY, AgentTask.RENEW, AgentTask.REVERT})
+# RELEASE is signed too: a forged one would lift an agent's own copy of a halt. HALT is not:
+# anyone may stop faults, and a kill switch must not depend on a readable key.
+SIGNED_TASKS = frozenset(
+    {AgentTask.ADMIT, AgentTask.APPLY, AgentTask.RENEW, AgentTask.REVERT, AgentTask.RELEASE}
+)
 SIGNATURE_SCHEME = "hmac-sha256/1"
 # A signed request is good until its sender's own deadline plus this much: clocks of the
 # orchestrator and the hosts may differ a little (keep them in NTP), never by minutes.

@@ -3,9 +3,10 @@
 It owns the ledger directory, reverts what a previous agent left applied, runs the janitor in
 a thread, and keeps a Celery worker (``injector.agent``) running as a child process. Because
 the janitor lives here and not in the worker, a fault whose lease is not renewed is reverted
-even while the worker is dead. The janitor also reads the halt flag (``injector.halt``) on
-every sweep and reverts everything while it is set, so a halt reaches an agent whose worker
-missed the broadcast.
+even while the worker is dead. The janitor also asks on every sweep whether a halt is in force
+(``injector.halt``: the agent's own copy, kept in step with the Redis key) and reverts
+everything while it is, so a halt reaches an agent whose worker missed the broadcast, and an
+agent restarted under a halt stays halted until it hears the release.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 
 from injector.gate import GateConfig, GateConfigError
-from injector.halt import HaltFlag, HaltUnknown
+from injector.halt import AgentHalt, HaltCopy, HaltFlag, HaltUnknown
 from injector.host import parse_label, parse_service
 from injector.janitor import Janitor
 from injector.ledger import Ledger
@@ -151,12 +152,15 @@ def write_pid(path: Path, pid: int) -> None:
 
 
 class Supervisor:
-    def __init__(self, args: argparse.Namespace, state_dir: Path) -> None:
+    def __init__(
+        self, args: argparse.Namespace, state_dir: Path, halt_flag: HaltFlag | None = None
+    ) -> None:
         self.args = args
         self.state_dir = state_dir
         self.ledger = Ledger(state_dir)
         self.janitor = Janitor(self.ledger)
-        self.halt_flag = HaltFlag.from_url(args.redis_url)
+        self.halt_flag = halt_flag or HaltFlag.from_url(args.redis_url)
+        self.halts = AgentHalt(HaltCopy(state_dir), self.halt_flag)
         self.halted_for: str | None = None
         self.stopping = threading.Event()
         self.janitor_stop = threading.Event()
@@ -178,6 +182,12 @@ class Supervisor:
             left = self.janitor.revert_all("agent start-up")
             if left:
                 log.warning("reverted faults left by a previous agent: %s", ", ".join(left))
+            kept = self.halts.copy.get()
+            if kept is not None:
+                log.warning(
+                    "this agent is halted (%s, by %s): it refuses every fault until it hears "
+                    "a release", kept.reason, kept.by or "someone",
+                )  # fmt: skip
             janitor_thread = threading.Thread(
                 target=self._janitor_loop, name="janitor", daemon=True
             )
@@ -211,11 +221,13 @@ class Supervisor:
                 log.exception("halt check failed")
 
     def obey_halt(self) -> list[str]:
-        """While the halt flag is set, revert whatever is active; returns what was reverted."""
+        """While a halt is in force, revert whatever is active; returns what was reverted."""
         try:
-            state = self.halt_flag.get()
+            state = self.halts.current()
         except HaltUnknown:
-            return []  # Redis is gone: leases run out without renewals, the sweep handles it
+            # Redis is gone and nothing is kept: leases run out without renewals, the sweep
+            # handles it.
+            return []
         if state is None:
             if self.halted_for is not None:
                 log.info("halt released")

@@ -85,27 +85,16 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 def cmd_halt(args: argparse.Namespace) -> int:
     setup_django()
-    import getpass
+    from drills.cli.halt_command import halt
 
-    from drills.web.halt import halt_all
-
-    result = halt_all(args.reason, by=f"{getpass.getuser()} (cli)")
-    say(f"halted: {result.state.reason}")
-    say(f"told {len(result.queues)} agent queue(s): {', '.join(result.queues) or 'none'}")
-    if result.unreachable:
-        say(f"could not send to: {', '.join(result.unreachable)} (their janitors obey the flag)")
-    say("every fault is being reverted; new faults are refused until `drillhall release`")
-    return 0
+    return halt(args, say)
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    setup_django(migrate=False)
-    import getpass
+    setup_django()
+    from drills.cli.halt_command import release
 
-    from drills.web.halt import release
-
-    say("released" if release(by=f"{getpass.getuser()} (cli)") else "nothing was halted")
-    return 0
+    return release(args, say)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -170,11 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["up", "down", "status"])
     p.set_defaults(func=cmd_lab)
 
+    from drills.cli.halt_command import add_actor
+
     p = sub.add_parser("halt", help="revert every fault on every agent; refuse new ones")
     p.add_argument("--reason", default="halt all from the command line", help="why (shown)")
+    add_actor(p)
     p.set_defaults(func=cmd_halt)
 
-    p = sub.add_parser("release", help="lift a halt: faults may be injected again")
+    p = sub.add_parser("release", help="lift a halt (admins only): faults may be injected again")
+    add_actor(p)
     p.set_defaults(func=cmd_release)
 
     p = sub.add_parser("agent", help="run the fault agent for a host (see --help)", add_help=False)

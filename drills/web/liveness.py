@@ -221,18 +221,42 @@ class Reaper:
 
 
 def run_reaper_thread(interval: float | None = None) -> threading.Thread:
-    """Sweep every ``interval`` seconds (half a lease by default) for the life of the process."""
+    """Sweep every ``interval`` seconds (half a lease by default) for the life of the process.
+
+    The same thread keeps Redis's copy of the halt in step with the database every
+    DRILLHALL_HALT_SYNC_SECONDS (``drills.web.halt_sync``): the processes that must outlive a
+    Redis restart are the ones that run this thread.
+    """
+    from drills.web.halt_sync import HaltSync
+
     every = interval if interval is not None else settings.DRILLHALL_RUN_LEASE_SECONDS / 2
+    halt_every = settings.DRILLHALL_HALT_SYNC_SECONDS
     reaper = Reaper()
+    halts = HaltSync()
 
     def loop() -> None:
+        next_sync = time.monotonic() + halt_every
+        next_sweep = time.monotonic() + every
         while True:
-            time.sleep(every)
+            time.sleep(max(0.0, min(next_sync, next_sweep) - time.monotonic()))
+            now = time.monotonic()
+            # A database that is away for a moment must end neither loop.
+            if now >= next_sync:
+                next_sync = now + halt_every
+                try:
+                    halts.sync()
+                except Exception:
+                    log.exception("the halt sync failed; trying again in %.0f s", halt_every)
+            if now >= next_sweep:
+                next_sweep = now + every
+                try:
+                    reaper.sweep()
+                except Exception:
+                    log.exception("the run reaper failed; trying again in %.0f s", every)
             try:
-                reaper.sweep()
                 close_old_connections()
-            except Exception:  # a database that is away for a moment must not end the sweeps
-                log.exception("the run reaper failed; trying again in %.0f s", every)
+            except Exception:
+                log.exception("could not close this thread's stale database connections")
 
     thread = threading.Thread(target=loop, name="run-reaper", daemon=True)
     thread.start()

@@ -25,6 +25,7 @@ from drills.engine.states import TERMINAL, RunState
 from drills.playbook.errors import PlaybookError
 from drills.playbook.parser import parse_playbook
 from drills.web.audit import AuditAction, Origin, record_as
+from drills.web.halt import abort_reason as halt_reason
 from drills.web.hosts import inventory_snapshot
 from drills.web.models import DrillRun, PlaybookVersion
 from drills.web.stream import RunEventSink
@@ -42,13 +43,21 @@ def create_run(
     run = DrillRun.objects.create(
         version=version, started_by=user, source=source, approved_protected=approve_protected
     )
-    try:
-        playbook = parse_playbook(version.content, f"{version.playbook.name}.yaml")
-        plan = resolve_plan(playbook, inventory_snapshot(), approved_protected=approve_protected)
-    except (PlaybookError, PlanError) as exc:
-        end_run(run, f"the plan was refused: {exc}")
+    # No run starts while halted; the database decides, so a Redis that lost its copy of the
+    # halt lets nothing through.
+    halted = halt_reason()
+    if halted is not None:
+        refuse_run(run, halted)
     else:
-        DrillRun.objects.filter(id=run.id).update(plan=plan.to_dict())
+        try:
+            playbook = parse_playbook(version.content, f"{version.playbook.name}.yaml")
+            plan = resolve_plan(
+                playbook, inventory_snapshot(), approved_protected=approve_protected
+            )
+        except (PlaybookError, PlanError) as exc:
+            end_run(run, f"the plan was refused: {exc}")
+        else:
+            DrillRun.objects.filter(id=run.id).update(plan=plan.to_dict())
     run.refresh_from_db()
     # Hashed: the playbook text that runs, so the entry's hash is the version's content_hash.
     _record(
@@ -94,6 +103,13 @@ def start_run(
     """Create a run (its plan resolved and stored) and hand it to the orchestrator queue."""
     run = create_run(version, user, source, approve_protected, origin=origin)
     return enqueue_run(run) if run.state == RunState.PENDING else run
+
+
+def refuse_run(run: DrillRun, reason: str) -> bool:
+    """End a run that must not start, as aborted with ``reason``; nothing was sent anywhere."""
+    current = DrillRun.objects.get(id=run.id)
+    outcome = RunOutcome(RunState.ABORTED, {}, None, rto_objective(current), reason)
+    return RunEventSink(run.id).refuse(outcome, timezone.now().timestamp(), RunState(current.state))
 
 
 def end_run(run: DrillRun, reason: str) -> bool:

@@ -50,6 +50,19 @@ class RunEventSink:
         while the run is still open. False when it had ended meanwhile."""
         return self.end_with([], outcome, message, t, previous)
 
+    def refuse(self, outcome: RunOutcome, t: float, previous: RunState) -> bool:
+        """End a run that must not start (a halt is in force): the abort with its reason, the
+        state and the result, while the run is still open. Nothing ran, so nothing errored."""
+        return self._write(
+            [
+                (EventType.ABORT, {"reason": outcome.reason}),
+                (EventType.STATE, {"state": outcome.state.value, "previous": previous.value}),
+                (EventType.RESULT, outcome.to_dict()),
+            ],
+            t,
+            only_if_open=True,
+        )
+
     def end_with(
         self,
         events: list[tuple[EventType, dict[str, Any]]],

@@ -263,7 +263,7 @@ def test_halt_reverts_every_fault_aborts_the_run_and_refuses_new_ones_until_rele
         wait_for(lambda: partitioned() and partitioned("dh-web", "10.77.0.4"), timeout=40)
         assert nft_tables("dh-db1") and nft_tables("dh-db2")
         halted_at = time.monotonic()
-        out = cli(stack.env, "halt", "--reason", "e2e kill switch")
+        out = cli(stack.env, "halt", "--reason", "e2e kill switch", "--as", "owner")
         assert out.returncode == 0, out.stderr + out.stdout
         assert "agent.db1" in out.stdout and "agent.db2" in out.stdout
 
@@ -288,7 +288,7 @@ def test_halt_reverts_every_fault_aborts_the_run_and_refuses_new_ones_until_rele
         assert "halted: e2e kill switch" in output and "fault applied" not in output
     finally:
         stop(run)
-        released = cli(stack.env, "release")
+        released = cli(stack.env, "release", "--as", "owner")
     assert released.returncode == 0 and "released" in released.stdout
 
     ok = start_run(stack.env, short)

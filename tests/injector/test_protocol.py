@@ -39,8 +39,12 @@ from injector.protocol import (
     EvidenceBeat,
     FaultSpec,
     FaultState,
+    HaltReply,
+    HaltRequest,
     KernelSampleMessage,
     ProtocolError,
+    ReleaseReply,
+    ReleaseRequest,
     RunTicket,
     SignedRequest,
     agent_queue,
@@ -260,6 +264,97 @@ def test_malformed_signed_messages_are_protocol_errors(
 ) -> None:
     with pytest.raises(ProtocolError, match=error):
         parse(data)
+
+
+def test_halt_and_release_messages_refuse_what_they_do_not_define() -> None:
+    assert HaltRequest.from_json({"since": 1.5, "reason": "r", "by": "max"}) == HaltRequest(
+        1.5, "r", "max"
+    )
+    assert HaltRequest.from_json({"since": None}) == HaltRequest()
+    assert ReleaseRequest.from_json({"since": 1.5, "by": "ada"}) == ReleaseRequest(1.5, "ada")
+    for bad in ({"since": 1, "extra": 1}, {"since": "soon"}, {"since": 1, "reason": "x" * 201}):
+        with pytest.raises(ProtocolError):
+            HaltRequest.from_json(bad)
+    for bad in ({}, {"since": None}, {"since": float("inf")}, {"since": 1, "what": 2}, []):
+        with pytest.raises(ProtocolError):
+            ReleaseRequest.from_json(bad)
+
+
+@pytest.mark.django_db
+def test_the_servers_halt_and_release_reach_the_agent_in_its_words(
+    wired: Wired, needs_redis: str, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.contrib.auth.models import User
+
+    from drills.web import halt as web_halt
+    from drills.web.models import Host
+    from injector.halt import HaltFlag
+
+    settings.REDIS_URL = needs_redis
+    settings.DRILLHALL_CREDENTIALS_DIR = wired.keys.directory  # releases are signed
+    flag = HaltFlag.from_url(needs_redis)
+    flag.clear()
+    flag.forget_release()
+    replies: list[object] = []
+    deliver = web_agents.app.send_task
+
+    def keep_reply(name: str, args: list[Any], queue: str, **kw: Any) -> Any:
+        result = deliver(name, args=args, queue=queue, **kw)
+        replies.append(result.get())
+        return result
+
+    monkeypatch.setattr(web_agents.app, "send_task", keep_reply)
+    Host.objects.create(name=HOST, address="10.77.9.3", agent_queue=agent_queue(HOST))
+    try:
+        web_halt.halt_all("stop", User.objects.create_user("max"))
+        halted = HaltReply.from_json(replies.pop())
+        assert halted.host == HOST and not halted.released
+        with pytest.raises(AgentRefused, match="halted: stop"):
+            blocked = new_run_key()
+            wired.driver(blocked).apply(agent_queue(HOST), spec(blocked), 5)
+        web_halt.release(User.objects.create_user("ada", is_superuser=True))
+        assert ReleaseReply.from_json(replies.pop()) == ReleaseReply(HOST, True, None)
+        run = new_run_key()
+        applied = wired.driver(run).apply(agent_queue(HOST), spec(run), 5)
+        assert applied.state is FaultState.APPLIED
+    finally:
+        flag.clear()
+        flag.forget_release()
+        flag.close()
+
+
+@pytest.mark.django_db
+def test_an_admin_release_lifts_a_halt_an_agent_kept_from_a_database_since_replaced(
+    wired: Wired, needs_redis: str, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.contrib.auth.models import User
+
+    from drills.web import halt as web_halt
+    from drills.web.models import Host
+    from injector.halt import HaltFlag, HaltState
+
+    settings.REDIS_URL = needs_redis
+    settings.DRILLHALL_CREDENTIALS_DIR = wired.keys.directory  # releases are signed
+    flag = HaltFlag.from_url(needs_redis)
+    flag.clear()
+    flag.forget_release()
+    kept = agent_app._host_agent().halts.copy
+    kept.keep(HaltState("halted under the old database", 1000.0, "max"))
+    Host.objects.create(name=HOST, address="10.77.9.3", agent_queue=agent_queue(HOST))
+    try:
+        with pytest.raises(AgentRefused, match="halted under the old database"):
+            blocked = new_run_key()
+            wired.driver(blocked).apply(agent_queue(HOST), spec(blocked), 5)
+        result = web_halt.release(User.objects.create_user("ada", is_superuser=True))
+        assert not result.released and result.queues == [agent_queue(HOST)]
+        assert kept.get() is None
+        run = new_run_key()
+        applied = wired.driver(run).apply(agent_queue(HOST), spec(run), 5)
+        assert applied.state is FaultState.APPLIED
+    finally:
+        flag.clear()
+        flag.forget_release()
+        flag.close()
 
 
 class Counting:

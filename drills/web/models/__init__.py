@@ -1,4 +1,5 @@
 from drills.web.models.audit_entries import AuditEntry
+from drills.web.models.halts import Halt
 from drills.web.models.inventory import Host
 from drills.web.models.playbooks import Playbook, PlaybookVersion
 from drills.web.models.runs import DrillRun, RunEvent
@@ -7,6 +8,7 @@ from drills.web.models.teams import Membership
 __all__ = [
     "AuditEntry",
     "DrillRun",
+    "Halt",
     "Host",
     "Membership",
     "Playbook",
