@@ -456,3 +456,16 @@ def test_the_scan_finds_a_hand_written_task_name(tmp_path: Path) -> None:
         assert len(boundary_literals(sample)) == 2
     finally:
         sample.unlink()
+
+
+def test_an_unsigned_release_is_refused_and_the_agent_stays_halted(wired: Wired) -> None:
+    from injector.halt import HaltState
+    from injector.protocol import Refusal
+
+    kept = agent_app._host_agent().halts.copy
+    kept.keep(HaltState("game day over", 1000.0, "max"))
+    forged = ReleaseRequest(1000.0, "mallory").to_json()
+    reply = agent_app.app.tasks[AgentTask.RELEASE].apply(args=[forged]).get()
+    refusal = Refusal.from_reply(reply)
+    assert refusal is not None and refusal.permanent
+    assert kept.get() is not None
