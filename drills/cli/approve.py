@@ -35,6 +35,7 @@ def cmd_approve(args: argparse.Namespace, say: Callable[[str], None]) -> int:
 
     from drills.cli.plan_command import render_plan
     from drills.engine.plan import Plan
+    from drills.engine.states import RunState
     from drills.web.approvals import (
         ApprovalRefused,
         approve_run,
@@ -55,7 +56,8 @@ def cmd_approve(args: argparse.Namespace, say: Callable[[str], None]) -> int:
             say(f"run {run.id} declined by {user.get_username()}: it ended without a fault")
             return EXIT_DONE
         if args.version is None or not args.hash:
-            say(f"run {run.id}: {version.playbook.name} v{version.number}, state {run.state}")
+            state = RunState(run.state).label
+            say(f"run {run.id}: {version.playbook.name} v{version.number}, {state}")
             say(f"  content sha256: {version.content_hash}")
             asker = run.started_by.get_username() if run.started_by else "nobody recorded"
             say(f"  asked by: {asker}, {run.created_at:%Y-%m-%d %H:%M:%S} UTC")
