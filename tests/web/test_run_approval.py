@@ -483,3 +483,30 @@ def test_after_approval_the_run_page_shows_who_approved_when_and_which_version(
     assert f"for checkout-partition v1, content sha256 <code>{approval.content_hash}</code>" in page
     assert 'id="approve-form"' not in page
     assert 'data-decision="approved"' in page
+
+
+def test_the_run_document_and_report_say_who_approved_which_version(
+    client: Client, world: World, protected, ann: User, queue: OrchestratorQueue
+) -> None:
+    from drills.report.html import render_html
+    from drills.web.run_document import run_document
+
+    run = start(client, world.member)
+    assert run_document(run)["approval"] is None
+    approve(client, ann, run)
+    approval = Approval.objects.get()
+
+    doc = run_document(DrillRun.objects.get(id=run.id))
+
+    assert doc["approval"] == {
+        "approver": "ann",
+        "approved_at": approval.approved_at.isoformat(),
+        "playbook": "checkout-partition",
+        "version": 1,
+        "content_hash": run.version.content_hash,
+        "plan_hash": approvals.plan_hash(run.plan),
+    }
+    assert (
+        f"<p>Approved by <strong>ann</strong> at {approval.approved_at.isoformat()} for "
+        f"checkout-partition v1, content sha256 <code>{run.version.content_hash}</code>.</p>"
+    ) in render_html(doc)
