@@ -27,6 +27,9 @@ from drills.cli.main import (
     setup_django,
 )
 
+# What `--quiet` still prints: how the run went, and who approved it.
+QUIET_EVENTS = ("state", "result", "error", "abort", "approval")
+
 
 def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
     from drills.playbook.errors import PlaybookError
@@ -234,7 +237,7 @@ def _tail(run, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-untyped-d
             if event.type == "sample":
                 samples += 1
                 errors += 0 if event.data.get("ok") else 1
-            if line and (not quiet or event.type in ("state", "result", "error", "abort")):
+            if line and (not quiet or event.type in QUIET_EVENTS):
                 say(f"  +{event.t - t0:6.2f}s {line}")
             if event.type == "result":
                 say(f"  probe samples: {samples}, errors: {errors}")
