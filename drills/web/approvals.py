@@ -246,7 +246,7 @@ def approve_run(
             actor=user,
             source=source,
             object_type="run",
-            object_id=run.key,
+            object_id=run.id,
             summary=summary,
             content=version.content,
         )
@@ -297,7 +297,7 @@ def decline_run(run: DrillRun, user: Any, reason: str, *, source: str | HttpRequ
             actor=user,
             source=source,
             object_type="run",
-            object_id=run.key,
+            object_id=run.id,
             summary=summary,
             content=run.version.content,
         ),

@@ -51,7 +51,8 @@ run = DrillRun.objects.get(id=int(sys.argv[-1]))
 print(run.state)
 print(run.result.get("reason", ""))
 print(",".join(a.approver_name for a in Approval.objects.filter(run=run)))
-print(",".join(f"{e.actor_name}@{e.source}" for e in AuditEntry.objects.filter(object_id=run.key)))
+entries = AuditEntry.objects.filter(object_type="run", object_id=str(run.id))
+print(",".join(f"{e.actor_name}@{e.source}" for e in entries))
 print(run.key)
 """
 

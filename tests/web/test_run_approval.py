@@ -244,7 +244,7 @@ def test_an_approver_approves_and_the_run_is_queued_once_and_audited(
         "run_approve",
         "ann",
         "run",
-        run.key,
+        str(run.id),  # as every other entry about a run
     )
     assert entry.source == "127.0.0.1"
     # The entry's hash is the approved text's: the version's own content hash.
@@ -392,7 +392,7 @@ def test_declining_ends_the_run_with_a_sentence_and_an_audit_entry(
     assert run.state == RunState.ABORTED and run.finished_at is not None
     assert run.result["reason"] == "declined by bob: not during the sale"
     entry = AuditEntry.objects.get()
-    assert (entry.action, entry.actor_name, entry.object_id) == ("run_approve", "bob", run.key)
+    assert (entry.action, entry.actor_name, entry.object_id) == ("run_approve", "bob", str(run.id))
     assert entry.summary == (
         f"bob declined run {run.id} of checkout-partition v1: not during the sale"
     )
