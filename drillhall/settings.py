@@ -7,8 +7,17 @@ from pathlib import Path
 
 import dj_database_url
 
-from drillhall.env import env_bool, env_float, env_int, env_list, env_str, state_dir
+from drillhall.env import (
+    SettingError,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    state_dir,
+)
 from drillhall.secret_key import load_secret_key
+from verifier.probes.secret_refs import SecretError, SecretStore
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -142,6 +151,12 @@ CELERY_RESULT_EXPIRES = 3600
 
 # Fault leases: an agent reverts a fault whose lease was not renewed in time.
 DRILLHALL_LEASE_SECONDS = env_float("DRILLHALL_LEASE_SECONDS", 10.0)
+# The orchestrator signs what it sends each agent with that agent's key (injector/signing.py):
+# agents/<host>/hmac.key under this directory, made by enrolment or, for the lab's and
+# `drillhall run`'s own agents, when they are started (docs/agent-channel.md).
+DRILLHALL_CREDENTIALS_DIR = Path(
+    env_str("DRILLHALL_CREDENTIALS_DIR", str(BASE_DIR / "var" / "credentials"))
+)
 # An orchestrator holds a liveness lease of this length for each run it drives; a run whose
 # lease ran out is ended as "orchestrator lost" (drills/web/liveness.py).
 DRILLHALL_RUN_LEASE_SECONDS = env_float("DRILLHALL_RUN_LEASE_SECONDS", 10.0)
@@ -159,6 +174,16 @@ DRILLHALL_URL = env_str("DRILLHALL_URL", "").rstrip("/")
 # Whether the web server and orchestrator workers sweep for lost runs (tests that write a run's
 # stream by hand turn it off).
 DRILLHALL_REAPER = env_bool("DRILLHALL_REAPER", True)
+
+# Secrets probes name instead of holding (verifier/probes/secret_refs.py, docs/probes.md):
+# DRILLHALL_PROBE_SECRET_ENV lists the environment variables a canary's `dsn_env` may read,
+# DRILLHALL_SECRETS_FILE names the secret store (JSON or TOML) its `secret` is looked up in.
+# Both are read where a probe is built; a list naming a variable no probe may read (Drillhall's
+# or Django's own) stops the start here.
+try:
+    SecretStore.from_environ()
+except SecretError as _exc:
+    raise SettingError(str(_exc)) from None
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

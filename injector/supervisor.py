@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from injector.gate import GateConfig, GateConfigError
 from injector.halt import HaltFlag, HaltUnknown
 from injector.host import parse_label, parse_service
 from injector.janitor import Janitor
@@ -87,6 +88,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="broker and result backend (default: $REDIS_URL)",
     )
     parser.add_argument(
+        "--key-file",
+        type=Path,
+        default=os.environ.get("DRILLHALL_AGENT_KEY_FILE") or None,
+        help="this agent's signing key, made when the host was enrolled "
+        "(default: $DRILLHALL_AGENT_KEY_FILE)",
+    )
+    parser.add_argument(
         "--address",
         default=os.environ.get("DRILLHALL_AGENT_ADDRESS") or None,
         help="this host's address for the inventory (default: $DRILLHALL_AGENT_ADDRESS, "
@@ -120,6 +128,8 @@ def worker_env(args: argparse.Namespace, state_dir: Path) -> dict[str, str]:
         DRILLHALL_AGENT_STATE=str(state_dir),
         DRILLHALL_AGENT_SUPERVISOR_PID=str(os.getpid()),
     )
+    if getattr(args, "key_file", None):
+        env["DRILLHALL_AGENT_KEY_FILE"] = str(Path(args.key_file).resolve())
     if args.netns:
         env["DRILLHALL_AGENT_NETNS"] = args.netns
     # What the worker registers with the orchestrator once it is ready.
@@ -289,6 +299,14 @@ def main(argv: list[str] | None = None) -> int:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             log.error("another agent supervisor already runs on %s", state_dir)
+            return 2
+        try:
+            # The worker's gate reads these per request; a bad one stops the agent here, once,
+            # after it reverted what a previous agent may have left applied.
+            GateConfig.from_env(worker_env(args, state_dir)).key()
+        except GateConfigError as exc:
+            Janitor(Ledger(state_dir)).revert_all("agent start-up")
+            log.error("agent %s not started: %s", args.host, exc)
             return 2
         supervisor = Supervisor(args, state_dir)
         signal.signal(signal.SIGTERM, supervisor.request_stop)

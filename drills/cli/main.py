@@ -12,12 +12,19 @@ import os
 import sys
 from pathlib import Path
 
+from drills.playbook.redaction import redact
+
 EXIT_PASSED, EXIT_FAILED, EXIT_INVALID, EXIT_ABORTED = 0, 1, 2, 3
 EXIT_NOT_APPROVED = 5
 
 
 def say(message: str) -> None:
-    print(message, flush=True)
+    # Every line the command line prints goes through here (or say_err): none holds a password.
+    print(redact(message), flush=True)
+
+
+def say_err(message: str) -> None:
+    print(redact(message), file=sys.stderr, flush=True)
 
 
 def setup_django(migrate: bool = True) -> None:
@@ -41,10 +48,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             playbook = parse_file(Path(path))
         except PlaybookError as exc:
             for issue in exc.issues:
-                print(issue, file=sys.stderr)
+                say_err(str(issue))
             status = EXIT_INVALID
         except OSError as exc:
-            print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+            say_err(f"{path}: cannot read: {exc.strerror}")
             status = EXIT_INVALID
         else:
             say(f"{path}: ok ({playbook.metadata.name}, {len(playbook.steps)} steps)")
@@ -216,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except ImproperlyConfigured as exc:
         # A setting to fix (no SECRET_KEY, a bad boolean): its sentence, not a traceback.
-        print(f"drillhall: {exc}", file=sys.stderr)
+        say_err(f"drillhall: {exc}")
         return EXIT_ABORTED
 
 

@@ -24,6 +24,7 @@ from drills.cli.main import (
     EXIT_INVALID,
     EXIT_NOT_APPROVED,
     EXIT_PASSED,
+    say_err,
     setup_django,
 )
 
@@ -54,6 +55,7 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
     from drills.cli.workers import worker_pool
     from drills.engine.plan import Plan
     from drills.engine.states import RunState
+    from drills.web.audit import Origin, cli_origin
     from drills.web.models import DrillRun, Host, Playbook
     from drills.web.run_control import abort_run, create_run, enqueue_run
     from drills.web.run_document import run_document
@@ -65,6 +67,9 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
             say_err(f"--as {args.as_user}: there is no active user of that name")
             return EXIT_INVALID
     pool = worker_pool(settings.BASE_DIR / "var", f"cli-{os.getpid()}")
+    # Who the audit log names for the save, the start and an abort: the --as user, else the
+    # operating-system user.
+    origin = Origin(starter, "cli") if starter is not None else cli_origin()
     # Selector targets match inventory labels; only explicit host names can call for the lab.
     hosts_needed = {str(getattr(t, "host", "")) for t in playbook.targets.values()} - {""}
     lab_hosts = hosts_needed & set(labctl.lab_hosts())
@@ -87,7 +92,7 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         name = signal.Signals(signum).name
         if interrupted["count"] == 1 and interrupted["run"] is not None:
             say(f"abort requested ({name}); reverting faults...")
-            abort_run(interrupted["run"], f"aborted from the command line ({name})")
+            abort_run(interrupted["run"], f"aborted from the command line ({name})", origin=origin)
         else:  # nothing handed over yet, or a second signal: just leave
             raise KeyboardInterrupt
 
@@ -98,9 +103,11 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         if lab_hosts:
             pool.ensure_lab(lab_up)
         record, _ = Playbook.objects.get_or_create(name=playbook.metadata.name)
-        version = record.save_version(path.read_text(), message=f"drillhall run {path}")
+        version = record.save_version(
+            path.read_text(), message=f"drillhall run {path}", origin=origin
+        )
         # The plan is resolved once, here, and stored with the run; everyone reads that one.
-        run = create_run(version, starter, source="cli")
+        run = create_run(version, starter, source="cli", origin=origin)
         if run.finished_at is not None:
             say_err(f"{path}: {run.result.get('reason', 'the run could not start')}")
             return EXIT_ABORTED
@@ -145,18 +152,12 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         if interrupted["run"] is not None:
             # The run is not watched any more: stop it (its faults revert through their leases
             # if the orchestrator cannot be told either).
-            abort_run(interrupted["run"], f"drillhall run stopped: {reason}"[:200])
+            abort_run(interrupted["run"], f"drillhall run stopped: {reason}"[:200], origin=origin)
         return EXIT_ABORTED
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         pool.leave(say, lab_down=lambda: labctl.down(say))
-
-
-def say_err(message: str) -> None:
-    import sys
-
-    print(message, file=sys.stderr, flush=True)
 
 
 def _await_approval(run, say, wait: float) -> str:  # type: ignore[no-untyped-def]

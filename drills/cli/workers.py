@@ -56,7 +56,14 @@ def orchestrator_argv(name: str) -> list[str]:
 
 
 def agent_argv(host: str, netns: str) -> list[str]:
-    argv = [sys.executable, "-m", "injector.supervisor", "--host", host]
+    """An agent of this machine (the lab's, `drillhall run`'s, the demo's): its key is made
+    here if the host has none yet, as enrolment would, and handed to it."""
+    from django.conf import settings
+
+    from injector.signing import ensure_agent_key
+
+    key = ensure_agent_key(settings.DRILLHALL_CREDENTIALS_DIR, host)
+    argv = [sys.executable, "-m", "injector.supervisor", "--host", host, "--key-file", str(key)]
     if netns:
         argv += ["--netns", netns]
     return argv

@@ -41,6 +41,7 @@ from drills.playbook.model import (
     WaitStep,
     expected_seconds,
 )
+from drills.playbook.redaction import redact_data
 
 
 class PlanError(Exception):
@@ -258,7 +259,7 @@ class Plan:
     protected: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        plan = {
             "steps": [step.to_dict() for step in self.steps],
             "probes": [probe.to_dict() for probe in self.probes],
             "collectors": [c.to_dict() for c in self.collectors],
@@ -268,6 +269,9 @@ class Plan:
             "expected_seconds": self.expected_seconds,
             "warnings": list(self.warnings),
         }
+        # Stored with the run and shown everywhere: a plan names secrets and never holds one,
+        # and redaction keeps it so even if a credential slipped into a parameter.
+        return redact_data(plan)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
@@ -520,7 +524,8 @@ class _Planner:
                     params["master"] = redis.master
             else:
                 assert probe.canary.postgres is not None
-                params = {"store": "postgres", "dsn": probe.canary.postgres.dsn}
+                # A reference stays a reference: the orchestrator resolves it at preflight.
+                params = {"store": "postgres", **probe.canary.postgres.source()}
             return PlannedProbe(probe.name, "canary", probe.every, from_host, params)
         if isinstance(probe, PrometheusProbe):
             spec_p = probe.prometheus

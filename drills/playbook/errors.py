@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from drills.playbook.redaction import redact
+
 
 @dataclass
 class Issue:
@@ -25,7 +27,11 @@ class PlaybookError(Exception):
     """A playbook that cannot be used; ``issues`` lists every problem found."""
 
     def __init__(self, issues: Iterable[Issue]) -> None:
-        self.issues: list[Issue] = list(issues)
+        # Messages quote what was written, and what was written may hold a password.
+        self.issues: list[Issue] = [
+            Issue(i.file, i.line, i.column, redact(i.message), redact(i.hint) if i.hint else i.hint)
+            for i in issues
+        ]
         super().__init__("\n".join(str(issue) for issue in self.issues))
 
     def __str__(self) -> str:

@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 
 from drills.engine.plan import Plan
+from drills.playbook.redaction import redact_data
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#1d2430;max-width:1100px}
@@ -174,6 +175,7 @@ def _approval(approval: dict[str, Any] | None) -> str:
 
 
 def render_html(doc: dict[str, Any]) -> str:
+    doc = redact_data(doc)  # whoever built the document, no credential reaches the report
     run, result, events = doc["run"], doc.get("result") or {}, doc["events"]
     t0 = events[0]["t"] if events else 0.0
     rows = []

@@ -1,6 +1,16 @@
-from django.contrib import admin
+from __future__ import annotations
 
-from drills.web.models import DrillRun, Host, Playbook, PlaybookVersion
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
+from django.http import HttpRequest
+
+from drills.playbook.redaction import redact, redact_data
+from drills.web.audit_admin import AuditedAdmin
+from drills.web.models import DrillRun, Host, Membership, Playbook, PlaybookVersion
 from drills.web.models.inventory import Service
 
 
@@ -11,7 +21,7 @@ class ServiceInline(admin.TabularInline):
 
 
 @admin.register(Host)
-class HostAdmin(admin.ModelAdmin):
+class HostAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "address", "agent_queue", "netns", "labels", "protected", "lab"]
     list_filter = ["protected", "lab"]
     search_fields = ["name", "address"]
@@ -29,9 +39,50 @@ class PlaybookAdmin(admin.ModelAdmin):
 @admin.register(PlaybookVersion)
 class PlaybookVersionAdmin(admin.ModelAdmin):
     list_display = ["playbook", "number", "author", "created_at"]
-    readonly_fields = ["content", "content_hash"]
+    exclude = ["content"]
+    readonly_fields = ["shown_content", "content_hash"]
+
+    @admin.display(description="content")
+    def shown_content(self, version: PlaybookVersion) -> str:
+        # Versions saved before secrets were named may hold a password.
+        return redact(version.content)
+
+    # Versions are immutable and saved by the editor (numbered, hashed, audited): not here.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(DrillRun)
 class DrillRunAdmin(admin.ModelAdmin):
     list_display = ["id", "version", "state", "started_by", "created_at"]
+    exclude = ["plan"]
+    readonly_fields = ["shown_plan"]
+
+    @admin.display(description="plan")
+    def shown_plan(self, run: DrillRun) -> str:
+        # Plans stored before secrets were named may hold a DSN's password.
+        return json.dumps(redact_data(run.plan), indent=2)
+
+
+# Users, groups (teams) and memberships (roles) changed in the admin are audited too.
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class AuditedUserAdmin(AuditedAdmin, UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class AuditedGroupAdmin(AuditedAdmin, GroupAdmin):
+    pass
+
+
+@admin.register(Membership)
+class MembershipAdmin(AuditedAdmin, admin.ModelAdmin):
+    list_display = ["user", "team", "role"]
+    list_filter = ["role", "team"]

@@ -124,7 +124,7 @@ def end_lost_run(run: DrillRun, driver: FaultDriver | None = None) -> bool:
     if driver is None:
         from drills.web.agents import CeleryFaultDriver
 
-        driver = CeleryFaultDriver()
+        driver = CeleryFaultDriver.for_run(run)  # signs reverts; admits nothing
     sink = RunEventSink(run.id)
     now = time.time()
     lines: list[str] = []

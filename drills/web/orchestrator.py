@@ -78,6 +78,11 @@ def _drive(run: DrillRun) -> str:
     except PlaybookError as exc:
         end_run(run, f"the run could not start: {exc}")
         return "error"
+    driver = CeleryFaultDriver.for_run(run, playbook.limits.max_duration)
+    missing = driver.missing_keys()
+    if missing:
+        end_run(run, f"the run could not start: {'; '.join(missing)}")
+        return "error"
     run_id = run.id
 
     def should_abort() -> str | None:
@@ -98,7 +103,7 @@ def _drive(run: DrillRun) -> str:
         run.key,
         playbook,
         Plan.from_dict(run.plan),
-        CeleryFaultDriver(),
+        driver,
         RunEventSink(run.id),
         should_abort=should_abort,
         resume_count=resume_count,

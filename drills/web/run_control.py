@@ -6,6 +6,10 @@ A run is created with its plan resolved there and then, and stored with it; ever
 (the inventory refuses the plan, the broker does not take it) still gets its record: it ends
 at once as error, with the reason in its stream. A run whose plan faults a protected host
 waits for another person's approval before anything hands it over (drills/web/approvals.py).
+
+Starting, aborting and resuming are audited here, once each, by the ``origin`` the caller
+passes (who, and from which address; drills.web.audit): a refused abort or resume changed
+nothing and writes no entry.
 """
 
 from __future__ import annotations
@@ -22,12 +26,19 @@ from drills.engine.states import TERMINAL, RunState
 from drills.playbook.errors import PlaybookError
 from drills.playbook.parser import parse_playbook
 from drills.web.approvals import cancel_waiting_run, protected_phrase, request_approval
+from drills.web.audit import AuditAction, Origin, record_as
 from drills.web.hosts import inventory_snapshot
 from drills.web.models import DrillRun, PlaybookVersion
 from drills.web.stream import RunEventSink
 
 
-def create_run(version: PlaybookVersion, user: Any = None, source: str = "web") -> DrillRun:
+def create_run(
+    version: PlaybookVersion,
+    user: Any = None,
+    source: str = "web",
+    *,
+    origin: Origin | None = None,
+) -> DrillRun:
     """A run pinned to ``version`` with its plan stored; not yet handed over. It is pending,
     or awaiting approval when the plan faults a protected host."""
     run = DrillRun.objects.create(version=version, started_by=user, source=source)
@@ -50,6 +61,14 @@ def create_run(version: PlaybookVersion, user: Any = None, source: str = "web") 
         else:
             DrillRun.objects.filter(id=run.id).update(plan=plan.to_dict())
     run.refresh_from_db()
+    # Hashed: the playbook text that runs, so the entry's hash is the version's content_hash.
+    _record(
+        AuditAction.RUN_START,
+        run,
+        origin or Origin(user, ""),
+        _start_summary(run),
+        run.version.content,
+    )
     return run
 
 
@@ -80,10 +99,16 @@ def enqueue_run(run: DrillRun) -> DrillRun:
     return run
 
 
-def start_run(version: PlaybookVersion, user: Any = None, source: str = "web") -> DrillRun:
+def start_run(
+    version: PlaybookVersion,
+    user: Any = None,
+    source: str = "web",
+    *,
+    origin: Origin | None = None,
+) -> DrillRun:
     """Create a run (its plan resolved and stored) and hand it to the orchestrator queue, unless
     it waits for an approval (the approval hands it over)."""
-    run = create_run(version, user, source)
+    run = create_run(version, user, source, origin=origin)
     return enqueue_run(run) if run.state == RunState.PENDING else run
 
 
@@ -104,19 +129,50 @@ def rto_objective(run: DrillRun) -> float | None:
     return playbook.objectives.rto
 
 
-def abort_run(run: DrillRun, reason: str) -> bool:
+def abort_run(run: DrillRun, reason: str, *, origin: Origin | None = None) -> bool:
     """Ask the orchestrator to abort; it reverts every fault within one tick. A run still
     awaiting approval has no orchestrator yet: it ends at once."""
     if cancel_waiting_run(run, reason):
-        return True
-    return run.request_abort(reason)
+        summary = f"cancelled {_name(run)} while it waited for approval: {reason}"
+    elif run.request_abort(reason):
+        summary = f"aborted {_name(run)}: {reason}"
+    else:
+        return False
+    _record(AuditAction.RUN_ABORT, run, origin or Origin(None, ""), summary, reason)
+    return True
 
 
-def resume_run(run: DrillRun) -> bool:
+def resume_run(run: DrillRun, *, origin: Origin | None = None) -> bool:
     """Let a run waiting at a `pause` step go on (the engine watches the counter)."""
     updated = (
         DrillRun.objects.filter(id=run.id)
         .exclude(state__in=[s.value for s in TERMINAL])
         .update(resumes=F("resumes") + 1)
     )
-    return updated == 1
+    if updated != 1:
+        return False
+    resumes = DrillRun.objects.values_list("resumes", flat=True).get(id=run.id)
+    _record(
+        AuditAction.RUN_RESUME,
+        run,
+        origin or Origin(None, ""),
+        f"resumed {_name(run)} (resume {resumes})",
+        f"resume {resumes} of run {run.key}",
+    )
+    return True
+
+
+def _name(run: DrillRun) -> str:
+    return f"run {run.id} of {run.version.playbook.name} v{run.version.number}"
+
+
+def _start_summary(run: DrillRun) -> str:
+    summary = f"started {_name(run)}"
+    if run.finished_at is not None:
+        reason = (run.result or {}).get("reason") if isinstance(run.result, dict) else None
+        summary += f"; it ended at once: {reason or run.state}"
+    return summary
+
+
+def _record(action: AuditAction, run: DrillRun, origin: Origin, summary: str, content: str) -> None:
+    record_as(action, origin, object_type="run", object_id=run.id, summary=summary, content=content)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drills.playbook.redaction import redact_data
 from drills.web.models import Approval, DrillRun
 
 
@@ -14,7 +15,7 @@ def run_document(run: DrillRun) -> dict[str, Any]:
     # The stream's result event, not the row: the orchestrator writes the row just after the
     # event, so a reader that saw the event (the CLI) could otherwise export an empty result.
     streamed = [e["data"] for e in events if e["type"] == "result"]
-    return {
+    document = {
         "format": "drillhall.run/v1",
         "run": {
             "id": run.id,
@@ -37,3 +38,5 @@ def run_document(run: DrillRun) -> dict[str, Any]:
         "playbook": version.content,
         "events": events,
     }
+    # Versions and plans stored before secrets were named may hold a password: never shown.
+    return redact_data(document)

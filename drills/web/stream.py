@@ -23,6 +23,7 @@ from django.utils import timezone
 from drills.engine.events import EventType
 from drills.engine.outcome import RunOutcome
 from drills.engine.states import RunState
+from drills.playbook.redaction import redact_data
 from drills.web.models import DrillRun, RunEvent
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,8 @@ class RunEventSink:
             seq = self._seq
             for type, data in events:
                 seq += 1
+                # What a server or a library said may quote a credential: never stored.
+                data = redact_data(data)
                 stored.append(
                     RunEvent.objects.create(
                         run_id=self.run_id, seq=seq, type=str(type), t=t, data=data

@@ -7,6 +7,7 @@ from django.urls import path
 
 from drills.web.views import (
     approval_pages,
+    audit_log,
     editor,
     editor_api,
     killswitch,
@@ -54,4 +55,7 @@ urlpatterns = [
         name="api-playbook-versions",
     ),
     path("schema/playbook.json", editor_api.playbook_schema, name="playbook-schema"),
+    path("audit/", audit_log.audit_log, name="audit-log"),
+    path("audit/export.csv", audit_log.audit_export_csv, name="audit-export-csv"),
+    path("audit/export.json", audit_log.audit_export_json, name="audit-export-json"),
 ]

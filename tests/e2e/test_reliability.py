@@ -19,12 +19,14 @@ from pathlib import Path
 
 import pytest
 from celery import Celery
+from django.conf import settings
 
 from drills.cli import workers
 from injector.faults.catalogue import build_fault
 from injector.janitor import Janitor
 from injector.ledger import EntryState, Ledger
 from injector.protocol import AgentTask, FaultSpec, RevertRequest, new_run_key
+from injector.signing import ensure_agent_key, load_key
 from tests.browser import chromium_page
 from tests.conftest import free_port
 from tests.e2e.stack import (
@@ -36,6 +38,7 @@ from tests.e2e.stack import (
     ns_ping,
     start_redis,
 )
+from tests.injector.agent_client import AgentClient
 
 LEASE = 4.0  # DRILLHALL_LEASE_SECONDS in the stack
 RUN_LEASE = 4.0  # DRILLHALL_RUN_LEASE_SECONDS in the stack
@@ -313,8 +316,12 @@ def test_the_same_apply_delivered_twice_through_celery_applies_once(
 ) -> None:
     broker = stack.env["REDIS_URL"]
     app = Celery(broker=broker, backend=broker)
+    # Signed as the orchestrator signs, with the key the stack's agent of db1 was given.
+    key = load_key(ensure_agent_key(settings.DRILLHALL_CREDENTIALS_DIR, "db1"))
+    db1 = AgentClient(app, "db1", key)
     run = new_run_key()
-    spec = partition_spec(run, lease=30).to_json()
+    assert db1.admit(run)["run"] == run
+    spec = db1.signed(AgentTask.APPLY, partition_spec(run, lease=30).to_json())
     fault_id = partition_spec(run).fault_id
     try:
         first = app.send_task(AgentTask.APPLY, args=[spec], queue="agent.db1")
@@ -328,9 +335,7 @@ def test_the_same_apply_delivered_twice_through_celery_applies_once(
         assert entry is not None
         assert [h["state"] for h in entry.history] == ["applying", "applied"]
     finally:
-        revert = RevertRequest(fault_id).to_json()
-        done = app.send_task(AgentTask.REVERT, args=[revert], queue="agent.db1")
-        assert done.get(timeout=20)["state"] == "reverted"
+        assert db1.call(AgentTask.REVERT, RevertRequest(fault_id).to_json())["state"] == "reverted"
         app.close()
     assert db1_clean()
 

@@ -125,3 +125,34 @@ def test_a_drill_longer_than_its_limit_is_invalid_before_any_plan(
         f"{long}:23:15: the drill has run 15s when this fault ends, longer than " in result.stderr
     )
     assert "limits.max_duration (10s)" in result.stderr
+
+
+def test_plan_json_names_a_canarys_secret_and_holds_no_value(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "named.yaml"
+    path.write_text(
+        DEMO.read_text().replace(
+            "probes:\n",
+            "probes:\n  - name: orders\n    canary: {postgres: {dsn_env: SHOP_PG_DSN}}\n",
+            1,
+        )
+    )
+    result = drillhall({**env, "SHOP_PG_DSN": "postgresql://a:hunter2@db1/x"}, str(path), "--json")
+
+    assert result.returncode == 0, result.stderr
+    (orders,) = [p for p in json.loads(result.stdout)["probes"] if p["name"] == "orders"]
+    assert orders["params"] == {"store": "postgres", "dsn_env": "SHOP_PG_DSN"}
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_every_line_the_command_line_prints_is_redacted(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from drills.cli.main import say, say_err
+
+    say("connecting to postgresql://shop:hunter2@db1/shop")
+    say_err("FATAL: password=hunter2")
+    out, err = capsys.readouterr()
+    assert out == "connecting to postgresql://shop:<redacted>@db1/shop\n"
+    assert err == "FATAL: password=<redacted>\n"

@@ -21,6 +21,10 @@ HTTP_SCHEMES = ("http", "https")
 # libpq takes both spellings of the URI scheme.
 DSN_SCHEMES = ("postgresql", "postgres")
 PORT_RANGE = "1..65535"
+SECRET_HINT = (
+    "put the whole DSN in an environment variable the operator allows (dsn_env: SHOP_PG_DSN) "
+    "or in the secret store (secret: shop-pg)"
+)
 
 _DIGITS = re.compile(r"[0-9]+")
 _HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):([^:]*)")
@@ -160,7 +164,7 @@ Host = Annotated[str, AfterValidator(_host)]  # a target name, an inventory host
 def _dsn(value: str) -> str:
     """A libpq connection string (a postgresql:// URI or key=value pairs) that names a network
     host, uses only the keywords a canary may use (no local files: verifier/probes/pg_dsn.py),
-    and whose ports are ports."""
+    holds no password, and whose ports are ports."""
     scheme, separator, _ = value.partition("://")
     if separator and scheme not in DSN_SCHEMES:
         raise PydanticCustomError(
@@ -176,6 +180,15 @@ def _dsn(value: str) -> str:
             "dsn", "not a PostgreSQL DSN: {problem}", {"problem": str(exc), "offset": exc.offset}
         ) from None
     for entry in entries:
+        if entry.key == "password":
+            # Stored with every version and run, shown on pages and in reports: named, never
+            # written (verifier/probes/secret_refs.py).
+            raise PydanticCustomError(
+                "dsn_password",
+                "a password is written in the DSN; a playbook names its secrets and never "
+                "holds them",
+                {"offset": entry.value_at, "hint": SECRET_HINT},
+            )
         problem = refusal(entry.key, entry.value)
         if problem is not None:
             # A keyword that may not be used: point at it; a value that may not: at the value.

@@ -33,14 +33,23 @@ class Playbook(models.Model):
         return self.team_id is not None and user.groups.filter(id=self.team_id).exists()
 
     @transaction.atomic
-    def save_version(self, content: str, author=None, message: str = "") -> PlaybookVersion:  # type: ignore[no-untyped-def]
-        """Store content as a new immutable version unless it equals the latest one."""
+    def save_version(  # type: ignore[no-untyped-def]
+        self, content: str, author=None, message: str = "", *, origin=None
+    ) -> PlaybookVersion:
+        """Store content as a new immutable version unless it equals the latest one.
+
+        A new version is one audit entry, in the same transaction, by ``origin`` (who saved
+        it and from where; without one, the author from an unknown address). Saving the
+        text of the latest version again changes nothing and writes no entry.
+        """
+        from drills.web.audit import AuditAction, Origin, record_as
+
         digest = hashlib.sha256(content.encode()).hexdigest()
         latest = self.latest_version()
         if latest is not None and latest.content_hash == digest:
             return latest
         number = 1 if latest is None else latest.number + 1
-        return PlaybookVersion.objects.create(
+        version = PlaybookVersion.objects.create(
             playbook=self,
             number=number,
             content=content,
@@ -48,6 +57,16 @@ class Playbook(models.Model):
             author=author,
             message=message,
         )
+        saved = f"created playbook {self.name} as v1" if number == 1 else f"saved {self} v{number}"
+        record_as(
+            AuditAction.PLAYBOOK_SAVE,
+            origin or Origin(author, ""),
+            object_type="playbook",
+            object_id=self.name,
+            summary=f"{saved}: “{message}”" if message else saved,
+            content=content,
+        )
+        return version
 
     @classmethod
     def visible_to(cls, user):  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from drills.engine.states import TERMINAL, RunState
+from drills.playbook.redaction import redact_data
 from injector.protocol import new_run_key
 
 RUN_STATE_CHOICES = [(s.value, s.label) for s in RunState]
@@ -82,4 +83,5 @@ class RunEvent(models.Model):
         constraints = [models.UniqueConstraint(fields=["run", "seq"], name="unique_event_seq")]
 
     def as_message(self) -> dict:
-        return {"seq": self.seq, "type": self.type, "t": self.t, "data": self.data}
+        # Redacted again on the way out: events stored before the sink redacted them.
+        return {"seq": self.seq, "type": self.type, "t": self.t, "data": redact_data(self.data)}

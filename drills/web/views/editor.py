@@ -22,6 +22,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from drills.playbook.errors import Issue
+from drills.playbook.redaction import redact
+from drills.web.audit import Origin
 from drills.web.models import Playbook
 from drills.web.views.editor_api import check_playbook, issue_dict, metadata_name, name_line
 from drills.web.views.playbook_pages import accessible_playbook
@@ -86,7 +88,8 @@ def _render(
     context = {
         "playbook": playbook,
         "version": playbook.latest_version() if playbook else None,
-        "content": content,
+        # A version saved before secrets were named is shown, and saved again, without them.
+        "content": redact(content),
         "message": message,
         "problems": [issue_dict(i) for i in problems or []],
         "templates": templates() if playbook is None else [],
@@ -140,7 +143,9 @@ def playbook_new(request: HttpRequest) -> HttpResponse:
             playbook = Playbook.objects.create(
                 name=name, owner=request.user, team=_team_of(request, check.playbook)
             )
-            version = playbook.save_version(content, request.user, message or "created")
+            version = playbook.save_version(
+                content, request.user, message or "created", origin=Origin.of(request)
+            )
     except IntegrityError:  # created by someone else between the check and the insert
         issue = Issue(filename, name_line(content), 1, f"a playbook named {name!r} already exists")
         return _render(
@@ -190,7 +195,7 @@ def playbook_edit(request: HttpRequest, name: str) -> HttpResponse:
             status=400,
         )
     before = playbook.latest_version()
-    version = playbook.save_version(content, request.user, message)
+    version = playbook.save_version(content, request.user, message, origin=Origin.of(request))
     if before is not None and version.pk == before.pk:
         messages.info(request, f"No changes: v{version.number} is still the latest.")
     else:

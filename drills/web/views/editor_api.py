@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from drills.playbook.errors import Issue, PlaybookError
+from drills.playbook.redaction import redact_data
 from drills.web.models import Playbook
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,13 @@ class Check:
         return not self.issues
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        answer = {
             "ok": self.ok,
             "issues": [issue_dict(i) for i in self.issues],
             "plan": self.plan,
             "plan_problems": self.plan_problems,
         }
+        return redact_data(answer)
 
 
 def issue_dict(issue: Issue) -> dict[str, Any]:
