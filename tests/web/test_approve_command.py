@@ -43,7 +43,7 @@ from drills.web.run_control import start_run
 run = start_run(Playbook.objects.get().latest_version(), User.objects.get(username="max"))
 print(run.id, run.state, run.version.content_hash)
 """
-# Read back what happened to a run: its state, reason, approvals and audit entries.
+# Read back what happened to a run: its state, reason, approvals and approvals audited.
 SHOW = """
 import sys
 from drills.web.models import Approval, AuditEntry, DrillRun
@@ -51,7 +51,7 @@ run = DrillRun.objects.get(id=int(sys.argv[-1]))
 print(run.state)
 print(run.result.get("reason", ""))
 print(",".join(a.approver_name for a in Approval.objects.filter(run=run)))
-entries = AuditEntry.objects.filter(object_type="run", object_id=str(run.id))
+entries = AuditEntry.objects.filter(action="run_approve", object_type="run", object_id=str(run.id))
 print(",".join(f"{e.actor_name}@{e.source}" for e in entries))
 print(run.key)
 """
