@@ -36,6 +36,11 @@ for name, role in [("max", "operator"), ("ann", "approver")]:
 register_host("web", "10.77.0.2", "dh-web")
 register_host("db1", "10.77.0.3", "dh-db1")
 Host.objects.filter(name="db1").update(protected=True)
+# Agent keys, so that the orchestrator's only reason to stop at preflight is the absent agents.
+from django.conf import settings
+from injector.signing import ensure_agent_key
+for host in ("web", "db1"):
+    ensure_agent_key(settings.DRILLHALL_CREDENTIALS_DIR, host)
 playbook = Playbook.objects.create(name="checkout-partition", team=team)
 version = playbook.save_version(open(%(yaml)r).read())
 run = start_run(version, users["max"])
@@ -47,6 +52,7 @@ print(run.id, run.key, run.state, version.content_hash)
 def site(tmp_path: Path, needs_redis: str) -> Iterator[Site]:
     site = new_site(tmp_path, needs_redis)
     site.env["DRILLHALL_REAPER"] = "false"
+    site.env["DRILLHALL_CREDENTIALS_DIR"] = str(tmp_path / "credentials")
     queue = OrchestratorQueue(needs_redis)
     queue.clear()
     try:
