@@ -164,6 +164,13 @@ DRILLHALL_RUN_LEASE_SECONDS = env_float("DRILLHALL_RUN_LEASE_SECONDS", 10.0)
 # may have been lost with a broker restart), and ended as error after DRILLHALL_PENDING_LIMIT.
 DRILLHALL_REQUEUE_SECONDS = env_float("DRILLHALL_REQUEUE_SECONDS", 30.0)
 DRILLHALL_PENDING_LIMIT_SECONDS = env_float("DRILLHALL_PENDING_LIMIT_SECONDS", 600.0)
+# A run that faults protected hosts waits this long for another person's approval before it is
+# ended as aborted (drills/web/approvals.py): a colleague can look the same working day, and the
+# plan resolved when the run was created still describes the inventory.
+DRILLHALL_APPROVAL_LIMIT_SECONDS = env_float("DRILLHALL_APPROVAL_LIMIT_SECONDS", 4 * 3600.0)
+# Where people reach this server (https://drillhall.example.com), for links the command line
+# prints; empty: it prints the path only.
+DRILLHALL_URL = env_str("DRILLHALL_URL", "").rstrip("/")
 # Whether the web server and orchestrator workers sweep for lost runs (tests that write a run's
 # stream by hand turn it off).
 DRILLHALL_REAPER = env_bool("DRILLHALL_REAPER", True)

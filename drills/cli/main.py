@@ -1,6 +1,8 @@
 """`drillhall`: the command line.
 
-Exit codes of `run`: 0 passed, 1 an SLA failed, 2 invalid playbook, 3 aborted or error.
+Exit codes of `run`: 0 passed, 1 an SLA failed, 2 invalid playbook, 3 aborted or error,
+5 not approved (a run that faults protected hosts was declined, cancelled, or nobody approved
+it while `run` waited).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from drills.playbook.redaction import redact
 
 EXIT_PASSED, EXIT_FAILED, EXIT_INVALID, EXIT_ABORTED = 0, 1, 2, 3
+EXIT_NOT_APPROVED = 5
 
 
 def say(message: str) -> None:
@@ -103,6 +106,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_file(args, say)
 
 
+def cmd_approve(args: argparse.Namespace) -> int:
+    from drills.cli.approve import cmd_approve as approve
+
+    return approve(args, say)
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from drills.cli.plan_command import cmd_plan as plan
 
@@ -131,9 +140,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="OUT.json", help="write the run document as JSON")
     p.add_argument("--quiet", action="store_true", help="print states and the verdict only")
     p.add_argument(
-        "--approve-protected", action="store_true", help="allow faults on protected hosts"
+        "--as",
+        dest="as_user",
+        metavar="USERNAME",
+        help="who starts the run; needed when it faults protected hosts (someone else approves)",
+    )
+    p.add_argument(
+        "--approval-wait",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
+        help="how long to wait for an approval before cancelling the run (exit 5); 900 s",
     )
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("approve", help="approve or decline a run that faults protected hosts")
+    from drills.cli.approve import add_arguments as approve_arguments
+
+    approve_arguments(p)
+    p.set_defaults(func=cmd_approve)
 
     p = sub.add_parser("validate", help="check playbooks without running them")
     p.add_argument("files", nargs="+")

@@ -1,4 +1,11 @@
-"""`drillhall run FILE`: the same engine as the web app, headless, for CI pipelines."""
+"""`drillhall run FILE`: the same engine as the web app, headless, for CI pipelines.
+
+A playbook that faults protected hosts makes a run that waits for another person's approval
+(drills/web/approvals.py): `run --as USERNAME` says who starts it, prints the run page and the
+`drillhall approve` command, and waits up to ``--approval-wait`` seconds (900 by default). An
+approval lets the run go on as usual; a decline, Ctrl-C, or no approval in time ends it
+unapproved and the command exits 5 with the reason.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +22,14 @@ from drills.cli.main import (
     EXIT_ABORTED,
     EXIT_FAILED,
     EXIT_INVALID,
+    EXIT_NOT_APPROVED,
     EXIT_PASSED,
     say_err,
     setup_django,
 )
+
+# What `--quiet` still prints: how the run went, and who approved it.
+QUIET_EVENTS = ("state", "result", "error", "abort", "approval")
 
 
 def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
@@ -38,17 +49,27 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
 
     setup_django()
     from django.conf import settings
+    from django.contrib.auth import get_user_model
 
     from drills.cli import labctl
     from drills.cli.workers import worker_pool
     from drills.engine.plan import Plan
-    from drills.web.audit import cli_origin
+    from drills.engine.states import RunState
+    from drills.web.audit import Origin, cli_origin
     from drills.web.models import DrillRun, Host, Playbook
     from drills.web.run_control import abort_run, create_run, enqueue_run
     from drills.web.run_document import run_document
 
+    starter = None
+    if args.as_user:
+        starter = get_user_model().objects.filter(username=args.as_user, is_active=True).first()
+        if starter is None:
+            say_err(f"--as {args.as_user}: there is no active user of that name")
+            return EXIT_INVALID
     pool = worker_pool(settings.BASE_DIR / "var", f"cli-{os.getpid()}")
-    origin = cli_origin()  # who the audit log names for the save, the start and an abort
+    # Who the audit log names for the save, the start and an abort: the --as user, else the
+    # operating-system user.
+    origin = Origin(starter, "cli") if starter is not None else cli_origin()
     # Selector targets match inventory labels; only explicit host names can call for the lab.
     hosts_needed = {str(getattr(t, "host", "")) for t in playbook.targets.values()} - {""}
     lab_hosts = hosts_needed & set(labctl.lab_hosts())
@@ -86,13 +107,7 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
             path.read_text(), message=f"drillhall run {path}", origin=origin
         )
         # The plan is resolved once, here, and stored with the run; everyone reads that one.
-        run = create_run(
-            version,
-            None,
-            source="cli",
-            approve_protected=args.approve_protected,
-            origin=origin,
-        )
+        run = create_run(version, starter, source="cli", origin=origin)
         if run.finished_at is not None:
             say_err(f"{path}: {run.result.get('reason', 'the run could not start')}")
             return EXIT_ABORTED
@@ -108,7 +123,14 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         optional = {h: ns for h, ns in known.items() if h in evidence_hosts}
         pool.ensure_workers(agents, say, optional=optional)
         interrupted["run"] = run
-        run = enqueue_run(run)
+        if run.state == RunState.AWAITING_APPROVAL:
+            unapproved = _await_approval(run, say, args.approval_wait)
+            if unapproved:
+                say_err(f"{path}: run {run.id} was not approved: {unapproved}")
+                return EXIT_NOT_APPROVED
+            run.refresh_from_db()
+        if run.enqueued_at is None:  # an approval has already handed it over
+            run = enqueue_run(run)
         say(f"run {run.id}: {playbook.metadata.name} v{version.number} started")
         result = _tail(run, say, quiet=args.quiet)
         run = DrillRun.objects.get(id=run.id)
@@ -136,6 +158,52 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         pool.leave(say, lab_down=lambda: labctl.down(say))
+
+
+def _await_approval(run, say, wait: float) -> str:  # type: ignore[no-untyped-def]
+    """Say where to approve ``run`` and wait for it; "" once approved, else why not."""
+    from django.conf import settings
+    from django.urls import reverse
+
+    from drills.engine.states import RunState
+    from drills.web.approvals import (
+        approval_limit,
+        cancel_waiting_run,
+        protected_hosts,
+        protected_phrase,
+    )
+    from drills.web.liveness import Reaper
+    from drills.web.models import DrillRun
+
+    page = reverse("run-detail", args=[run.id])
+    base = settings.DRILLHALL_URL
+    where = f"{base}{page}" if base else f"{page} on the Drillhall web server"
+    team = run.playbook.team
+    asker = run.started_by.get_username()
+    hosts = protected_hosts(run)
+    say(
+        f"run {run.id}: {run.playbook.name} v{run.version.number} faults "
+        f"{protected_phrase(hosts)} and waits for approval by an approver of "
+        f"{f'team {team.name}' if team else 'its team'} other than {asker}:"
+    )
+    say(f"  the run page: {where}")
+    say(f"  or: drillhall approve {run.id} --as USERNAME")
+    wait = min(wait, approval_limit())
+    say(f"  waiting up to {wait:g} s (--approval-wait); Ctrl-C cancels the run")
+    reaper = Reaper()
+    deadline = time.monotonic() + wait
+    while True:
+        row = DrillRun.objects.get(id=run.id)
+        if row.state != RunState.AWAITING_APPROVAL:
+            if row.finished_at is None:
+                return ""
+            return str(row.result.get("reason") or f"it ended as {row.state}")
+        if time.monotonic() >= deadline:
+            # Only while it still waits: an approval that came meanwhile wins.
+            cancel_waiting_run(row, f"drillhall run stopped waiting after {wait:g} s")
+            continue  # the next look reads how it ended
+        reaper.sweep(only=row)
+        time.sleep(0.5)
 
 
 def _tail(run, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -170,7 +238,7 @@ def _tail(run, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-untyped-d
             if event.type == "sample":
                 samples += 1
                 errors += 0 if event.data.get("ok") else 1
-            if line and (not quiet or event.type in ("state", "result", "error", "abort")):
+            if line and (not quiet or event.type in QUIET_EVENTS):
                 say(f"  +{event.t - t0:6.2f}s {line}")
             if event.type == "result":
                 say(f"  probe samples: {samples}, errors: {errors}")

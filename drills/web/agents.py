@@ -69,20 +69,21 @@ T = TypeVar("T")
 def run_approval(run: DrillRun) -> ApprovalRecord | None:
     """The approval that lets ``run`` fault protected hosts, as its agents are told it.
 
-    The one place the orchestrator reads approvals. Today: the person who started the run
-    ticked "approve protected hosts" (``DrillRun.approved_protected``) for its version.
+    The one place the orchestrator reads approvals for the agents: another person's approval
+    of this run's own version, content hash and plan (drills.web.approvals); None when the run
+    has none that counts, and its agents then refuse faults on protected hosts.
     """
-    if not run.approved_protected:
+    from drills.web.approvals import approval_of, approval_problem
+
+    approval = approval_of(run)
+    if approval is None or approval_problem(run) is not None:
         return None
-    version = run.version
-    user = run.started_by
-    who = user.get_username() if user is not None else f"{run.source} (no signed-in user)"
     return ApprovalRecord(
-        approved_by=who,
-        approved_at=run.created_at.timestamp(),
-        playbook=version.playbook.name,
-        version=version.number,
-        content_hash=version.content_hash,
+        approved_by=approval.approver_name,
+        approved_at=approval.approved_at.timestamp(),
+        playbook=approval.playbook_name,
+        version=approval.version_number,
+        content_hash=approval.content_hash,
     )
 
 

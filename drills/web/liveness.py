@@ -12,7 +12,9 @@ The end is written only while the run is still open, so reapers racing each othe
 orchestrator, end it once.
 
 A pending run no orchestrator took (its message lost with a broker restart) is handed to the
-queue again after a while, and ended as error when nobody takes it for much longer.
+queue again after a while, and ended as error when nobody takes it for much longer. A run
+awaiting approval is never handed over; it is ended once it waited longer than the approval
+limit (drills/web/approvals.py).
 """
 
 from __future__ import annotations
@@ -182,6 +184,7 @@ class Reaper:
     lease_seconds: float = field(default_factory=lambda: settings.DRILLHALL_RUN_LEASE_SECONDS)
     requeue_seconds: float = field(default_factory=lambda: settings.DRILLHALL_REQUEUE_SECONDS)
     pending_limit: float = field(default_factory=lambda: settings.DRILLHALL_PENDING_LIMIT_SECONDS)
+    approval_limit: float = field(default_factory=lambda: settings.DRILLHALL_APPROVAL_LIMIT_SECONDS)
 
     def sweep(self, only: DrillRun | None = None) -> list[int]:
         """End every lost run (or just ``only``); returns the ids of the runs it ended."""
@@ -190,7 +193,9 @@ class Reaper:
         if only is not None:
             runs = runs.filter(id=only.id)
         for run in runs.select_related("version__playbook"):
-            if run.started_at is None:
+            if run.state == RunState.AWAITING_APPROVAL:
+                self._awaiting(run)
+            elif run.started_at is None:
                 self._pending(run)
             elif self.lost(run) and end_lost_run(run):
                 log.warning("run %s ended: orchestrator lost", run.id)
@@ -203,10 +208,20 @@ class Reaper:
             return False  # its orchestrator may not have taken the lease yet
         return not lease_alive(run, self.lease_seconds)
 
-    def _pending(self, run: DrillRun) -> None:
-        from drills.web.run_control import end_run, enqueue_run
+    def _awaiting(self, run: DrillRun) -> None:
+        from drills.web.approvals import expire_run
 
         age = (timezone.now() - run.created_at).total_seconds()
+        if age > self.approval_limit and expire_run(run, self.approval_limit):
+            log.info("run %s ended: nobody approved it in time", run.id)
+
+    def _pending(self, run: DrillRun) -> None:
+        from drills.web.approvals import pending_since
+        from drills.web.run_control import end_run, enqueue_run
+
+        # From its approval, for a run that waited for one: it was not pending before.
+        since = pending_since(run)
+        age = (timezone.now() - since).total_seconds()
         if age > self.pending_limit:
             end_run(
                 run,
@@ -214,7 +229,7 @@ class Reaper:
                 "orchestrator worker running on this broker and database?",
             )
             return
-        handed = run.enqueued_at or run.created_at
+        handed = run.enqueued_at or since
         if (timezone.now() - handed).total_seconds() >= self.requeue_seconds:
             log.info("run %s still pending: handing it to the orchestrator queue again", run.id)
             enqueue_run(run)

@@ -4,7 +4,8 @@ go through.
 A run is created with its plan resolved there and then, and stored with it; everyone after
 (the orchestrator, the CLI, the run page, the report) reads that plan. A run that cannot start
 (the inventory refuses the plan, the broker does not take it) still gets its record: it ends
-at once as error, with the reason in its stream.
+at once as error, with the reason in its stream. A run whose plan faults a protected host
+waits for another person's approval before anything hands it over (drills/web/approvals.py).
 
 Starting, aborting and resuming are audited here, once each, by the ``origin`` the caller
 passes (who, and from which address; drills.web.audit): a refused abort or resume changed
@@ -24,6 +25,7 @@ from drills.engine.plan import PlanError, resolve_plan
 from drills.engine.states import TERMINAL, RunState
 from drills.playbook.errors import PlaybookError
 from drills.playbook.parser import parse_playbook
+from drills.web.approvals import cancel_waiting_run, protected_phrase, request_approval
 from drills.web.audit import AuditAction, Origin, record_as
 from drills.web.halt import abort_reason as halt_reason
 from drills.web.hosts import inventory_snapshot
@@ -35,14 +37,12 @@ def create_run(
     version: PlaybookVersion,
     user: Any = None,
     source: str = "web",
-    approve_protected: bool = False,
     *,
     origin: Origin | None = None,
 ) -> DrillRun:
-    """A pending run pinned to ``version`` with its plan stored; not yet handed over."""
-    run = DrillRun.objects.create(
-        version=version, started_by=user, source=source, approved_protected=approve_protected
-    )
+    """A run pinned to ``version`` with its plan stored; not yet handed over. It is pending,
+    or awaiting approval when the plan faults a protected host."""
+    run = DrillRun.objects.create(version=version, started_by=user, source=source)
     # No run starts while halted; the database decides, so a Redis that lost its copy of the
     # halt lets nothing through.
     halted = halt_reason()
@@ -51,13 +51,23 @@ def create_run(
     else:
         try:
             playbook = parse_playbook(version.content, f"{version.playbook.name}.yaml")
-            plan = resolve_plan(
-                playbook, inventory_snapshot(), approved_protected=approve_protected
-            )
+            plan = resolve_plan(playbook, inventory_snapshot())
         except (PlaybookError, PlanError) as exc:
             end_run(run, f"the plan was refused: {exc}")
         else:
-            DrillRun.objects.filter(id=run.id).update(plan=plan.to_dict())
+            if plan.protected and user is None:
+                # "Another person" needs a first person: an approval could come from anyone.
+                end_run(
+                    run,
+                    f"the plan faults {protected_phrase(plan.protected)}, so the run needs an "
+                    "approval by someone other than the person who starts it, and nobody is "
+                    "recorded as starting it; start it as a named user "
+                    "(drillhall run --as USERNAME)",
+                )
+            elif plan.protected:
+                request_approval(run, plan.to_dict())
+            else:
+                DrillRun.objects.filter(id=run.id).update(plan=plan.to_dict())
     run.refresh_from_db()
     # Hashed: the playbook text that runs, so the entry's hash is the version's content_hash.
     _record(
@@ -74,9 +84,14 @@ def enqueue_run(run: DrillRun) -> DrillRun:
     """Hand a pending run to the orchestrator queue (again: the task only ever claims it once)."""
     from drills.web.tasks import run_drill
 
-    if run.state != RunState.PENDING or run.started_at is not None:
+    # Compare-and-set on the row, not the copy in hand: a run awaiting approval (or taken
+    # meanwhile) is never handed over.
+    handed = DrillRun.objects.filter(
+        id=run.id, state=RunState.PENDING, started_at__isnull=True, finished_at__isnull=True
+    ).update(enqueued_at=timezone.now())
+    if not handed:
+        run.refresh_from_db()
         return run
-    DrillRun.objects.filter(id=run.id).update(enqueued_at=timezone.now())
     try:
         run_drill.apply_async(
             args=[run.key], queue=settings.DRILLHALL_ORCHESTRATOR_QUEUE, retry=False
@@ -96,12 +111,12 @@ def start_run(
     version: PlaybookVersion,
     user: Any = None,
     source: str = "web",
-    approve_protected: bool = False,
     *,
     origin: Origin | None = None,
 ) -> DrillRun:
-    """Create a run (its plan resolved and stored) and hand it to the orchestrator queue."""
-    run = create_run(version, user, source, approve_protected, origin=origin)
+    """Create a run (its plan resolved and stored) and hand it to the orchestrator queue, unless
+    it waits for an approval (the approval hands it over)."""
+    run = create_run(version, user, source, origin=origin)
     return enqueue_run(run) if run.state == RunState.PENDING else run
 
 
@@ -130,16 +145,15 @@ def rto_objective(run: DrillRun) -> float | None:
 
 
 def abort_run(run: DrillRun, reason: str, *, origin: Origin | None = None) -> bool:
-    """Ask the orchestrator to abort; it reverts every fault within one tick."""
-    if not run.request_abort(reason):
+    """Ask the orchestrator to abort; it reverts every fault within one tick. A run still
+    awaiting approval has no orchestrator yet: it ends at once."""
+    if cancel_waiting_run(run, reason):
+        summary = f"cancelled {_name(run)} while it waited for approval: {reason}"
+    elif run.request_abort(reason):
+        summary = f"aborted {_name(run)}: {reason}"
+    else:
         return False
-    _record(
-        AuditAction.RUN_ABORT,
-        run,
-        origin or Origin(None, ""),
-        f"aborted {_name(run)}: {reason}",
-        reason,
-    )
+    _record(AuditAction.RUN_ABORT, run, origin or Origin(None, ""), summary, reason)
     return True
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -83,26 +84,47 @@ class RunEventSink:
             only_if_open=True,
         )
 
+    def write_if(
+        self,
+        guard: Callable[[], bool],
+        events: list[tuple[EventType, dict[str, Any]]],
+        t: float,
+    ) -> bool:
+        """Store ``events`` only if ``guard`` (called first, inside the same transaction) says
+        so: a compare-and-set on the run and the events that say what it did are stored
+        together or not at all. False when the guard refused."""
+        return self._write(events, t, guard=guard)
+
     def _write(
-        self, events: list[tuple[EventType, dict[str, Any]]], t: float, only_if_open: bool = False
+        self,
+        events: list[tuple[EventType, dict[str, Any]]],
+        t: float,
+        only_if_open: bool = False,
+        guard: Callable[[], bool] | None = None,
     ) -> bool:
         with self._lock:
             try:
-                stored = self._store(events, t, only_if_open)
+                stored = self._store(events, t, only_if_open, guard)
             except IntegrityError:
                 # Someone else wrote to this run meanwhile (a run ended as lost while its
                 # orchestrator was only slow): continue after what is stored.
                 self._seq = self._last_seq()
-                stored = self._store(events, t, only_if_open)
+                stored = self._store(events, t, only_if_open, guard)
         for event in stored:
             self._publish(event)
         return bool(stored)
 
     def _store(
-        self, events: list[tuple[EventType, dict[str, Any]]], t: float, only_if_open: bool
+        self,
+        events: list[tuple[EventType, dict[str, Any]]],
+        t: float,
+        only_if_open: bool,
+        guard: Callable[[], bool] | None = None,
     ) -> list[RunEvent]:
         stored: list[RunEvent] = []
         with transaction.atomic():
+            if guard is not None and not guard():
+                return stored
             open_run = DrillRun.objects.filter(id=self.run_id, finished_at__isnull=True)
             if only_if_open and not open_run.select_for_update().exists():
                 return stored

@@ -93,7 +93,18 @@ def test_refused_plan_exits_4_and_lists_the_problems(env: dict[str, str], tmp_pa
 
     assert result.returncode == 4
     assert "host 'db9', which is not in the inventory" in result.stderr
-    assert "host 'vault' is protected" in result.stderr
+
+
+def test_a_protected_host_is_planned_with_a_warning_that_a_run_waits_for_approval(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    risky = tmp_path / "risky.yaml"
+    risky.write_text(DEMO.read_text().replace("db: {host: db1}", "db: {host: vault}"))
+
+    result = drillhall(env, str(risky))
+
+    assert result.returncode == 0, result.stderr
+    assert "  - host 'vault' is protected: a run waits until an approver" in result.stdout
 
 
 def test_a_drill_longer_than_its_limit_is_invalid_before_any_plan(

@@ -10,13 +10,16 @@ from unittest import mock
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from drills.web import agents
 from drills.web.agents import CeleryFaultDriver, RunAdmission, run_approval
+from drills.web.approvals import approve_run, plan_hash
 from drills.web.hosts import register_host
-from drills.web.models import DrillRun
+from drills.web.models import Approval, DrillRun, Host, Membership
 from drills.web.orchestrator import execute_run
+from drills.web.roles import Role
 from drills.web.run_control import create_run
 from injector.signing import ensure_agent_key
 from tests.web.personas import World
@@ -73,23 +76,44 @@ def test_the_ticket_lasts_the_runs_max_duration_plus_a_margin(run: DrillRun) -> 
     assert (ticket.run, ticket.host, ticket.approval) == (run.key, "db1", None)
 
 
-def test_an_approved_run_carries_who_approved_which_version(world: World) -> None:
-    plain = create_run(world.version, world.member)
-    assert run_approval(plain) is None
-    approved = create_run(world.version, world.member, approve_protected=True)
-    record = run_approval(approved)
+def test_an_approved_run_carries_who_approved_which_version(world: World, run: DrillRun) -> None:
+    assert run_approval(run) is None  # db1 is not protected: no approval needed, none sent
+    Host.objects.filter(name="db1").update(protected=True)
+    waiting = create_run(world.version, world.member)
+    assert run_approval(waiting) is None
+    ann = User.objects.create_user("ann", password="x")
+    Membership.objects.create(user=ann, team=world.team, role=Role.APPROVER)
+    approval = approve_run(
+        waiting, ann, version_number=1, content_hash=world.version.content_hash, source="cli"
+    )
+
+    record = run_approval(waiting)
+
     assert record is not None
     assert (record.approved_by, record.playbook, record.version) == (
-        "max",
+        "ann",
         "checkout-partition",
         world.version.number,
     )
     assert record.content_hash == world.version.content_hash
-    assert record.approved_at == pytest.approx(approved.created_at.timestamp())
-    assert RunAdmission.of(approved, 60).ticket("db1").approval == record
+    assert record.approved_at == pytest.approx(approval.approved_at.timestamp())
+    assert RunAdmission.of(waiting, 60).ticket("db1").approval == record
 
 
-def test_a_command_line_approval_says_it_had_no_signed_in_user(world: World) -> None:
-    run = create_run(world.version, None, source="cli", approve_protected=True)
-    record = run_approval(run)
-    assert record is not None and record.approved_by == "cli (no signed-in user)"
+def test_an_approval_of_another_version_is_not_sent_to_the_agents(world: World) -> None:
+    register_host("web", "10.77.0.2", "dh-web")
+    register_host("db1", "10.77.0.3", "dh-db1")
+    Host.objects.filter(name="db1").update(protected=True)
+    run = create_run(world.version, world.member)
+    ann = User.objects.create_user("ann", password="x")
+    Approval.objects.create(
+        run=run,
+        approver=ann,
+        approver_name="ann",
+        playbook_name="checkout-partition",
+        version_number=world.version.number + 1,
+        content_hash=world.version.content_hash,
+        plan_hash=plan_hash(run.plan),
+    )
+
+    assert run_approval(run) is None

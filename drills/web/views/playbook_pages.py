@@ -47,26 +47,19 @@ def playbook_detail(request: HttpRequest, name: str) -> HttpResponse:
         "version": version,
         "outline": outline(version.content, f"{playbook.name}.yaml") if version else None,
         "runs": runs,
-        "needs_approval": version is not None and needs_protected_approval(version.content),
+        "protected_hosts": protected_hosts_of(version.content) if version is not None else [],
     }
     return render(request, "drills/playbook_detail.html", context)
 
 
-def needs_protected_approval(content: str) -> bool:
-    """True when the plan is refused as it is but accepted once protected hosts are approved."""
+def protected_hosts_of(content: str) -> list[str]:
+    """The protected hosts a run of ``content`` would fault today: it would wait for approval."""
     from drills.engine.plan import PlanError, resolve_plan
     from drills.playbook.errors import PlaybookError
     from drills.playbook.parser import parse_playbook
     from drills.web.hosts import inventory_snapshot
 
     try:
-        playbook = parse_playbook(content)
-        inventory = inventory_snapshot()
-        try:
-            resolve_plan(playbook, inventory)
-            return False
-        except PlanError:
-            resolve_plan(playbook, inventory, approved_protected=True)
-            return True
+        return list(resolve_plan(parse_playbook(content), inventory_snapshot()).protected)
     except (PlaybookError, PlanError):
-        return False
+        return []

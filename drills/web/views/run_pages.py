@@ -56,10 +56,8 @@ def playbook_run(request: HttpRequest, name: str) -> HttpResponse:
     if version is None:
         messages.error(request, "This playbook has no saved version to run.")
         return redirect("playbook-detail", name=playbook.name)
-    approve = request.POST.get("approve_protected") == "1"
-    run = start_run(
-        version, request.user, "web", approve_protected=approve, origin=Origin.of(request)
-    )
+    # A plan that faults protected hosts makes the run wait for another person's approval.
+    run = start_run(version, request.user, "web", origin=Origin.of(request))
     return redirect("run-detail", run_id=run.id)
 
 
@@ -88,6 +86,9 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "server_now": time.time(),
         "terminal_states": sorted(s.value for s in TERMINAL),
     }
+    from drills.web.views.approval_pages import approval_context  # it imports this module
+
+    context.update(approval_context(run, request.user))
     return render(request, "drills/run_detail.html", context)
 
 
