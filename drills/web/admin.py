@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from drills.web.models import DrillRun, Host, Playbook, PlaybookVersion
+from drills.web.models import DrillRun, Host, Membership, Playbook, PlaybookVersion
 from drills.web.models.inventory import Service
 
 
@@ -35,3 +35,14 @@ class PlaybookVersionAdmin(admin.ModelAdmin):
 @admin.register(DrillRun)
 class DrillRunAdmin(admin.ModelAdmin):
     list_display = ["id", "version", "state", "started_by", "created_at"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    """Who holds which role in which team (a team is a Django group). The admin role is not
+    a membership: it is the "drillhall admins" group, given on the user's page."""
+
+    list_display = ["user", "team", "role"]
+    list_filter = ["role", "team"]
+    search_fields = ["user__username", "team__name"]
+    autocomplete_fields = ["user", "team"]

@@ -1,4 +1,4 @@
-"""The global kill switch: staff POST halts every agent; release lifts it."""
+"""The global kill switch: any signed-in person halts every agent; only an admin releases."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from drills.web.halt import halt_all, release
+from drills.web.roles import is_admin
 
 MAX_REASON = 200
 
 
-def _staff_only(request: HttpRequest) -> None:
-    if not request.user.is_staff:
-        raise PermissionDenied("only staff can halt or release every drill")
+def _admin_only(request: HttpRequest) -> None:
+    if not is_admin(request.user):
+        raise PermissionDenied("Only an admin may release a halt; anyone may halt.")
 
 
 def _back(request: HttpRequest) -> HttpResponse:
@@ -33,7 +34,6 @@ def _back(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def halt_view(request: HttpRequest) -> HttpResponse:
-    _staff_only(request)
     user = request.user.get_username()
     reason = (request.POST.get("reason") or "").strip()[:MAX_REASON] or f"kill switch by {user}"
     try:
@@ -52,7 +52,7 @@ def halt_view(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def release_view(request: HttpRequest) -> HttpResponse:
-    _staff_only(request)
+    _admin_only(request)
     try:
         released = release(by=request.user.get_username())
     except redis.RedisError as exc:
