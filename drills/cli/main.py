@@ -1,6 +1,7 @@
 """`drillhall`: the command line.
 
-Exit codes of `run`: 0 passed, 1 an SLA failed, 2 invalid playbook, 3 aborted or error.
+Exit codes of `run`: 0 passed, 1 an SLA failed, 2 invalid playbook, 3 aborted or error,
+4 not allowed (the user it acts as, `--as` or DRILLHALL_USER, lacks the role).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-EXIT_PASSED, EXIT_FAILED, EXIT_INVALID, EXIT_ABORTED = 0, 1, 2, 3
+EXIT_PASSED, EXIT_FAILED, EXIT_INVALID, EXIT_ABORTED, EXIT_NOT_ALLOWED = 0, 1, 2, 3, 4
 
 
 def say(message: str) -> None:
@@ -131,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a playbook and wait for its verdict")
     p.add_argument("file")
+    p.add_argument(
+        "--as",
+        dest="as_user",
+        metavar="USERNAME",
+        help="the user this run is started by (default: $DRILLHALL_USER); needs the operator "
+        "role in the playbook's team, and the author role to save a changed file",
+    )
     p.add_argument("--report", metavar="OUT.html", help="write an HTML report")
     p.add_argument("--json", metavar="OUT.json", help="write the run document as JSON")
     p.add_argument("--quiet", action="store_true", help="print states and the verdict only")

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from drills.cli.event_lines import describe
-from drills.cli.main import EXIT_ABORTED, EXIT_FAILED, EXIT_INVALID, EXIT_PASSED, setup_django
+from drills.cli.main import (
+    EXIT_ABORTED,
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_NOT_ALLOWED,
+    EXIT_PASSED,
+    setup_django,
+)
 
 
 def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
@@ -30,12 +37,30 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         return EXIT_INVALID
 
     setup_django()
+    from drills.cli.acting_user import Refused, acting_user, version_to_run
+
+    # Who runs it, and may they: before anything is saved, started or brought up.
+    try:
+        user = acting_user(getattr(args, "as_user", None))
+        runnable = version_to_run(
+            user,
+            playbook.metadata.name,
+            str(getattr(playbook.metadata, "owner", "") or ""),
+            path.read_text(),
+            f"drillhall run {path}",
+        )
+    except Refused as exc:
+        say_err(f"{path}: refused: {exc}")
+        return EXIT_NOT_ALLOWED
+    if runnable.created:
+        say(f"{playbook.metadata.name}: {runnable.created} (by {user.get_username()})")
+
     from django.conf import settings
 
     from drills.cli import labctl
     from drills.cli.workers import worker_pool
     from drills.engine.plan import Plan
-    from drills.web.models import DrillRun, Host, Playbook
+    from drills.web.models import DrillRun, Host
     from drills.web.run_control import abort_run, create_run, enqueue_run
     from drills.web.run_document import run_document
 
@@ -72,10 +97,9 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
     try:
         if lab_hosts:
             pool.ensure_lab(lab_up)
-        record, _ = Playbook.objects.get_or_create(name=playbook.metadata.name)
-        version = record.save_version(path.read_text(), message=f"drillhall run {path}")
+        version = runnable.version
         # The plan is resolved once, here, and stored with the run; everyone reads that one.
-        run = create_run(version, None, source="cli", approve_protected=args.approve_protected)
+        run = create_run(version, user, source="cli", approve_protected=args.approve_protected)
         if run.finished_at is not None:
             say_err(f"{path}: {run.result.get('reason', 'the run could not start')}")
             return EXIT_ABORTED
