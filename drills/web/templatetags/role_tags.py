@@ -1,4 +1,4 @@
-"""`{% may "run" playbook as may_run %}`: whether the page shows a button.
+"""`{% may "run" playbook as may_run %}` (load role_tags): whether the page shows a button.
 
 Hiding a button is a courtesy; the view's own check (drills.web.access) is what counts.
 """
