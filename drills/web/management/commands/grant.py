@@ -21,7 +21,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("user", help="user name")
-        parser.add_argument("role", choices=[r.value for r in Role])
+        parser.add_argument("role", choices=Role.values)
         parser.add_argument("team", nargs="?", default="", help="team name (a Django group)")
         parser.add_argument("--revoke", action="store_true", help="take the role back")
         parser.add_argument(
