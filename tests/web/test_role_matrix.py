@@ -199,7 +199,10 @@ def _view_on_site(s: Scene) -> str:
     return f"/admin/r/{content_type.pk}/{s.playbook.pk}/"
 
 
-ADMIN_APPS = "^(?P<app_label>auth|drills)/$"
+# The admin's app index: one route whose pattern lists the apps with registered models.
+ADMIN_APPS = "^(?P<app_label>{})/$".format(
+    "|".join(dict.fromkeys(m._meta.app_label for m in admin.site._registry))
+)
 
 ROWS: list[Row] = [
     # Signing in and out concern only the person's own session (tests/web/test_auth.py).
@@ -502,8 +505,9 @@ def assert_refused(row: Row, persona: str, response: Any, req: Req) -> None:
         return
     assert status == 403, f"{where}: {status}"
     if not req.json and "text/html" in response.get("Content-Type", ""):
-        # A sentence that names the role, not Django's bare "403 Forbidden".
-        assert "role" in response.content.decode(), where
+        # A sentence saying why (templates/403.html), not Django's bare "403 Forbidden".
+        page = response.content.decode()
+        assert 'id="refusal"' in page and "You may not do this." not in page, where
 
 
 def assert_allowed(row: Row, persona: str, response: Any, req: Req) -> None:
