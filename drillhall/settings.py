@@ -56,7 +56,7 @@ if DRILLHALL_HTTPS:
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "drills.web.apps.DrillhallAdminConfig",  # django.contrib.admin, for the admin role only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -1,8 +1,9 @@
 """`drillhall`: the command line.
 
 Exit codes of `run`: 0 passed, 1 an SLA failed, 2 invalid playbook, 3 aborted or error,
-5 not approved (a run that faults protected hosts was declined, cancelled, or nobody approved
-it while `run` waited).
+4 not allowed (the user it acts as, `--as` or DRILLHALL_USER, lacks the role), 5 not approved
+(a run that faults protected hosts was declined, cancelled, or nobody approved it while `run`
+waited).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from drills.playbook.redaction import redact
 
-EXIT_PASSED, EXIT_FAILED, EXIT_INVALID, EXIT_ABORTED = 0, 1, 2, 3
+EXIT_PASSED, EXIT_FAILED, EXIT_INVALID, EXIT_ABORTED, EXIT_NOT_ALLOWED = 0, 1, 2, 3, 4
 EXIT_NOT_APPROVED = 5
 
 
@@ -136,15 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a playbook and wait for its verdict")
     p.add_argument("file")
-    p.add_argument("--report", metavar="OUT.html", help="write an HTML report")
-    p.add_argument("--json", metavar="OUT.json", help="write the run document as JSON")
-    p.add_argument("--quiet", action="store_true", help="print states and the verdict only")
     p.add_argument(
         "--as",
         dest="as_user",
         metavar="USERNAME",
-        help="who starts the run; needed when it faults protected hosts (someone else approves)",
+        help="the user this run is started by (default: $DRILLHALL_USER); needs the operator "
+        "role in the playbook's team, and the author role to save a changed file",
     )
+    p.add_argument("--report", metavar="OUT.html", help="write an HTML report")
+    p.add_argument("--json", metavar="OUT.json", help="write the run document as JSON")
+    p.add_argument("--quiet", action="store_true", help="print states and the verdict only")
     p.add_argument(
         "--approval-wait",
         type=float,

@@ -22,6 +22,7 @@ from drills.cli.main import (
     EXIT_ABORTED,
     EXIT_FAILED,
     EXIT_INVALID,
+    EXIT_NOT_ALLOWED,
     EXIT_NOT_APPROVED,
     EXIT_PASSED,
     say_err,
@@ -48,28 +49,39 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         return EXIT_INVALID
 
     setup_django()
+    from drills.cli.acting_user import Refused, acting_user, version_to_run
+    from drills.web.audit import Origin
+
+    # Who runs it, and may they: before anything is saved, started or brought up.
+    try:
+        user = acting_user(getattr(args, "as_user", None))
+        runnable = version_to_run(
+            user,
+            playbook.metadata.name,
+            str(getattr(playbook.metadata, "owner", "") or ""),
+            path.read_text(),
+            f"drillhall run {path}",
+            audit=Origin(user, "cli"),
+        )
+    except Refused as exc:
+        say_err(f"{path}: refused: {exc}")
+        return EXIT_NOT_ALLOWED
+    if runnable.created:
+        say(f"{playbook.metadata.name}: {runnable.created} (by {user.get_username()})")
+
     from django.conf import settings
-    from django.contrib.auth import get_user_model
 
     from drills.cli import labctl
     from drills.cli.workers import worker_pool
     from drills.engine.plan import Plan
     from drills.engine.states import RunState
-    from drills.web.audit import Origin, cli_origin
-    from drills.web.models import DrillRun, Host, Playbook
+    from drills.web.models import DrillRun, Host
     from drills.web.run_control import abort_run, create_run, enqueue_run
     from drills.web.run_document import run_document
 
-    starter = None
-    if args.as_user:
-        starter = get_user_model().objects.filter(username=args.as_user, is_active=True).first()
-        if starter is None:
-            say_err(f"--as {args.as_user}: there is no active user of that name")
-            return EXIT_INVALID
     pool = worker_pool(settings.BASE_DIR / "var", f"cli-{os.getpid()}")
-    # Who the audit log names for the save, the start and an abort: the --as user, else the
-    # operating-system user.
-    origin = Origin(starter, "cli") if starter is not None else cli_origin()
+    # Who the audit log names for the save, the start and an abort: the user it acts as.
+    origin = Origin(user, "cli")
     # Selector targets match inventory labels; only explicit host names can call for the lab.
     hosts_needed = {str(getattr(t, "host", "")) for t in playbook.targets.values()} - {""}
     lab_hosts = hosts_needed & set(labctl.lab_hosts())
@@ -102,12 +114,9 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
     try:
         if lab_hosts:
             pool.ensure_lab(lab_up)
-        record, _ = Playbook.objects.get_or_create(name=playbook.metadata.name)
-        version = record.save_version(
-            path.read_text(), message=f"drillhall run {path}", origin=origin
-        )
+        version = runnable.version
         # The plan is resolved once, here, and stored with the run; everyone reads that one.
-        run = create_run(version, starter, source="cli", origin=origin)
+        run = create_run(version, user, source="cli", origin=origin)
         if run.finished_at is not None:
             say_err(f"{path}: {run.result.get('reason', 'the run could not start')}")
             return EXIT_ABORTED

@@ -54,6 +54,10 @@ class PlaybookVersionAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    # Runs pin versions and the audit log hashes them: a version is never removed.
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
 
 @admin.register(DrillRun)
 class DrillRunAdmin(admin.ModelAdmin):
@@ -84,5 +88,10 @@ class AuditedGroupAdmin(AuditedAdmin, GroupAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(AuditedAdmin, admin.ModelAdmin):
+    """Who holds which role in which team (a team is a Django group). The admin role is not
+    a membership: it is the "drillhall admins" group, given on the user's page."""
+
     list_display = ["user", "team", "role"]
     list_filter = ["role", "team"]
+    search_fields = ["user__username", "team__name"]
+    autocomplete_fields = ["user", "team"]

@@ -44,7 +44,29 @@ def manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
     return out.stdout
 
 
+# The person `drillhall run` acts as (DRILLHALL_USER, set by stack_env): the first admin of a
+# fresh install, made in each test database by ensure_cli_user.
+CLI_USER = "e2e"
+_CLI_USER_MADE: set[str] = set()
+
+
+def ensure_cli_user(env: dict[str, str]) -> None:
+    """Make CLI_USER an admin in ``env``'s database (migrating it first), once per file."""
+    database = env.get("DRILLHALL_SQLITE_PATH", "")
+    if database in _CLI_USER_MADE:
+        return
+    manage(
+        env, "shell", "-c",
+        "from django.core.management import call_command; "
+        "call_command('migrate', verbosity=0, interactive=False); "
+        f"call_command('grant', {CLI_USER!r}, 'admin', '--create')",
+    )  # fmt: skip
+    _CLI_USER_MADE.add(database)
+
+
 def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    if args[:1] == ("run",):
+        ensure_cli_user(env)
     return subprocess.run(
         [sys.executable, "-m", "drills.cli.main", *args],
         cwd=ROOT,
@@ -152,6 +174,7 @@ def stack_env(tmp: Path, redis_url: str) -> dict[str, str]:
         DRILLHALL_LEASE_SECONDS="4",
         DRILLHALL_RUN_LEASE_SECONDS="4",
         DRILLHALL_REAPER="true",  # the servers of a stack end lost runs, as in production
+        DRILLHALL_USER=CLI_USER,
         DJANGO_SETTINGS_MODULE="drillhall.settings",
         PYTHONPATH=str(ROOT),
     )

@@ -34,6 +34,7 @@ from tests.e2e.stack import (
     Stack,
     active_queues,
     cli,
+    ensure_cli_user,
     nft_tables,
     ns_ping,
     start_redis,
@@ -96,6 +97,7 @@ def db1_clean() -> bool:
 
 
 def start_run(env: dict[str, str], playbook: Path) -> subprocess.Popen[str]:
+    ensure_cli_user(env)
     return subprocess.Popen(
         [sys.executable, "-m", "drills.cli.main", "run", str(playbook)],
         cwd=ROOT,

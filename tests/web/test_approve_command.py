@@ -248,10 +248,11 @@ def test_drillhall_run_exits_5_when_an_approver_declines(env, queue) -> None:  #
     assert queue.run_keys() == []
 
 
-def test_drillhall_run_without_a_starter_ends_the_run_with_a_sentence(env, queue) -> None:  # type: ignore[no-untyped-def]
+def test_drillhall_run_without_a_starter_is_refused_with_a_sentence(env, queue) -> None:  # type: ignore[no-untyped-def]
+    # drillhall run acts as a person: without one it refuses before anything is saved
+    # (create_run still ends a starterless run that needs approval, for other callers).
     result = drillhall(env, "run", str(VAULT_STRESS), timeout=150)
 
-    assert result.returncode == 3
-    assert "nobody is recorded as starting it; start it as a named user (drillhall run --as " \
-        "USERNAME)" in result.stderr  # fmt: skip
+    assert result.returncode == 4
+    assert "drillhall run acts as a person: name one with --as USERNAME" in result.stderr
     assert queue.run_keys() == []

@@ -72,7 +72,7 @@ def post(client: Client, url: str, data: dict | None = None, address: str = ADDR
 def member(world: World) -> User:
     """max: author and operator of the playbook's team."""
     for role in ("author", "operator"):
-        Membership.objects.create(user=world.member, team=world.team, role=role)
+        Membership.objects.get_or_create(user=world.member, team=world.team, role=role)
     return world.member
 
 
@@ -317,8 +317,8 @@ def test_a_login_refused_for_too_many_failures_is_an_entry_that_says_so(world: W
 
 
 @pytest.fixture
-def admin_user() -> User:
-    return User.objects.create_superuser("ada", "ada@example.test", "pw")
+def admin_user(world: World) -> User:
+    return world.admin  # "ada", of the "drillhall admins" group
 
 
 HOST_FORM = {

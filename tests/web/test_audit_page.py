@@ -30,7 +30,7 @@ JSON = reverse("audit-export-json")
 @pytest.fixture
 def admin() -> User:
     """A Drillhall admin by role (the admins group), not a superuser."""
-    user = User.objects.create_user("ada", password="pw")
+    user = User.objects.create_user("adela", password="pw")
     user.groups.add(Group.objects.get(name=ADMIN_GROUP))
     return user
 

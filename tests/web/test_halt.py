@@ -50,7 +50,7 @@ def halt_redis(needs_redis: str, settings) -> Iterator[HaltFlag]:  # type: ignor
 
 @pytest.fixture
 def admin(db) -> User:  # type: ignore[no-untyped-def]
-    return User.objects.create_user("ada", password=PASSWORD, is_superuser=True)
+    return User.objects.create_user("adela", password=PASSWORD, is_superuser=True)
 
 
 def test_any_signed_in_user_halts_and_the_database_records_who_and_why(
@@ -154,9 +154,9 @@ def test_release_lifts_the_halt_and_records_who(
     assert 'id="halt-banner"' not in page and 'id="halt-button"' in page
     halt = Halt.objects.get()
     assert halt.released_at is not None and halt.released_by == admin
-    assert halt.released_by_name == "ada" and halt.by_name == "max"
+    assert halt.released_by_name == "adela" and halt.by_name == "max"
     marker = halt_redis.released()
-    assert marker is not None and marker.covers(halt.state()) and marker.by == "ada"
+    assert marker is not None and marker.covers(halt.state()) and marker.by == "adela"
 
 
 def test_halting_while_halted_keeps_the_first_halt(
@@ -275,6 +275,6 @@ def test_halting_and_releasing_are_audited_once_each_with_who_and_where(
     entries = list(AuditEntry.objects.filter(object_type="halt").order_by("id"))
     assert [(e.action, e.actor_name, e.source) for e in entries] == [
         ("halt", "max", "198.18.0.7"),
-        ("release", "ada", "198.18.0.8"),
+        ("release", "adela", "198.18.0.8"),
     ]
     assert "db1 on fire" in entries[0].summary and entries[0].content_hash

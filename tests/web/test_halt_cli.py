@@ -39,7 +39,7 @@ def args(*argv: str) -> argparse.Namespace:
 @pytest.fixture
 def people(db: None) -> None:
     User.objects.create_user("max")
-    User.objects.create_user("ada", is_superuser=True)
+    User.objects.create_user("adela", is_superuser=True)
     User.objects.create_user("gone", is_active=False)
 
 
@@ -80,8 +80,8 @@ def test_only_an_admin_releases(
     assert release(args("--as", "max"), print) == EXIT_REFUSED
     assert "max is not an admin: only an admin may release a halt" in capsys.readouterr().err
     assert Halt.objects.in_force().exists() and flag.get() is not None
-    assert release(args("--as", "ada"), print) == EXIT_OK
-    assert "released by ada" in capsys.readouterr().out
+    assert release(args("--as", "adela"), print) == EXIT_OK
+    assert "released by adela" in capsys.readouterr().out
     assert not Halt.objects.in_force().exists() and flag.get() is None
-    assert release(args("--as", "ada"), print) == EXIT_OK
+    assert release(args("--as", "adela"), print) == EXIT_OK
     assert "nothing was halted" in capsys.readouterr().out

@@ -43,7 +43,7 @@ def flag(needs_redis: str, settings) -> Iterator[HaltFlag]:  # type: ignore[no-u
 
 @pytest.fixture
 def admin(db) -> User:  # type: ignore[no-untyped-def]
-    return User.objects.create_user("ada", is_superuser=True)
+    return User.objects.create_user("adela", is_superuser=True)
 
 
 def test_a_halt_in_force_is_published_again_when_redis_lost_it(
@@ -74,7 +74,7 @@ def test_the_release_is_published_again_when_redis_lost_it(
     assert HaltSync().sync() == ["published the release of the halt (x) again"]
     assert flag.get() is None
     marker = flag.released()
-    assert marker is not None and marker.covers(halt.state()) and marker.by == "ada"
+    assert marker is not None and marker.covers(halt.state()) and marker.by == "adela"
 
 
 def test_a_key_the_database_does_not_know_is_left_alone_and_said_once(

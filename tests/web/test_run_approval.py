@@ -48,7 +48,7 @@ def protected(world: World) -> None:
     register_host("web", "10.77.0.2", "dh-web")
     register_host("db1", "10.77.0.3", "dh-db1")
     Host.objects.filter(name="db1").update(protected=True)
-    Membership.objects.create(user=world.member, team=world.team, role=Role.OPERATOR)
+    Membership.objects.get_or_create(user=world.member, team=world.team, role=Role.OPERATOR)
 
 
 def approver(world: World, name: str) -> User:
@@ -165,7 +165,7 @@ def test_a_cli_run_with_nobody_as_its_starter_cannot_wait_for_another_person(
 def test_the_starter_cannot_approve_their_own_run_even_as_an_approver(
     client: Client, world: World, protected, queue: OrchestratorQueue
 ) -> None:
-    Membership.objects.create(user=world.member, team=world.team, role=Role.APPROVER)
+    Membership.objects.get_or_create(user=world.member, team=world.team, role=Role.APPROVER)
     run = start(client, world.member)
 
     response = approve(client, world.member, run)

@@ -5,6 +5,9 @@ import hashlib
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models, transaction
+from django.urls import reverse
+
+from drills.web.roles import Action, can, is_admin, teams_where
 
 
 class Playbook(models.Model):
@@ -12,7 +15,8 @@ class Playbook(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
-    # Members of the team may see and run the playbook; everyone else may not.
+    # What people may do with the playbook is their role in this team (drills.web.roles);
+    # without a team, only its owner and admins see it.
     team = models.ForeignKey(Group, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -25,12 +29,12 @@ class Playbook(models.Model):
     def latest_version(self) -> PlaybookVersion | None:
         return self.versions.order_by("-number").first()
 
+    def get_absolute_url(self) -> str:
+        return reverse("playbook-detail", args=[self.name])
+
     def can_access(self, user) -> bool:  # type: ignore[no-untyped-def]
-        if not user.is_authenticated:
-            return False
-        if user.is_superuser or self.owner_id == user.id:
-            return True
-        return self.team_id is not None and user.groups.filter(id=self.team_id).exists()
+        """May ``user`` see this playbook at all (any role in its team, its owner, an admin)."""
+        return can(user, Action.VIEW, self)
 
     @transaction.atomic
     def save_version(  # type: ignore[no-untyped-def]
@@ -70,9 +74,15 @@ class Playbook(models.Model):
 
     @classmethod
     def visible_to(cls, user):  # type: ignore[no-untyped-def]
-        if user.is_superuser:
+        """The playbooks ``user`` may see: those of teams where they hold any role, their own,
+        and all of them for an admin. Being in a team's Django group alone gives nothing."""
+        if not user.is_authenticated or not user.is_active:
+            return cls.objects.none()
+        if is_admin(user):
             return cls.objects.all()
-        return cls.objects.filter(models.Q(owner=user) | models.Q(team__in=user.groups.all()))
+        return cls.objects.filter(
+            models.Q(owner=user) | models.Q(team__in=teams_where(user, Action.VIEW))
+        )
 
 
 class PlaybookVersion(models.Model):

@@ -13,6 +13,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from drills.engine.states import RunState
+from drills.web.access import requires
 from drills.web.approvals import (
     ApprovalRefused,
     NotAnApprover,
@@ -24,6 +25,7 @@ from drills.web.approvals import (
     protected_hosts,
 )
 from drills.web.models import DrillRun
+from drills.web.roles import Action
 from drills.web.views.run_pages import accessible_run
 
 MAX_REASON = 160
@@ -50,6 +52,7 @@ def approval_context(run: DrillRun, user: Any) -> dict[str, Any]:
 
 @login_required
 @require_POST
+@requires(Action.APPROVE)
 def run_approve(request: HttpRequest, run_id: int) -> HttpResponse:
     run = accessible_run(request, run_id)
     try:
@@ -75,6 +78,7 @@ def run_approve(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@requires(Action.APPROVE)
 def run_decline(request: HttpRequest, run_id: int) -> HttpResponse:
     run = accessible_run(request, run_id)
     reason = str(request.POST.get("reason", ""))[:MAX_REASON]

@@ -19,8 +19,10 @@ from django.views.decorators.http import require_GET, require_POST
 from drills.engine.plan import Plan
 from drills.engine.states import TERMINAL
 from drills.playbook.redaction import redact_data
+from drills.web.access import requires
 from drills.web.audit import Origin
 from drills.web.models import DrillRun
+from drills.web.roles import Action
 from drills.web.run_control import abort_run, resume_run, start_run
 from drills.web.views.outline import outline
 from drills.web.views.playbook_pages import accessible_playbook
@@ -50,6 +52,7 @@ def accessible_run(request: HttpRequest, run_id: int) -> DrillRun:
 
 @login_required
 @require_POST
+@requires(Action.RUN)
 def playbook_run(request: HttpRequest, name: str) -> HttpResponse:
     playbook = accessible_playbook(request, name)
     version = playbook.latest_version()
@@ -94,6 +97,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@requires(Action.RUN)
 def run_abort(request: HttpRequest, run_id: int) -> HttpResponse:
     run = accessible_run(request, run_id)
     if abort_run(run, f"aborted by {request.user}", origin=Origin.of(request)):
@@ -107,6 +111,7 @@ def run_abort(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@requires(Action.RUN)
 def run_resume(request: HttpRequest, run_id: int) -> HttpResponse:
     run = accessible_run(request, run_id)
     if resume_run(run, origin=Origin.of(request)):

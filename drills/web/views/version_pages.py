@@ -15,8 +15,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from drills.playbook.redaction import find_credentials, redact
+from drills.web.access import requires
 from drills.web.audit import Origin
 from drills.web.models import Playbook, PlaybookVersion
+from drills.web.roles import Action
 from drills.web.views.playbook_pages import accessible_playbook
 
 DIFF_CONTEXT = 3
@@ -110,6 +112,7 @@ def playbook_diff(request: HttpRequest, name: str, a: int, b: int) -> HttpRespon
 
 @login_required
 @require_POST
+@requires(Action.EDIT)
 def playbook_restore(request: HttpRequest, name: str, number: int) -> HttpResponse:
     playbook = accessible_playbook(request, name)
     old = _version(playbook, number)
