@@ -164,7 +164,14 @@ def cgroup_procs_files(cgroup: str) -> list[Path]:
     except OSError:
         hierarchies = []
     candidates += [h / rel / "cgroup.procs" for h in hierarchies]
-    return [c for c in candidates if c.is_file()]
+    return [c for c in candidates if _is_file(c)]
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name longer than any file system takes: no such cgroup
+        return False
 
 
 def _by_cgroup(cgroup: str) -> set[int]:

@@ -162,3 +162,9 @@ def test_what_validate_accepts_the_agent_takes(kind: str) -> None:
         if verdict is not None
     ]
     assert not disagreements, "\n".join(disagreements)
+
+
+@pytest.mark.parametrize("cgroup", ["a" * 1000, "x/" + "b" * 300, "-e"])
+def test_a_cgroup_no_kernel_has_matches_nothing_rather_than_failing(cgroup: str) -> None:
+    # "File name too long" from the path lookup escaped as an OSError with the whole name.
+    assert processes.find(Match.parse({"cgroup": cgroup})) == []

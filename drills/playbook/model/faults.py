@@ -68,6 +68,9 @@ RATE_PATTERN = r"^[0-9]+(\.[0-9]+)?(kbit|mbit|gbit)$"
 # A name glob never starts with '-' (it reaches the stub resolver's command line) and is no
 # longer than a DNS name; injector/faults/dns.py checks the same.
 GLOB_PATTERN = r"^[A-Za-z0-9*?_.][A-Za-z0-9*?._-]{0,252}$"
+# A cgroup path as the kernel and systemd name cgroups (``system.slice/getty@tty1.service``,
+# ``\x2d`` escapes), absolute or relative to the cgroup root.
+CGROUP_PATTERN = r"^/?[A-Za-z0-9_.@:+\\-]+(/[A-Za-z0-9_.@:+\\-]+)*$"
 # A URL path prefix: printable ASCII without spaces, as in a request line.
 URL_PATH_PATTERN = r"^/[\x21-\x7e]{0,1023}$"
 HTTP_METHODS = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -422,11 +425,17 @@ def _command_name(value: str) -> str:
 
 
 def _cgroup(value: str) -> str:
-    if ".." in value.split("/") or hidden_character(value) is not None or len(value) > 1024:
+    names = value.removeprefix("/").split("/")
+    if (
+        not re.fullmatch(CGROUP_PATTERN, value)
+        or ".." in names
+        or any(len(name) > 255 for name in names)
+        or len(value) > 1024
+    ):
         raise PydanticCustomError(
             "cgroup",
-            "expected a cgroup path like system.slice/redis.service (no '..', no control "
-            "characters), got '{text}'",
+            "expected a cgroup path like system.slice/redis.service (names of letters, digits "
+            "and _ . @ : + - \\ up to 255 each, no '..'), got '{text}'",
             {"text": printable(value[:60])},
         )
     return value

@@ -325,6 +325,7 @@ Address = Annotated[
 # view of every process (the agent's own included), never an application's data.
 KERNEL_FILESYSTEMS = ("/proc", "/sys", "/dev")
 PATH_MAX = 1024
+NAME_MAX = 255  # bytes of one file name, as Linux file systems take them
 
 
 def _absolute_path(value: str) -> str:
@@ -345,6 +346,12 @@ def _absolute_path(value: str) -> str:
     if ".." in value.split("/"):
         raise PydanticCustomError(
             "absolute_path", "'..' is not allowed in a path, got '{text}'", {"text": text}
+        )
+    if any(len(part.encode()) > NAME_MAX for part in value.split("/")):
+        raise PydanticCustomError(
+            "absolute_path",
+            "a name in a path is at most {most} bytes, got '{text}'",
+            {"most": NAME_MAX, "text": text},
         )
     path = normpath(value)
     if path == "/":
