@@ -20,8 +20,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from drills.engine.plan import HostInfo, PlanError, ServiceInfo, resolve_plan
+from drills.lab.topology import DEFAULT_TOPOLOGY
+from drills.playbook.errors import PlaybookError
 from drills.playbook.loader import load_yaml
-from drills.playbook.model import Playbook
 from drills.playbook.parser import parse_playbook
 from drills.playbook.schema import json_schema
 
@@ -155,7 +157,7 @@ def _holds_string(value: Any, raw: Any) -> bool:
 def replaced(data: dict[str, Any], path: DocPath, text: str) -> dict[str, Any]:
     """A copy of data with the string at path replaced by text."""
     out = copy.deepcopy(data)
-    node = out
+    node: Any = out
     for step in path[:-1]:
         node = node[step]
     node[path[-1]] = text
@@ -165,7 +167,7 @@ def replaced(data: dict[str, Any], path: DocPath, text: str) -> dict[str, Any]:
 def renamed(data: dict[str, Any], path: DocPath, text: str) -> dict[str, Any]:
     """A copy of data with the map key at path renamed to text (order kept)."""
     out = copy.deepcopy(data)
-    node = out
+    node: Any = out
     for step in path[:-2]:
         node = node[step]
     parent = node[path[-2]]
@@ -198,18 +200,101 @@ def variants(found: Walk, strings: list[Payload]) -> Iterator[Variant]:
 
 
 def combined(data: dict[str, Any], batch: list[Variant]) -> dict[str, Any]:
-    for variant in batch:
+    """data with every variant of batch applied (values first: a renamed key moves them)."""
+    for variant in sorted(batch, key=lambda v: v.is_key):
         data = variant.apply(data)
     return data
 
 
-def batches(accepted: list[Variant]) -> list[list[Variant]]:
-    """Accepted variants packed into as few runs as possible: one payload per place per run."""
+def spread(data: dict[str, Any], accepted: list[Variant], runs: int) -> list[list[Variant]]:
+    """Accepted variants packed into about ``runs`` drills: in each, every place carries one
+    of its accepted payloads. A place with more payloads than drills gets the rest joined to a
+    drill's one by a space, where the place takes the joined text too (free text does); what
+    it does not take gets a drill of its own beyond ``runs``."""
     by_place: dict[tuple[DocPath, bool], list[Variant]] = {}
     for variant in accepted:
         by_place.setdefault((variant.path, variant.is_key), []).append(variant)
-    rounds = max((len(v) for v in by_place.values()), default=0)
-    return [[v[i] for v in by_place.values() if i < len(v)] for i in range(rounds)]
+    drills: list[list[Variant]] = [[] for _ in range(runs)]
+    for items in by_place.values():
+        groups: list[list[Variant]] = [[] for _ in range(runs)]
+        for index, variant in enumerate(items):
+            order = [(index + k) % runs for k in range(runs)]  # round robin, then any fit
+            fit = next(
+                (
+                    g
+                    for g in order
+                    if not groups[g] or _accepts(_joined([*groups[g], variant]).apply(data))
+                ),
+                None,
+            )
+            if fit is None:
+                groups.append([variant])
+            else:
+                groups[fit].append(variant)
+        for index, group in enumerate(g for g in groups if g):
+            while index >= len(drills):
+                drills.append([])
+            drills[index].append(_joined(group) if len(group) > 1 else group[0])
+    return [batch for batch in drills if batch]
+
+
+def _joined(group: list[Variant]) -> Variant:
+    names = " + ".join(v.payload.name for v in group)
+    text = " ".join(v.payload.text for v in group)
+    return Variant(group[0].path, group[0].is_key, Payload(names, text))
+
+
+def _accepts(data: dict[str, Any]) -> bool:
+    try:
+        parse_playbook(dump(data), "joined.yaml")
+    except PlaybookError:
+        return False
+    return True
+
+
+def fault_step(data: dict[str, Any], path: DocPath) -> str | None:
+    """The plan's path of the fault step ("2", or "2.9" for the 9th child of the 2nd step)
+    whose parameter is at path; None when path is not a fault's parameter (a step's name,
+    a probe, a target...). A run ends at the first fault that cannot be applied, so the
+    faults' parameters are what reaches an agent only if the faults before them applied."""
+    if path[:1] != ("steps",) or len(path) < 3:
+        return None
+    index = path[1]
+    assert isinstance(index, int)
+    step, where, rest = data["steps"][index], f"{index + 1}", path[2:]
+    if rest[0] == "parallel" and isinstance(rest[1], int):
+        step, where, rest = step["parallel"][rest[1]], f"{where}.{rest[1] + 1}", rest[2:]
+    if not isinstance(step, dict) or "fault" not in step or rest[:1] == ("name",):
+        return None
+    return where
+
+
+# -- what the lab's inventory makes of them --
+def lab_inventory() -> dict[str, HostInfo]:
+    """The lab's hosts as `drillhall lab up` registers them (drills/cli/labctl.py)."""
+    from drills.cli.labctl import lab_labels, lab_services
+    from injector.protocol import agent_queue
+
+    return {
+        host.name: HostInfo(
+            host.name,
+            host.address,
+            agent_queue(host.name),
+            host.netns,
+            labels=lab_labels(host),
+            services=tuple(ServiceInfo(s.name, s.port, s.kind) for s in lab_services(host)),
+        )
+        for host in DEFAULT_TOPOLOGY.hosts
+    }
+
+
+def plans(data: dict[str, Any], inventory: dict[str, HostInfo]) -> bool:
+    """Whether the playbook resolves to a plan on inventory (a run would start at all)."""
+    try:
+        resolve_plan(parse_playbook(dump(data), "plan.yaml"), inventory)
+    except PlanError:
+        return False
+    return True
 
 
 # -- what validate says --
