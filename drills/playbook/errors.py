@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from drills.playbook.redaction import redact
+from drills.playbook.text import printable
 
 
 @dataclass
@@ -19,8 +20,10 @@ class Issue:
     hint: str | None = None
 
     def __str__(self) -> str:
+        # One line, whatever the message quotes of the playbook: its control characters
+        # escaped, so a refused value can neither drive a terminal nor fake another issue.
         text = f"{self.file}:{self.line}:{self.column}: {self.message}"
-        return f"{text} (hint: {self.hint})" if self.hint else text
+        return printable(f"{text} (hint: {self.hint})" if self.hint else text)
 
 
 class PlaybookError(Exception):

@@ -145,6 +145,11 @@ def _issue_from_pydantic(detail: Any, loaded: LoadedYaml, filename: str) -> Issu
             hint = f"allowed keys: {', '.join(allowed)}"
         pos = loaded.position(path, of_key=True)
         return Issue(filename, pos.line, pos.column, f"unknown key '{key}'", hint)
+    if raw_loc[-1:] == ("[key]",):
+        # A map's key was refused (a target's name): point at the key, name the map.
+        key_path = path[:-1]
+        pos = loaded.position(key_path, of_key=True)
+        return Issue(filename, pos.line, pos.column, f"{_label(key_path[:-1])}: {detail['msg']}")
     if kind == "missing":
         pos = loaded.position(path[:-1], of_key=True)
         where = f" in {_label(path[:-1])}" if path[:-1] else ""

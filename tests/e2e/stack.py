@@ -6,6 +6,7 @@ directory, exactly as `make demo` starts them.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -165,6 +166,12 @@ class Stack:
         cli(self.env, "lab", "down")
 
 
+# A DSN with no password: a lab address where no PostgreSQL listens (canaries fail harmlessly).
+PROBE_DSN = "host=10.77.0.4 port=5432 dbname=shop user=drill connect_timeout=2"
+PROBE_SECRET_ENV = "LAB_PG_DSN"
+PROBE_SECRET_NAME = "lab-pg"
+
+
 def stack_env(tmp: Path, redis_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -177,6 +184,16 @@ def stack_env(tmp: Path, redis_url: str) -> dict[str, str]:
         DRILLHALL_USER=CLI_USER,
         DJANGO_SETTINGS_MODULE="drillhall.settings",
         PYTHONPATH=str(ROOT),
+    )
+    # Named secrets as an operator would set them, so playbooks may use dsn_env and secret:
+    # one variable on the allowed list, one store of the orchestrator's alone.
+    store = tmp / "probe-secrets.json"
+    store.write_text(json.dumps({PROBE_SECRET_NAME: PROBE_DSN}))
+    store.chmod(0o600)
+    env.update(
+        DRILLHALL_PROBE_SECRET_ENV=PROBE_SECRET_ENV,
+        DRILLHALL_SECRETS_FILE=str(store),
+        **{PROBE_SECRET_ENV: PROBE_DSN},
     )
     return env
 

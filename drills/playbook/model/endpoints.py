@@ -146,14 +146,24 @@ DnsName = Annotated[str, AfterValidator(_dns_name)]
 
 def _host(value: str) -> str:
     try:
-        ipaddress.ip_address(value)
+        address = ipaddress.ip_address(value)
     except ValueError:
         if not _is_dns_name(value):
             raise PydanticCustomError(
                 "host",
                 "expected a target name, a host name or an IP address like 10.77.0.3, got '{text}'",
-                {"text": value},
+                {"text": value if len(value) <= 60 else f"{value[:57]}..."},
             ) from None
+    else:
+        if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+            # A scope names an interface of the machine that probes: the probe would leave
+            # through it to a link-local peer, wherever that is.
+            raise PydanticCustomError(
+                "host",
+                "an address with a scope (the part after %) names an interface, not a host, "
+                "got '{text}'",
+                {"text": value if len(value) <= 60 else f"{value[:57]}..."},
+            )
     return value
 
 

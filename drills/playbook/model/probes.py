@@ -41,6 +41,7 @@ from drills.playbook.model.values import (
     Seconds,
     Slug,
     StatusCode,
+    Text,
     strict_config,
 )
 from verifier.probes.canary import KEY_PREFIX_MAX, KEY_PREFIX_PATTERN, is_key_prefix
@@ -75,7 +76,7 @@ class HttpSpec(BaseModel):
     url: HttpUrl
     timeout: PositiveSeconds = 1.0
     expect_status: list[StatusCode] | None = None
-    body_contains: str | None = Field(default=None, min_length=1)
+    body_contains: Annotated[Text, Field(min_length=1)] | None = None
 
 
 class HttpProbe(_ProbeBase):
@@ -268,7 +269,7 @@ class PrometheusSpec(BaseModel):
     model_config = strict_config()
 
     url: HttpUrl
-    query: str = Field(min_length=1)
+    query: Annotated[Text, Field(min_length=1)]
     timeout: PositiveSeconds = 2.0
 
 
