@@ -39,8 +39,10 @@ from drills.web.audit import AuditAction, record
 from drills.web.halt import current_halt, halt_all
 from drills.web.hosts import register_host
 from drills.web.models import (
+    Approval,
     AuditEntry,
     DrillRun,
+    Halt,
     Host,
     Membership,
     Playbook,
@@ -449,6 +451,8 @@ def build_scene() -> Scene:
 WATCHED = (
     DrillRun,
     RunEvent,
+    Approval,
+    Halt,
     Playbook,
     PlaybookVersion,
     AuditEntry,
