@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ebpf.process_exec import ExecEvent, ProcessExec
-from tests.e2e.stack import ROOT, Stack
+from tests.e2e.stack import ROOT, Stack, ensure_cli_user
 
 CGROUP_HIERARCHY = Path("/sys/fs/cgroup/pids")
 RUN_STARTED = re.compile(r"^run ([0-9]+): ")
@@ -186,6 +186,7 @@ class Drill:
 def drill(stack: Stack, playbook: Path, operator: Operator, timeout: float = 90) -> Drill:
     """Run playbook to its end with the CLI; resume it each time it pauses."""
     out_json = playbook.with_suffix(".run.json")
+    ensure_cli_user(stack.env)  # drillhall run acts as a named user (DRILLHALL_USER)
     started = time.monotonic()
     proc = subprocess.Popen(  # noqa: S603 (fixed argv, no shell)
         [sys.executable, "-m", "drills.cli.main", "run", str(playbook), "--json", str(out_json)],

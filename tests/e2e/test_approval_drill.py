@@ -20,8 +20,9 @@ SEED = """
 from django.contrib.auth.models import Group, User
 from drills.web.models import Host, Membership, Playbook
 team = Group.objects.create(name="platform-team")
-for name, role in [("max", "operator"), ("ann", "approver")]:
-    user = User.objects.create_user(name, password="x")
+# max saves the example and starts it (author, operator); ann approves.
+for name, role in [("max", "author"), ("max", "operator"), ("ann", "approver")]:
+    user = User.objects.filter(username=name).first() or User.objects.create_user(name, "", "x")
     user.groups.add(team)
     Membership.objects.create(user=user, team=team, role=role)
 assert Host.objects.filter(name="db1").update(protected=True) == 1

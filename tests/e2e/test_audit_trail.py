@@ -73,7 +73,7 @@ def wait_for_event(browser: Browser, run_id: int, kind: str, timeout: float) -> 
         page = browser.events(run_id)
         if any(e["type"] == kind for e in page["events"]):
             return page
-        assert page["state"] not in ("passed", "failed", "aborted", "error"), page["events"][-3:]
+        assert page["state"] not in ("passed", "failed", "aborted", "error"), page["events"]
         time.sleep(0.3)
     raise AssertionError(f"run {run_id}: no {kind} event within {timeout:g}s")
 
