@@ -125,6 +125,13 @@ def cmd_import_ctk(args: argparse.Namespace) -> int:
     return import_ctk(args, say)
 
 
+def cmd_enrol(args: argparse.Namespace) -> int:
+    setup_django(migrate=False)  # settings only: enrolling touches no database
+    from drills.cli.enrol import cmd_enrol as enrol
+
+    return enrol(args, say)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from drills.cli.demo import demo
 
@@ -196,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("release", help="lift a halt (admins only): faults may be injected again")
     add_actor(p)
     p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("enrol", help="give a new host's agent its key; say what the agent needs")
+    from drills.cli.enrol import add_arguments as enrol_arguments
+
+    enrol_arguments(p)
+    p.set_defaults(func=cmd_enrol)
 
     p = sub.add_parser("agent", help="run the fault agent for a host (see --help)", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
