@@ -23,18 +23,16 @@ releases every earlier one an agent may have kept.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
-import os
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
 
+from injector.durable_files import locked, sync_directory, write_atomically
 from injector.protocol import HALT_KEY, HALT_RELEASED_KEY
 
 log = logging.getLogger(__name__)
@@ -224,30 +222,13 @@ class HaltCopy:
         return current
 
     def _write(self, state: HaltState) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with open(tmp, "wb") as handle:
-            handle.write(state.to_json().encode())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
-        self._sync_directory()
+        write_atomically(self.path, state.to_json().encode())
 
     def _sync_directory(self) -> None:
-        # The rename (or unlink) itself must reach the disk, or a power cut could undo it.
-        dir_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        sync_directory(self.directory)
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        fd = os.open(self.directory / ".halt.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the flock
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return locked(self.directory / ".halt.lock")
 
 
 class AgentHalt:

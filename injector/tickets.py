@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
+from injector.durable_files import sync_directory, write_atomically
 from injector.protocol import ProtocolError, RunTicket, check_run_key
 
 log = logging.getLogger(__name__)
@@ -29,14 +29,8 @@ class TicketBook:
         """Keep ``ticket`` (a newer one for the same run replaces it) and prune expired ones."""
         now = time.time() if now is None else now
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = self._path(ticket.run)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with tmp.open("w", encoding="utf-8") as out:
-            json.dump(ticket.to_json(), out, sort_keys=True)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-        self._sync_directory()
+        data = json.dumps(ticket.to_json(), sort_keys=True).encode()
+        write_atomically(self._path(ticket.run), data)
         self.prune(now)
 
     def get(self, run: str, now: float | None = None) -> RunTicket | None:
@@ -84,8 +78,4 @@ class TicketBook:
             return None
 
     def _sync_directory(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        sync_directory(self.directory)
