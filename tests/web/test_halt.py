@@ -23,17 +23,8 @@ from drills.web.models import DrillRun, Halt, Host
 from drills.web.run_control import start_run
 from injector.halt import HaltFlag
 from tests.conftest import free_port
+from tests.web.halt_state import forget_redis
 from tests.web.personas import PASSWORD, World
-
-
-def forget_redis(url: str) -> None:
-    """What a Redis restarted without its data looks like to the halt."""
-    flag = HaltFlag.from_url(url)
-    try:
-        flag.clear()
-        flag.forget_release()
-    finally:
-        flag.close()
 
 
 @pytest.fixture

@@ -51,6 +51,7 @@ from drills.web.models import (
 )
 from drills.web.models.inventory import Service
 from drills.web.routing import websocket_urlpatterns
+from tests.web.halt_state import forget_redis
 from tests.web.personas import PERSONAS, World, build_world, make_run, person
 from tests.websocket.conftest import redis_layer  # noqa: F401  (a fixture)
 
@@ -477,26 +478,14 @@ def snapshot() -> dict[str, Any]:
     return rows
 
 
-def forget_halt(url: str) -> None:
-    # The database's halt goes with each test's transaction; Redis keeps its copy otherwise.
-    from injector.halt import HaltFlag
-
-    flag = HaltFlag.from_url(url)
-    try:
-        flag.clear()
-        flag.forget_release()
-    finally:
-        flag.close()
-
-
 @pytest.fixture
 def halt_redis(needs_redis: str, settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
     settings.REDIS_URL = needs_redis
-    forget_halt(needs_redis)
+    forget_redis(needs_redis)
     try:
         yield needs_redis
     finally:
-        forget_halt(needs_redis)
+        forget_redis(needs_redis)
         from drillhall.celery import app
 
         # Halt all tells every agent queue of the inventory: leave no message behind.
