@@ -35,6 +35,7 @@ from tests.e2e.stack import (
     Stack,
     active_queues,
     cli,
+    ensure_cli_user,
     manage,
     nft_tables,
     ns_ping,
@@ -125,6 +126,7 @@ class OwnStack:
 
     def drill(self) -> subprocess.CompletedProcess[str]:
         """`drillhall run` of a short partition; db1 is watched from outside all along."""
+        ensure_cli_user(self.env)  # drillhall run acts as a named user (DRILLHALL_USER)
         proc = subprocess.Popen(
             [*cli_argv(), "run", str(SHORT_PARTITION)], cwd=ROOT, env=self.env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
