@@ -1,15 +1,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
-from django.http import HttpRequest
 
 from drills.playbook.redaction import redact, redact_data
-from drills.web.audit_admin import AuditedAdmin
+from drills.web.audit_admin import AuditedAdmin, ReadOnlyAdmin
 from drills.web.models import DrillRun, Host, Membership, Playbook, PlaybookVersion
 from drills.web.models.inventory import Service
 
@@ -37,7 +35,10 @@ class PlaybookAdmin(admin.ModelAdmin):
 
 
 @admin.register(PlaybookVersion)
-class PlaybookVersionAdmin(admin.ModelAdmin):
+class PlaybookVersionAdmin(ReadOnlyAdmin):
+    # Versions are immutable and saved by the editor (numbered, hashed, audited); runs pin
+    # them and the audit log hashes them: none is added, changed or removed here.
+
     list_display = ["playbook", "number", "author", "created_at"]
     exclude = ["content"]
     readonly_fields = ["shown_content", "content_hash"]
@@ -46,17 +47,6 @@ class PlaybookVersionAdmin(admin.ModelAdmin):
     def shown_content(self, version: PlaybookVersion) -> str:
         # Versions saved before secrets were named may hold a password.
         return redact(version.content)
-
-    # Versions are immutable and saved by the editor (numbered, hashed, audited): not here.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    # Runs pin versions and the audit log hashes them: a version is never removed.
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(DrillRun)

@@ -77,22 +77,11 @@ class AuditedAdmin(admin.ModelAdmin):
         )
 
 
-@admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
-    """Read-only for Drillhall admins, superusers included: no add, change or delete."""
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Shown in the admin, changed by nobody, superusers included: no add, change or delete
+    (records that others pin or hash: playbook versions, audit entries)."""
 
-    list_display = ["at", "actor_name", "source", "action", "summary"]
-    list_filter = ["action", "object_type"]
-    search_fields = ["actor_name", "source", "object_id", "summary"]
-    date_hierarchy = "at"
     actions = None  # no "delete selected"
-    readonly_fields = [f.name for f in AuditEntry._meta.fields]
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return is_admin(request.user)
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return is_admin(request.user)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -102,3 +91,20 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    """Read-only for Drillhall admins, superusers included: no add, change or delete."""
+
+    list_display = ["at", "actor_name", "source", "action", "summary"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["actor_name", "source", "object_id", "summary"]
+    date_hierarchy = "at"
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_admin(request.user)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return is_admin(request.user)
