@@ -7,10 +7,19 @@ from pathlib import Path
 
 import dj_database_url
 
-from drillhall.env import env_bool, env_float, env_int, env_list, env_str, state_dir
+from drillhall.env import (
+    SettingError,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    state_dir,
+)
 from drillhall.secret_key import load_secret_key
 from injector.credentials import server_redis_url
 from injector.protocol import REGISTER_QUEUE
+from verifier.probes.secret_refs import SecretError, SecretStore
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -49,7 +58,7 @@ if DRILLHALL_HTTPS:
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "drills.web.apps.DrillhallAdminConfig",  # django.contrib.admin, for the admin role only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -107,8 +116,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Passwords and keys, one file each (injector/credentials.py): Redis users' passwords, agents'
-# keys. `make setup` writes them; production points this at a directory of its own.
+# Passwords and keys, one file each (injector/credentials.py): Redis users' passwords, and
+# agents/<host>/hmac.key with which the orchestrator signs what it sends each agent
+# (injector/signing.py), made by enrolment or, for the lab's and `drillhall run`'s own agents,
+# when they are started (docs/agent-channel.md). `make setup` writes the passwords; production
+# points this at a directory of its own.
 DRILLHALL_CREDENTIALS_DIR = Path(
     env_str("DRILLHALL_CREDENTIALS_DIR", str(BASE_DIR / "var" / "credentials"))
 )
@@ -162,9 +174,28 @@ DRILLHALL_RUN_LEASE_SECONDS = env_float("DRILLHALL_RUN_LEASE_SECONDS", 10.0)
 # may have been lost with a broker restart), and ended as error after DRILLHALL_PENDING_LIMIT.
 DRILLHALL_REQUEUE_SECONDS = env_float("DRILLHALL_REQUEUE_SECONDS", 30.0)
 DRILLHALL_PENDING_LIMIT_SECONDS = env_float("DRILLHALL_PENDING_LIMIT_SECONDS", 600.0)
+# A run that faults protected hosts waits this long for another person's approval before it is
+# ended as aborted (drills/web/approvals.py): a colleague can look the same working day, and the
+# plan resolved when the run was created still describes the inventory.
+DRILLHALL_APPROVAL_LIMIT_SECONDS = env_float("DRILLHALL_APPROVAL_LIMIT_SECONDS", 4 * 3600.0)
+# Where people reach this server (https://drillhall.example.com), for links the command line
+# prints; empty: it prints the path only.
+DRILLHALL_URL = env_str("DRILLHALL_URL", "").rstrip("/")
 # Whether the web server and orchestrator workers sweep for lost runs (tests that write a run's
 # stream by hand turn it off).
 DRILLHALL_REAPER = env_bool("DRILLHALL_REAPER", True)
+# How often those processes put the halt back into Redis when Redis lost it (drills/web/halt_sync).
+DRILLHALL_HALT_SYNC_SECONDS = env_float("DRILLHALL_HALT_SYNC_SECONDS", 3.0)
+
+# Secrets probes name instead of holding (verifier/probes/secret_refs.py, docs/probes.md):
+# DRILLHALL_PROBE_SECRET_ENV lists the environment variables a canary's `dsn_env` may read,
+# DRILLHALL_SECRETS_FILE names the secret store (JSON or TOML) its `secret` is looked up in.
+# Both are read where a probe is built; a list naming a variable no probe may read (Drillhall's
+# or Django's own) stops the start here.
+try:
+    SecretStore.from_environ()
+except SecretError as _exc:
+    raise SettingError(str(_exc)) from None
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

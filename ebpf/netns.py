@@ -14,7 +14,6 @@ Used by the kernel collectors' /proc fallbacks and by probes that sample from a 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import threading
 from collections.abc import Callable
@@ -53,7 +52,9 @@ def netns_inode(name: str) -> int:
 def _setns() -> Callable[[int, int], int]:
     global _libc
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # The libc this process already runs on (dlopen(NULL)): ctypes.util.find_library
+        # would start /sbin/ldconfig to look for it, from the probes, as root.
+        _libc = ctypes.CDLL(None, use_errno=True)
     func = _libc.setns
     func.argtypes = [ctypes.c_int, ctypes.c_int]
     func.restype = ctypes.c_int

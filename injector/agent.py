@@ -4,7 +4,9 @@ The tasks and their messages are defined in ``injector.protocol``; each task par
 there and answers with a reply (a ``Refusal`` when it will not do it), never with an exception.
 
 Environment: REDIS_URL (broker, result backend and the halt flag), DRILLHALL_AGENT_HOST,
-DRILLHALL_AGENT_NETNS (optional), DRILLHALL_AGENT_STATE (ledger directory). The orchestrator
+DRILLHALL_AGENT_NETNS (optional), DRILLHALL_AGENT_STATE (ledger directory), and what the gate
+reads (injector.gate: DRILLHALL_AGENT_KEY_FILE, DRILLHALL_AGENT_PROTECTED,
+DRILLHALL_AGENT_MAX_LEASE): admit, apply, renew and revert pass the gate first. The orchestrator
 sends the tasks below by name to the host's queue (``protocol.agent_queue``); the supervisor
 (``injector.supervisor``) runs this worker and the janitor.
 
@@ -37,6 +39,7 @@ from kombu import Queue
 from injector.credentials import agent_redis_url, redacted
 from injector.evidence import EvidenceSessions, host_scope
 from injector.faults.fault import FaultError
+from injector.gate import Gate, GateConfig, GateConfigError
 from injector.halt import HaltFlag
 from injector.host import AgentConfig, HostAgent, Registration, parse_request
 from injector.protocol import (
@@ -46,8 +49,7 @@ from injector.protocol import (
     HaltRequest,
     PingRequest,
     Refusal,
-    RenewRequest,
-    RevertRequest,
+    ReleaseRequest,
     agent_queue,
     agent_task_id,
 )
@@ -136,15 +138,31 @@ def _answer(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return Refusal(exc.message, exc.permanent).to_json()
 
 
+def _gate() -> Gate:
+    try:
+        return Gate.from_config(GateConfig.from_env())
+    except GateConfigError as exc:
+        raise FaultError(f"this agent cannot check what it is sent: {exc}", True) from None
+
+
+@app.task(name=AgentTask.ADMIT)
+def admit_run(request: dict[str, Any]) -> dict[str, Any]:
+    return _answer(lambda: _gate().admit(request))
+
+
 @app.task(name=AgentTask.APPLY)
-def apply_fault(spec: dict[str, Any]) -> dict[str, Any]:
-    return _answer(lambda: _host_agent().apply(spec))
+def apply_fault(request: dict[str, Any]) -> dict[str, Any]:
+    def apply() -> dict[str, Any]:
+        spec = _gate().apply(request)
+        return _host_agent().apply(spec)
+
+    return _answer(apply)
 
 
 @app.task(name=AgentTask.RENEW)
 def renew_fault(request: dict[str, Any]) -> dict[str, Any]:
     def renew() -> dict[str, Any]:
-        parsed = _parse(RenewRequest.from_json, request)
+        parsed = _gate().renew(request)
         return _host_agent().renew(parsed.fault_id, parsed.lease_seconds)
 
     return _answer(renew)
@@ -152,7 +170,10 @@ def renew_fault(request: dict[str, Any]) -> dict[str, Any]:
 
 @app.task(name=AgentTask.REVERT)
 def revert_fault(request: dict[str, Any]) -> dict[str, Any]:
-    return _answer(lambda: _host_agent().revert(_parse(RevertRequest.from_json, request).fault_id))
+    def revert() -> dict[str, Any]:
+        return _host_agent().revert(_gate().revert(request).fault_id)
+
+    return _answer(revert)
 
 
 @app.task(name=AgentTask.PING)
@@ -166,7 +187,21 @@ def ping(request: dict[str, Any]) -> dict[str, Any]:
 
 @app.task(name=AgentTask.HALT)
 def halt(request: dict[str, Any]) -> dict[str, Any]:
-    return _answer(lambda: _host_agent().halt(_parse(HaltRequest.from_json, request).since))
+    def answer() -> dict[str, Any]:
+        parsed = _parse(HaltRequest.from_json, request)
+        return _host_agent().halt(parsed.since, parsed.reason, parsed.by)
+
+    return _answer(answer)
+
+
+@app.task(name=AgentTask.RELEASE)
+def release(request: dict[str, Any]) -> dict[str, Any]:
+    def answer() -> dict[str, Any]:
+        body = _gate().open_signed(AgentTask.RELEASE, request)
+        parsed = _parse(ReleaseRequest.from_json, body)
+        return _host_agent().release(parsed.since, parsed.by)
+
+    return _answer(answer)
 
 
 _EVIDENCE = EvidenceSessions()

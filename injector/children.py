@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from injector.commands import in_netns
+from injector.commands import child_environment, in_netns
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,9 @@ def spawn(
     argv: list[str],
     *,
     netns: str | None = None,
-    env: dict[str, str] | None = None,
 ) -> ChildRecord:
-    """Start argv (inside netns if given), detached, with its output in workdir/name.log."""
+    """Start argv (inside netns if given), detached, with its output in workdir/name.log and
+    the minimal environment of injector.commands, none of the agent's."""
     workdir.mkdir(parents=True, exist_ok=True)
     with (workdir / f"{name}.log").open("ab") as log:
         proc = subprocess.Popen(
@@ -67,7 +67,7 @@ def spawn(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, **(env or {})},
+            env=child_environment(),
             close_fds=True,
         )
     started = start_time(proc.pid)

@@ -1,4 +1,9 @@
-"""Running external commands (nft, ip) as argv lists with timeouts: never through a shell."""
+"""Running external commands (nft, ip) as argv lists with timeouts: never through a shell.
+
+Every program a fault starts, a command here or a child (``injector.children``), gets
+``child_environment()``: a fixed PATH, a C locale and the path of this injector package, and
+nothing of the agent's own environment (its broker URL and keys, a DSN, LD_PRELOAD...).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,19 @@ import os
 import re
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
+
+# Where nft, ip, tc, fusermount3 and stress-ng are; fixed, so that no PATH entry of the
+# agent's decides which program runs as root.
+CHILD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CHILD_ENVIRONMENT_KEYS = ("PATH", "LANG", "LC_ALL", "PYTHONPATH")
+# The children run `python -m injector.<module>`: they import this very package.
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
+
+
+def child_environment() -> dict[str, str]:
+    """The whole environment of a program a fault starts."""
+    return {"PATH": CHILD_PATH, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONPATH": PACKAGE_ROOT}
 
 
 class CommandError(Exception):
@@ -38,6 +56,7 @@ def run_command(argv: list[str], *, input: str | None = None, timeout: float = 5
             text=True,
             timeout=timeout,
             check=False,
+            env=child_environment(),
         )
     except FileNotFoundError as exc:
         raise CommandError(argv, 127, str(exc)) from exc

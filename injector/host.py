@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from injector.credentials import agent_redis_url
 from injector.faults.catalogue import build_fault
 from injector.faults.fault import FaultError
-from injector.halt import HaltFlag, HaltState, HaltUnknown
+from injector.halt import AgentHalt, HaltCopy, HaltFlag, HaltRelease, HaltState, HaltUnknown
 from injector.janitor import FaultFactory, Janitor
 from injector.ledger import Entry, EntryState, Ledger, LedgerError
 from injector.protocol import (
@@ -34,6 +34,7 @@ from injector.protocol import (
     HostRegistration,
     PingReply,
     ProtocolError,
+    ReleaseReply,
     RenewReply,
     RevertReply,
     agent_queue,
@@ -167,6 +168,8 @@ class HostAgent:
         self.fault_factory = fault_factory
         self.janitor = Janitor(ledger, fault_factory)
         self.halt_flag = halt_flag
+        # The agent's own copy of a halt lives beside its ledger and outlives Redis and restarts.
+        self.halts = AgentHalt(HaltCopy(ledger.directory), halt_flag)
 
     @classmethod
     def from_config(cls, config: AgentConfig, halt_flag: HaltFlag | None = None) -> HostAgent:
@@ -176,10 +179,8 @@ class HostAgent:
 
     def refuse_if_halted(self) -> None:
         """Raise FaultError while "halt all" is in force (or when that cannot be known)."""
-        if self.halt_flag is None:
-            return
         try:
-            state = self.halt_flag.get()
+            state = self.halts.current()
         except HaltUnknown as exc:
             # A kill switch fails closed; the orchestrator may retry once Redis answers.
             message = f"{exc}; not applying while a halt cannot be ruled out"
@@ -276,19 +277,29 @@ class HostAgent:
         active = tuple(entry.fault_id for entry in self.ledger.active())
         return PingReply(self.host, self.netns, active).to_json()
 
-    def halt(self, since: float | None = None) -> dict[str, Any]:
-        """Revert everything. With ``since`` (the halt's time), a halt already released when
-        this message arrives late does nothing: it must not revert a later run's faults."""
-        if since is not None and self.halt_flag is not None:
-            try:
-                state = self.halt_flag.get()
-            except HaltUnknown:
-                state = HaltState(reason="halt flag unreadable", since=since)  # the safe side
-            if state is None:
+    def halt(self, since: float | None = None, reason: str = "", by: str = "") -> dict[str, Any]:
+        """Keep the halt of ``since`` (the halt's time) and revert everything. A halt already
+        released when this message arrives late does nothing: it must not revert a later run's
+        faults. Without ``since`` there is nothing to keep: only revert."""
+        if since is not None:
+            state = HaltState(reason or "halted", since, by)
+            if not self.halts.hear_halt(state):
                 return HaltReply(self.host, released=True).to_json()
         reverted = self.janitor.revert_all("halt requested")
         unconfirmed = tuple(entry.fault_id for entry in self.ledger.active())
         return HaltReply(self.host, tuple(reverted), unconfirmed).to_json()
+
+    def release(self, since: float, by: str = "") -> dict[str, Any]:
+        """An admin released the halt of ``since``: drop this agent's copy if it is that one
+        (or an earlier one). A halt still in force after that (a later one) is reported."""
+        released = self.halts.hear_release(HaltRelease(since, by, time.time()))
+        try:
+            still = self.halts.current()
+        except HaltUnknown:
+            still = None  # nothing kept here; Redis decides at the next apply
+        return ReleaseReply(
+            self.host, released is not None, None if still is None else still.since
+        ).to_json()
 
     def _applied(self, fault_id: str, mechanism: str, deadline: float) -> dict[str, Any]:
         return ApplyReply(fault_id, self.host, mechanism, deadline, self.netns).to_json()

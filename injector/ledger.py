@@ -8,17 +8,16 @@ Celery worker and the supervisor's janitor are separate processes sharing the di
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
-import os
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from injector.durable_files import locked, write_atomically
 from injector.protocol import FAULT_ID, FaultSpec
 
 log = logging.getLogger(__name__)
@@ -191,26 +190,8 @@ class Ledger:
             return None
 
     def _write(self, entry: Entry) -> None:
-        path = self._path(entry.fault_id)
-        tmp = path.with_name(f".{path.name}.tmp")
         data = json.dumps(entry.to_json(), indent=2, sort_keys=True).encode()
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        # The rename itself must reach the disk, or a power cut could lose the intent.
-        dir_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomically(self._path(entry.fault_id), data)
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the flock
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return locked(self.directory / ".lock")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,10 @@ from injector.commands import NETNS_DIR, valid_netns_name
 PROC = Path("/proc")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 COMM_LENGTH = 15  # the kernel truncates comm to 15 bytes
+PIDFILE_READ = 64  # bytes of a pid file read: a pid and a newline, with room to spare
+# The kernel's own file systems: a "pid file" there is a device or a kernel view, never a pid
+# file a service wrote (/dev/zero never ends, a FIFO never answers).
+KERNEL_FILESYSTEMS = ("/proc/", "/sys/", "/dev/")
 
 
 @dataclass(frozen=True, order=True)
@@ -73,6 +78,10 @@ class Match:
             raise ValueError(f"match.{key} must be a non-empty string")
         if key == "pidfile" and not os.path.isabs(value):
             raise ValueError("match.pidfile must be an absolute path")
+        if key == "pidfile" and (os.path.normpath(value) + "/").startswith(KERNEL_FILESYSTEMS):
+            raise ValueError(
+                "match.pidfile is in one of the kernel's file systems (/proc, /sys, /dev)"
+            )
         if key == "cgroup" and ".." in Path(value).parts:
             raise ValueError("match.cgroup must not contain '..'")
         if key == "name" and "/" in value:
@@ -125,11 +134,22 @@ def _by_name(name: str) -> set[int]:
 
 
 def _by_pidfile(path: str) -> set[int]:
+    """The pid a regular file starts with. Non-blocking, and only its first bytes: a FIFO or a
+    device named as a pid file must neither hang the agent nor fill its memory."""
     try:
-        text = Path(path).read_text().split()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError:
         return set()
-    return {int(text[0])} if text and text[0].isdigit() else set()
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return set()
+        head = os.read(fd, PIDFILE_READ)
+    except OSError:
+        return set()
+    finally:
+        os.close(fd)
+    text = head.decode("ascii", errors="replace").split()
+    return {int(text[0])} if text and text[0].isdigit() and len(text[0]) <= 10 else set()
 
 
 def cgroup_procs_files(cgroup: str) -> list[Path]:
@@ -144,7 +164,14 @@ def cgroup_procs_files(cgroup: str) -> list[Path]:
     except OSError:
         hierarchies = []
     candidates += [h / rel / "cgroup.procs" for h in hierarchies]
-    return [c for c in candidates if c.is_file()]
+    return [c for c in candidates if _is_file(c)]
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name longer than any file system takes: no such cgroup
+        return False
 
 
 def _by_cgroup(cgroup: str) -> set[int]:

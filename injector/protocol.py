@@ -11,6 +11,11 @@ Every message is plain JSON. ``from_json`` refuses anything malformed with a Pro
 agent that refuses a request answers with a ``Refusal`` instead of raising, so what a person
 finally reads is the agent's sentence, not an exception's repr.
 
+Trust: every request that changes what a host carries (admit, apply, renew, revert) travels as
+a ``SignedRequest``, signed by the orchestrator with that host's own key (injector/signing.py),
+and a fault is applied only for a run the agent was told about with a signed ``RunTicket``
+(injector/gate.py). docs/agent-channel.md says what an agent refuses and why.
+
 Identity: a run is known by its key, a random UUID (32 hex digits) made when the run is
 created. Fault ids derive from it (``r<run key>-s<step>-a<attempt>``), so runs of different
 databases, servers or test sessions never share a fault id, and an agent's ledger, which
@@ -40,7 +45,9 @@ class AgentTask(StrEnum):
     REVERT = "drillhall.agent.revert"
     PING = "drillhall.agent.ping"
     HALT = "drillhall.agent.halt"
+    RELEASE = "drillhall.agent.release"
     COLLECT = "drillhall.agent.collect"
+    ADMIT = "drillhall.agent.admit"
 
 
 # The one task an agent sends the other way: announcing its host when its worker starts. It has
@@ -52,6 +59,8 @@ DEFAULT_REGISTER_QUEUE = REGISTER_QUEUE
 
 # A lease longer than a day is a bug in the caller, not a drill.
 MAX_LEASE_SECONDS = 24 * 3600.0
+# The longest reason (and author) of a halt: the agent keeps it on disk.
+MAX_HALT_REASON = 200
 
 HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 RUN_KEY = re.compile(r"^[0-9a-f]{1,32}$")
@@ -259,17 +268,45 @@ class RevertRequest:
 
 @dataclass(frozen=True)
 class HaltRequest:
-    # The halt's time: a halt already released when this message arrives late does nothing.
+    """Halt all. ``since`` (the server's time of the halt) names it: the agent keeps it in its
+    own copy until a release of that halt, and a message that arrives after its halt was
+    released does nothing. Without ``since`` the agent only reverts what it has."""
+
     since: float | None = None
+    reason: str = ""
+    by: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"since": self.since}
+        return {"since": self.since, "reason": self.reason, "by": self.by}
 
     @classmethod
     def from_json(cls, data: Any) -> HaltRequest:
         data = _object(data, "a halt request")
-        _fields(data, "the halt request", {"since"})
-        return cls(_opt_float(data, "since"))
+        _fields(data, "the halt request", {"since", "reason", "by"})
+        reason, by = _str(data, "reason", ""), _str(data, "by", "")
+        if len(reason) > MAX_HALT_REASON or len(by) > MAX_HALT_REASON:
+            raise ProtocolError(f"a halt's reason and author are at most {MAX_HALT_REASON} long")
+        return cls(_opt_float(data, "since"), reason, by)
+
+
+@dataclass(frozen=True)
+class ReleaseRequest:
+    """An admin released the halt of ``since``: it, and any earlier halt, is over."""
+
+    since: float
+    by: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"since": self.since, "by": self.by}
+
+    @classmethod
+    def from_json(cls, data: Any) -> ReleaseRequest:
+        data = _object(data, "a release request")
+        _fields(data, "the release request", {"since", "by"})
+        since = _opt_float(data, "since")
+        if since is None or not math.isfinite(since):
+            raise ProtocolError("a release names the halt it lifts by its time (since)")
+        return cls(since, _str(data, "by", ""))
 
 
 @dataclass(frozen=True)
@@ -467,6 +504,24 @@ class HaltReply:
 
 
 @dataclass(frozen=True)
+class ReleaseReply:
+    """``released``: the agent dropped its copy of that halt. ``halted_since``: the halt it
+    still obeys (a later one), or None when it may apply faults again."""
+
+    host: str
+    released: bool = False
+    halted_since: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> ReleaseReply:
+        data = _object(data, "a release reply")
+        return cls(_str(data, "host"), bool(data.get("released")), _opt_float(data, "halted_since"))
+
+
+@dataclass(frozen=True)
 class CollectorStatus:
     """One collector on one host: its source (ebpf, proc) or None when it does not run."""
 
@@ -603,8 +658,11 @@ def parse_evidence(data: Any) -> KernelSampleMessage | EvidenceBeat:
 
 # -- halt -----------------------------------------------------------------------------------
 
-# "Halt all": one key in the broker's Redis (its value: injector.halt.HaltState as JSON).
+# "Halt all" in the broker's Redis, a copy of the server's database (see injector.halt):
+# the halt in force (injector.halt.HaltState as JSON), and the newest halt released
+# (injector.halt.HaltRelease as JSON), which is what lets an agent that kept a halt go.
 HALT_KEY = "drillhall:halt"
+HALT_RELEASED_KEY = "drillhall:halt:released"
 
 
 # -- registration ---------------------------------------------------------------------------
@@ -652,4 +710,183 @@ class HostRegistration:
             netns=_str(data, "netns", ""),
             labels={str(k): str(v) for k, v in labels.items()},
             services=tuple(dict(s) for s in services),
+        )
+
+
+# -- signed requests ------------------------------------------------------------------------
+
+# Requests that change what a host carries are signed (injector/signing.py). Ping only reads;
+# collect reads kernel counters and stops by itself when the run's evidence lease goes; halt
+# only ever reverts, and a kill switch must not depend on a key file being readable.
+# RELEASE is signed too: a forged one would lift an agent's own copy of a halt. HALT is not:
+# anyone may stop faults, and a kill switch must not depend on a readable key.
+SIGNED_TASKS = frozenset(
+    {AgentTask.ADMIT, AgentTask.APPLY, AgentTask.RENEW, AgentTask.REVERT, AgentTask.RELEASE}
+)
+SIGNATURE_SCHEME = "hmac-sha256/1"
+# A signed request is good until its sender's own deadline plus this much: clocks of the
+# orchestrator and the hosts may differ a little (keep them in NTP), never by minutes.
+SIGNATURE_SLACK_SECONDS = 30.0
+SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _finite(data: Mapping[str, Any], name: str) -> float:
+    value = data.get(name)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise ProtocolError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """One request for one host, as the orchestrator signed it.
+
+    The signature covers ``signed_part()`` (scheme, task, host, expiry and the request itself)
+    in the canonical JSON of injector.signing: a request cannot be moved to another host or
+    task, kept for later, or changed on the way without the agent noticing.
+    """
+
+    task: str
+    host: str
+    expires: float  # Unix time
+    body: dict[str, Any]
+    signature: str = ""
+
+    def signed_part(self) -> dict[str, Any]:
+        return {
+            "scheme": SIGNATURE_SCHEME,
+            "task": self.task,
+            "host": self.host,
+            "expires": self.expires,
+            "body": self.body,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {"signed": self.signed_part(), "signature": self.signature}
+
+    @classmethod
+    def from_json(cls, data: Any) -> SignedRequest:
+        data = _object(data, "a signed request")
+        _fields(data, "the signed request", {"signed", "signature"})
+        signature = data.get("signature")
+        if not isinstance(signature, str) or not SIGNATURE.match(signature):
+            raise ProtocolError("the signature must be 64 lowercase hex digits")
+        signed = _object(data.get("signed"), "the signed part")
+        _fields(signed, "the signed part", {"scheme", "task", "host", "expires", "body"})
+        if signed.get("scheme") != SIGNATURE_SCHEME:
+            raise ProtocolError(
+                f"unknown signature scheme {signed.get('scheme')!r} (this agent speaks "
+                f"{SIGNATURE_SCHEME})"
+            )
+        task = signed.get("task")
+        if task not in {t.value for t in SIGNED_TASKS}:
+            raise ProtocolError(f"{task!r} is not a task that is signed")
+        body = signed.get("body")
+        if not isinstance(body, dict):
+            raise ProtocolError("the signed body must be an object")
+        return cls(
+            task=str(task),
+            host=check_host_name(_str(signed, "host")),
+            expires=_finite(signed, "expires"),
+            body=dict(body),
+            signature=signature,
+        )
+
+
+# -- run admission --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    """Who allowed a run to fault protected hosts: the person, when, and exactly which
+    playbook text (its version number and content hash)."""
+
+    approved_by: str
+    approved_at: float  # Unix time
+    playbook: str
+    version: int
+    content_hash: str  # sha256 of the version's text, hex
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> ApprovalRecord:
+        data = _object(data, "an approval record")
+        _fields(
+            data,
+            "the approval record",
+            {"approved_by", "approved_at", "playbook", "version", "content_hash"},
+        )
+        content_hash = _str(data, "content_hash")
+        if not re.fullmatch(r"[0-9a-f]{64}", content_hash):
+            raise ProtocolError("an approval's content_hash is a sha256 in hex")
+        approved_by = _str(data, "approved_by")
+        if not approved_by:
+            raise ProtocolError("an approval names who approved")
+        return cls(
+            approved_by=approved_by,
+            approved_at=_finite(data, "approved_at"),
+            playbook=_str(data, "playbook"),
+            version=_count(data, "version"),
+            content_hash=content_hash,
+        )
+
+
+@dataclass(frozen=True)
+class RunTicket:
+    """The orchestrator telling one host's agent about a run before its first fault there:
+    until ``expires`` the agent applies the run's faults with leases up to
+    ``max_lease_seconds``, and on a protected host only with an ``approval``."""
+
+    run: str
+    host: str
+    max_lease_seconds: float
+    expires: float  # Unix time: the run's max_duration from its start, plus a margin
+    approval: ApprovalRecord | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "host": self.host,
+            "max_lease_seconds": self.max_lease_seconds,
+            "expires": self.expires,
+            "approval": None if self.approval is None else self.approval.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> RunTicket:
+        data = _object(data, "a run ticket")
+        _fields(data, "the run ticket", {"run", "host", "max_lease_seconds", "expires", "approval"})
+        approval = data.get("approval")
+        return cls(
+            run=check_run_key(data.get("run")),
+            host=check_host_name(_str(data, "host")),
+            max_lease_seconds=check_lease(data.get("max_lease_seconds"), "max_lease_seconds"),
+            expires=_finite(data, "expires"),
+            approval=None if approval is None else ApprovalRecord.from_json(approval),
+        )
+
+
+@dataclass(frozen=True)
+class AdmitReply:
+    """The agent took the ticket: until ``expires``, leases up to ``max_lease_seconds`` (the
+    smaller of the ticket's and the agent's own cap)."""
+
+    run: str
+    host: str
+    expires: float
+    max_lease_seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> AdmitReply:
+        data = _object(data, "an admit reply")
+        return cls(
+            run=check_run_key(data.get("run")),
+            host=_str(data, "host"),
+            expires=_finite(data, "expires"),
+            max_lease_seconds=_finite(data, "max_lease_seconds"),
         )

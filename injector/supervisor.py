@@ -3,9 +3,10 @@
 It owns the ledger directory, reverts what a previous agent left applied, runs the janitor in
 a thread, and keeps a Celery worker (``injector.agent``) running as a child process. Because
 the janitor lives here and not in the worker, a fault whose lease is not renewed is reverted
-even while the worker is dead. The janitor also reads the halt flag (``injector.halt``) on
-every sweep and reverts everything while it is set, so a halt reaches an agent whose worker
-missed the broadcast.
+even while the worker is dead. The janitor also asks on every sweep whether a halt is in force
+(``injector.halt``: the agent's own copy, kept in step with the Redis key) and reverts
+everything while it is, so a halt reaches an agent whose worker missed the broadcast, and an
+agent restarted under a halt stays halted until it hears the release.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from types import FrameType
 from urllib.parse import urlsplit
 
 from injector.credentials import agent_redis_url
-from injector.halt import HaltFlag, HaltUnknown
+from injector.gate import GateConfig, GateConfigError
+from injector.halt import AgentHalt, HaltCopy, HaltFlag, HaltUnknown
 from injector.host import parse_label, parse_service
 from injector.janitor import Janitor
 from injector.ledger import Ledger
@@ -93,6 +95,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "its password come from the credentials directory (default: $REDIS_URL)",
     )
     parser.add_argument(
+        "--key-file",
+        type=Path,
+        default=os.environ.get("DRILLHALL_AGENT_KEY_FILE") or None,
+        help="this agent's signing key, made when the host was enrolled "
+        "(default: $DRILLHALL_AGENT_KEY_FILE)",
+    )
+    parser.add_argument(
         "--address",
         default=os.environ.get("DRILLHALL_AGENT_ADDRESS") or None,
         help="this host's address for the inventory (default: $DRILLHALL_AGENT_ADDRESS, "
@@ -150,6 +159,8 @@ def worker_env(args: argparse.Namespace, state_dir: Path) -> dict[str, str]:
         DRILLHALL_AGENT_STATE=str(state_dir),
         DRILLHALL_AGENT_SUPERVISOR_PID=str(os.getpid()),
     )
+    if getattr(args, "key_file", None):
+        env["DRILLHALL_AGENT_KEY_FILE"] = str(Path(args.key_file).resolve())
     if args.netns:
         env["DRILLHALL_AGENT_NETNS"] = args.netns
     # What the worker registers with the orchestrator once it is ready.
@@ -171,13 +182,16 @@ def write_pid(path: Path, pid: int) -> None:
 
 
 class Supervisor:
-    def __init__(self, args: argparse.Namespace, state_dir: Path) -> None:
+    def __init__(
+        self, args: argparse.Namespace, state_dir: Path, halt_flag: HaltFlag | None = None
+    ) -> None:
         self.args = args
         self.state_dir = state_dir
         self.ledger = Ledger(state_dir)
         self.janitor = Janitor(self.ledger)
         # As this host's Redis user (its password from the credentials directory).
-        self.halt_flag = HaltFlag.from_url(agent_redis_url(args.redis_url, args.host))
+        self.halt_flag = halt_flag or HaltFlag.from_url(agent_redis_url(args.redis_url, args.host))
+        self.halts = AgentHalt(HaltCopy(state_dir), self.halt_flag)
         self.halted_for: str | None = None
         self.stopping = threading.Event()
         self.janitor_stop = threading.Event()
@@ -199,6 +213,12 @@ class Supervisor:
             left = self.janitor.revert_all("agent start-up")
             if left:
                 log.warning("reverted faults left by a previous agent: %s", ", ".join(left))
+            kept = self.halts.copy.get()
+            if kept is not None:
+                log.warning(
+                    "this agent is halted (%s, by %s): it refuses every fault until it hears "
+                    "a release", kept.reason, kept.by or "someone",
+                )  # fmt: skip
             janitor_thread = threading.Thread(
                 target=self._janitor_loop, name="janitor", daemon=True
             )
@@ -232,11 +252,13 @@ class Supervisor:
                 log.exception("halt check failed")
 
     def obey_halt(self) -> list[str]:
-        """While the halt flag is set, revert whatever is active; returns what was reverted."""
+        """While a halt is in force, revert whatever is active; returns what was reverted."""
         try:
-            state = self.halt_flag.get()
+            state = self.halts.current()
         except HaltUnknown:
-            return []  # Redis is gone: leases run out without renewals, the sweep handles it
+            # Redis is gone and nothing is kept: leases run out without renewals, the sweep
+            # handles it.
+            return []
         if state is None:
             if self.halted_for is not None:
                 log.info("halt released")
@@ -320,6 +342,14 @@ def main(argv: list[str] | None = None) -> int:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             log.error("another agent supervisor already runs on %s", state_dir)
+            return 2
+        try:
+            # The worker's gate reads these per request; a bad one stops the agent here, once,
+            # after it reverted what a previous agent may have left applied.
+            GateConfig.from_env(worker_env(args, state_dir)).key()
+        except GateConfigError as exc:
+            Janitor(Ledger(state_dir)).revert_all("agent start-up")
+            log.error("agent %s not started: %s", args.host, exc)
             return 2
         supervisor = Supervisor(args, state_dir)
         signal.signal(signal.SIGTERM, supervisor.request_stop)

@@ -11,7 +11,8 @@ PY=${PYTHON:-python3}
 # 1. Debian packages (root only).
 # postgresql: the binaries only (initdb, postgres) for the PostgreSQL canary's tests, which start
 # their own throwaway server; the Debian cluster service is never started (policy-rc.d / no systemd).
-DEB_PKGS="redis-server redis-sentinel nftables iproute2 iputils-ping fuse3 python3-bpfcc linux-headers-cloud-amd64 chromium chromium-driver socat dnsmasq-base dnsutils stress-ng postgresql"
+# systemd: only for `systemd-analyze verify` of the deploy units (tests/deploy); nothing is started by it.
+DEB_PKGS="systemd redis-server redis-sentinel nftables iproute2 iputils-ping fuse3 python3-bpfcc linux-headers-cloud-amd64 chromium chromium-driver socat dnsmasq-base dnsutils stress-ng postgresql"
 missing=()
 for p in $DEB_PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -17,6 +17,7 @@ def load_examples(owner, say) -> list[str]:  # type: ignore[no-untyped-def]
 
     from drills.playbook.errors import PlaybookError
     from drills.playbook.parser import parse_playbook
+    from drills.web.audit import SYSTEM
     from drills.web.models import Playbook
 
     loaded = []
@@ -30,7 +31,9 @@ def load_examples(owner, say) -> list[str]:  # type: ignore[no-untyped-def]
         record, _ = Playbook.objects.get_or_create(
             name=playbook.metadata.name, defaults={"owner": owner}
         )
-        record.save_version(text, author=owner, message=f"loaded from examples/{path.name}")
+        record.save_version(
+            text, author=owner, message=f"loaded from examples/{path.name}", origin=SYSTEM
+        )
         loaded.append(record.name)
     say(f"examples: loaded {', '.join(loaded) or 'none'}")
     return loaded
@@ -64,6 +67,7 @@ def demo(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
     from drills.cli import labctl
     from drills.cli.process_group import ProcessGroup
     from drills.cli.workers import agent_argv, orchestrator_argv, web_argv
+    from drills.web.audit import SYSTEM
     from drills.web.models import Playbook
     from drills.web.run_control import start_run
 
@@ -88,7 +92,7 @@ def demo(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
         say(f"web: {url}  (log in as admin; logs in {group.log_dir})")
         if not args.no_drill and "partition-demo" in loaded:
             version = Playbook.objects.get(name="partition-demo").latest_version()
-            run = start_run(version, admin, source="demo")
+            run = start_run(version, admin, source="demo", origin=SYSTEM)
             say(f"demo drill: {url}runs/{run.id}/  (start more from the playbook page)")
         say("Ctrl-C stops everything and takes the lab down.")
         while not stopping["now"]:

@@ -7,7 +7,9 @@ from typing import Any
 
 def describe(type: str, d: dict[str, Any]) -> str:
     if type == "state":
-        return f"state: {d['state']}"
+        return f"state: {str(d['state']).replace('_', ' ')}"
+    if type == "approval":
+        return f"approval: {d.get('message') or d.get('decision')}"
     if type == "step_started":
         where = d.get("path", d.get("index", d.get("step")))
         kind = d.get("kind", "")

@@ -12,7 +12,8 @@ from drills.lab import broker
 from drills.lab.lab import lab_down, lab_status, lab_up
 from drills.lab.lab_error import LabError
 from drills.lab.topology import DEFAULT_TOPOLOGY, LabHost
-from drills.web.hosts import ServiceSpec, register_host
+from drills.web.audit import SYSTEM, AuditAction, record_as
+from drills.web.hosts import ServiceSpec, host_state, register_host
 from drills.web.models import Host
 from injector.credentials import (
     ADMIN_USER,
@@ -165,7 +166,17 @@ def down(say) -> None:  # type: ignore[no-untyped-def]
     # First: with the bridge gone, Redis would keep an address it can no longer listen on.
     disconnect_broker(say)
     removed = lab_down(lab_dir())
-    Host.objects.filter(lab=True).delete()
+    for host in Host.objects.filter(lab=True):
+        state = host_state(host.name)
+        host.delete()
+        record_as(
+            AuditAction.INVENTORY_CHANGE,
+            SYSTEM,
+            object_type="host",
+            object_id=host.name,
+            summary=f"removed lab host {host.name} (lab down)",
+            content=state,
+        )
     say(f"lab: down ({len(removed)} things removed)" if removed else "lab: nothing to remove")
 
 

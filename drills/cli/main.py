@@ -1,6 +1,9 @@
 """`drillhall`: the command line.
 
-Exit codes of `run`: 0 passed, 1 an SLA failed, 2 invalid playbook, 3 aborted or error.
+Exit codes of `run`: 0 passed, 1 an SLA failed, 2 invalid playbook, 3 aborted or error,
+4 not allowed (the user it acts as, `--as` or DRILLHALL_USER, lacks the role), 5 not approved
+(a run that faults protected hosts was declined, cancelled, or nobody approved it while `run`
+waited).
 """
 
 from __future__ import annotations
@@ -10,11 +13,19 @@ import os
 import sys
 from pathlib import Path
 
-EXIT_PASSED, EXIT_FAILED, EXIT_INVALID, EXIT_ABORTED = 0, 1, 2, 3
+from drills.playbook.redaction import redact
+
+EXIT_PASSED, EXIT_FAILED, EXIT_INVALID, EXIT_ABORTED, EXIT_NOT_ALLOWED = 0, 1, 2, 3, 4
+EXIT_NOT_APPROVED = 5
 
 
 def say(message: str) -> None:
-    print(message, flush=True)
+    # Every line the command line prints goes through here (or say_err): none holds a password.
+    print(redact(message), flush=True)
+
+
+def say_err(message: str) -> None:
+    print(redact(message), file=sys.stderr, flush=True)
 
 
 def setup_django(migrate: bool = True) -> None:
@@ -38,10 +49,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             playbook = parse_file(Path(path))
         except PlaybookError as exc:
             for issue in exc.issues:
-                print(issue, file=sys.stderr)
+                say_err(str(issue))
             status = EXIT_INVALID
         except OSError as exc:
-            print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+            say_err(f"{path}: cannot read: {exc.strerror}")
             status = EXIT_INVALID
         else:
             say(f"{path}: ok ({playbook.metadata.name}, {len(playbook.steps)} steps)")
@@ -78,33 +89,28 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 def cmd_halt(args: argparse.Namespace) -> int:
     setup_django()
-    import getpass
+    from drills.cli.halt_command import halt
 
-    from drills.web.halt import halt_all
-
-    result = halt_all(args.reason, by=f"{getpass.getuser()} (cli)")
-    say(f"halted: {result.state.reason}")
-    say(f"told {len(result.queues)} agent queue(s): {', '.join(result.queues) or 'none'}")
-    if result.unreachable:
-        say(f"could not send to: {', '.join(result.unreachable)} (their janitors obey the flag)")
-    say("every fault is being reverted; new faults are refused until `drillhall release`")
-    return 0
+    return halt(args, say)
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    setup_django(migrate=False)
-    import getpass
+    setup_django()
+    from drills.cli.halt_command import release
 
-    from drills.web.halt import release
-
-    say("released" if release(by=f"{getpass.getuser()} (cli)") else "nothing was halted")
-    return 0
+    return release(args, say)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from drills.cli.run import run_file
 
     return run_file(args, say)
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from drills.cli.approve import cmd_approve as approve
+
+    return approve(args, say)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -120,6 +126,7 @@ def cmd_import_ctk(args: argparse.Namespace) -> int:
 
 
 def cmd_enrol(args: argparse.Namespace) -> int:
+    setup_django(migrate=False)  # settings only: enrolling touches no database
     from drills.cli.enrol import cmd_enrol as enrol
 
     return enrol(args, say)
@@ -137,13 +144,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a playbook and wait for its verdict")
     p.add_argument("file")
+    p.add_argument(
+        "--as",
+        dest="as_user",
+        metavar="USERNAME",
+        help="the user this run is started by (default: $DRILLHALL_USER); needs the operator "
+        "role in the playbook's team, and the author role to save a changed file",
+    )
     p.add_argument("--report", metavar="OUT.html", help="write an HTML report")
     p.add_argument("--json", metavar="OUT.json", help="write the run document as JSON")
     p.add_argument("--quiet", action="store_true", help="print states and the verdict only")
     p.add_argument(
-        "--approve-protected", action="store_true", help="allow faults on protected hosts"
+        "--approval-wait",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
+        help="how long to wait for an approval before cancelling the run (exit 5); 900 s",
     )
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("approve", help="approve or decline a run that faults protected hosts")
+    from drills.cli.approve import add_arguments as approve_arguments
+
+    approve_arguments(p)
+    p.set_defaults(func=cmd_approve)
 
     p = sub.add_parser("validate", help="check playbooks without running them")
     p.add_argument("files", nargs="+")
@@ -169,24 +193,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["up", "down", "status"])
     p.set_defaults(func=cmd_lab)
 
+    from drills.cli.halt_command import add_actor
+
     p = sub.add_parser("halt", help="revert every fault on every agent; refuse new ones")
     p.add_argument("--reason", default="halt all from the command line", help="why (shown)")
+    add_actor(p)
     p.set_defaults(func=cmd_halt)
 
-    p = sub.add_parser("release", help="lift a halt: faults may be injected again")
+    p = sub.add_parser("release", help="lift a halt (admins only): faults may be injected again")
+    add_actor(p)
     p.set_defaults(func=cmd_release)
 
-    p = sub.add_parser("agent", help="run the fault agent for a host (see --help)", add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_agent)
-
     p = sub.add_parser(
-        "enrol", help="give a new host's agent its Redis user, and say what the agent needs"
+        "enrol", help="give a new host's agent its key and Redis user; say what it needs"
     )
     from drills.cli.enrol import add_arguments as enrol_arguments
 
     enrol_arguments(p)
     p.set_defaults(func=cmd_enrol)
+
+    p = sub.add_parser("agent", help="run the fault agent for a host (see --help)", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_agent)
 
     p = sub.add_parser("demo", help="set up and serve the whole thing on this machine")
     p.add_argument("--port", type=int, default=int(os.environ.get("DRILLHALL_PORT", "8000")))
@@ -205,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except ImproperlyConfigured as exc:
         # A setting to fix (no SECRET_KEY, a bad boolean): its sentence, not a traceback.
-        print(f"drillhall: {exc}", file=sys.stderr)
+        say_err(f"drillhall: {exc}")
         return EXIT_ABORTED
 
 

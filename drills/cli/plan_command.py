@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import astuple
 from pathlib import Path
 
+from drills.cli.main import say_err
 from drills.engine.plan import Plan, PlanError, resolve_plan
 from drills.playbook.durations import format_duration
 from drills.playbook.errors import PlaybookError
@@ -28,10 +28,10 @@ def cmd_plan(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         playbook = parse_file(path)
     except PlaybookError as exc:
         for issue in exc.issues:
-            print(issue, file=sys.stderr)
+            say_err(str(issue))
         return EXIT_INVALID
     except OSError as exc:
-        print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+        say_err(f"{path}: cannot read: {exc.strerror}")
         return EXIT_INVALID
 
     from drills.cli.main import setup_django
@@ -42,9 +42,9 @@ def cmd_plan(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     try:
         plan = resolve_plan(playbook, inventory_snapshot())
     except PlanError as exc:
-        print(f"{path}: the plan was refused:", file=sys.stderr)
+        say_err(f"{path}: the plan was refused:")
         for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
+            say_err(f"  - {problem}")
         return EXIT_REFUSED
     if getattr(args, "json", False):
         say(json.dumps(plan.to_dict(), indent=2))

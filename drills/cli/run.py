@@ -1,4 +1,11 @@
-"""`drillhall run FILE`: the same engine as the web app, headless, for CI pipelines."""
+"""`drillhall run FILE`: the same engine as the web app, headless, for CI pipelines.
+
+A playbook that faults protected hosts makes a run that waits for another person's approval
+(drills/web/approvals.py): `run --as USERNAME` says who starts it, prints the run page and the
+`drillhall approve` command, and waits up to ``--approval-wait`` seconds (900 by default). An
+approval lets the run go on as usual; a decline, Ctrl-C, or no approval in time ends it
+unapproved and the command exits 5 with the reason.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from drills.cli.event_lines import describe
-from drills.cli.main import EXIT_ABORTED, EXIT_FAILED, EXIT_INVALID, EXIT_PASSED, setup_django
+from drills.cli.main import (
+    EXIT_ABORTED,
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_NOT_ALLOWED,
+    EXIT_NOT_APPROVED,
+    EXIT_PASSED,
+    say_err,
+    setup_django,
+)
+
+# What `--quiet` still prints: how the run went, and who approved it.
+QUIET_EVENTS = ("state", "result", "error", "abort", "approval")
 
 
 def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
@@ -30,16 +49,39 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         return EXIT_INVALID
 
     setup_django()
+    from drills.cli.acting_user import Refused, acting_user, version_to_run
+    from drills.web.audit import Origin
+
+    # Who runs it, and may they: before anything is saved, started or brought up.
+    try:
+        user = acting_user(getattr(args, "as_user", None))
+        runnable = version_to_run(
+            user,
+            playbook.metadata.name,
+            str(getattr(playbook.metadata, "owner", "") or ""),
+            path.read_text(),
+            f"drillhall run {path}",
+            audit=Origin(user, "cli"),
+        )
+    except Refused as exc:
+        say_err(f"{path}: refused: {exc}")
+        return EXIT_NOT_ALLOWED
+    if runnable.created:
+        say(f"{playbook.metadata.name}: {runnable.created} (by {user.get_username()})")
+
     from django.conf import settings
 
     from drills.cli import labctl
     from drills.cli.workers import worker_pool
     from drills.engine.plan import Plan
-    from drills.web.models import DrillRun, Host, Playbook
+    from drills.engine.states import RunState
+    from drills.web.models import DrillRun, Host
     from drills.web.run_control import abort_run, create_run, enqueue_run
     from drills.web.run_document import run_document
 
     pool = worker_pool(settings.BASE_DIR / "var", f"cli-{os.getpid()}")
+    # Who the audit log names for the save, the start and an abort: the user it acts as.
+    origin = Origin(user, "cli")
     # Selector targets match inventory labels; only explicit host names can call for the lab.
     hosts_needed = {str(getattr(t, "host", "")) for t in playbook.targets.values()} - {""}
     lab_hosts = hosts_needed & set(labctl.lab_hosts())
@@ -64,7 +106,7 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         name = signal.Signals(signum).name
         if interrupted["count"] == 1 and interrupted["run"] is not None:
             say(f"abort requested ({name}); reverting faults...")
-            abort_run(interrupted["run"], f"aborted from the command line ({name})")
+            abort_run(interrupted["run"], f"aborted from the command line ({name})", origin=origin)
         else:  # nothing handed over yet, or a second signal: just leave
             raise KeyboardInterrupt
 
@@ -74,10 +116,9 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
     try:
         if lab_hosts:
             pool.ensure_lab(lab_up)
-        record, _ = Playbook.objects.get_or_create(name=playbook.metadata.name)
-        version = record.save_version(path.read_text(), message=f"drillhall run {path}")
+        version = runnable.version
         # The plan is resolved once, here, and stored with the run; everyone reads that one.
-        run = create_run(version, None, source="cli", approve_protected=args.approve_protected)
+        run = create_run(version, user, source="cli", origin=origin)
         if run.finished_at is not None:
             say_err(f"{path}: {run.result.get('reason', 'the run could not start')}")
             return EXIT_ABORTED
@@ -93,7 +134,14 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         optional = {h: ns for h, ns in known.items() if h in evidence_hosts}
         pool.ensure_workers(agents, say, optional=optional)
         interrupted["run"] = run
-        run = enqueue_run(run)
+        if run.state == RunState.AWAITING_APPROVAL:
+            unapproved = _await_approval(run, say, args.approval_wait)
+            if unapproved:
+                say_err(f"{path}: run {run.id} was not approved: {unapproved}")
+                return EXIT_NOT_APPROVED
+            run.refresh_from_db()
+        if run.enqueued_at is None:  # an approval has already handed it over
+            run = enqueue_run(run)
         say(f"run {run.id}: {playbook.metadata.name} v{version.number} started")
         result = _tail(run, say, quiet=args.quiet)
         run = DrillRun.objects.get(id=run.id)
@@ -115,7 +163,7 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         if interrupted["run"] is not None:
             # The run is not watched any more: stop it (its faults revert through their leases
             # if the orchestrator cannot be told either).
-            abort_run(interrupted["run"], f"drillhall run stopped: {reason}"[:200])
+            abort_run(interrupted["run"], f"drillhall run stopped: {reason}"[:200], origin=origin)
         return EXIT_ABORTED
     finally:
         for sig, handler in previous.items():
@@ -123,10 +171,50 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         pool.leave(say, lab_down=lambda: labctl.down(say))
 
 
-def say_err(message: str) -> None:
-    import sys
+def _await_approval(run, say, wait: float) -> str:  # type: ignore[no-untyped-def]
+    """Say where to approve ``run`` and wait for it; "" once approved, else why not."""
+    from django.conf import settings
+    from django.urls import reverse
 
-    print(message, file=sys.stderr, flush=True)
+    from drills.engine.states import RunState
+    from drills.web.approvals import (
+        approval_limit,
+        cancel_waiting_run,
+        protected_hosts,
+        protected_phrase,
+    )
+    from drills.web.liveness import Reaper
+    from drills.web.models import DrillRun
+
+    page = reverse("run-detail", args=[run.id])
+    base = settings.DRILLHALL_URL
+    where = f"{base}{page}" if base else f"{page} on the Drillhall web server"
+    team = run.playbook.team
+    asker = run.started_by.get_username()
+    hosts = protected_hosts(run)
+    say(
+        f"run {run.id}: {run.playbook.name} v{run.version.number} faults "
+        f"{protected_phrase(hosts)} and waits for approval by an approver of "
+        f"{f'team {team.name}' if team else 'its team'} other than {asker}:"
+    )
+    say(f"  the run page: {where}")
+    say(f"  or: drillhall approve {run.id} --as USERNAME")
+    wait = min(wait, approval_limit())
+    say(f"  waiting up to {wait:g} s (--approval-wait); Ctrl-C cancels the run")
+    reaper = Reaper()
+    deadline = time.monotonic() + wait
+    while True:
+        row = DrillRun.objects.get(id=run.id)
+        if row.state != RunState.AWAITING_APPROVAL:
+            if row.finished_at is None:
+                return ""
+            return str(row.result.get("reason") or f"it ended as {row.state}")
+        if time.monotonic() >= deadline:
+            # Only while it still waits: an approval that came meanwhile wins.
+            cancel_waiting_run(row, f"drillhall run stopped waiting after {wait:g} s")
+            continue  # the next look reads how it ended
+        reaper.sweep(only=row)
+        time.sleep(0.5)
 
 
 def _tail(run, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -161,7 +249,7 @@ def _tail(run, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-untyped-d
             if event.type == "sample":
                 samples += 1
                 errors += 0 if event.data.get("ok") else 1
-            if line and (not quiet or event.type in ("state", "result", "error", "abort")):
+            if line and (not quiet or event.type in QUIET_EVENTS):
                 say(f"  +{event.t - t0:6.2f}s {line}")
             if event.type == "result":
                 say(f"  probe samples: {samples}, errors: {errors}")

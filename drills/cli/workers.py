@@ -102,18 +102,22 @@ def orchestrator_argv(name: str) -> list[str]:
 
 
 def agent_argv(host: str, netns: str, redis_url: str | None = None) -> list[str]:
-    """An agent of this machine for ``host``. A lab host's (one with a namespace) runs the way
-    it would on a machine of its own: the whole agent inside the namespace (nsenter enters the
-    network namespace only, so the FUSE layers of its IO faults still reach the services),
-    reaching Redis (``redis_url``'s, default this process's) at the lab bridge's address as
-    its own Redis user."""
-    argv = [sys.executable, "-m", "injector.supervisor", "--host", host]
+    """An agent of this machine (the lab's, `drillhall run`'s, the demo's): its key is made
+    here if the host has none yet, as enrolment would, and handed to it. A lab host's (one with
+    a namespace) runs the way it would on a machine of its own: the whole agent inside the
+    namespace (nsenter enters the network namespace only, so the FUSE layers of its IO faults
+    still reach the services), reaching Redis (``redis_url``'s, default this process's) at the
+    lab bridge's address as its own Redis user."""
+    from django.conf import settings
+
+    from injector.signing import ensure_agent_key
+
+    key = ensure_agent_key(settings.DRILLHALL_CREDENTIALS_DIR, host)
+    argv = [sys.executable, "-m", "injector.supervisor", "--host", host, "--key-file", str(key)]
     if not netns:
         return argv
     if not valid_netns_name(netns):
         raise ValueError(f"invalid network namespace name {netns!r}")
-    from django.conf import settings
-
     from drills.lab.broker import lab_broker_url
     from drills.lab.topology import DEFAULT_TOPOLOGY
     from injector.credentials import without_credentials

@@ -34,6 +34,9 @@ class EventType(StrEnum):
     NO_EFFECT = "no_effect"  # a fault was applied but the kernel saw nothing of it
     RESULT = "result"
     ERROR = "error"
+    # A run that faults protected hosts: approval asked for, given, declined, cancelled or
+    # expired (drills/web/approvals.py); "decision" says which.
+    APPROVAL = "approval"
 
 
 class EventSink(Protocol):

@@ -2,12 +2,16 @@
 
 Pure: takes the parsed playbook and an inventory snapshot, returns a Plan or raises PlanError
 listing every problem the inventory reveals (unknown hosts, empty selectors, more hosts than
-limits.max_targets once selectors are resolved, protected hosts). What the playbook alone tells
+limits.max_targets once selectors are resolved). What the playbook alone tells
 (durations against limits.max_duration, limits.allowed_faults, hosts named outright against
 limits.max_targets) is checked when it is parsed (drills/playbook/model/limit_checks.py), so a
 Playbook that reaches the planner already keeps to them. Repeats are expanded into ordinary
 steps; each fault step becomes one PlannedFault per host its target resolves to, with the
 exact parameters the agent receives.
+
+A fault on a protected host is planned, not refused: the plan names those hosts
+(``Plan.protected``), and a run of it waits until another person approves it
+(drills/web/approvals.py).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from drills.playbook.model import (
     WaitStep,
     expected_seconds,
 )
+from drills.playbook.redaction import redact_data
 
 
 class PlanError(Exception):
@@ -250,17 +255,23 @@ class Plan:
     expected_seconds: float
     warnings: tuple[str, ...] = ()
     collectors: tuple[PlannedCollectors, ...] = ()
+    # The hosts among ``hosts`` that the inventory marks protected: a run needs an approval.
+    protected: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        plan = {
             "steps": [step.to_dict() for step in self.steps],
             "probes": [probe.to_dict() for probe in self.probes],
             "collectors": [c.to_dict() for c in self.collectors],
             "hosts": list(self.hosts),
+            "protected": list(self.protected),
             "blast_radius": self.blast_radius.to_dict(),
             "expected_seconds": self.expected_seconds,
             "warnings": list(self.warnings),
         }
+        # Stored with the run and shown everywhere: a plan names secrets and never holds one,
+        # and redaction keeps it so even if a credential slipped into a parameter.
+        return redact_data(plan)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
@@ -273,6 +284,7 @@ class Plan:
             expected_seconds=float(data["expected_seconds"]),
             warnings=tuple(data.get("warnings", ())),
             collectors=tuple(PlannedCollectors.from_dict(c) for c in data.get("collectors", ())),
+            protected=tuple(data.get("protected", ())),
         )
 
     def faults(self) -> list[tuple[PlannedStep, PlannedFault]]:
@@ -285,11 +297,9 @@ class Plan:
         return list(_rows(self.steps, 0))
 
 
-def resolve_plan(
-    playbook: Playbook, inventory: dict[str, HostInfo], *, approved_protected: bool = False
-) -> Plan:
+def resolve_plan(playbook: Playbook, inventory: dict[str, HostInfo]) -> Plan:
     """The plan of ``playbook`` on ``inventory``; raises PlanError listing every problem."""
-    return _Planner(playbook, inventory, approved_protected).plan()
+    return _Planner(playbook, inventory).plan()
 
 
 @dataclass
@@ -299,12 +309,9 @@ class _Group:
 
 
 class _Planner:
-    def __init__(
-        self, playbook: Playbook, inventory: dict[str, HostInfo], approved_protected: bool
-    ) -> None:
+    def __init__(self, playbook: Playbook, inventory: dict[str, HostInfo]) -> None:
         self.playbook = playbook
         self.inventory = inventory
-        self.approved_protected = approved_protected
         self.problems: list[str] = []
         self.warnings: list[str] = []
         self.index = 0
@@ -405,6 +412,7 @@ class _Planner:
                 f"the drill pauses {pauses} time{'s' if pauses != 1 else ''} for an operator; "
                 "the expected length does not count the time paused"
             )
+        protected = self.protected(hosts)
         return Plan(
             steps=tuple(steps),
             probes=probes,
@@ -413,6 +421,7 @@ class _Planner:
             expected_seconds=start,
             warnings=tuple(_unique(self.warnings)),
             collectors=self.collectors(steps),
+            protected=protected,
         )
 
     def collectors(self, steps: list[PlannedStep]) -> tuple[PlannedCollectors, ...]:
@@ -515,7 +524,8 @@ class _Planner:
                     params["master"] = redis.master
             else:
                 assert probe.canary.postgres is not None
-                params = {"store": "postgres", "dsn": probe.canary.postgres.dsn}
+                # A reference stays a reference: the orchestrator resolves it at preflight.
+                params = {"store": "postgres", **probe.canary.postgres.source()}
             return PlannedProbe(probe.name, "canary", probe.every, from_host, params)
         if isinstance(probe, PrometheusProbe):
             spec_p = probe.prometheus
@@ -564,13 +574,16 @@ class _Planner:
                 f"the plan faults {len(hosts)} hosts ({', '.join(hosts)}), more than "
                 f"limits.max_targets ({most})"
             )
-        if not self.approved_protected:
-            for step, fault in _all_faults(steps):
-                if self.inventory[fault.host].protected:
-                    self.problems.append(
-                        f"host '{fault.host}' is protected; step {step.path} ({step.name}) "
-                        "may only fault it with an explicit approval"
-                    )
+
+    def protected(self, hosts: list[str]) -> tuple[str, ...]:
+        """The faulted hosts that are protected, each with a warning saying what that means."""
+        protected = tuple(host for host in hosts if self.inventory[host].protected)
+        for host in protected:
+            self.warnings.append(
+                f"host '{host}' is protected: a run waits until an approver of the playbook's "
+                "team, who is not the person who started it, approves it"
+            )
+        return protected
 
     def blast_radius(self, steps: list[PlannedStep], hosts: list[str]) -> BlastRadius:
         services: list[str] = []

@@ -15,6 +15,7 @@ from drills.playbook.durations import format_duration, parse_duration
 from drills.playbook.errors import Issue, PlaybookError
 from drills.playbook.loader import LoadedYaml, Path, Position, load_yaml
 from drills.playbook.model import CROSS_CHECKED, Playbook, check_limits, cross_check
+from drills.playbook.redaction import find_credentials
 
 
 def parse_playbook(text: str, filename: str = "<playbook>") -> Playbook:
@@ -86,6 +87,7 @@ def _parse(text: str, filename: str) -> Playbook:
                 unplaced_cross_references.append(detail["msg"])
             else:
                 issues.append(_issue_from_pydantic(detail, loaded, filename))
+    issues.extend(_written_credentials(text, filename, {i.line for i in issues}))
     problems = cross_check(data)
     if playbook is not None:
         # The limits need the steps as numbers: only a playbook that validated can be timed.
@@ -100,6 +102,30 @@ def _parse(text: str, filename: str) -> Playbook:
         unique = {(i.line, i.column, i.message, i.hint): i for i in issues}
         raise PlaybookError(sorted(unique.values(), key=lambda i: (i.line, i.column, i.message)))
     return playbook
+
+
+def _written_credentials(text: str, filename: str, reported: set[int]) -> list[Issue]:
+    """A credential anywhere in the text (a value, a comment) is an issue at its first character,
+    unless its line has an issue already (the model's about a DSN's password or a URL's user)."""
+    issues = []
+    for credential in find_credentials(text):
+        line = text.count("\n", 0, credential.start) + 1
+        column = credential.start - (text.rfind("\n", 0, credential.start) + 1) + 1
+        if line in reported:
+            continue
+        issues.append(
+            Issue(
+                filename,
+                line,
+                column,
+                f"a credential ({credential.kind}) is written in the playbook; a playbook "
+                "names its secrets and never holds them",
+                "remove it; a PostgreSQL canary reads its DSN from an environment variable the "
+                "operator allows (dsn_env: SHOP_PG_DSN) or from the secret store "
+                "(secret: shop-pg)",
+            )
+        )
+    return issues
 
 
 def _issue_from_pydantic(detail: Any, loaded: LoadedYaml, filename: str) -> Issue:
@@ -119,6 +145,11 @@ def _issue_from_pydantic(detail: Any, loaded: LoadedYaml, filename: str) -> Issu
             hint = f"allowed keys: {', '.join(allowed)}"
         pos = loaded.position(path, of_key=True)
         return Issue(filename, pos.line, pos.column, f"unknown key '{key}'", hint)
+    if raw_loc[-1:] == ("[key]",):
+        # A map's key was refused (a target's name): point at the key, name the map.
+        key_path = path[:-1]
+        pos = loaded.position(key_path, of_key=True)
+        return Issue(filename, pos.line, pos.column, f"{_label(key_path[:-1])}: {detail['msg']}")
     if kind == "missing":
         pos = loaded.position(path[:-1], of_key=True)
         where = f" in {_label(path[:-1])}" if path[:-1] else ""

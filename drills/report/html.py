@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 
 from drills.engine.plan import Plan
+from drills.playbook.redaction import redact_data
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#1d2430;max-width:1100px}
@@ -161,7 +162,20 @@ def _plan_section(stored: dict[str, Any] | None) -> str:
     return f"<table><tr>{head}</tr>{cells}</table><p>Blast radius: {escape(hosts)}.</p>"
 
 
+def _approval(approval: dict[str, Any] | None) -> str:
+    """Who let the run fault protected hosts, and exactly which version they approved."""
+    if not approval:
+        return ""
+    return (
+        f"<p>Approved by <strong>{escape(str(approval['approver']))}</strong> at "
+        f"{escape(str(approval['approved_at']))} for {escape(str(approval['playbook']))} "
+        f"v{escape(str(approval['version']))}, content sha256 "
+        f"<code>{escape(str(approval['content_hash']))}</code>.</p>"
+    )
+
+
 def render_html(doc: dict[str, Any]) -> str:
+    doc = redact_data(doc)  # whoever built the document, no credential reaches the report
     run, result, events = doc["run"], doc.get("result") or {}, doc["events"]
     t0 = events[0]["t"] if events else 0.0
     rows = []
@@ -198,6 +212,7 @@ def render_html(doc: dict[str, Any]) -> str:
 <p>Started {escape(str(run["started_at"]))}, finished {escape(str(run["finished_at"]))}.
 RTO: <strong>{rto_text}</strong>. RPO: <strong>{escape(rpo_text)}</strong>.
 Probe samples: {len(samples)}, errors: {errors}.</p>
+{_approval(doc.get("approval"))}
 <h2>Probe latency, fault windows shaded</h2>
 {_chart(events, t0)}
 <h2>Kernel evidence</h2>

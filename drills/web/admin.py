@@ -1,6 +1,14 @@
-from django.contrib import admin
+from __future__ import annotations
 
-from drills.web.models import DrillRun, Host, Playbook, PlaybookVersion
+import json
+
+from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
+
+from drills.playbook.redaction import redact, redact_data
+from drills.web.audit_admin import AuditedAdmin, ReadOnlyAdmin
+from drills.web.models import DrillRun, Host, Membership, Playbook, PlaybookVersion
 from drills.web.models.inventory import Service
 
 
@@ -11,7 +19,7 @@ class ServiceInline(admin.TabularInline):
 
 
 @admin.register(Host)
-class HostAdmin(admin.ModelAdmin):
+class HostAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "address", "agent_queue", "netns", "labels", "protected", "lab"]
     list_filter = ["protected", "lab"]
     search_fields = ["name", "address"]
@@ -27,11 +35,53 @@ class PlaybookAdmin(admin.ModelAdmin):
 
 
 @admin.register(PlaybookVersion)
-class PlaybookVersionAdmin(admin.ModelAdmin):
+class PlaybookVersionAdmin(ReadOnlyAdmin):
+    # Versions are immutable and saved by the editor (numbered, hashed, audited); runs pin
+    # them and the audit log hashes them: none is added, changed or removed here.
+
     list_display = ["playbook", "number", "author", "created_at"]
-    readonly_fields = ["content", "content_hash"]
+    exclude = ["content"]
+    readonly_fields = ["shown_content", "content_hash"]
+
+    @admin.display(description="content")
+    def shown_content(self, version: PlaybookVersion) -> str:
+        # Versions saved before secrets were named may hold a password.
+        return redact(version.content)
 
 
 @admin.register(DrillRun)
 class DrillRunAdmin(admin.ModelAdmin):
     list_display = ["id", "version", "state", "started_by", "created_at"]
+    exclude = ["plan"]
+    readonly_fields = ["shown_plan"]
+
+    @admin.display(description="plan")
+    def shown_plan(self, run: DrillRun) -> str:
+        # Plans stored before secrets were named may hold a DSN's password.
+        return json.dumps(redact_data(run.plan), indent=2)
+
+
+# Users, groups (teams) and memberships (roles) changed in the admin are audited too.
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class AuditedUserAdmin(AuditedAdmin, UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class AuditedGroupAdmin(AuditedAdmin, GroupAdmin):
+    pass
+
+
+@admin.register(Membership)
+class MembershipAdmin(AuditedAdmin, admin.ModelAdmin):
+    """Who holds which role in which team (a team is a Django group). The admin role is not
+    a membership: it is the "drillhall admins" group, given on the user's page."""
+
+    list_display = ["user", "team", "role"]
+    list_filter = ["role", "team"]
+    search_fields = ["user__username", "team__name"]
+    autocomplete_fields = ["user", "team"]

@@ -1,22 +1,38 @@
 """How the orchestrator reaches agents: injector.protocol's tasks over Celery, and kernel
-samples from the agents' Redis lists. The engine sees only drills.engine.driver's protocols."""
+samples from the agents' Redis lists. The engine sees only drills.engine.driver's protocols.
+
+Every request that changes what a host carries is signed with that host's key
+(injector/signing.py; the keys are under DRILLHALL_CREDENTIALS_DIR), and before a run's first
+fault on a host the driver admits the run there with a signed ticket: how long it may last,
+the longest lease it asks for, and the approval that lets it touch a protected host
+(``run_approval``). docs/agent-channel.md says what the agents check.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 from celery.exceptions import TimeoutError as CeleryTimeout
 from celery.result import AsyncResult
+from django.conf import settings
+from django.utils import timezone
 
 from drillhall.celery import app
 from drills.engine.driver import AgentRefused, AgentUnavailable
+from drills.engine.plan import Plan
 from injector.protocol import (
+    SIGNATURE_SLACK_SECONDS,
+    AdmitReply,
     AgentTask,
     ApplyReply,
+    ApprovalRecord,
     CollectReply,
     CollectRequest,
     EvidenceBeat,
@@ -30,17 +46,98 @@ from injector.protocol import (
     RenewRequest,
     RevertReply,
     RevertRequest,
+    RunTicket,
     agent_task_id,
     evidence_lease_key,
     evidence_samples_key,
     host_of_queue,
     parse_evidence,
 )
+from injector.signing import KeyFileError, agent_key_path, load_key, sign
+
+if TYPE_CHECKING:
+    from drills.web.models import DrillRun
 
 log = logging.getLogger(__name__)
 
 DRAIN_AT_ONCE = 2000
+# A run's ticket outlives its max_duration by this much (plus a lease): its steps have ended by
+# then, and a run still asking for faults after that is one its agents should stop trusting.
+TICKET_MARGIN_SECONDS = 120.0
 T = TypeVar("T")
+
+
+def run_approval(run: DrillRun) -> ApprovalRecord | None:
+    """The approval that lets ``run`` fault protected hosts, as its agents are told it.
+
+    The one place the orchestrator reads approvals for the agents: another person's approval
+    of this run's own version, content hash and plan (drills.web.approvals); None when the run
+    has none that counts, and its agents then refuse faults on protected hosts.
+    """
+    from drills.web.approvals import approval_of, approval_problem
+
+    approval = approval_of(run)
+    if approval is None or approval_problem(run) is not None:
+        return None
+    return ApprovalRecord(
+        approved_by=approval.approver_name,
+        approved_at=approval.approved_at.timestamp(),
+        playbook=approval.playbook_name,
+        version=approval.version_number,
+        content_hash=approval.content_hash,
+    )
+
+
+def no_key_sentence(host: str) -> str:
+    return f"host {host} has no agent key; enrol it with `drillhall enrol {host}`"
+
+
+class AgentKeys:
+    """The server's copy of every agent's key (DRILLHALL_CREDENTIALS_DIR/agents/<host>/)."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        where = settings.DRILLHALL_CREDENTIALS_DIR if directory is None else directory
+        self.directory = Path(where)
+
+    def key(self, host: str) -> bytes:
+        # Read per request: a key enrolled or replaced while a server runs is used at once.
+        path = agent_key_path(self.directory, host)
+        if not path.exists():
+            raise AgentRefused(no_key_sentence(host))
+        try:
+            return load_key(path)
+        except KeyFileError as exc:
+            raise AgentRefused(f"{exc}; enrol host {host} again") from None
+
+    def missing(self, hosts: Iterable[str]) -> list[str]:
+        """A sentence for each of ``hosts`` whose key the orchestrator cannot use."""
+        sentences = []
+        for host in sorted(set(hosts)):
+            try:
+                self.key(host)
+            except AgentRefused as exc:
+                sentences.append(str(exc))
+        return sentences
+
+
+@dataclass(frozen=True)
+class RunAdmission:
+    """What the orchestrator tells each host about a run before the run's first fault there."""
+
+    run: str
+    max_lease_seconds: float
+    expires: float
+    approval: ApprovalRecord | None = None
+
+    @classmethod
+    def of(cls, run: DrillRun, max_duration: float) -> RunAdmission:
+        started = (run.started_at or timezone.now()).timestamp()
+        lease = float(settings.DRILLHALL_LEASE_SECONDS)
+        expires = started + max_duration + TICKET_MARGIN_SECONDS + lease
+        return cls(run.key, lease, expires, run_approval(run))
+
+    def ticket(self, host: str) -> RunTicket:
+        return RunTicket(self.run, host, self.max_lease_seconds, self.expires, self.approval)
 
 
 def _decode(value: Any, parse: Callable[[Any], T], queue: str) -> T:
@@ -99,6 +196,61 @@ class _Renewal:
 
 
 class CeleryFaultDriver:
+    """Sends injector.protocol's tasks, signed, to the agents' queues and decodes the replies.
+
+    ``admission``: the run whose faults this driver applies (without one it only reverts,
+    as for a lost run); ``hosts``: queue -> host, where a queue is not ``agent.<host>``.
+    """
+
+    def __init__(
+        self,
+        keys: AgentKeys | None = None,
+        admission: RunAdmission | None = None,
+        hosts: Mapping[str, str] | None = None,
+    ) -> None:
+        self._keys = keys or AgentKeys()
+        self._admission = admission
+        self._hosts = dict(hosts or {})
+        self._admitted: set[str] = set()
+
+    @classmethod
+    def for_run(cls, run: DrillRun, max_duration: float | None = None) -> CeleryFaultDriver:
+        """The driver of one run: it signs for the run's hosts and, given the run's
+        max_duration, admits the run on each host before its first fault there."""
+        hosts = {}
+        if run.plan:
+            hosts = {fault.queue: fault.host for _, fault in Plan.from_dict(run.plan).faults()}
+        admission = None if max_duration is None else RunAdmission.of(run, max_duration)
+        return cls(admission=admission, hosts=hosts)
+
+    def missing_keys(self) -> list[str]:
+        """Why the run's hosts cannot be signed for (one sentence per host), if they cannot."""
+        return self._keys.missing(self._hosts.values())
+
+    def _host(self, queue: str) -> str:
+        return self._hosts.get(queue) or host_of_queue(queue)
+
+    def _signed(
+        self, task: AgentTask, host: str, body: dict[str, Any], valid_for: float
+    ) -> dict[str, Any]:
+        expires = time.time() + valid_for + SIGNATURE_SLACK_SECONDS
+        return sign(self._keys.key(host), task, host, body, expires).to_json()
+
+    def _admit(self, queue: str, host: str, run: str, timeout: float) -> None:
+        if host in self._admitted:
+            return
+        if self._admission is None or self._admission.run != run:
+            raise AgentRefused(
+                f"run {run} was not admitted on {host} by this orchestrator, so its faults "
+                "cannot be applied there"
+            )
+        ticket = self._admission.ticket(host).to_json()
+        value = self._call(
+            AgentTask.ADMIT, queue, self._signed(AgentTask.ADMIT, host, ticket, timeout), timeout
+        )
+        _decode(value, AdmitReply.from_json, queue)
+        self._admitted.add(host)
+
     def _call(self, task: AgentTask, queue: str, request: dict[str, Any], timeout: float) -> Any:
         # expires: a message nobody took in time is dropped, never applied late. The task id
         # names the host: its agent's Redis user may write the replies of such ids only.
@@ -121,15 +273,21 @@ class CeleryFaultDriver:
         return _decode(value, PingReply.from_json, queue)
 
     def apply(self, queue: str, spec: FaultSpec, timeout: float) -> ApplyReply:
-        value = self._call(AgentTask.APPLY, queue, spec.to_json(), timeout)
+        # The spec names its host (the plan puts it in every fault's params): the signature
+        # binds the spec to it, and the agent on the queue refuses one meant for another.
+        host = spec.host or self._host(queue)
+        self._admit(queue, host, spec.run, timeout)
+        request = self._signed(AgentTask.APPLY, host, spec.to_json(), timeout)
+        value = self._call(AgentTask.APPLY, queue, request, timeout)
         return _decode(value, ApplyReply.from_json, queue)
 
     def renew(self, queue: str, fault_id: str, lease_seconds: float) -> _Renewal:
-        request = RenewRequest(fault_id, lease_seconds)
+        body = RenewRequest(fault_id, lease_seconds).to_json()
         try:
+            request = self._signed(AgentTask.RENEW, self._host(queue), body, lease_seconds)
             result = app.send_task(
                 AgentTask.RENEW,
-                args=[request.to_json()],
+                args=[request],
                 queue=queue,
                 expires=lease_seconds,
                 task_id=task_id_for(queue),
@@ -142,7 +300,9 @@ class CeleryFaultDriver:
         return _Renewal(result, fault_id)
 
     def revert(self, queue: str, fault_id: str, timeout: float) -> RevertReply:
-        value = self._call(AgentTask.REVERT, queue, RevertRequest(fault_id).to_json(), timeout)
+        body = RevertRequest(fault_id).to_json()
+        request = self._signed(AgentTask.REVERT, self._host(queue), body, timeout)
+        value = self._call(AgentTask.REVERT, queue, request, timeout)
         return _decode(value, RevertReply.from_json, queue)
 
     def collect(self, queue: str, request: CollectRequest, timeout: float) -> CollectReply:

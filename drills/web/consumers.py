@@ -14,6 +14,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from drills.web.models import DrillRun, RunEvent
+from drills.web.roles import Action, can
 
 # Replay reads the stored stream in pages so a long run does not load at once.
 REPLAY_PAGE = 500
@@ -23,9 +24,10 @@ CLOSE_BAD_REQUEST = 4400
 
 @database_sync_to_async
 def group_for_user(run_id: int, user: Any) -> str | None:
-    """The run's group name if the user may watch the run, else None."""
+    """The run's group name if the user may watch the run (any role in its playbook's team,
+    drills.web.roles), else None."""
     run = DrillRun.objects.select_related("version__playbook").filter(id=run_id).first()
-    if run is None or not run.playbook.can_access(user):
+    if run is None or not can(user, Action.VIEW, run.playbook):
         return None
     return run.group_name
 

@@ -1,7 +1,14 @@
 """Inventory snapshots for the planner, and registration of hosts (by the lab and by agents).
 
 Registration is idempotent (update_or_create on the host name) and never touches
-``protected``: only a person in the admin decides that a host may not be faulted.
+``protected``: only a person in the admin decides that a host may not be faulted. An agent's
+registration (which anyone on the broker could send) may add a host but never move one: a
+different address, queue or namespace for a known host is refused; an admin moves a host in
+the admin site.
+
+Both are audited: a registration by the lab that changed the inventory, as "system", and
+every agent registration, accepted or refused, from "agent <host>" (what the agent said is
+hashed; the broker is not yet a proof of who sent it).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import Any
 from django.db import transaction
 
 from drills.engine import plan
+from drills.web.audit import SYSTEM, AuditAction, Origin, record_as
 from drills.web.models.inventory import Host, Service
 from injector.protocol import HostRegistration, ProtocolError, agent_queue
 
@@ -30,6 +38,10 @@ MAX_SERVICES = 64
 
 class RegistrationError(ValueError):
     """A registration payload that cannot be stored; permanent (retrying will not help)."""
+
+
+class MoveRefused(RegistrationError):
+    """An agent's registration that would move a known host; the message says what."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +83,14 @@ def register_host(
     labels: Mapping[str, str] | None = None,
     services: Iterable[ServiceSpec] | None = None,
     queue: str | None = None,
+    *,
+    origin: Origin = SYSTEM,
 ) -> Host:
-    """Create or update a host. ``labels`` and ``services``, when given, become exactly these."""
+    """Create or update a host. ``labels`` and ``services``, when given, become exactly these.
+
+    A change is one audit entry by ``origin``; registering a host as it is writes none.
+    """
+    before = host_state(name)
     defaults: dict[str, Any] = {
         "address": address,
         "agent_queue": queue or agent_queue(name),
@@ -84,6 +102,16 @@ def register_host(
     host, _ = Host.objects.update_or_create(name=name, defaults=defaults)
     if services is not None:
         _sync_services(host, list(services), prune=True)
+    after = host_state(name)
+    if after != before:
+        record_as(
+            AuditAction.INVENTORY_CHANGE,
+            origin,
+            object_type="host",
+            object_id=name,
+            summary=f"registered host {name}: {describe_change(before, after)}",
+            content=after,
+        )
     return host
 
 
@@ -105,6 +133,8 @@ def register_agent(payload: Any) -> dict[str, Any]:
     address = data["address"] or (existing.address if existing else "")
     if not address:
         raise RegistrationError(f"agent {name!r} sent no address and the host is not known yet")
+    if existing is not None:
+        _refuse_move(existing, address, data["queue"], data["netns"])
     labels = {**(existing.labels if existing else {}), **data["labels"]}
     defaults = {
         "address": address,
@@ -121,6 +151,108 @@ def register_agent(payload: Any) -> dict[str, Any]:
         "queue": host.agent_queue,
         "protected": host.protected,
     }
+
+
+def register_agent_recorded(payload: Any) -> dict[str, Any]:
+    """``register_agent`` and its audit entry: what was accepted, or why it was refused."""
+    claimed = payload.get("host") if isinstance(payload, dict) else None
+    name = claimed if isinstance(claimed, str) and HOST_NAME.match(claimed) else ""
+    who = f"agent {name}" if name else "an agent"
+    origin = Origin(who, who)
+    try:
+        with transaction.atomic():
+            before = host_state(name)
+            result = register_agent(payload)
+            after = host_state(result["host"])
+            change = describe_change(before, after) if after != before else "nothing changed"
+            record_as(
+                AuditAction.AGENT_REGISTER,
+                origin,
+                object_type="host",
+                object_id=result["host"],
+                summary=f"accepted the registration of host {result['host']}: {change}",
+                content=payload,
+            )
+    except RegistrationError as exc:
+        record_as(
+            AuditAction.AGENT_REGISTER,
+            origin,
+            object_type="host",
+            object_id=name,
+            summary=f"refused a registration: {exc}",
+            content=payload,
+        )
+        raise
+    return result
+
+
+def host_state(name: Any) -> dict[str, Any] | None:
+    """What a registration can change about a host (None when there is no such host)."""
+    host = Host.objects.filter(name=name).first() if isinstance(name, str) else None
+    if host is None:
+        return None
+    return {
+        "address": host.address,
+        "queue": host.agent_queue,
+        "netns": host.netns,
+        "lab": host.lab,
+        "labels": dict(host.labels or {}),
+        "services": sorted(f"{s.name}:{s.port}:{s.kind}" for s in host.services.all()),
+        "protected": host.protected,
+    }
+
+
+def describe_change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    """A registration's effect in words: "new host at 10.77.0.2", "address 10.77.0.2 -> …"."""
+    if after is None:
+        return "removed"
+    if before is None:
+        netns = f" in namespace {after['netns']}" if after["netns"] else ""
+        return f"new host at {after['address']}{netns}, queue {after['queue']}"
+    changed = []
+    for key, label in (
+        ("address", "address"),
+        ("queue", "queue"),
+        ("netns", "namespace"),
+        ("lab", "lab"),
+        ("protected", "protected"),
+    ):
+        if before[key] != after[key]:
+            changed.append(f"{label} {_word(before[key])} to {_word(after[key])}")
+    if before["labels"] != after["labels"]:
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(after["labels"].items()))
+        changed.append(f"labels now {labels or 'none'}")
+    if before["services"] != after["services"]:
+        changed.append(f"services now {', '.join(after['services']) or 'none'}")
+    return "; ".join(changed) or "nothing changed"
+
+
+def _word(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value) if value not in ("", None) else "none"
+
+
+def _refuse_move(host: Host, address: str, queue: str, netns: str) -> None:
+    """A registration may not change where a known host is, or which queue reaches it: that
+    would send its faults (and partition peers' addresses) wherever the sender likes."""
+    changes = [
+        f"its {what} from {old or 'none'} to {new or 'none'}"
+        for what, old, new in (
+            ("address", host.address, address),
+            ("agent queue", host.agent_queue, queue),
+            ("network namespace", host.netns, netns),
+        )
+        if old != new
+    ]
+    if not changes:
+        return
+    sentence = (
+        f"a registration for the known host {host.name} was refused: it would change "
+        f"{' and '.join(changes)}. Registration can add a host but not move one; to move it "
+        f"on purpose, an admin edits host {host.name} in the admin site (Hosts)"
+    )
+    raise MoveRefused(sentence)
 
 
 def _sync_services(host: Host, services: list[ServiceSpec], prune: bool) -> None:

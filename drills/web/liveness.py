@@ -12,7 +12,9 @@ The end is written only while the run is still open, so reapers racing each othe
 orchestrator, end it once.
 
 A pending run no orchestrator took (its message lost with a broker restart) is handed to the
-queue again after a while, and ended as error when nobody takes it for much longer.
+queue again after a while, and ended as error when nobody takes it for much longer. A run
+awaiting approval is never handed over; it is ended once it waited longer than the approval
+limit (drills/web/approvals.py).
 """
 
 from __future__ import annotations
@@ -122,7 +124,7 @@ def end_lost_run(run: DrillRun, driver: FaultDriver | None = None) -> bool:
     if driver is None:
         from drills.web.agents import CeleryFaultDriver
 
-        driver = CeleryFaultDriver()
+        driver = CeleryFaultDriver.for_run(run)  # signs reverts; admits nothing
     sink = RunEventSink(run.id)
     now = time.time()
     lines: list[str] = []
@@ -182,6 +184,7 @@ class Reaper:
     lease_seconds: float = field(default_factory=lambda: settings.DRILLHALL_RUN_LEASE_SECONDS)
     requeue_seconds: float = field(default_factory=lambda: settings.DRILLHALL_REQUEUE_SECONDS)
     pending_limit: float = field(default_factory=lambda: settings.DRILLHALL_PENDING_LIMIT_SECONDS)
+    approval_limit: float = field(default_factory=lambda: settings.DRILLHALL_APPROVAL_LIMIT_SECONDS)
 
     def sweep(self, only: DrillRun | None = None) -> list[int]:
         """End every lost run (or just ``only``); returns the ids of the runs it ended."""
@@ -190,7 +193,9 @@ class Reaper:
         if only is not None:
             runs = runs.filter(id=only.id)
         for run in runs.select_related("version__playbook"):
-            if run.started_at is None:
+            if run.state == RunState.AWAITING_APPROVAL:
+                self._awaiting(run)
+            elif run.started_at is None:
                 self._pending(run)
             elif self.lost(run) and end_lost_run(run):
                 log.warning("run %s ended: orchestrator lost", run.id)
@@ -203,10 +208,20 @@ class Reaper:
             return False  # its orchestrator may not have taken the lease yet
         return not lease_alive(run, self.lease_seconds)
 
-    def _pending(self, run: DrillRun) -> None:
-        from drills.web.run_control import end_run, enqueue_run
+    def _awaiting(self, run: DrillRun) -> None:
+        from drills.web.approvals import expire_run
 
         age = (timezone.now() - run.created_at).total_seconds()
+        if age > self.approval_limit and expire_run(run, self.approval_limit):
+            log.info("run %s ended: nobody approved it in time", run.id)
+
+    def _pending(self, run: DrillRun) -> None:
+        from drills.web.approvals import pending_since
+        from drills.web.run_control import end_run, enqueue_run
+
+        # From its approval, for a run that waited for one: it was not pending before.
+        since = pending_since(run)
+        age = (timezone.now() - since).total_seconds()
         if age > self.pending_limit:
             end_run(
                 run,
@@ -214,25 +229,49 @@ class Reaper:
                 "orchestrator worker running on this broker and database?",
             )
             return
-        handed = run.enqueued_at or run.created_at
+        handed = run.enqueued_at or since
         if (timezone.now() - handed).total_seconds() >= self.requeue_seconds:
             log.info("run %s still pending: handing it to the orchestrator queue again", run.id)
             enqueue_run(run)
 
 
 def run_reaper_thread(interval: float | None = None) -> threading.Thread:
-    """Sweep every ``interval`` seconds (half a lease by default) for the life of the process."""
+    """Sweep every ``interval`` seconds (half a lease by default) for the life of the process.
+
+    The same thread keeps Redis's copy of the halt in step with the database every
+    DRILLHALL_HALT_SYNC_SECONDS (``drills.web.halt_sync``): the processes that must outlive a
+    Redis restart are the ones that run this thread.
+    """
+    from drills.web.halt_sync import HaltSync
+
     every = interval if interval is not None else settings.DRILLHALL_RUN_LEASE_SECONDS / 2
+    halt_every = settings.DRILLHALL_HALT_SYNC_SECONDS
     reaper = Reaper()
+    halts = HaltSync()
 
     def loop() -> None:
+        next_sync = time.monotonic() + halt_every
+        next_sweep = time.monotonic() + every
         while True:
-            time.sleep(every)
+            time.sleep(max(0.0, min(next_sync, next_sweep) - time.monotonic()))
+            now = time.monotonic()
+            # A database that is away for a moment must end neither loop.
+            if now >= next_sync:
+                next_sync = now + halt_every
+                try:
+                    halts.sync()
+                except Exception:
+                    log.exception("the halt sync failed; trying again in %.0f s", halt_every)
+            if now >= next_sweep:
+                next_sweep = now + every
+                try:
+                    reaper.sweep()
+                except Exception:
+                    log.exception("the run reaper failed; trying again in %.0f s", every)
             try:
-                reaper.sweep()
                 close_old_connections()
-            except Exception:  # a database that is away for a moment must not end the sweeps
-                log.exception("the run reaper failed; trying again in %.0f s", every)
+            except Exception:
+                log.exception("could not close this thread's stale database connections")
 
     thread = threading.Thread(target=loop, name="run-reaper", daemon=True)
     thread.start()

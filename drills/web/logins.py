@@ -2,8 +2,10 @@
 
 Django sends user_login_failed for every failed authenticate() (a wrong password, or one that
 django-axes refused); axes sends user_locked_out when it refuses. django-axes logs them too, but
-masks the username and the address, which are what someone reading the log needs. An audit log
-in the database will listen to the same signals.
+masks the username and the address, which are what someone reading the log needs.
+
+Each failed login (a refused one too: axes makes authenticate() fail, which sends the same
+signal) is also one entry in the audit log, naming the username typed and the address.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest
+
+from drills.web.audit import AuditAction, record, request_source
 
 log = logging.getLogger("drillhall.logins")
 
@@ -33,10 +37,21 @@ def log_failed_login(
 ) -> None:
     # %r: a username is whatever the client typed, and repr keeps a newline in it from
     # forging a log line.
-    log.warning(
-        "failed login for username %r from %s",
-        str(credentials.get("username", ""))[:150],
-        client_address(request),
+    username = str(credentials.get("username", ""))[:150]
+    log.warning("failed login for username %r from %s", username, client_address(request))
+    refused = bool(getattr(request, "axes_locked_out", False))
+    record(
+        AuditAction.LOGIN_FAILED,
+        actor="",  # nobody proved who they are; the username typed is the object
+        source=request_source(request),
+        object_type="user",
+        object_id=username,
+        summary=(
+            f"refused a login as “{username}”: too many failed logins"
+            if refused
+            else f"failed login as “{username}”"
+        ),
+        content=username,
     )
 
 

@@ -20,6 +20,7 @@ from drills.engine.states import RunState
 from drills.playbook.errors import PlaybookError
 from drills.playbook.parser import parse_playbook
 from drills.web.agents import CeleryFaultDriver, RedisEvidenceFeed
+from drills.web.approvals import approval_problem
 from drills.web.liveness import Reaper, RunLease, end_lost_run
 from drills.web.models import DrillRun
 from drills.web.run_control import end_run
@@ -51,6 +52,10 @@ def _redelivered(run: DrillRun) -> str:
     run.refresh_from_db()
     if run.finished_at is not None:
         return "finished already"
+    if run.state == RunState.AWAITING_APPROVAL:
+        # A message that should never have been sent (or a forged one): the approval sends it.
+        log.warning("run %s is awaiting approval: not started", run.id)
+        return "awaiting approval"
     if not Reaper().lost(run):
         return "driven by another orchestrator"
     # Its orchestrator died with the message unacknowledged: finish the clean-up.
@@ -63,10 +68,20 @@ def _drive(run: DrillRun) -> str:
         end_run(run, "this run has no stored plan (it was created by an older Drillhall); "
                      "start it again")  # fmt: skip
         return "error"
+    # Faults on protected hosts: only with another person's approval of this very version.
+    unapproved = approval_problem(run)
+    if unapproved:
+        end_run(run, f"the run could not start: {unapproved}")
+        return "error"
     try:
         playbook = parse_playbook(run.version.content, f"{run.version.playbook.name}.yaml")
     except PlaybookError as exc:
         end_run(run, f"the run could not start: {exc}")
+        return "error"
+    driver = CeleryFaultDriver.for_run(run, playbook.limits.max_duration)
+    missing = driver.missing_keys()
+    if missing:
+        end_run(run, f"the run could not start: {'; '.join(missing)}")
         return "error"
     run_id = run.id
 
@@ -88,7 +103,7 @@ def _drive(run: DrillRun) -> str:
         run.key,
         playbook,
         Plan.from_dict(run.plan),
-        CeleryFaultDriver(),
+        driver,
         RunEventSink(run.id),
         should_abort=should_abort,
         resume_count=resume_count,

@@ -4,7 +4,12 @@ go through.
 A run is created with its plan resolved there and then, and stored with it; everyone after
 (the orchestrator, the CLI, the run page, the report) reads that plan. A run that cannot start
 (the inventory refuses the plan, the broker does not take it) still gets its record: it ends
-at once as error, with the reason in its stream.
+at once as error, with the reason in its stream. A run whose plan faults a protected host
+waits for another person's approval before anything hands it over (drills/web/approvals.py).
+
+Starting, aborting and resuming are audited here, once each, by the ``origin`` the caller
+passes (who, and from which address; drills.web.audit): a refused abort or resume changed
+nothing and writes no entry.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from drills.engine.plan import PlanError, resolve_plan
 from drills.engine.states import TERMINAL, RunState
 from drills.playbook.errors import PlaybookError
 from drills.playbook.parser import parse_playbook
+from drills.web.approvals import cancel_waiting_run, protected_phrase, request_approval
+from drills.web.audit import AuditAction, Origin, record_as
+from drills.web.halt import abort_reason as halt_reason
 from drills.web.hosts import inventory_snapshot
 from drills.web.models import DrillRun, PlaybookVersion
 from drills.web.stream import RunEventSink
@@ -29,20 +37,46 @@ def create_run(
     version: PlaybookVersion,
     user: Any = None,
     source: str = "web",
-    approve_protected: bool = False,
+    *,
+    origin: Origin | None = None,
 ) -> DrillRun:
-    """A pending run pinned to ``version`` with its plan stored; not yet handed over."""
-    run = DrillRun.objects.create(
-        version=version, started_by=user, source=source, approved_protected=approve_protected
-    )
-    try:
-        playbook = parse_playbook(version.content, f"{version.playbook.name}.yaml")
-        plan = resolve_plan(playbook, inventory_snapshot(), approved_protected=approve_protected)
-    except (PlaybookError, PlanError) as exc:
-        end_run(run, f"the plan was refused: {exc}")
+    """A run pinned to ``version`` with its plan stored; not yet handed over. It is pending,
+    or awaiting approval when the plan faults a protected host."""
+    run = DrillRun.objects.create(version=version, started_by=user, source=source)
+    # No run starts while halted; the database decides, so a Redis that lost its copy of the
+    # halt lets nothing through.
+    halted = halt_reason()
+    if halted is not None:
+        refuse_run(run, halted)
     else:
-        DrillRun.objects.filter(id=run.id).update(plan=plan.to_dict())
+        try:
+            playbook = parse_playbook(version.content, f"{version.playbook.name}.yaml")
+            plan = resolve_plan(playbook, inventory_snapshot())
+        except (PlaybookError, PlanError) as exc:
+            end_run(run, f"the plan was refused: {exc}")
+        else:
+            if plan.protected and user is None:
+                # "Another person" needs a first person: an approval could come from anyone.
+                end_run(
+                    run,
+                    f"the plan faults {protected_phrase(plan.protected)}, so the run needs an "
+                    "approval by someone other than the person who starts it, and nobody is "
+                    "recorded as starting it; start it as a named user "
+                    "(drillhall run --as USERNAME)",
+                )
+            elif plan.protected:
+                request_approval(run, plan.to_dict())
+            else:
+                DrillRun.objects.filter(id=run.id).update(plan=plan.to_dict())
     run.refresh_from_db()
+    # Hashed: the playbook text that runs, so the entry's hash is the version's content_hash.
+    _record(
+        AuditAction.RUN_START,
+        run,
+        origin or Origin(user, ""),
+        _start_summary(run),
+        run.version.content,
+    )
     return run
 
 
@@ -50,9 +84,14 @@ def enqueue_run(run: DrillRun) -> DrillRun:
     """Hand a pending run to the orchestrator queue (again: the task only ever claims it once)."""
     from drills.web.tasks import run_drill
 
-    if run.state != RunState.PENDING or run.started_at is not None:
+    # Compare-and-set on the row, not the copy in hand: a run awaiting approval (or taken
+    # meanwhile) is never handed over.
+    handed = DrillRun.objects.filter(
+        id=run.id, state=RunState.PENDING, started_at__isnull=True, finished_at__isnull=True
+    ).update(enqueued_at=timezone.now())
+    if not handed:
+        run.refresh_from_db()
         return run
-    DrillRun.objects.filter(id=run.id).update(enqueued_at=timezone.now())
     try:
         run_drill.apply_async(
             args=[run.key], queue=settings.DRILLHALL_ORCHESTRATOR_QUEUE, retry=False
@@ -72,11 +111,20 @@ def start_run(
     version: PlaybookVersion,
     user: Any = None,
     source: str = "web",
-    approve_protected: bool = False,
+    *,
+    origin: Origin | None = None,
 ) -> DrillRun:
-    """Create a run (its plan resolved and stored) and hand it to the orchestrator queue."""
-    run = create_run(version, user, source, approve_protected)
+    """Create a run (its plan resolved and stored) and hand it to the orchestrator queue, unless
+    it waits for an approval (the approval hands it over)."""
+    run = create_run(version, user, source, origin=origin)
     return enqueue_run(run) if run.state == RunState.PENDING else run
+
+
+def refuse_run(run: DrillRun, reason: str) -> bool:
+    """End a run that must not start, as aborted with ``reason``; nothing was sent anywhere."""
+    current = DrillRun.objects.get(id=run.id)
+    outcome = RunOutcome(RunState.ABORTED, {}, None, rto_objective(current), reason)
+    return RunEventSink(run.id).refuse(outcome, timezone.now().timestamp(), RunState(current.state))
 
 
 def end_run(run: DrillRun, reason: str) -> bool:
@@ -96,16 +144,50 @@ def rto_objective(run: DrillRun) -> float | None:
     return playbook.objectives.rto
 
 
-def abort_run(run: DrillRun, reason: str) -> bool:
-    """Ask the orchestrator to abort; it reverts every fault within one tick."""
-    return run.request_abort(reason)
+def abort_run(run: DrillRun, reason: str, *, origin: Origin | None = None) -> bool:
+    """Ask the orchestrator to abort; it reverts every fault within one tick. A run still
+    awaiting approval has no orchestrator yet: it ends at once."""
+    if cancel_waiting_run(run, reason):
+        summary = f"cancelled {_name(run)} while it waited for approval: {reason}"
+    elif run.request_abort(reason):
+        summary = f"aborted {_name(run)}: {reason}"
+    else:
+        return False
+    _record(AuditAction.RUN_ABORT, run, origin or Origin(None, ""), summary, reason)
+    return True
 
 
-def resume_run(run: DrillRun) -> bool:
+def resume_run(run: DrillRun, *, origin: Origin | None = None) -> bool:
     """Let a run waiting at a `pause` step go on (the engine watches the counter)."""
     updated = (
         DrillRun.objects.filter(id=run.id)
         .exclude(state__in=[s.value for s in TERMINAL])
         .update(resumes=F("resumes") + 1)
     )
-    return updated == 1
+    if updated != 1:
+        return False
+    resumes = DrillRun.objects.values_list("resumes", flat=True).get(id=run.id)
+    _record(
+        AuditAction.RUN_RESUME,
+        run,
+        origin or Origin(None, ""),
+        f"resumed {_name(run)} (resume {resumes})",
+        f"resume {resumes} of run {run.key}",
+    )
+    return True
+
+
+def _name(run: DrillRun) -> str:
+    return f"run {run.id} of {run.version.playbook.name} v{run.version.number}"
+
+
+def _start_summary(run: DrillRun) -> str:
+    summary = f"started {_name(run)}"
+    if run.finished_at is not None:
+        reason = (run.result or {}).get("reason") if isinstance(run.result, dict) else None
+        summary += f"; it ended at once: {reason or run.state}"
+    return summary
+
+
+def _record(action: AuditAction, run: DrillRun, origin: Origin, summary: str, content: str) -> None:
+    record_as(action, origin, object_type="run", object_id=run.id, summary=summary, content=content)

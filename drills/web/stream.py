@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -22,6 +23,7 @@ from django.utils import timezone
 from drills.engine.events import EventType
 from drills.engine.outcome import RunOutcome
 from drills.engine.states import RunState
+from drills.playbook.redaction import redact_data
 from drills.web.models import DrillRun, RunEvent
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,19 @@ class RunEventSink:
         while the run is still open. False when it had ended meanwhile."""
         return self.end_with([], outcome, message, t, previous)
 
+    def refuse(self, outcome: RunOutcome, t: float, previous: RunState) -> bool:
+        """End a run that must not start (a halt is in force): the abort with its reason, the
+        state and the result, while the run is still open. Nothing ran, so nothing errored."""
+        return self._write(
+            [
+                (EventType.ABORT, {"reason": outcome.reason}),
+                (EventType.STATE, {"state": outcome.state.value, "previous": previous.value}),
+                (EventType.RESULT, outcome.to_dict()),
+            ],
+            t,
+            only_if_open=True,
+        )
+
     def end_with(
         self,
         events: list[tuple[EventType, dict[str, Any]]],
@@ -69,32 +84,55 @@ class RunEventSink:
             only_if_open=True,
         )
 
+    def write_if(
+        self,
+        guard: Callable[[], bool],
+        events: list[tuple[EventType, dict[str, Any]]],
+        t: float,
+    ) -> bool:
+        """Store ``events`` only if ``guard`` (called first, inside the same transaction) says
+        so: a compare-and-set on the run and the events that say what it did are stored
+        together or not at all. False when the guard refused."""
+        return self._write(events, t, guard=guard)
+
     def _write(
-        self, events: list[tuple[EventType, dict[str, Any]]], t: float, only_if_open: bool = False
+        self,
+        events: list[tuple[EventType, dict[str, Any]]],
+        t: float,
+        only_if_open: bool = False,
+        guard: Callable[[], bool] | None = None,
     ) -> bool:
         with self._lock:
             try:
-                stored = self._store(events, t, only_if_open)
+                stored = self._store(events, t, only_if_open, guard)
             except IntegrityError:
                 # Someone else wrote to this run meanwhile (a run ended as lost while its
                 # orchestrator was only slow): continue after what is stored.
                 self._seq = self._last_seq()
-                stored = self._store(events, t, only_if_open)
+                stored = self._store(events, t, only_if_open, guard)
         for event in stored:
             self._publish(event)
         return bool(stored)
 
     def _store(
-        self, events: list[tuple[EventType, dict[str, Any]]], t: float, only_if_open: bool
+        self,
+        events: list[tuple[EventType, dict[str, Any]]],
+        t: float,
+        only_if_open: bool,
+        guard: Callable[[], bool] | None = None,
     ) -> list[RunEvent]:
         stored: list[RunEvent] = []
         with transaction.atomic():
+            if guard is not None and not guard():
+                return stored
             open_run = DrillRun.objects.filter(id=self.run_id, finished_at__isnull=True)
             if only_if_open and not open_run.select_for_update().exists():
                 return stored
             seq = self._seq
             for type, data in events:
                 seq += 1
+                # What a server or a library said may quote a credential: never stored.
+                data = redact_data(data)
                 stored.append(
                     RunEvent.objects.create(
                         run_id=self.run_id, seq=seq, type=str(type), t=t, data=data

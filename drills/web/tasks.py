@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_ready
 
-from injector.protocol import REGISTER_HOST_TASK
+from injector.protocol import REGISTER_HOST_TASK, Refusal
+
+logger = logging.getLogger(__name__)
 
 RUN_DRILL_TASK = "drillhall.run_drill"
 
@@ -22,9 +25,14 @@ def run_drill(run_key: str) -> str:
 @shared_task(name=REGISTER_HOST_TASK, ignore_result=True)
 def register_host(payload: dict[str, Any]) -> dict[str, Any]:
     """An agent announcing itself at start (see injector.agent); idempotent."""
-    from drills.web.hosts import register_agent
+    from drills.web.hosts import RegistrationError, register_agent_recorded
 
-    return register_agent(payload)
+    try:
+        return register_agent_recorded(payload)
+    except RegistrationError as exc:
+        # Said in the worker's log as a sentence, not as a task failure with a traceback.
+        logger.warning("host registration refused: %s", exc)
+        return Refusal(str(exc)).to_json()
 
 
 @worker_ready.connect

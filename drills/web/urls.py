@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.urls import path
 
 from drills.web.views import (
+    approval_pages,
+    audit_log,
     editor,
     editor_api,
     killswitch,
@@ -40,6 +42,8 @@ urlpatterns = [
     path("runs/<int:run_id>/", run_pages.run_detail, name="run-detail"),
     path("runs/<int:run_id>/abort", run_pages.run_abort, name="run-abort"),
     path("runs/<int:run_id>/resume", run_pages.run_resume, name="run-resume"),
+    path("runs/<int:run_id>/approve", approval_pages.run_approve, name="run-approve"),
+    path("runs/<int:run_id>/decline", approval_pages.run_decline, name="run-decline"),
     path("runs/<int:run_id>/events", run_pages.run_events, name="run-events"),
     path("halt", killswitch.halt_view, name="halt-all"),
     path("halt/release", killswitch.release_view, name="halt-release"),
@@ -51,4 +55,7 @@ urlpatterns = [
         name="api-playbook-versions",
     ),
     path("schema/playbook.json", editor_api.playbook_schema, name="playbook-schema"),
+    path("audit/", audit_log.audit_log, name="audit-log"),
+    path("audit/export.csv", audit_log.audit_export_csv, name="audit-export-csv"),
+    path("audit/export.json", audit_log.audit_export_json, name="audit-export-json"),
 ]

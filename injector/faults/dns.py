@@ -34,7 +34,8 @@ STUB_MARK = 0xD7115353
 CHILD = "dnsstub"
 READY_FILE = "dnsstub.ready"
 ANSWERS = ("servfail", "nxdomain", "timeout")
-GLOB = re.compile(r"^[A-Za-z0-9*?._-]{1,253}$")  # the playbook's glob alphabet
+# The playbook's glob alphabet, never starting with '-' (it is an argument of the stub).
+GLOB = re.compile(r"^[A-Za-z0-9*?_.][A-Za-z0-9*?._-]{0,252}$")
 ALLOWED_PARAMS = {"pattern", "answer", "host"}
 
 
@@ -49,9 +50,10 @@ class DnsParams:
         if unknown:
             raise FaultError(f"network.dns: unknown params {sorted(unknown)}", True)
         pattern = params.get("pattern", "*")
-        if not isinstance(pattern, str) or not GLOB.match(pattern):
+        if not isinstance(pattern, str) or not GLOB.fullmatch(pattern):
+            shown = repr(pattern)[:80]
             raise FaultError(
-                f"network.dns: pattern must be a name glob like *.shop.internal, got {pattern!r}",
+                f"network.dns: pattern must be a name glob like *.shop.internal, got {shown}",
                 True,
             )
         answer = params.get("answer")
@@ -89,7 +91,7 @@ class DnsFault(Fault):
     def stub_argv(self) -> list[str]:
         return [
             sys.executable, "-m", "injector.dnsstub",
-            "--pattern", self.params.pattern,
+            f"--pattern={self.params.pattern}",  # glued: never read as an option of its own
             "--answer", self.params.answer,
             "--mark", hex(STUB_MARK),
             "--ready", str(self.workdir / READY_FILE),

@@ -11,6 +11,7 @@ Clients inside the target's own namespace, and IPv6 clients, reach the service d
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from injector import nft
@@ -19,6 +20,8 @@ from injector.protocol import FaultSpec
 from injector.proxy.redirect import RedirectFault, check_params, integer, number
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+# A request-line path: printable ASCII, no spaces (the playbook model checks the same).
+PATH = re.compile(r"^/[\x21-\x7e]{0,1023}$")
 
 
 class HttpErrorFault(RedirectFault):
@@ -32,9 +35,12 @@ class HttpErrorFault(RedirectFault):
         self.status = integer(self.kind, "status", p.get("status", 503), low=400, high=599)
         self.share = number(self.kind, "share", p.get("share", 100.0), low=0.0, high=100.0)
         path = p.get("path", "/")
-        if not isinstance(path, str) or not path.startswith("/") or any(c.isspace() for c in path):
+        if not isinstance(path, str) or not PATH.fullmatch(path):
+            shown = repr(path)[:80]
             raise FaultError(
-                f"{self.kind}: path must be a prefix starting with /, got {path!r}", True
+                f"{self.kind}: path must be a URL path prefix starting with / (printable ASCII, "
+                f"no spaces), got {shown}",
+                True,
             )
         self.path = path
         abort = p.get("abort", False)

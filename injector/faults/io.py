@@ -39,6 +39,13 @@ MOUNT_WAIT = 10.0
 FUSERMOUNT_TIMEOUT = 10.0
 MAX_DELAY = 3600.0
 MOUNTINFO = Path("/proc/self/mountinfo")
+# The kernel's own file systems: a FUSE layer there would stand between every process (this
+# agent included) and the kernel's view of processes and devices.
+KERNEL_FILESYSTEMS = ("/proc", "/sys", "/dev")
+
+
+def under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,12 @@ class IoParams:
         path = os.path.normpath(path)
         if path == "/" or path.startswith("//"):
             raise FaultError(f"{kind}: refusing to mount over {path!r}", True)
+        if any(under(path, top) for top in KERNEL_FILESYSTEMS):
+            raise FaultError(
+                f"{kind}: {path} is in one of the kernel's file systems "
+                f"({', '.join(KERNEL_FILESYSTEMS)}); name an application's directory",
+                True,
+            )
         ops = params.get("operations", list(OPERATIONS))
         if (
             not isinstance(ops, list)
@@ -193,6 +206,17 @@ class _IoFault(Fault):
         mount_point = os.path.realpath(self.params.path)
         if mount_point == "/" or not os.path.isdir(mount_point):
             raise FaultError(f"{self.kind}: {self.params.path} is not an existing directory", True)
+        state = os.path.realpath(self.workdir.parents[1])
+        if under(mount_point, state) or under(state, mount_point):
+            # Faults over the agent's own ledger and records: it could no longer revert them.
+            raise FaultError(
+                f"{self.kind}: {mount_point} holds the agent's state ({state}); refusing to "
+                "mount over it",
+                True,
+            )
+        if any(under(mount_point, top) for top in KERNEL_FILESYSTEMS):
+            # Reached through a symlink: the path given was checked before it was resolved.
+            raise FaultError(f"{self.kind}: {mount_point} is in a kernel file system", True)
         stacked = mounts_at(mount_point)
         others = [
             m for m in stacked if m.source.startswith(FSNAME_PREFIX) and m.source != self.fsname

@@ -9,7 +9,6 @@ the table before it stops the proxy (no client is redirected to a dying proxy).
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from abc import abstractmethod
@@ -131,7 +130,7 @@ class RedirectFault(Fault):
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port_file.unlink(missing_ok=True)
         argv = [sys.executable, "-m", "injector.proxy", *args, "--port-file", str(self.port_file)]
-        children.spawn(self.workdir, CHILD, argv, netns=self.netns, env=_child_env())
+        children.spawn(self.workdir, CHILD, argv, netns=self.netns)
         deadline = time.monotonic() + PROXY_START_TIMEOUT
         while time.monotonic() < deadline:
             port = self.read_port()
@@ -171,10 +170,3 @@ class RedirectFault(Fault):
 
     def netns_missing(self) -> bool:
         return nft.netns_missing(self.netns)
-
-
-def _child_env() -> dict[str, str]:
-    # The child must import this very package, wherever the agent runs from.
-    root = str(Path(__file__).resolve().parents[2])
-    current = os.environ.get("PYTHONPATH")
-    return {"PYTHONPATH": f"{root}{os.pathsep}{current}" if current else root}

@@ -209,6 +209,9 @@
     error: function (d) {
       setReason("error: " + (d.message || ""));
     },
+    approval: function (d) {
+      showApproval(d);
+    },
     result: function (d) {
       setState(d.state);
       Object.keys(d.verdicts || {}).forEach(function (name) {
@@ -233,7 +236,7 @@
       return;
     }
     run.state = state;
-    view.state.textContent = state;
+    view.state.textContent = stateLabel(state);
     view.state.className = "badge big state-" + String(state).replace(/ /g, "-");
     root.dataset.state = state;
     if (TERMINAL.has(state)) {
@@ -244,6 +247,30 @@
       if (view.resumeForm) {
         view.resumeForm.hidden = true;
       }
+    }
+  }
+
+  function stateLabel(state) {
+    return String(state).replace(/_/g, " ");
+  }
+
+  // The approval card of a run that faults protected hosts: the decision, once it is made.
+  function showApproval(d) {
+    const card = document.getElementById("approval");
+    if (!card || !d.decision || d.decision === "requested") {
+      return;
+    }
+    card.dataset.decision = d.decision;
+    const status = document.getElementById("approval-status");
+    if (status) {
+      status.textContent = d.decision === "approved"
+        ? "Approved by " + d.by + " at " + String(d.approved_at || "").replace("T", " ").slice(0, 19) +
+          " UTC for " + d.playbook + " v" + d.version + ", content sha256 " + d.content_hash + "."
+        : "Not approved: " + (d.message || d.decision) + ".";
+    }
+    const actions = document.getElementById("approval-actions");
+    if (actions) {
+      actions.remove();
     }
   }
 
@@ -448,7 +475,9 @@
   function summary(type, d) {
     switch (type) {
       case "state":
-        return (d.previous ? d.previous + " → " : "") + d.state;
+        return (d.previous ? stateLabel(d.previous) + " → " : "") + stateLabel(d.state);
+      case "approval":
+        return d.message || d.decision;
       case "step_started":
         return "step " + (d.path || d.step) + " " + (d.name ? "“" + d.name + "” " : "") + "started" +
           (d.fault ? ": " + d.fault + " on " + (d.host || d.target) : "") +

@@ -6,6 +6,7 @@ directory, exactly as `make demo` starts them.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -50,7 +51,29 @@ def manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
     return out.stdout
 
 
+# The person `drillhall run` acts as (DRILLHALL_USER, set by stack_env): the first admin of a
+# fresh install, made in each test database by ensure_cli_user.
+CLI_USER = "e2e"
+_CLI_USER_MADE: set[str] = set()
+
+
+def ensure_cli_user(env: dict[str, str]) -> None:
+    """Make CLI_USER an admin in ``env``'s database (migrating it first), once per file."""
+    database = env.get("DRILLHALL_SQLITE_PATH", "")
+    if database in _CLI_USER_MADE:
+        return
+    manage(
+        env, "shell", "-c",
+        "from django.core.management import call_command; "
+        "call_command('migrate', verbosity=0, interactive=False); "
+        f"call_command('grant', {CLI_USER!r}, 'admin', '--create')",
+    )  # fmt: skip
+    _CLI_USER_MADE.add(database)
+
+
 def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    if args[:1] == ("run",):
+        ensure_cli_user(env)
     return subprocess.run(
         [sys.executable, "-m", "drills.cli.main", *args],
         cwd=ROOT,
@@ -151,6 +174,12 @@ class Stack:
         cli(self.env, "lab", "down")
 
 
+# A DSN with no password: a lab address where no PostgreSQL listens (canaries fail harmlessly).
+PROBE_DSN = "host=10.77.0.4 port=5432 dbname=shop user=drill connect_timeout=2"
+PROBE_SECRET_ENV = "LAB_PG_DSN"
+PROBE_SECRET_NAME = "lab-pg"
+
+
 def stack_env(tmp: Path, redis_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -161,8 +190,19 @@ def stack_env(tmp: Path, redis_url: str) -> dict[str, str]:
         DRILLHALL_LEASE_SECONDS="4",
         DRILLHALL_RUN_LEASE_SECONDS="4",
         DRILLHALL_REAPER="true",  # the servers of a stack end lost runs, as in production
+        DRILLHALL_USER=CLI_USER,
         DJANGO_SETTINGS_MODULE="drillhall.settings",
         PYTHONPATH=str(ROOT),
+    )
+    # Named secrets as an operator would set them, so playbooks may use dsn_env and secret:
+    # one variable on the allowed list, one store of the orchestrator's alone.
+    store = tmp / "probe-secrets.json"
+    store.write_text(json.dumps({PROBE_SECRET_NAME: PROBE_DSN}))
+    store.chmod(0o600)
+    env.update(
+        DRILLHALL_PROBE_SECRET_ENV=PROBE_SECRET_ENV,
+        DRILLHALL_SECRETS_FILE=str(store),
+        **{PROBE_SECRET_ENV: PROBE_DSN},
     )
     return env
 

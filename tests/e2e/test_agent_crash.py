@@ -12,6 +12,7 @@ from tests.e2e.stack import (
     ROOT,
     Stack,
     checkout_status,
+    ensure_cli_user,
     nft_tables,
     ns_ping,
     proxy_processes,
@@ -32,6 +33,7 @@ def wait_for(predicate, timeout: float, interval: float = 0.2) -> float:  # type
 
 
 def test_sigkill_of_agent_worker_restores_traffic_within_the_lease(stack: Stack) -> None:
+    ensure_cli_user(stack.env)
     run = subprocess.Popen(
         [sys.executable, "-m", "drills.cli.main", "run", str(PLAYBOOK)],
         cwd=ROOT,
@@ -65,6 +67,7 @@ def test_sigkill_of_agent_worker_restores_traffic_within_the_lease(stack: Stack)
 
 
 def test_sigkill_of_agent_worker_stops_a_proxy_fault_and_its_process(stack: Stack) -> None:
+    ensure_cli_user(stack.env)
     run = subprocess.Popen(
         [sys.executable, "-m", "drills.cli.main", "run", str(HTTP_PLAYBOOK)],
         cwd=ROOT, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -19,12 +19,14 @@ from pathlib import Path
 
 import pytest
 from celery import Celery
+from django.conf import settings
 
 from drills.cli import workers
 from injector.faults.catalogue import build_fault
 from injector.janitor import Janitor
 from injector.ledger import EntryState, Ledger
 from injector.protocol import AgentTask, FaultSpec, RevertRequest, agent_task_id, new_run_key
+from injector.signing import ensure_agent_key, load_key
 from tests.browser import chromium_page
 from tests.conftest import free_port, server_redis_url
 from tests.e2e.stack import (
@@ -32,10 +34,12 @@ from tests.e2e.stack import (
     Stack,
     active_queues,
     cli,
+    ensure_cli_user,
     nft_tables,
     ns_ping,
     start_redis,
 )
+from tests.injector.agent_client import AgentClient
 
 LEASE = 4.0  # DRILLHALL_LEASE_SECONDS in the stack
 RUN_LEASE = 4.0  # DRILLHALL_RUN_LEASE_SECONDS in the stack
@@ -93,6 +97,7 @@ def db1_clean() -> bool:
 
 
 def start_run(env: dict[str, str], playbook: Path) -> subprocess.Popen[str]:
+    ensure_cli_user(env)
     return subprocess.Popen(
         [sys.executable, "-m", "drills.cli.main", "run", str(playbook)],
         cwd=ROOT,
@@ -269,7 +274,7 @@ def test_halt_reverts_every_fault_aborts_the_run_and_refuses_new_ones_until_rele
         wait_for(lambda: partitioned() and partitioned("dh-web", "10.77.0.4"), timeout=40)
         assert nft_tables("dh-db1") and nft_tables("dh-db2")
         halted_at = time.monotonic()
-        out = cli(stack.env, "halt", "--reason", "e2e kill switch")
+        out = cli(stack.env, "halt", "--reason", "e2e kill switch", "--as", "owner")
         assert out.returncode == 0, out.stderr + out.stdout
         assert "agent.db1" in out.stdout and "agent.db2" in out.stdout
 
@@ -294,7 +299,7 @@ def test_halt_reverts_every_fault_aborts_the_run_and_refuses_new_ones_until_rele
         assert "halted: e2e kill switch" in output and "fault applied" not in output
     finally:
         stop(run)
-        released = cli(stack.env, "release")
+        released = cli(stack.env, "release", "--as", "owner")
     assert released.returncode == 0 and "released" in released.stdout
 
     ok = start_run(stack.env, short)
@@ -321,8 +326,12 @@ def test_the_same_apply_delivered_twice_through_celery_applies_once(
     stack: Stack, clean_db1: None
 ) -> None:
     app = server_app(stack.env["REDIS_URL"])
+    # Signed as the orchestrator signs, with the key the stack's agent of db1 was given.
+    key = load_key(ensure_agent_key(settings.DRILLHALL_CREDENTIALS_DIR, "db1"))
+    db1 = AgentClient(app, "db1", key)
     run = new_run_key()
-    spec = partition_spec(run, lease=30).to_json()
+    assert db1.admit(run)["run"] == run
+    spec = db1.signed(AgentTask.APPLY, partition_spec(run, lease=30).to_json())
     fault_id = partition_spec(run).fault_id
     try:
         first, second = (
@@ -338,11 +347,7 @@ def test_the_same_apply_delivered_twice_through_celery_applies_once(
         assert entry is not None
         assert [h["state"] for h in entry.history] == ["applying", "applied"]
     finally:
-        revert = RevertRequest(fault_id).to_json()
-        done = app.send_task(
-            AgentTask.REVERT, args=[revert], queue="agent.db1", task_id=agent_task_id("db1")
-        )
-        assert done.get(timeout=20)["state"] == "reverted"
+        assert db1.call(AgentTask.REVERT, RevertRequest(fault_id).to_json())["state"] == "reverted"
         app.close()
     assert db1_clean()
 

@@ -17,7 +17,7 @@ import pytest
 from drills.cli.worker_pool import PoolState, process_start
 from tests.conftest import have_root, redis_up, require
 from tests.conftest import test_redis_url as tests_redis_url
-from tests.e2e.stack import ROOT, cli, nft_tables, stack_env
+from tests.e2e.stack import ROOT, cli, ensure_cli_user, nft_tables, stack_env
 
 EXAMPLE = ROOT / "examples" / "partition-demo.yaml"
 LONG_PARTITION = ROOT / "tests" / "fixtures" / "playbooks" / "e2e" / "long-partition.yaml"
@@ -37,6 +37,7 @@ def lab_env(tmp_path: Path) -> dict[str, str]:
 
 
 def run_cli(env: dict[str, str], playbook: Path) -> subprocess.Popen[str]:
+    ensure_cli_user(env)
     return subprocess.Popen(
         [sys.executable, "-m", "drills.cli.main", "run", str(playbook), "--quiet"],
         cwd=ROOT,

@@ -127,3 +127,28 @@ def test_entering_a_missing_namespace_is_a_clear_error() -> None:
     require(have_root(), "needs root")
     with pytest.raises(NetnsError, match="does not exist"):
         run_in_netns("dhprobe-no-such-namespace", lambda: None, timeout=5)
+
+
+def test_entering_a_namespace_starts_no_program(namespace: str) -> None:
+    # A probe from a host enters its namespace; looking libc up with ctypes.util.find_library
+    # ran /sbin/ldconfig (as root, with the orchestrator's whole environment) the first time.
+    import os
+    import subprocess
+    import sys
+
+    from ebpf.collector import CollectorUnavailable
+    from ebpf.process_exec import ProcessExec
+
+    witness = ProcessExec()
+    try:
+        witness.attach()
+    except CollectorUnavailable as exc:
+        require(False, f"process_exec unavailable: {exc}")
+    try:
+        code = f"from ebpf.netns import run_in_netns; run_in_netns({namespace!r}, lambda: None)"
+        child = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30)
+        assert child.returncode == 0, child.stderr
+        started = [e for e in witness.read() if e.descends_from({os.getpid()})]
+    finally:
+        witness.close()
+    assert [e.filename for e in started] == [sys.executable], [e.describe() for e in started]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from drills.engine.plan import HostInfo, PlanError, resolve_plan
+from drills.engine.plan import HostInfo, Plan, PlanError, resolve_plan
 from drills.playbook.errors import PlaybookError
 from drills.playbook.model import FAULTS
 from drills.playbook.parser import parse_file, parse_playbook
@@ -238,7 +238,6 @@ limits: {max_targets: 2}
         "count 9 is larger than the group role=db (5 hosts)",
         # One host named outright (vault) passes the parser; the selector adds three.
         "the plan faults 4 hosts (vault, db1, db2, db3), more than limits.max_targets (2)",
-        "host 'vault' is protected",
     ]
     for needle in expected:
         assert any(needle in problem for problem in problems), (needle, problems)
@@ -294,16 +293,30 @@ def test_the_parser_times_a_drill_as_the_planner_does() -> None:
         plan_of(TIMED_STEPS.format(first="30001ms"), "limits: {max_duration: 80s}\n")
 
 
-def test_protected_host_is_planned_once_approved() -> None:
+def test_a_protected_host_is_planned_and_named_for_an_approval() -> None:
     text = HEAD.replace("app: {host: web}", "app: {host: vault}") + (
         "steps:\n  - {fault: stress.cpu, target: app, cores: 1, duration: 5s}\n"
     )
-    playbook = parse_playbook(text)
 
-    with pytest.raises(PlanError, match="protected"):
-        resolve_plan(playbook, fixture_inventory())
-    plan = resolve_plan(playbook, fixture_inventory(), approved_protected=True)
+    plan = resolve_plan(parse_playbook(text), fixture_inventory())
+
     assert plan.hosts == ("vault",)
+    assert plan.protected == ("vault",)
+    assert (
+        "host 'vault' is protected: a run waits until an approver of the playbook's team, "
+        "who is not the person who started it, approves it"
+    ) in plan.warnings
+    assert Plan.from_dict(plan.to_dict()).protected == ("vault",)
+
+
+def test_a_plan_without_protected_hosts_needs_no_approval() -> None:
+    plan = plan_of("  - {fault: stress.cpu, target: app, cores: 1, duration: 5s}\n")
+
+    assert plan.protected == ()
+    # A plan stored before approvals existed reads back as needing none.
+    stored = plan.to_dict()
+    del stored["protected"]
+    assert Plan.from_dict(stored).protected == ()
 
 
 def test_host_info_defaults_keep_the_old_positional_form() -> None:

@@ -23,7 +23,7 @@ PLAYBOOKS = [
 
 @pytest.mark.parametrize("path", PLAYBOOKS, ids=lambda p: p.stem)
 def test_a_stored_plan_reads_back_equal(path: Path) -> None:
-    plan = resolve_plan(parse_file(path), fixture_inventory(), approved_protected=True)
+    plan = resolve_plan(parse_file(path), fixture_inventory())
     stored = json.loads(json.dumps(plan.to_dict()))  # what a JSONField holds
     assert Plan.from_dict(stored) == plan
     assert Plan.from_dict(stored).to_dict() == plan.to_dict()

@@ -1,5 +1,6 @@
-"""Halt all, on the agent's side, against a real Redis (database 9): the flag, refusals,
-late broadcasts, and the janitor that obeys the flag without any message."""
+"""Halt all, on the agent's side, against a real Redis (the tests' database): the flag and the
+released marker, refusals, late broadcasts, and the janitor that obeys the flag without any
+message. What the agent keeps across restarts is in test_halt_copy.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 import redis
 
 from injector.faults.fault import FaultError
-from injector.halt import HALT_KEY, HaltFlag, HaltState, HaltUnknown
+from injector.halt import HALT_KEY, HaltFlag, HaltRelease, HaltState, HaltUnknown
 from injector.host import HostAgent
 from injector.janitor import Janitor
 from injector.ledger import Ledger
@@ -25,10 +26,12 @@ def flag(needs_redis: str) -> Iterator[HaltFlag]:
     # A key of its own: the e2e stack and the web tests use the real one in this database.
     f = HaltFlag.from_url(needs_redis, key=f"{HALT_KEY}:test")
     f.clear()
+    f.forget_release()
     try:
         yield f
     finally:
         f.clear()
+        f.forget_release()
         f.close()
 
 
@@ -57,6 +60,23 @@ def test_flag_round_trips_reason_time_and_author(flag: HaltFlag) -> None:
     assert flag.clear() is False
 
 
+def test_a_release_lifts_its_halt_and_records_it_but_never_a_later_halt(flag: HaltFlag) -> None:
+    flag.set("first", now=1000.0)
+    assert flag.release(HaltRelease(1000.0, "ada", 1001.0)) is True
+    assert flag.get() is None and flag.released() == HaltRelease(1000.0, "ada", 1001.0)
+    flag.set("second", now=2000.0)
+    assert flag.release(HaltRelease(1000.0, "slow", 1002.0)) is False  # late: not this one
+    assert flag.get() is not None
+    assert flag.released() == HaltRelease(1000.0, "ada", 1001.0)  # the marker never goes back
+    assert flag.release(HaltRelease(2000.0, "ada", 2001.0), lift=False) is False
+    assert flag.get() is not None and flag.released() == HaltRelease(2000.0, "ada", 2001.0)
+
+
+def test_a_foreign_release_marker_releases_nothing(flag: HaltFlag) -> None:
+    flag.client.set(flag.released_key, "not json")
+    assert flag.released() is None
+
+
 def test_a_foreign_value_under_the_key_still_means_halted(flag: HaltFlag) -> None:
     flag.client.set(flag.key, "not json")
     state = flag.get()
@@ -72,12 +92,15 @@ def test_an_unreachable_redis_is_unknown_not_released() -> None:
 def test_apply_is_refused_permanently_while_halted(
     agent: HostAgent, system: FakeSystem, flag: HaltFlag
 ) -> None:
-    flag.set("game day stopped")
+    state = flag.set("game day stopped")
     with pytest.raises(FaultError, match="halted: game day stopped") as err:
         agent.apply(fake_spec().to_json())
     assert err.value.permanent
     assert system.apply_calls == [] and agent.ledger.active() == []
-    flag.clear()
+    flag.clear()  # a key gone is not a release: the agent kept the halt
+    with pytest.raises(FaultError, match="halted: game day stopped"):
+        agent.apply(fake_spec().to_json())
+    flag.release(HaltRelease(state.since, "ada"))
     assert agent.apply(fake_spec().to_json())["state"] == "applied"
 
 
@@ -103,33 +126,34 @@ def test_halt_message_reverts_everything(agent: HostAgent, system: FakeSystem) -
 def test_a_late_halt_message_after_release_does_nothing(
     agent: HostAgent, system: FakeSystem, flag: HaltFlag
 ) -> None:
+    flag.release(HaltRelease(123.0, "ada"))  # the halt of 123.0 was released
     agent.apply(fake_spec().to_json())  # a new run after the release
-    result = agent.halt(since=123.0)  # the old broadcast, delivered late
+    result = agent.halt(since=123.0, reason="old")  # the old broadcast, delivered late
     assert result["released"] is True and result["reverted"] == []
-    assert system.applied == {"r1-s1-a1"}
-    flag.set("again")
-    assert agent.halt(since=124.0)["reverted"] == ["r1-s1-a1"]
+    assert system.applied == {"r1-s1-a1"} and agent.halts.copy.get() is None
+    flag.set("again", now=124.0)
+    assert agent.halt(since=124.0, reason="again")["reverted"] == ["r1-s1-a1"]
 
 
 def test_the_supervisor_janitor_obeys_the_flag_without_a_message(
     tmp_path: Path, system: FakeSystem, flag: HaltFlag, needs_redis: str
 ) -> None:
-    args = argparse.Namespace(host="db1", redis_url=needs_redis)
-    sup = Supervisor(args, tmp_path)
-    sup.halt_flag = flag
+    sup = Supervisor(argparse.Namespace(host="db1", redis_url=needs_redis), tmp_path, flag)
     sup.janitor = Janitor(sup.ledger, system.factory)
-    agent = HostAgent("db1", None, sup.ledger, system.factory)  # no flag: applies anything
-    agent.apply(fake_spec(lease=60).to_json())
+    worker = HostAgent("db1", None, sup.ledger, system.factory, halt_flag=flag)
+    worker.apply(fake_spec(lease=60).to_json())
     assert sup.obey_halt() == []  # not halted: the lease is what counts
     assert system.applied == {"r1-s1-a1"}
-    flag.set("stop")
+    state = flag.set("stop")
     assert sup.obey_halt() == ["r1-s1-a1"]
     assert system.applied == set()
-    # An agent that applies anyway (it missed everything) is reverted on the next sweep.
-    agent.apply(fake_spec(step=2, lease=60).to_json())
-    assert sup.obey_halt() == ["r1-s2-a1"]
+    # The supervisor kept the halt where its worker looks: the worker refuses without Redis.
     flag.clear()
-    agent.apply(fake_spec(step=3, lease=60).to_json())
+    with pytest.raises(FaultError, match="halted: stop"):
+        HostAgent("db1", None, sup.ledger, system.factory).apply(fake_spec(step=2).to_json())
+    flag.release(HaltRelease(state.since, "ada"))
+    assert sup.obey_halt() == []
+    worker.apply(fake_spec(step=3, lease=60).to_json())
     assert sup.obey_halt() == [] and system.applied == {"r1-s3-a1"}
 
 
@@ -137,7 +161,7 @@ def test_the_supervisor_janitor_does_nothing_when_redis_is_gone(
     tmp_path: Path, system: FakeSystem
 ) -> None:
     args = argparse.Namespace(host="db1", redis_url=f"redis://127.0.0.1:{closed_port()}/9")
-    sup = Supervisor(args, tmp_path)
+    sup = Supervisor(args, tmp_path)  # nothing kept in tmp_path either
     sup.janitor = Janitor(sup.ledger, system.factory)
     HostAgent("db1", None, sup.ledger, system.factory).apply(fake_spec(lease=60).to_json())
     assert sup.obey_halt() == []

@@ -6,13 +6,15 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from injector.faults.fault import FaultError
 from injector.host import HostAgent
 from injector.ledger import EntryState, Ledger
-from injector.protocol import FaultSpec, RevertRequest
+from injector.protocol import AgentTask, FaultSpec, RevertRequest, RunTicket
+from injector.signing import ensure_agent_key, load_key, sign
 from tests.conftest import enrolled
 from tests.injector.fakes import FakeSystem, fake_spec
 from tests.injector.netlab import NetPair
@@ -161,11 +163,21 @@ def test_celery_tasks_apply_once_and_revert_a_real_partition(
     monkeypatch.setenv("DRILLHALL_AGENT_HOST", own_user)
     monkeypatch.setenv("DRILLHALL_AGENT_NETNS", netpair.a)
     monkeypatch.setenv("DRILLHALL_AGENT_STATE", str(tmp_path / "ledger"))
-    spec = FaultSpec("8", 1, 1, "network.partition",
-                     {"peers": [netpair.addr_b], "host": own_user}, 30).to_json()  # fmt: skip
+    key_file = ensure_agent_key(tmp_path / "credentials", own_user)
+    monkeypatch.setenv("DRILLHALL_AGENT_KEY_FILE", str(key_file))
+
+    def signed(task: AgentTask, body: dict[str, Any]) -> dict[str, Any]:
+        # As the orchestrator sends it (injector.gate refuses anything else).
+        return sign(load_key(key_file), task, own_user, body, time.time() + 60).to_json()
+
+    ticket = RunTicket("8", own_user, 30, time.time() + 600).to_json()
+    assert agent_app.admit_run.apply(args=[signed(AgentTask.ADMIT, ticket)]).get()["run"] == "8"
+    spec = signed(AgentTask.APPLY, FaultSpec("8", 1, 1, "network.partition",
+                  {"peers": [netpair.addr_b], "host": own_user}, 30).to_json())  # fmt: skip
 
     def revert(fault_id: str) -> dict[str, object]:
-        return agent_app.revert_fault.apply(args=[RevertRequest(fault_id).to_json()]).get()
+        request = signed(AgentTask.REVERT, RevertRequest(fault_id).to_json())
+        return agent_app.revert_fault.apply(args=[request]).get()
 
     first = agent_app.apply_fault.apply(args=[spec]).get()
     second = agent_app.apply_fault.apply(args=[spec]).get()
@@ -182,7 +194,8 @@ def test_celery_tasks_apply_once_and_revert_a_real_partition(
     assert revert("r8-s1-a1")["state"] == "reverted"
     assert revert("r8-s1-a9")["state"] == "unknown"
     # A malformed request is answered with the agent's sentence, never an exception's repr.
-    refused = agent_app.revert_fault.apply(args=[{"fault_id": "../etc"}]).get()
+    malformed = signed(AgentTask.REVERT, {"fault_id": "../etc"})
+    refused = agent_app.revert_fault.apply(args=[malformed]).get()
     assert refused["refused"]["permanent"] and "malformed" in refused["refused"]["message"]
     assert netpair.nft_tables(netpair.a) == []
     assert netpair.ping(netpair.b, netpair.a)

@@ -22,11 +22,11 @@ from injector.protocol import (
     Refusal,
     RenewRequest,
     RevertRequest,
-    agent_queue,
-    agent_task_id,
 )
+from injector.signing import ensure_agent_key, load_key
 from tests.conftest import enrolled
 from tests.conftest import test_redis_url as broker_url
+from tests.injector.agent_client import AgentClient
 from tests.injector.netlab import NetPair
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -98,10 +98,12 @@ def test_agent_reverts_on_its_own_when_the_worker_dies(
     PartitionFault(leftover, netpair.a).apply()
     assert netpair.nft_tables(netpair.a) == ["drillhall_r9_s1"]
 
+    key_file = ensure_agent_key(tmp_path / "credentials", HOST)
+    agent = AgentClient(client, HOST, load_key(key_file))
     with supervisor_log.open("w") as log_file:
         supervisor = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "injector.supervisor", "--host", HOST, "--netns", netpair.a,
-             "--state-dir", str(state), "--redis-url", broker_url()],
+             "--state-dir", str(state), "--redis-url", broker_url(), "--key-file", str(key_file)],
             cwd=PROJECT_ROOT, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
@@ -109,11 +111,8 @@ def test_agent_reverts_on_its_own_when_the_worker_dies(
         assert read_pid(state / "supervisor.pid") == supervisor.pid
         assert netpair.nft_tables(netpair.a) == []  # start-up reverted the leftover
 
-        def call(task: AgentTask, request: dict[str, object]) -> dict[str, object]:
-            result = client.send_task(
-                task, args=[request], queue=agent_queue(HOST), task_id=agent_task_id(HOST)
-            )
-            return result.get(timeout=20)  # type: ignore[no-any-return]
+        call = agent.call
+        assert agent.admit("1")["run"] == "1"
 
         # Refusals come back as a Refusal reply with the agent's sentence.
         refused = Refusal.from_reply(

@@ -23,6 +23,7 @@ import redis
 
 from injector.host import Registration, netns_ipv4, parse_label, parse_service
 from injector.protocol import REGISTER_QUEUE
+from injector.signing import ensure_agent_key
 from tests.conftest import enrolled, have_root, require, run
 from tests.conftest import test_redis_url as broker_url
 
@@ -126,8 +127,9 @@ def test_agent_registers_its_host_and_again_after_a_worker_restart(
         "-n", f"{QUEUE}@%h", "--without-gossip", "--without-mingle", "-l", "INFO",
     ])  # fmt: skip
     agent_state = tmp_path / "agent"
+    key_file = ensure_agent_key(tmp_path / "credentials", HOST)
     procs.start("agent", [
-        sys.executable, "-m", "injector.supervisor", "--host", HOST,
+        sys.executable, "-m", "injector.supervisor", "--host", HOST, "--key-file", str(key_file),
         "--state-dir", str(agent_state), "--redis-url", broker_url(),
         "--address", "127.0.0.9", "--label", "role=web", "--label", "zone=a",
         "--service", "app:8080:http",
@@ -140,18 +142,22 @@ def test_agent_registers_its_host_and_again_after_a_worker_restart(
     assert row["services"] == [("app", 8080, "http")]
     assert row["protected"] == 0
 
-    # An operator protects the host; a restarted worker registers again and keeps that.
+    # An admin protects the host and moves it; a restarted worker registers again with its
+    # old address: the registration cannot move the host back, and says so in the log.
     with sqlite3.connect(db, timeout=5) as conn:
         conn.execute(
             "UPDATE drills_host SET protected = 1, address = '127.0.0.1' WHERE name = ?", (HOST,)
         )
     worker_pid = int((agent_state / "worker.pid").read_text())
     os.kill(worker_pid, signal.SIGKILL)
-    again = wait_for(
-        lambda: (r := host_row(db)) is not None and r["address"] == "127.0.0.9" and r, timeout=60
+    refused = (
+        f"host registration refused: a registration for the known host {HOST} was refused: "
+        "it would change its address from 127.0.0.1 to 127.0.0.9"
     )
-    assert again, procs.logs()
-    assert again["protected"] == 1
+    orchestrator_log = tmp_path / "orchestrator.log"
+    assert wait_for(lambda: refused in orchestrator_log.read_text(), timeout=60), procs.logs()
+    again = host_row(db)
+    assert again is not None and again["address"] == "127.0.0.1" and again["protected"] == 1
 
 
 def test_labels_and_services_from_the_command_line_are_checked() -> None:

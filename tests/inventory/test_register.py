@@ -8,6 +8,7 @@ import pytest
 
 from drills.engine.plan import HostInfo
 from drills.web.hosts import (
+    MoveRefused,
     RegistrationError,
     ServiceSpec,
     inventory_snapshot,
@@ -52,10 +53,45 @@ def test_agent_registration_twice_changes_nothing() -> None:
 def test_agent_registration_never_clears_protected() -> None:
     register_agent(PAYLOAD)
     Host.objects.filter(name="db1").update(protected=True)
-    result = register_agent({**PAYLOAD, "address": "10.77.0.30"})
+    result = register_agent({**PAYLOAD, "labels": {"role": "primary"}})
     host = Host.objects.get(name="db1")
     assert host.protected is True and result["protected"] is True
-    assert host.address == "10.77.0.30"
+    assert host.labels == {"role": "primary"}
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"address": "10.77.0.30"}, "its address from 10.77.0.3 to 10.77.0.30"),
+        ({"queue": "agent.db2"}, "its agent queue from agent.db1 to agent.db2"),
+        ({"netns": "dh-evil"}, "its network namespace from dh-db1 to dh-evil"),
+        ({"netns": ""}, "its network namespace from dh-db1 to none"),
+    ],
+)
+def test_agent_registration_cannot_move_a_known_host(change: dict[str, str], said: str) -> None:
+    register_agent(PAYLOAD)
+    with pytest.raises(MoveRefused) as refused:
+        register_agent({**PAYLOAD, **change, "labels": {"role": "evil"}, "services": []})
+    message = str(refused.value)
+    assert message.startswith("a registration for the known host db1 was refused")
+    assert said in message and "an admin edits host db1 in the admin site" in message
+    host = Host.objects.get(name="db1")  # nothing of the refused registration was stored
+    assert (host.address, host.agent_queue, host.netns) == ("10.77.0.3", "agent.db1", "dh-db1")
+    assert host.labels == {"role": "db"}
+
+
+def test_a_move_made_in_the_admin_is_what_the_agent_must_then_say() -> None:
+    register_agent(PAYLOAD)
+    Host.objects.filter(name="db1").update(address="10.77.0.30")  # an admin moved it
+    with pytest.raises(MoveRefused, match="its address from 10.77.0.30 to 10.77.0.3"):
+        register_agent(PAYLOAD)
+    assert register_agent({**PAYLOAD, "address": "10.77.0.30"})["address"] == "10.77.0.30"
+
+
+def test_a_new_host_is_still_added_by_its_agent() -> None:
+    register_agent(PAYLOAD)
+    result = register_agent({**PAYLOAD, "host": "db3", "address": "10.77.0.9", "netns": ""})
+    assert result["created"] is True and Host.objects.count() == 2
 
 
 def test_protected_in_a_payload_is_refused_not_applied() -> None:
@@ -150,3 +186,30 @@ def test_snapshot_carries_labels_and_services_for_the_planner() -> None:
     assert [(s.name, s.port, s.kind) for s in db1.services] == [("redis", 6379, "redis")]
     assert snapshot["web"].services == ()
     assert snapshot["web"].queue == "agent.web"
+
+
+def test_a_refused_move_is_said_in_the_log_and_audited_as_an_agent_registration(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from drills.web import tasks
+    from drills.web.audit import content_hash
+    from drills.web.models import AuditEntry
+    from injector.protocol import Refusal
+
+    tasks.register_host(PAYLOAD)  # the Celery task's body, as the orchestrator worker runs it
+    moved = {**PAYLOAD, "address": "10.9.9.9"}
+    with caplog.at_level("WARNING", logger="drills.web.tasks"):
+        reply = Refusal.from_reply(tasks.register_host(moved))
+    sentence = (
+        "a registration for the known host db1 was refused: it would change its address from "
+        "10.77.0.3 to 10.9.9.9. Registration can add a host but not move one; to move it on "
+        "purpose, an admin edits host db1 in the admin site (Hosts)"
+    )
+    assert reply is not None and reply.message == sentence
+    assert caplog.messages == [f"host registration refused: {sentence}"]
+    entry = AuditEntry.objects.filter(action="agent_register").order_by("-id").first()
+    assert entry is not None and entry.summary.startswith(
+        f"refused a registration: {sentence}"[:300]
+    )
+    assert entry.content_hash == content_hash(moved) and entry.object_id == "db1"
+    assert Host.objects.get(name="db1").address == "10.77.0.3"

@@ -1,6 +1,6 @@
 """Endpoints written as text: ports inside URLs, HOST:PORT and DSNs are checked, and the error
 points at the port; URLs are http(s) only without credentials, DSNs name no local file or
-socket, host names and DNS names are names."""
+socket and hold no password, host names and DNS names are names."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ VALID = [
     (HostPort, "[fd00::3]:26379"),
     (HostPort, "db1:0006379"),  # leading zeros: still 6379, as a client would read it
     (PostgresDsn, "postgresql://drill@10.77.0.9/shop"),
-    (PostgresDsn, "postgres://drill:pw@db1:5432,db2:5433/shop?sslmode=disable"),
+    (PostgresDsn, "postgres://drill@db1:5432,db2:5433/shop?sslmode=disable"),
     (PostgresDsn, "postgresql://db1/shop?host=db2&sslmode=verify-full&application_name=x"),
     (PostgresDsn, "host=db1,db2 port='5432,5433' dbname=shop"),
-    (PostgresDsn, "hostaddr=10.77.0.9 user=drill password='it\\'s' options='-c search_path=a'"),
+    (PostgresDsn, "hostaddr=10.77.0.9 user=drill application_name='it\\'s' options='-c x=a'"),
     (Host, "db1"),
     (Host, "fd00::3"),
     (Host, "10.77.0.3"),
@@ -105,6 +105,12 @@ REFUSED = [
     (PostgresDsn, "host=db1 dbname='host=evil passfile=/x'", "'host=evil", "not another conn"),
     (PostgresDsn, "host=db1 port", "port", "missing '=' after 'port'"),
     (PostgresDsn, "host='db1", "'db1", "unterminated quoted string"),
+    # A password is named (dsn_env, secret), never written: the error points at it.
+    (PostgresDsn, "postgresql://shop:hunter2@db1/shop", "hunter2@", "a password is written"),
+    (PostgresDsn, "postgresql://shop:@db1/shop", "@db1", "a password is written"),
+    (PostgresDsn, "host=db1 password=hunter2", "hunter2", "a password is written"),
+    (PostgresDsn, "host=db1 password = 'a b'", "'a b'", "a password is written"),
+    (PostgresDsn, "postgresql://db1/shop?password=hunter2", "hunter2", "a password is written"),
 ]
 
 

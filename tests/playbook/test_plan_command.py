@@ -93,7 +93,18 @@ def test_refused_plan_exits_4_and_lists_the_problems(env: dict[str, str], tmp_pa
 
     assert result.returncode == 4
     assert "host 'db9', which is not in the inventory" in result.stderr
-    assert "host 'vault' is protected" in result.stderr
+
+
+def test_a_protected_host_is_planned_with_a_warning_that_a_run_waits_for_approval(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    risky = tmp_path / "risky.yaml"
+    risky.write_text(DEMO.read_text().replace("db: {host: db1}", "db: {host: vault}"))
+
+    result = drillhall(env, str(risky))
+
+    assert result.returncode == 0, result.stderr
+    assert "  - host 'vault' is protected: a run waits until an approver" in result.stdout
 
 
 def test_a_drill_longer_than_its_limit_is_invalid_before_any_plan(
@@ -114,3 +125,34 @@ def test_a_drill_longer_than_its_limit_is_invalid_before_any_plan(
         f"{long}:23:15: the drill has run 15s when this fault ends, longer than " in result.stderr
     )
     assert "limits.max_duration (10s)" in result.stderr
+
+
+def test_plan_json_names_a_canarys_secret_and_holds_no_value(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "named.yaml"
+    path.write_text(
+        DEMO.read_text().replace(
+            "probes:\n",
+            "probes:\n  - name: orders\n    canary: {postgres: {dsn_env: SHOP_PG_DSN}}\n",
+            1,
+        )
+    )
+    result = drillhall({**env, "SHOP_PG_DSN": "postgresql://a:hunter2@db1/x"}, str(path), "--json")
+
+    assert result.returncode == 0, result.stderr
+    (orders,) = [p for p in json.loads(result.stdout)["probes"] if p["name"] == "orders"]
+    assert orders["params"] == {"store": "postgres", "dsn_env": "SHOP_PG_DSN"}
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_every_line_the_command_line_prints_is_redacted(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from drills.cli.main import say, say_err
+
+    say("connecting to postgresql://shop:hunter2@db1/shop")
+    say_err("FATAL: password=hunter2")
+    out, err = capsys.readouterr()
+    assert out == "connecting to postgresql://shop:<redacted>@db1/shop\n"
+    assert err == "FATAL: password=<redacted>\n"

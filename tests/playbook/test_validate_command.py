@@ -61,3 +61,18 @@ def test_every_example_validates() -> None:
     assert [line.split(": ok")[0] for line in result.stdout.splitlines()] == list(
         map(str, EXAMPLES)
     )
+
+
+def test_a_refused_value_is_echoed_with_its_control_characters_escaped(tmp_path: Path) -> None:
+    # The terminal of whoever validates must not run the playbook's escape sequences, and a
+    # newline in a value must not start a line that looks like another verdict.
+    path = tmp_path / "escapes.yaml"
+    path.write_text(DEMO.replace("name: partition-demo", 'name: "x\\e]0;pwned\\a\\nok: fine\\r"'))
+
+    result = validate(path)
+
+    assert result.returncode == 2
+    assert not [c for c in result.stderr if ord(c) < 32 and c != "\n"], repr(result.stderr)
+    lines = result.stderr.splitlines()
+    assert lines and all(line.startswith(f"{path}:") for line in lines), lines
+    assert "x\\x1b]0;pwned\\x07\\nok: fine\\r" in result.stderr

@@ -30,7 +30,15 @@ import pytest
 
 from drills.cli import workers
 from tests.conftest import free_port, have_root, require
-from tests.e2e.stack import LAB_HOSTS, ROOT, Stack, nft_tables, stack_env, start_redis
+from tests.e2e.stack import (
+    LAB_HOSTS,
+    ROOT,
+    Stack,
+    ensure_cli_user,
+    nft_tables,
+    stack_env,
+    start_redis,
+)
 
 TRIALS = int(os.environ.get("DRILLHALL_TRIALS", "20"))
 LEASE = 3.0  # fault leases and run leases in the trials' stack
@@ -131,6 +139,7 @@ def drill(stack: TrialStack, text: str, name: str) -> Path:
 
 
 def start_cli(stack: TrialStack, playbook: Path) -> subprocess.Popen[str]:
+    ensure_cli_user(stack.env)
     return subprocess.Popen(
         [sys.executable, "-m", "drills.cli.main", "run", str(playbook), "--quiet"],
         cwd=ROOT, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

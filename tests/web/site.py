@@ -30,10 +30,14 @@ from tests.e2e.stack import ROOT, manage, stack_env
 # One user, the checkout-partition playbook and one run of it with the id asked for.
 RUN_SEED = """
 import django; django.setup()
-from django.contrib.auth.models import User
-from drills.web.models import DrillRun, Playbook
+from django.contrib.auth.models import Group, User
+from drills.web.models import DrillRun, Membership, Playbook
 user = User.objects.create_user(%(username)r, password=%(password)r)
-playbook = Playbook.objects.create(name="checkout-partition", owner=user)
+# The user writes and runs the team's drills (author and operator, drills.web.roles).
+team = Group.objects.create(name="platform-team")
+for role in ("author", "operator"):
+    Membership.objects.create(user=user, team=team, role=role)
+playbook = Playbook.objects.create(name="checkout-partition", owner=user, team=team)
 version = playbook.save_version(open(%(yaml)r).read(), author=user)
 print(DrillRun.objects.create(id=%(run_id)d, version=version, started_by=user).id)
 """

@@ -97,7 +97,7 @@ def test_saving_the_same_text_makes_no_new_version(client, world: World):
 
 
 def test_new_page_offers_the_examples_with_their_descriptions(client, world: World):
-    client.force_login(world.outsider)
+    client.force_login(world.author)
     html = client.get(reverse("playbook-new")).content.decode()
     assert 'id="templates"' in html
     assert 'data-template="partition-demo"' in html
@@ -121,7 +121,7 @@ def test_new_playbook_is_named_by_its_metadata_and_owned_by_its_author(client, w
     assert response["Location"] == reverse("playbook-edit", args=["checkout-latency"])
     playbook = Playbook.objects.get(name="checkout-latency")
     assert playbook.owner == world.member
-    # metadata.owner names a group the author is in: the team may use it too.
+    # metadata.owner names a team where the author is an author: the playbook goes there.
     assert playbook.team == world.team
     version = playbook.latest_version()
     assert (version.number, version.content, version.message) == (1, text, "start")
@@ -130,7 +130,7 @@ def test_new_playbook_is_named_by_its_metadata_and_owned_by_its_author(client, w
 
 
 def test_new_playbook_with_a_taken_or_reserved_name_is_refused(client, world: World):
-    client.force_login(world.outsider)
+    client.force_login(world.author)
     response = client.post(reverse("playbook-new"), {"content": GOOD, "message": "steal"})
     assert response.status_code == 400
     assert "already exists" in response.content.decode()

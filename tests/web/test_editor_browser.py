@@ -20,11 +20,15 @@ BUNDLE = ROOT / "static" / "vendor" / "editor.bundle.js"
 
 SEED = """
 import django; django.setup()
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from drills.web.hosts import register_host
-from drills.web.models import Playbook
+from drills.web.models import Membership, Playbook
 user = User.objects.create_user("olive", password=%(password)r)
-playbook = Playbook.objects.create(name="checkout-partition", owner=user)
+# The user writes and runs the team's drills (author and operator, drills.web.roles).
+team = Group.objects.create(name="platform-team")
+for role in ("author", "operator"):
+    Membership.objects.create(user=user, team=team, role=role)
+playbook = Playbook.objects.create(name="checkout-partition", owner=user, team=team)
 playbook.save_version(open(%(yaml)r).read(), author=user, message="first")
 register_host("web", "10.77.0.2")
 register_host("db1", "10.77.0.3")

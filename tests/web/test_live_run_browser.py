@@ -54,16 +54,20 @@ objectives:
 
 SEED = """
 import django; django.setup()
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.db import connection
-from drills.web.models import Playbook
+from drills.web.models import Membership, Playbook
 # Run ids continue from a unique number: channel groups are named after them (see site.py).
 with connection.cursor() as cursor:
     cursor.execute(
         "INSERT INTO sqlite_sequence (name, seq) VALUES ('drills_drillrun', %%s)", [%(first_id)d]
     )
 user = User.objects.create_user("olive", password=%(password)r)
-playbook = Playbook.objects.create(name="live-watch", owner=user)
+# The user writes and runs the team's drills (author and operator, drills.web.roles).
+team = Group.objects.create(name="platform-team")
+for role in ("author", "operator"):
+    Membership.objects.create(user=user, team=team, role=role)
+playbook = Playbook.objects.create(name="live-watch", owner=user, team=team)
 playbook.save_version(%(yaml)r, author=user, message="first")
 """
 

@@ -91,7 +91,7 @@ def test_it_is_404_for_an_outsider(client, world: World, enqueue):
 
 
 def test_it_does_not_run_a_playbook_without_a_version(client, world: World, enqueue):
-    Playbook.objects.create(name="empty", owner=world.owner)
+    Playbook.objects.create(name="empty", owner=world.owner, team=world.team)
     client.force_login(world.owner)
     response = client.post(reverse("playbook-run", args=["empty"]))
     assert response.status_code == 302

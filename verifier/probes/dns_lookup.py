@@ -53,7 +53,12 @@ class DnsProbe:
 
     def __post_init__(self) -> None:
         # The model checks these; a plan built by other means must not get further either.
-        ipaddress.ip_address(self.server)  # ValueError: not an address
+        server = ipaddress.ip_address(self.server)  # ValueError: not an address
+        if isinstance(server, ipaddress.IPv6Address) and server.scope_id is not None:
+            # A scope names an interface of this machine, not a server the plan resolved.
+            raise ValueError(
+                f"{self.server!r} has a scope (the part after %); give the address alone"
+            )
         try:
             dns.name.from_text(self.query)
         except dns.exception.DNSException as exc:

@@ -16,7 +16,9 @@ bounded by libpq's ``connect_timeout``, which is whole seconds and at least 2.
 
 The canary connects with what its DSN says and nothing of the orchestrator's: the DSN may name
 no local file (``verifier.probes.pg_dsn``, checked again here on libpq's own reading of it), and
-the password comes from the DSN or not at all. libpq would otherwise fill a missing one from
+the password comes from the DSN or not at all. A DSN that holds a password is never in the
+playbook: the playbook names it (``dsn_env``, ``secret``) and the orchestrator looks it up when
+the probe is built (``verifier.probes.secret_refs``). libpq would otherwise fill a missing one from
 $PGPASSWORD, ~/.pgpass or a service file and send it to whatever server the playbook named.
 """
 
@@ -103,14 +105,28 @@ class _Deadline:
 NO_PASSFILE = "/nonexistent/drillhall-canary-reads-no-password-file"
 
 
-def connection_params(dsn: str, timeout: float) -> dict[str, Any]:
+def connection_params(dsn: str, timeout: float, dsn_from: str | None = None) -> dict[str, Any]:
     """The user's DSN with the canary's time bounds added; ValueError when it does not parse
-    or says what a canary may not (a local file, a socket path, no host)."""
+    or says what a canary may not (a local file, a socket path, no host).
+
+    ``dsn_from`` says where a DSN that may hold a password came from (the environment
+    variable SHOP_PG_DSN): its errors name that place and never quote the text, as libpq's
+    message would ('missing "=" after "..."')."""
     try:
         params: dict[str, Any] = conninfo_to_dict(dsn)
     except psycopg.Error as exc:
+        if dsn_from is not None:
+            raise ValueError(
+                f"the DSN in {dsn_from} is not a PostgreSQL connection string (not quoted "
+                "here: it may hold a password)"
+            ) from None
         raise ValueError(f"the dsn is not a PostgreSQL connection string: {exc}") from None
-    check_params(params)
+    try:
+        check_params(params)
+    except ValueError as exc:
+        if dsn_from is None:
+            raise
+        raise ValueError(f"the DSN in {dsn_from}: {exc}") from None
     # Given, even empty, libpq looks no further: not in $PGPASSWORD, a service file, ~/.pgpass.
     params.setdefault("password", "")
     params["passfile"] = NO_PASSFILE
@@ -123,10 +139,18 @@ def connection_params(dsn: str, timeout: float) -> dict[str, Any]:
 
 
 class PostgresCanary(CanaryBase):
-    def __init__(self, name: str, dsn: str, timeout: float = 1.0, netns: str = "") -> None:
+    def __init__(
+        self,
+        name: str,
+        dsn: str,
+        timeout: float = 1.0,
+        netns: str = "",
+        *,
+        dsn_from: str | None = None,
+    ) -> None:
         super().__init__(name, netns)
         self.timeout = timeout
-        self._params = connection_params(dsn, timeout)
+        self._params = connection_params(dsn, timeout, dsn_from)
         self._token = secrets.token_hex(8)
         self._seq = 0
         self._conn: psycopg.Connection[Any] | None = None

@@ -9,6 +9,7 @@ from verifier.probes.canary import CanaryUnavailable, RedisCanary
 from verifier.probes.dns_lookup import DnsProbe
 from verifier.probes.http import HttpProbe
 from verifier.probes.prometheus import PrometheusProbe
+from verifier.probes.secret_refs import SecretError, SecretRef, SecretStore
 from verifier.probes.tcp_port import TcpProbe
 from verifier.windows import Sample
 
@@ -47,8 +48,11 @@ class ProbeConfigError(ValueError):
     """A planned probe cannot be built here; raised at preflight, before any fault."""
 
 
-def build_probe(planned: ProbeSpec) -> Probe:
-    """The runnable probe for ``planned``; raises ProbeConfigError saying why it cannot run."""
+def build_probe(planned: ProbeSpec, secrets: SecretStore | None = None) -> Probe:
+    """The runnable probe for ``planned``; raises ProbeConfigError saying why it cannot run.
+
+    A secret the probe names is looked up here, on the orchestrator at preflight, in
+    ``secrets`` (by default the store the environment describes: secret_refs.py)."""
     params = planned.params
     try:
         if planned.kind == "http":
@@ -75,7 +79,11 @@ def build_probe(planned: ProbeSpec) -> Probe:
             )
         if planned.kind == "canary":
             if params.get("store") == "postgres":
-                return postgres_canary(planned, str(params["dsn"]))
+                ref = SecretRef.from_params(params)
+                if ref is None:
+                    return postgres_canary(planned, str(params["dsn"]))
+                store = secrets if secrets is not None else SecretStore.from_environ()
+                return postgres_canary(planned, store.resolve(ref), ref)
             return RedisCanary(
                 planned.name,
                 params.get("address"),
@@ -93,6 +101,8 @@ def build_probe(planned: ProbeSpec) -> Probe:
         raise
     except CanaryUnavailable as exc:
         raise ProbeConfigError(str(exc)) from None
+    except SecretError as exc:
+        raise ProbeConfigError(f"probe {planned.name}: {exc}") from None
     except (KeyError, TypeError, ValueError) as exc:
         problem = f"probe {planned.name} ({planned.kind}): bad parameters: {exc}"
         raise ProbeConfigError(problem) from None
@@ -105,7 +115,7 @@ def build_probe(planned: ProbeSpec) -> Probe:
     raise ProbeConfigError(f"probe {planned.name}: unknown probe kind {planned.kind!r}")
 
 
-def postgres_canary(planned: ProbeSpec, dsn: str) -> Probe:
+def postgres_canary(planned: ProbeSpec, dsn: str, ref: SecretRef | None = None) -> Probe:
     """A PostgreSQL canary; psycopg is imported only here, so without it only this kind fails."""
     try:
         from verifier.probes.pgcanary import PostgresCanary
@@ -116,7 +126,8 @@ def postgres_canary(planned: ProbeSpec, dsn: str) -> Probe:
             f"probe {planned.name}: a PostgreSQL canary needs the psycopg package, which is "
             "not installed (pip install 'psycopg[binary]'); use a Redis canary or install it"
         ) from None
-    return PostgresCanary(planned.name, dsn, planned.timeout, planned.netns)
+    dsn_from = None if ref is None else ref.describe()
+    return PostgresCanary(planned.name, dsn, planned.timeout, planned.netns, dsn_from=dsn_from)
 
 
 def close_probe(probe: Probe) -> None:

@@ -16,6 +16,14 @@ class TcpProbe:
     port: int
     timeout: float = 1.0
 
+    def __post_init__(self) -> None:
+        # "%" only ever starts an IPv6 scope (no host name holds one): a scope names an
+        # interface of this machine, and the connect would leave through it to whoever is there.
+        if "%" in self.host:
+            raise ValueError(
+                f"{self.host!r} has a scope (the part after %); give the address alone"
+            )
+
     def sample(self) -> Sample:
         start = time.monotonic()
         error: str | None = None

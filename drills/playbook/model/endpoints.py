@@ -21,6 +21,10 @@ HTTP_SCHEMES = ("http", "https")
 # libpq takes both spellings of the URI scheme.
 DSN_SCHEMES = ("postgresql", "postgres")
 PORT_RANGE = "1..65535"
+SECRET_HINT = (
+    "put the whole DSN in an environment variable the operator allows (dsn_env: SHOP_PG_DSN) "
+    "or in the secret store (secret: shop-pg)"
+)
 
 _DIGITS = re.compile(r"[0-9]+")
 _HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):([^:]*)")
@@ -142,14 +146,24 @@ DnsName = Annotated[str, AfterValidator(_dns_name)]
 
 def _host(value: str) -> str:
     try:
-        ipaddress.ip_address(value)
+        address = ipaddress.ip_address(value)
     except ValueError:
         if not _is_dns_name(value):
             raise PydanticCustomError(
                 "host",
                 "expected a target name, a host name or an IP address like 10.77.0.3, got '{text}'",
-                {"text": value},
+                {"text": value if len(value) <= 60 else f"{value[:57]}..."},
             ) from None
+    else:
+        if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+            # A scope names an interface of the machine that probes: the probe would leave
+            # through it to a link-local peer, wherever that is.
+            raise PydanticCustomError(
+                "host",
+                "an address with a scope (the part after %) names an interface, not a host, "
+                "got '{text}'",
+                {"text": value if len(value) <= 60 else f"{value[:57]}..."},
+            )
     return value
 
 
@@ -160,7 +174,7 @@ Host = Annotated[str, AfterValidator(_host)]  # a target name, an inventory host
 def _dsn(value: str) -> str:
     """A libpq connection string (a postgresql:// URI or key=value pairs) that names a network
     host, uses only the keywords a canary may use (no local files: verifier/probes/pg_dsn.py),
-    and whose ports are ports."""
+    holds no password, and whose ports are ports."""
     scheme, separator, _ = value.partition("://")
     if separator and scheme not in DSN_SCHEMES:
         raise PydanticCustomError(
@@ -176,6 +190,15 @@ def _dsn(value: str) -> str:
             "dsn", "not a PostgreSQL DSN: {problem}", {"problem": str(exc), "offset": exc.offset}
         ) from None
     for entry in entries:
+        if entry.key == "password":
+            # Stored with every version and run, shown on pages and in reports: named, never
+            # written (verifier/probes/secret_refs.py).
+            raise PydanticCustomError(
+                "dsn_password",
+                "a password is written in the DSN; a playbook names its secrets and never "
+                "holds them",
+                {"offset": entry.value_at, "hint": SECRET_HINT},
+            )
         problem = refusal(entry.key, entry.value)
         if problem is not None:
             # A keyword that may not be used: point at it; a value that may not: at the value.

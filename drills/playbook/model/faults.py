@@ -32,6 +32,7 @@ from drills.playbook.model.collectors import CollectorName
 from drills.playbook.model.values import (
     AbsolutePath,
     Address,
+    Line,
     Percent,
     Port,
     PositiveSeconds,
@@ -41,6 +42,7 @@ from drills.playbook.model.values import (
     did_you_mean,
     strict_config,
 )
+from drills.playbook.text import hidden_character, printable
 from verifier.proof import IO_OPERATIONS, SLOW_SHARE, Proof
 
 FaultName = Literal[
@@ -63,7 +65,14 @@ FaultName = Literal[
 FAULTS: tuple[str, ...] = get_args(FaultName)
 
 RATE_PATTERN = r"^[0-9]+(\.[0-9]+)?(kbit|mbit|gbit)$"
-GLOB_PATTERN = r"^[A-Za-z0-9*?._-]+$"
+# A name glob never starts with '-' (it reaches the stub resolver's command line) and is no
+# longer than a DNS name; injector/faults/dns.py checks the same.
+GLOB_PATTERN = r"^[A-Za-z0-9*?_.][A-Za-z0-9*?._-]{0,252}$"
+# A cgroup path as the kernel and systemd name cgroups (``system.slice/getty@tty1.service``,
+# ``\x2d`` escapes), absolute or relative to the cgroup root.
+CGROUP_PATTERN = r"^/?[A-Za-z0-9_.@:+\\-]+(/[A-Za-z0-9_.@:+\\-]+)*$"
+# A URL path prefix: printable ASCII without spaces, as in a request line.
+URL_PATH_PATTERN = r"^/[\x21-\x7e]{0,1023}$"
 HTTP_METHODS = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 IoOperation = Literal["read", "write", "fsync"]
 # A partition, loss or resets show as failed connects, retransmits or resets; the side that
@@ -124,7 +133,7 @@ class FaultStep(BaseModel):
     # not pass silently. A kind that names them must say what they must record (``proof``).
     PROOF_COLLECTORS: ClassVar[tuple[CollectorName, ...]] = ()
 
-    name: str | None = None
+    name: Line | None = None
     fault: str
     target: str = Field(min_length=1)
 
@@ -290,8 +299,9 @@ def _glob(value: str) -> str:
     if not re.fullmatch(GLOB_PATTERN, value):
         raise PydanticCustomError(
             "glob",
-            "expected a domain pattern like *.internal or db1.lab, got '{text}'",
-            {"text": value},
+            "expected a domain pattern like *.internal or db1.lab (letters, digits and . _ - * ?, "
+            "not starting with '-', up to 253), got '{text}'",
+            {"text": value if len(value) <= 60 else f"{value[:57]}..."},
         )
     return value
 
@@ -314,9 +324,12 @@ class NetworkDns(FaultStep):
 
 # -- http --
 def _path_prefix(value: str) -> str:
-    if not value.startswith("/"):
+    if not re.fullmatch(URL_PATH_PATTERN, value):
         raise PydanticCustomError(
-            "path_prefix", "expected a URL path starting with '/', got '{text}'", {"text": value}
+            "path_prefix",
+            "expected a URL path starting with '/' (printable ASCII, no spaces, up to 1024), "
+            "got '{text}'",
+            {"text": printable(value if len(value) <= 60 else f"{value[:57]}...")},
         )
     return value
 
@@ -330,7 +343,9 @@ class HttpError(FaultStep):
     status: Annotated[int, Field(ge=400, le=599)] = 503
     share: Percent = 100.0
     methods: Annotated[list[HTTP_METHODS], Field(min_length=1)] | None = None
-    path: Annotated[str, AfterValidator(_path_prefix)] = "/"
+    path: Annotated[
+        str, AfterValidator(_path_prefix), Field(json_schema_extra={"pattern": URL_PATH_PATTERN})
+    ] = "/"
     abort: bool = False
     delay: PositiveSeconds | None = None
     duration: PositiveSeconds
@@ -398,14 +413,47 @@ class IoError(FaultStep):
 
 
 # -- processes --
+def _command_name(value: str) -> str:
+    if "/" in value or hidden_character(value) is not None or len(value) > COMMAND_NAME_MAX:
+        raise PydanticCustomError(
+            "command_name",
+            "expected a command name like redis-server (no '/', no control characters, up to "
+            "{most}), got '{text}'",
+            {"most": COMMAND_NAME_MAX, "text": printable(value[:60])},
+        )
+    return value
+
+
+def _cgroup(value: str) -> str:
+    names = value.removeprefix("/").split("/")
+    if (
+        not re.fullmatch(CGROUP_PATTERN, value)
+        or ".." in names
+        or any(len(name) > 255 for name in names)
+        or len(value) > 1024
+    ):
+        raise PydanticCustomError(
+            "cgroup",
+            "expected a cgroup path like system.slice/redis.service (names of letters, digits "
+            "and _ . @ : + - \\ up to 255 each, no '..'), got '{text}'",
+            {"text": printable(value[:60])},
+        )
+    return value
+
+
+COMMAND_NAME_MAX = 255
+CommandName = Annotated[str, Field(min_length=1), AfterValidator(_command_name)]
+CgroupPath = Annotated[str, Field(min_length=1), AfterValidator(_cgroup)]
+
+
 class ProcessMatch(BaseModel):
     """Exactly one way to find the processes: by name, by pid file or by cgroup."""
 
     model_config = strict_config()
 
-    name: str | None = Field(default=None, min_length=1)
+    name: CommandName | None = None
     pidfile: AbsolutePath | None = None
-    cgroup: str | None = Field(default=None, min_length=1)
+    cgroup: CgroupPath | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ProcessMatch:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from drills.playbook.model.values import Slug, strict_config
+from drills.playbook.model.values import Line, Slug, Text, strict_config
 
 
 class Metadata(BaseModel):
     model_config = strict_config()
 
     name: Slug
-    description: str = ""
-    owner: str = ""
-    tags: list[str] = []
+    description: Text = ""
+    owner: Line = ""
+    tags: list[Line] = []

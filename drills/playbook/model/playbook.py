@@ -19,7 +19,7 @@ from drills.playbook.model.references import cross_check
 from drills.playbook.model.slas import Sla
 from drills.playbook.model.steps import ParallelStep, RepeatStep, Step
 from drills.playbook.model.targets import Target
-from drills.playbook.model.values import strict_config
+from drills.playbook.model.values import TargetName, strict_config
 from verifier.verdicts import SlaSpec
 
 # Validation context key: the caller (the parser) runs cross_check and check_limits itself,
@@ -33,7 +33,7 @@ class Playbook(BaseModel):
     api_version: Literal["drillhall/v1"] = Field(alias="apiVersion")
     kind: Literal["Playbook"]
     metadata: Metadata
-    targets: dict[str, Target]
+    targets: dict[TargetName, Target]
     probes: Annotated[list[Probe], Field(min_length=1)]
     kernel: list[KernelCollector] = []
     steps: Annotated[list[Step], Field(min_length=1)]

@@ -4,14 +4,16 @@ Every probe has a ``name``, an interval (``every``) and optionally ``from: <targ
 the one key among http, tcp, dns, canary and prometheus.
 
 Every parameter is a checked value (a URL of an allowed scheme, HOST:PORT, a host name, a DNS
-name, a DSN without local files), never a command line: there is no ``command`` probe. It ran a
-program as the orchestrator with the orchestrator's environment, and an allowlist of program
-names could not stop their options (``curl -o``, ``redis-cli --rdb``, ``nc -e``) from writing
-files, reading secrets or lifting the halt. A playbook that still has one is told what to use.
+name, a DSN without local files or a password, the name of a secret), never a command line:
+there is no ``command`` probe. It ran a program as the orchestrator with the orchestrator's
+environment, and an allowlist of program names could not stop their options (``curl -o``,
+``redis-cli --rdb``, ``nc -e``) from writing files, reading secrets or lifting the halt.
+A playbook that still has one is told what to use.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import (
@@ -25,17 +27,26 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from drills.playbook.model.endpoints import DnsName, Host, HostPort, HttpUrl, PostgresDsn
+from drills.playbook.model.endpoints import (
+    SECRET_HINT,
+    DnsName,
+    Host,
+    HostPort,
+    HttpUrl,
+    PostgresDsn,
+)
 from drills.playbook.model.values import (
     Port,
     PositiveSeconds,
     Seconds,
     Slug,
     StatusCode,
+    Text,
     strict_config,
 )
 from verifier.probes.canary import KEY_PREFIX_MAX, KEY_PREFIX_PATTERN, is_key_prefix
 from verifier.probes.dns_lookup import RecordType
+from verifier.probes.secret_refs import ENV_NAME_PATTERN, SECRET_NAME_PATTERN, env_name_refusal
 
 PROBE_KINDS = ("http", "tcp", "dns", "canary", "prometheus")
 PROBE_TAGS = tuple(f"{kind}-probe" for kind in PROBE_KINDS)
@@ -65,7 +76,7 @@ class HttpSpec(BaseModel):
     url: HttpUrl
     timeout: PositiveSeconds = 1.0
     expect_status: list[StatusCode] | None = None
-    body_contains: str | None = Field(default=None, min_length=1)
+    body_contains: Annotated[Text, Field(min_length=1)] | None = None
 
 
 class HttpProbe(_ProbeBase):
@@ -167,10 +178,69 @@ class RedisCanary(BaseModel):
         return self
 
 
+def _env_name(value: str) -> str:
+    problem = env_name_refusal(value)
+    if problem is not None:
+        raise PydanticCustomError(
+            "dsn_env", "{problem}", {"problem": problem, "hint": "for example SHOP_PG_DSN"}
+        )
+    return value
+
+
+EnvName = Annotated[
+    str, AfterValidator(_env_name), Field(json_schema_extra={"pattern": f"^{ENV_NAME_PATTERN}$"})
+]
+
+
+def _secret_name(value: str) -> str:
+    if re.fullmatch(SECRET_NAME_PATTERN, value) is None:
+        raise PydanticCustomError(
+            "secret_name",
+            "'{value}' is not a secret name: lowercase letters, digits, '.', '_' and '-' "
+            "(up to 63 characters, starting with a letter or digit)",
+            {"value": value, "hint": "for example shop-pg"},
+        )
+    return value
+
+
+SecretName = Annotated[
+    str,
+    AfterValidator(_secret_name),
+    Field(json_schema_extra={"pattern": f"^{SECRET_NAME_PATTERN}$"}),
+]
+_DSN_SOURCES = ("dsn", "dsn_env", "secret")
+
+
 class PostgresCanary(BaseModel):
+    """Where the canary connects: a DSN without a password (``dsn``), or the name of one that
+    may hold a password: an environment variable the operator allows (``dsn_env``) or a secret
+    in the secret store (``secret``), looked up on the orchestrator when the probe starts."""
+
     model_config = strict_config()
 
-    dsn: Annotated[PostgresDsn, Field(min_length=1)]
+    dsn: Annotated[PostgresDsn, Field(min_length=1)] | None = None
+    dsn_env: EnvName | None = None
+    secret: SecretName | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PostgresCanary:
+        given = [key for key in _DSN_SOURCES if getattr(self, key) is not None]
+        if len(given) != 1:
+            raise PydanticCustomError(
+                "canary_postgres_source",
+                "a PostgreSQL canary needs exactly one of 'dsn' (without a password), "
+                "'dsn_env' or 'secret'{found}",
+                {
+                    "found": f"; found {' and '.join(given)}" if given else "",
+                    "hint": SECRET_HINT,
+                },
+            )
+        return self
+
+    def source(self) -> dict[str, str]:
+        """The planned probe's parameters: the DSN, or the reference that names it."""
+        key = next(key for key in _DSN_SOURCES if getattr(self, key) is not None)
+        return {key: str(getattr(self, key))}
 
 
 class CanarySpec(BaseModel):
@@ -199,7 +269,7 @@ class PrometheusSpec(BaseModel):
     model_config = strict_config()
 
     url: HttpUrl
-    query: str = Field(min_length=1)
+    query: Annotated[Text, Field(min_length=1)]
     timeout: PositiveSeconds = 2.0
 
 

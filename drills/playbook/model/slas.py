@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 
 from drills.playbook.durations import MAX_SECONDS, format_duration
-from drills.playbook.model.values import CEILING_HINT, PositiveSeconds, strict_config
+from drills.playbook.model.values import CEILING_HINT, Line, PositiveSeconds, strict_config
 from verifier.assertions.syntax import AssertionSyntaxError, Expr, parse_assertion
 from verifier.phases import Phase
 from verifier.verdicts import SlaSpec
@@ -44,7 +44,7 @@ def _assertion(value: str) -> str:
 class Sla(BaseModel):
     model_config = strict_config()
 
-    name: str = Field(min_length=1)
+    name: Annotated[Line, Field(min_length=1)]
     assert_: Annotated[str, AfterValidator(_assertion)] = Field(alias="assert")
     during: Phase
     # The assertion must hold (or break) for this long before the verdict changes.

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Discriminator, Field, Tag
 
 from drills.playbook.model.faults import Fault, FaultStep
-from drills.playbook.model.values import Seconds, strict_config
+from drills.playbook.model.values import Line, Seconds, Text, strict_config
 
 STEP_KEYS = ("fault", "parallel", "repeat", "pause", "wait")
 
@@ -21,13 +21,13 @@ class WaitStep(BaseModel):
     model_config = strict_config()
 
     wait: Annotated[Seconds, Field(ge=0)]
-    name: str | None = None
+    name: Line | None = None
 
 
 class PauseSpec(BaseModel):
     model_config = strict_config()
 
-    message: str = ""
+    message: Text = ""
 
 
 class PauseStep(BaseModel):
@@ -36,7 +36,7 @@ class PauseStep(BaseModel):
     model_config = strict_config()
 
     pause: PauseSpec
-    name: str | None = None
+    name: Line | None = None
 
 
 def _step_kind(value: Any) -> str | None:
@@ -76,7 +76,7 @@ class ParallelStep(BaseModel):
     model_config = strict_config()
 
     parallel: Annotated[list[ParallelChild], Field(min_length=1)]
-    name: str | None = None
+    name: Line | None = None
 
 
 RepeatChild = Annotated[
@@ -106,7 +106,7 @@ class RepeatStep(BaseModel):
     model_config = strict_config()
 
     repeat: RepeatSpec
-    name: str | None = None
+    name: Line | None = None
 
 
 def expected_seconds(step: object) -> float:

@@ -11,7 +11,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
 
-from drills.playbook.model.values import Percent, strict_config
+from drills.playbook.model.values import (
+    HostName,
+    LabelWord,
+    Percent,
+    ServiceName,
+    strict_config,
+)
 
 TARGET_TAGS = ("host-target", "selector-target")
 
@@ -21,14 +27,14 @@ class HostTarget(BaseModel):
 
     model_config = strict_config()
 
-    host: str = Field(min_length=1)
-    service: str | None = None
+    host: HostName
+    service: ServiceName | None = None
 
 
 class Selector(BaseModel):
     model_config = strict_config()
 
-    labels: dict[str, str] = Field(min_length=1)
+    labels: dict[LabelWord, LabelWord] = Field(min_length=1)
 
 
 class SelectorTarget(BaseModel):
@@ -39,7 +45,7 @@ class SelectorTarget(BaseModel):
     selector: Selector
     count: Annotated[int, Field(ge=1)] | None = None
     percent: Percent | None = None
-    service: str | None = None
+    service: ServiceName | None = None
 
     @model_validator(mode="after")
     def _count_or_percent(self) -> SelectorTarget:

@@ -34,6 +34,8 @@ from drills.playbook.durations import (
     parse_duration,
     parse_percent,
 )
+from drills.playbook.text import hidden_character, printable
+from injector.protocol import HOST_NAME
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 DURATION_PATTERN = r"^\s*[0-9]+(\.[0-9]+)?\s*(ms|s|m|h)\s*$"
@@ -192,6 +194,47 @@ Size = Annotated[
 ]
 
 
+# -- words: names people read, descriptions, messages --
+LINE_MAX = 200  # a step's or an SLA's name, an owner, a tag
+TEXT_MAX = 10_000  # a description, a pause message, a PromQL query
+
+
+def _words(value: str, *, lines: bool, most: int) -> str:
+    hidden = hidden_character(value, lines=lines)
+    if hidden is not None:
+        char = hidden.group()
+        if char < "\u200b":
+            what, why = "a control character", "it would act on the terminals and logs that show it"
+        else:
+            what, why = "an invisible or reordering character", "it hides what people read"
+        raise PydanticCustomError(
+            "hidden_character",
+            "{what} ({char}) may not be in a playbook's text: {why}",
+            {"what": what, "char": printable(char), "why": why, "offset": hidden.start()},
+        )
+    if len(value) > most:
+        raise PydanticCustomError(
+            "text_too_long",
+            "at most {most} characters, found {length}",
+            {"most": most, "length": len(value)},
+        )
+    return value
+
+
+def _line(value: str) -> str:
+    return _words(value, lines=False, most=LINE_MAX)
+
+
+def _text(value: str) -> str:
+    return _words(value, lines=True, most=TEXT_MAX)
+
+
+# One line of words (names of steps and SLAs, owners, tags) and text that may run over lines
+# (descriptions, messages): anything printable, as they are only ever shown.
+Line = Annotated[str, AfterValidator(_line), Field(json_schema_extra={"maxLength": LINE_MAX})]
+Text = Annotated[str, AfterValidator(_text), Field(json_schema_extra={"maxLength": TEXT_MAX})]
+
+
 # -- names, ports, addresses, paths --
 def _slug(value: str) -> str:
     if not re.fullmatch(NAME_PATTERN, value):
@@ -205,6 +248,47 @@ def _slug(value: str) -> str:
 
 
 Slug = Annotated[str, AfterValidator(_slug), Field(json_schema_extra={"pattern": NAME_PATTERN})]
+
+# Names a playbook gives or looks up: a target (its own), an inventory host (as agents register
+# them), a service on a host, a label. Letters, digits and a few marks, never starting with one
+# of them: none can be read as an option, a path, a URL or more than one word.
+WORD_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
+LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.,:/@+-]{0,62}$"
+_NAMES = {
+    # kind: (pattern, what it is, what it may hold)
+    "target": (WORD_PATTERN, "a valid target name", "letters, digits, '_' and '-'"),
+    "host": (HOST_NAME.pattern, "a host name", "letters, digits, '.', '_' and '-'"),
+    "service": (WORD_PATTERN, "a service name", "letters, digits, '_' and '-'"),
+    "label": (LABEL_PATTERN, "a label", "letters, digits and _ . , : / @ + -"),
+}
+
+
+def _named(kind: str) -> Any:
+    """The after-validator of a name of ``kind``."""
+    pattern, what, alphabet = _NAMES[kind]
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise PydanticCustomError(
+                f"{kind}_name",
+                "'{text}' is not {what}: use {alphabet} (up to 63, starting with a letter or "
+                "digit)",
+                {"text": _abridged(value, keep=40), "what": what, "alphabet": alphabet},
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _pattern(kind: str) -> Any:
+    return Field(json_schema_extra={"pattern": _NAMES[kind][0]})
+
+
+TargetName = Annotated[str, _named("target"), _pattern("target")]
+HostName = Annotated[str, _named("host"), _pattern("host")]
+ServiceName = Annotated[str, _named("service"), _pattern("service")]
+LabelWord = Annotated[str, _named("label"), _pattern("label")]
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -237,22 +321,50 @@ Address = Annotated[
 ]
 
 
+# The kernel's own file systems: a fault's path there would mount over, or read, the kernel's
+# view of every process (the agent's own included), never an application's data.
+KERNEL_FILESYSTEMS = ("/proc", "/sys", "/dev")
+PATH_MAX = 1024
+NAME_MAX = 255  # bytes of one file name, as Linux file systems take them
+
+
 def _absolute_path(value: str) -> str:
-    if not value.startswith("/") or "\x00" in value:
+    text = _abridged(value, keep=60)
+    if not value.startswith("/") or hidden_character(value) is not None:
         raise PydanticCustomError(
             "absolute_path",
             "expected an absolute path like /var/lib/redis, got '{text}'",
-            {"text": value},
+            {"text": text},
+        )
+    if value.startswith("//") or len(value) > PATH_MAX:
+        # POSIX leaves a leading "//" to the system to interpret; the agent refuses it.
+        raise PydanticCustomError(
+            "absolute_path",
+            "expected a path starting with one '/' and at most {most} characters, got '{text}'",
+            {"text": text, "most": PATH_MAX},
         )
     if ".." in value.split("/"):
         raise PydanticCustomError(
-            "absolute_path", "'..' is not allowed in a path, got '{text}'", {"text": value}
+            "absolute_path", "'..' is not allowed in a path, got '{text}'", {"text": text}
         )
-    if normpath(value) == "/":
+    if any(len(part.encode()) > NAME_MAX for part in value.split("/")):
+        raise PydanticCustomError(
+            "absolute_path",
+            "a name in a path is at most {most} bytes, got '{text}'",
+            {"most": NAME_MAX, "text": text},
+        )
+    path = normpath(value)
+    if path == "/":
         raise PydanticCustomError(
             "absolute_path",
             "a fault on the whole file system (/) is refused; name a directory",
             {"hint": "for example /var/lib/redis"},
+        )
+    if any(path == top or path.startswith(top + "/") for top in KERNEL_FILESYSTEMS):
+        raise PydanticCustomError(
+            "absolute_path",
+            "'{text}' is in one of the kernel's file systems ({kernel}), not an application's",
+            {"text": text, "kernel": ", ".join(KERNEL_FILESYSTEMS)},
         )
     return value
 

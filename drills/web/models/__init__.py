@@ -1,5 +1,19 @@
+from drills.web.models.audit_entries import AuditEntry
+from drills.web.models.halts import Halt
 from drills.web.models.inventory import Host
 from drills.web.models.playbooks import Playbook, PlaybookVersion
+from drills.web.models.run_approvals import Approval
 from drills.web.models.runs import DrillRun, RunEvent
+from drills.web.models.teams import Membership
 
-__all__ = ["DrillRun", "Host", "Playbook", "PlaybookVersion", "RunEvent"]
+__all__ = [
+    "Approval",
+    "AuditEntry",
+    "DrillRun",
+    "Halt",
+    "Host",
+    "Membership",
+    "Playbook",
+    "PlaybookVersion",
+    "RunEvent",
+]

@@ -5,6 +5,9 @@ import hashlib
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models, transaction
+from django.urls import reverse
+
+from drills.web.roles import Action, can, is_admin, teams_where
 
 
 class Playbook(models.Model):
@@ -12,7 +15,8 @@ class Playbook(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
-    # Members of the team may see and run the playbook; everyone else may not.
+    # What people may do with the playbook is their role in this team (drills.web.roles);
+    # without a team, only its owner and admins see it.
     team = models.ForeignKey(Group, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -25,22 +29,31 @@ class Playbook(models.Model):
     def latest_version(self) -> PlaybookVersion | None:
         return self.versions.order_by("-number").first()
 
+    def get_absolute_url(self) -> str:
+        return reverse("playbook-detail", args=[self.name])
+
     def can_access(self, user) -> bool:  # type: ignore[no-untyped-def]
-        if not user.is_authenticated:
-            return False
-        if user.is_superuser or self.owner_id == user.id:
-            return True
-        return self.team_id is not None and user.groups.filter(id=self.team_id).exists()
+        """May ``user`` see this playbook at all (any role in its team, its owner, an admin)."""
+        return can(user, Action.VIEW, self)
 
     @transaction.atomic
-    def save_version(self, content: str, author=None, message: str = "") -> PlaybookVersion:  # type: ignore[no-untyped-def]
-        """Store content as a new immutable version unless it equals the latest one."""
+    def save_version(  # type: ignore[no-untyped-def]
+        self, content: str, author=None, message: str = "", *, origin=None
+    ) -> PlaybookVersion:
+        """Store content as a new immutable version unless it equals the latest one.
+
+        A new version is one audit entry, in the same transaction, by ``origin`` (who saved
+        it and from where; without one, the author from an unknown address). Saving the
+        text of the latest version again changes nothing and writes no entry.
+        """
+        from drills.web.audit import AuditAction, Origin, record_as
+
         digest = hashlib.sha256(content.encode()).hexdigest()
         latest = self.latest_version()
         if latest is not None and latest.content_hash == digest:
             return latest
         number = 1 if latest is None else latest.number + 1
-        return PlaybookVersion.objects.create(
+        version = PlaybookVersion.objects.create(
             playbook=self,
             number=number,
             content=content,
@@ -48,12 +61,28 @@ class Playbook(models.Model):
             author=author,
             message=message,
         )
+        saved = f"created playbook {self.name} as v1" if number == 1 else f"saved {self} v{number}"
+        record_as(
+            AuditAction.PLAYBOOK_SAVE,
+            origin or Origin(author, ""),
+            object_type="playbook",
+            object_id=self.name,
+            summary=f"{saved}: “{message}”" if message else saved,
+            content=content,
+        )
+        return version
 
     @classmethod
     def visible_to(cls, user):  # type: ignore[no-untyped-def]
-        if user.is_superuser:
+        """The playbooks ``user`` may see: those of teams where they hold any role, their own,
+        and all of them for an admin. Being in a team's Django group alone gives nothing."""
+        if not user.is_authenticated or not user.is_active:
+            return cls.objects.none()
+        if is_admin(user):
             return cls.objects.all()
-        return cls.objects.filter(models.Q(owner=user) | models.Q(team__in=user.groups.all()))
+        return cls.objects.filter(
+            models.Q(owner=user) | models.Q(team__in=teams_where(user, Action.VIEW))
+        )
 
 
 class PlaybookVersion(models.Model):

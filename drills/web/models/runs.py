@@ -5,9 +5,10 @@ from django.db import models
 from django.utils import timezone
 
 from drills.engine.states import TERMINAL, RunState
+from drills.playbook.redaction import redact_data
 from injector.protocol import new_run_key
 
-RUN_STATE_CHOICES = [(s.value, s.value) for s in RunState]
+RUN_STATE_CHOICES = [(s.value, s.label) for s in RunState]
 
 
 class DrillRun(models.Model):
@@ -29,8 +30,6 @@ class DrillRun(models.Model):
     abort_reason = models.CharField(max_length=200, blank=True)
     # Incremented by each Resume click; a `pause` step waits for it to grow.
     resumes = models.PositiveIntegerField(default=0)
-    # The person who started the run approved faults on protected hosts.
-    approved_protected = models.BooleanField(default=False)
     result = models.JSONField(default=dict, blank=True)
     # The plan resolved when the run was created (drills.engine.plan.Plan.to_dict): the
     # orchestrator, the CLI, the run page and the report all read this one, never a new one.
@@ -84,4 +83,5 @@ class RunEvent(models.Model):
         constraints = [models.UniqueConstraint(fields=["run", "seq"], name="unique_event_seq")]
 
     def as_message(self) -> dict:
-        return {"seq": self.seq, "type": self.type, "t": self.t, "data": self.data}
+        # Redacted again on the way out: events stored before the sink redacted them.
+        return {"seq": self.seq, "type": self.type, "t": self.t, "data": redact_data(self.data)}

@@ -1,4 +1,5 @@
-"""`{% halt_banner %}`: the kill switch for staff, and a banner for everyone while halted."""
+"""`{% halt_banner %}`: the kill switch for every signed-in person, a banner for everyone while
+halted, and the release button for admins."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from django import template
 
-from drills.web.halt import halt_for_page
+from drills.web.halt import halt_for_page, may_release
 
 register = template.Library()
 
@@ -25,7 +26,7 @@ def halt_banner(context: template.Context) -> dict[str, Any]:
         "halt": state,
         "since": since,
         "unknown": unknown,
-        "staff": user.is_staff,
+        "may_release": may_release(user),
         "csrf_token": context.get("csrf_token"),
         "next": request.get_full_path() if request else "",
     }

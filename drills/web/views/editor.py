@@ -22,7 +22,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from drills.playbook.errors import Issue
+from drills.playbook.redaction import redact
+from drills.web.access import NoTeam, home_team, requires
+from drills.web.audit import Origin
 from drills.web.models import Playbook
+from drills.web.roles import ADMIN_GROUP, Action, teams_where
 from drills.web.views.editor_api import check_playbook, issue_dict, metadata_name, name_line
 from drills.web.views.playbook_pages import accessible_playbook
 
@@ -86,10 +90,14 @@ def _render(
     context = {
         "playbook": playbook,
         "version": playbook.latest_version() if playbook else None,
-        "content": content,
+        # A version saved before secrets were named is shown, and saved again, without them.
+        "content": redact(content),
         "message": message,
         "problems": [issue_dict(i) for i in problems or []],
         "templates": templates() if playbook is None else [],
+        # Where a new playbook may go, when metadata.owner names none of these teams.
+        "teams": [] if playbook else _author_teams(request),
+        "team": request.POST.get("team", ""),
         "filename": f"{playbook.name if playbook else 'new'}.yaml",
         "editor_config": {
             "validateUrl": reverse("api-validate"),
@@ -110,6 +118,7 @@ def _submitted(request: HttpRequest) -> tuple[str, str]:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@requires(Action.EDIT)
 def playbook_new(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         chosen = request.GET.get("template", "")
@@ -136,11 +145,18 @@ def playbook_new(request: HttpRequest) -> HttpResponse:
             request, playbook=None, content=content, message=message, problems=[issue], status=400
         )
     try:
+        team = _team_of(request, check.playbook)
+    except NoTeam as refused:
+        issue = Issue(filename, _owner_line(content), 1, str(refused))
+        return _render(
+            request, playbook=None, content=content, message=message, problems=[issue], status=400
+        )
+    try:
         with transaction.atomic():
-            playbook = Playbook.objects.create(
-                name=name, owner=request.user, team=_team_of(request, check.playbook)
+            playbook = Playbook.objects.create(name=name, owner=request.user, team=team)
+            version = playbook.save_version(
+                content, request.user, message or "created", origin=Origin.of(request)
             )
-            version = playbook.save_version(content, request.user, message or "created")
     except IntegrityError:  # created by someone else between the check and the insert
         issue = Issue(filename, name_line(content), 1, f"a playbook named {name!r} already exists")
         return _render(
@@ -161,15 +177,29 @@ def _name_refusal(name: str) -> str | None:
 
 
 def _team_of(request: HttpRequest, parsed: object) -> Group | None:
-    """metadata.owner names the team when the author belongs to a group of that name."""
+    """metadata.owner names the team when the person is an author there; else the team they
+    picked in the editor, or their only one (drills.web.access.home_team)."""
     owner = str(getattr(getattr(parsed, "metadata", None), "owner", "") or "")
-    if not owner:
-        return None
-    return request.user.groups.filter(name=owner).first()  # type: ignore[union-attr]
+    return home_team(request.user, owner, request.POST.get("team", ""))  # type: ignore[no-any-return]
+
+
+def _author_teams(request: HttpRequest) -> list[str]:
+    teams = teams_where(request.user, Action.EDIT).exclude(name=ADMIN_GROUP)
+    return list(teams.order_by("name").values_list("name", flat=True))
+
+
+def _owner_line(content: str) -> int:
+    try:
+        from drills.playbook.loader import load_yaml
+
+        return int(load_yaml(content).position(("metadata", "owner")).line)
+    except Exception:  # no metadata.owner: point at the name instead
+        return name_line(content)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@requires(Action.EDIT)
 def playbook_edit(request: HttpRequest, name: str) -> HttpResponse:
     playbook = accessible_playbook(request, name)
     if request.method == "GET":
@@ -190,7 +220,7 @@ def playbook_edit(request: HttpRequest, name: str) -> HttpResponse:
             status=400,
         )
     before = playbook.latest_version()
-    version = playbook.save_version(content, request.user, message)
+    version = playbook.save_version(content, request.user, message, origin=Origin.of(request))
     if before is not None and version.pk == before.pk:
         messages.info(request, f"No changes: v{version.number} is still the latest.")
     else:

@@ -15,6 +15,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from drills.playbook.errors import Issue, PlaybookError
+from drills.playbook.redaction import redact_data
+from drills.web.access import PLAN_REFUSAL, may_plan
 from drills.web.models import Playbook
 
 log = logging.getLogger(__name__)
@@ -37,12 +39,13 @@ class Check:
         return not self.issues
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        answer = {
             "ok": self.ok,
             "issues": [issue_dict(i) for i in self.issues],
             "plan": self.plan,
             "plan_problems": self.plan_problems,
         }
+        return redact_data(answer)
 
 
 def issue_dict(issue: Issue) -> dict[str, Any]:
@@ -188,16 +191,25 @@ def _content_from(request: HttpRequest) -> tuple[str, str, str | None] | JsonRes
 @api_login_required
 @require_POST
 def validate(request: HttpRequest) -> HttpResponse:
+    """Any signed-in person may check a text (the parser knows nothing of this server); the
+    plan that comes with it names hosts, so it is left out for those who may not plan."""
     received = _content_from(request)
     if isinstance(received, JsonResponse):
         return received
     content, filename, expected = received
-    return JsonResponse(check_playbook(content, filename, expected_name=expected).to_dict())
+    planning = may_plan(request.user)
+    check = check_playbook(content, filename, expected_name=expected, plan=planning)
+    if not planning and check.ok:
+        check.plan_problems = [PLAN_REFUSAL]
+    return JsonResponse(check.to_dict())
 
 
 @api_login_required
 @require_POST
 def plan(request: HttpRequest) -> HttpResponse:
+    """The dry run against the inventory: author or operator in some team, or an admin."""
+    if not may_plan(request.user):
+        return JsonResponse({"error": PLAN_REFUSAL}, status=403)
     received = _content_from(request)
     if isinstance(received, JsonResponse):
         return received

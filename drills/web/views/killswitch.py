@@ -1,8 +1,7 @@
-"""The global kill switch: staff POST halts every agent; release lifts it."""
+"""The global kill switch: any signed-in person halts every agent; only an admin releases."""
 
 from __future__ import annotations
 
-import redis
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -11,14 +10,9 @@ from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from drills.web.halt import halt_all, release
-
-MAX_REASON = 200
-
-
-def _staff_only(request: HttpRequest) -> None:
-    if not request.user.is_staff:
-        raise PermissionDenied("only staff can halt or release every drill")
+from drills.web.audit import request_source
+from drills.web.halt import ReleaseRefused, halt_all, may_release, release
+from injector.protocol import MAX_HALT_REASON
 
 
 def _back(request: HttpRequest) -> HttpResponse:
@@ -33,31 +27,48 @@ def _back(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def halt_view(request: HttpRequest) -> HttpResponse:
-    _staff_only(request)
-    user = request.user.get_username()
-    reason = (request.POST.get("reason") or "").strip()[:MAX_REASON] or f"kill switch by {user}"
-    try:
-        result = halt_all(reason, by=user)
-    except redis.RedisError as exc:
-        messages.error(request, f"Could not halt: Redis did not answer ({exc}).")
-        return _back(request)
-    messages.warning(
-        request,
-        f"Halted: every fault is being reverted on {len(result.queues)} agent queue(s); "
-        "new faults are refused until release.",
-    )
+    user = request.user
+    reason = (request.POST.get("reason") or "").strip()[:MAX_HALT_REASON]
+    reason = reason or f"kill switch by {user.get_username()}"
+    result = halt_all(reason, user, request_source(request))
+    if result.redis_error:
+        messages.warning(
+            request,
+            "Halted: no drill may start, and runs in progress abort. Redis did not answer "
+            f"({result.redis_error}), so agents hear of the halt when it is back; until then "
+            "their faults end with their leases.",
+        )
+    elif not result.created:
+        messages.warning(request, f"Already halted ({result.halt.reason}); every agent was "
+                         "told again.")  # fmt: skip
+    else:
+        messages.warning(
+            request,
+            f"Halted: every fault is being reverted on {len(result.queues)} agent queue(s); "
+            "new faults are refused until an admin releases.",
+        )
     return _back(request)
 
 
 @login_required
 @require_POST
 def release_view(request: HttpRequest) -> HttpResponse:
-    _staff_only(request)
+    if not may_release(request.user):
+        raise PermissionDenied("only an admin can release a halt")
     try:
-        released = release(by=request.user.get_username())
-    except redis.RedisError as exc:
-        messages.error(request, f"Could not release: Redis did not answer ({exc}).")
-        return _back(request)
-    messages.info(request, "Released: drills may inject faults again." if released
-                  else "Nothing was halted.")  # fmt: skip
+        result = release(request.user, request_source(request))
+    except ReleaseRefused as exc:
+        raise PermissionDenied(str(exc)) from None
+    if result.redis_error and result.released:
+        messages.warning(
+            request,
+            f"Released, but Redis did not answer ({result.redis_error}): agents stay halted "
+            "until it is back, and hear of the release then.",
+        )
+    elif result.redis_error:
+        messages.error(request, f"Could not release: Redis did not answer ({result.redis_error}).")
+    elif result.released:
+        messages.info(request, "Released: drills may inject faults again.")
+    else:
+        messages.info(request, "Nothing was halted.")
     return _back(request)

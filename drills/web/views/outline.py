@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from drills.playbook.redaction import redact
+
 log = logging.getLogger(__name__)
 
 
@@ -43,6 +45,8 @@ class Outline:
 
 
 def outline(content: str, filename: str) -> Outline:
+    # What the pages show of a version saved before secrets were named holds no password.
+    content = redact(content)
     try:
         from drills.playbook.parser import parse_playbook
 
@@ -50,7 +54,8 @@ def outline(content: str, filename: str) -> Outline:
     except Exception as exc:  # any failure still leaves a page that renders
         log.debug("playbook %s not parsed", filename, exc_info=True)
         name, description = _lenient_metadata(content)
-        return Outline(name=name, description=description, error=str(exc) or type(exc).__name__)
+        error = redact(str(exc)) or type(exc).__name__
+        return Outline(name=name, description=description, error=error)
     metadata = getattr(parsed, "metadata", None)
     return Outline(
         name=str(getattr(metadata, "name", "") or ""),

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Max, OuterRef, Subquery
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from drills.web.access import visible_playbook
 from drills.web.models import DrillRun, Playbook
+from drills.web.roles import Action, can
 from drills.web.views.outline import outline
 
 RECENT_RUNS = 20
 
 
 def accessible_playbook(request: HttpRequest, name: str) -> Playbook:
-    """The playbook, or 404 for users outside it (a 403 would confirm that it exists)."""
-    playbook = get_object_or_404(Playbook, name=name)
-    if not playbook.can_access(request.user):
-        raise Http404("No such playbook")
-    return playbook
+    """The playbook, or 404 for people with no role in its team (a 403 would confirm that it
+    exists). What they may do with it is checked by each view (drills.web.access.requires)."""
+    return visible_playbook(request, name)
 
 
 @login_required
@@ -47,26 +47,22 @@ def playbook_detail(request: HttpRequest, name: str) -> HttpResponse:
         "version": version,
         "outline": outline(version.content, f"{playbook.name}.yaml") if version else None,
         "runs": runs,
-        "needs_approval": version is not None and needs_protected_approval(version.content),
+        # Whether a target is protected is inventory: told only to those who may run it.
+        "protected_hosts": protected_hosts_of(version.content)
+        if version is not None and can(request.user, Action.RUN, playbook)
+        else [],
     }
     return render(request, "drills/playbook_detail.html", context)
 
 
-def needs_protected_approval(content: str) -> bool:
-    """True when the plan is refused as it is but accepted once protected hosts are approved."""
+def protected_hosts_of(content: str) -> list[str]:
+    """The protected hosts a run of ``content`` would fault today: it would wait for approval."""
     from drills.engine.plan import PlanError, resolve_plan
     from drills.playbook.errors import PlaybookError
     from drills.playbook.parser import parse_playbook
     from drills.web.hosts import inventory_snapshot
 
     try:
-        playbook = parse_playbook(content)
-        inventory = inventory_snapshot()
-        try:
-            resolve_plan(playbook, inventory)
-            return False
-        except PlanError:
-            resolve_plan(playbook, inventory, approved_protected=True)
-            return True
+        return list(resolve_plan(parse_playbook(content), inventory_snapshot()).protected)
     except (PlaybookError, PlanError):
-        return False
+        return []

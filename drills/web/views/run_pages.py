@@ -18,7 +18,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from drills.engine.plan import Plan
 from drills.engine.states import TERMINAL
+from drills.playbook.redaction import redact_data
+from drills.web.access import requires
+from drills.web.audit import Origin
 from drills.web.models import DrillRun
+from drills.web.roles import Action
 from drills.web.run_control import abort_run, resume_run, start_run
 from drills.web.views.outline import outline
 from drills.web.views.playbook_pages import accessible_playbook
@@ -48,14 +52,15 @@ def accessible_run(request: HttpRequest, run_id: int) -> DrillRun:
 
 @login_required
 @require_POST
+@requires(Action.RUN)
 def playbook_run(request: HttpRequest, name: str) -> HttpResponse:
     playbook = accessible_playbook(request, name)
     version = playbook.latest_version()
     if version is None:
         messages.error(request, "This playbook has no saved version to run.")
         return redirect("playbook-detail", name=playbook.name)
-    approve = request.POST.get("approve_protected") == "1"
-    run = start_run(version, request.user, "web", approve_protected=approve)
+    # A plan that faults protected hosts makes the run wait for another person's approval.
+    run = start_run(version, request.user, "web", origin=Origin.of(request))
     return redirect("run-detail", run_id=run.id)
 
 
@@ -68,7 +73,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     page = outline(run.version.content, filename)
     verdicts = result.get("verdicts") or {}
     slas = [(sla, verdicts.get(sla.name, "pending")) for sla in page.slas]
-    plan = Plan.from_dict(run.plan) if run.plan else None
+    plan = Plan.from_dict(redact_data(run.plan)) if run.plan else None
     context = {
         "run": run,
         # The plan stored with the run, not a new one: the inventory may have changed since.
@@ -84,14 +89,18 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "server_now": time.time(),
         "terminal_states": sorted(s.value for s in TERMINAL),
     }
+    from drills.web.views.approval_pages import approval_context  # it imports this module
+
+    context.update(approval_context(run, request.user))
     return render(request, "drills/run_detail.html", context)
 
 
 @login_required
 @require_POST
+@requires(Action.RUN)
 def run_abort(request: HttpRequest, run_id: int) -> HttpResponse:
     run = accessible_run(request, run_id)
-    if abort_run(run, f"aborted by {request.user}"):
+    if abort_run(run, f"aborted by {request.user}", origin=Origin.of(request)):
         messages.info(request, "Abort requested: every fault is being reverted.")
     elif run.finished:
         messages.info(request, "The run had already finished.")
@@ -102,9 +111,10 @@ def run_abort(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@requires(Action.RUN)
 def run_resume(request: HttpRequest, run_id: int) -> HttpResponse:
     run = accessible_run(request, run_id)
-    if resume_run(run):
+    if resume_run(run, origin=Origin.of(request)):
         messages.info(request, "Resumed: the drill goes on with its next step.")
     else:
         messages.info(request, "The run had already finished.")

@@ -14,7 +14,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from drills.playbook.redaction import find_credentials, redact
+from drills.web.access import requires
+from drills.web.audit import Origin
 from drills.web.models import Playbook, PlaybookVersion
+from drills.web.roles import Action
 from drills.web.views.playbook_pages import accessible_playbook
 
 DIFF_CONTEXT = 3
@@ -93,7 +97,8 @@ def playbook_diff_pick(request: HttpRequest, name: str) -> HttpResponse:
 def playbook_diff(request: HttpRequest, name: str, a: int, b: int) -> HttpResponse:
     playbook = accessible_playbook(request, name)
     old, new = _version(playbook, a), _version(playbook, b)
-    rows = line_diff(old.content, new.content)
+    # Versions saved before secrets were named may hold a password: compared as shown.
+    rows = line_diff(redact(old.content), redact(new.content))
     context = {
         "playbook": playbook,
         "old": old,
@@ -107,15 +112,26 @@ def playbook_diff(request: HttpRequest, name: str, a: int, b: int) -> HttpRespon
 
 @login_required
 @require_POST
+@requires(Action.EDIT)
 def playbook_restore(request: HttpRequest, name: str, number: int) -> HttpResponse:
     playbook = accessible_playbook(request, name)
     old = _version(playbook, number)
     latest = playbook.latest_version()
     if latest is None:  # cannot happen with a version in hand; keeps the types honest
         raise Http404("No versions")
+    if find_credentials(old.content):
+        # Saved before secrets were named: restoring would store the password again.
+        messages.error(
+            request,
+            f"v{old.number} has a password written in it and cannot be restored; edit the "
+            "latest version and name the secret instead (dsn_env or secret).",
+        )
+        return redirect("playbook-versions", name=playbook.name)
     if latest.content_hash == old.content_hash:
         messages.info(request, f"v{old.number} has the same text as the latest, v{latest.number}.")
         return redirect("playbook-versions", name=playbook.name)
-    version = playbook.save_version(old.content, request.user, f"restore v{old.number}")
+    version = playbook.save_version(
+        old.content, request.user, f"restore v{old.number}", origin=Origin.of(request)
+    )
     messages.success(request, f"Restored v{old.number} as v{version.number}.")
     return redirect("playbook-versions", name=playbook.name)

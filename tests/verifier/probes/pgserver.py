@@ -31,10 +31,15 @@ class PgServer:
     datadir: Path
     proc: subprocess.Popen[bytes]
     netns: str = ""
+    password: str | None = None  # set: connections over TCP must give it
 
     @property
     def dsn(self) -> str:
         return f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+
+    @property
+    def dsn_with_password(self) -> str:
+        return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/postgres"
 
     def signal(self, signum: int) -> None:
         pid_file = self.datadir / "postmaster.pid"
@@ -59,8 +64,11 @@ def _binaries() -> Path | None:
 
 
 @contextmanager
-def postgres_server(netns: str = "", settings: dict[str, str] | None = None) -> Iterator[PgServer]:
-    """A fresh cluster on 127.0.0.1 and a free port (inside ``netns`` when given)."""
+def postgres_server(
+    netns: str = "", settings: dict[str, str] | None = None, password: str | None = None
+) -> Iterator[PgServer]:
+    """A fresh cluster on 127.0.0.1 and a free port (inside ``netns`` when given); with
+    ``password``, TCP connections must give it (SCRAM), local ones are trusted."""
     bindir = _binaries()
     require(bindir is not None, "needs PostgreSQL (apt-get install postgresql)")
     require(have_root(), "needs root (to run PostgreSQL as the postgres user)")
@@ -73,8 +81,14 @@ def postgres_server(netns: str = "", settings: dict[str, str] | None = None) -> 
     as_postgres = ["runuser", "-u", _USER, "--"]
     try:
         # Trust on loopback only, no fsync: a throwaway cluster that starts in about a second.
+        auth = ["-A", "trust"]
+        if password is not None:
+            pwfile = workdir / "pwfile"
+            pwfile.write_text(password + "\n")
+            os.chown(pwfile, user.pw_uid, user.pw_gid)
+            auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
         run(
-            [*as_postgres, str(bindir / "initdb"), "-D", str(datadir), "-A", "trust",
+            [*as_postgres, str(bindir / "initdb"), "-D", str(datadir), *auth,
              "-U", _USER, "--no-sync", "-E", "UTF8", "--locale=C"],
             timeout=60,
         )  # fmt: skip
@@ -96,7 +110,7 @@ def postgres_server(netns: str = "", settings: dict[str, str] | None = None) -> 
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        server = PgServer(port, datadir, proc, netns)
+        server = PgServer(port, datadir, proc, netns, password)
         try:
             _wait_ready(server, bindir)
             yield server

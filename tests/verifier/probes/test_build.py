@@ -124,3 +124,17 @@ def test_broken_parameters_and_unknown_kinds_are_config_errors() -> None:
         build_probe(PlannedProbe("t", "tcp", 1.0, None, {"host": "h"}))
     with pytest.raises(ProbeConfigError, match="unknown probe kind 'ebpf'"):
         build_probe(PlannedProbe("k", "ebpf", 1.0, None, {}))
+
+
+@pytest.mark.parametrize(
+    "kind, params",
+    [
+        ("tcp", {"host": "fe80::1%eth0", "port": 80}),
+        ("tcp", {"host": "fe80::1%} accept", "port": 80}),
+        ("dns", {"name": "db1.lab", "server": "fe80::1%eth0", "port": 53, "type": "A"}),
+    ],
+)
+def test_a_scoped_address_is_refused_past_the_model(kind: str, params: dict[str, object]) -> None:
+    # A scope names an interface of the orchestrator: the probe would leave the lab through it.
+    with pytest.raises(ProbeConfigError, match="scope"):
+        build_probe(PlannedProbe("p", kind, 1.0, None, params))
