@@ -17,7 +17,7 @@ from drillhall.env import (
     state_dir,
 )
 from drillhall.secret_key import load_secret_key
-from injector.credentials import server_redis_url
+from injector.credentials import credentials_dir, server_redis_url
 from injector.protocol import REGISTER_QUEUE
 from verifier.probes.secret_refs import SecretError, SecretStore
 
@@ -119,11 +119,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Passwords and keys, one file each (injector/credentials.py): Redis users' passwords, and
 # agents/<host>/hmac.key with which the orchestrator signs what it sends each agent
 # (injector/signing.py), made by enrolment or, for the lab's and `drillhall run`'s own agents,
-# when they are started (docs/agent-channel.md). `make setup` writes the passwords; production
-# points this at a directory of its own.
-DRILLHALL_CREDENTIALS_DIR = Path(
-    env_str("DRILLHALL_CREDENTIALS_DIR", str(BASE_DIR / "var" / "credentials"))
-)
+# when they are started (docs/agent-channel.md). `make setup` writes the passwords. The default
+# is the machine's (/var/lib/drillhall/credentials for root), since Redis outlives checkouts.
+DRILLHALL_CREDENTIALS_DIR = credentials_dir()
 # Redis is reached as the user "drillhall": a REDIS_URL that names no user gets it, and its
 # password, from the credentials directory (never from the environment, where `ps e` shows it).
 REDIS_URL = server_redis_url(

@@ -2,11 +2,17 @@
 
 Both ends read this: the server (settings, the command line) and every agent. Each secret is
 one file, readable by its owner only, under the credentials directory
-(``DRILLHALL_CREDENTIALS_DIR``, else ``var/credentials`` in the checkout)::
+(``DRILLHALL_CREDENTIALS_DIR``, else ``/var/lib/drillhall/credentials`` for root and
+``~/.local/state/drillhall/credentials`` for anyone else)::
 
     redis/admin.password          the Redis user "admin": set-up and the lab (ACL, CONFIG)
     redis/drillhall.password      the Redis user "drillhall": web server, orchestrators, CLI
     agents/<host>/redis.password  the Redis user "agent-<host>": that host's agent only
+
+The default belongs to the machine, not to a checkout: Redis, with its users, outlives any
+one checkout or database, so a second checkout must find the passwords the first one gave it.
+It does not follow ``DRILLHALL_STATE_DIR`` either, which tests point at directories of their
+own while they share the machine's Redis.
 
 On an agent's own machine only its ``agents/<host>/`` directory is needed (``drillhall enrol``
 says what to copy there). The Redis user names, and what each may do, are in
@@ -24,14 +30,13 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from injector.protocol import check_host_name
 
 ENV = "DRILLHALL_CREDENTIALS_DIR"
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DIR = PROJECT_ROOT / "var" / "credentials"
 
 ADMIN_USER = "admin"
 SERVER_USER = "drillhall"
@@ -44,10 +49,16 @@ class CredentialError(Exception):
     """A credential file that exists but cannot be used (unreadable, empty)."""
 
 
-def credentials_dir(environ: dict[str, str] | None = None) -> Path:
+def default_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/drillhall/credentials")
+    return Path.home() / ".local" / "state" / "drillhall" / "credentials"
+
+
+def credentials_dir(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     raw = env.get(ENV, "")
-    return Path(raw) if raw else DEFAULT_DIR
+    return Path(raw) if raw else default_dir()
 
 
 def agent_user(host: str) -> str:

@@ -131,7 +131,8 @@ else
   redis_up=0
 fi
 # Its users (injector/redis_acl.py): default off; admin, drillhall and one per enrolled agent,
-# passwords in var/credentials (or DRILLHALL_CREDENTIALS_DIR), 0600. Idempotent.
+# passwords in /var/lib/drillhall/credentials (or DRILLHALL_CREDENTIALS_DIR), 0600: the
+# machine's, not the checkout's, as Redis outlives checkouts. Idempotent.
 if [ $redis_up = 1 ]; then
   .venv/bin/python -m drills.cli.redis_users --url "redis://127.0.0.1:$REDIS_PORT/0" | sed 's/^/setup: /'
 fi

@@ -3,6 +3,7 @@ filled only when it names nobody, and never a password in what people see."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,8 @@ from injector.credentials import (
     without_credentials,
 )
 from injector.protocol import ProtocolError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 URL = "redis://127.0.0.1:6379/9"
 
@@ -92,7 +95,11 @@ def test_a_user_without_a_password_file_leaves_the_url_alone(directory: Path) ->
 
 def test_the_directory_comes_from_the_environment(tmp_path: Path) -> None:
     assert credentials_dir({ENV: str(tmp_path)}) == tmp_path
-    assert credentials_dir({}).parts[-2:] == ("var", "credentials")
+    # Not the checkout's, not the state directory a test points elsewhere: the machine's.
+    default = credentials_dir({"DRILLHALL_STATE_DIR": str(tmp_path)})
+    assert not default.is_relative_to(tmp_path) and not default.is_relative_to(ROOT)
+    expected = "/var/lib/drillhall" if os.geteuid() == 0 else str(Path.home() / ".local/state")
+    assert default.is_relative_to(expected) and default.name == "credentials"
 
 
 def test_people_never_see_a_password(directory: Path) -> None:
