@@ -27,9 +27,16 @@ from django.conf import settings
 from drills.cli import workers
 from injector.halt import HALT_KEY
 from injector.ledger import Ledger
-from injector.protocol import AgentTask, FaultSpec, Refusal, RunTicket, new_run_key
+from injector.protocol import (
+    AgentTask,
+    FaultSpec,
+    Refusal,
+    RunTicket,
+    agent_task_id,
+    new_run_key,
+)
 from injector.signing import agent_key_path, load_key, sign
-from tests.conftest import free_port
+from tests.conftest import free_port, server_redis_url
 from tests.e2e.stack import (
     ROOT,
     Stack,
@@ -88,7 +95,9 @@ class OwnStack:
         self.start("orchestrator", workers.orchestrator_argv(f"orch-halt-{self.port}"))
 
     def start_agent(self) -> None:
-        argv = [*workers.agent_argv("db1", "dh-db1"), "--state-dir", str(self.agent_state)]
+        # On this test's own broker, through the bridge, as the lab's agents reach theirs.
+        argv = [*workers.agent_argv("db1", "dh-db1", self.broker)]
+        argv += ["--state-dir", str(self.agent_state)]
         self.start("agent", argv)
 
     def stop(self, name: str) -> None:
@@ -109,14 +118,15 @@ class OwnStack:
     def wait_queues(self, wanted: set[str]) -> None:
         def up() -> bool:
             try:
-                return wanted <= active_queues(self.broker)
+                # Agents answer pings, not Celery's remote control (their Redis users may not).
+                return wanted <= active_queues(self.broker, wanted - {"orchestrator"})
             except redis.RedisError:  # a connection from before the restart
                 return False
 
         wait_for(up, 40, f"workers for {wanted}")
 
     def halt_key(self) -> dict[str, object] | None:
-        raw = redis.Redis.from_url(self.broker).get(HALT_KEY)
+        raw = redis.Redis.from_url(server_redis_url(self.broker)).get(HALT_KEY)
         return None if raw is None else json.loads(raw)
 
     def registered(self, host: str) -> bool:
@@ -196,7 +206,8 @@ def test_a_halt_outlives_a_redis_restart_and_an_agent_restart_until_an_admin_rel
 
     # A fault sent straight to the agent, signed and for a run it was told about (as the
     # orchestrator would send it), is refused: its own copy says halted.
-    app = Celery(broker=own.broker, backend=own.broker)
+    url = server_redis_url(own.broker)
+    app = Celery(broker=url, backend=url)
     spec = FaultSpec(
         new_run_key(), 1, 1, "network.partition",
         {"host": "db1", "peers": ["10.77.0.2"], "direction": "both"}, 10.0,
@@ -209,10 +220,13 @@ def test_a_halt_outlives_a_redis_restart_and_an_agent_restart_until_an_admin_rel
             AgentTask.ADMIT,
             args=[sign(key, AgentTask.ADMIT, "db1", ticket, expires).to_json()],
             queue="agent.db1",
+            task_id=agent_task_id("db1"),  # the agent's Redis user writes only such replies
         )
         assert Refusal.from_reply(admitted.get(timeout=20)) is None
         signed = sign(key, AgentTask.APPLY, "db1", spec.to_json(), expires).to_json()
-        reply = app.send_task(AgentTask.APPLY, args=[signed], queue="agent.db1")
+        reply = app.send_task(
+            AgentTask.APPLY, args=[signed], queue="agent.db1", task_id=agent_task_id("db1")
+        )
         refusal = Refusal.from_reply(reply.get(timeout=20))
     finally:
         app.close()

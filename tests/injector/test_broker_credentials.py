@@ -25,6 +25,7 @@ from kombu.exceptions import OperationalError
 from injector.credentials import ENV, SERVER_USER, agent_user
 from injector.ledger import Ledger
 from injector.protocol import AgentTask, FaultSpec, PingRequest, agent_task_id, new_run_key
+from injector.signing import ensure_agent_key
 from tests.acl_broker import AclBroker, acl_broker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,9 +43,10 @@ def agent(broker: AclBroker, tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     """h1's agent, given the broker's URL without a password (it adds its own)."""
     state, log = tmp_path / "agent", tmp_path / "agent.log"
     env = {**os.environ, ENV: str(broker.credentials), "PYTHONPATH": str(ROOT)}
+    key = ensure_agent_key(broker.credentials, HOST)
     proc = subprocess.Popen(
         [sys.executable, "-m", "injector.supervisor", "--host", HOST, "--state-dir", str(state),
-         "--redis-url", broker.url, "--address", "127.0.0.9"],
+         "--redis-url", broker.url, "--address", "127.0.0.9", "--key-file", str(key)],
         cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip

@@ -21,7 +21,7 @@ from injector.host import HostAgent
 from injector.janitor import Janitor
 from injector.ledger import Ledger
 from injector.supervisor import Supervisor
-from tests.conftest import free_port
+from tests.conftest import free_port, server_redis_url
 from tests.e2e.stack import start_redis
 from tests.injector.fakes import FakeSystem, fake_spec
 
@@ -176,7 +176,8 @@ def test_an_agent_stays_halted_through_a_real_redis_restart(
     port = free_port()
     redis_proc = start_redis(port, tmp_path / "redis.log")
     try:
-        flag = HaltFlag.from_url(f"redis://127.0.0.1:{port}/0")
+        # As the server reaches it: the private Redis has the set-up's users.
+        flag = HaltFlag.from_url(server_redis_url(f"redis://127.0.0.1:{port}/0"))
         flag.publish(HALT)
         agent = agent_in(tmp_path / "state", system, flag)
         with pytest.raises(FaultError, match="halted"):

@@ -19,7 +19,7 @@ from drills.web.halt import halt_all, release
 from drills.web.halt_sync import HaltSync
 from drills.web.models import Halt
 from injector.halt import HaltFlag
-from tests.conftest import free_port
+from tests.conftest import free_port, server_redis_url
 from tests.e2e.stack import start_redis
 from tests.web.personas import World
 
@@ -123,7 +123,7 @@ def test_a_restarted_redis_gets_the_halt_back_and_then_the_release(
     world: World, admin: User, settings: Any, tmp_path: Path
 ) -> None:
     port = free_port()
-    settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+    settings.REDIS_URL = server_redis_url(f"redis://127.0.0.1:{port}/0")  # its users: the set-up's
     redis_proc = start_redis(port, tmp_path / "redis.log")
     try:
         halt = halt_all("before the restart", world.member).halt
