@@ -99,7 +99,9 @@ def _host_settings() -> dict[str, Any]:
     }
 
 
-app = Celery("drillhall-agent")
+# Not the current app: a process that imports this module beside the server's app (the tests,
+# tools) must not send the server's shared tasks through the agent's broker user.
+app = Celery("drillhall-agent", set_as_current=False)
 app.conf.update(
     broker_url=redis_url_from_env(),
     result_backend=redis_url_from_env(),
