@@ -52,7 +52,6 @@ print(run.id, run.key, run.state, version.content_hash)
 def site(tmp_path: Path, needs_redis: str) -> Iterator[Site]:
     site = new_site(tmp_path, needs_redis)
     site.env["DRILLHALL_REAPER"] = "false"
-    site.env["DRILLHALL_CREDENTIALS_DIR"] = str(tmp_path / "credentials")
     queue = OrchestratorQueue(needs_redis)
     queue.clear()
     try:
