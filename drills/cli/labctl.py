@@ -166,6 +166,12 @@ def down(say) -> None:  # type: ignore[no-untyped-def]
     # First: with the bridge gone, Redis would keep an address it can no longer listen on.
     disconnect_broker(say)
     removed = lab_down(lab_dir())
+    forget_lab_hosts()
+    say(f"lab: down ({len(removed)} things removed)" if removed else "lab: nothing to remove")
+
+
+def forget_lab_hosts() -> None:
+    """The inventory's part of lab down: each lab host removed, with one audit entry each."""
     for host in Host.objects.filter(lab=True):
         state = host_state(host.name)
         host.delete()
@@ -177,7 +183,6 @@ def down(say) -> None:  # type: ignore[no-untyped-def]
             summary=f"removed lab host {host.name} (lab down)",
             content=state,
         )
-    say(f"lab: down ({len(removed)} things removed)" if removed else "lab: nothing to remove")
 
 
 def status(say) -> None:  # type: ignore[no-untyped-def]
