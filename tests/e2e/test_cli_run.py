@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import have_root, redis_up, require
-from tests.conftest import test_redis_url as tests_redis_url
+from tests.conftest import test_redis_url as redis_url_of_tests
 from tests.e2e.stack import ROOT, cli, nft_tables, ns_ping, stack_env
 
 EXAMPLE = ROOT / "examples" / "partition-demo.yaml"
@@ -49,7 +49,7 @@ class Pinger:
 def test_run_partition_demo_passes_and_cuts_traffic_both_ways(tmp_path: Path) -> None:
     require(have_root(), "needs root (the lab)")
     # The tests' Redis server, another database: no workers listen there, the CLI starts its own.
-    redis_url = tests_redis_url().rsplit("/", 1)[0] + "/10"
+    redis_url = redis_url_of_tests().rsplit("/", 1)[0] + "/10"
     require(redis_up(redis_url), "needs Redis")
     env = stack_env(tmp_path, redis_url)
     up = cli(env, "lab", "up")

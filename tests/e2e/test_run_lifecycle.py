@@ -16,7 +16,7 @@ import pytest
 
 from drills.cli.worker_pool import PoolState, process_start
 from tests.conftest import have_root, redis_up, require
-from tests.conftest import test_redis_url as tests_redis_url
+from tests.conftest import test_redis_url as redis_url_of_tests
 from tests.e2e.stack import ROOT, cli, ensure_cli_user, nft_tables, stack_env
 
 EXAMPLE = ROOT / "examples" / "partition-demo.yaml"
@@ -26,7 +26,7 @@ CONCURRENT = sorted(
 )
 # The tests' Redis server (and its users), another database: no workers listen there, the CLI
 # starts its own.
-REDIS = tests_redis_url().rsplit("/", 1)[0] + "/10"
+REDIS = redis_url_of_tests().rsplit("/", 1)[0] + "/10"
 
 
 @pytest.fixture
