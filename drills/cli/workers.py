@@ -102,8 +102,9 @@ def orchestrator_argv(name: str) -> list[str]:
 
 
 def agent_argv(host: str, netns: str, redis_url: str | None = None) -> list[str]:
-    """An agent of this machine (the lab's, `drillhall run`'s, the demo's): its key is made
-    here if the host has none yet, as enrolment would, and handed to it. A lab host's (one with
+    """An agent of this machine (the lab's, `drillhall run`'s, the demo's): its key and its
+    Redis user are made here if the host has none yet, as enrolment would, and the key handed
+    to it. A lab host's (one with
     a namespace) runs the way it would on a machine of its own: the whole agent inside the
     namespace (nsenter enters the network namespace only, so the FUSE layers of its IO faults
     still reach the services), reaching Redis (``redis_url``'s, default this process's) at the
@@ -113,6 +114,7 @@ def agent_argv(host: str, netns: str, redis_url: str | None = None) -> list[str]
     from injector.signing import ensure_agent_key
 
     key = ensure_agent_key(settings.DRILLHALL_CREDENTIALS_DIR, host)
+    ensure_agent_user(host, redis_url or settings.REDIS_URL)
     argv = [sys.executable, "-m", "injector.supervisor", "--host", host, "--key-file", str(key)]
     if not netns:
         return argv
@@ -127,6 +129,38 @@ def agent_argv(host: str, netns: str, redis_url: str | None = None) -> list[str]
     )
     enter = ["nsenter", f"--net={NETNS_DIR}/{netns}", "--"]
     return [*enter, *argv, "--netns", netns, "--redis-url", broker]
+
+
+def ensure_agent_user(host: str, redis_url: str) -> bool:
+    """The Redis user of an agent this machine starts, made as enrolment makes it; True when
+    it is there. Only where this machine may make users (the admin password of `make setup`,
+    root's) and Redis has users: a Redis without them lets the agent in without one."""
+    import redis
+    from django.conf import settings
+
+    from injector.credentials import (
+        ADMIN_USER,
+        admin_redis_url,
+        password_file,
+        without_credentials,
+    )
+    from injector.redis_acl import ensure_agent
+
+    directory = Path(settings.DRILLHALL_CREDENTIALS_DIR)
+    if not password_file(directory, ADMIN_USER).is_file():
+        return False
+    url = admin_redis_url(without_credentials(redis_url), directory)
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        client.ping()  # as admin: a Redis without users (or not up yet) refuses it here
+    except redis.RedisError:
+        client.close()
+        return False
+    try:
+        ensure_agent(client, directory, host)
+    finally:
+        client.close()
+    return True
 
 
 def worker_pool(var_dir: Path, log_name: str) -> WorkerPool:
