@@ -41,7 +41,8 @@ class RegistrationError(ValueError):
 
 
 class MoveRefused(RegistrationError):
-    """An agent's registration that would move a known host; the message says what."""
+    """An agent's registration that would move a known host, or change what selects it and
+    where its services listen; the message says what."""
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,11 @@ def register_host(
 def register_agent(payload: Any) -> dict[str, Any]:
     """Store what an agent said about itself when it started.
 
-    payload: {host, address, queue, netns, labels, services}. Labels are merged into the
-    host's (the agent's keys win; labels added in the admin stay) and services are upserted,
-    never deleted: an agent knows what it was told at start, not what an operator added.
+    payload: {host, address, queue, netns, labels, services}. A new host is stored as said.
+    For a known host the registration may only repeat what is stored (labels and services
+    added in the admin stay): any agent may push a registration, for any host, and a changed
+    label would put the host into another selector's group, a changed port would aim its
+    faults elsewhere. Such changes are an admin's, on the admin site.
     """
     try:
         HostRegistration.from_json(payload)  # the message's shape, as the protocol defines it
@@ -135,6 +138,7 @@ def register_agent(payload: Any) -> dict[str, Any]:
         raise RegistrationError(f"agent {name!r} sent no address and the host is not known yet")
     if existing is not None:
         _refuse_move(existing, address, data["queue"], data["netns"])
+        _refuse_relabel(existing, data["labels"], data["services"])
     labels = {**(existing.labels if existing else {}), **data["labels"]}
     defaults = {
         "address": address,
@@ -253,6 +257,36 @@ def _refuse_move(host: Host, address: str, queue: str, netns: str) -> None:
         f"on purpose, an admin edits host {host.name} in the admin site (Hosts)"
     )
     raise MoveRefused(sentence)
+
+
+def _refuse_relabel(host: Host, labels: dict[str, str], services: list[ServiceSpec]) -> None:
+    """A registration may not change a known host's labels (they choose the targets of label
+    selectors) or its services (their ports are where faults aim)."""
+    stored_labels = dict(host.labels or {})
+    changes = []
+    for key, value in sorted(labels.items()):
+        if key not in stored_labels:
+            changes.append(f"add the label {key}={value}")
+        elif stored_labels[key] != value:
+            changes.append(f"change the label {key} from {stored_labels[key]} to {value}")
+    stored = {s.name: s for s in host.services.all()}
+    for spec in services:
+        known = stored.get(spec.name)
+        if known is None:
+            changes.append(f"add the service {spec.name} on port {spec.port}")
+        elif (known.port, known.kind) != (spec.port, spec.kind):
+            changes.append(
+                f"change the service {spec.name} from {known.port} ({known.kind or 'no kind'}) "
+                f"to {spec.port} ({spec.kind or 'no kind'})"
+            )
+    if not changes:
+        return
+    raise MoveRefused(
+        f"a registration for the known host {host.name} was refused: it would "
+        f"{' and '.join(changes)}. Registration can add a host but not change a known one's "
+        f"labels or services; to change them on purpose, an admin edits host {host.name} in "
+        "the admin site (Hosts)"
+    )
 
 
 def _sync_services(host: Host, services: list[ServiceSpec], prune: bool) -> None:

@@ -53,10 +53,9 @@ def test_agent_registration_twice_changes_nothing() -> None:
 def test_agent_registration_never_clears_protected() -> None:
     register_agent(PAYLOAD)
     Host.objects.filter(name="db1").update(protected=True)
-    result = register_agent({**PAYLOAD, "labels": {"role": "primary"}})
+    result = register_agent(PAYLOAD)
     host = Host.objects.get(name="db1")
     assert host.protected is True and result["protected"] is True
-    assert host.labels == {"role": "primary"}
 
 
 @pytest.mark.parametrize(
@@ -99,18 +98,41 @@ def test_protected_in_a_payload_is_refused_not_applied() -> None:
         register_agent({**PAYLOAD, "protected": False})
 
 
-def test_agent_labels_merge_with_labels_set_in_the_admin() -> None:
+def test_labels_and_services_added_in_the_admin_stay_when_the_agent_registers_again() -> None:
     register_agent(PAYLOAD)
-    Host.objects.filter(name="db1").update(labels={"role": "old", "team": "payments"})
+    Host.objects.filter(name="db1").update(labels={"role": "db", "team": "payments"})
+    Service.objects.create(host=Host.objects.get(name="db1"), name="sentinel", port=26379)
     register_agent(PAYLOAD)
     assert Host.objects.get(name="db1").labels == {"role": "db", "team": "payments"}
+    assert services_of("db1") == {("redis", 6379, "redis"), ("sentinel", 26379, "")}
 
 
-def test_agent_services_are_upserted_and_admin_services_kept() -> None:
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"labels": {"role": "db", "tier": "prod"}}, "add the label tier=prod"),
+        ({"labels": {"role": "primary"}}, "change the label role from db to primary"),
+        (
+            {"services": [{"name": "redis", "port": 6380, "kind": "redis"}]},
+            "change the service redis from 6379 (redis) to 6380 (redis)",
+        ),
+        (
+            {"services": [{"name": "ssh", "port": 22, "kind": "tcp"}]},
+            "add the service ssh on port 22",
+        ),
+    ],
+)
+def test_agent_registration_cannot_relabel_a_known_host_or_move_its_services(
+    change: dict[str, object], said: str
+) -> None:
+    # Any agent may push a registration for any host: a label puts a host into a selector's
+    # group, a port is where its faults aim.
     register_agent(PAYLOAD)
-    Service.objects.create(host=Host.objects.get(name="db1"), name="sentinel", port=26379)
-    register_agent({**PAYLOAD, "services": [{"name": "redis", "port": 6380, "kind": "redis"}]})
-    assert services_of("db1") == {("redis", 6380, "redis"), ("sentinel", 26379, "")}
+    before = (Host.objects.get(name="db1").labels, services_of("db1"))
+    with pytest.raises(MoveRefused) as refused:
+        register_agent({**PAYLOAD, **change})
+    assert said in str(refused.value) and "an admin edits host db1" in str(refused.value)
+    assert (Host.objects.get(name="db1").labels, services_of("db1")) == before
 
 
 def test_agent_without_address_keeps_the_known_one() -> None:
