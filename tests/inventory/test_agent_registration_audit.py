@@ -1,11 +1,12 @@
 """An agent's registration reaches the audit log through the real path: the agent
 (supervisor + Celery worker) sends it over Redis, an orchestrator worker stores it and
-writes one entry. A registration forged onto the same queue is refused, and that refusal is
-an entry too.
+writes one entry. Registrations forged onto the same queue (an address with a scope, a
+relabelled known host) are refused, and each refusal is an entry too.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
 import time
@@ -77,3 +78,17 @@ def test_a_real_agent_registration_and_a_forged_one_are_one_entry_each(
     assert refused[:3] == (f"agent {HOST}", f"agent {HOST}", HOST)
     assert refused[3].startswith("refused a registration: address 'fe80::1%eth0' has a scope")
     assert refused[4] == content_hash(forged)
+
+    # Any agent may push a registration, for any host: one that would relabel the known host
+    # (and so put it into another selector's group) is refused too, and changes nothing.
+    relabel = {**sent, "labels": {"role": "db"}}
+    app.send_task(REGISTER_HOST_TASK, args=[relabel], queue=QUEUE)
+    three = wait_for(lambda: len(registrations(db)) >= 3 and registrations(db), timeout=30)
+    assert three, procs.logs()
+    assert three[2][3].startswith(
+        f"refused a registration: a registration for the known host {HOST} was refused: "
+        "it would change the label role from web to db."
+    ), three[2][3]
+    with sqlite3.connect(db, timeout=5) as conn:
+        [(labels,)] = conn.execute("SELECT labels FROM drills_host WHERE name = ?", (HOST,))
+    assert json.loads(labels) == {"role": "web"}
