@@ -1,0 +1,1 @@
+"""Game days: a planned, ordered set of drills, scheduled and run unattended (no Django)."""
