@@ -14,6 +14,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Any
 
+from croniter import croniter
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -126,6 +127,23 @@ def _hours(value: str) -> str:
 Hours = Annotated[str, AfterValidator(_hours)]
 
 
+def _cron(value: str) -> str:
+    # Five fields, as cron writes them: croniter also takes a sixth (seconds) and a seventh
+    # (years), which a game day never needs and a reader would misread.
+    text = " ".join(value.split())
+    if len(text.split(" ")) != 5 or not croniter.is_valid(text):
+        raise PydanticCustomError(
+            "cron",
+            "expected a cron expression of five fields (minute hour day month weekday), such as "
+            "'0 10 * * tue', found '{text}'",
+            {"text": value[:60]},
+        )
+    return text
+
+
+Cron = Annotated[str, AfterValidator(_cron)]
+
+
 class Window(BaseModel):
     """Fire times outside these hours and weekdays are skipped, and recorded as such."""
 
@@ -152,7 +170,7 @@ class Schedule(BaseModel):
 
     timezone: TimeZone
     once: LocalDateTime | None = None
-    cron: str | None = None
+    cron: Cron | None = None
     window: Window = Window()
     blackout: Annotated[list[LocalDate], Field(max_length=MAX_BLACKOUTS)] = []
     missed: Missed = Missed.SKIP

@@ -96,3 +96,14 @@ def test_the_calendar_skips_blackout_dates_and_times_outside_the_window() -> Non
     assert "outside the window" in (
         schedule.skip_reason(dt.datetime(2026, 12, 5, 9, 0, tzinfo=UTC)) or ""
     )
+
+
+def test_a_cron_expression_has_five_valid_fields() -> None:
+    base = "apiVersion: drillhall/v1\nkind: GameDay\nmetadata: {name: g, goal: x}\n"
+    base += "drills: [{playbook: p}]\nschedule:\n  timezone: UTC\n"
+    for cron in ("61 * * * *", "0 0 10 * * tue", "@reboot", "0 10 * * someday"):
+        [issue] = issues_of(base + f"  cron: '{cron}'\n")
+        assert issue.startswith(
+            "g.yaml:7:9: schedule.cron: expected a cron expression of five fields"
+        ), issue
+    assert parse_gameday(base + "  cron: '0  10 * *   tue'\n").schedule.cron == "0 10 * * tue"  # type: ignore[union-attr]
