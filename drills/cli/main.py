@@ -40,13 +40,16 @@ def setup_django(migrate: bool = True) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from drills.cli.documents import read_document, summary
     from drills.playbook.errors import PlaybookError
-    from drills.playbook.parser import parse_file
 
     status = 0
+    now = dt.datetime.now(dt.UTC)
     for path in args.files:
         try:
-            playbook = parse_file(Path(path))
+            document = read_document(Path(path))
         except PlaybookError as exc:
             for issue in exc.issues:
                 say_err(str(issue))
@@ -55,7 +58,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             say_err(f"{path}: cannot read: {exc.strerror}")
             status = EXIT_INVALID
         else:
-            say(f"{path}: ok ({playbook.metadata.name}, {len(playbook.steps)} steps)")
+            say(f"{path}: ok ({summary(document, now)})")
     return status
 
 
@@ -169,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     approve_arguments(p)
     p.set_defaults(func=cmd_approve)
 
-    p = sub.add_parser("validate", help="check playbooks without running them")
+    p = sub.add_parser("validate", help="check playbooks and game days without running them")
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_validate)
 
