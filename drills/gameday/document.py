@@ -13,7 +13,14 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from drills.gameday.schedule import Schedule
@@ -49,7 +56,11 @@ def _version(value: Any) -> Any:
     )
 
 
-Version = Annotated[int | Literal["latest"], BeforeValidator(_version)]
+Version = Annotated[
+    int | Literal["latest"],
+    BeforeValidator(_version),
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1}, {"const": "latest"}]}),
+]
 
 
 class Position(StrEnum):

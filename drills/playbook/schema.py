@@ -22,7 +22,7 @@ def json_schema() -> dict[str, Any]:
     schema["title"] = "Drillhall playbook"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = SCHEMA_ID
-    _spell_duration_defaults(schema)
+    spell_duration_defaults(schema)
     return schema
 
 
@@ -31,17 +31,17 @@ def render() -> str:
     return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
 
 
-def _spell_duration_defaults(node: Any) -> None:
+def spell_duration_defaults(node: Any) -> None:
     """Field defaults of durations are floats in the model; the schema shows them as written."""
     if isinstance(node, dict):
         default = node.get("default")
         if "ms|s|m|h" in str(node.get("pattern", "")) and isinstance(default, int | float):
             node["default"] = format_duration(float(default))
         for value in node.values():
-            _spell_duration_defaults(value)
+            spell_duration_defaults(value)
     elif isinstance(node, list):
         for value in node:
-            _spell_duration_defaults(value)
+            spell_duration_defaults(value)
 
 
 if __name__ == "__main__":
