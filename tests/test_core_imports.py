@@ -6,8 +6,8 @@ both sides share, so an import that crosses this line breaks a host at start, or
 the playbook package. Read from the source with ``ast`` (nothing is imported), so an import
 under ``if TYPE_CHECKING:`` or inside a function counts too.
 
-drills/engine is held to a looser line: it runs on the playbook package, but imports no
-framework and nothing of the shells that call it (the web app, the CLI).
+drills/engine and drills/gameday are held to a looser line: they run on the playbook package,
+but import no framework and nothing of the shells that call them (the web app, the CLI).
 """
 
 from __future__ import annotations
@@ -85,9 +85,10 @@ def test_the_walk_sees_every_form_of_import(tmp_path: Path) -> None:
 ENGINE_FORBIDDEN = ("django", "celery", "drillhall", "drills.web", "drills.cli")
 
 
-def test_the_engine_imports_no_framework_and_no_shell() -> None:
-    files = sorted((ROOT / "drills" / "engine").rglob("*.py"))
-    assert files, "drills/engine/ has no Python files: the walk is looking in the wrong place"
+@pytest.mark.parametrize("package", ["engine", "gameday"])
+def test_the_engine_and_game_days_import_no_framework_and_no_shell(package: str) -> None:
+    files = sorted((ROOT / "drills" / package).rglob("*.py"))
+    assert files, f"drills/{package}/ has no Python files: the walk is looking in the wrong place"
     problems = [
         f"{path.relative_to(ROOT).as_posix()}:{line} imports {module}"
         for path in files
