@@ -15,6 +15,7 @@ from drills.cli.main import setup_django
 def load_examples(owner, say) -> list[str]:  # type: ignore[no-untyped-def]
     from django.conf import settings
 
+    from drills.cli.documents import GAME_DAY_KIND, kind_of
     from drills.playbook.errors import PlaybookError
     from drills.playbook.parser import parse_playbook
     from drills.web.audit import SYSTEM
@@ -23,6 +24,8 @@ def load_examples(owner, say) -> list[str]:  # type: ignore[no-untyped-def]
     loaded = []
     for path in sorted((settings.BASE_DIR / "examples").glob("*.yaml")):
         text = path.read_text()
+        if kind_of(text, str(path)) == GAME_DAY_KIND:
+            continue  # game days are stored once they run on the server (issue 12)
         try:
             playbook = parse_playbook(text, str(path))
         except PlaybookError as exc:

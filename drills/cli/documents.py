@@ -26,10 +26,17 @@ def read_document(path: Path) -> Playbook | GameDay:
         raise PlaybookError(
             [Issue(str(path), 1, 1, f"not UTF-8 text (bad byte at offset {error.start})")]
         ) from None
-    data = load_yaml(text, str(path)).data
-    if isinstance(data, dict) and data.get("kind") == GAME_DAY_KIND:
+    if kind_of(text, str(path)) == GAME_DAY_KIND:
         return parse_gameday(text, str(path))
     return parse_playbook(text, str(path))
+
+
+def kind_of(text: str, filename: str) -> str:
+    """The ``kind`` a document says it is ("" when it says none); raises PlaybookError when it
+    is not YAML the strict loader takes."""
+    data = load_yaml(text, filename).data
+    kind = data.get("kind") if isinstance(data, dict) else None
+    return kind if isinstance(kind, str) else ""
 
 
 def summary(document: Playbook | GameDay, now: dt.datetime) -> str:

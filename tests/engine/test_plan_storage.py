@@ -10,12 +10,13 @@ import pytest
 
 from drills.engine.plan import Plan, resolve_plan
 from drills.playbook.parser import parse_file
+from tests.example_files import EXAMPLE_PLAYBOOKS
 from tests.playbook.inventory import fixture_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every example, and the fixtures the test inventory can plan (repeats, parallel, selectors).
 PLAYBOOKS = [
-    *sorted((ROOT / "examples").glob("*.yaml")),
+    *EXAMPLE_PLAYBOOKS,
     *sorted(p for p in (ROOT / "tests" / "fixtures" / "playbooks" / "valid").glob("*.yaml")
             if p.stem != "everything"),  # names hosts outside the test inventory
 ]  # fmt: skip

@@ -8,9 +8,10 @@ import pytest
 
 from drills.engine.plan import resolve_plan
 from drills.playbook.parser import parse_file
+from tests.example_files import EXAMPLE_PLAYBOOKS
 from tests.playbook.inventory import fixture_inventory
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+EXAMPLES = EXAMPLE_PLAYBOOKS
 EXPECTED = {
     "partition-demo",
     "latency",

@@ -10,14 +10,13 @@ import pytest
 import yaml
 
 from drills.playbook.redaction import MASK, find_credentials, redact, redact_data
+from tests.example_files import EXAMPLE_PLAYBOOKS
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = yaml.safe_load((ROOT / "tests" / "fixtures" / "redaction" / "credentials.yaml").read_text())
 MASKED: list[dict[str, str]] = CASES["masked"]
 UNTOUCHED: list[str] = CASES["untouched"]
-PLAYBOOKS = sorted(
-    [*ROOT.glob("examples/*.yaml"), *ROOT.glob("tests/fixtures/playbooks/valid/*.yaml")]
-)
+PLAYBOOKS = sorted([*EXAMPLE_PLAYBOOKS, *ROOT.glob("tests/fixtures/playbooks/valid/*.yaml")])
 
 
 def test_the_fixture_covers_every_shape() -> None:
