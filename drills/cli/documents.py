@@ -9,8 +9,7 @@ from pathlib import Path
 from drills.gameday.document import GameDay
 from drills.gameday.fire_times import Outcome, next_fire_times
 from drills.gameday.load import parse_gameday
-from drills.playbook.errors import Issue, PlaybookError
-from drills.playbook.loader import load_yaml
+from drills.playbook.loader import load_yaml, read_text
 from drills.playbook.model import Playbook
 from drills.playbook.parser import parse_playbook
 
@@ -19,13 +18,7 @@ GAME_DAY_KIND = "GameDay"
 
 def read_document(path: Path) -> Playbook | GameDay:
     """The document in ``path``; raises PlaybookError (with positions) or OSError."""
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise PlaybookError(
-            [Issue(str(path), 1, 1, f"not UTF-8 text (bad byte at offset {error.start})")]
-        ) from None
+    text = read_text(path)
     if kind_of(text, str(path)) == GAME_DAY_KIND:
         return parse_gameday(text, str(path))
     return parse_playbook(text, str(path))

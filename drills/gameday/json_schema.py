@@ -6,28 +6,22 @@ is refreshed with ``python -m drills.gameday.json_schema > schema/gameday.schema
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 from drills.gameday.document import GameDay
-from drills.playbook.schema import spell_duration_defaults
+from drills.playbook.schema import document_schema, rendered
 
 SCHEMA_ID = "urn:drillhall:schema:gameday:v1"
 
 
 def json_schema() -> dict[str, Any]:
-    schema = GameDay.model_json_schema(by_alias=True, mode="validation")
-    schema["title"] = "Drillhall game day"
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = SCHEMA_ID
-    spell_duration_defaults(schema)
-    return schema
+    return document_schema(GameDay, "Drillhall game day", SCHEMA_ID)
 
 
 def render() -> str:
     """The schema as committed: stable key order, trailing newline."""
-    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    return rendered(json_schema())
 
 
 if __name__ == "__main__":

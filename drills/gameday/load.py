@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from drills.gameday.document import GameDay
 from drills.playbook.errors import Issue, PlaybookError
-from drills.playbook.loader import load_yaml
+from drills.playbook.loader import load_yaml, read_text
 from drills.playbook.model_errors import issue_from_pydantic, kind_of
 
 DOCUMENT = "game day"
@@ -37,12 +37,4 @@ def parse_gameday(text: str, filename: str = "<game day>") -> GameDay:
 
 
 def parse_gameday_file(path: str | FilePath) -> GameDay:
-    path = FilePath(path)
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise PlaybookError(
-            [Issue(str(path), 1, 1, f"not UTF-8 text (bad byte at offset {error.start})")]
-        ) from None
-    return parse_gameday(text, str(path))
+    return parse_gameday(read_text(path), str(path))

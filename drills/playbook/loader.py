@@ -12,8 +12,10 @@ what is read, for the messages): an experiment is untrusted input too.
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from os import PathLike
 from typing import Any, Protocol
 
 import yaml
@@ -146,6 +148,18 @@ def position_of_index(text: str, index: int) -> Position:
     before = text[:index]
     line = before.count("\n") + 1
     return Position(line, index - (before.rfind("\n") + 1) + 1)
+
+
+def read_text(path: str | PathLike[str]) -> str:
+    """A document file's text (UTF-8); raises PlaybookError naming the first bad byte, or
+    OSError when the file cannot be read."""
+    raw = pathlib.Path(path).read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise PlaybookError(
+            [Issue(str(path), 1, 1, f"not UTF-8 text (bad byte at offset {error.start})")]
+        ) from None
 
 
 def check_size(content: str | bytes, filename: str, document: str = "playbook") -> None:

@@ -8,7 +8,7 @@ from pathlib import Path as FilePath
 from pydantic import ValidationError
 
 from drills.playbook.errors import Issue, PlaybookError
-from drills.playbook.loader import load_yaml
+from drills.playbook.loader import load_yaml, read_text
 from drills.playbook.model import CROSS_CHECKED, Playbook, check_limits, cross_check
 from drills.playbook.model_errors import issue_from_pydantic, kind_of, value_position
 from drills.playbook.redaction import find_credentials
@@ -36,15 +36,7 @@ def parse_playbook(text: str, filename: str = "<playbook>") -> Playbook:
 
 def parse_file(path: str | FilePath) -> Playbook:
     """Read and parse a playbook file (UTF-8)."""
-    path = FilePath(path)
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise PlaybookError(
-            [Issue(str(path), 1, 1, f"not UTF-8 text (bad byte at offset {error.start})")]
-        ) from None
-    return parse_playbook(text, str(path))
+    return parse_playbook(read_text(path), str(path))
 
 
 def _parse(text: str, filename: str) -> Playbook:

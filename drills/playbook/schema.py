@@ -10,6 +10,8 @@ import json
 import sys
 from typing import Any
 
+from pydantic import BaseModel
+
 from drills.playbook.durations import format_duration
 from drills.playbook.model import Playbook
 
@@ -18,17 +20,26 @@ SCHEMA_ID = "urn:drillhall:schema:playbook:v1"
 
 
 def json_schema() -> dict[str, Any]:
-    schema = Playbook.model_json_schema(by_alias=True, mode="validation")
-    schema["title"] = "Drillhall playbook"
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = SCHEMA_ID
-    spell_duration_defaults(schema)
-    return schema
+    return document_schema(Playbook, "Drillhall playbook", SCHEMA_ID)
 
 
 def render() -> str:
     """The schema as committed: stable key order, trailing newline."""
-    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    return rendered(json_schema())
+
+
+def document_schema(model: type[BaseModel], title: str, schema_id: str) -> dict[str, Any]:
+    """The JSON Schema of a document type (the playbook, the game day), keys as written."""
+    schema = model.model_json_schema(by_alias=True, mode="validation")
+    schema["title"] = title
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = schema_id
+    spell_duration_defaults(schema)
+    return schema
+
+
+def rendered(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
 def spell_duration_defaults(node: Any) -> None:
