@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import stat
 from concurrent.futures import ProcessPoolExecutor
@@ -150,7 +151,9 @@ def _ensure(args: tuple[str, str]) -> str:
 
 
 def test_processes_racing_to_make_a_key_all_get_the_same_one(tmp_path: Path) -> None:
-    with ProcessPoolExecutor(max_workers=6) as pool:
+    # Spawned, not forked: a fork of this (threaded) test process can deadlock in the child.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=6, mp_context=spawn) as pool:
         keys = set(pool.map(_ensure, [(str(tmp_path), "db1")] * 24))
     assert len(keys) == 1
     assert os.listdir(tmp_path / "agents" / "db1") == ["hmac.key"]  # no temporary file left
