@@ -90,26 +90,38 @@ def read_password(path: Path) -> str | None:
 
 
 def ensure_password(path: Path) -> bool:
-    """Write a random password to ``path`` unless one is there; True when it wrote one.
+    """Write a random password to ``path`` unless one is there; True when it wrote one."""
+    return write_secret_once(path, secrets.token_urlsafe(PASSWORD_BYTES) + "\n")
 
-    As the secret key's file: a temporary file (0600 from mkstemp) hard-linked into place, so
-    two set-ups at once cannot both write and no reader sees half a password. The directories
-    are made 0700.
+
+def write_secret_once(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` (0600) unless a file is there; True when this call wrote it.
+
+    A temporary file, synced, hard-linked into place: two processes at once cannot both write,
+    the first writer wins, and no reader sees half a secret. Missing directories are made 0700.
+    Used for Redis passwords here and agents' signing keys (``injector.signing``).
     """
     for directory in reversed([path.parent, *path.parent.parents]):
         if not directory.exists():
-            directory.mkdir(mode=0o700)
+            directory.mkdir(mode=0o700, exist_ok=True)
     if path.exists():
         return False
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(PASSWORD_BYTES) + "\n")
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
         os.link(temporary, path)
     except FileExistsError:
         return False
     finally:
         os.unlink(temporary)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
     return True
 
 

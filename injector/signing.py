@@ -12,13 +12,11 @@ enrolment, the lab and tests can all call it. Standard library only: hmac, hashl
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import math
-import os
 import secrets
 import stat
 import time
@@ -27,6 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from injector.credentials import write_secret_once
 from injector.protocol import (
     AgentTask,
     ProtocolError,
@@ -170,28 +169,6 @@ def ensure_agent_key(credentials_dir: Path, host: str) -> Path:
     existing file is never replaced, even a malformed one (that is an error to look at).
     """
     path = agent_key_path(credentials_dir, host)
-    if path.exists():
-        load_key(path)
-        return path
-    # Private from the top: the server's directory holds every agent's key.
-    Path(credentials_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
-    for directory in (path.parent.parent, path.parent):
-        directory.mkdir(mode=0o700, exist_ok=True)
-    tmp = path.with_name(f".{KEY_FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write(secrets.token_hex(KEY_BYTES) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        with contextlib.suppress(FileExistsError):  # someone else won: theirs stays
-            os.link(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_secret_once(path, secrets.token_hex(KEY_BYTES) + "\n")
     load_key(path)
     return path
