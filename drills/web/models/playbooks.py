@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import hashlib
-
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import models, transaction
+from django.db import models
 from django.urls import reverse
 
+from drills.web.models.versions import DocumentVersion, save_new_version
 from drills.web.roles import Action, can, is_admin, teams_where
 
 
@@ -36,7 +35,6 @@ class Playbook(models.Model):
         """May ``user`` see this playbook at all (any role in its team, its owner, an admin)."""
         return can(user, Action.VIEW, self)
 
-    @transaction.atomic
     def save_version(  # type: ignore[no-untyped-def]
         self, content: str, author=None, message: str = "", *, origin=None
     ) -> PlaybookVersion:
@@ -46,31 +44,19 @@ class Playbook(models.Model):
         it and from where; without one, the author from an unknown address). Saving the
         text of the latest version again changes nothing and writes no entry.
         """
-        from drills.web.audit import AuditAction, Origin, record_as
+        from drills.web.audit import AuditAction
 
-        digest = hashlib.sha256(content.encode()).hexdigest()
-        latest = self.latest_version()
-        if latest is not None and latest.content_hash == digest:
-            return latest
-        number = 1 if latest is None else latest.number + 1
-        version = PlaybookVersion.objects.create(
-            playbook=self,
-            number=number,
-            content=content,
-            content_hash=digest,
-            author=author,
-            message=message,
-        )
-        saved = f"created playbook {self.name} as v1" if number == 1 else f"saved {self} v{number}"
-        record_as(
-            AuditAction.PLAYBOOK_SAVE,
-            origin or Origin(author, ""),
+        return save_new_version(
+            self,
+            content,
+            author,
+            message,
+            origin,
+            action=AuditAction.PLAYBOOK_SAVE,
             object_type="playbook",
-            object_id=self.name,
-            summary=f"{saved}: “{message}”" if message else saved,
-            content=content,
+            created="created playbook {name} as v1",
+            saved="saved {name} v{number}",
         )
-        return version
 
     @classmethod
     def visible_to(cls, user):  # type: ignore[no-untyped-def]
@@ -85,18 +71,10 @@ class Playbook(models.Model):
         )
 
 
-class PlaybookVersion(models.Model):
+class PlaybookVersion(DocumentVersion):
     """An immutable saved text of a playbook; runs pin one."""
 
     playbook = models.ForeignKey(Playbook, related_name="versions", on_delete=models.CASCADE)
-    number = models.PositiveIntegerField()
-    content = models.TextField()
-    content_hash = models.CharField(max_length=64)
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
-    message = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["playbook", "-number"]
