@@ -77,10 +77,15 @@ def next_fire_times(schedule: Schedule, now: dt.datetime, count: int = 5) -> lis
 
 
 def decide(
-    schedule: Schedule, last_check: dt.datetime, now: dt.datetime, running: bool
+    schedule: Schedule,
+    last_check: dt.datetime,
+    now: dt.datetime,
+    running: bool,
+    on_time: dt.timedelta = ON_TIME,
 ) -> list[Decision]:
     """What to do about every fire time since ``last_check``: one decision each, at most one
-    of them RUN. ``running``: a run of this game day has not ended yet."""
+    of them RUN. ``running``: a run of this game day has not ended yet. ``on_time``: how late
+    a fire time may be found and still count as on time (a few of beat's ticks)."""
     times = fire_times(schedule, last_check, now)
     decisions: list[Decision] = []
     chosen: dt.datetime | None = None
@@ -90,12 +95,12 @@ def decide(
         for at in reversed(times):
             late = now - at
             if schedule.skip_reason(at) is None and (
-                late <= ON_TIME or (schedule.missed is Missed.CATCH_UP and late <= deadline)
+                late <= on_time or (schedule.missed is Missed.CATCH_UP and late <= deadline)
             ):
                 chosen = at
                 break
     for at in times:
-        decisions.append(_decision(schedule, at, now, chosen, running))
+        decisions.append(_decision(schedule, at, now, chosen, running, on_time))
     return decisions
 
 
@@ -105,6 +110,7 @@ def _decision(
     now: dt.datetime,
     chosen: dt.datetime | None,
     running: bool,
+    on_time: dt.timedelta,
 ) -> Decision:
     if schedule.paused:
         return Decision(at, Outcome.SKIPPED, "the schedule is paused")
@@ -113,7 +119,7 @@ def _decision(
         return Decision(at, Outcome.SKIPPED, calendar)
     late = now - at
     if at != chosen:
-        if late <= ON_TIME:  # an earlier on-time fire time of the same check
+        if late <= on_time:  # an earlier on-time fire time of the same check
             return Decision(at, Outcome.SKIPPED, "a later fire time of the same check runs")
         if schedule.missed is Missed.SKIP:
             return Decision(at, Outcome.MISSED, f"nobody was there ({_ago(late)} late): skipped")
@@ -126,7 +132,7 @@ def _decision(
         )  # fmt: skip
     if running and schedule.concurrency.value == "forbid":
         return Decision(at, Outcome.SKIPPED, "the previous run of this game day still runs")
-    if late > ON_TIME:
+    if late > on_time:
         return Decision(at, Outcome.RUN, f"caught up, {_ago(late)} late")
     return Decision(at, Outcome.RUN, "on time")
 
