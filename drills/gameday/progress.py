@@ -134,9 +134,16 @@ def _stops_the_day(policy: Policy, drill: DrillStatus) -> tuple[GameDayState, st
     return None
 
 
+_ENDED_AS = {
+    "passed": "passed",
+    "failed": "failed",
+    "aborted": "was aborted",
+    "error": "ended in error",
+}
+
+
 def _ended_as(drill: DrillStatus) -> str:
-    verb = {"passed": "passed", "failed": "failed", "aborted": "was aborted", "error": "ended in error"}
-    said = verb.get(drill.state or "", f"ended as {drill.state}")
+    said = _ENDED_AS.get(drill.state or "", f"ended as {drill.state}")
     return f"{said}: {drill.reason}" if drill.reason else said
 
 
