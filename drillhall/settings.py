@@ -66,6 +66,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "axes",
+    # Beat's schedule in the database (drills/web/gameday_clock.py): one interval task, the
+    # game-day clock; the schedules themselves are the game days' documents.
+    "django_celery_beat",
     "drills.web",
 ]
 
@@ -162,6 +165,22 @@ CELERY_TASK_DEFAULT_QUEUE = DRILLHALL_ORCHESTRATOR_QUEUE
 DRILLHALL_ORCHESTRATOR_CONCURRENCY = int(env_float("DRILLHALL_ORCHESTRATOR_CONCURRENCY", 16))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_EXPIRES = 3600
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# Game days (drills/web/gameday_clock.py): beat's clock looks at every schedule this often, and
+# a fire time found up to DRILLHALL_GAMEDAY_ON_TIME_SECONDS late still counts as on time (later
+# than that it was missed: skipped, or caught up within the schedule's starting deadline).
+DRILLHALL_GAMEDAY_TICK_SECONDS = env_float("DRILLHALL_GAMEDAY_TICK_SECONDS", 10.0)
+DRILLHALL_GAMEDAY_ON_TIME_SECONDS = env_float("DRILLHALL_GAMEDAY_ON_TIME_SECONDS", 60.0)
+# E-mail notifications go through Django's e-mail backend (SMTP unless EMAIL_BACKEND says).
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", "")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "drillhall@localhost")
 
 # Fault leases: an agent reverts a fault whose lease was not renewed in time.
 DRILLHALL_LEASE_SECONDS = env_float("DRILLHALL_LEASE_SECONDS", 10.0)

@@ -8,7 +8,15 @@ from django.contrib.auth.models import Group, User
 
 from drills.playbook.redaction import redact, redact_data
 from drills.web.audit_admin import AuditedAdmin, ReadOnlyAdmin
-from drills.web.models import DrillRun, Host, Membership, Playbook, PlaybookVersion
+from drills.web.models import (
+    DrillRun,
+    Host,
+    Membership,
+    NotificationChannel,
+    OutboxMessage,
+    Playbook,
+    PlaybookVersion,
+)
 from drills.web.models.inventory import Service
 
 
@@ -85,3 +93,38 @@ class MembershipAdmin(AuditedAdmin, admin.ModelAdmin):
     list_filter = ["role", "team"]
     search_fields = ["user__username", "team__name"]
     autocomplete_fields = ["user", "team"]
+
+
+def _hide_beat_models() -> None:
+    """Beat's tables hold one row of ours (the game-day clock, made at migrate); schedules are
+    game-day documents, edited on their pages. An edit here would only break the clock."""
+    from django_celery_beat import models as beat
+
+    for model in (
+        beat.PeriodicTask,
+        beat.IntervalSchedule,
+        beat.CrontabSchedule,
+        beat.SolarSchedule,
+        beat.ClockedSchedule,
+    ):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+
+
+_hide_beat_models()
+
+
+@admin.register(NotificationChannel)
+class NotificationChannelAdmin(AuditedAdmin, admin.ModelAdmin):
+    # Game-day documents name a channel; its address and signing secret live only here. The
+    # secret is shown to admins to hand to the receiver, who checks every message with it.
+    list_display = ["name", "kind", "url"]
+    fields = ["name", "kind", "url", "recipients", "secret"]
+    readonly_fields = ["secret"]
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(ReadOnlyAdmin):
+    # What was told, to whom, and whether it arrived: written by state changes, never here.
+    list_display = ["id", "channel", "event", "state", "attempts", "created_at", "sent_at"]
+    list_filter = ["state", "channel"]

@@ -14,6 +14,8 @@ ADMIN_MODEL_PERMISSIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("drills", "drillrun"): ALL,
     ("drills", "runevent"): ("view",),
     ("drills", "auditentry"): ("view",),
+    ("drills", "notificationchannel"): ALL,
+    ("drills", "outboxmessage"): ("view",),
     ("auth", "user"): ALL,
     ("auth", "group"): ALL,
 }
@@ -40,6 +42,14 @@ def ensure_admin_group(sender, **kwargs):  # type: ignore[no-untyped-def]
         )
 
 
+def ensure_gameday_clock(sender, **kwargs):  # type: ignore[no-untyped-def]
+    """Beat's one task of ours, the game-day clock, at the configured interval; made (or its
+    interval set again) after every migrate, so a new database has it before beat starts."""
+    from drills.web.gameday_clock import ensure_clock_task
+
+    ensure_clock_task()
+
+
 class DrillsConfig(AppConfig):
     name = "drills.web"
     label = "drills"  # kept: migrations, permissions and table names use it
@@ -51,6 +61,7 @@ class DrillsConfig(AppConfig):
 
         # After auth's own handler (which creates the permissions): this app is listed later.
         post_migrate.connect(ensure_admin_group, sender=self)
+        post_migrate.connect(ensure_gameday_clock, sender=self)
 
 
 class DrillhallAdminConfig(admin_apps.AdminConfig):

@@ -24,7 +24,9 @@ from drills.engine.events import EventType
 from drills.engine.outcome import RunOutcome
 from drills.engine.states import RunState
 from drills.playbook.redaction import redact_data
+from drills.web.gameday_runs import drill_ended
 from drills.web.models import DrillRun, RunEvent
+from drills.web.notify import queue_drill_events
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +145,12 @@ class RunEventSink:
                 elif type == EventType.RESULT:
                     # The result closes the record: state, result and finished_at agree.
                     open_run.update(result=data, finished_at=timezone.now())
+            if stored:
+                # A drill of a game day: its notifications go in the outbox with the change.
+                queue_drill_events(self.run_id, stored)
+                if any(e.type == EventType.RESULT for e in stored):
+                    run_id = self.run_id
+                    transaction.on_commit(lambda: drill_ended(run_id))
         self._seq = seq
         return stored
 

@@ -13,6 +13,9 @@ from injector.protocol import REGISTER_HOST_TASK, Refusal
 logger = logging.getLogger(__name__)
 
 RUN_DRILL_TASK = "drillhall.run_drill"
+ADVANCE_GAMEDAY_TASK = "drillhall.advance_gameday"
+SEND_NOTIFICATION_TASK = "drillhall.send_notification"
+GAMEDAY_TICK_TASK = "drillhall.gameday_tick"
 
 
 @shared_task(name=RUN_DRILL_TASK, acks_late=True)
@@ -20,6 +23,38 @@ def run_drill(run_key: str) -> str:
     from drills.web.orchestrator import execute_run
 
     return execute_run(run_key)
+
+
+@shared_task(name=ADVANCE_GAMEDAY_TASK, acks_late=True, ignore_result=True)
+def advance_gameday(gameday_run_id: int) -> str:
+    """Look at a game-day run once and do its next thing (drills.web.gameday_runs)."""
+    from drills.web.gameday_runs import advance
+
+    return advance(int(gameday_run_id))
+
+
+@shared_task(name=GAMEDAY_TICK_TASK, acks_late=True, ignore_result=True)
+def gameday_tick() -> int:
+    """Beat's clock (drills.web.gameday_clock): every schedule, every open game-day run."""
+    from drills.web.gameday_clock import tick
+
+    said = tick()
+    for line in said:
+        logger.info("game-day clock: %s", line)
+    return len(said)
+
+
+@shared_task(
+    name=SEND_NOTIFICATION_TASK, bind=True, acks_late=True, ignore_result=True, max_retries=None
+)
+def send_notification(self: Any, message_id: int) -> None:
+    """Send one outbox message; a failed send comes back after an exponential backoff
+    (drills.web.notify decides how long, and when to give up)."""
+    from drills.web.notify import send_message
+
+    wait = send_message(int(message_id))
+    if wait is not None:
+        raise self.retry(countdown=wait)
 
 
 @shared_task(name=REGISTER_HOST_TASK, ignore_result=True)

@@ -34,6 +34,7 @@ from django.contrib.auth.models import Group, User
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from drills.web.audit import AuditAction, record
 from drills.web.halt import current_halt, halt_all
@@ -42,9 +43,12 @@ from drills.web.models import (
     Approval,
     AuditEntry,
     DrillRun,
+    GameDay,
     Halt,
     Host,
     Membership,
+    NotificationChannel,
+    OutboxMessage,
     Playbook,
     PlaybookVersion,
     RunEvent,
@@ -404,6 +408,8 @@ ROWS: list[Row] = [
     *admin_model_rows("drills", "auditentry", read_only=True),
     *admin_model_rows("drills", "drillrun"),
     *admin_model_rows("drills", "membership"),
+    *admin_model_rows("drills", "notificationchannel"),
+    *admin_model_rows("drills", "outboxmessage", read_only=True),
     # Approvals (branch sec-approval) add their route here, one row, e.g.
     # Row("runs/<int:run_id>/approve", frozenset({"approver", "admin"}), (...), sees=VIEWERS),
 ]
@@ -435,6 +441,9 @@ def build_scene() -> Scene:
     spare_user = person("spare", spare_team)
     spare_playbook = Playbook.objects.create(name="spare", team=spare_team)
     spare_version = spare_playbook.save_version("# spare\n")
+    spare_channel = NotificationChannel.objects.create(
+        name="spare-hook", kind="webhook", url="http://127.0.0.1:9/hook"
+    )
     spare = {
         "group": spare_team,
         "user": spare_user,
@@ -445,6 +454,16 @@ def build_scene() -> Scene:
         "drillrun": make_run(spare_version, None, state="passed"),
         "membership": Membership.objects.create(user=spare_user, team=spare_team, role="viewer"),
         "auditentry": record(AuditAction.HALT, actor="spare", summary="a spare entry"),
+        "notificationchannel": spare_channel,
+        "outboxmessage": OutboxMessage.objects.create(
+            # Another channel: one that has told something keeps its history (no delete).
+            channel=NotificationChannel.objects.create(name="told", kind="slack"),
+            gameday=GameDay.objects.create(name="spare-day", team=spare_team),
+            dedupe_key="spare",
+            event="gameday_started",
+            text="a spare message",
+            next_attempt_at=timezone.now(),
+        ),
     }
     return Scene(world, run, spare)
 
@@ -460,6 +479,9 @@ WATCHED = (
     Membership,
     Host,
     Service,
+    NotificationChannel,
+    OutboxMessage,
+    GameDay,
     Group,
     Group.permissions.through,
     User.groups.through,

@@ -9,6 +9,11 @@ from django.utils import timezone
 class AuditAction(models.TextChoices):
     PLAYBOOK_SAVE = "playbook_save", "playbook saved"
     GAMEDAY_SAVE = "gameday_save", "game day saved"
+    GAMEDAY_START = "gameday_start", "game day started"
+    GAMEDAY_STOP = "gameday_stop", "game day stopped"
+    GAMEDAY_SCHEDULE = "gameday_schedule", "game day schedule paused or resumed"
+    OBSERVATION = "observation", "observation recorded"
+    ACTION_ITEM = "action_item", "action item recorded"
     RUN_START = "run_start", "run started"
     RUN_ABORT = "run_abort", "run aborted"
     RUN_RESUME = "run_resume", "run resumed"

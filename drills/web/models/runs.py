@@ -40,9 +40,24 @@ class DrillRun(models.Model):
     # The orchestrator driving the run beats here (database time) every third of a run lease;
     # a started run whose beats stopped is ended as "orchestrator lost" (drills.web.liveness).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # A drill of a game day: which run of it, and which drill of its list (0-based). The pair
+    # is unique, so two looks at a game day can never start the same drill twice.
+    gameday_run = models.ForeignKey(
+        "drills.GameDayRun",
+        null=True,
+        blank=True,
+        related_name="drill_runs",
+        on_delete=models.PROTECT,
+    )
+    gameday_position = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["gameday_run", "gameday_position"], name="one_run_per_gameday_drill"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"run {self.id} of {self.version}"
