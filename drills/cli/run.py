@@ -75,27 +75,14 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
     from drills.cli.workers import worker_pool
     from drills.engine.plan import Plan
     from drills.engine.states import RunState
-    from drills.web.models import DrillRun, Host
+    from drills.web.models import DrillRun
     from drills.web.run_control import abort_run, create_run, enqueue_run
     from drills.web.run_document import run_document
 
     pool = worker_pool(settings.BASE_DIR / "var", f"cli-{os.getpid()}")
     # Who the audit log names for the save, the start and an abort: the user it acts as.
     origin = Origin(user, "cli")
-    # Selector targets match inventory labels; only explicit host names can call for the lab.
-    hosts_needed = {str(getattr(t, "host", "")) for t in playbook.targets.values()} - {""}
-    lab_hosts = hosts_needed & set(labctl.lab_hosts())
-
-    def lab_up() -> bool:
-        if labctl.is_present():
-            if not Host.objects.filter(name__in=lab_hosts).exists():
-                labctl.register_present()  # a lab started with another database
-            # Its agents' way to this run's Redis (another Redis may have been the lab's).
-            labctl.connect_broker(lambda _: None)
-            return False
-        say("lab: not running; bringing it up for this run")
-        labctl.up(say)
-        return True
+    lab_hosts = lab_hosts_of(playbook)
 
     interrupted: dict[str, Any] = {"count": 0, "run": None}
 
@@ -115,23 +102,14 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
     pool.hold()
     try:
         if lab_hosts:
-            pool.ensure_lab(lab_up)
+            pool.ensure_lab(lambda: lab_up(lab_hosts, say))
         version = runnable.version
         # The plan is resolved once, here, and stored with the run; everyone reads that one.
         run = create_run(version, user, source="cli", origin=origin)
         if run.finished_at is not None:
             say_err(f"{path}: {run.result.get('reason', 'the run could not start')}")
             return EXIT_ABORTED
-        plan = Plan.from_dict(run.plan or {})
-        # Agents where faults land; where only kernel collectors run (a partition's peers),
-        # an agent is started if missing but the run does not depend on it.
-        fault_hosts = {fault.host for _, fault in plan.faults()}
-        evidence_hosts = {collectors.host for collectors in plan.collectors} - fault_hosts
-        known = dict(
-            Host.objects.filter(name__in=fault_hosts | evidence_hosts).values_list("name", "netns")
-        )
-        agents = {h: ns for h, ns in known.items() if h in fault_hosts}
-        optional = {h: ns for h, ns in known.items() if h in evidence_hosts}
+        agents, optional = agents_for([Plan.from_dict(run.plan or {})])
         pool.ensure_workers(agents, say, optional=optional)
         interrupted["run"] = run
         if run.state == RunState.AWAITING_APPROVAL:
@@ -169,6 +147,47 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         pool.leave(say, lab_down=lambda: labctl.down(say))
+
+
+def lab_hosts_of(playbook: Any) -> set[str]:
+    """The lab's hosts a playbook names: selector targets match inventory labels, so only
+    explicit host names can call for the lab."""
+    from drills.cli import labctl
+
+    hosts_needed = {str(getattr(t, "host", "")) for t in playbook.targets.values()} - {""}
+    return hosts_needed & set(labctl.lab_hosts())
+
+
+def lab_up(lab_hosts: set[str], say) -> bool:  # type: ignore[no-untyped-def]
+    """Bring the lab up for a run, or connect a present one; True when this brought it up."""
+    from drills.cli import labctl
+    from drills.web.models import Host
+
+    if labctl.is_present():
+        if not Host.objects.filter(name__in=lab_hosts).exists():
+            labctl.register_present()  # a lab started with another database
+        # Its agents' way to this run's Redis (another Redis may have been the lab's).
+        labctl.connect_broker(lambda _: None)
+        return False
+    say("lab: not running; bringing it up for this run")
+    labctl.up(say)
+    return True
+
+
+def agents_for(plans: list[Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """The agents runs of ``plans`` need (host -> network namespace): where faults land, and,
+    optional, where only kernel collectors run (a partition's peers): started if missing, but
+    the run does not depend on them."""
+    from drills.web.models import Host
+
+    fault_hosts = {fault.host for plan in plans for _, fault in plan.faults()}
+    evidence_hosts = {c.host for plan in plans for c in plan.collectors} - fault_hosts
+    known = dict(
+        Host.objects.filter(name__in=fault_hosts | evidence_hosts).values_list("name", "netns")
+    )
+    agents = {h: ns for h, ns in known.items() if h in fault_hosts}
+    optional = {h: ns for h, ns in known.items() if h in evidence_hosts}
+    return agents, optional
 
 
 def _await_approval(run, say, wait: float) -> str:  # type: ignore[no-untyped-def]
