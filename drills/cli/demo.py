@@ -22,10 +22,12 @@ def load_examples(owner, say) -> list[str]:  # type: ignore[no-untyped-def]
     from drills.web.models import Playbook
 
     loaded = []
+    gamedays = []
     for path in sorted((settings.BASE_DIR / "examples").glob("*.yaml")):
         text = path.read_text()
         if kind_of(text, str(path)) == GAME_DAY_KIND:
-            continue  # game days are stored once they run on the server (issue 12)
+            gamedays.append(path)  # after the playbooks they name
+            continue
         try:
             playbook = parse_playbook(text, str(path))
         except PlaybookError as exc:
@@ -38,7 +40,32 @@ def load_examples(owner, say) -> list[str]:  # type: ignore[no-untyped-def]
             text, author=owner, message=f"loaded from examples/{path.name}", origin=SYSTEM
         )
         loaded.append(record.name)
+    loaded.extend(load_example_gamedays(gamedays, owner, say))
     say(f"examples: loaded {', '.join(loaded) or 'none'}")
+    return loaded
+
+
+def load_example_gamedays(paths, owner, say) -> list[str]:  # type: ignore[no-untyped-def]
+    from drills.gameday.load import parse_gameday
+    from drills.playbook.errors import PlaybookError
+    from drills.web.audit import SYSTEM
+    from drills.web.models import GameDay
+
+    loaded = []
+    for path in paths:
+        text = path.read_text()
+        try:
+            document = parse_gameday(text, str(path))
+        except PlaybookError as exc:
+            say(f"examples: {path.name} is invalid, skipped:\n{exc}")
+            continue
+        record, _ = GameDay.objects.get_or_create(
+            name=document.metadata.name, defaults={"owner": owner}
+        )
+        record.save_version(
+            text, author=owner, message=f"loaded from examples/{path.name}", origin=SYSTEM
+        )
+        loaded.append(f"game day {record.name}")
     return loaded
 
 
@@ -69,7 +96,7 @@ def demo(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
 
     from drills.cli import labctl
     from drills.cli.process_group import ProcessGroup
-    from drills.cli.workers import agent_argv, orchestrator_argv, web_argv
+    from drills.cli.workers import agent_argv, beat_argv, orchestrator_argv, web_argv
     from drills.web.audit import SYSTEM
     from drills.web.models import Playbook
     from drills.web.run_control import start_run
@@ -89,6 +116,8 @@ def demo(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
         url = f"http://127.0.0.1:{args.port}/"
         group.start("web", web_argv(args.port))
         group.start("orchestrator", orchestrator_argv("orchestrator-demo"))
+        # Beat sends the game-day clock's tick (drills/web/gameday_clock.py).
+        group.start("beat", beat_argv())
         for host, netns in labctl.lab_hosts().items():
             group.start(f"agent-{host}", agent_argv(host, netns))
         _wait_for_http(url + "accounts/login/", group)

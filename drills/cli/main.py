@@ -1,6 +1,7 @@
 """`drillhall`: the command line.
 
-Exit codes of `run`: 0 passed, 1 an SLA failed, 2 invalid playbook, 3 aborted or error,
+Exit codes of `run` (and of `gameday start --wait`, for the game day's combined verdict):
+0 passed, 1 an SLA failed, 2 invalid playbook, 3 aborted or error,
 4 not allowed (the user it acts as, `--as` or DRILLHALL_USER, lacks the role), 5 not approved
 (a run that faults protected hosts was declined, cancelled, or nobody approved it while `run`
 waited).
@@ -135,6 +136,18 @@ def cmd_enrol(args: argparse.Namespace) -> int:
     return enrol(args, say)
 
 
+def cmd_apply(args: argparse.Namespace) -> int:
+    from drills.cli.apply_command import cmd_apply as apply
+
+    return apply(args, say)
+
+
+def cmd_gameday(args: argparse.Namespace) -> int:
+    from drills.cli.gameday_command import cmd_gameday as gameday
+
+    return gameday(args, say)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from drills.cli.demo import demo
 
@@ -175,6 +188,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check playbooks and game days without running them")
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("apply", help="store playbooks and game days on the server (idempotent)")
+    from drills.cli.apply_command import add_arguments as apply_arguments
+
+    apply_arguments(p)
+    p.set_defaults(func=cmd_apply)
+
+    p = sub.add_parser("gameday", help="start a stored game day (see gameday start --help)")
+    from drills.cli.gameday_command import add_arguments as gameday_arguments
+
+    gameday_arguments(p)
+    p.set_defaults(func=cmd_gameday)
 
     p = sub.add_parser("plan", help="dry run: which fault lands on which host, for how long")
     p.add_argument("file")

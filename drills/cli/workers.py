@@ -101,6 +101,12 @@ def orchestrator_argv(name: str) -> list[str]:
     ]
 
 
+def beat_argv() -> list[str]:
+    """Celery beat with the database scheduler (CELERY_BEAT_SCHEDULER): it sends the game-day
+    clock's tick; exactly one may run per deployment."""
+    return [sys.executable, "-m", "celery", "-A", "drillhall", "beat", "-l", "INFO"]
+
+
 def agent_argv(host: str, netns: str, redis_url: str | None = None) -> list[str]:
     """An agent of this machine (the lab's, `drillhall run`'s, the demo's): its key and its
     Redis user are made here if the host has none yet, as enrolment would, and the key handed

@@ -60,15 +60,15 @@ def check_schedule(gameday: GameDay, now: dt.datetime) -> list[str]:
     schedule = document.schedule
     if schedule is None:
         return []
-    since = gameday.checked_until
-    if since is None:
-        # First look: fire times before the schedule was known were never due.
-        GameDay.objects.filter(id=gameday.id, checked_until__isnull=True).update(checked_until=now)
-        return []
+    # Never looked at: from when its latest version was saved (fire times before anyone wrote
+    # the schedule were never due; one that passed while beat was down since then was missed).
+    since = gameday.checked_until or version.created_at
     if now <= since:
         return []
     # Compare-and-set: only the tick that moves the mark decides the fire times behind it.
-    if not GameDay.objects.filter(id=gameday.id, checked_until=since).update(checked_until=now):
+    if not GameDay.objects.filter(id=gameday.id, checked_until=gameday.checked_until).update(
+        checked_until=now
+    ):
         return []
     if gameday.paused:
         schedule = schedule.model_copy(update={"paused": True})
