@@ -99,7 +99,9 @@ def start_only(gameday: Any, user: Any, say) -> int:  # type: ignore[no-untyped-
 def _page(run: Any) -> str:
     from django.conf import settings
 
-    path = run.get_absolute_url()
+    from drills.web.notify import gameday_run_path
+
+    path = gameday_run_path(run.id)
     base = settings.DRILLHALL_URL
     return f"its page: {base}{path}" if base else f"its page: {path} on the web server"
 

@@ -66,6 +66,15 @@ def wants(sends: Sends, event: str, state: str | None) -> bool:
     return event == "gameday_finished"  # digest: one message when the day ends
 
 
+def gameday_run_path(run_id: int) -> str:
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        return reverse("gameday-run-detail", args=[run_id])
+    except NoReverseMatch:  # a server without the game-day pages (older templates)
+        return f"/gamedays/runs/{run_id}/"
+
+
 def _page(path: str) -> str:
     base = str(getattr(settings, "DRILLHALL_URL", "") or "")
     return f"{base}{path}" if base else path
@@ -143,7 +152,7 @@ def queue_gameday_event(run: GameDayRun, event: str, data: dict[str, Any]) -> li
         "event": event,
         "gameday": name,
         "gameday_run": run.id,
-        "url": _page(f"/gamedays/runs/{run.id}/"),
+        "url": _page(gameday_run_path(run.id)),
     }
     if event == "gameday_started":
         text = f"Game day {name} started (run {run.id}): {document.metadata.goal}"

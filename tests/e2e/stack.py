@@ -129,6 +129,16 @@ class Stack:
             start_new_session=True,
         )
 
+    def stop(self, name: str) -> None:
+        """Stop one process of the stack (beat, to miss a fire time)."""
+        proc = self.procs.pop(name)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
     def log(self, name: str) -> str:
         return (self.tmp / f"{name}.log").read_text(errors="replace")[-4000:]
 
@@ -190,6 +200,9 @@ def stack_env(tmp: Path, redis_url: str) -> dict[str, str]:
         DRILLHALL_LEASE_SECONDS="4",
         DRILLHALL_RUN_LEASE_SECONDS="4",
         DRILLHALL_REAPER="true",  # the servers of a stack end lost runs, as in production
+        # Beat's game-day clock ticks every second; a fire time 5 s late was missed.
+        DRILLHALL_GAMEDAY_TICK_SECONDS="1",
+        DRILLHALL_GAMEDAY_ON_TIME_SECONDS="5",
         DRILLHALL_USER=CLI_USER,
         DJANGO_SETTINGS_MODULE="drillhall.settings",
         PYTHONPATH=str(ROOT),
