@@ -146,3 +146,29 @@ def test_stopping_a_game_day_aborts_its_drill_and_starts_no_other(alice: User, q
         "the game day was stopped: stopped from its page; so drill 2 (wait-b) did not start"
     )
     assert GameDayRun.objects.count() == 1 and DrillRun.objects.count() == 1
+
+
+def test_halt_all_stops_a_game_day_between_and_during_drills(
+    alice: User,
+    queue: str,
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    from drills.web.halt import halt_all
+    from tests.web.halt_state import forget_redis
+
+    forget_redis(settings.REDIS_URL)
+    try:
+        run = start_gameday(store_two_waits(alice), alice)
+        advance(run.id)
+        first = DrillRun.objects.get(gameday_run=run, gameday_position=0)
+        halt_all("game over", alice)
+        advance(run.id)
+        first.refresh_from_db()
+        assert first.abort_requested_at is not None and "game over" in first.abort_reason
+        end_drill(first, "aborted", "halt all: game over")
+        advance(run.id)
+        run.refresh_from_db()
+        assert run.state == "aborted" and "game over" in run.reason
+        assert DrillRun.objects.filter(gameday_run=run).count() == 1
+    finally:
+        forget_redis(settings.REDIS_URL)
