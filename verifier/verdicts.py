@@ -57,6 +57,9 @@ class VerdictChange:
     t: float
     on_breach: str
     reason: str
+    # The verdict can no longer change: passed, failed, or a breach of a before, fault or
+    # always SLA (a recovery SLA's breach may still recover, and is not final).
+    final: bool = False
 
 
 @dataclass
@@ -300,4 +303,5 @@ class SlaTracker:
             t=t,
             on_breach=verdict.spec.on_breach,
             reason=reason,
+            final=verdict.final_at(t) is not None,
         )

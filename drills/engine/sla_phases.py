@@ -92,6 +92,7 @@ class SlaPhases:
                     "value": change.value,
                     "reason": change.reason,
                     "on_breach": change.on_breach,
+                    "final": change.final,
                 },
             )
             if (

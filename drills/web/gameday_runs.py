@@ -287,8 +287,10 @@ def combined_result(
 
 
 def _first_breach(drill: DrillRun) -> dict[str, Any] | None:
+    from drills.web.notify import counts_as_breach
+
     for event in RunEvent.objects.filter(run=drill, type="verdict").order_by("seq"):
-        if event.data.get("state") in ("breached", "failed"):
+        if counts_as_breach(event.data):
             return {
                 "sla": event.data.get("sla", ""),
                 "reason": event.data.get("reason", ""),

@@ -227,7 +227,7 @@ def _drill_event(event: RunEvent, title: str) -> tuple[str, str, str, str | None
     data = event.data or {}
     if event.type == EventType.STATE and data.get("state") == "preflight":
         return "drill_started", "started", f"{title.capitalize()} started", None
-    if event.type == EventType.VERDICT and data.get("state") == "breached":
+    if event.type == EventType.VERDICT and counts_as_breach(data):
         sla = data.get("sla", "")
         why = data.get("reason", "")
         text = f"{title.capitalize()} breached the SLA “{sla}”: {why}"
@@ -240,6 +240,13 @@ def _drill_event(event: RunEvent, title: str) -> tuple[str, str, str, str | None
         text = f"{title.capitalize()} {_verdict_phrase(state)}: {data.get('reason', '')}"
         return "drill_finished", "finished", text, state
     return None
+
+
+def counts_as_breach(verdict: dict[str, Any]) -> bool:
+    """A verdict event that tells of a breach for good: a failed SLA, or a final breach (a
+    recovery SLA's breach may still recover while the system heals: that is not a breach)."""
+    state = verdict.get("state")
+    return state == "failed" or (state == "breached" and bool(verdict.get("final")))
 
 
 def queue_schedule_event(gameday: GameDay, decision: Decision) -> list[int]:

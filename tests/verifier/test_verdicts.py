@@ -357,3 +357,21 @@ def test_a_pass_that_a_later_phase_reopened_is_not_judged() -> None:
     assert drill.states("broken")[-1][0] is S.HOLDING
     drill.tracker.finalize_at(4.0, WHY)
     assert drill.tracker.states() == {"broken": S.NOT_JUDGED}
+
+
+def test_a_breach_is_final_in_a_fault_phase_and_not_while_recovery_may_still_heal() -> None:
+    fault = Drill(spec("fails", "error_rate(web, 2s) > 50%", Phase.FAULT))
+    fault.enter(Phase.FAULT)
+    fault.run(until=4.0, ok=True)
+    assert [(c.state, c.final) for c in fault.changes] == [(S.BREACHED, True)]
+
+    recovery = Drill(spec("back", "error_rate(web, 2s) < 10%", Phase.RECOVERY), settle=1.0)
+    recovery.enter(Phase.RECOVERY)
+    recovery.run(until=3.0, ok=False)
+    recovery.run(until=8.0, ok=True)
+    recovery.exit(Phase.RECOVERY)
+    assert [(c.state, c.final) for c in recovery.changes] == [
+        (S.BREACHED, False),
+        (S.HOLDING, False),
+        (S.PASSED, True),
+    ]
