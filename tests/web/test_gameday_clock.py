@@ -159,3 +159,24 @@ def test_the_clock_is_one_periodic_task_in_beats_database(settings) -> None:  # 
     [task] = PeriodicTask.objects.filter(task="drillhall.gameday_tick")
     assert (task.interval.every, task.interval.period, task.expire_seconds) == (3, "seconds", 3)
     assert task.enabled and task.queue == settings.DRILLHALL_ORCHESTRATOR_QUEUE
+
+
+def test_the_history_limit_keeps_the_newest_ended_runs_and_never_a_running_one(
+    alice: User, queue: str
+) -> None:
+    from drills.web.gameday_clock import trim_history
+
+    gameday = scheduled(
+        alice,
+        "schedule: {timezone: UTC, cron: '0 10 * * *', history_limit: 2}\n",
+        "2026-12-02T09:00",
+    )
+    version = gameday.latest_version()
+    running = GameDayRun.objects.create(gameday=gameday, version=version, state="running")
+    ended = [
+        GameDayRun.objects.create(gameday=gameday, version=version, state=state)
+        for state in ("passed", "failed", "passed")
+    ]
+    assert trim_history(gameday) == 1
+    kept = set(GameDayRun.objects.filter(gameday=gameday).values_list("id", flat=True))
+    assert kept == {running.id, ended[1].id, ended[2].id}
