@@ -22,7 +22,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from drills.engine.clock import Clock, utc_time
 from drills.engine.events import Emit, EventType
@@ -74,6 +74,32 @@ class HeldSilence:
     step: int
     host: str
     ends_at: float
+
+
+def expired(held: HeldSilence, at: float) -> dict[str, Any]:
+    """The event of a silence expired at ``at``."""
+    return {
+        "step": held.step,
+        "host": held.host,
+        "silence_id": held.silence_id,
+        "state": SilenceState.EXPIRED.value,
+        "ends_at": at,
+        "message": f"the silence of alerts about {held.host} is expired "
+        f"(silence {held.silence_id})",
+    }
+
+
+def not_expired(held: HeldSilence, why: str) -> dict[str, Any]:
+    """The event of a silence that could not be expired: it ends at its own end time."""
+    return {
+        "step": held.step,
+        "host": held.host,
+        "silence_id": held.silence_id,
+        "state": SilenceState.FAILED.value,
+        "ends_at": held.ends_at,
+        "message": f"the silence of alerts about {held.host} could not be expired: {why}; it "
+        f"ends by itself at {utc_time(held.ends_at)}",
+    }
 
 
 def silence_margin(agent_timeout: float, lease_seconds: float) -> float:
@@ -169,33 +195,14 @@ class FaultSilences:
 
     def _expire(self, held: HeldSilence) -> None:
         assert self.silencer is not None  # held silences come from it
-        data = {"step": held.step, "host": held.host, "silence_id": held.silence_id}
         try:
             self.silencer.expire(held.silence_id)
         except Exception as exc:  # a SilenceError, or anything else: the drill goes on
             if not isinstance(exc, SilenceError):
                 log.exception("run %s: expiring silence %s failed", self.run_key, held.silence_id)
-            self._emit(
-                EventType.SILENCE,
-                {
-                    **data,
-                    "state": SilenceState.FAILED.value,
-                    "ends_at": held.ends_at,
-                    "message": f"the silence of alerts about {held.host} could not be expired: "
-                    f"{exc}; it ends by itself at {utc_time(held.ends_at)}",
-                },
-            )
+            self._emit(EventType.SILENCE, not_expired(held, str(exc)))
             return
-        self._emit(
-            EventType.SILENCE,
-            {
-                **data,
-                "state": SilenceState.EXPIRED.value,
-                "ends_at": self.clock.now(),
-                "message": f"the silence of alerts about {held.host} is expired "
-                f"(silence {held.silence_id})",
-            },
-        )
+        self._emit(EventType.SILENCE, expired(held, self.clock.now()))
 
     def _failed(self, step: PlannedStep, host: str, message: str) -> None:
         self._emit(
