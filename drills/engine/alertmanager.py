@@ -43,6 +43,8 @@ CLOCK_SKEW_S = 60.0
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,62}$")
 # Alertmanager's silence ids are UUIDs; anything else in an answer is not put into a path.
 SILENCE_ID = re.compile(r"^[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
+# The most of an answer read (a busy Alertmanager's list of silences, kept for 5 days).
+MAX_ANSWER_BYTES = 16 << 20
 # How much of an error body a sentence quotes.
 BODY_CHARS = 200
 
@@ -241,7 +243,11 @@ class AlertmanagerClient:
                 raise
             # Some versions refuse to expire what has expired (500 "already expired"): ask
             # rather than read their error text.
-            if self.silence(silence_id).state != "expired":
+            try:
+                state = self.silence(silence_id).state
+            except AlertmanagerError:
+                raise exc from None
+            if state != "expired":
                 raise
 
     def silence(self, silence_id: str) -> Silence:
@@ -288,7 +294,7 @@ class AlertmanagerClient:
             request.add_header("Authorization", self._auth)
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
-                raw = response.read(1 << 20)
+                raw = response.read(MAX_ANSWER_BYTES)
         except urllib.error.HTTPError as exc:
             raise AlertmanagerError(
                 f"Alertmanager at {self.url} refused to {doing}: HTTP {exc.code}"

@@ -95,6 +95,17 @@ def test_the_silencer_s_allowance_for_clock_skew_silences_nothing_before_it_was_
     silencer.expire(silence_id)
 
 
+def test_expiring_a_silence_alertmanager_does_not_know_says_so(am: str) -> None:
+    unknown = "0a7c2b1e-1111-4222-8333-444455556666"
+    with pytest.raises(AlertmanagerError) as caught:
+        AlertmanagerClient(am).expire_silence(unknown)
+    assert not caught.value.unreachable
+    assert str(caught.value).startswith(
+        f"Alertmanager at {am} refused to expire silence {unknown}: HTTP "
+    )
+    assert "not found" in str(caught.value)
+
+
 # Alert instances, and which of them a silence for the host catches.
 CAUGHT = {
     "db1": {"db1", "db1:9100"},
