@@ -17,6 +17,7 @@ from drillhall.env import (
     state_dir,
 )
 from drillhall.secret_key import load_secret_key
+from drills.engine.alertmanager import base_url as alertmanager_base_url
 from injector.credentials import credentials_dir, server_redis_url
 from injector.protocol import REGISTER_QUEUE
 from verifier.probes.secret_refs import SecretError, SecretStore
@@ -203,6 +204,15 @@ DRILLHALL_URL = env_str("DRILLHALL_URL", "").rstrip("/")
 DRILLHALL_REAPER = env_bool("DRILLHALL_REAPER", True)
 # How often those processes put the halt back into Redis when Redis lost it (drills/web/halt_sync).
 DRILLHALL_HALT_SYNC_SECONDS = env_float("DRILLHALL_HALT_SYNC_SECONDS", 3.0)
+
+# The Alertmanager that drills silence their targets' alerts in while faults are on
+# (drills/engine/silences.py, docs/deploy.md): its base URL, http(s)://host:port[/prefix], with
+# user:password@ if it asks for them (then better from DRILLHALL_ALERTMANAGER_URL_FILE).
+# Empty: nothing is silenced.
+try:
+    DRILLHALL_ALERTMANAGER_URL = alertmanager_base_url(env_str("DRILLHALL_ALERTMANAGER_URL", ""))
+except ValueError as _exc:
+    raise SettingError(f"DRILLHALL_ALERTMANAGER_URL: {_exc}") from None
 
 # Secrets probes name instead of holding (verifier/probes/secret_refs.py, docs/probes.md):
 # DRILLHALL_PROBE_SECRET_ENV lists the environment variables a canary's `dsn_env` may read,

@@ -12,7 +12,10 @@ PY=${PYTHON:-python3}
 # postgresql: the binaries only (initdb, postgres) for the PostgreSQL canary's tests, which start
 # their own throwaway server; the Debian cluster service is never started (policy-rc.d / no systemd).
 # systemd: only for `systemd-analyze verify` of the deploy units (tests/deploy); nothing is started by it.
-DEB_PKGS="systemd redis-server redis-sentinel nftables iproute2 iputils-ping fuse3 python3-bpfcc linux-headers-cloud-amd64 chromium chromium-driver socat dnsmasq-base dnsutils stress-ng postgresql"
+# prometheus-alertmanager: the binary only; the demo and the tests start an Alertmanager of their
+# own on loopback when they need one (drills/lab/local_alertmanager.py). Debian's service is switched
+# off below if this set-up installed it.
+DEB_PKGS="systemd redis-server redis-sentinel nftables iproute2 iputils-ping fuse3 python3-bpfcc linux-headers-cloud-amd64 chromium chromium-driver socat dnsmasq-base dnsutils stress-ng postgresql prometheus-alertmanager"
 missing=()
 for p in $DEB_PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,11 +26,25 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq "${missing[@]}" >/dev/null
+    # The package enables its service (and starts it where policy-rc.d allows): Drillhall runs
+    # its own Alertmanager when it needs one, so Debian's stays off.
+    if [[ " ${missing[*]} " == *" prometheus-alertmanager "* ]] && command -v systemctl >/dev/null; then
+      systemctl disable --quiet prometheus-alertmanager.service 2>/dev/null || true
+      if [ -d /run/systemd/system ]; then systemctl stop prometheus-alertmanager.service || true; fi
+      say "Alertmanager: Debian's prometheus-alertmanager service switched off (Drillhall starts its own)"
+    fi
   else
     say "MISSING Debian packages (need root: sudo apt-get install ${missing[*]}); continuing"
   fi
 else
   say "Debian packages: all present"
+fi
+
+if command -v prometheus-alertmanager >/dev/null; then
+  am_version=$(prometheus-alertmanager --version 2>&1 | awk 'NR == 1 {print $3}')
+  say "Alertmanager: prometheus-alertmanager ${am_version:-?} (the demo and the tests start their own; drills silence alerts in the one DRILLHALL_ALERTMANAGER_URL names)"
+else
+  say "MISSING Alertmanager (apt-get install prometheus-alertmanager): the demo runs without silences, its tests cannot run"
 fi
 
 # 2. Virtualenv and Python packages.

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import secrets
 import signal
+import socket
 import time
 import urllib.request
+from pathlib import Path
 
 from drillhall.secret_key import LOCAL_KEY_FILE, write_local_key
 from drills.cli.main import setup_django
@@ -114,8 +116,11 @@ def demo(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
     signal.signal(signal.SIGTERM, on_signal)
     try:
         url = f"http://127.0.0.1:{args.port}/"
-        group.start("web", web_argv(args.port))
-        group.start("orchestrator", orchestrator_argv("orchestrator-demo"))
+        # Drills silence their targets' alerts in it; the web server and the orchestrator read
+        # DRILLHALL_ALERTMANAGER_URL from their environment.
+        silencing = start_alertmanager(group, settings.BASE_DIR / "var" / "alertmanager", say)
+        group.start("web", web_argv(args.port), silencing)
+        group.start("orchestrator", orchestrator_argv("orchestrator-demo"), silencing)
         # Beat sends the game-day clock's tick (drills/web/gameday_clock.py).
         group.start("beat", beat_argv())
         for host, netns in labctl.lab_hosts().items():
@@ -138,6 +143,42 @@ def demo(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
         group.stop()
         labctl.down(say)
     return 0
+
+
+def start_alertmanager(group, directory: Path, say) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """An Alertmanager of the demo's own on loopback, its configuration and silences under
+    ``directory``; the environment that points the demo's processes at it. One named by
+    DRILLHALL_ALERTMANAGER_URL already is used instead; without the binary, nothing is silenced."""
+    from django.conf import settings
+
+    from drills.engine.alertmanager import AlertmanagerClient
+    from drills.lab import local_alertmanager
+    from drills.lab.lab_error import LabError
+
+    if settings.DRILLHALL_ALERTMANAGER_URL:
+        shown = AlertmanagerClient(settings.DRILLHALL_ALERTMANAGER_URL).url  # no password
+        say(f"alertmanager: drills silence alerts in {shown} (DRILLHALL_ALERTMANAGER_URL)")
+        return {}
+    program = local_alertmanager.binary()
+    if program is None:
+        say("alertmanager: not installed (apt-get install prometheus-alertmanager, or make "
+            "setup): drills run without silencing alerts")  # fmt: skip
+        return {}
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = local_alertmanager.write_config(directory)
+    argv = local_alertmanager.argv(program, config, directory / "data", port)
+    child = group.start("alertmanager", argv)
+    am_url = f"http://127.0.0.1:{port}"
+    try:
+        local_alertmanager.wait_ready(am_url, child.proc, child.log)
+    except LabError as exc:
+        group.stop_child(child)  # optional: the demo goes on without it
+        say(f"alertmanager: {exc}; drills run without silencing alerts")
+        return {}
+    say(f"alertmanager: {am_url}/#/silences shows the silences drills make")
+    return {"DRILLHALL_ALERTMANAGER_URL": am_url}
 
 
 def _wait_for_http(url: str, group, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]

@@ -2,8 +2,9 @@
 
 Every check does the real thing on a small scale (creates and deletes a throwaway network
 namespace, lists nftables tables inside one, opens /dev/fuse, compiles an eBPF program,
-PINGs Redis as the server's user, asks Redis for its ACL users as admin) rather than guessing
-from files, and every failure carries a fix. No password is ever shown.
+PINGs Redis as the server's user, asks Redis for its ACL users as admin, asks the configured
+Alertmanager for its version) rather than guessing from files, and every failure carries a
+fix. No password is ever shown.
 Framework-free: the CLI renders the result and sets its exit code.
 """
 
@@ -237,6 +238,30 @@ def check_ebpf_collectors() -> Capability:
     return Capability("ebpf", cap.ok, detail, cap.fix)
 
 
+def check_alertmanager(url: str) -> Capability:
+    """The Alertmanager drills silence alerts in (DRILLHALL_ALERTMANAGER_URL): that it answers
+    its API. Optional: without one, nothing is silenced and that is fine."""
+    from drills.engine.alertmanager import AlertmanagerClient, AlertmanagerError, base_url
+
+    name, fix = "alertmanager", "start it, or correct DRILLHALL_ALERTMANAGER_URL"
+    try:
+        checked = base_url(url)
+    except ValueError as exc:
+        return Capability(name, False, f"DRILLHALL_ALERTMANAGER_URL: {exc}", fix)
+    if not checked:
+        return Capability(
+            name, True, "none configured: drills silence no alerts (DRILLHALL_ALERTMANAGER_URL)"
+        )
+    client = AlertmanagerClient(checked)
+    try:
+        version = client.version()
+    except AlertmanagerError as exc:
+        return Capability(name, False, str(exc), fix)
+    return Capability(
+        name, True, f"Alertmanager {version} at {client.url}: drills silence their hosts' alerts"
+    )
+
+
 def _guarded(name: str, check: Callable[[], Capability]) -> Capability:
     # One broken check must not hide the others.
     try:
@@ -246,7 +271,7 @@ def _guarded(name: str, check: Callable[[], Capability]) -> Capability:
         return Capability(name, False, detail, "report a bug")
 
 
-def check_all(redis_url: str) -> list[Capability]:
+def check_all(redis_url: str, alertmanager_url: str = "") -> list[Capability]:
     """Every capability Drillhall uses, in the order an operator would fix them."""
     checks: list[tuple[str, Callable[[], Capability]]] = [
         ("root", check_root),
@@ -256,6 +281,7 @@ def check_all(redis_url: str) -> list[Capability]:
         ("ebpf", check_ebpf_collectors),
         ("redis", lambda: check_redis(redis_url)),
         ("redis-acl", lambda: check_redis_users(redis_url)),
+        ("alertmanager", lambda: check_alertmanager(alertmanager_url)),
     ]
     return [_guarded(name, check) for name, check in checks]
 

@@ -27,6 +27,8 @@ def describe(type: str, d: dict[str, Any]) -> str:
         return f"fault applied: {d['kind']} on {d['host']} ({d['fault_id']}, {d.get('mechanism')})"
     if type in ("fault_reverted", "fault_unconfirmed"):
         return f"fault {d['state']}: {d['fault_id']} on {d['host']}"
+    if type == "silence":
+        return f"silence {d.get('state')}: {d.get('message') or d.get('silence_id')}"
     if type == "verdict":
         value = "" if d.get("value") is None else f" (value {d['value']:.4g})"
         return f"SLA {d['sla']!r}: {d['state']}{value}"

@@ -67,7 +67,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from drillhall.env import env_str
     from drills.cli.doctor import check_all, render
 
-    caps = check_all(env_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    caps = check_all(
+        env_str("REDIS_URL", "redis://127.0.0.1:6379/0"), env_str("DRILLHALL_ALERTMANAGER_URL", "")
+    )
     say(render(caps))
     return 0 if all(c.ok for c in caps) else 1
 

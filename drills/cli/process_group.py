@@ -52,6 +52,17 @@ class ProcessGroup:
     def dead(self) -> list[Child]:
         return [c for c in self.children if c.proc.poll() is not None]
 
+    def stop_child(self, child: Child, timeout: float = 5.0) -> None:
+        """Stop one child and forget it (one the caller can do without)."""
+        if child.proc.poll() is None:
+            child.proc.send_signal(signal.SIGTERM)
+            try:
+                child.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.proc.pid, signal.SIGKILL)
+                child.proc.wait(timeout=5)
+        self.children.remove(child)
+
     def stop(self, timeout: float = 15.0) -> None:
         for child in reversed(self.children):
             if child.proc.poll() is None:

@@ -37,6 +37,9 @@ class EventType(StrEnum):
     # A run that faults protected hosts: approval asked for, given, declined, cancelled or
     # expired (drills/web/approvals.py); "decision" says which.
     APPROVAL = "approval"
+    # Alerts silenced for a fault window (drills/engine/silences.py): created, expired, or
+    # failed, with the silence's id and a sentence.
+    SILENCE = "silence"
 
 
 class EventSink(Protocol):

@@ -6,7 +6,8 @@ CLI are all outside this module.
 
 The loop composes small parts that share its one clock: the SLA phases (sla_phases.py),
 the probe pool (probe_pool.py), fault leases (leases.py), the evidence watch
-(evidence_watch.py) and RPO (rpo.py). Every event comes from the loop's thread.
+(evidence_watch.py), alert silences for fault windows (silences.py) and RPO (rpo.py). Every
+event comes from the loop's thread.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from drills.engine.outcome import RunOutcome
 from drills.engine.plan import Plan, PlannedStep
 from drills.engine.probe_pool import ProbeBuilder, ProbePool, build_probes
 from drills.engine.rpo import measure_rpo, rpo_problems
+from drills.engine.silences import FaultSilences, Silencer, silence_margin
 from drills.engine.sla_phases import SlaPhases
 from drills.engine.states import TRANSITIONS, RunState, check_transition
 from drills.playbook.model import Playbook
@@ -82,6 +84,7 @@ class DrillRunner:
         evidence: EvidenceFeed | None = None,
         *,
         build_probe: ProbeBuilder = build_probe,
+        silencer: Silencer | None = None,
     ) -> None:
         self.run_key = run_key  # the run key (injector.protocol): fault ids and evidence keys
         self.playbook = playbook
@@ -111,6 +114,11 @@ class DrillRunner:
             run_key, plan.collectors, driver, evidence, self.clock, self._emit, self.store,
             lease_seconds=opt.lease_seconds, interval=opt.evidence_interval,
             drain_seconds=opt.drain_seconds, agent_timeout=opt.agent_timeout,
+        )  # fmt: skip
+        # None: no Alertmanager, nothing is silenced (and no silence events).
+        self.silences = FaultSilences(
+            run_key, playbook.metadata.name, silencer, self.clock, self._emit,
+            margin=silence_margin(opt.agent_timeout, opt.lease_seconds),
         )  # fmt: skip
         self._pending_abort: str | None = None
         self._last_abort_poll = 0.0
@@ -200,6 +208,7 @@ class DrillRunner:
             log.exception("run %s failed", self.run_key)
             outcome = self._error(exc)
         finally:
+            self.silences.lift_all()  # whatever ended the run, no silence outlives it
             self._stop_probes()
             self.evidence.close()
         self._emit(EventType.RESULT, outcome.to_dict())
@@ -234,6 +243,7 @@ class DrillRunner:
         start = self.clock.now()
         ends: list[tuple[float, list[ActiveFault]]] = []
         for step in fault_steps:
+            self.silences.cover(step)  # before the faults: alerts may fire the moment they land
             applied = [self.leases.apply(step, fault) for fault in step.faults]
             end = self.clock.now() + step.duration
             for fault in applied:
@@ -249,6 +259,8 @@ class DrillRunner:
             for fault in applied:
                 if self.leases.revert(fault):
                     self.evidence.fault_reverted(fault)
+            # Reverted, confirmed or not: when in doubt, alerts get through.
+            self.silences.lift((fault.step, fault.host) for fault in applied)
             self.phases.fault_off(self.clock.now())
         finish = start + max(s.duration for s in steps)
         if finish > self.clock.now():  # a longer wait beside the faults: observe until it ends
@@ -297,11 +309,16 @@ class DrillRunner:
         reason = "; ".join(reasons) or "every SLA held"
         return RunOutcome(state, verdicts, rto, objective, reason, rpo)
 
+    def _revert_all(self) -> None:
+        """The run stops faulting: revert what it holds, then end the silences it made."""
+        self.leases.revert_all()
+        self.silences.lift_all()
+
     def _abort(self, reason: str) -> RunOutcome:
         self._emit(EventType.ABORT, {"reason": reason})
         if self.state is not RunState.REVERTING:
             self._to(RunState.REVERTING)
-        self.leases.revert_all()
+        self._revert_all()
         verdicts = self.phases.finalize(self.clock.now())
         self._to(RunState.ABORTED)
         return RunOutcome(RunState.ABORTED, verdicts, None, self.playbook.objectives.rto, reason)
@@ -323,7 +340,7 @@ class DrillRunner:
         self._emit(EventType.ERROR, {"message": message})
         if self.state is not RunState.REVERTING:
             self._to(RunState.REVERTING)
-        self.leases.revert_all()
+        self._revert_all()
         verdicts = self.phases.not_judged(ended.at, ended.short())
         self._to(RunState.ERROR)
         return RunOutcome(RunState.ERROR, verdicts, None, self.playbook.objectives.rto, message)
@@ -343,6 +360,6 @@ class DrillRunner:
         # Every state that can hold a fault goes through REVERTING; the rest go straight on.
         if self.state is not RunState.REVERTING and RunState.REVERTING in TRANSITIONS[self.state]:
             self._to(RunState.REVERTING)
-        self.leases.revert_all()
+        self._revert_all()
         self._to(RunState.ERROR)
         return RunOutcome.error(message, self.playbook.objectives.rto)

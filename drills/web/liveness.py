@@ -148,6 +148,9 @@ def end_lost_run(run: DrillRun, driver: FaultDriver | None = None) -> bool:
             events.append((EventType.FAULT_UNCONFIRMED, _fault(fid, host, "unconfirmed", message)))
             lines.append(f"{what}: its agent could not confirm the revert yet")
     _close_evidence(run.key)
+    from drills.web.silencing import expire_left_silences
+
+    events.extend(expire_left_silences(run))  # the run ends: so do the silences it made
     agents = "; ".join(lines) if lines else "no fault had been applied"
     reason = f"orchestrator lost during {during.value}: {agents}"
     from drills.web.run_control import rto_objective

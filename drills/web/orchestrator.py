@@ -24,6 +24,7 @@ from drills.web.approvals import approval_problem
 from drills.web.liveness import Reaper, RunLease, end_lost_run
 from drills.web.models import DrillRun
 from drills.web.run_control import end_run
+from drills.web.silencing import silencer_for
 from drills.web.stream import RunEventSink
 
 log = logging.getLogger(__name__)
@@ -109,5 +110,6 @@ def _drive(run: DrillRun) -> str:
         resume_count=resume_count,
         options=RunOptions(lease_seconds=settings.DRILLHALL_LEASE_SECONDS),
         evidence=RedisEvidenceFeed(settings.REDIS_URL),
+        silencer=silencer_for(run),
     )
     return runner.run().state.value

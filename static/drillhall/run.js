@@ -492,6 +492,8 @@
         return d.fault_id + " on " + d.host + ": revert NOT confirmed";
       case "lease_warning":
         return d.fault_id + ": " + d.message;
+      case "silence":
+        return d.message || ("silence " + d.silence_id + " on " + d.host + ": " + d.state);
       case "fault_ended_early":
         return d.message || (d.fault_id + " on " + d.host + " ended before its step did");
       case "collectors":

@@ -8,12 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from drills.cli.doctor import Capability, all_ok, check_all, check_redis, render
+from drills.cli.doctor import (
+    Capability,
+    all_ok,
+    check_alertmanager,
+    check_all,
+    check_redis,
+    render,
+)
 from ebpf.capabilities import check_ebpf
 from tests import conftest
 from tests.conftest import have_root, redis_up, require
 
-NAMES = ["root", "netns", "nftables", "fuse", "ebpf", "redis", "redis-acl"]
+NAMES = ["root", "netns", "nftables", "fuse", "ebpf", "redis", "redis-acl", "alertmanager"]
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 
@@ -62,9 +69,10 @@ def test_dead_redis_is_missing_with_a_fix_and_answers_fast() -> None:
 def test_check_all_reports_a_dead_redis_without_hiding_the_rest() -> None:
     caps = check_all(DEAD_REDIS)
     assert [c.name for c in caps] == NAMES
-    redis_cap = caps[-2]
+    redis_cap = caps[NAMES.index("redis")]
     assert not redis_cap.ok and redis_cap.fix
-    assert f"MISSING  redis      {redis_cap.detail} -> fix: {redis_cap.fix}" in render(caps)
+    name = "redis".ljust(max(map(len, NAMES)))  # names are aligned
+    assert f"MISSING  {name}  {redis_cap.detail} -> fix: {redis_cap.fix}" in render(caps)
 
 
 def test_redis_password_is_not_shown() -> None:
@@ -106,3 +114,28 @@ def test_ebpf_off_names_the_proc_fallback_of_each_collector_and_the_fix(
 def test_ebpf_line_says_which_collectors_use_ebpf(caps: list[Capability]) -> None:
     (ebpf,) = [c for c in caps if c.name == "ebpf"]
     assert "collectors on eBPF: tcp_retransmits, tcp_resets, tcp_connect" in ebpf.detail
+
+
+def test_alertmanager_is_optional_and_says_so_when_none_is_configured() -> None:
+    cap = check_alertmanager("")
+    assert cap.ok
+    assert cap.detail == "none configured: drills silence no alerts (DRILLHALL_ALERTMANAGER_URL)"
+
+
+def test_an_alertmanager_that_answers_is_ok_with_its_version(tmp_path: Path) -> None:
+    from tests.alertmanager import running_alertmanager
+
+    with running_alertmanager(tmp_path) as url:
+        cap = check_alertmanager(url)
+    assert cap.ok and cap.detail.startswith("Alertmanager 0.")
+    assert f"at {url}: drills silence their hosts' alerts" in cap.detail
+
+
+def test_a_configured_alertmanager_that_does_not_answer_is_missing_without_its_password() -> None:
+    cap = check_alertmanager("http://drill:s3cret@127.0.0.1:1")
+    assert not cap.ok
+    assert cap.detail == (
+        "Alertmanager at http://127.0.0.1:1 could not be reached to report its status: "
+        "connection refused (is it running, on that port?)"
+    )
+    assert cap.fix == "start it, or correct DRILLHALL_ALERTMANAGER_URL"

@@ -11,6 +11,7 @@ from drills.engine.clock import FakeClock
 from drills.engine.events import MemorySink
 from drills.engine.plan import resolve_plan
 from drills.engine.runner import DrillRunner, RunOptions
+from drills.engine.silences import Silencer
 from drills.playbook.parser import parse_playbook
 from tests.engine.fakes import INVENTORY, FakeDriver, FakeService, fake_probes
 
@@ -31,6 +32,7 @@ def drill(
     options: RunOptions | None = None,
     resume_count=None,  # type: ignore[no-untyped-def]
     driver: type[FakeDriver] = FakeDriver,
+    silencer: Silencer | None = None,
 ) -> Drill:
     clock = FakeClock()
     service = FakeService(clock)
@@ -48,5 +50,6 @@ def drill(
         options=options or RunOptions(lease_seconds=0.6, settle_seconds=1.0, tick_seconds=0.05),
         clock=clock,
         build_probe=fake_probes(service),
+        silencer=silencer,
     )
     return Drill(runner, sink, fake, service, clock)

@@ -176,3 +176,18 @@ def test_halt_all_stops_a_game_day_between_and_during_drills(
         assert DrillRun.objects.filter(gameday_run=run).count() == 1
     finally:
         forget_redis(settings.REDIS_URL)
+
+
+def test_a_game_days_drills_silence_by_the_label_its_document_names(
+    alice: User, queue: str
+) -> None:
+    from drills.web.silencing import silence_label_for
+    from tests.web.gamedays import TWO_WAITS
+
+    text = TWO_WAITS + "silence: {host_label: hostname}\n"
+    run = start_gameday(store_two_waits(alice, text=text), alice)
+    advance(run.id)
+    drill = DrillRun.objects.get(gameday_run=run)
+    assert silence_label_for(drill) == "hostname"
+    alone = DrillRun.objects.create(version=drill.version)
+    assert silence_label_for(alone) == "instance"
