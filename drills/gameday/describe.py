@@ -30,15 +30,21 @@ def duration(seconds: float) -> str:
     return " ".join(p for p in parts if p)
 
 
+def _clock(at: dt.datetime) -> str:
+    # Seconds only where a time has them (a `once` written to the second).
+    return f"{at:%H:%M:%S}" if at.second else f"{at:%H:%M}"
+
+
 def local_time(at: dt.datetime, schedule: Schedule | None) -> str:
     """An instant in the schedule's zone, with that zone named: Tue 2026-12-08 10:00 CET."""
     zone = schedule.zone() if schedule is not None else UTC
     local = at.astimezone(zone)
-    return f"{local:%a %Y-%m-%d %H:%M} {local.tzname() or ''}".rstrip()
+    return f"{local:%a %Y-%m-%d} {_clock(local)} {local.tzname() or ''}".rstrip()
 
 
 def utc_time(at: dt.datetime) -> str:
-    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    at = at.astimezone(UTC)
+    return f"{at:%Y-%m-%d} {_clock(at)} UTC"
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,8 @@ def schedule_sentences(schedule: Schedule) -> list[str]:
     """What the schedule does, one sentence per rule it has."""
     said: list[str] = []
     if schedule.once is not None:
-        said.append(f"Runs once, at {schedule.once:%Y-%m-%d %H:%M} in {schedule.timezone}.")
+        once = schedule.once
+        said.append(f"Runs once, at {once:%Y-%m-%d} {_clock(once)} in {schedule.timezone}.")
     else:
         said.append(f"Runs at the times of cron “{schedule.cron}”, read in {schedule.timezone}.")
     window = schedule.window

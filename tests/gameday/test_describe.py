@@ -123,3 +123,11 @@ def test_what_a_run_does_next_is_one_sentence() -> None:
     assert next_sentence(Step(Action.FINISH, reason="every drill passed"), drills) == (
         "Ending: every drill passed."
     )
+
+
+def test_a_time_written_to_the_second_keeps_its_seconds() -> None:
+    once = Schedule.model_validate({"timezone": "Europe/Berlin", "once": "2026-12-02T08:34:12"})
+    assert schedule_sentences(once)[0] == "Runs once, at 2026-12-02 08:34:12 in Europe/Berlin."
+    at = dt.datetime(2026, 12, 2, 7, 34, 12, tzinfo=UTC)
+    line = fire_time_line(Decision(at, Outcome.RUN, "runs"), once)
+    assert (line.local, line.utc) == ("Wed 2026-12-02 08:34:12 CET", "2026-12-02 07:34:12 UTC")

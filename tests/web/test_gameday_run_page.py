@@ -56,6 +56,7 @@ def test_the_live_page_shows_each_drill_its_state_and_a_link_to_its_own_page(
     assert f'data-ws-path="/ws/gamedays/runs/{gd.run.id}/"' in html
     assert f'data-state-url="/gamedays/runs/{gd.run.id}/state"' in html
     assert "drillhall/gameday.js" in html
+    assert '<span id="started">Started by opal from its page at ' in html
     # A viewer watches: no Stop, no forms.
     assert 'id="stop-button"' not in html and 'id="observations"' not in html
 

@@ -71,10 +71,13 @@ def next_fire(
         return None, "not scheduled"
     if paused or schedule.paused:
         return None, "paused"
-    for decision in next_fire_times(schedule, now, PREVIEW):
+    coming = next_fire_times(schedule, now, PREVIEW)
+    for decision in coming:
         if decision.outcome is Outcome.RUN:
             return fire_time_line(decision, schedule), ""
-    return None, f"none of the next {PREVIEW} fire times runs"
+    if not coming:
+        return None, "no fire time ahead"
+    return None, f"none of the next {len(coming)} fire times runs"
 
 
 @login_required

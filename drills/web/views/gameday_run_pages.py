@@ -91,6 +91,7 @@ def gameday_run_detail(request: HttpRequest, gameday_run_id: int) -> HttpRespons
     view = run_view(run)
     context = {
         **_state_context(request, view),
+        "started": view.started,
         "forms": observation_forms(view),
         "verdicts": Verdict.choices,
         "owners": possible_owners(run.gameday),

@@ -17,7 +17,7 @@ from typing import Any
 from django.utils import timezone
 
 from drills.engine.states import RunState
-from drills.gameday.describe import duration, next_sentence
+from drills.gameday.describe import duration, local_time, next_sentence, utc_time
 from drills.gameday.document import GameDay as GameDayDocument
 from drills.gameday.progress import next_step
 from drills.playbook.errors import PlaybookError
@@ -51,6 +51,7 @@ class RunView:
     first_breach: str
     action_items: list[ActionItem]
     zone: str  # the zone observation times are written in
+    started: str  # who or what started it, and when
 
     @property
     def finished(self) -> bool:
@@ -218,7 +219,20 @@ def run_view(run: GameDayRun) -> RunView:
         first_breach=first_breach,
         action_items=list(ActionItem.objects.filter(run=run).select_related("owner", "created_by")),
         zone=zone,
+        started=started_said(run, document),
     )
+
+
+def started_said(run: GameDayRun, document: GameDayDocument | None) -> str:
+    if run.source == "schedule" and run.fire_time is not None:
+        schedule = document.schedule if document is not None else None
+        return (
+            f"Started by its schedule, for the fire time {local_time(run.fire_time, schedule)} "
+            f"({utc_time(run.fire_time)})."
+        )
+    who = run.started_by.get_username() if run.started_by else "someone"
+    where = {"web": "from its page", "cli": "from the command line"}.get(run.source, "")
+    return f"Started by {who} {where} at {utc_time(run.created_at)}.".replace("  ", " ")
 
 
 def _next(run: GameDayRun, document: GameDayDocument | None) -> str:
