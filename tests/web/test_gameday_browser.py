@@ -4,8 +4,9 @@ orchestrator worker, Celery beat with the database scheduler, Redis and chromium
 The game day is written in the editor (a typo is marked at its line and column first), fires
 once a little ahead on beat's clock with nobody touching it, and runs two drills that only
 wait (tests/fixtures/playbooks/cli/wait-only.yaml under two names), so no lab or agent is
-needed. Its live page is opened while it runs and never reloaded until it has ended: the
-drills' states change in place, and a drill's link opens its own live page. Then an
+needed. Its live page is opened while it runs and never reloaded: the drills' states change
+in place, the page catches up after its server was away, and a drill's link opens its own
+live page. Then an
 observation and an action item are recorded, and found stored and shown.
 """
 
@@ -52,13 +53,24 @@ for name in ("wait-a", "wait-b"):
 ensure_clock_task()  # beat's one periodic task: the game-day clock
 """
 
+# Written while the page's server is down: no message can reach the page about it.
+WRITE_BEHIND_ITS_BACK = """
+import django; django.setup()
+from django.contrib.auth.models import User
+from drills.web.models import ActionItem, GameDayRun
+ActionItem.objects.create(
+    run=GameDayRun.objects.get(), text="Written while the page was away",
+    owner=User.objects.get(username="olive"),
+)
+"""
+
 STORED = """
 import json
 import django; django.setup()
 from drills.web.models import ActionItem, GameDayRun, Observation
 run = GameDayRun.objects.get()
 seen = Observation.objects.get(run=run)
-item = ActionItem.objects.get(run=run)
+item = ActionItem.objects.get(run=run, text__startswith="Make")
 print(json.dumps({
     "state": run.state, "source": run.source, "fire_time": run.fire_time.isoformat(),
     "drills": [d["state"] for d in run.result["drills"]],
@@ -230,6 +242,18 @@ def test_a_game_day_written_in_the_editor_fires_runs_live_and_is_written_about(s
         assert page.inner_text("#first-breach") == "First breach: No SLA was breached."
         assert page.is_hidden("#stop-form")
         reason = page.inner_text("#gameday-reason")
+
+        # The server goes away and comes back: the page reconnects and fetches its state
+        # again, so what changed meanwhile shows up without a reload.
+        site.stop_web()
+        page.wait_for_function(
+            "document.querySelector('#connection').textContent.startsWith('disconnected')"
+        )
+        site.python(WRITE_BEHIND_ITS_BACK)
+        site.start_web()
+        page.wait_for_selector("#action-item-list li:has-text('Written while the page was away')")
+        page.wait_for_function("document.querySelector('#connection').textContent === 'live'")
+        assert page.evaluate("window.gamedayPageId") == page_id
 
         # A drill's link opens its own live page.
         page.click("tr[data-drill='1'] a.drill-link")

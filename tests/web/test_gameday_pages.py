@@ -243,3 +243,27 @@ def test_runs_are_listed_with_their_state_and_reason(
     assert f'data-run="{gd.run.id}"' in html
     assert '<span class="badge state-failed">failed</span>' in html
     assert "drill 1 (checkout-partition) failed" in html and "by opal" in html
+
+
+def test_the_owner_of_a_game_day_without_a_team_reads_and_edits_it_but_may_not_start_it(
+    client: Client, world: World
+) -> None:
+    mine = GameDay.objects.create(name="otto-day", owner=world.outsider)
+    mine.save_version(
+        "apiVersion: drillhall/v1\nkind: GameDay\nmetadata: {name: otto-day, goal: g}\n"
+        "drills: [{playbook: checkout-partition}]\n"
+    )
+    client.force_login(world.outsider)
+    html = page(client, "/gamedays/otto-day/")
+    assert 'id="edit-link"' in html and 'id="start-button"' not in html
+    # The team's playbook is not his to see: named, not linked, and not confirmed to exist.
+    assert "There is no playbook checkout-partition that you may see" in html
+    assert client.get("/gamedays/otto-day/edit/").status_code == 200
+    refused = client.post("/gamedays/otto-day/start")
+    assert refused.status_code == 403
+    assert (
+        "Game day otto-day belongs to no team, so only admins may start, stop or pause game "
+        "days with it"
+    ) in refused.content.decode()
+    client.force_login(world.viewer)
+    assert client.get("/gamedays/otto-day/").status_code == 404
