@@ -1,6 +1,8 @@
-// The playbook editor page: CodeMirror 6 over the form's textarea, validation as you type
-// (the server's parser is the authority), completion from the playbook JSON Schema, and the
-// live plan. Bundled by scripts/setup.sh into static/vendor/editor.bundle.js.
+// The editor page of playbooks and game days: CodeMirror 6 over the form's textarea,
+// validation as you type (the server's parser is the authority), completion from the
+// document's JSON Schema, and beside it the live plan (a playbook) or the schedule with its
+// next fire times (a game day, config.kind "gameday"). Bundled by scripts/setup.sh into
+// static/vendor/editor.bundle.js.
 //
 // Without this bundle the page still works: the textarea is the form field and Save posts it.
 
@@ -166,6 +168,43 @@ function renderPlan(result) {
   panel.replaceChildren(...parts);
 }
 
+// A game day's side panel: drills that could not start as written, the schedule in
+// sentences with its next fire times (in its own zone and UTC), and the failure policy.
+function renderSchedule(result) {
+  const panel = document.getElementById("plan");
+  panel.dataset.state = "scheduled";
+  const parts = [];
+  const warnings = result.warnings || [];
+  if (warnings.length) {
+    parts.push(el("ul", { class: "plan-warnings", id: "drill-warnings" }, ...warnings.map((w) => el("li", {}, w))));
+  }
+  const sentences = result.schedule || [];
+  if (!sentences.length) {
+    parts.push(el("p", { class: "muted", id: "not-scheduled" }, "Not scheduled: it runs when someone starts it."));
+  } else {
+    parts.push(el("ul", { class: "sentences", id: "schedule-sentences" }, ...sentences.map((s) => el("li", {}, s))));
+    const head = el("tr", {}, ...["Local", "UTC", "What happens"].map((h) => el("th", {}, h)));
+    const rows = (result.fire_times || []).map((f) =>
+      el(
+        "tr",
+        { "data-outcome": f.runs ? "runs" : "skipped" },
+        el("td", {}, f.local),
+        el("td", {}, f.utc),
+        el("td", {}, f.said),
+      ),
+    );
+    parts.push(
+      el("h3", {}, "The next five fire times"),
+      el("table", { class: "table", id: "fire-preview" }, el("thead", {}, head), el("tbody", {}, ...rows)),
+    );
+  }
+  const policy = result.policy || [];
+  if (policy.length) {
+    parts.push(el("h3", {}, "Policy"), el("ul", { class: "sentences" }, ...policy.map((p) => el("li", {}, p))));
+  }
+  panel.replaceChildren(...parts);
+}
+
 function validationLinter(config) {
   return linter(
     async (view) => {
@@ -181,7 +220,7 @@ function validationLinter(config) {
       if (view.state.doc !== doc) return [];
       const issues = result.issues || [];
       showProblems(view, issues, null);
-      if (result.ok) renderPlan(result);
+      if (result.ok) (config.kind === "gameday" ? renderSchedule : renderPlan)(result);
       return diagnosticsOf(doc, issues);
     },
     { delay: VALIDATE_DELAY_MS },

@@ -9,8 +9,10 @@
 - the CLI gets the same sentence and its own exit code (drills/cli/acting_user.py).
 
 Views declare what they need with one line, ``@requires(Action.RUN)``: the playbook comes
-from the ``name`` argument of the URL, or from the run of ``run_id``; a view with neither
-needs the role in some team (creating a playbook needs the author role somewhere).
+from the ``name`` argument of the URL, or from the run of ``run_id``; a game day from
+``gameday``, or from the game-day run of ``gameday_run_id`` (a game day's access is its team's,
+as a playbook's); a view with none of these needs the role in some team (creating a playbook
+or a game day needs the author role somewhere).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
-from drills.web.models import DrillRun, Playbook
+from drills.web.models import DrillRun, GameDay, GameDayRun, Playbook
 from drills.web.roles import ADMIN_GROUP, Action, Role, can, is_admin, roles_in, teams_where
 
 # The team role that gives each action (the admin role gives every one).
@@ -40,6 +42,14 @@ DOING: dict[Action, str] = {
     Action.APPROVE: "approve runs on protected hosts",
     Action.ADMINISTER: "do this",
 }
+# The same, for game days (roles.py: author edits them, operator starts, stops and pauses).
+DOING_GAMEDAYS: dict[Action, str] = {
+    Action.VIEW: "see game days",
+    Action.EDIT: "edit game days",
+    Action.RUN: "start, stop or pause game days",
+    Action.APPROVE: "approve runs on protected hosts",
+    Action.ADMINISTER: "do this",
+}
 HOW_TO_GET_IT = "an admin can grant it (admin site, or `manage.py grant USER ROLE TEAM`)"
 
 
@@ -54,10 +64,18 @@ def _person(user: Any, you: bool) -> tuple[str, str, str, str]:
     return str(user.get_username()), "needs", "is", "holds"
 
 
-def refusal(user: Any, action: Action, playbook: Playbook | None = None, you: bool = True) -> str:
-    """Why ``user`` may not do ``action`` (to ``playbook``), as one sentence."""
+def refusal(
+    user: Any,
+    action: Action,
+    playbook: Playbook | GameDay | None = None,
+    you: bool = True,
+    doing: str | None = None,
+) -> str:
+    """Why ``user`` may not do ``action`` (to ``playbook``, or a game day), as one sentence;
+    ``doing`` says what was tried when the action's usual words do not."""
     who, need, are, hold = _person(user, you)
-    doing = DOING[action]
+    is_gameday = isinstance(playbook, GameDay)
+    doing = doing or (DOING_GAMEDAYS if is_gameday else DOING)[action]
     needed = NEEDED_ROLE[action]
     if action is Action.ADMINISTER:
         return f"Only an admin may {doing}; {HOW_TO_GET_IT}."
@@ -67,8 +85,9 @@ def refusal(user: Any, action: Action, playbook: Playbook | None = None, you: bo
             f"none; {HOW_TO_GET_IT}."
         )
     if playbook.team_id is None:
+        kind = "Game day" if is_gameday else "Playbook"
         return (
-            f"Playbook {playbook.name} belongs to no team, so only admins may {doing} "
+            f"{kind} {playbook.name} belongs to no team, so only admins may {doing} "
             "with it; an admin can give it a team in the admin site."
         )
     held = sorted(r.value for r in roles_in(user, playbook.team_id))
@@ -80,11 +99,11 @@ def refusal(user: Any, action: Action, playbook: Playbook | None = None, you: bo
     )
 
 
-def check(user: Any, action: Action, playbook: Playbook) -> None:
-    """Raise Http404 when ``user`` may not see ``playbook``, NotAllowed when they may see it
-    but not do ``action``."""
+def check(user: Any, action: Action, playbook: Playbook | GameDay) -> None:
+    """Raise Http404 when ``user`` may not see ``playbook`` (or game day), NotAllowed when
+    they may see it but not do ``action``."""
     if not can(user, Action.VIEW, playbook):
-        raise Http404("No such playbook")
+        raise Http404("No such game day" if isinstance(playbook, GameDay) else "No such playbook")
     if action is not Action.VIEW and not can(user, action, playbook):
         raise NotAllowed(refusal(user, action, playbook))
 
@@ -108,9 +127,35 @@ def visible_run(request: HttpRequest, run_id: int, action: Action = Action.VIEW)
     return run
 
 
-def requires(action: Action, *, api: bool = False) -> Callable[..., Any]:
-    """The view needs ``action`` on the playbook of its URL (``name`` or ``run_id``), or in
-    some team when the URL names neither. ``api`` answers in JSON instead of a page.
+def visible_gameday(request: HttpRequest, name: str, action: Action = Action.VIEW) -> GameDay:
+    gameday = GameDay.objects.select_related("team").filter(name=name).first()
+    if gameday is None:
+        raise Http404("No such game day")
+    check(request.user, action, gameday)
+    return gameday
+
+
+def visible_gameday_run(
+    request: HttpRequest, run_id: int, action: Action = Action.VIEW
+) -> GameDayRun:
+    run = (
+        GameDayRun.objects.select_related("gameday__team", "version", "started_by")
+        .filter(id=run_id)
+        .first()
+    )
+    if run is None:
+        raise Http404("No such game-day run")
+    try:
+        check(request.user, action, run.gameday)
+    except Http404:
+        raise Http404("No such game-day run") from None
+    return run
+
+
+def requires(action: Action, *, api: bool = False, doing: str | None = None) -> Callable[..., Any]:
+    """The view needs ``action`` on the playbook of its URL (``name`` or ``run_id``), on the
+    game day of ``gameday`` or ``gameday_run_id``, or in some team when the URL names none.
+    ``api`` answers in JSON instead of a page; ``doing`` words the refusal without an object.
 
     Put it below ``login_required``: it decides for signed-in people only.
     """
@@ -123,8 +168,12 @@ def requires(action: Action, *, api: bool = False) -> Callable[..., Any]:
                     visible_playbook(request, kwargs["name"], action)
                 elif "run_id" in kwargs:
                     visible_run(request, kwargs["run_id"], action)
+                elif "gameday" in kwargs:
+                    visible_gameday(request, kwargs["gameday"], action)
+                elif "gameday_run_id" in kwargs:
+                    visible_gameday_run(request, kwargs["gameday_run_id"], action)
                 elif not can(request.user, action):
-                    raise NotAllowed(refusal(request.user, action))
+                    raise NotAllowed(refusal(request.user, action, doing=doing))
             except Http404 as exc:
                 if not api:
                     raise
@@ -158,8 +207,10 @@ class NoTeam(Exception):
     """A new playbook has no team its author may put it in; the message says what to do."""
 
 
-def home_team(user: Any, owner: str, chosen: str = "", you: bool = True) -> Any:
-    """The team (a Django group) a new playbook of ``user`` goes to.
+def home_team(
+    user: Any, owner: str, chosen: str = "", you: bool = True, things: str = "playbooks"
+) -> Any:
+    """The team (a Django group) a new playbook (or game day: ``things``) of ``user`` goes to.
 
     ``metadata.owner`` decides when the person is an author there; otherwise the team they
     ``chosen`` (the editor's team field), or their only team. Admins may also leave a playbook
@@ -176,13 +227,13 @@ def home_team(user: Any, owner: str, chosen: str = "", you: bool = True) -> Any:
     if len(names) == 1 and not chosen:
         return teams.first()
     if not names:
-        raise NoTeam(refusal(user, Action.EDIT, None, you=you))
+        raise NoTeam(refusal(user, Action.EDIT, None, you=you, doing=f"edit {things}"))
     listed = ", ".join(names)
     if chosen:
-        return _no_team(f"{who} may not add playbooks to team {chosen}", listed)
+        return _no_team(f"{who} may not add {things} to team {chosen}", listed)
     if owner:
-        return _no_team(f"metadata.owner is {owner}, where {who} may not add playbooks", listed)
-    return _no_team(f"{who} may add playbooks to several teams", listed)
+        return _no_team(f"metadata.owner is {owner}, where {who} may not add {things}", listed)
+    return _no_team(f"{who} may add {things} to several teams", listed)
 
 
 def _no_team(why: str, listed: str) -> Any:

@@ -67,12 +67,9 @@ def wants(sends: Sends, event: str, state: str | None) -> bool:
 
 
 def gameday_run_path(run_id: int) -> str:
-    from django.urls import NoReverseMatch, reverse
+    from django.urls import reverse
 
-    try:
-        return reverse("gameday-run-detail", args=[run_id])
-    except NoReverseMatch:  # a server without the game-day pages (older templates)
-        return f"/gamedays/runs/{run_id}/"
+    return reverse("gameday-run-detail", args=[run_id])
 
 
 def _page(path: str) -> str:

@@ -24,7 +24,7 @@ from drills.engine.events import EventType
 from drills.engine.outcome import RunOutcome
 from drills.engine.states import RunState
 from drills.playbook.redaction import redact_data
-from drills.web.gameday_runs import drill_ended
+from drills.web.gameday_runs import drill_ended, publish_gameday
 from drills.web.models import DrillRun, RunEvent
 from drills.web.notify import queue_drill_events
 
@@ -36,7 +36,10 @@ class RunEventSink:
 
     def __init__(self, run_id: int) -> None:
         self.run_id = run_id
-        self.group = DrillRun.objects.get(id=run_id).group_name
+        row = DrillRun.objects.get(id=run_id)
+        self.group = row.group_name
+        # A drill of a game day: the game day's live page shows its state too.
+        self.gameday_run_id = row.gameday_run_id
         self._lock = threading.Lock()
         self._seq = self._last_seq()
         self._layer = get_channel_layer()
@@ -151,6 +154,9 @@ class RunEventSink:
                 if any(e.type == EventType.RESULT for e in stored):
                     run_id = self.run_id
                     transaction.on_commit(lambda: drill_ended(run_id))
+                elif self.gameday_run_id and any(e.type == EventType.STATE for e in stored):
+                    gameday_run_id = self.gameday_run_id
+                    transaction.on_commit(lambda: publish_gameday(gameday_run_id))
         self._seq = seq
         return stored
 

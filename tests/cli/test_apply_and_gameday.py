@@ -119,7 +119,7 @@ def test_gameday_start_without_the_operator_role_is_refused(
     drillhall(env, "apply", *two_waits(tmp_path), "--as", "arthur")
     out = drillhall(env, "gameday", "start", "two-waits", "--wait", "--as", "arthur")
     assert out.returncode == EXIT_NOT_ALLOWED
-    assert "refused: To run, abort or resume drills of team platform-team arthur needs the " in (
+    assert "refused: To start, stop or pause game days of team platform-team arthur needs the " in (
         out.stderr
     )
     assert count(env, "drills_gamedayrun") == 0

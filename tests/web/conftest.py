@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
+from tests.web.gameday_scene import GameDayScene, build_gameday_scene
 from tests.web.personas import World, build_world
 
 
@@ -30,3 +31,9 @@ def cache_in_memory(settings) -> None:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def world(db) -> World:  # type: ignore[no-untyped-def]
     return build_world()
+
+
+@pytest.fixture
+def gd(world: World) -> GameDayScene:
+    """The team's game day, a run of it whose first drill runs, and an action item."""
+    return build_gameday_scene(world)

@@ -40,14 +40,19 @@ from drills.web.audit import AuditAction, record
 from drills.web.halt import current_halt, halt_all
 from drills.web.hosts import register_host
 from drills.web.models import (
+    ActionItem,
     Approval,
     AuditEntry,
     DrillRun,
+    FireRecord,
     GameDay,
+    GameDayRun,
+    GameDayVersion,
     Halt,
     Host,
     Membership,
     NotificationChannel,
+    Observation,
     OutboxMessage,
     Playbook,
     PlaybookVersion,
@@ -55,6 +60,7 @@ from drills.web.models import (
 )
 from drills.web.models.inventory import Service
 from drills.web.routing import websocket_urlpatterns
+from tests.web.gameday_scene import TEAM_DAY, GameDayScene, build_gameday_scene
 from tests.web.halt_state import forget_redis
 from tests.web.personas import PERSONAS, World, build_world, make_run, person
 from tests.websocket.conftest import redis_layer  # noqa: F401  (a fixture)
@@ -83,6 +89,7 @@ class Scene:
     world: World
     run: DrillRun
     spare: dict[str, Any]
+    gd: GameDayScene
 
     @property
     def playbook(self) -> Playbook:
@@ -155,6 +162,36 @@ def _edited(s: Scene) -> dict[str, str]:
 def _new_playbook(s: Scene) -> dict[str, str]:
     text = s.world.version.content.replace("name: checkout-partition", "name: matrix-new")
     return {"content": text, "message": "matrix"}
+
+
+def _gd(suffix: str = "") -> Callable[[Scene], str]:
+    return lambda s: f"/gamedays/{s.gd.gameday.name}/{suffix}"
+
+
+def _gd_run(suffix: str = "") -> Callable[[Scene], str]:
+    return lambda s: f"/gamedays/runs/{s.gd.run.id}/{suffix}"
+
+
+def _gameday_edited(s: Scene) -> dict[str, str]:
+    latest = s.gd.gameday.latest_version()
+    assert latest is not None
+    return {"content": latest.content + EDITED_SUFFIX, "message": "matrix"}
+
+
+def _new_gameday(s: Scene) -> dict[str, str]:
+    return {"content": TEAM_DAY.replace("name: team-day", "name: matrix-day"), "message": "m"}
+
+
+def _observation(s: Scene) -> dict[str, str]:
+    return {"drill": "1", "verdict": "passed", "detected": "yes", "detected_at": "2026-12-01T10:02"}
+
+
+def _action_item(s: Scene) -> dict[str, str]:
+    return {"text": "Page the database team sooner", "owner": str(s.world.member.id)}
+
+
+def _paused(s: Scene) -> None:
+    GameDay.objects.filter(id=s.gd.gameday.id).update(paused=True)
 
 
 def _halted(s: Scene) -> None:
@@ -303,6 +340,114 @@ ROWS: list[Row] = [
         (_post(_run("decline"), lambda s: {"reason": "matrix"}),),
         sees=VIEWERS,
     ),
+    # Game days: access is their team's, as for playbooks (docs/roles.md). Start, stop,
+    # pause and resume are the operator's; observations and action items too (and the
+    # participants the document names, tested in test_gameday_run_page.py).
+    Row("gamedays/", SIGNED_IN, (_get(lambda s: "/gamedays/"),)),
+    Row(
+        "gamedays/new/",
+        AUTHORS,
+        (
+            _get(lambda s: "/gamedays/new/"),
+            _post(lambda s: "/gamedays/new/", _new_gameday, changes=True),
+        ),
+    ),
+    Row("gamedays/<slug:gameday>/", VIEWERS, (_get(_gd()),), sees=VIEWERS),
+    Row(
+        "gamedays/<slug:gameday>/edit/",
+        AUTHORS,
+        (_get(_gd("edit/")), _post(_gd("edit/"), _gameday_edited, changes=True)),
+        sees=VIEWERS,
+    ),
+    Row("gamedays/<slug:gameday>/versions/", VIEWERS, (_get(_gd("versions/")),), sees=VIEWERS),
+    Row(
+        "gamedays/<slug:gameday>/diff/",
+        VIEWERS,
+        (Req("GET", lambda s: f"/gamedays/{s.gd.gameday.name}/diff/?a=1&b=2", ok=302),),
+        sees=VIEWERS,
+    ),
+    Row(
+        "gamedays/<slug:gameday>/diff/<int:a>/<int:b>/",
+        VIEWERS,
+        (_get(_gd("diff/1/2/")),),
+        sees=VIEWERS,
+    ),
+    Row(
+        "gamedays/<slug:gameday>/start",
+        OPERATORS,
+        (_post(_gd("start"), changes=True),),
+        sees=VIEWERS,
+    ),
+    Row(
+        "gamedays/<slug:gameday>/pause",
+        OPERATORS,
+        (_post(_gd("pause"), changes=True),),
+        sees=VIEWERS,
+    ),
+    Row(
+        "gamedays/<slug:gameday>/resume",
+        OPERATORS,
+        (_post(_gd("resume"), changes=True, setup=_paused),),
+        sees=VIEWERS,
+    ),
+    Row("gamedays/runs/<int:gameday_run_id>/", VIEWERS, (_get(_gd_run()),), sees=VIEWERS),
+    Row(
+        "gamedays/runs/<int:gameday_run_id>/state", VIEWERS, (_get(_gd_run("state")),), sees=VIEWERS
+    ),
+    Row(
+        "gamedays/runs/<int:gameday_run_id>/stop",
+        OPERATORS,
+        (_post(lambda s: f"/gamedays/runs/{s.gd.run.id}/stop", changes=True),),
+        sees=VIEWERS,
+    ),
+    Row(
+        "gamedays/runs/<int:gameday_run_id>/observations",
+        OPERATORS,
+        (
+            _post(
+                lambda s: f"/gamedays/runs/{s.gd.run.id}/observations", _observation, changes=True
+            ),
+        ),
+        sees=VIEWERS,
+    ),
+    Row(
+        "gamedays/runs/<int:gameday_run_id>/action-items",
+        OPERATORS,
+        (
+            _post(
+                lambda s: f"/gamedays/runs/{s.gd.run.id}/action-items", _action_item, changes=True
+            ),
+        ),
+        sees=VIEWERS,
+    ),
+    Row(
+        "gamedays/runs/<int:gameday_run_id>/action-items/<int:item_id>/done",
+        OPERATORS,
+        (
+            _post(
+                lambda s: f"/gamedays/runs/{s.gd.run.id}/action-items/{s.gd.item.id}/done",
+                lambda s: {"done": "yes"},
+                changes=True,
+            ),
+        ),
+        sees=VIEWERS,
+    ),
+    # Checking a game day's text needs no role, like a playbook's; its warnings name only
+    # playbooks the person may see.
+    Row(
+        "api/gamedays/validate",
+        SIGNED_IN,
+        (
+            Req(
+                "POST",
+                lambda s: "/api/gamedays/validate",
+                lambda s: {"content": TEAM_DAY},
+                json=True,
+            ),
+        ),
+        login="api",
+    ),
+    Row("schema/gameday.json", EVERYONE, (_get(lambda s: "/schema/gameday.json"),)),
     # The audit log and its exports: admins only.
     Row("audit/", ADMINS, (_get(lambda s: "/audit/"),)),
     Row("audit/export.csv", ADMINS, (_get(lambda s: "/audit/export.csv"),)),
@@ -417,6 +562,8 @@ ROWS: list[Row] = [
 WS_ROWS: dict[str, frozenset[str]] = {
     # The live run page: anyone who may see the run's playbook.
     "ws/runs/<int:run_id>/": VIEWERS,
+    # A game-day run's live page: anyone who may see the game day.
+    "ws/gamedays/runs/<int:gameday_run_id>/": VIEWERS,
 }
 
 
@@ -465,7 +612,7 @@ def build_scene() -> Scene:
             next_attempt_at=timezone.now(),
         ),
     }
-    return Scene(world, run, spare)
+    return Scene(world, run, spare, build_gameday_scene(world))
 
 
 WATCHED = (
@@ -482,6 +629,11 @@ WATCHED = (
     NotificationChannel,
     OutboxMessage,
     GameDay,
+    GameDayVersion,
+    GameDayRun,
+    FireRecord,
+    Observation,
+    ActionItem,
     Group,
     Group.permissions.through,
     User.groups.through,
@@ -519,7 +671,10 @@ def halt_redis(needs_redis: str, settings) -> Iterator[str]:  # type: ignore[no-
 def scene(db, halt_redis: str) -> Iterator[Scene]:  # type: ignore[no-untyped-def]
     # Starting a run goes through the real start_run; only the hand-off to the broker is
     # replaced, so no task is left in a queue that no test worker drains.
-    with mock.patch("drills.web.tasks.run_drill.apply_async"):
+    with (
+        mock.patch("drills.web.tasks.run_drill.apply_async"),
+        mock.patch("drills.web.tasks.advance_gameday.apply_async"),
+    ):
         yield build_scene()
 
 
@@ -662,13 +817,16 @@ def test_the_websocket_matrix(redis_layer, route: str, persona: str) -> None:  #
 
     world = build_world()
     run = make_run(world.version, world.operator, state="observing")
+    gameday_run = build_gameday_scene(world).run
     headers = [(b"origin", b"http://localhost")]
     if persona != "anonymous":
         client = Client()
         client.force_login(world.persona(persona))
         key = client.cookies[settings.SESSION_COOKIE_NAME].value
         headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={key}".encode()))
-    path = "/" + route.replace("<int:run_id>", str(run.id))
+    path = "/" + route.replace("<int:run_id>", str(run.id)).replace(
+        "<int:gameday_run_id>", str(gameday_run.id)
+    )
 
     async def connect() -> bool:
         ws = WebsocketCommunicator(application, path, headers=headers)

@@ -56,8 +56,9 @@ class Template:
     content: str
 
 
-def templates() -> list[Template]:
-    """The example playbooks, offered as starting points; unreadable ones are left out."""
+def templates(kind: str = "Playbook") -> list[Template]:
+    """The examples of one ``kind`` (Playbook, GameDay), offered as starting points;
+    unreadable ones are left out."""
     found: list[Template] = []
     for path in sorted(EXAMPLES_DIR.glob("*.y*ml")):
         try:
@@ -65,7 +66,9 @@ def templates() -> list[Template]:
             doc = yaml.safe_load(content)
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             continue
-        metadata = doc.get("metadata") if isinstance(doc, dict) else None
+        if not isinstance(doc, dict) or doc.get("kind") != kind:
+            continue
+        metadata = doc.get("metadata")
         metadata = metadata if isinstance(metadata, dict) else {}
         found.append(
             Template(
@@ -88,7 +91,16 @@ def _render(
     status: int = 200,
 ) -> HttpResponse:
     context = {
-        "playbook": playbook,
+        "doc": playbook,
+        "kind_label": "playbook",
+        "new_title": "New playbook",
+        "form_action": reverse("playbook-edit", args=[playbook.name])
+        if playbook
+        else reverse("playbook-new"),
+        "detail_url": playbook.get_absolute_url() if playbook else "",
+        "versions_url": reverse("playbook-versions", args=[playbook.name]) if playbook else "",
+        "side_title": "Plan",
+        "side_empty": "The plan appears here once the playbook is valid.",
         "version": playbook.latest_version() if playbook else None,
         # A version saved before secrets were named is shown, and saved again, without them.
         "content": redact(content),
@@ -96,7 +108,7 @@ def _render(
         "problems": [issue_dict(i) for i in problems or []],
         "templates": templates() if playbook is None else [],
         # Where a new playbook may go, when metadata.owner names none of these teams.
-        "teams": [] if playbook else _author_teams(request),
+        "teams": [] if playbook else author_teams(request),
         "team": request.POST.get("team", ""),
         "filename": f"{playbook.name if playbook else 'new'}.yaml",
         "editor_config": {
@@ -109,7 +121,7 @@ def _render(
     return render(request, "drills/editor.html", context, status=status)
 
 
-def _submitted(request: HttpRequest) -> tuple[str, str]:
+def submitted(request: HttpRequest) -> tuple[str, str]:
     # Browsers send textarea newlines as CRLF; store what the author sees.
     content = request.POST.get("content", "").replace("\r\n", "\n")
     message = request.POST.get("message", "").strip()[:MESSAGE_MAX]
@@ -125,7 +137,7 @@ def playbook_new(request: HttpRequest) -> HttpResponse:
         template = next((t for t in templates() if t.slug == chosen), None)
         return _render(request, playbook=None, content=template.content if template else BLANK)
 
-    content, message = _submitted(request)
+    content, message = submitted(request)
     filename = "new.yaml"
     check = check_playbook(content, filename, plan=False)
     if not check.ok:
@@ -183,7 +195,7 @@ def _team_of(request: HttpRequest, parsed: object) -> Group | None:
     return home_team(request.user, owner, request.POST.get("team", ""))  # type: ignore[no-any-return]
 
 
-def _author_teams(request: HttpRequest) -> list[str]:
+def author_teams(request: HttpRequest) -> list[str]:
     teams = teams_where(request.user, Action.EDIT).exclude(name=ADMIN_GROUP)
     return list(teams.order_by("name").values_list("name", flat=True))
 
@@ -206,7 +218,7 @@ def playbook_edit(request: HttpRequest, name: str) -> HttpResponse:
         latest = playbook.latest_version()
         return _render(request, playbook=playbook, content=latest.content if latest else BLANK)
 
-    content, message = _submitted(request)
+    content, message = submitted(request)
     check = check_playbook(
         content, f"{playbook.name}.yaml", expected_name=playbook.name, plan=False
     )

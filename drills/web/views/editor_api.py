@@ -1,4 +1,5 @@
-"""JSON for the editor: validate and plan a text, list versions, and the playbook JSON Schema."""
+"""JSON for the editor: validate and plan a text, list versions, and the JSON Schemas; a game
+day's text is validated by its own endpoint, which answers with its schedule's preview."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from drills.web.models import Playbook
 log = logging.getLogger(__name__)
 
 SCHEMA_FILE = Path(settings.BASE_DIR) / "schema" / "playbook.schema.json"
+GAMEDAY_SCHEMA_FILE = Path(settings.BASE_DIR) / "schema" / "gameday.schema.json"
 DEFAULT_FILENAME = "playbook.yaml"
 
 
@@ -174,7 +176,8 @@ def api_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
 
 
 def _content_from(request: HttpRequest) -> tuple[str, str, str | None] | JsonResponse:
-    """(content, filename, playbook name or None) from the JSON body, or a 400 answer."""
+    """(content, filename, the stored document's name or None) from the JSON body, or a 400
+    answer. The editor sends that name as ``playbook`` for game days too."""
     try:
         body = json.loads(request.body or b"{}")
     except (ValueError, UnicodeDecodeError):
@@ -246,12 +249,103 @@ def playbook_versions(request: HttpRequest, name: str) -> HttpResponse:
 @require_GET
 def playbook_schema(request: HttpRequest) -> HttpResponse:
     """The committed schema when there is one (what yaml-language-server users pin), else live."""
-    if SCHEMA_FILE.is_file():
-        text = SCHEMA_FILE.read_text(encoding="utf-8")
-    else:
-        from drills.playbook.schema import json_schema
+    from drills.playbook.schema import json_schema
 
-        text = json.dumps(json_schema(), indent=2)
+    return _schema(SCHEMA_FILE, json_schema)
+
+
+@require_GET
+def gameday_schema(request: HttpRequest) -> HttpResponse:
+    """The game day format's schema, public like the playbook's: it is the language."""
+    from drills.gameday.json_schema import json_schema
+
+    return _schema(GAMEDAY_SCHEMA_FILE, json_schema)
+
+
+def _schema(path: Path, build: Callable[[], dict[str, Any]]) -> HttpResponse:
+    text = path.read_text(encoding="utf-8") if path.is_file() else json.dumps(build(), indent=2)
     response = HttpResponse(text, content_type="application/schema+json")
     response["Access-Control-Allow-Origin"] = "*"
     return response
+
+
+@dataclass
+class GameDayCheck:
+    """What the editor learns about a game day's text: the parser's issues, or its schedule in
+    sentences and the next fire times, and warnings about drills that could not start."""
+
+    issues: list[Issue] = field(default_factory=list)
+    document: Any = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+    def to_dict(self) -> dict[str, Any]:
+        from django.utils import timezone
+
+        from drills.gameday.describe import fire_time_line, policy_sentences, schedule_sentences
+        from drills.gameday.fire_times import next_fire_times
+
+        schedule = self.document.schedule if self.document is not None else None
+        preview = (
+            [fire_time_line(d, schedule) for d in next_fire_times(schedule, timezone.now())]
+            if schedule is not None
+            else []
+        )
+        return {
+            "ok": self.ok,
+            "issues": [issue_dict(i) for i in self.issues],
+            # The editor's side panel: what the page of this game day will say.
+            "plan": None,
+            "plan_problems": [],
+            "schedule": schedule_sentences(schedule) if schedule is not None else [],
+            "policy": policy_sentences(self.document.policy) if self.document else [],
+            "fire_times": [
+                {"local": f.local, "utc": f.utc, "runs": f.runs, "said": f.said} for f in preview
+            ],
+            "warnings": self.warnings,
+        }
+
+
+def check_gameday(
+    content: str, filename: str = "gameday.yaml", *, expected_name: str | None = None
+) -> GameDayCheck:
+    """Parse a game day; expected_name: the stored game day this text is meant for."""
+    from drills.gameday.load import parse_gameday
+
+    try:
+        document = parse_gameday(content, filename)
+    except PlaybookError as error:
+        return GameDayCheck(issues=error.issues)
+    check = GameDayCheck(document=document)
+    name = document.metadata.name
+    if expected_name is not None and name != expected_name:
+        check.issues.append(
+            Issue(
+                filename,
+                name_line(content),
+                1,
+                f"metadata.name is {name!r} but this is game day {expected_name!r}",
+                f"keep 'name: {expected_name}'; to make another game day use New game day",
+            )
+        )
+    return check
+
+
+@api_login_required
+@require_POST
+def validate_gameday(request: HttpRequest) -> HttpResponse:
+    """Any signed-in person may check a game day's text, as any may check a playbook's; the
+    warnings name only playbooks the person may see."""
+    received = _content_from(request)
+    if isinstance(received, JsonResponse):
+        return received
+    content, filename, expected = received
+    check = check_gameday(content, filename, expected_name=expected)
+    if check.ok:
+        from drills.web.views.gameday_pages import drill_lines
+
+        check.warnings = [d.warning for d in drill_lines(check.document, request.user) if d.warning]
+    return JsonResponse(check.to_dict())

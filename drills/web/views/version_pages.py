@@ -1,4 +1,5 @@
-"""A playbook's history: its versions, a line diff between any two, and restore.
+"""A document's history (a playbook's, a game day's): its versions, a line diff between any
+two, and, for playbooks, restore.
 
 Versions are immutable: restoring saves the old text as a new version.
 """
@@ -12,12 +13,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from drills.playbook.redaction import find_credentials, redact
-from drills.web.access import requires
+from drills.web.access import requires, visible_gameday
 from drills.web.audit import Origin
-from drills.web.models import Playbook, PlaybookVersion
+from drills.web.models import GameDay, GameDayVersion, Playbook, PlaybookVersion
 from drills.web.roles import Action
 from drills.web.views.playbook_pages import accessible_playbook
 
@@ -64,13 +66,34 @@ def _version(playbook: Playbook, number: int) -> PlaybookVersion:
     return get_object_or_404(PlaybookVersion, playbook=playbook, number=number)
 
 
-@login_required
-@require_GET
-def playbook_versions(request: HttpRequest, name: str) -> HttpResponse:
-    playbook = accessible_playbook(request, name)
-    versions = list(playbook.versions.select_related("author").order_by("-number"))
+@dataclass(frozen=True)
+class Kind:
+    """The URL names of one kind of document, so one template serves both kinds."""
+
+    prefix: str  # "playbook" or "gameday"
+    restorable: bool
+
+    def urls(self, name: str) -> dict[str, str]:
+        return {
+            "detail_url": reverse(f"{self.prefix}-detail", args=[name]),
+            "edit_url": reverse(f"{self.prefix}-edit", args=[name]),
+            "versions_url": reverse(f"{self.prefix}-versions", args=[name]),
+            "diff_pick_url": reverse(f"{self.prefix}-diff-pick", args=[name]),
+        }
+
+
+PLAYBOOKS = Kind("playbook", restorable=True)
+# A game day's text holds no secrets, but restoring is a convenience nobody asked for yet:
+# copying an old version into the editor does the same.
+GAMEDAYS = Kind("gameday", restorable=False)
+
+
+def versions_page(request: HttpRequest, doc: Playbook | GameDay, kind: Kind) -> HttpResponse:
+    versions = list(doc.versions.select_related("author").order_by("-number"))
     context = {
-        "playbook": playbook,
+        "doc": doc,
+        "restorable": kind.restorable,
+        **kind.urls(doc.name),
         "versions": versions,
         # Preselect the two newest: the usual question is "what did the last save change".
         "pick_a": versions[1].number if len(versions) > 1 else None,
@@ -79,28 +102,28 @@ def playbook_versions(request: HttpRequest, name: str) -> HttpResponse:
     return render(request, "drills/versions.html", context)
 
 
-@login_required
-@require_GET
-def playbook_diff_pick(request: HttpRequest, name: str) -> HttpResponse:
+def diff_pick(request: HttpRequest, doc: Playbook | GameDay, kind: Kind) -> HttpResponse:
     """The history page's form sends ?a=&b=; the diff itself lives at a stable path."""
-    playbook = accessible_playbook(request, name)
     try:
         a, b = int(request.GET["a"]), int(request.GET["b"])
     except (KeyError, ValueError):
         messages.error(request, "Pick two versions to compare.")
-        return redirect("playbook-versions", name=playbook.name)
-    return redirect("playbook-diff", name=playbook.name, a=a, b=b)
+        return redirect(kind.urls(doc.name)["versions_url"])
+    return redirect(reverse(f"{kind.prefix}-diff", args=[doc.name, a, b]))
 
 
-@login_required
-@require_GET
-def playbook_diff(request: HttpRequest, name: str, a: int, b: int) -> HttpResponse:
-    playbook = accessible_playbook(request, name)
-    old, new = _version(playbook, a), _version(playbook, b)
+def diff_page(
+    request: HttpRequest,
+    doc: Playbook | GameDay,
+    old: PlaybookVersion | GameDayVersion,
+    new: PlaybookVersion | GameDayVersion,
+    kind: Kind,
+) -> HttpResponse:
     # Versions saved before secrets were named may hold a password: compared as shown.
     rows = line_diff(redact(old.content), redact(new.content))
     context = {
-        "playbook": playbook,
+        "doc": doc,
+        **kind.urls(doc.name),
         "old": old,
         "new": new,
         "rows": rows,
@@ -108,6 +131,46 @@ def playbook_diff(request: HttpRequest, name: str, a: int, b: int) -> HttpRespon
         "removed": sum(r.kind == "del" for r in rows),
     }
     return render(request, "drills/diff.html", context)
+
+
+@login_required
+@require_GET
+def playbook_versions(request: HttpRequest, name: str) -> HttpResponse:
+    return versions_page(request, accessible_playbook(request, name), PLAYBOOKS)
+
+
+@login_required
+@require_GET
+def playbook_diff_pick(request: HttpRequest, name: str) -> HttpResponse:
+    return diff_pick(request, accessible_playbook(request, name), PLAYBOOKS)
+
+
+@login_required
+@require_GET
+def playbook_diff(request: HttpRequest, name: str, a: int, b: int) -> HttpResponse:
+    playbook = accessible_playbook(request, name)
+    return diff_page(request, playbook, _version(playbook, a), _version(playbook, b), PLAYBOOKS)
+
+
+@login_required
+@require_GET
+def gameday_versions(request: HttpRequest, gameday: str) -> HttpResponse:
+    return versions_page(request, visible_gameday(request, gameday), GAMEDAYS)
+
+
+@login_required
+@require_GET
+def gameday_diff_pick(request: HttpRequest, gameday: str) -> HttpResponse:
+    return diff_pick(request, visible_gameday(request, gameday), GAMEDAYS)
+
+
+@login_required
+@require_GET
+def gameday_diff(request: HttpRequest, gameday: str, a: int, b: int) -> HttpResponse:
+    day = visible_gameday(request, gameday)
+    old = get_object_or_404(GameDayVersion, gameday=day, number=a)
+    new = get_object_or_404(GameDayVersion, gameday=day, number=b)
+    return diff_page(request, day, old, new, GAMEDAYS)
 
 
 @login_required
