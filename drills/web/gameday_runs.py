@@ -55,12 +55,27 @@ def start_gameday(
     if version is None:
         raise GameDayRefused(f"game day {gameday.name} has no saved version")
     try:
-        document_of(version)
+        document = document_of(version)
     except PlaybookError as exc:
         raise GameDayRefused(
             f"game day {gameday.name} v{version.number} is invalid: {exc}"
         ) from None
     with transaction.atomic():
+        # Forbid (the default, with or without a schedule) holds for a start by hand too: two
+        # runs of one game day would fault the same targets at once.
+        allow = document.schedule is not None and document.schedule.concurrency.value == "allow"
+        still = (
+            GameDay.objects.select_for_update().filter(id=gameday.id).exists()
+            and GameDayRun.objects.filter(gameday=gameday)
+            .exclude(state__in=[s.value for s in GAMEDAY_TERMINAL])
+            .order_by("id")
+            .first()
+        )
+        if still and not allow:
+            raise GameDayRefused(
+                f"run {still.id} of game day {gameday.name} still runs, and its concurrency is "
+                "forbid: stop it or wait for it to end"
+            )
         run = GameDayRun.objects.create(
             gameday=gameday,
             version=version,

@@ -20,6 +20,7 @@ class GameDayScene:
     run: GameDayRun
     drill: DrillRun
     item: ActionItem
+    idle: GameDay  # the same team's, with no run open: one that Start now may start
 
 
 def build_gameday_scene(world: World) -> GameDayScene:
@@ -35,4 +36,6 @@ def build_gameday_scene(world: World) -> GameDayScene:
     item = ActionItem.objects.create(
         run=run, text="Alert on checkout errors", owner=world.member, created_by=world.owner
     )
-    return GameDayScene(gameday, run, drill, item)
+    idle = GameDay.objects.create(name="idle-day", owner=world.owner, team=world.team)
+    idle.save_version(TEAM_DAY.replace("name: team-day", "name: idle-day"), world.owner)
+    return GameDayScene(gameday, run, drill, item, idle)

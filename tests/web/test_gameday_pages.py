@@ -178,10 +178,17 @@ def test_an_outsider_gets_404_for_the_page_and_every_action(
     assert client.get("/gamedays/nope/").status_code == 404
 
 
-def test_start_now_starts_a_run_and_opens_its_live_page(
+def test_start_now_starts_a_run_once_the_last_one_ended_and_opens_its_live_page(
     client: Client, world: World, gd: GameDayScene, no_broker: mock.MagicMock
 ) -> None:
     client.force_login(world.operator)
+    refused = client.post("/gamedays/team-day/start", follow=True)
+    assert (
+        f"Not started: run {gd.run.id} of game day team-day still runs, and its concurrency is "
+        "forbid: stop it or wait for it to end." in refused.content.decode()
+    )
+    assert GameDayRun.objects.count() == 1
+    GameDayRun.objects.filter(id=gd.run.id).update(state="passed", finished_at=timezone.now())
     response = client.post("/gamedays/team-day/start")
     run = GameDayRun.objects.exclude(id=gd.run.id).get()
     assert response.status_code == 302 and response["Location"] == f"/gamedays/runs/{run.id}/"

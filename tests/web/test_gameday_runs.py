@@ -191,3 +191,17 @@ def test_a_game_days_drills_silence_by_the_label_its_document_names(
     assert silence_label_for(drill) == "hostname"
     alone = DrillRun.objects.create(version=drill.version)
     assert silence_label_for(alone) == "instance"
+
+
+def test_a_second_start_while_one_runs_is_refused_under_forbid(alice: User, queue: str) -> None:
+    from drills.web.gameday_runs import GameDayRefused
+
+    gameday = store_two_waits(alice)
+    first = start_gameday(gameday, alice)
+    with pytest.raises(GameDayRefused) as refused:
+        start_gameday(gameday, alice)
+    assert str(refused.value) == (
+        f"run {first.id} of game day two-waits still runs, and its concurrency is forbid: "
+        "stop it or wait for it to end"
+    )
+    assert GameDayRun.objects.count() == 1

@@ -375,7 +375,8 @@ ROWS: list[Row] = [
     Row(
         "gamedays/<slug:gameday>/start",
         OPERATORS,
-        (_post(_gd("start"), changes=True),),
+        # A game day with no run open (Forbid refuses a second run of the scene's own).
+        (_post(lambda s: f"/gamedays/{s.gd.idle.name}/start", changes=True),),
         sees=VIEWERS,
     ),
     Row(
