@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+
 import pytest
+import redis
 from django.core.cache import cache
 
 from tests.web.gameday_scene import GameDayScene, build_gameday_scene
@@ -37,3 +41,13 @@ def world(db) -> World:  # type: ignore[no-untyped-def]
 def gd(world: World) -> GameDayScene:
     """The team's game day, a run of it whose first drill runs, and an action item."""
     return build_gameday_scene(world)
+
+
+@pytest.fixture
+def private_queue(settings, needs_redis: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The real broker, on an orchestrator queue of the test's own, emptied afterwards: what a
+    start hands over waits there instead of reaching a worker."""
+    name = f"web-test-{uuid.uuid4().hex[:8]}"
+    settings.DRILLHALL_ORCHESTRATOR_QUEUE = name
+    yield name
+    redis.Redis.from_url(settings.REDIS_URL).delete(name)

@@ -4,11 +4,8 @@ done and why; Forbid, windows, blackouts, time zones, missed and caught-up fire 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from collections.abc import Iterator
 
 import pytest
-import redis
 from django.contrib.auth.models import User
 
 from drills.web.gameday_clock import ensure_clock_task, tick
@@ -20,12 +17,9 @@ UTC = dt.UTC
 
 
 @pytest.fixture
-def queue(settings, needs_redis: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    name = f"gameday-clock-{uuid.uuid4().hex[:8]}"
-    settings.DRILLHALL_ORCHESTRATOR_QUEUE = name
+def queue(private_queue: str, settings) -> str:  # type: ignore[no-untyped-def]
     settings.DRILLHALL_GAMEDAY_ON_TIME_SECONDS = 60
-    yield name
-    redis.Redis.from_url(settings.REDIS_URL).delete(name)
+    return private_queue
 
 
 @pytest.fixture

@@ -4,10 +4,7 @@ schedule's zone and UTC, what the schedule did, the runs; Start now, Pause and R
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from unittest import mock
 
-import pytest
 import time_machine
 from django.test import Client
 from django.utils import timezone
@@ -18,13 +15,6 @@ from tests.web.personas import World
 
 # Monday 28 December 2026, noon in Berlin: the next Tuesday is a blackout date.
 MONDAY = dt.datetime(2026, 12, 28, 11, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def no_broker() -> Iterator[mock.MagicMock]:
-    """Starting a game day hands its first look to the broker; not here."""
-    with mock.patch("drills.web.tasks.advance_gameday.apply_async") as sent:
-        yield sent
 
 
 def page(client: Client, url: str) -> str:
@@ -179,7 +169,7 @@ def test_an_outsider_gets_404_for_the_page_and_every_action(
 
 
 def test_start_now_starts_a_run_once_the_last_one_ended_and_opens_its_live_page(
-    client: Client, world: World, gd: GameDayScene, no_broker: mock.MagicMock
+    client: Client, world: World, gd: GameDayScene, private_queue: str
 ) -> None:
     client.force_login(world.operator)
     refused = client.post("/gamedays/team-day/start", follow=True)
