@@ -4,8 +4,6 @@ result; Stop; observations per drill and action items, who may record them, and 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from unittest import mock
 
 import pytest
 from django.test import Client
@@ -19,10 +17,9 @@ UTC = dt.UTC
 
 
 @pytest.fixture(autouse=True)
-def no_broker() -> Iterator[None]:
-    """Stopping hands a look to the broker; pages are tested without one."""
-    with mock.patch("drills.web.tasks.advance_gameday.apply_async"):
-        yield
+def quiet_queue(private_queue: str) -> str:
+    """Stopping hands a look to the broker: to a queue no worker reads."""
+    return private_queue
 
 
 def url(gd: GameDayScene, suffix: str = "") -> str:
