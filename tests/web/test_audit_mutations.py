@@ -24,7 +24,7 @@ from django.urls import reverse
 from drills.web import tasks
 from drills.web.audit import content_hash
 from drills.web.hosts import ServiceSpec, host_state, register_host
-from drills.web.models import AuditEntry, DrillRun, Host, Membership, Playbook
+from drills.web.models import AuditEntry, DrillRun, GameDay, Host, Membership, Playbook
 from injector.protocol import Refusal
 from tests.conftest import redis_up, require
 from tests.conftest import test_redis_url as redis_url_for_tests
@@ -179,14 +179,17 @@ def test_loading_the_examples_is_one_entry_each_as_system_and_none_when_unchange
     call_command("loadexamples", "--owner", "admin")
     entries = log.new()
     names = set(Playbook.objects.values_list("name", flat=True))
-    assert len(entries) == len(names) > 0
+    gamedays = set(GameDay.objects.values_list("name", flat=True))
+    assert len(entries) == len(names) + len(gamedays) and names and gamedays
     for entry in entries:
+        kind = "gameday" if entry.object_id in gamedays else "playbook"
         assert (entry.action, entry.actor_name, entry.source) == (
-            "playbook_save",
+            f"{kind}_save",
             "system",
             "system",
         )
-        version = Playbook.objects.get(name=entry.object_id).latest_version()
+        model = GameDay if kind == "gameday" else Playbook
+        version = model.objects.get(name=entry.object_id).latest_version()
         assert version is not None and entry.content_hash == version.content_hash
     again = Log()
     call_command("loadexamples", "--owner", "admin")
