@@ -38,7 +38,8 @@ def test_by_default_loopback_may_scrape_without_a_token() -> None:
 
 def test_networks_and_a_token_are_read() -> None:
     out = settings_with(
-        DRILLHALL_METRICS_ALLOW="10.0.0.0/8, 192.0.2.7 ,2001:db8::/32", DRILLHALL_METRICS_TOKEN=TOKEN
+        DRILLHALL_METRICS_ALLOW="10.0.0.0/8, 192.0.2.7 ,2001:db8::/32",
+        DRILLHALL_METRICS_TOKEN=TOKEN,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [

@@ -562,7 +562,6 @@ ROWS: list[Row] = [
 ]
 
 
-
 @dataclass(frozen=True)
 class MachineRow:
     """A route for machines, not persons: who may use it is the caller's address and bearer

@@ -43,9 +43,10 @@ class RunCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         counts = dict(
-            DrillRun.objects.order_by().values_list("state").annotate(n=Count("id")).values_list(
-                "state", "n"
-            )
+            DrillRun.objects.order_by()
+            .values_list("state")
+            .annotate(n=Count("id"))
+            .values_list("state", "n")
         )
         active = GaugeMetricFamily(
             "drillhall_runs_active",
@@ -69,9 +70,10 @@ class RunCollector(Collector):
 
     def _gameday_runs(self) -> Iterator[Metric]:
         counts = dict(
-            GameDayRun.objects.order_by().values_list("state").annotate(n=Count("id")).values_list(
-                "state", "n"
-            )
+            GameDayRun.objects.order_by()
+            .values_list("state")
+            .annotate(n=Count("id"))
+            .values_list("state", "n")
         )
         active = GaugeMetricFamily(
             "drillhall_gameday_runs_active",
@@ -200,8 +202,8 @@ class OutboxCollector(Collector):
             "sent, failed: given up).",
             labels=["state"],
         )
-        for state in OutboxState:
-            depth.add_metric([state.value], counts.get(state.value, 0))
+        for state in OutboxState.values:
+            depth.add_metric([state], counts.get(state, 0))
         yield depth
         oldest = OutboxMessage.objects.filter(state=OutboxState.PENDING).aggregate(
             at=Min("created_at")
