@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from drills.web.metrics.registry import EVENT_LAG
+from drills.web.metrics.exposition import EVENT_LAG
 from drills.web.models import DrillRun, RunEvent
 from drills.web.roles import Action, can
 

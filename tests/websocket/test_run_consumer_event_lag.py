@@ -8,7 +8,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 
-from drills.web.metrics.registry import REGISTRY
+from drills.web.metrics.exposition import REGISTRY
 from drills.web.models import DrillRun, RunEvent
 from tests.web.personas import World, make_run
 from tests.websocket.test_run_consumer import publish, receive_seqs, socket

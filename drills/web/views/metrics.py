@@ -1,5 +1,5 @@
 """/metrics for Prometheus: refused with a sentence unless the address and token allow it
-(drills/web/metrics/access.py), else every metric as read now."""
+(drills/web/metrics/scrape_access.py), else every metric as read now."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from drills.web.metrics import access
-from drills.web.metrics.registry import exposition
+from drills.web.metrics import scrape_access
+from drills.web.metrics.exposition import exposition
 
 
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    refused = access.refusal(request)
+    refused = scrape_access.refusal(request)
     if refused is not None:
         response = HttpResponse(
             refused.sentence + "\n", status=refused.status, content_type="text/plain; charset=utf-8"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 
-from drills.web.metrics.collectors import (
+from drills.web.metrics.database_collectors import (
     FaultCollector,
     HostCollector,
     OutboxCollector,
