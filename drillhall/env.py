@@ -5,6 +5,7 @@ A bad value is an error at start, not a silent default (healthchecks does the sa
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -83,6 +84,49 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None or raw.strip() == "":
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def env_networks(name: str, default: list[str]) -> tuple[Network, ...]:
+    """Comma-separated networks in CIDR notation ("10.0.0.0/8, ::1/128"; a bare address is
+    one host). A network with host bits set ("10.0.0.1/8") is an error, not silently widened
+    or narrowed: what was meant is not clear."""
+    raw = os.environ.get(name)
+    items = default if raw is None or raw.strip() == "" else [i.strip() for i in raw.split(",")]
+    networks = []
+    for item in items:
+        if not item:
+            raise SettingError(f"{name}={raw!r}: an empty entry between commas")
+        try:
+            networks.append(ipaddress.ip_network(item, strict=True))
+        except ValueError as exc:
+            raise SettingError(
+                f"{name}: {item!r} is not a network in CIDR notation such as 10.0.0.0/8, "
+                f"192.0.2.7/32 or ::1/128 ({exc})"
+            ) from None
+    return tuple(networks)
+
+
+def env_token(name: str, minimum: int) -> str | None:
+    """A bearer token from NAME or NAME_FILE (None when neither is set): at least ``minimum``
+    characters, printable ASCII without spaces (it travels in an HTTP header). The messages
+    never repeat the value."""
+    value = env_optional(name)
+    if value is None:
+        return None
+    if len(value) < minimum:
+        raise SettingError(
+            f"{name}: the token has {len(value)} characters; use at least {minimum}, for "
+            "example from `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+    if not value.isascii() or any(c.isspace() or not c.isprintable() for c in value):
+        raise SettingError(
+            f"{name}: the token may hold only printable ASCII characters without spaces "
+            "(it is sent in an HTTP header)"
+        )
+    return value
 
 
 def state_dir() -> Path:

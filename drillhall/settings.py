@@ -13,7 +13,9 @@ from drillhall.env import (
     env_float,
     env_int,
     env_list,
+    env_networks,
     env_str,
+    env_token,
     state_dir,
 )
 from drillhall.secret_key import load_secret_key
@@ -223,6 +225,15 @@ try:
     SecretStore.from_environ()
 except SecretError as _exc:
     raise SettingError(str(_exc)) from None
+
+# /metrics for Prometheus (drills/web/metrics/, docs/metrics.md) is served only to addresses in
+# DRILLHALL_METRICS_ALLOW (networks in CIDR notation; loopback by default) and, when
+# DRILLHALL_METRICS_TOKEN (or DRILLHALL_METRICS_TOKEN_FILE) is set, only to requests that also
+# carry "Authorization: Bearer <token>". Both must hold: "0.0.0.0/0,::/0" with a token is
+# "token only"; a list without a token is "network only". Behind a proxy on the same machine
+# every request comes from loopback: run daphne with --proxy-headers (README.md), or set a token.
+DRILLHALL_METRICS_ALLOW = env_networks("DRILLHALL_METRICS_ALLOW", ["127.0.0.0/8", "::1/128"])
+DRILLHALL_METRICS_TOKEN = env_token("DRILLHALL_METRICS_TOKEN", minimum=24)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

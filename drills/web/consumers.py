@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from drills.web.metrics.exposition import EVENT_LAG
 from drills.web.models import DrillRun, RunEvent
 from drills.web.roles import Action, can
 
@@ -105,6 +106,8 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             # arrive out of order or not at all; whatever precedes `seq` is already stored.
             await self.replay(before=seq)
         await self.push(event)
+        # Measured after the send, on live events only (a replay's are old on purpose).
+        EVENT_LAG.observe(float(event["t"]))
 
     async def replay(self, before: int | None) -> None:
         while True:

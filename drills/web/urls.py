@@ -14,6 +14,7 @@ from drills.web.views import (
     gameday_pages,
     gameday_run_pages,
     killswitch,
+    metrics,
     playbook_pages,
     run_pages,
     version_pages,
@@ -111,6 +112,8 @@ urlpatterns = [
     path("api/gamedays/validate", editor_api.validate_gameday, name="api-gameday-validate"),
     path("schema/playbook.json", editor_api.playbook_schema, name="playbook-schema"),
     path("schema/gameday.json", editor_api.gameday_schema, name="gameday-schema"),
+    # Prometheus' scrape target: by address and token, not by person (docs/metrics.md).
+    path("metrics", metrics.metrics, name="metrics"),
     path("audit/", audit_log.audit_log, name="audit-log"),
     path("audit/export.csv", audit_log.audit_export_csv, name="audit-export-csv"),
     path("audit/export.json", audit_log.audit_export_json, name="audit-export-json"),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from ipaddress import ip_network
 from typing import Any
 from unittest import mock
 
@@ -560,6 +561,22 @@ ROWS: list[Row] = [
     # Row("runs/<int:run_id>/approve", frozenset({"approver", "admin"}), (...), sees=VIEWERS),
 ]
 
+
+@dataclass(frozen=True)
+class MachineRow:
+    """A route for machines, not persons: who may use it is the caller's address and bearer
+    token, and a session changes nothing. Every persona, signed in or not, gets the same
+    answers: refused without the token, served with it, refused from an address outside the
+    allowed networks even with it (test_the_machine_matrix)."""
+
+    route: str
+    path: str
+
+
+# Prometheus' scrape target (DRILLHALL_METRICS_ALLOW and DRILLHALL_METRICS_TOKEN).
+MACHINE_ROWS: list[MachineRow] = [MachineRow("metrics", "/metrics")]
+MACHINE_TOKEN = "role-matrix-metrics-token-0123456789"
+
 WS_ROWS: dict[str, frozenset[str]] = {
     # The live run page: anyone who may see the run's playbook.
     "ws/runs/<int:run_id>/": VIEWERS,
@@ -749,7 +766,7 @@ def assert_allowed(row: Row, persona: str, response: Any, req: Req) -> None:
 
 def test_every_route_has_exactly_one_row() -> None:
     walked = list(walk(get_resolver().url_patterns))
-    rows = [row.route for row in ROWS]
+    rows = [row.route for row in ROWS] + [row.route for row in MACHINE_ROWS]
     assert len(rows) == len(set(rows)), "a route has two rows"
     unclassified = sorted(set(walked) - set(rows))
     assert unclassified == [], f"routes nobody said who may use: {unclassified}"
@@ -804,6 +821,23 @@ def test_the_matrix(scene: Scene, row: Row, persona: str) -> None:
             assert_refused(row, persona, response, req)
             changed = [k for k in before if before[k] != after[k]]
             assert changed == [], f"{req.method} {row.route} as {persona} changed {changed}"
+
+
+@pytest.mark.parametrize("persona", ALL_PERSONAS)
+@pytest.mark.parametrize("row", MACHINE_ROWS, ids=[row.route for row in MACHINE_ROWS])
+def test_the_machine_matrix(scene: Scene, settings, row: MachineRow, persona: str) -> None:  # type: ignore[no-untyped-def]
+    settings.DRILLHALL_METRICS_ALLOW = (ip_network("127.0.0.0/8"),)
+    settings.DRILLHALL_METRICS_TOKEN = MACHINE_TOKEN
+    bearer = f"Bearer {MACHINE_TOKEN}"
+    client, _ = signed_in(scene, persona)  # from 127.0.0.1, as the test client is
+    before = snapshot()
+    where = f"{row.route} as {persona}"
+    assert client.get(row.path).status_code == 401, where
+    assert client.get(row.path, HTTP_AUTHORIZATION="Bearer not-the-token").status_code == 401
+    assert client.get(row.path, HTTP_AUTHORIZATION=bearer).status_code == 200, where
+    far = client.get(row.path, HTTP_AUTHORIZATION=bearer, REMOTE_ADDR="192.0.2.7")
+    assert far.status_code == 403, where
+    assert snapshot() == before, f"{where} changed something"
 
 
 # --- websocket ----------------------------------------------------------------------------------
