@@ -206,6 +206,8 @@ DRILLHALL_URL = env_str("DRILLHALL_URL", "").rstrip("/")
 # stream by hand turn it off).
 DRILLHALL_REAPER = env_bool("DRILLHALL_REAPER", True)
 # How often those processes put the halt back into Redis when Redis lost it (drills/web/halt_sync).
+# How long GET /api/v1/runs/<id>/events/?wait= may hold a request open for a new event.
+DRILLHALL_API_WAIT_MAX_SECONDS = env_float("DRILLHALL_API_WAIT_MAX_SECONDS", 30.0)
 DRILLHALL_HALT_SYNC_SECONDS = env_float("DRILLHALL_HALT_SYNC_SECONDS", 3.0)
 
 # The Alertmanager that drills silence their targets' alerts in while faults are on

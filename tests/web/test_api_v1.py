@@ -226,7 +226,7 @@ def test_events_long_poll_waits_for_a_new_one_up_to_the_bound(world: World) -> N
     assert 0.5 <= waited < 3, waited
     too_long = viewer.get(f"/api/v1/runs/{run.id}/events/", wait=3600)
     assert too_long.status_code == 400 and too_long.json()["fields"] == {
-        "wait": ["must be at most 30 seconds"]
+        "wait": ["Ensure this value is less than or equal to 30.0."]
     }
 
 
@@ -287,8 +287,8 @@ def test_errors_are_json_sentences_never_pages_or_reprs(world: World) -> None:
     assert wrong_method.json() == {"detail": 'Method "DELETE" not allowed.'}
     limit = operator.get("/api/v1/runs/", limit="many")
     assert limit.json() == {
-        "detail": "limit: must be a whole number",
-        "fields": {"limit": ["must be a whole number"]},
+        "detail": "limit: A valid integer is required.",
+        "fields": {"limit": ["A valid integer is required."]},
     }
 
 

@@ -29,16 +29,3 @@ def need_somewhere(user: Any, action: Action, doing: str | None = None) -> None:
     page whose URL names no object; NotAllowed with the same sentence otherwise."""
     if not can(user, action):
         raise NotAllowed(refusal(user, action, doing=doing))
-
-
-def limit_of(request: Request, default: int, most: int) -> int:
-    from rest_framework.exceptions import ValidationError
-
-    raw = request.query_params.get("limit", str(default))
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise ValidationError({"limit": ["must be a whole number"]}) from None
-    if not 1 <= limit <= most:
-        raise ValidationError({"limit": [f"must be from 1 to {most}"]})
-    return limit

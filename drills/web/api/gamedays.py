@@ -3,21 +3,20 @@ stop_gameday do the work and the audit entry)."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from drills.web.access import visible_gameday, visible_gameday_run
 from drills.web.api import serializers as s
-from drills.web.api.base import SOURCE, ApiView, limit_of, origin
+from drills.web.api.base import SOURCE, ApiView, origin
 from drills.web.api.errors import Conflict
 from drills.web.gameday_runs import GameDayRefused, start_gameday, stop_gameday
 from drills.web.models import GameDay, GameDayRun
 from drills.web.roles import Action
 
 TAG = ["game days"]
-RUNS_PAGE_MAX = 200
 
 
 def _run_data(run: GameDayRun) -> dict:  # type: ignore[type-arg]
@@ -48,13 +47,13 @@ class GameDayRuns(ApiView):
         tags=TAG,
         responses=s.GameDayRunSerializer(many=True),
         summary="A game day's runs, newest first",
-        parameters=[
-            OpenApiParameter("limit", int, description=f"At most this many (1-{RUNS_PAGE_MAX}).")
-        ],
+        parameters=[s.ListQuerySerializer],
     )
     def get(self, request: Request, gameday: str) -> Response:
         day = visible_gameday(request, gameday)
-        limit = limit_of(request, 20, RUNS_PAGE_MAX)
+        query = s.ListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        limit = query.validated_data["limit"]
         runs = GameDayRun.objects.filter(gameday=day).select_related(
             "gameday", "version", "started_by"
         )

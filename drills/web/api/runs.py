@@ -7,17 +7,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.conf import settings
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from drills.web.access import NotAllowed, visible_playbook, visible_run
 from drills.web.api import serializers as s
-from drills.web.api.base import SOURCE, ApiView, limit_of, origin
+from drills.web.api.base import SOURCE, ApiView, origin
 from drills.web.api.errors import Conflict
 from drills.web.approvals import ApprovalRefused, NotAnApprover, approve_run, decline_run
 from drills.web.models import DrillRun, Playbook, RunEvent
@@ -25,12 +23,7 @@ from drills.web.roles import Action
 from drills.web.run_control import abort_run, resume_run, start_run
 
 TAG = ["runs"]
-RUNS_PAGE_MAX = 200
-EVENTS_PAGE_MAX = 2000
-# Long-poll: at most this long per request, looking this often. A bound, so one client holds
-# one server thread for a while at most.
-WAIT_MAX = float(getattr(settings, "DRILLHALL_API_WAIT_MAX_SECONDS", 30.0))
-WAIT_STEP = 0.25
+WAIT_STEP = 0.25  # how often a long-poll looks for a new event
 
 
 def _answer(run: DrillRun, detail: str, code: int = status.HTTP_200_OK) -> Response:
@@ -44,15 +37,13 @@ class RunList(ApiView):
         tags=TAG,
         responses=s.RunSerializer(many=True),
         summary="Runs you may see, newest first",
-        parameters=[
-            OpenApiParameter("playbook", str, description="Only this playbook's runs."),
-            OpenApiParameter("limit", int, description=f"At most this many (1-{RUNS_PAGE_MAX})."),
-        ],
+        parameters=[s.RunsQuerySerializer],
     )
     def get(self, request: Request) -> Response:
-        limit = limit_of(request, 50, RUNS_PAGE_MAX)
+        query = s.RunsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        limit, name = query.validated_data["limit"], query.validated_data["playbook"]
         playbooks = Playbook.visible_to(request.user)
-        name = request.query_params.get("playbook")
         if name:
             playbooks = playbooks.filter(name=name)
         runs = (
@@ -205,50 +196,22 @@ def event_text(event: dict[str, Any]) -> str:
         return str(event["type"]).replace("_", " ")
 
 
-def _number(request: Request, name: str, default: float) -> float:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValidationError({name: ["must be a number"]}) from None
-    if value != value or value < 0:  # NaN or negative
-        raise ValidationError({name: ["must be 0 or more"]})
-    return value
-
-
 class RunEvents(ApiView):
     @extend_schema(
         tags=TAG,
         responses=s.EventsSerializer,
         summary="A run's events after a sequence number, paged; optionally waiting for new ones",
-        parameters=[
-            OpenApiParameter("after", int, description="Only events with seq above this (0)."),
-            OpenApiParameter("limit", int, description=f"At most this many (1-{EVENTS_PAGE_MAX})."),
-            OpenApiParameter(
-                "wait",
-                float,
-                description=f"When none is there yet, wait up to this many seconds for one "
-                f"(at most {WAIT_MAX:g}; 0, the default, answers at once).",
-            ),
-        ],
+        parameters=[s.EventsQuerySerializer],
     )
     def get(self, request: Request, run_id: int) -> Response:
         run = visible_run(request, run_id)
-        after = _number(request, "after", 0)
-        if after != int(after) or after > 2**31:
-            raise ValidationError({"after": ["must be a whole number"]})
-        limit = limit_of(request, EVENTS_PAGE_MAX, EVENTS_PAGE_MAX)
-        wait = _number(request, "wait", 0)
-        if wait > WAIT_MAX:
-            raise ValidationError({"wait": [f"must be at most {WAIT_MAX:g} seconds"]})
+        query = s.EventsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        after, limit, wait = (query.validated_data[k] for k in ("after", "limit", "wait"))
         deadline = time.monotonic() + wait
         while True:
             page = list(
-                RunEvent.objects.filter(run_id=run.id, seq__gt=int(after)).order_by("seq")[
-                    : limit + 1
-                ]
+                RunEvent.objects.filter(run_id=run.id, seq__gt=after).order_by("seq")[: limit + 1]
             )
             run.refresh_from_db(fields=["state"])
             if page or run.finished or time.monotonic() >= deadline:
@@ -263,6 +226,6 @@ class RunEvents(ApiView):
             "state": run.state,
             "finished": run.finished,
             "more": len(page) > limit,
-            "last_seq": events[-1]["seq"] if events else int(after),
+            "last_seq": events[-1]["seq"] if events else after,
         }
         return Response(s.EventsSerializer(answer).data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from rest_framework import serializers
 
 from drills.engine.states import RunState
@@ -13,6 +14,9 @@ from drills.gameday.progress import GameDayState
 CONTENT_MAX = 256 * 1024  # a playbook or game day text; the parser refuses far less anyway
 RUN_STATES = [s.value for s in RunState]
 GAMEDAY_STATES = [s.value for s in GameDayState]
+EVENTS_PAGE_MAX = 2000
+# Long-poll: at most this long per request (a bound: one client holds one server thread).
+WAIT_MAX = float(settings.DRILLHALL_API_WAIT_MAX_SECONDS)
 
 
 def username(user: Any) -> str | None:
@@ -198,6 +202,34 @@ class ApproveSerializer(serializers.Serializer):
 class RunActionSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="What happened, as a sentence.")
     run = RunSerializer()
+
+
+class ListQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(
+        min_value=1, max_value=200, required=False, default=50, help_text="At most this many."
+    )
+
+
+class RunsQuerySerializer(ListQuerySerializer):
+    playbook = serializers.CharField(
+        max_length=63, required=False, default="", help_text="Only this playbook's runs."
+    )
+
+
+class EventsQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(
+        min_value=0, max_value=2**31 - 1, required=False, default=0,
+        help_text="Only events with seq above this.",
+    )  # fmt: skip
+    limit = serializers.IntegerField(
+        min_value=1, max_value=EVENTS_PAGE_MAX, required=False, default=EVENTS_PAGE_MAX,
+        help_text="At most this many.",
+    )  # fmt: skip
+    wait = serializers.FloatField(
+        min_value=0, max_value=WAIT_MAX, required=False, default=0,
+        help_text="When no event is there yet, wait up to this many seconds for one (0 answers "
+        "at once).",
+    )  # fmt: skip
 
 
 class EventSerializer(serializers.Serializer):
