@@ -368,6 +368,8 @@ def api_rows() -> list[Row]:
             _api_post("halt/", lambda s: {"reason": "matrix"}, ok=201, changes=True),
         ),
         row("halt/release/", ADMINS, _api_post("halt/release/", changes=True, setup=_halted)),
+        # Any other /api/v1/ path: a JSON 404 for everyone signed in, 401 for anonymous.
+        row(r"^(?P<rest>[\s\S]*)$", frozenset(), _api_get("no/such/thing"), sees=frozenset()),
     ]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -52,6 +52,11 @@ class Conflict(exceptions.APIException):
     default_detail = "the object is not in a state that allows this"
 
 
+class TooBig(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "the request body is too big for this server (DATA_UPLOAD_MAX_MEMORY_SIZE)"
+
+
 def _flat(detail: Any, path: str = "") -> dict[str, list[str]]:
     """DRF's nested validation errors as {"field.sub": ["sentence", ...]}."""
     if isinstance(detail, dict):
@@ -70,6 +75,8 @@ def _flat(detail: Any, path: str = "") -> dict[str, list[str]]:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    if isinstance(exc, RequestDataTooBig):
+        exc = TooBig()
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "not found")
     elif isinstance(exc, PermissionDenied):

@@ -10,9 +10,10 @@ from drf_spectacular.openapi import AutoSchema
 from drills.web.api.errors import ErrorSerializer
 
 # 401 for everyone without a valid token or session; 403 seen but not allowed; 404 not there
-# or not visible; 400 a refused body or query; 409 a state that does not allow it.
+# or not visible; 400 a refused body or query; 409 a state that does not allow it; 413 a body
+# too big to read.
 ERRORS_READ = (400, 401, 403, 404)
-ERRORS_WRITE = (400, 401, 403, 404, 409)
+ERRORS_WRITE = (400, 401, 403, 404, 409, 413)
 
 
 class DrillhallSchema(AutoSchema):

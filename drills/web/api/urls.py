@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.http import Http404
+from django.urls import path, re_path
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from drills.web.api import checks, gamedays, halt, inventory, playbooks, reports, runs
+from drills.web.api.base import ApiView
 
 
 class SchemaView(SpectacularAPIView):
@@ -15,6 +20,16 @@ class SchemaView(SpectacularAPIView):
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
+
+
+@extend_schema(exclude=True)
+class NotFound(ApiView):
+    """Any other path under /api/v1/: a JSON 404 (after authentication), not Django's page."""
+
+    def _missing(self, request: Request, rest: str) -> Response:
+        raise Http404(f"no such API path: /api/v1/{rest}; the API is described at /api/v1/schema/")
+
+    get = post = put = patch = delete = _missing
 
 
 urlpatterns = [
@@ -82,4 +97,6 @@ urlpatterns = [
     path("hosts/<slug:host>/", inventory.HostDetail.as_view(), name="api-v1-host"),
     path("halt/", halt.Halt.as_view(), name="api-v1-halt"),
     path("halt/release/", halt.Release.as_view(), name="api-v1-halt-release"),
+    # Last: whatever matched nothing above.
+    re_path(r"^(?P<rest>[\s\S]*)$", NotFound.as_view(), name="api-v1-not-found"),
 ]
