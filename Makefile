@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: setup demo test lint lock clean
+.PHONY: setup demo test lint lock clean openapi
 
 setup:
 	@bash scripts/setup.sh
@@ -21,6 +21,10 @@ lint: setup
 # `make test`, commit. (uv, which writes it, is a dev dependency: `make setup` installs it.)
 lock: setup
 	@bash scripts/lock.sh $(PACKAGES)
+
+# The REST API's OpenAPI schema, committed (tests/web/test_openapi_schema.py checks it is current).
+openapi:
+	$(PY) manage.py spectacular --validate --fail-on-warn --file schema/openapi.yaml
 
 clean:
 	-$(PY) -m drills.cli.main lab down

@@ -72,6 +72,9 @@ INSTALLED_APPS = [
     # Beat's schedule in the database (drills/web/gameday_clock.py): one interval task, the
     # game-day clock; the schedules themselves are the game days' documents.
     "django_celery_beat",
+    # The REST API (/api/v1/, drills/web/api/) and its OpenAPI schema.
+    "rest_framework",
+    "drf_spectacular",
     "drills.web",
 ]
 
@@ -205,6 +208,8 @@ DRILLHALL_URL = env_str("DRILLHALL_URL", "").rstrip("/")
 # stream by hand turn it off).
 DRILLHALL_REAPER = env_bool("DRILLHALL_REAPER", True)
 # How often those processes put the halt back into Redis when Redis lost it (drills/web/halt_sync).
+# How long GET /api/v1/runs/<id>/events/?wait= may hold a request open for a new event.
+DRILLHALL_API_WAIT_MAX_SECONDS = env_float("DRILLHALL_API_WAIT_MAX_SECONDS", 30.0)
 DRILLHALL_HALT_SYNC_SECONDS = env_float("DRILLHALL_HALT_SYNC_SECONDS", 3.0)
 
 # The Alertmanager that drills silence their targets' alerts in while faults are on
@@ -265,6 +270,36 @@ AXES_ENABLE_ADMIN = False
 # Quiet: its start banner would open the output of every manage.py and drillhall command, and
 # drills/web/logins.py logs each failed or refused login with what axes masks.
 AXES_VERBOSE = False
+# The REST API: a bearer token (drills/web/api_tokens.py) or the browser's session, which
+# keeps its CSRF check; JSON only, errors as {"detail": sentence} (drills/web/api/errors.py).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "drills.web.api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "drills.web.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drills.web.api.schema.DrillhallSchema",
+    # ?format= is not content negotiation here: reports take their format from the path.
+    "URL_FORMAT_OVERRIDE": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Drillhall API",
+    "DESCRIPTION": "Drive drills from pipelines: playbooks, runs, reports, game days, halt. "
+    "Authenticate with `Authorization: Bearer <token>` (docs/api.md).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The committed schema/openapi.yaml must not change with the machine that wrote it.
+    "SORT_OPERATIONS": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RunStateEnum": "drills.web.api.serializers.RUN_STATES",
+        "GameDayStateEnum": "drills.web.api.serializers.GAMEDAY_STATES",
+    },
+}
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "playbook-list"
 LOGOUT_REDIRECT_URL = "login"

@@ -350,4 +350,5 @@ def _source_phrase(source: str) -> str:
         "schedule": "by its schedule",
         "cli": "from the command line",
         "web": "from its page",
+        "api": "through the API",
     }.get(source, f"from {source}")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from drills.web.views import (
     approval_pages,
@@ -17,6 +17,7 @@ from drills.web.views import (
     metrics,
     playbook_pages,
     run_pages,
+    token_pages,
     version_pages,
 )
 
@@ -102,6 +103,10 @@ urlpatterns = [
     path("runs/<int:run_id>/events", run_pages.run_events, name="run-events"),
     path("halt", killswitch.halt_view, name="halt-all"),
     path("halt/release", killswitch.release_view, name="halt-release"),
+    # The REST API (drills/web/api/, docs/api.md); the editor's endpoints below stay as they are.
+    path("api/v1/", include("drills.web.api.urls")),
+    path("account/tokens/", token_pages.token_list, name="api-tokens"),
+    path("account/tokens/<int:token_id>/revoke", token_pages.token_revoke, name="api-token-revoke"),
     path("api/validate", editor_api.validate, name="api-validate"),
     path("api/plan", editor_api.plan, name="api-plan"),
     path(

@@ -42,6 +42,7 @@ from drills.web.halt import current_halt, halt_all
 from drills.web.hosts import register_host
 from drills.web.models import (
     ActionItem,
+    ApiToken,
     Approval,
     AuditEntry,
     DrillRun,
@@ -75,9 +76,15 @@ ADMINS = frozenset({"admin"})
 APPROVERS = frozenset({"approver", "admin"})
 ALL_PERSONAS = (*PERSONAS, "anonymous")
 
-# The one mutating route a viewer may use: the issue gives Halt all to every signed-in person
-# ("anyone who sees a drill go wrong may stop every drill"); it only ever stops faults.
-VIEWER_MAY_MUTATE = {"halt"}
+# The mutating routes a viewer may use: the issue gives Halt all to every signed-in person
+# ("anyone who sees a drill go wrong may stop every drill"); it only ever stops faults. And
+# everyone makes their own API tokens (which act with their own roles, no more).
+VIEWER_MAY_MUTATE = {
+    "halt",
+    "api/v1/halt/",
+    "account/tokens/",
+}
+PLANNERS = frozenset({"author", "operator", "admin"})  # who sees plans, and so the inventory
 
 EDITED_SUFFIX = "\n# edited by the role matrix\n"
 
@@ -112,6 +119,9 @@ class Req:
     json: bool = False  # a JSON body (the API), not a form
     setup: Callable[[Scene], None] | None = None
     lands: str = ""  # where an allowed redirect goes, when that is a sign-in page
+    # Who may send this request, when it differs from the row's (the API lists and creates
+    # on one route: GET /api/v1/playbooks/ for anyone signed in, POST for authors).
+    who: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +211,167 @@ def _halted(s: Scene) -> None:
 
 def _plan_body(s: Scene) -> dict[str, str]:
     return {"content": s.world.version.content}
+
+
+def _api(suffix: str) -> Callable[[Scene], str]:
+    """An /api/v1/ path; {pb}, {run}, {gd}, {idle} and {gdrun} name the scene's objects."""
+    return lambda s: (
+        "/api/v1/"
+        + suffix.format(
+            pb=s.playbook.name,
+            run=s.run.id,
+            gd=s.gd.gameday.name,
+            idle=s.gd.idle.name,
+            gdrun=s.gd.run.id,
+        )
+    )
+
+
+def _api_get(suffix: str, ok: int = 200, who: frozenset[str] | None = None) -> Req:
+    return Req("GET", _api(suffix), ok=ok, who=who)
+
+
+def _api_post(
+    suffix: str, data: Callable[[Scene], Any] | None = None, ok: int = 200, **kw: Any
+) -> Req:
+    kw.setdefault("mutating", True)
+    return Req("POST", _api(suffix), data or (lambda s: {}), ok=ok, json=True, **kw)
+
+
+def _api_new_playbook(s: Scene) -> dict[str, str]:
+    text = s.world.version.content.replace("name: checkout-partition", "name: matrix-api")
+    return {"content": text, "message": "matrix"}
+
+
+def _outsider_token(s: Scene) -> None:
+    from drills.web.api_tokens import create_token
+    from drills.web.audit import SYSTEM
+
+    s.spare["token"] = create_token(s.world.outsider, "matrix", SYSTEM).token
+
+
+def api_rows() -> list[Row]:
+    """The REST API (/api/v1/): the same roles as the pages; anonymous gets 401."""
+
+    def row(route: str, allowed: frozenset[str], *requests: Req, sees: Any = None) -> Row:
+        return Row("api/v1/" + route, allowed, requests, sees=sees, login="api")
+
+    return [
+        # The schema describes the API, not this server's data: public, as the playbook's is.
+        Row("api/v1/schema/", EVERYONE, (_api_get("schema/"),)),
+        row(
+            "playbooks/",
+            SIGNED_IN,
+            _api_get("playbooks/"),
+            _api_post("playbooks/", _api_new_playbook, ok=201, changes=True, who=AUTHORS),
+        ),
+        row("playbooks/<slug:name>/", VIEWERS, _api_get("playbooks/{pb}/"), sees=VIEWERS),
+        row(
+            "playbooks/<slug:name>/versions/",
+            VIEWERS,
+            _api_get("playbooks/{pb}/versions/"),
+            _api_post("playbooks/{pb}/versions/", _edited, ok=201, changes=True, who=AUTHORS),
+            sees=VIEWERS,
+        ),
+        row(
+            "playbooks/<slug:name>/versions/<int:number>/",
+            VIEWERS,
+            _api_get("playbooks/{pb}/versions/1/"),
+            sees=VIEWERS,
+        ),
+        row(
+            "playbooks/<slug:name>/diff/<int:a>/<int:b>/",
+            VIEWERS,
+            _api_get("playbooks/{pb}/diff/1/2/"),
+            sees=VIEWERS,
+        ),
+        row(
+            "playbooks/<slug:name>/runs/",
+            OPERATORS,
+            _api_post("playbooks/{pb}/runs/", ok=201, changes=True),
+            sees=VIEWERS,
+        ),
+        # Checking a text needs no role; the plan in the answer does, as on /api/validate.
+        row("validate/", SIGNED_IN, _api_post("validate/", _plan_body, mutating=False)),
+        row("plan/", PLANNERS, _api_post("plan/", _plan_body, mutating=False)),
+        row("runs/", SIGNED_IN, _api_get("runs/")),
+        row("runs/<int:run_id>/", VIEWERS, _api_get("runs/{run}/"), sees=VIEWERS),
+        row(
+            "runs/<int:run_id>/abort/",
+            OPERATORS,
+            _api_post("runs/{run}/abort/", changes=True),
+            sees=VIEWERS,
+        ),
+        row(
+            "runs/<int:run_id>/resume/",
+            OPERATORS,
+            _api_post("runs/{run}/resume/", changes=True),
+            sees=VIEWERS,
+        ),
+        # The scene's run waits for nobody: an approver is told so (409), nothing changes.
+        row(
+            "runs/<int:run_id>/approve/",
+            APPROVERS,
+            _api_post(
+                "runs/{run}/approve/", lambda s: {"version": 1, "content_hash": "0" * 64}, ok=409
+            ),
+            sees=VIEWERS,
+        ),
+        row(
+            "runs/<int:run_id>/decline/",
+            APPROVERS,
+            _api_post("runs/{run}/decline/", lambda s: {"reason": "matrix"}, ok=409),
+            sees=VIEWERS,
+        ),
+        row("runs/<int:run_id>/events/", VIEWERS, _api_get("runs/{run}/events/"), sees=VIEWERS),
+        row(
+            "runs/<int:run_id>/report/<str:fmt>/",
+            VIEWERS,
+            _api_get("runs/{run}/report/html/"),
+            sees=VIEWERS,
+        ),
+        row("gamedays/", SIGNED_IN, _api_get("gamedays/")),
+        row("gamedays/<slug:gameday>/", VIEWERS, _api_get("gamedays/{gd}/"), sees=VIEWERS),
+        row(
+            "gamedays/<slug:gameday>/runs/", VIEWERS, _api_get("gamedays/{gd}/runs/"), sees=VIEWERS
+        ),
+        row(
+            "gamedays/<slug:gameday>/start/",
+            OPERATORS,
+            _api_post("gamedays/{idle}/start/", ok=201, changes=True),
+            sees=VIEWERS,
+        ),
+        row(
+            "gameday-runs/<int:gameday_run_id>/",
+            VIEWERS,
+            _api_get("gameday-runs/{gdrun}/"),
+            sees=VIEWERS,
+        ),
+        row(
+            "gameday-runs/<int:gameday_run_id>/stop/",
+            OPERATORS,
+            _api_post("gameday-runs/{gdrun}/stop/", changes=True),
+            sees=VIEWERS,
+        ),
+        row(
+            "gameday-runs/<int:gameday_run_id>/report/<str:fmt>/",
+            VIEWERS,
+            _api_get("gameday-runs/{gdrun}/report/json/"),
+            sees=VIEWERS,
+        ),
+        # The inventory is what plans show: those who may plan read it.
+        row("hosts/", PLANNERS, _api_get("hosts/")),
+        row("hosts/<slug:host>/", PLANNERS, _api_get("hosts/web/")),
+        row(
+            "halt/",
+            SIGNED_IN,
+            _api_get("halt/"),
+            _api_post("halt/", lambda s: {"reason": "matrix"}, ok=201, changes=True),
+        ),
+        row("halt/release/", ADMINS, _api_post("halt/release/", changes=True, setup=_halted)),
+        # Any other /api/v1/ path: a JSON 404 for everyone signed in, 401 for anonymous.
+        row(r"^(?P<rest>[\s\S]*)$", frozenset(), _api_get("no/such/thing"), sees=frozenset()),
+    ]
 
 
 def admin_model_rows(app: str, model: str, read_only: bool = False) -> list[Row]:
@@ -489,6 +660,29 @@ ROWS: list[Row] = [
         sees=VIEWERS,
         login="api",
     ),
+    *api_rows(),
+    # Everyone's own API tokens: made (shown once) and revoked on one page. The scene's token
+    # is the outsider's: to everyone else it does not exist.
+    Row(
+        "account/tokens/",
+        SIGNED_IN,
+        (
+            _get(lambda s: "/account/tokens/"),
+            _post(lambda s: "/account/tokens/", lambda s: {"name": "matrix"}, ok=200, changes=True),
+        ),
+    ),
+    Row(
+        "account/tokens/<int:token_id>/revoke",
+        frozenset({"outsider"}),
+        (
+            _post(
+                lambda s: f"/account/tokens/{s.spare['token'].id}/revoke",
+                changes=True,
+                setup=_outsider_token,
+            ),
+        ),
+        sees=frozenset({"outsider"}),
+    ),
     # The language's JSON Schema is public (editors fetch it); it says nothing of this server.
     Row("schema/playbook.json", EVERYONE, (_get(lambda s: "/schema/playbook.json"),)),
     # The admin site: its sign-in page is public, everything else is the admin role's.
@@ -634,6 +828,7 @@ def build_scene() -> Scene:
 
 
 WATCHED = (
+    ApiToken,
     DrillRun,
     RunEvent,
     Approval,
@@ -785,7 +980,11 @@ def test_every_registered_admin_model_is_in_the_matrix() -> None:
 def test_a_viewer_is_refused_on_every_mutating_route() -> None:
     mutating = [row for row in ROWS if row.mutating]
     assert len(mutating) >= 10
-    allowed = {row.route for row in mutating if "viewer" in row.allowed}
+    allowed = {
+        row.route
+        for row in mutating
+        if any("viewer" in (r.who or row.allowed) for r in row.requests if r.mutating)
+    }
     assert allowed == VIEWER_MAY_MUTATE, allowed
     # test_the_matrix sends each of these requests as the viewer and sees it refused.
 
@@ -805,8 +1004,8 @@ def test_each_role_may_do_what_it_is_for() -> None:
 @pytest.mark.parametrize("persona", ALL_PERSONAS)
 @pytest.mark.parametrize("row", ROWS, ids=[row.key for row in ROWS])
 def test_the_matrix(scene: Scene, row: Row, persona: str) -> None:
-    allowed = persona in row.allowed
     for req in row.requests:
+        allowed = persona in (req.who or row.allowed)
         if req.setup is not None:
             req.setup(scene)
         client, token = signed_in(scene, persona)

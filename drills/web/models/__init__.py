@@ -1,3 +1,4 @@
+from drills.web.models.api_tokens import ApiToken
 from drills.web.models.audit_entries import AuditEntry
 from drills.web.models.gamedays import (
     ActionItem,
@@ -17,6 +18,7 @@ from drills.web.models.teams import Membership
 
 __all__ = [
     "ActionItem",
+    "ApiToken",
     "Approval",
     "AuditEntry",
     "DrillRun",

@@ -23,6 +23,8 @@ class AuditAction(models.TextChoices):
     INVENTORY_CHANGE = "inventory_change", "inventory changed"
     AGENT_REGISTER = "agent_register", "agent registration"
     LOGIN_FAILED = "login_failed", "failed login"
+    TOKEN_CREATE = "token_create", "API token created"
+    TOKEN_REVOKE = "token_revoke", "API token revoked"
 
 
 class AppendOnly(Exception):

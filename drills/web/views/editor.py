@@ -150,7 +150,7 @@ def playbook_new(request: HttpRequest) -> HttpResponse:
             status=400,
         )
     name = metadata_name(check.playbook)
-    refusal = _name_refusal(name)
+    refusal = name_refusal(name)
     if refusal is not None:
         issue = Issue(filename, name_line(content), 1, refusal, "choose another metadata.name")
         return _render(
@@ -178,7 +178,7 @@ def playbook_new(request: HttpRequest) -> HttpResponse:
     return redirect("playbook-edit", name=playbook.name)
 
 
-def _name_refusal(name: str) -> str | None:
+def name_refusal(name: str) -> str | None:
     if not NAME_PATTERN.match(name):
         return f"metadata.name {name!r} must be lower-case letters, digits and hyphens"
     if name in RESERVED_NAMES:

@@ -231,7 +231,8 @@ def started_said(run: GameDayRun, document: GameDayDocument | None) -> str:
             f"({utc_time(run.fire_time)})."
         )
     who = run.started_by.get_username() if run.started_by else "someone"
-    where = {"web": "from its page", "cli": "from the command line"}.get(run.source, "")
+    sources = {"web": "from its page", "cli": "from the command line", "api": "through the API"}
+    where = sources.get(run.source, "")
     return f"Started by {who} {where} at {utc_time(run.created_at)}.".replace("  ", " ")
 
 
