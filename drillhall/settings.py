@@ -270,8 +270,8 @@ AXES_ENABLE_ADMIN = False
 # Quiet: its start banner would open the output of every manage.py and drillhall command, and
 # drills/web/logins.py logs each failed or refused login with what axes masks.
 AXES_VERBOSE = False
-# The REST API: a bearer token (drills/web/api_tokens.py) or the browser's session, which
-# keeps its CSRF check; JSON only, errors as {"detail": sentence} (drills/web/api/errors.py).
+# The REST API: a bearer token (drills/web/token_issuing.py) or the browser's session, which
+# keeps its CSRF check; JSON only, errors as {"detail": sentence} (drills/web/api/error_responses.py).
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "drills.web.api.authentication.BearerTokenAuthentication",
@@ -280,8 +280,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "drills.web.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drills.web.api.schema.DrillhallSchema",
+    "EXCEPTION_HANDLER": "drills.web.api.error_responses.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drills.web.api.schema_endpoint.DrillhallSchema",
     # ?format= is not content negotiation here: reports take their format from the path.
     "URL_FORMAT_OVERRIDE": None,
 }

@@ -104,7 +104,7 @@ urlpatterns = [
     path("halt", killswitch.halt_view, name="halt-all"),
     path("halt/release", killswitch.release_view, name="halt-release"),
     # The REST API (drills/web/api/, docs/api.md); the editor's endpoints below stay as they are.
-    path("api/v1/", include("drills.web.api.urls")),
+    path("api/v1/", include("drills.web.api.routes")),
     path("account/tokens/", token_pages.token_list, name="api-tokens"),
     path("account/tokens/<int:token_id>/revoke", token_pages.token_revoke, name="api-token-revoke"),
     path("api/validate", editor_api.validate, name="api-validate"),

@@ -8,8 +8,8 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.test import Client
 
-from drills.web.api_tokens import create_token
 from drills.web.audit import SYSTEM
+from drills.web.token_issuing import create_token
 
 
 class ApiClient:

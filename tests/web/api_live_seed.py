@@ -18,9 +18,9 @@ def seed() -> dict[str, object]:
 
     call_command("migrate", verbosity=0, interactive=False)
 
-    from drills.web.api_tokens import create_token
     from drills.web.audit import SYSTEM
     from drills.web.models import Host, RunEvent
+    from drills.web.token_issuing import create_token
     from tests.web.gameday_scene import build_gameday_scene
     from tests.web.personas import build_world, make_run
 

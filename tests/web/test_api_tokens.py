@@ -13,8 +13,8 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from drills.web.api_tokens import LAST_USED_EVERY
 from drills.web.models import ApiToken, AuditEntry
+from drills.web.token_issuing import LAST_USED_EVERY
 from tests.web.api_client import ApiClient
 from tests.web.personas import World
 

@@ -244,8 +244,8 @@ def _api_new_playbook(s: Scene) -> dict[str, str]:
 
 
 def _outsider_token(s: Scene) -> None:
-    from drills.web.api_tokens import create_token
     from drills.web.audit import SYSTEM
+    from drills.web.token_issuing import create_token
 
     s.spare["token"] = create_token(s.world.outsider, "matrix", SYSTEM).token
 

@@ -8,7 +8,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from drills.web.api_tokens import TokenRefused, user_for
+from drills.web.token_issuing import TokenRefused, user_for
 
 KEYWORD = "Bearer"
 

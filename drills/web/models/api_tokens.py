@@ -1,5 +1,5 @@
 """Per-user API tokens, as stored: a name, a short prefix to find the row by, and the sha256 of
-the token. The token itself is shown once, when it is made (drills/web/api_tokens.py), and is
+the token. The token itself is shown once, when it is made (drills/web/token_issuing.py), and is
 kept nowhere on the server."""
 
 from __future__ import annotations

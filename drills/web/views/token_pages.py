@@ -10,9 +10,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from drills.web.api_tokens import create_token, revoke_token
 from drills.web.audit import Origin
 from drills.web.models import ApiToken
+from drills.web.token_issuing import create_token, revoke_token
 
 
 def _page(request: HttpRequest, secret: str = "", new: ApiToken | None = None) -> HttpResponse:

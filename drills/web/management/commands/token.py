@@ -9,9 +9,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from drills.web.api_tokens import create_token, revoke_token
 from drills.web.audit import cli_origin
 from drills.web.models import ApiToken
+from drills.web.token_issuing import create_token, revoke_token
 
 
 class Command(BaseCommand):

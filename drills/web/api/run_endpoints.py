@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from drills.web.access import NotAllowed, visible_playbook, visible_run
 from drills.web.api import serializers as s
 from drills.web.api.base import SOURCE, ApiView, origin
-from drills.web.api.errors import Conflict
+from drills.web.api.error_responses import Conflict
 from drills.web.approvals import ApprovalRefused, NotAnApprover, approve_run, decline_run
 from drills.web.models import DrillRun, Playbook, RunEvent
 from drills.web.roles import Action

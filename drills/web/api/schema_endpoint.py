@@ -7,7 +7,7 @@ from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
 
-from drills.web.api.errors import ErrorSerializer
+from drills.web.api.error_responses import ErrorSerializer
 
 # 401 for everyone without a valid token or session; 403 seen but not allowed; 404 not there
 # or not visible; 400 a refused body or query; 409 a state that does not allow it; 413 a body

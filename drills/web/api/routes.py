@@ -10,7 +10,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from drills.web.api import checks, gamedays, halt, inventory, playbooks, reports, runs
+from drills.web.api import checks, reports
+from drills.web.api import gameday_endpoints as gamedays
+from drills.web.api import halt_endpoints as halt
+from drills.web.api import inventory_endpoints as inventory
+from drills.web.api import playbook_endpoints as playbooks
+from drills.web.api import run_endpoints as runs
 from drills.web.api.base import ApiView
 
 

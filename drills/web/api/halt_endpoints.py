@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from drills.web.access import NotAllowed
 from drills.web.api import serializers as s
 from drills.web.api.base import ApiView, origin
-from drills.web.api.errors import Conflict
+from drills.web.api.error_responses import Conflict
 from drills.web.halt import ReleaseRefused, current_halt, halt_all, may_release, release
 from injector.halt import HaltUnknown
 from injector.protocol import MAX_HALT_REASON

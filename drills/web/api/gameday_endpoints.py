@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from drills.web.access import visible_gameday, visible_gameday_run
 from drills.web.api import serializers as s
 from drills.web.api.base import SOURCE, ApiView, origin
-from drills.web.api.errors import Conflict
+from drills.web.api.error_responses import Conflict
 from drills.web.gameday_runs import GameDayRefused, start_gameday, stop_gameday
 from drills.web.models import GameDay, GameDayRun
 from drills.web.roles import Action

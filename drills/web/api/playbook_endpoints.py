@@ -18,7 +18,7 @@ from drills.playbook.redaction import redact
 from drills.web.access import NoTeam, home_team, visible_playbook
 from drills.web.api import serializers as s
 from drills.web.api.base import ApiView, need_somewhere, origin
-from drills.web.api.errors import InvalidDocument
+from drills.web.api.error_responses import InvalidDocument
 from drills.web.models import Playbook, PlaybookVersion
 from drills.web.roles import Action
 from drills.web.views.editor import name_refusal
