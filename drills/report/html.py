@@ -67,8 +67,8 @@ def _figures(r: RunReport) -> str:
     rpo_class = "met" if o.rpo_met else "missed" if o.rpo_met is False else ""
     return f"""<div class="figures">
 <div class="figure">Verdict<strong>{_badge(r.verdict)}</strong></div>
-<div class="figure {rto_class}">RTO<strong id="rto">{_e(o.rto_sentence)}</strong></div>
-<div class="figure {rpo_class}">RPO<strong id="rpo">{_e(o.rpo_sentence)}</strong></div>
+<div class="figure {rto_class}">RTO<strong class="rto">{_e(o.rto_sentence)}</strong></div>
+<div class="figure {rpo_class}">RPO<strong class="rpo">{_e(o.rpo_sentence)}</strong></div>
 <div class="figure">Probe samples<strong>{r.probe_samples} ({r.probe_errors} failed)</strong></div>
 </div>"""
 

@@ -7,6 +7,13 @@ says so in one sentence instead of breaking every import of this package.
 
 from __future__ import annotations
 
+import logging
+
+# WeasyPrint logs each layout step at INFO, and CSS it skips at WARNING: neither is news to
+# whoever asked for a report. Errors still show.
+for _name in ("weasyprint", "weasyprint.progress"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
 
 class PdfUnavailable(RuntimeError):
     """WeasyPrint or its Pango libraries are missing on this machine."""

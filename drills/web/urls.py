@@ -15,6 +15,7 @@ from drills.web.views import (
     gameday_run_pages,
     killswitch,
     playbook_pages,
+    report_downloads,
     run_pages,
     version_pages,
 )
@@ -75,6 +76,11 @@ urlpatterns = [
         gameday_run_pages.gameday_action_item_done,
         name="gameday-action-item-done",
     ),
+    path(
+        "gamedays/runs/<int:gameday_run_id>/report/<slug:fmt>",
+        report_downloads.gameday_run_report,
+        name="gameday-run-report",
+    ),
     path("gamedays/<slug:gameday>/", gameday_pages.gameday_detail, name="gameday-detail"),
     path("gamedays/<slug:gameday>/edit/", gameday_editor.gameday_edit, name="gameday-edit"),
     path(
@@ -99,6 +105,7 @@ urlpatterns = [
     path("runs/<int:run_id>/approve", approval_pages.run_approve, name="run-approve"),
     path("runs/<int:run_id>/decline", approval_pages.run_decline, name="run-decline"),
     path("runs/<int:run_id>/events", run_pages.run_events, name="run-events"),
+    path("runs/<int:run_id>/report/<slug:fmt>", report_downloads.run_report, name="run-report"),
     path("halt", killswitch.halt_view, name="halt-all"),
     path("halt/release", killswitch.release_view, name="halt-release"),
     path("api/validate", editor_api.validate, name="api-validate"),
