@@ -114,7 +114,8 @@ def test_an_approver_approves_and_the_starters_page_follows_live(
         assert live.startswith("Approved by ann at ") and live.endswith(f"{content_hash}.")
         # Preflight is the runner's first step: the orchestrator's approval check let it by.
         watcher.wait_for_function(
-            "document.querySelector('#event-log').innerText.includes('state: preflight (after pending)')",
+            "document.querySelector('#event-log').innerText"
+            ".includes('state: preflight (after pending)')",
             timeout=60_000,
         )
         log = watcher.inner_text("#event-log")
