@@ -97,7 +97,8 @@ def main() -> None:
         done = time.perf_counter()
         builds.append(built - start)
         pdfs.append(done - built)
-        print(f"  model {built - start:.2f} s, PDF {done - built:.2f} s, total {done - start:.2f} s")
+        took = f"model {built - start:.2f} s, PDF {done - built:.2f} s, total {done - start:.2f} s"
+        print(f"  {took}")
     total = statistics.median(b + p for b, p in zip(builds, pdfs, strict=True))
     print(f"median total: {total:.2f} s (goal < 5 s); PDF {len(pdf) / 1024:.0f} KiB")
 

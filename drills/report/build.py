@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from drills.engine.plan import Plan
-from drills.playbook.redaction import redact_data
+from drills.playbook.redaction import redact, redact_data
 from drills.report import kernel_evidence
 from drills.report.model import (
     REPORT_FORMAT,
@@ -38,6 +38,35 @@ from drills.report.model import (
 from drills.report.sentences import describe, rpo_sentence
 
 Event = dict[str, Any]
+
+
+# A sample's own fields (drills/engine/events.py): only their string values need redacting,
+# and those repeat (probe, host and source names) thousands of times in a long run.
+_SAMPLE_KEYS = frozenset(
+    {"probe", "ok", "latency_ms", "status", "error", "value", "host", "source", "at", "seq",
+     "count"}
+)  # fmt: skip
+
+
+def _redacted(events: list[Event]) -> list[Event]:
+    """Every event with no credential in it, as redact_data makes it, without redacting the
+    same probe name a hundred thousand times."""
+    cache: dict[str, str] = {}
+    out = []
+    for e in events:
+        data = e.get("data")
+        if e.get("type") == "sample" and isinstance(data, dict) and data.keys() <= _SAMPLE_KEYS:
+            clean = {}
+            for key, value in data.items():
+                if isinstance(value, str):
+                    if value not in cache:
+                        cache[value] = redact(value)
+                    value = cache[value]
+                clean[key] = value
+            out.append({**e, "data": clean})
+        else:
+            out.append(redact_data(e))
+    return out
 
 
 def clock(t: float) -> str:
@@ -353,11 +382,12 @@ def build_report(
     doc: dict[str, Any], window: ChartWindow | None = None, chart_points: int = 1200
 ) -> RunReport:
     """The report of the stored run ``doc``; ``window`` bounds the charts around the faults."""
-    doc = redact_data(doc)  # whoever built the document, no credential reaches a report
+    # Whoever built the document, no credential reaches a report.
+    events: list[Event] = sorted(_redacted(doc.get("events") or []), key=lambda e: e["seq"])
+    doc = redact_data({k: v for k, v in doc.items() if k != "events"})
     window = window or ChartWindow()
     run = doc["run"]
     result = doc.get("result") if isinstance(doc.get("result"), dict) else {}
-    events: list[Event] = sorted(doc.get("events") or [], key=lambda e: e["seq"])
     t0 = events[0]["t"] if events else 0.0
     t_end = events[-1]["t"] if events else 0.0
     declared_slas, declared_objectives = _declared(str(doc.get("playbook") or ""))
@@ -460,7 +490,16 @@ def build_report(
 def build_gameday_report(doc: dict[str, Any], window: ChartWindow | None = None) -> GameDayReport:
     """A game day run's combined report: each drill's verdict and full report, the
     observations, the action items. ``doc`` is what drills/web/report_source.py loads."""
-    doc = redact_data(doc)
+    # Each drill's document is redacted by build_report; the rest here.
+    drills_in = [
+        {
+            **redact_data({k: v for k, v in d.items() if k != "document"}),
+            "document": d.get("document"),
+        }
+        for d in doc.get("drills") or []
+        if isinstance(d, dict)
+    ]
+    doc = {**redact_data({k: v for k, v in doc.items() if k != "drills"}), "drills": drills_in}
     run = doc["run"]
     result = doc.get("result") if isinstance(doc.get("result"), dict) else {}
     combined = {d.get("position"): d for d in result.get("drills") or [] if isinstance(d, dict)}

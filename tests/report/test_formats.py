@@ -89,3 +89,17 @@ def test_markdown_and_html_carry_the_same_numbers() -> None:
     for sla in report.slas:
         assert sla.name in md and sla.name in html
     assert "+12.7 s, value 100" in md and "+12.7 s, value 100" in html
+
+
+def test_no_credential_in_any_sample_reaches_a_report() -> None:
+    doc = small()
+    secret = "redis://:hunter2secret@db1:6379/0"
+    doc["events"] += [
+        {"seq": 7, "type": "sample", "t": 104.0,
+         "data": {"probe": "p", "ok": False, "latency_ms": None, "error": f"refused: {secret}"}},
+        {"seq": 8, "type": "sample", "t": 104.1,
+         "data": {"probe": "p", "ok": True, "latency_ms": 1.0, "password": "hunter2secret"}},
+    ]  # fmt: skip
+    report = build_report(doc)
+    for fmt in ("html", "json", "junit", "md"):
+        assert b"hunter2secret" not in render_report(report, fmt).content, fmt
