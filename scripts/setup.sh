@@ -11,11 +11,13 @@ PY=${PYTHON:-python3}
 # 1. Debian packages (root only).
 # postgresql: the binaries only (initdb, postgres) for the PostgreSQL canary's tests, which start
 # their own throwaway server; the Debian cluster service is never started (policy-rc.d / no systemd).
+# libpango-1.0-0, libpangoft2-1.0-0, libharfbuzz-subset0, fonts-dejavu-core: what WeasyPrint (PDF
+# reports) loads at run time; poppler-utils: pdftotext/pdftoppm, which the report tests read PDFs with.
 # systemd: only for `systemd-analyze verify` of the deploy units (tests/deploy); nothing is started by it.
 # prometheus-alertmanager: the binary only; the demo and the tests start an Alertmanager of their
 # own on loopback when they need one (drills/lab/local_alertmanager.py). Debian's service is switched
 # off below if this set-up installed it.
-DEB_PKGS="systemd redis-server redis-sentinel nftables iproute2 iputils-ping fuse3 python3-bpfcc linux-headers-cloud-amd64 chromium chromium-driver socat dnsmasq-base dnsutils stress-ng postgresql prometheus-alertmanager"
+DEB_PKGS="systemd redis-server redis-sentinel nftables iproute2 iputils-ping fuse3 python3-bpfcc linux-headers-cloud-amd64 chromium chromium-driver socat dnsmasq-base dnsutils stress-ng postgresql prometheus-alertmanager libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils"
 missing=()
 for p in $DEB_PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -150,6 +150,12 @@ def cmd_gameday(args: argparse.Namespace) -> int:
     return gameday(args, say)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from drills.cli.report_command import cmd_report
+
+    return cmd_report(args, say_err)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from drills.cli.demo import demo
 
@@ -169,8 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the user this run is started by (default: $DRILLHALL_USER); needs the operator "
         "role in the playbook's team, and the author role to save a changed file",
     )
-    p.add_argument("--report", metavar="OUT.html", help="write an HTML report")
-    p.add_argument("--json", metavar="OUT.json", help="write the run document as JSON")
+    p.add_argument("--report", metavar="OUT.html", help="write the HTML report")
+    p.add_argument("--json", metavar="OUT.json", help="write the JSON report (the full record)")
+    p.add_argument("--junit", metavar="OUT.xml", help="write the JUnit report (one case per SLA)")
+    p.add_argument("--md", metavar="OUT.md", help="write the short Markdown report")
+    p.add_argument("--pdf", metavar="OUT.pdf", help="write the PDF report")
     p.add_argument("--quiet", action="store_true", help="print states and the verdict only")
     p.add_argument(
         "--approval-wait",
@@ -186,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     approve_arguments(p)
     p.set_defaults(func=cmd_approve)
+
+    p = sub.add_parser("report", help="a stored run's report: html, pdf, json, junit or md")
+    from drills.cli.report_command import add_arguments as report_arguments
+
+    report_arguments(p)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("validate", help="check playbooks and game days without running them")
     p.add_argument("files", nargs="+")

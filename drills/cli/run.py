@@ -123,15 +123,12 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         say(f"run {run.id}: {playbook.metadata.name} v{version.number} started")
         result = _tail(run, say, quiet=args.quiet)
         run = DrillRun.objects.get(id=run.id)
-        doc = run_document(run)
         if args.json:
-            Path(args.json).write_text(json.dumps(doc, indent=2))
+            # The run document (drillhall.run/v1), as before; `drillhall report RUN --format
+            # json` gives the report model's JSON.
+            Path(args.json).write_text(json.dumps(run_document(run), indent=2))
             say(f"report: {args.json}")
-        if args.report:
-            from drills.report.html import render_html
-
-            Path(args.report).write_text(render_html(doc))
-            say(f"report: {args.report}")
+        write_reports(run, args, say)
         state = result.get("state", run.state)
         say(f"verdict: {state} ({result.get('reason', '')})")
         return {"passed": EXIT_PASSED, "failed": EXIT_FAILED}.get(state, EXIT_ABORTED)
@@ -147,6 +144,26 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         pool.leave(say, lab_down=lambda: labctl.down(say))
+
+
+# `drillhall run` options that write a report of the run, and the format each writes.
+REPORT_OPTIONS = (("report", "html"), ("pdf", "pdf"), ("junit", "junit"), ("md", "md"))
+
+
+def write_reports(run: Any, args: argparse.Namespace, say) -> None:  # type: ignore[no-untyped-def]
+    """Every report the options ask for, all from the one report model of the stored run."""
+    wanted = [(getattr(args, option, None), fmt) for option, fmt in REPORT_OPTIONS]
+    wanted = [(path, fmt) for path, fmt in wanted if path]
+    if not wanted:
+        return
+    from drills.report.build import build_report
+    from drills.report.formats import render_report
+    from drills.web.report_source import run_source
+
+    report = build_report(run_source(run))
+    for path, fmt in wanted:
+        Path(path).write_bytes(render_report(report, fmt).content)
+        say(f"report: {path}")
 
 
 def lab_hosts_of(playbook: Any) -> set[str]:

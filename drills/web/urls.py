@@ -16,6 +16,7 @@ from drills.web.views import (
     killswitch,
     metrics,
     playbook_pages,
+    report_downloads,
     run_pages,
     token_pages,
     version_pages,
@@ -77,6 +78,11 @@ urlpatterns = [
         gameday_run_pages.gameday_action_item_done,
         name="gameday-action-item-done",
     ),
+    path(
+        "gamedays/runs/<int:gameday_run_id>/report/<slug:fmt>",
+        report_downloads.gameday_run_report,
+        name="gameday-run-report",
+    ),
     path("gamedays/<slug:gameday>/", gameday_pages.gameday_detail, name="gameday-detail"),
     path("gamedays/<slug:gameday>/edit/", gameday_editor.gameday_edit, name="gameday-edit"),
     path(
@@ -101,6 +107,7 @@ urlpatterns = [
     path("runs/<int:run_id>/approve", approval_pages.run_approve, name="run-approve"),
     path("runs/<int:run_id>/decline", approval_pages.run_decline, name="run-decline"),
     path("runs/<int:run_id>/events", run_pages.run_events, name="run-events"),
+    path("runs/<int:run_id>/report/<slug:fmt>", report_downloads.run_report, name="run-report"),
     path("halt", killswitch.halt_view, name="halt-all"),
     path("halt/release", killswitch.release_view, name="halt-release"),
     # The REST API (drills/web/api/, docs/api.md); the editor's endpoints below stay as they are.

@@ -546,7 +546,9 @@
     const type = document.createElement("span");
     type.className = "ev-type";
     type.textContent = event.type;
-    li.append(when, " ", type, " ", summary(event.type, data));
+    // The server's sentence for the event (the report's and the CLI's); the local summary
+    // only for a message from an older server.
+    li.append(when, " ", type, " ", typeof event.text === "string" ? event.text : summary(event.type, data));
     log.append(li);
     while (log.childElementCount > LOG_MAX_LINES) {
       log.firstElementChild.remove();

@@ -114,11 +114,12 @@ def test_an_approver_approves_and_the_starters_page_follows_live(
         assert live.startswith("Approved by ann at ") and live.endswith(f"{content_hash}.")
         # Preflight is the runner's first step: the orchestrator's approval check let it by.
         watcher.wait_for_function(
-            "document.querySelector('#event-log').innerText.includes('pending → preflight')",
+            "document.querySelector('#event-log').innerText"
+            ".includes('state: preflight (after pending)')",
             timeout=60_000,
         )
         log = watcher.inner_text("#event-log")
         assert "approved by ann: checkout-partition v1" in log
-        assert "awaiting approval → pending" in log
+        assert "state: pending (after awaiting approval)" in log
         assert "could not start" not in log
         assert watcher.errors == [] and approver.errors == []  # type: ignore[attr-defined]

@@ -486,6 +486,13 @@ ROWS: list[Row] = [
         sees=VIEWERS,
     ),
     Row("runs/<int:run_id>/", VIEWERS, (_get(_run()),), sees=VIEWERS),
+    # Reports: whoever sees the run's page may download them, in every format.
+    Row(
+        "runs/<int:run_id>/report/<slug:fmt>",
+        VIEWERS,
+        tuple(_get(_run(f"report/{fmt}")) for fmt in ("html", "json", "junit", "md")),
+        sees=VIEWERS,
+    ),
     Row(
         "runs/<int:run_id>/abort",
         OPERATORS,
@@ -564,6 +571,12 @@ ROWS: list[Row] = [
         sees=VIEWERS,
     ),
     Row("gamedays/runs/<int:gameday_run_id>/", VIEWERS, (_get(_gd_run()),), sees=VIEWERS),
+    Row(
+        "gamedays/runs/<int:gameday_run_id>/report/<slug:fmt>",
+        VIEWERS,
+        (_get(_gd_run("report/md")), _get(_gd_run("report/json"))),
+        sees=VIEWERS,
+    ),
     Row(
         "gamedays/runs/<int:gameday_run_id>/state", VIEWERS, (_get(_gd_run("state")),), sees=VIEWERS
     ),

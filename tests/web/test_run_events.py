@@ -31,6 +31,8 @@ def test_it_returns_the_events_after_n_in_order(client, world: World):
         "type": "sample",
         "t": 1004.0,
         "data": {"probe": "checkout", "ok": True, "latency_ms": 4.0},
+        # The sentence the report and the CLI say for it, for the live page's log.
+        "text": "checkout ok, 4.0 ms",
     }
     assert body["state"] == "observing"
     assert body["more"] is False

@@ -195,3 +195,17 @@ def test_the_admin_shows_versions_and_plans_redacted(client, world: World) -> No
     page = client.get(reverse("admin:drills_drillrun_change", args=[run.id]))
     assert page.status_code == 200
     assert_hidden(page.content.decode())
+
+
+def test_the_sentence_sent_with_an_event_is_made_from_the_redacted_data(world) -> None:  # type: ignore[no-untyped-def]
+    from drills.web.models import RunEvent
+    from tests.web.personas import make_run
+
+    run = make_run(world.version, world.owner)
+    event = RunEvent.objects.create(
+        run=run, seq=1, type="error",
+        data={"message": "connect failed: redis://:hunter2secret@db1:6379/0 refused"}, t=1.0,
+    )  # fmt: skip
+    message = event.as_message()
+    assert "hunter2secret" not in message["text"] and "hunter2secret" not in str(message["data"])
+    assert message["text"].startswith("error: connect failed")

@@ -124,6 +124,7 @@ def test_a_team_member_gets_stored_events_in_order_then_live_ones(world: World, 
             "type": "sample",
             "t": 1001.0,
             "data": {"probe": "checkout", "ok": True, "latency_ms": 2.5},
+            "text": "checkout ok, 2.5 ms",
         }
         assert await receive_seqs(ws, 2) == [2, 3]
         for seq in (4, 5):

@@ -98,5 +98,11 @@ class RunEvent(models.Model):
         constraints = [models.UniqueConstraint(fields=["run", "seq"], name="unique_event_seq")]
 
     def as_message(self) -> dict:
+        from drills.report.sentences import describe
+
         # Redacted again on the way out: events stored before the sink redacted them.
-        return {"seq": self.seq, "type": self.type, "t": self.t, "data": redact_data(self.data)}
+        data = redact_data(self.data)
+        # The sentence the report and the CLI say for it (drills/report/sentences.py), made
+        # from the redacted data: the live page shows it as it is.
+        return {"seq": self.seq, "type": self.type, "t": self.t, "data": data,
+                "text": describe(self.type, data)}  # fmt: skip
