@@ -108,6 +108,10 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.server:
+        from drills.cli.remote_run import run_remote
+
+        return run_remote(args, say)
     from drills.cli.run import run_file
 
     return run_file(args, say)
@@ -181,6 +185,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--md", metavar="OUT.md", help="write the short Markdown report")
     p.add_argument("--pdf", metavar="OUT.pdf", help="write the PDF report")
     p.add_argument("--quiet", action="store_true", help="print states and the verdict only")
+    p.add_argument(
+        "--server",
+        metavar="URL",
+        help="run on a shared Drillhall server through its API (the CI gate), not locally",
+    )
+    p.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="the API token for --server (default: $DRILLHALL_TOKEN)",
+    )
+    p.add_argument(
+        "--token", help="the API token for --server (visible to others in `ps`: prefer a file)"
+    )
     p.add_argument(
         "--approval-wait",
         type=float,
