@@ -8,6 +8,8 @@ other report options) fetch the report the server renders from the stored run.
 
 The token comes from ``--token-file`` or DRILLHALL_TOKEN (``--token`` works too, but a token on
 a command line is visible to everyone on the machine). Ctrl-C aborts the run on the server.
+On a terminal a progress line for the running step is rewritten in place below the sentences;
+in a pipe the output is the sentences alone.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import json
 import os
 import signal
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -31,9 +34,11 @@ from drills.cli.main import (
     EXIT_PASSED,
     say_err,
 )
+from drills.cli.step_progress import StepProgress
 
 TOKEN_ENV = "DRILLHALL_TOKEN"
 WAIT = 20  # seconds a long-poll for events may wait on the server
+TTY_WAIT = 1  # on a terminal: the progress line moves at least this often
 TIMEOUT = WAIT + 15.0
 
 
@@ -119,12 +124,15 @@ def run_remote(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped
     name = playbook.metadata.name
     text = path.read_text()
     state: dict[str, Any] = {"run": None, "signals": 0}
+    progress = StepProgress(sys.stdout) if sys.stdout.isatty() and not args.quiet else None
 
     def on_signal(signum, frame):  # type: ignore[no-untyped-def]
         state["signals"] += 1
         if state["signals"] == 1 and state["run"] is not None:
             sig = signal.Signals(signum).name
-            say(f"abort requested ({sig}); the server reverts the run's faults...")
+            (progress.say if progress else say)(
+                f"abort requested ({sig}); the server reverts the run's faults..."
+            )
             try:
                 server.call("POST", f"runs/{state['run']}/abort/", {"reason": f"CI gate {sig}"})
             except ApiError as exc:
@@ -139,7 +147,7 @@ def run_remote(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped
         run = server.call("POST", f"playbooks/{name}/runs/", {"version": number})
         state["run"] = run["id"]
         say(f"run {run['id']}: {name} v{number} started on {args.server}")
-        ended = follow(server, run["id"], say, quiet=args.quiet)
+        ended = follow(server, run["id"], say, quiet=args.quiet, progress=progress)
         write_reports(server, ended["id"], args, say)
         verdict = ended.get("state", "")
         reason = (ended.get("result") or {}).get("reason", "")
@@ -156,6 +164,8 @@ def run_remote(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped
             return EXIT_INVALID
         return EXIT_ABORTED
     finally:
+        if progress:
+            progress.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -177,20 +187,30 @@ def upload(server: Server, name: str, text: str, say) -> dict[str, Any]:  # type
     return dict(saved)
 
 
-def follow(server: Server, run_id: int, say, quiet: bool = False) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """Print the run's events until it has ended; its status then."""
+def follow(  # type: ignore[no-untyped-def]
+    server: Server, run_id: int, say, quiet: bool = False, progress: StepProgress | None = None
+) -> dict[str, Any]:
+    """Print the run's events until it has ended; its status then. With ``progress`` (a
+    terminal) the running step's line is kept below them."""
     after = 0
     t0: float | None = None
+    wait = TTY_WAIT if progress else WAIT
     while True:
-        query = urllib.parse.urlencode({"after": after, "limit": 500, "wait": WAIT})
+        query = urllib.parse.urlencode({"after": after, "limit": 500, "wait": wait})
         page = server.call("GET", f"runs/{run_id}/events/?{query}")
         for event in page.get("events", []):
             t0 = t0 if t0 is not None else event["t"]
             text = event.get("text") or ""
+            if progress:
+                progress.event(event["type"], event.get("data") or {}, event["t"])
             if text and (not quiet or event["type"] in ("state", "result", "error", "abort")):
-                say(f"  +{event['t'] - t0:6.2f}s {text}")
+                (progress.say if progress else say)(f"  +{event['t'] - t0:6.2f}s {text}")
+        if progress:
+            progress.draw()
         after = page.get("last_seq", after)
         if page.get("finished") and not page.get("more"):
+            if progress:
+                progress.close()
             return dict(server.call("GET", f"runs/{run_id}/"))
         if not page.get("events"):
             time.sleep(0.2)

@@ -22,7 +22,11 @@
   const LOG_MAX_LINES = 5000;
   const CHART_MAX_POINTS = 20000;
   const CHART_HEIGHT = 260;
-  const KERNEL_CHART_HEIGHT = 200;
+  const KERNEL_CHART_HEIGHT = 160;
+  const KERNEL_CHART_MIN_WIDTH = 240;
+  // Metric names come from agents' messages: a bound keeps a forged stream from making
+  // thousands of charts.
+  const KERNEL_MAX_METRICS = 64;
   const COLORS = ["#2563eb", "#7c3aed", "#0891b2", "#65a30d", "#c2410c", "#db2777"];
   const KERNEL_PREFIX = "kernel.";
   // The live RTO counter redraws this often while it runs; fine enough for tenths of a second.
@@ -59,7 +63,11 @@
     chartStatus: document.getElementById("chart-status"),
     kernelSection: document.getElementById("kernel-section"),
     collectorList: document.getElementById("collector-list"),
-    kernelChart: document.getElementById("kernel-chart"),
+    kernelCharts: document.getElementById("kernel-charts"),
+    kernelStatus: document.getElementById("kernel-status"),
+    kernelAll: document.getElementById("kernel-all"),
+    kernelCount: document.getElementById("kernel-count"),
+    showAllMetrics: document.getElementById("show-all-metrics"),
   };
 
   // Seconds on the server's clock, which stamps every event: the page was rendered at
@@ -664,7 +672,7 @@
         series.push(err);
       }
       const opts = {
-        width: Math.max(el.clientWidth, 300),
+        width: Math.max(el.clientWidth, spec.minWidth || 300),
         height: spec.height,
         scales: Object.assign({ x: { time: false } }, spec.scales || {}),
         series: series,
@@ -700,7 +708,7 @@
 
     function resize() {
       if (plot) {
-        plot.setSize({ width: Math.max(el.clientWidth, 300), height: spec.height });
+        plot.setSize({ width: Math.max(el.clientWidth, spec.minWidth || 300), height: spec.height });
       }
     }
 
@@ -735,68 +743,123 @@
     probeChart.add(x, d.probe, d.latency_ms, !d.ok);
   }
 
-  // Kernel series: counts per interval on the left axis, latencies in ms on the right.
-  const kernelChart = view.kernelChart
-    ? liveChart(view.kernelChart, {
-      height: KERNEL_CHART_HEIGHT,
-      errors: false,
-      series: function (meta, i) {
-        return {
-          label: meta.label, scale: meta.scale, stroke: COLORS[(i + 3) % COLORS.length], width: 1.5, spanGaps: true,
-        };
-      },
-      axes: function (metas) {
-        const counts = metas.some(function (m) {
-          return m.scale === "count";
-        });
-        const latencies = metas.some(function (m) {
-          return m.scale === "ms";
-        });
-        const axes = [];
-        if (counts) {
-          axes.push({ scale: "count", label: "count per interval" });
-        }
-        if (latencies) {
-          axes.push({ scale: "ms", label: "latency (ms)", side: counts ? 1 : 3, grid: { show: !counts } });
-        }
-        return axes;
-      },
-    })
-    : null;
+  /*
+   * Kernel evidence as small multiples: one chart per metric, one series per host (and
+   * source, eBPF or /proc). A metric whose every series kept its first value did not move
+   * during the run: its chart stays hidden unless "show all N metrics" is ticked.
+   */
+  const kernel = {
+    metrics: new Map(), // name -> {figure, chart, first: Map(series key -> first value), moved}
+    showAll: Boolean(view.showAllMetrics && view.showAllMetrics.checked),
+  };
 
   function isKernel(d) {
     return typeof d.probe === "string" && d.probe.indexOf(KERNEL_PREFIX) === 0;
   }
 
-  function addKernelSample(d, x) {
-    if (!kernelChart) {
-      return;
+  function kernelMetric(name) {
+    let metric = kernel.metrics.get(name);
+    if (metric || !view.kernelCharts || kernel.metrics.size >= KERNEL_MAX_METRICS) {
+      return metric || null;
     }
+    const latency = /_ms$/.test(name);
+    const figure = document.createElement("figure");
+    figure.className = "kernel-metric";
+    figure.dataset.metric = name;
+    figure.hidden = true;
+    const caption = document.createElement("figcaption");
+    caption.textContent = name + (latency ? " (ms)" : " (count per interval)");
+    const el = document.createElement("div");
+    el.className = "chart";
+    figure.append(caption, el);
+    view.kernelCharts.append(figure);
+    const chart = liveChart(el, {
+      height: KERNEL_CHART_HEIGHT,
+      minWidth: KERNEL_CHART_MIN_WIDTH,
+      errors: false,
+      series: function (meta, i) {
+        return { label: meta.label, scale: "y", stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true };
+      },
+      axes: function () {
+        return [{ scale: "y", size: 44 }];
+      },
+    });
+    metric = { figure: figure, chart: chart, first: new Map(), moved: false };
+    kernel.metrics.set(name, metric);
+    return metric;
+  }
+
+  function addKernelSample(d, x) {
     if (view.kernelSection) {
       view.kernelSection.hidden = false;
     }
-    const name = d.probe.slice(KERNEL_PREFIX.length);
-    const latency = /_ms$/.test(name);
-    const label = name + " on " + (d.host || "?") + (latency ? " (ms)" : "") +
-      (d.source === "proc" ? " (from /proc)" : "");
-    const key = d.probe + "@" + (d.host || "");
-    kernelChart.ensure(key, { label: label, scale: latency ? "ms" : "count" });
-    kernelChart.add(x, key, d.value, false);
+    const metric = kernelMetric(d.probe.slice(KERNEL_PREFIX.length));
+    if (!metric) {
+      return;
+    }
+    const host = typeof d.host === "string" && d.host ? d.host : "?";
+    const source = d.source === "proc" ? "from /proc" : d.source === "ebpf" ? "eBPF" : "";
+    const key = host + "@" + (d.source || "");
+    metric.chart.ensure(key, { label: source ? host + " (" + source + ")" : host, scale: "y" });
+    metric.chart.add(x, key, d.value, false);
+    if (typeof d.value === "number") {
+      if (!metric.first.has(key)) {
+        metric.first.set(key, d.value);
+      } else if (metric.first.get(key) !== d.value) {
+        metric.moved = true;
+      }
+    }
+    renderKernel();
+  }
+
+  function renderKernel() {
+    let moved = 0;
+    kernel.metrics.forEach(function (metric) {
+      if (metric.moved) {
+        moved += 1;
+      }
+      const hidden = !(metric.moved || kernel.showAll);
+      if (metric.figure.hidden !== hidden) {
+        metric.figure.hidden = hidden;
+        if (!hidden) {
+          // Built while hidden, it has the minimum width: fit it to its cell now.
+          window.requestAnimationFrame(metric.chart.resize);
+        }
+      }
+    });
+    const total = kernel.metrics.size;
+    if (view.kernelStatus) {
+      view.kernelStatus.textContent = moved + " of " + total + (total === 1 ? " metric" : " metrics") +
+        " changed during the run" + (moved < total && !kernel.showAll ? "; the unchanged are hidden." : ".");
+    }
+    if (view.kernelCount) {
+      view.kernelCount.textContent = String(total);
+    }
+    if (view.kernelAll) {
+      view.kernelAll.hidden = moved === total && !kernel.showAll;
+    }
+  }
+
+  if (view.showAllMetrics) {
+    view.showAllMetrics.addEventListener("change", function () {
+      kernel.showAll = view.showAllMetrics.checked;
+      renderKernel();
+    });
   }
 
   function scheduleChart() {
-    // Fault windows changed: both charts shade them.
+    // Fault windows changed: every chart shades them.
     probeChart.schedule();
-    if (kernelChart) {
-      kernelChart.schedule();
-    }
+    kernel.metrics.forEach(function (metric) {
+      metric.chart.schedule();
+    });
   }
 
   window.addEventListener("resize", function () {
     probeChart.resize();
-    if (kernelChart) {
-      kernelChart.resize();
-    }
+    kernel.metrics.forEach(function (metric) {
+      metric.chart.resize();
+    });
   });
 
   /* ---- connection ----------------------------------------------------------------- */

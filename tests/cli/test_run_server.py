@@ -9,6 +9,8 @@ port where nothing listens.
 from __future__ import annotations
 
 import os
+import pty
+import re
 import signal
 import subprocess
 import sys
@@ -116,6 +118,9 @@ def test_the_gate_exits_0_1_and_2_and_writes_junit(live: Live, tmp_path: Path) -
     assert out.returncode == 0, out.stdout + out.stderr
     assert "wait-only: saved as a new playbook (v1)" in out.stdout
     assert "verdict: passed" in out.stdout
+    # In a pipe: the sentences as plain lines, no progress line rewritten in place.
+    assert "step 1 “wait 1s” started: wait for 1 s\n" in out.stdout
+    assert "\r" not in out.stdout and "\x1b" not in out.stdout
     again = gate(live, str(passing))
     assert again.returncode == 0 and "saved" not in again.stdout  # the same text: no version
 
@@ -139,6 +144,38 @@ def test_the_gate_exits_0_1_and_2_and_writes_junit(live: Live, tmp_path: Path) -
     assert out.returncode == 2
     line = 1 + PLAYBOOK.read_text().splitlines().index("  - wait: 1s")
     assert f"{invalid}:{line}:5: expected a step with 'wait'" in out.stderr
+
+
+def test_on_a_terminal_the_gate_rewrites_a_progress_line_for_the_running_step(
+    live: Live, tmp_path: Path
+) -> None:
+    playbook = tmp_path / "wait-only.yaml"
+    playbook.write_text(PLAYBOOK.read_text().replace("wait: 1s", "wait: 3s"))
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "drills.cli.main", "run", str(playbook), "--server", live.url],
+        cwd=ROOT, env=live.env, stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary,
+    )  # fmt: skip
+    os.close(secondary)
+    chunks = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the child closed the terminal: it has ended
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    assert proc.wait(timeout=30) == 0, b"".join(chunks).decode(errors="replace")
+    shown = b"".join(chunks).decode()
+    assert "verdict: passed" in shown
+    # The step's line, drawn and rewritten in place (carriage return, erase) as time goes on.
+    lines = re.findall(r"step 1 “wait 3s” \[[#-]{20}\] (\d+\.\d) of 3 s", shown)
+    assert len(lines) >= 2, shown
+    assert float(lines[-1]) > float(lines[0]), lines
+    assert "\r\x1b[K" in shown
 
 
 def test_without_a_token_the_gate_says_how_to_get_one(live: Live, tmp_path: Path) -> None:

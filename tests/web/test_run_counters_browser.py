@@ -170,9 +170,35 @@ def legend(page: Any, chart: str) -> list[str]:
     )
 
 
+def kernel_charts(page: Any) -> dict[str, list[str]]:
+    """Each shown kernel chart: its metric and its series' labels, in page order."""
+    return page.eval_on_selector_all(
+        "#kernel-charts .kernel-metric",
+        """figures => Object.fromEntries(figures
+            .filter(f => f.offsetParent !== null)
+            .map(f => [f.dataset.metric,
+                       [...f.querySelectorAll('.u-legend .u-series .u-label')]
+                         .map(e => e.textContent)]))""",
+    )
+
+
+def wait_kernel_charts(page: Any, count: int) -> None:
+    """Until `count` kernel charts are shown and each has drawn its canvas."""
+    page.wait_for_function(
+        """n => {
+            const shown = [...document.querySelectorAll('#kernel-charts .kernel-metric')]
+                .filter(f => f.offsetParent !== null);
+            return shown.length === n && shown.every(f => f.querySelector('canvas'));
+        }""",
+        arg=count,
+    )
+
+
 @pytest.mark.browser
 @pytest.mark.timeout(90)
-def test_kernel_samples_are_their_own_series_labelled_with_host_and_source(site: Site, page: Any):
+def test_each_kernel_metric_is_its_own_chart_with_hosts_and_sources_as_series(
+    site: Site, page: Any
+):
     t = time.time()
     events = [state("preflight", "pending", t), state("baseline", "preflight", t + 0.1)]
     for i in range(4):
@@ -184,17 +210,74 @@ def test_kernel_samples_are_their_own_series_labelled_with_host_and_source(site:
         ]
     site.emit(events)
     wait_for_seq(page, len(events))
-    page.wait_for_selector("#kernel-chart canvas")
+    wait_kernel_charts(page, 2)
 
     assert page.is_visible("#kernel-section")
-    assert legend(page, "#kernel-chart") == [
-        "t (s)",
-        "tcp_retransmits on web",
-        "read_latency_ms on db1 (ms) (from /proc)",
-    ]
+    assert kernel_charts(page) == {
+        "tcp_retransmits": ["t (s)", "web (eBPF)"],
+        "read_latency_ms": ["t (s)", "db1 (from /proc)"],
+    }
+    captions = page.eval_on_selector_all(
+        "#kernel-charts figcaption", "els => els.map(e => e.textContent)"
+    )
+    assert captions == ["tcp_retransmits (count per interval)", "read_latency_ms (ms)"]
+    # Both moved: nothing to reveal, so no toggle.
+    assert page.inner_text("#kernel-status") == "2 of 2 metrics changed during the run."
+    assert not page.is_visible("#kernel-all")
     # The probe chart keeps probe latencies and errors only.
     assert legend(page, "#chart") == ["t (s)", "checkout latency (ms)", "errors"]
     assert "(from /proc)" in page.inner_text("#event-log li:last-child")
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(90)
+def test_only_kernel_metrics_that_moved_are_charted_until_show_all_is_ticked(site: Site, page: Any):
+    t = time.time()
+    events = [state("preflight", "pending", t), state("baseline", "preflight", t + 0.1)]
+    for i in range(4):
+        at = t + 0.2 + i / 5
+        events += [
+            # Moves on db1 only; web stays at zero, and stays a series of the same chart.
+            kernel("kernel.tcp_retransmits", "web", "ebpf", 0.0, at),
+            kernel("kernel.tcp_retransmits", "db1", "proc", float(i % 2), at + 0.01),
+            # Constant on both hosts: did not move, so hidden by default.
+            kernel("kernel.oom_kills", "web", "ebpf", 0.0, at + 0.02),
+            kernel("kernel.oom_kills", "db1", "ebpf", 0.0, at + 0.03),
+        ]
+    site.emit(events)
+    wait_for_seq(page, len(events))
+    wait_kernel_charts(page, 1)
+
+    moving = {"tcp_retransmits": ["t (s)", "web (eBPF)", "db1 (from /proc)"]}
+    assert kernel_charts(page) == moving
+    assert page.inner_text("#kernel-status") == (
+        "1 of 2 metrics changed during the run; the unchanged are hidden."
+    )
+    assert page.inner_text("#kernel-all").strip() == "show all 2 metrics"
+
+    page.check("#show-all-metrics")
+    wait_kernel_charts(page, 2)
+    assert kernel_charts(page) == {
+        **moving,
+        "oom_kills": ["t (s)", "web (eBPF)", "db1 (eBPF)"],
+    }
+    # Revealed late, the chart is fitted to its cell, not left at its hidden width.
+    widths = page.eval_on_selector_all(
+        "#kernel-charts .kernel-metric",
+        "fs => fs.map(f => [f.clientWidth, f.querySelector('canvas').clientWidth])",
+    )
+    for cell, canvas in widths:
+        assert abs(cell - canvas) <= 2, widths
+    page.uncheck("#show-all-metrics")
+    wait_kernel_charts(page, 1)
+
+    # A reload replays the stored stream into the same charts.
+    page.reload()
+    wait_for_seq(page, len(events))
+    wait_kernel_charts(page, 1)
+    assert kernel_charts(page) == moving
+    assert page.inner_text("#kernel-all").strip() == "show all 2 metrics"
     assert page.errors == []  # type: ignore[attr-defined]
 
 
