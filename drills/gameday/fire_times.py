@@ -13,9 +13,11 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from croniter import croniter
-
 from drills.gameday.schedule import Missed, Schedule
+
+# croniter is imported where it is used: importing it runs `file` on the interpreter
+# (platform.architecture), and every process that loads the models (an agent worker's Django
+# set-up among them) would otherwise spawn that program when it starts.
 
 # A fire time found this late is not "on time" any more: beat ticks every few seconds.
 ON_TIME = dt.timedelta(seconds=60)
@@ -46,6 +48,8 @@ def fire_times(schedule: Schedule, after: dt.datetime, until: dt.datetime) -> li
         at = schedule.once.replace(tzinfo=zone)
         return [at] if after < at <= until else []
     assert schedule.cron is not None  # the model holds exactly one trigger
+    from croniter import croniter
+
     found: list[dt.datetime] = []
     times = croniter(schedule.cron, after.astimezone(zone))
     while len(found) < MAX_LOOKBACK:
@@ -65,6 +69,8 @@ def next_fire_times(schedule: Schedule, now: dt.datetime, count: int = 5) -> lis
         times = fire_times(schedule, now, far)
     else:
         assert schedule.cron is not None
+        from croniter import croniter
+
         it = croniter(schedule.cron, now.astimezone(zone))
         times = [it.get_next(dt.datetime) for _ in range(count)]
     for at in times[:count]:

@@ -14,7 +14,6 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Any
 
-from croniter import croniter
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -131,6 +130,8 @@ def _cron(value: str) -> str:
     # Five fields, as cron writes them: croniter also takes a sixth (seconds) and a seventh
     # (years), which a game day never needs and a reader would misread.
     text = " ".join(value.split())
+    from croniter import croniter  # lazily: see drills/gameday/fire_times.py
+
     if len(text.split(" ")) != 5 or not croniter.is_valid(text):
         raise PydanticCustomError(
             "cron",
