@@ -271,7 +271,8 @@ AXES_ENABLE_ADMIN = False
 # drills/web/logins.py logs each failed or refused login with what axes masks.
 AXES_VERBOSE = False
 # The REST API: a bearer token (drills/web/token_issuing.py) or the browser's session, which
-# keeps its CSRF check; JSON only, errors as {"detail": sentence} (drills/web/api/error_responses.py).
+# keeps its CSRF check; JSON only, errors as {"detail": sentence}
+# (drills/web/api/error_responses.py).
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "drills.web.api.authentication.BearerTokenAuthentication",
