@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from django.conf import settings
@@ -233,8 +234,14 @@ def playbook_edit(request: HttpRequest, name: str) -> HttpResponse:
         )
     before = playbook.latest_version()
     version = playbook.save_version(content, request.user, message, origin=Origin.of(request))
+    say_saved(request, before, version)
+    return redirect("playbook-edit", name=playbook.name)
+
+
+def say_saved(request: HttpRequest, before: Any, version: Any) -> None:
+    """Tell the author what a save did: a new version, or nothing (the text was the latest).
+    The playbook and game-day editors both say it this way."""
     if before is not None and version.pk == before.pk:
         messages.info(request, f"No changes: v{version.number} is still the latest.")
     else:
         messages.success(request, f"Saved v{version.number}.")
-    return redirect("playbook-edit", name=playbook.name)

@@ -18,7 +18,7 @@ from drills.web.access import NoTeam, home_team, requires, visible_gameday
 from drills.web.audit import Origin
 from drills.web.models import GameDay
 from drills.web.roles import Action
-from drills.web.views.editor import NAME_PATTERN, author_teams, submitted, templates
+from drills.web.views.editor import NAME_PATTERN, author_teams, say_saved, submitted, templates
 from drills.web.views.editor_api import check_gameday, issue_dict, name_line
 
 # Paths under /gamedays/ that a game day's name would shadow.
@@ -163,8 +163,5 @@ def gameday_edit(request: HttpRequest, gameday: str) -> HttpResponse:
         )
     before = day.latest_version()
     version = day.save_version(content, request.user, message, origin=Origin.of(request))
-    if before is not None and version.pk == before.pk:
-        messages.info(request, f"No changes: v{version.number} is still the latest.")
-    else:
-        messages.success(request, f"Saved v{version.number}.")
+    say_saved(request, before, version)
     return redirect("gameday-edit", gameday=day.name)
