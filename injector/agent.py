@@ -36,6 +36,7 @@ from celery import Celery
 from celery.signals import worker_init, worker_ready
 from kombu import Queue
 
+from injector import heartbeat
 from injector.credentials import agent_redis_url, redacted
 from injector.evidence import EvidenceSessions, host_scope
 from injector.faults.fault import FaultError
@@ -276,12 +277,22 @@ def _answers_itself(host: str, timeout: float = 2.0) -> bool:
 
 @worker_ready.connect
 def _watch_itself(sender: Any = None, **_: Any) -> None:
-    """A worker that went deaf after a broker restart exits; its supervisor starts another."""
+    """A worker that went deaf after a broker restart exits; its supervisor starts another.
+    Each time it answers its own ping, it writes its heartbeat."""
     if sender is None or not getattr(sender, "hostname", None):
         return
     host = os.environ.get("DRILLHALL_AGENT_HOST")
-    answers = functools.partial(_answers_itself, host) if host else None
-    watch(app, sender.hostname, _broker_answers, answers=answers)
+    if not host:
+        watch(app, sender.hostname, _broker_answers)
+        return
+    store = _evidence_store(redis_url_from_env())
+    watch(
+        app,
+        sender.hostname,
+        _broker_answers,
+        answers=functools.partial(_answers_itself, host),
+        on_answer=functools.partial(heartbeat.beat, store, host),
+    )
 
 
 @worker_ready.connect

@@ -98,8 +98,13 @@ def agent_task_id_prefix(host: str) -> str:
 
 
 def agent_keys_prefix(host: str) -> str:
-    """The agent's own bookkeeping keys (its broker's unacknowledged messages)."""
+    """The agent's own bookkeeping keys (its broker's unacknowledged messages, its heartbeat)."""
     return f"drillhall:agent:{check_host_name(host)}:"
+
+
+def agent_heartbeat_key(host: str) -> str:
+    """Where ``host``'s agent says when it last answered its own ping (injector.heartbeat)."""
+    return f"{agent_keys_prefix(host)}heartbeat"
 
 
 def new_run_key() -> str:

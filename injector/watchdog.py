@@ -9,7 +9,8 @@ own ping several times in a row, it exits (status 75, "try again later"). The or
 ping is Celery's remote control; an agent has no remote control (its Redis user may not reach
 the control queues), so it sends itself its own ``ping`` task instead. An agent's supervisor
 then reverts what its ledger holds and starts a new worker; an orchestrator's (systemd, the CLI
-pool, the test stacks) starts a new one, and runs it left are ended by the reaper.
+pool, the test stacks) starts a new one, and runs it left are ended by the reaper. Each answer
+an agent gets is also its heartbeat (``injector.heartbeat``).
 
 No Celery import: the caller passes its app and how to reach the broker.
 """
@@ -35,9 +36,11 @@ def watch(
     misses: int = 3,
     exit: Callable[[int], None] = os._exit,
     answers: Callable[[], bool] | None = None,
+    on_answer: Callable[[], None] | None = None,
 ) -> threading.Thread:
     """Start the watch on a daemon thread; ``node`` is the worker's own name (name@host).
-    ``answers`` asks the worker to answer (default: a remote-control ping to ``node``)."""
+    ``answers`` asks the worker to answer (default: a remote-control ping to ``node``);
+    ``on_answer`` is called after each answer (an agent's heartbeat, ``injector.heartbeat``)."""
 
     def control_ping() -> bool:
         return bool(app.control.ping(destination=[node], timeout=2.0))
@@ -57,6 +60,8 @@ def watch(
                 log.warning("watchdog: cannot ping %s: %s", node, exc)
                 continue
             missed = 0 if answered else missed + 1
+            if answered and on_answer is not None:
+                on_answer()
             if missed >= misses:
                 log.error(
                     "watchdog: %s has not answered its own ping %d times while the broker "

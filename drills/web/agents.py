@@ -27,6 +27,8 @@ from django.utils import timezone
 from drillhall.celery import app
 from drills.engine.driver import AgentRefused, AgentUnavailable
 from drills.engine.plan import Plan
+from drills.web.metrics import lease_renewals
+from drills.web.metrics.lease_renewals import Outcome
 from injector.protocol import (
     SIGNATURE_SLACK_SECONDS,
     AdmitReply,
@@ -163,9 +165,13 @@ def task_id_for(queue: str) -> str | None:
 
 
 class _Renewal:
-    def __init__(self, result: AsyncResult | None, fault_id: str) -> None:
+    def __init__(self, result: AsyncResult | None, fault_id: str, host: str) -> None:
         self._result = result  # None: the renewal could not even be sent
         self._fault_id = fault_id
+        self._host = host
+
+    def _counted(self, outcome: Outcome) -> None:
+        lease_renewals.count(self._host, outcome)
 
     def poll(self) -> RenewReply | None:
         try:
@@ -180,6 +186,7 @@ class _Renewal:
         try:
             if self._result.failed():
                 log.warning("renewal of %s failed: %s", self._fault_id, self._result.result)
+                self._counted(Outcome.FAILED)
                 return None
             value = self._result.result
         finally:
@@ -187,12 +194,16 @@ class _Renewal:
         refusal = Refusal.from_reply(value)
         if refusal is not None:
             log.warning("renewal of %s refused: %s", self._fault_id, refusal.message)
+            self._counted(Outcome.REFUSED)
             return None
         try:
-            return RenewReply.from_json(value)
+            reply = RenewReply.from_json(value)
         except ProtocolError as exc:
             log.warning("renewal of %s unreadable: %s", self._fault_id, exc)
+            self._counted(Outcome.FAILED)
             return None
+        self._counted(Outcome.RENEWED if reply.renewed else Outcome.NOT_RENEWED)
+        return reply
 
 
 class CeleryFaultDriver:
@@ -283,8 +294,9 @@ class CeleryFaultDriver:
 
     def renew(self, queue: str, fault_id: str, lease_seconds: float) -> _Renewal:
         body = RenewRequest(fault_id, lease_seconds).to_json()
+        host = self._host(queue)
         try:
-            request = self._signed(AgentTask.RENEW, self._host(queue), body, lease_seconds)
+            request = self._signed(AgentTask.RENEW, host, body, lease_seconds)
             result = app.send_task(
                 AgentTask.RENEW,
                 args=[request],
@@ -296,8 +308,10 @@ class CeleryFaultDriver:
             # The broker is away for a moment: this renewal is lost like an unanswered one.
             # The next one may get through; if none does, the lease runs out on the host.
             log.warning("renewal of %s not sent: %s", fault_id, exc)
-            return _Renewal(None, fault_id)
-        return _Renewal(result, fault_id)
+            lease_renewals.count(host, Outcome.NOT_SENT)
+            return _Renewal(None, fault_id, host)
+        lease_renewals.count(host, Outcome.SENT)
+        return _Renewal(result, fault_id, host)
 
     def revert(self, queue: str, fault_id: str, timeout: float) -> RevertReply:
         body = RevertRequest(fault_id).to_json()

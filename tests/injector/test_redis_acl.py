@@ -18,9 +18,11 @@ import redis
 from celery import Celery
 
 from injector.credentials import ADMIN_USER, SERVER_USER, agent_user, password_file
+from injector.heartbeat import beat, last_beats
 from injector.protocol import (
     HALT_KEY,
     REGISTER_QUEUE,
+    agent_heartbeat_key,
     agent_task_id,
     evidence_lease_key,
     evidence_samples_key,
@@ -138,6 +140,15 @@ def test_an_agent_writes_its_own_hosts_evidence_only(h1: redis.Redis, server: re
     h1.expire(evidence_samples_key(RUN, "h1"), 60)
     noperm(lambda: h1.rpush(evidence_samples_key(RUN, "h2"), "{}"))
     noperm(lambda: h1.lrange(evidence_samples_key(RUN, "h2"), 0, -1))
+
+
+def test_an_agent_writes_its_own_heartbeat_only(h1: redis.Redis, server: redis.Redis) -> None:
+    beat(h1, "h1", now=1_700_000_000.5)
+    assert last_beats(server, ["h1", "h2"]) == {"h1": 1_700_000_000.5}
+    assert 0 < server.ttl(agent_heartbeat_key("h1")) <= 24 * 3600
+    noperm(lambda: h1.set(agent_heartbeat_key("h2"), "1700000000"))
+    beat(h1, "h2")  # refused by Redis; the agent logs it and carries on
+    assert last_beats(server, ["h2"]) == {}
 
 
 def test_an_agent_keeps_its_unacked_messages_in_keys_of_its_own(h1: redis.Redis) -> None:

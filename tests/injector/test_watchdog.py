@@ -4,6 +4,7 @@ whose broker is down, is left alone."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from injector.watchdog import EXIT_DEAF, watch
 
@@ -24,7 +25,13 @@ class App:
         self.control = Control(answers)
 
 
-def run_watch(app: App, broker: list[bool], checks: int, misses: int = 3) -> list[int]:
+def run_watch(
+    app: App,
+    broker: list[bool],
+    checks: int,
+    misses: int = 3,
+    on_answer: Callable[[], None] | None = None,
+) -> list[int]:
     exits: list[int] = []
     done = threading.Event()
     seen = iter(broker)
@@ -40,7 +47,10 @@ def run_watch(app: App, broker: list[bool], checks: int, misses: int = 3) -> lis
         exits.append(code)
         done.set()
 
-    watch(app, "orch@host", broker_answers, every=0.001, misses=misses, exit=exit)
+    watch(
+        app, "orch@host", broker_answers, every=0.001, misses=misses, exit=exit,
+        on_answer=on_answer,
+    )  # fmt: skip
     assert done.wait(5)
     return exits
 
@@ -60,3 +70,10 @@ def test_nothing_is_judged_while_the_broker_is_away() -> None:
     app = App([])  # would never answer
     assert run_watch(app, [False] * 10, checks=10) == []
     assert app.control.asked == []
+
+
+def test_each_answer_and_only_an_answer_is_a_heartbeat() -> None:
+    beats: list[int] = []
+    app = App([True, False, True, True, False])
+    run_watch(app, [True] * 5 + [False], checks=6, on_answer=lambda: beats.append(1))
+    assert len(app.control.asked) == 5 and len(beats) == 3

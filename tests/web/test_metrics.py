@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import ipaddress
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+import redis
 from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from drills.web.hosts import register_host
+from drills.web.metrics import lease_renewals
 from drills.web.metrics.first_fault import FirstFaultCollector
+from drills.web.metrics.lease_renewals import Outcome
 from drills.web.models import (
     DrillRun,
     GameDay,
@@ -25,6 +30,9 @@ from drills.web.models import (
     OutboxMessage,
     RunEvent,
 )
+from injector.heartbeat import beat
+from injector.protocol import agent_heartbeat_key
+from tests.conftest import free_port
 from tests.web.gameday_scene import GameDayScene
 from tests.web.personas import World, make_run
 
@@ -256,3 +264,71 @@ def test_a_signed_in_admin_gets_nothing_more(world: World, settings) -> None:  #
 
 def test_only_get_is_answered(db) -> None:  # type: ignore[no-untyped-def]
     assert Client().post("/metrics").status_code == 405
+
+
+# --- what Redis says of the agents ------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_figures(settings, needs_redis: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The tests' Redis for the agents' figures, and a suffix of this test's own for host
+    names, so that other runs' heartbeats and renewals on the same Redis do not count."""
+    settings.REDIS_URL = needs_redis
+    suffix = uuid.uuid4().hex[:8]
+    yield suffix
+    client = redis.Redis.from_url(needs_redis)
+    for field in client.hkeys(lease_renewals.KEY):
+        if suffix in field.decode():
+            client.hdel(lease_renewals.KEY, field)
+    client.delete(*[agent_heartbeat_key(f"{n}-{suffix}") for n in ("up", "late", "forged")])
+
+
+def test_agents_are_up_while_they_beat_and_down_when_the_beat_is_late_or_forged(
+    db,
+    redis_figures: str,
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    up, late, forged, never = (f"{n}-{redis_figures}" for n in ("up", "late", "forged", "never"))
+    for i, name in enumerate((up, late, forged, never)):
+        register_host(name, f"192.0.2.{20 + i}")
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    now = time.time()
+    beat(client, up, now=now - 2)  # what an agent writes each time it answers its own ping
+    beat(client, late, now=now - 60)
+    client.set(agent_heartbeat_key(forged), "nan")  # an agent's own key says what it likes
+    samples = scrape()
+    assert value(samples, "drillhall_agent_metrics_readable") == 1
+    assert value(samples, "drillhall_agent_up", host=up) == 1
+    assert value(samples, "drillhall_agent_up", host=late) == 0
+    assert value(samples, "drillhall_agent_up", host=forged) == 0
+    assert value(samples, "drillhall_agent_up", host=never) == 0
+    stamp = value(samples, "drillhall_agent_heartbeat_timestamp_seconds", host=up)
+    assert stamp == pytest.approx(now - 2, abs=0.01)
+    assert ("drillhall_agent_heartbeat_timestamp_seconds", (("host", forged),)) not in samples
+
+
+def test_lease_renewals_are_counted_by_host_and_what_became_of_them(
+    db,
+    redis_figures: str,  # type: ignore[no-untyped-def]
+) -> None:
+    host = f"db-{redis_figures}"
+    for outcome in [Outcome.SENT] * 4 + [Outcome.RENEWED] * 2 + [Outcome.NOT_RENEWED]:
+        lease_renewals.count(host, outcome)
+    lease_renewals.count(host, Outcome.NOT_SENT)
+    samples = scrape()
+    assert value(samples, "drillhall_lease_renewals_sent_total", host=host) == 4
+    assert value(samples, "drillhall_lease_renewals_total", host=host, outcome="renewed") == 2
+    assert value(samples, "drillhall_lease_renewals_total", host=host, outcome="not_renewed") == 1
+    assert value(samples, "drillhall_lease_renewals_total", host=host, outcome="not_sent") == 1
+    assert ("drillhall_lease_renewals_total", (("host", host), ("outcome", "refused"))) not in (
+        samples
+    )
+
+
+def test_the_scrape_answers_when_redis_does_not(db, settings) -> None:  # type: ignore[no-untyped-def]
+    register_host("edge", "192.0.2.10")
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    samples = scrape()
+    assert value(samples, "drillhall_agent_metrics_readable") == 0
+    assert value(samples, "drillhall_hosts", lab="false") == 1
+    assert not any(name == "drillhall_agent_up" for name, _ in samples)

@@ -160,10 +160,9 @@ class FaultCollector(Collector):
 
 
 class HostCollector(Collector):
-    """What the server knows of agents: when each host's row was last written. An agent
-    registers when it starts and does not beat in between, and fault-lease renewals travel
-    between orchestrator and agent without touching the database, so this is no liveness
-    signal; a run's preflight pings the agents it needs."""
+    """What the database knows of hosts: how many, and when each row was last written (an
+    agent's registration when it starts, or an admin's edit). No liveness signal: that is the
+    agents' heartbeat in Redis (``agent_collectors``)."""
 
     def collect(self) -> Iterator[Metric]:
         hosts = GaugeMetricFamily(
@@ -178,7 +177,7 @@ class HostCollector(Collector):
         updated = GaugeMetricFamily(
             "drillhall_host_updated_timestamp_seconds",
             "Unix time the host's record was last written: its agent's registration (when "
-            "the agent starts) or an admin's edit. Agents do not beat between starts.",
+            "the agent starts) or an admin's edit; drillhall_agent_up says whether it answers.",
             labels=["host"],
         )
         for name, _, at in rows:

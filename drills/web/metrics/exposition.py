@@ -1,5 +1,5 @@
-"""The registry /metrics answers from: the database's collectors, this process's event lag, and
-the process's own figures (memory, CPU, open files) from prometheus_client.
+"""The registry /metrics answers from: the database's and Redis' collectors, this process's
+event lag, and the process's own figures (memory, CPU, open files) from prometheus_client.
 
 Its own registry rather than prometheus_client's global one, so that nothing a library
 registers there is served here by accident.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 
+from drills.web.metrics.agent_collectors import AgentCollector
 from drills.web.metrics.database_collectors import (
     FaultCollector,
     HostCollector,
@@ -24,6 +25,7 @@ for collector in (
     FaultCollector(),
     FirstFaultCollector(),
     HostCollector(),
+    AgentCollector(),
     OutboxCollector(),
 ):
     REGISTRY.register(collector)
