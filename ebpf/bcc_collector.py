@@ -1,8 +1,14 @@
-"""The attach / close half of every eBPF collector: one bcc program, loaded and scoped.
+"""The attach / pause / resume / close half of every eBPF collector: one bcc program, loaded
+and scoped.
 
-A subclass names its program and tracepoints, may change the cflags and how the scope is
-written into the maps (the defaults are the process programs' scope.bpf.h convention), and
+A subclass names its program, tracepoints and maps, may change the cflags and how the scope
+is written into the maps (the defaults are the process programs' scope.bpf.h convention), and
 writes ``read``. bcc itself is only imported on attach (see bcc_program).
+
+Compiling is what costs (about half a second of clang per program); scoping is writing a few
+map entries. So an agent keeps a program between runs (``ebpf.warm``): ``pause`` detaches its
+tracepoints, after which it costs the traced events nothing, and ``resume`` empties its maps,
+writes the next run's scope and attaches them again, without compiling.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ebpf import bcc_program
-from ebpf.collector import Scope, Source
+from ebpf.collector import KernelSample, Scope, Source
 
 
 class BccCollector:
@@ -20,10 +26,17 @@ class BccCollector:
     source = Source.EBPF
     program: ClassVar[Path]
     tracepoints: Sequence[tuple[str, str]]
+    # Every map of the program: emptied when a kept program takes up another run, so nothing
+    # of the last run (counts, calls in flight, its scope) carries over.
+    maps: ClassVar[tuple[bytes, ...]]
 
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
         self._bpf: Any = None
+        self._cflags: list[str] = []
+
+    def read(self, now: float) -> list[KernelSample]:
+        raise NotImplementedError
 
     def cflags(self) -> list[str]:
         return bcc_program.scope_cflags(self.scope)
@@ -36,13 +49,43 @@ class BccCollector:
         if self._bpf is not None:
             return  # already attached: one program per collector
         bpf_type = bcc_program.bpf_class(self.tracepoints)
-        bpf = bcc_program.compile_program(bpf_type, self.program, self.cflags())
+        cflags = self.cflags()
+        bpf = bcc_program.compile_program(bpf_type, self.program, cflags)
         try:
             self.fill(bpf)
         except Exception:
             bpf.cleanup()  # do not leave a program attached that nothing will close
             raise
-        self._bpf = bpf
+        self._bpf, self._cflags = bpf, cflags
+
+    def _tracepoint_names(self) -> list[bytes]:
+        return [f"{category}:{event}".encode() for category, event in self.tracepoints]
+
+    def pause(self) -> None:
+        """Detach every tracepoint: the program stays loaded, and costs nothing until resumed."""
+        if self._bpf is None:
+            return
+        for tp in self._tracepoint_names():
+            if tp in self._bpf.tracepoint_fds:
+                self._bpf.detach_tracepoint(tp)
+
+    def resume(self, scope: Scope) -> bool:
+        """Take up a new scope without compiling: False (and nothing changed) when the scope
+        needs other cflags, such as a filter the program was compiled without."""
+        if self._bpf is None:
+            return False
+        previous, self.scope = self.scope, scope
+        if self.cflags() != self._cflags:
+            self.scope = previous
+            return False
+        self.pause()  # no event lands while the maps are emptied and refilled
+        for name in self.maps:
+            self._bpf[name].clear()
+        self.fill(self._bpf)
+        for tp in self._tracepoint_names():
+            fn = b"tracepoint__" + tp.replace(b":", b"__")
+            self._bpf.attach_tracepoint(tp=tp, fn_name=fn)
+        return True
 
     def close(self) -> None:
         bpf, self._bpf = self._bpf, None

@@ -42,6 +42,7 @@ class BlockIoLatency(BccCollector):
     name = "block_io_latency"
     program = SOURCE
     tracepoints = TRACEPOINTS
+    maps = (b"scope_devices", b"start", b"totals", b"hist")
 
     def __init__(self, scope: Scope, devices: frozenset[int] = frozenset()) -> None:
         super().__init__(scope)

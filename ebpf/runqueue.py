@@ -33,6 +33,7 @@ class RunqueueLatency(BccCollector):
     name = "runqueue_latency"
     program = SOURCE
     tracepoints = TRACEPOINTS
+    maps = (b"scope_pids", b"scope_cgroups", b"sleeping", b"queued", b"totals", b"hist")
 
     def read(self, now: float) -> list[KernelSample]:
         if self._bpf is None:

@@ -40,6 +40,7 @@ class SyscallLatency(BccCollector):
     name = "syscall_latency"
     program = SOURCE
     tracepoints = TRACEPOINTS
+    maps = (b"scope_pids", b"scope_cgroups", b"start", b"totals", b"hist")
 
     def read(self, now: float) -> list[KernelSample]:
         if self._bpf is None:

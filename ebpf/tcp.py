@@ -54,6 +54,7 @@ class TcpCollector(BccCollector):
 
     group: ClassVar[str]
     program = PROGRAM
+    maps = (b"scope_netns", b"counters", b"connect_hist", b"connect_start")
 
     def __init__(self, scope: Scope) -> None:
         super().__init__(scope)

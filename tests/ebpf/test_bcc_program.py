@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,14 @@ def test_log2_slots_become_upper_bounds_in_ms_and_empty_slots_no_bucket() -> Non
     sample = totals.sample(5.0, "read_latency_ms")
     assert (sample.value, sample.count, sample.source) == (1.0, 3, Source.EBPF)
     assert sample.buckets == {0.064: 3, 1.024: 1} and sample.labels == {}
+
+
+@pytest.mark.parametrize(
+    "collector", [BlockIoLatency, RunqueueLatency, SyscallLatency, TcpConnect], ids=lambda c: c.name
+)
+def test_a_kept_program_empties_every_map_it_has(collector: type) -> None:
+    # ebpf.warm keeps programs between runs: a map missing here would carry one run's counts,
+    # calls in flight or scope into the next.
+    text = bcc_program.program_text(collector.program).decode()
+    declared = set(re.findall(r"^BPF_(?:HASH|HISTOGRAM|ARRAY)\((\w+),", text, re.MULTILINE))
+    assert declared and {m.decode() for m in collector.maps} == declared

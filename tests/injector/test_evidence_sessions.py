@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from ebpf import warm
 from ebpf.collector import KernelSample, Scope, Source
-from injector import evidence
 from injector.evidence import EvidenceSessions
 from injector.protocol import (
     CollectorStatus,
@@ -66,7 +66,7 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[Counting]:
         made.append(Counting(scope))
         return made[-1], "eBPF"
 
-    monkeypatch.setattr(evidence, "open_collector", fake_open)
+    monkeypatch.setattr(warm, "open_collector", fake_open)
     return made
 
 

@@ -23,6 +23,7 @@ import redis
 from drills.engine.driver import AgentRefused
 from drills.web import agents as web_agents
 from drills.web.agents import AgentKeys, CeleryFaultDriver, RunAdmission
+from ebpf import warm
 from ebpf.collector import KernelSample, Scope, Source
 from injector import agent as agent_app
 from injector import evidence
@@ -380,7 +381,7 @@ class Counting:
 def test_kernel_samples_cross_redis_in_the_protocols_shape(
     needs_redis: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(evidence, "open_collector", lambda name, scope: (Counting(), "eBPF"))
+    monkeypatch.setattr(warm, "open_collector", lambda name, scope: (Counting(), "eBPF"))
     store = redis.Redis.from_url(needs_redis)
     feed = web_agents.RedisEvidenceFeed(needs_redis)
     run = new_run_key()
