@@ -35,7 +35,8 @@ def kind_of(text: str, filename: str) -> str:
 def summary(document: Playbook | GameDay, now: dt.datetime) -> str:
     """What `validate` says of a document that is ok."""
     if isinstance(document, Playbook):
-        return f"{document.metadata.name}, {len(document.steps)} steps"
+        steps = len(document.steps)
+        return f"{document.metadata.name}, {steps} step{'s' if steps != 1 else ''}"
     drills = len(document.drills)
     said = f"game day {document.metadata.name}, {drills} drill{'s' if drills != 1 else ''}"
     if document.schedule is None:

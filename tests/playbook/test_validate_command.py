@@ -76,3 +76,18 @@ def test_a_refused_value_is_echoed_with_its_control_characters_escaped(tmp_path:
     lines = result.stderr.splitlines()
     assert lines and all(line.startswith(f"{path}:") for line in lines), lines
     assert "x\\x1b]0;pwned\\x07\\nok: fine\\r" in result.stderr
+
+
+def test_the_summary_counts_steps_in_words(tmp_path: Path) -> None:
+    one = tmp_path / "one-step.yaml"
+    one.write_text(
+        DEMO.replace(
+            "  - wait: 5s                      # baseline: steady state must hold first\n", ""
+        )
+    )
+    result = validate(one, ROOT / "examples" / "partition-demo.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines() == [
+        f"{one}: ok (partition-demo, 1 step)",
+        f"{ROOT / 'examples' / 'partition-demo.yaml'}: ok (partition-demo, 2 steps)",
+    ]
