@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import MasterNotFoundError, Sentinel
 
 from ebpf.netns import run_in_netns
 from verifier.windows import Sample
@@ -123,6 +123,11 @@ def _connection_options(timeout: float) -> dict[str, Any]:
     }
 
 
+def _address(client: redis.Redis) -> str:
+    kwargs = client.connection_pool.connection_kwargs
+    return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
+
+
 class RedisCanary(CanaryBase):
     """Writes to ``address``, or (with ``sentinel`` and ``master``) to the master the Sentinels
     name, as a Sentinel-aware application does: after a failover its writes follow the new
@@ -189,11 +194,22 @@ class RedisCanary(CanaryBase):
             if not acknowledged:
                 error = "the write was not acknowledged"
         except redis.RedisError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:200]
+            error = self._sentence(exc)
         sample = self._sample(seq, t, start, acknowledged, error)
         if acknowledged and previous is not None:
             self._read_back(previous)
         return sample
+
+    def _sentence(self, exc: redis.RedisError) -> str:
+        """What went wrong, for people: redis-py's Sentinel errors carry the repr of every
+        client they tried (pools, retry objects, addresses of memory), never shown."""
+        if isinstance(exc, MasterNotFoundError) and self._sentinel is not None:
+            asked = ", ".join(_address(c) for c in self._sentinel.sentinels)
+            return f"no Sentinel named a master for {self._master} that answers (asked {asked})"
+        text = str(exc)
+        if "<redis." in text:  # some other error quoting a client: keep only its own words
+            text = text.split("<redis.", 1)[0].rstrip(" :-,(")
+        return f"{type(exc).__name__}: {text}"[:200]
 
     def _read_back(self, ack: Ack) -> None:
         # Live sign of loss; the count that matters comes from verify() after recovery.
