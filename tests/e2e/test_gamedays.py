@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from drills.cli import workers
+from tests.e2e.sentinels import fail_back_to_db1
 from tests.e2e.stack import ROOT, Stack, cli, ensure_cli_user, manage
 from tests.webhook_receiver import Receiver
 
@@ -215,26 +216,6 @@ def test_fire_times_missed_while_beat_was_down_are_recorded_and_caught_up_once(
     time.sleep(3)  # more ticks: neither is decided again
     assert query(beat, runs) == [("e2e-missed-catch-up", "passed")]
     assert len(records()) == 2
-
-
-def fail_back_to_db1() -> None:
-    """lab-tuesday fails Redis over to db2; the lab's other tests expect db1 as master, so ask
-    the Sentinels to fail back (db1 is the only replica) and wait for it."""
-    import redis
-
-    from tests.e2e.test_redis_failover import SENTINELS, master_address
-
-    if master_address() == ("10.77.0.3", 6379):
-        return
-    for host, port in SENTINELS:
-        try:
-            redis.Redis(host, port, socket_timeout=2).execute_command(
-                "SENTINEL", "FAILOVER", "shop"
-            )
-            break
-        except redis.RedisError:
-            continue
-    wait_for("db1 as master again", lambda: master_address() == ("10.77.0.3", 6379), 60)
 
 
 def test_apply_the_example_game_day_and_start_it_exits_0(beat: Stack, tmp_path: Path) -> None:

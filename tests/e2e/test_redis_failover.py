@@ -16,25 +16,12 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.e2e.sentinels import master_address
 from tests.e2e.stack import ROOT, Stack, cli, nft_tables
 
 PLAYBOOK = ROOT / "tests" / "fixtures" / "playbooks" / "e2e" / "redis-split-brain.yaml"
-SENTINELS = [("10.77.0.2", 26379), ("10.77.0.3", 26379), ("10.77.0.4", 26379)]
 # 1234:X 23 Nov 2026 17:05:50.123 # +switch-master shop 10.77.0.3 6379 10.77.0.4 6379
 SWITCH = re.compile(r"^\d+:X (\d+ \w+ \d+ [\d:.]+) # \+switch-master shop (\S+) \d+ (\S+) \d+")
-
-
-def master_address() -> tuple[str, int]:
-    """The master the reachable Sentinels name, asked from the root namespace."""
-    for host, port in SENTINELS:
-        try:
-            ip, master_port = redis.Redis(host, port, socket_timeout=1).execute_command(
-                "SENTINEL", "get-master-addr-by-name", "shop"
-            )
-        except redis.RedisError:
-            continue
-        return ip.decode(), int(master_port)
-    raise AssertionError("no Sentinel answered")
 
 
 def switch_times(logs: dict[Path, int]) -> list[tuple[float, str, str]]:
