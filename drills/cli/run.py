@@ -73,7 +73,6 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
 
     from drills.cli import labctl
     from drills.cli.workers import worker_pool
-    from drills.engine.plan import Plan
     from drills.engine.states import RunState
     from drills.web.models import DrillRun
     from drills.web.run_control import abort_run, create_run, enqueue_run
@@ -104,13 +103,15 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         if lab_hosts:
             pool.ensure_lab(lambda: lab_up(lab_hosts, say))
         version = runnable.version
-        # The plan is resolved once, here, and stored with the run; everyone reads that one.
+        # The workers first, for the hosts the plan would use now: a run is created only
+        # once something is there to drive it, so its clock starts with the drill.
+        agents, optional = agents_for(planned_now(playbook))
+        pool.ensure_workers(agents, say, optional=optional)
+        # The plan is resolved here, and stored with the run; everyone reads that one.
         run = create_run(version, user, source="cli", origin=origin)
         if run.finished_at is not None:
             say_err(f"{path}: {run.result.get('reason', 'the run could not start')}")
             return EXIT_ABORTED
-        agents, optional = agents_for([Plan.from_dict(run.plan or {})])
-        pool.ensure_workers(agents, say, optional=optional)
         interrupted["run"] = run
         if run.state == RunState.AWAITING_APPROVAL:
             unapproved = _await_approval(run, say, args.approval_wait)
@@ -189,6 +190,18 @@ def lab_up(lab_hosts: set[str], say) -> bool:  # type: ignore[no-untyped-def]
     say("lab: not running; bringing it up for this run")
     labctl.up(say)
     return True
+
+
+def planned_now(playbook: Any) -> list[Any]:
+    """The plan the playbook would get now, for starting workers; none when it would be
+    refused (creating the run says why)."""
+    from drills.engine.plan import PlanError, resolve_plan
+    from drills.web.hosts import inventory_snapshot
+
+    try:
+        return [resolve_plan(playbook, inventory_snapshot())]
+    except PlanError:
+        return []
 
 
 def agents_for(plans: list[Any]) -> tuple[dict[str, str], dict[str, str]]:

@@ -143,7 +143,8 @@ class WorkerPool:
         with self.locked() as state:
             wanted = {self.orchestrator_queue: ""} | {agent_queue(h): h for h in namespaces}
             mine_alive = {w.queue for w in state.workers}
-            served = mine_alive | self._queues(set(wanted) - mine_alive)
+            answering = self._queues(set(wanted))
+            served = mine_alive | answering
             for queue, host in sorted(wanted.items()):
                 if queue in served:
                     continue
@@ -156,6 +157,8 @@ class WorkerPool:
                 say(f"workers: started {name}, shared by every `drillhall run` until the last ends")
             if served >= set(wanted):
                 say("workers: already running")
+            if answering >= set(wanted):
+                return  # every one just answered: no need to ask again
             mine = {w.queue: w for w in state.workers}
         required = {self.orchestrator_queue} | {agent_queue(h) for h in agents}
         deadline = time.monotonic() + timeout

@@ -1,0 +1,66 @@
+"""drills.cli.worker_pool.WorkerPool.ensure_workers with its process starts and broker
+questions replaced: what it starts and how often it asks the broker (each question costs a
+second of remote-control broadcast before a run can be created)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drills.cli import worker_pool
+from drills.cli.worker_pool import PoolWorker, WorkerPool
+
+
+class Broker:
+    """Answers which queues are served; a started worker answers from the next question on."""
+
+    def __init__(self, served: set[str]) -> None:
+        self.served = set(served)
+        self.asked: list[list[str]] = []
+
+    def active_queues(self, agents: Any = ()) -> set[str]:
+        self.asked.append(list(agents))
+        return set(self.served)
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    names: list[str] = []
+
+    def fake_start(self: WorkerPool, name: str, queue: str, argv: list[str]) -> PoolWorker:
+        names.append(name)
+        self.active_queues.__self__.served.add(queue)  # type: ignore[attr-defined]
+        return PoolWorker(name, queue, 0, 0, "")
+
+    monkeypatch.setattr(WorkerPool, "_start", fake_start)
+    monkeypatch.setattr(PoolWorker, "alive", lambda self: True)
+    monkeypatch.setattr(worker_pool.time, "sleep", lambda s: None)
+    return names
+
+
+def pool(tmp_path: Path, broker: Broker) -> WorkerPool:
+    return WorkerPool(
+        directory=tmp_path / "run",
+        log_dir=tmp_path / "logs",
+        active_queues=broker.active_queues,
+        orchestrator_argv=lambda name: ["orchestrator", name],
+        agent_argv=lambda host, ns: ["agent", host, ns],
+    )
+
+
+def test_workers_that_all_answer_are_asked_about_once(tmp_path: Path, started: list[str]) -> None:
+    broker = Broker({"orchestrator", "agent.db1", "agent.web"})
+    said: list[str] = []
+    pool(tmp_path, broker).ensure_workers({"db1": "dh-db1"}, said.append, {"web": "dh-web"})
+    assert started == [] and said == ["workers: already running"]
+    assert len(broker.asked) == 1
+
+
+def test_a_missing_agent_is_started_and_waited_for(tmp_path: Path, started: list[str]) -> None:
+    broker = Broker({"orchestrator"})
+    said: list[str] = []
+    pool(tmp_path, broker).ensure_workers({"db1": "dh-db1"}, said.append)
+    assert started == ["agent-db1"]
+    assert len(broker.asked) == 2  # once to see what is missing, once to see it answer
