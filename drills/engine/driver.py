@@ -40,6 +40,12 @@ class PendingReply(Protocol):
 class FaultDriver(Protocol):
     def ping(self, queue: str, timeout: float) -> PingReply: ...
 
+    def ready(self, queues: Sequence[str], timeout: float) -> None:
+        """Every host's agent answers (asked together, so the wait is the slowest one's), and
+        is ready for this run's faults; raises AgentUnavailable or AgentRefused for the first
+        that is not."""
+        ...
+
     def apply(self, queue: str, spec: FaultSpec, timeout: float) -> ApplyReply: ...
 
     def renew(self, queue: str, fault_id: str, lease_seconds: float) -> PendingReply: ...
@@ -48,6 +54,13 @@ class FaultDriver(Protocol):
 
     def collect(self, queue: str, request: CollectRequest, timeout: float) -> CollectReply:
         """Start kernel collectors on a host; the reply says which source each one uses."""
+        ...
+
+    def collect_all(
+        self, requests: Sequence[tuple[str, CollectRequest]], timeout: float
+    ) -> list[CollectReply | Exception]:
+        """``collect`` on several hosts at once (queue, request); for each, its reply or the
+        exception that says why there is none, in the order given."""
         ...
 
 

@@ -91,21 +91,25 @@ class EvidenceWatch:
             return
         self.feed.open(self.run_key, self.lease_seconds, [c.host for c in self.collectors])
         self._open = True
-        for planned in self.collectors:
-            try:
-                request = CollectRequest(self.run_key, planned.names, self.interval)
-                reply = self.driver.collect(planned.queue, request, self.agent_timeout)
-                collectors = [c.to_json() for c in reply.collectors]
-            except Exception as exc:  # evidence is wanted, but its absence is reported, not fatal
+        requests = [
+            (planned.queue, CollectRequest(self.run_key, planned.names, self.interval))
+            for planned in self.collectors
+        ]
+        # Every host at once: an agent that compiles its programs (its first run) takes a
+        # second or more, and the others need not wait for it.
+        replies = self.driver.collect_all(requests, self.agent_timeout)
+        for planned, reply in zip(self.collectors, replies, strict=True):
+            if isinstance(reply, Exception):  # evidence is wanted; its absence is reported
                 collectors = [
-                    {"name": name, "source": None, "reason": f"the agent did not start it: {exc}"}
+                    {"name": name, "source": None, "reason": f"the agent did not start it: {reply}"}
                     for name in planned.names
                 ]
+            else:
+                collectors = [c.to_json() for c in reply.collectors]
             self._emit(EventType.COLLECTORS, {"host": planned.host, "collectors": collectors})
-            # Starting collectors compiles eBPF programs, seconds per host on a busy machine:
-            # the hosts started first must not see their lease run out meanwhile.
-            self._last_keep_alive = self.clock.now()
-            self.feed.keep_alive(self.run_key, self.lease_seconds)
+        # Starting collectors may have taken a while: the lease starts afresh from here.
+        self._last_keep_alive = self.clock.now()
+        self.feed.keep_alive(self.run_key, self.lease_seconds)
 
     def drain_due(self, now: float) -> None:
         if self._open and now - self._last_drain >= self.drain_seconds:

@@ -218,8 +218,7 @@ class DrillRunner:
         self.probes = build_probes(self.plan.probes, self.build_probe)
         self.pool = ProbePool(self.plan.probes, self.probes, self.clock)
         queues = {fault.queue for _, fault in self.plan.faults()}
-        for host_queue in sorted(queues):
-            self.driver.ping(host_queue, self.opt.agent_timeout)
+        self.driver.ready(sorted(queues), self.opt.agent_timeout)
         self.evidence.start()
 
     def _pause(self, step: PlannedStep) -> None:

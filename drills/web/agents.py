@@ -262,12 +262,14 @@ class CeleryFaultDriver:
         _decode(value, AdmitReply.from_json, queue)
         self._admitted.add(host)
 
-    def _call(self, task: AgentTask, queue: str, request: dict[str, Any], timeout: float) -> Any:
+    def _send(self, task: AgentTask, queue: str, request: dict[str, Any], timeout: float) -> Any:
         # expires: a message nobody took in time is dropped, never applied late. The task id
         # names the host: its agent's Redis user may write the replies of such ids only.
-        result = app.send_task(
+        return app.send_task(
             task, args=[request], queue=queue, expires=timeout, task_id=task_id_for(queue)
         )
+
+    def _wait(self, result: AsyncResult, queue: str, timeout: float) -> Any:
         try:
             return result.get(timeout=timeout, disable_sync_subtasks=False, propagate=True)
         except CeleryTimeout:
@@ -278,6 +280,67 @@ class CeleryFaultDriver:
             ) from None
         finally:
             result.forget()
+
+    def _call(self, task: AgentTask, queue: str, request: dict[str, Any], timeout: float) -> Any:
+        return self._wait(self._send(task, queue, request, timeout), queue, timeout)
+
+    def _wait_all(self, sent: list[tuple[str, AsyncResult]], timeout: float) -> list[Any]:
+        """Every reply, or the exception that stood for it, in the order sent: the calls went
+        out together, so the hosts answer side by side and the wait is the slowest one's."""
+        deadline = time.monotonic() + timeout
+        out: list[Any] = []
+        for queue, result in sent:
+            try:
+                out.append(self._wait(result, queue, max(0.05, deadline - time.monotonic())))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    def ready(self, queues: Sequence[str], timeout: float) -> None:
+        """Every host of ``queues`` answers, all asked at once; with an admission, each has
+        admitted the run too (so its first fault is one call), else each answered a ping.
+        Raises for the first host that did not."""
+        sent: list[tuple[str, str, Callable[[Any], AdmitReply | PingReply], AsyncResult]] = []
+        for queue in queues:
+            host = self._host(queue)
+            if self._admission is not None and host not in self._admitted:
+                ticket = self._admission.ticket(host).to_json()
+                body = self._signed(AgentTask.ADMIT, host, ticket, timeout)
+                sent.append((queue, host, AdmitReply.from_json,
+                             self._send(AgentTask.ADMIT, queue, body, timeout)))  # fmt: skip
+            else:
+                request = PingRequest().to_json()
+                sent.append((queue, host, PingReply.from_json,
+                             self._send(AgentTask.PING, queue, request, timeout)))  # fmt: skip
+        replies = self._wait_all([(queue, result) for queue, _, _, result in sent], timeout)
+        failure: Exception | None = None
+        for (queue, host, parse, _), value in zip(sent, replies, strict=True):
+            try:
+                if isinstance(value, Exception):
+                    raise value
+                reply = _decode(value, parse, queue)
+            except Exception as exc:
+                failure = failure or exc
+                continue
+            if isinstance(reply, AdmitReply):
+                self._admitted.add(host)
+        if failure is not None:
+            raise failure
+
+    def collect_all(
+        self, requests: Sequence[tuple[str, CollectRequest]], timeout: float
+    ) -> list[CollectReply | Exception]:
+        """collect() on every host at once; each host's reply, or why it gave none."""
+        sent = [(q, self._send(AgentTask.COLLECT, q, r.to_json(), timeout)) for q, r in requests]
+        out: list[CollectReply | Exception] = []
+        for (queue, _), value in zip(sent, self._wait_all(sent, timeout), strict=True):
+            try:
+                if isinstance(value, Exception):
+                    raise value
+                out.append(_decode(value, CollectReply.from_json, queue))
+            except Exception as exc:
+                out.append(exc)
+        return out
 
     def ping(self, queue: str, timeout: float) -> PingReply:
         value = self._call(AgentTask.PING, queue, PingRequest().to_json(), timeout)

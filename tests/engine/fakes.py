@@ -149,6 +149,10 @@ class FakeDriver:
             raise AgentUnavailable(f"no agent answered on queue {queue!r}")
         return PingReply(queue.removeprefix("agent."))
 
+    def ready(self, queues: Sequence[str], timeout: float) -> None:
+        for queue in queues:
+            self.ping(queue, timeout)
+
     def apply(self, queue: str, spec: FaultSpec, timeout: float) -> ApplyReply:
         fault_id = spec.fault_id
         self.calls.append(("apply", fault_id))
@@ -181,6 +185,17 @@ class FakeDriver:
             raise AgentUnavailable(f"no agent answered on queue {queue!r}")
         host = queue.removeprefix("agent.")
         return CollectReply(host, tuple(CollectorStatus(n, "ebpf", "fake") for n in request.names))
+
+    def collect_all(
+        self, requests: Sequence[tuple[str, CollectRequest]], timeout: float
+    ) -> list[CollectReply | Exception]:
+        out: list[CollectReply | Exception] = []
+        for queue, request in requests:
+            try:
+                out.append(self.collect(queue, request, timeout))
+            except Exception as exc:
+                out.append(exc)
+        return out
 
 
 class FakeFeed:
