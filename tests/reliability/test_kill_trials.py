@@ -6,8 +6,9 @@ a random moment does one of: SIGKILL an agent's worker, SIGKILL the orchestrator
 SIGKILL the web server, or kill Redis and start it again (from its append-only file). Then:
 
 * the run is in a terminal state with a reason, and its event numbers have no gap;
-* nothing is left behind: no drillhall nft table, proxy, FUSE mount, BPF program in an agent,
-  or child process of a fault;
+* nothing is left behind: no drillhall nft table, proxy, FUSE mount, BPF program attached to
+  a kernel event by an agent (agents keep their compiled programs between runs, detached:
+  ebpf/warm.py), or child process of a fault;
 * the next drill passes.
 
 The trials share one lab and one stack of their own, with a private Redis (so killing it harms
@@ -216,19 +217,20 @@ def leftovers(stack: TrialStack) -> list[str]:
             pid = int((stack.state_dir / "agents" / host / "worker.pid").read_text())
         except (OSError, ValueError):
             continue
-        programs = bpf_programs(pid)
-        if programs:
-            found.append(f"{programs} BPF programs still loaded by {host}'s agent")
+        attached = attached_tracepoints(pid)
+        if attached:
+            found.append(f"{attached} tracepoints still attached by {host}'s agent")
     return found
 
 
-def bpf_programs(pid: int) -> int:
-    """BPF programs whose file descriptors the process holds (what a collector attaches)."""
+def attached_tracepoints(pid: int) -> int:
+    """Tracepoints the process has a BPF program attached to: bcc attaches each through a perf
+    event, whose file descriptor it closes on detach. (A compiled program an agent keeps for
+    its next run holds a program descriptor but no perf event: it sees nothing.)"""
     count = 0
-    for info in Path(f"/proc/{pid}/fdinfo").glob("*"):
+    for fd in Path(f"/proc/{pid}/fd").glob("*"):
         try:
-            if "prog_type:" in info.read_text():
-                count += 1
+            count += os.readlink(fd) == "anon_inode:[perf_event]"
         except OSError:
             continue
     return count
