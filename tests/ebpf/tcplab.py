@@ -142,3 +142,20 @@ def retransmit_under_partition(pair: NetPair, seen: Collector, wait: float = 3.0
         abort(peer)
         server.close()
     return total
+
+
+@contextmanager
+def two_pairs() -> Iterator[tuple[NetPair, NetPair]]:
+    """Two namespace pairs of their own (client a, server b), removed afterwards."""
+    require_ebpf_lab()
+    one = NetPair.create()
+    try:
+        two = NetPair.create()
+    except Exception:
+        one.destroy()
+        raise
+    try:
+        yield one, two
+    finally:
+        one.destroy()
+        two.destroy()

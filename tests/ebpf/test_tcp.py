@@ -21,8 +21,8 @@ from tests.ebpf.tcplab import (
     drain,
     listener,
     partitioned,
-    require_ebpf_lab,
     retransmit_under_partition,
+    two_pairs,
     values,
 )
 from tests.injector.netlab import NetPair
@@ -33,18 +33,8 @@ TIMEOUT = 0.3
 
 @pytest.fixture(scope="module")
 def pairs() -> Iterator[tuple[NetPair, NetPair]]:
-    require_ebpf_lab()
-    one = NetPair.create()
-    try:
-        two = NetPair.create()
-    except Exception:
-        one.destroy()
-        raise
-    try:
-        yield one, two
-    finally:
-        one.destroy()
-        two.destroy()
+    with two_pairs() as both:
+        yield both
 
 
 def scoped(*namespaces: str) -> Scope:

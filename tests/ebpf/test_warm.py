@@ -15,7 +15,13 @@ from ebpf.netns import netns_inode
 from ebpf.warm import WarmCollectors
 from tests.conftest import have_root, require
 from tests.ebpf.proc_lab import Worker
-from tests.ebpf.tcplab import SERVER_PORT, connect_burst, listener, require_ebpf_lab, values
+from tests.ebpf.tcplab import (
+    SERVER_PORT,
+    connect_burst,
+    listener,
+    two_pairs,
+    values,
+)
 from tests.injector.netlab import NetPair
 
 BURST = 5
@@ -44,16 +50,8 @@ def pool() -> Iterator[WarmCollectors]:
 
 @pytest.fixture(scope="module")
 def pairs() -> Iterator[tuple[NetPair, NetPair]]:
-    require_ebpf_lab()
-    one = NetPair.create()
-    try:
-        two = NetPair.create()
-    except Exception:
-        one.destroy()
-        raise
-    yield one, two
-    one.destroy()
-    two.destroy()
+    with two_pairs() as both:
+        yield both
 
 
 def connects(pair: NetPair) -> None:
