@@ -255,12 +255,15 @@ class CeleryFaultDriver:
                 f"run {run} was not admitted on {host} by this orchestrator, so its faults "
                 "cannot be applied there"
             )
-        ticket = self._admission.ticket(host).to_json()
-        value = self._call(
-            AgentTask.ADMIT, queue, self._signed(AgentTask.ADMIT, host, ticket, timeout), timeout
-        )
+        value = self._wait(self._send_admission(queue, host, timeout), queue, timeout)
         _decode(value, AdmitReply.from_json, queue)
         self._admitted.add(host)
+
+    def _send_admission(self, queue: str, host: str, timeout: float) -> AsyncResult:
+        assert self._admission is not None
+        ticket = self._admission.ticket(host).to_json()
+        body = self._signed(AgentTask.ADMIT, host, ticket, timeout)
+        return self._send(AgentTask.ADMIT, queue, body, timeout)
 
     def _send(self, task: AgentTask, queue: str, request: dict[str, Any], timeout: float) -> Any:
         # expires: a message nobody took in time is dropped, never applied late. The task id
@@ -304,10 +307,8 @@ class CeleryFaultDriver:
         for queue in queues:
             host = self._host(queue)
             if self._admission is not None and host not in self._admitted:
-                ticket = self._admission.ticket(host).to_json()
-                body = self._signed(AgentTask.ADMIT, host, ticket, timeout)
                 sent.append((queue, host, AdmitReply.from_json,
-                             self._send(AgentTask.ADMIT, queue, body, timeout)))  # fmt: skip
+                             self._send_admission(queue, host, timeout)))  # fmt: skip
             else:
                 request = PingRequest().to_json()
                 sent.append((queue, host, PingReply.from_json,
