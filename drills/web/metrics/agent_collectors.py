@@ -10,13 +10,11 @@ Redis does not answer, the scrape still answers, with these families empty and
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Iterator
 
 import redis
-from django.conf import settings
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -28,15 +26,10 @@ from injector import heartbeat
 log = logging.getLogger(__name__)
 
 
-@functools.cache
-def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-
-
 class AgentCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         hosts = list(Host.objects.order_by("name").values_list("name", flat=True))
-        client = _client(settings.REDIS_URL)
+        client = lease_renewals.client()
         try:
             beats = heartbeat.last_beats(client, hosts)
             renewals = lease_renewals.counts(client)

@@ -42,9 +42,15 @@ def _client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
 
 
+def client() -> redis.Redis:
+    """This process's client of the server's Redis for metrics: short timeouts, so neither a
+    renewal nor a scrape waits long on a Redis that does not answer."""
+    return _client(settings.REDIS_URL)
+
+
 def count(host: str, outcome: Outcome) -> None:
     try:
-        _client(settings.REDIS_URL).hincrby(KEY, f"{host}|{outcome.value}", 1)
+        client().hincrby(KEY, f"{host}|{outcome.value}", 1)
     except redis.RedisError as exc:
         log.debug("lease renewal of %s not counted: %s", host, exc)
 
@@ -56,9 +62,9 @@ class RenewalCount:
     n: int
 
 
-def counts(client: Any | None = None) -> list[RenewalCount]:
+def counts(redis_client: Any | None = None) -> list[RenewalCount]:
     """Every count so far, by host and outcome; fields that are not ours are skipped."""
-    raw = (client or _client(settings.REDIS_URL)).hgetall(KEY)
+    raw = (redis_client or client()).hgetall(KEY)
     out = []
     for field, value in raw.items():
         text = field.decode(errors="replace") if isinstance(field, bytes) else str(field)
