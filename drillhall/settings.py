@@ -167,8 +167,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 DRILLHALL_ORCHESTRATOR_QUEUE = env_str("DRILLHALL_ORCHESTRATOR_QUEUE", "orchestrator")
 DRILLHALL_REGISTER_QUEUE = REGISTER_QUEUE
 CELERY_TASK_DEFAULT_QUEUE = DRILLHALL_ORCHESTRATOR_QUEUE
-# Threads of an orchestrator worker: each run it drives holds one for its whole length.
-DRILLHALL_ORCHESTRATOR_CONCURRENCY = int(env_float("DRILLHALL_ORCHESTRATOR_CONCURRENCY", 16))
+# At most this many runs are in progress at once; beyond it runs wait in a visible queue, in
+# the order they were created (drills/engine/admission.py, docs/concurrency.md).
+DRILLHALL_MAX_RUNS = env_int("DRILLHALL_MAX_RUNS", 100, minimum=1)
+# Threads of an orchestrator worker: each run it drives holds one for its whole length (a run
+# mostly waits, so a thread per run costs memory, not CPU). By default one per admitted run,
+# and a few for the short tasks that share the queue (a queued run's look, game-day ticks,
+# notifications), so no run that admission lets start sits behind a busy worker.
+DRILLHALL_ORCHESTRATOR_CONCURRENCY = env_int(
+    "DRILLHALL_ORCHESTRATOR_CONCURRENCY", DRILLHALL_MAX_RUNS + 8, minimum=1
+)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

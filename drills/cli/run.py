@@ -30,7 +30,7 @@ from drills.cli.main import (
 )
 
 # What `--quiet` still prints: how the run went, and who approved it.
-QUIET_EVENTS = ("state", "result", "error", "abort", "approval")
+QUIET_EVENTS = ("queued", "state", "result", "error", "abort", "approval")
 
 
 def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
@@ -293,13 +293,14 @@ def _tail(run, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-untyped-d
         events = list(RunEvent.objects.filter(run_id=run.id, seq__gt=last).order_by("seq")[:500])
         for event in events:
             last = event.seq
-            t0 = t0 if t0 is not None else event.t
+            if event.type != "queued":  # time spent queued is not the drill's
+                t0 = t0 if t0 is not None else event.t
             line = describe(event.type, event.data)
             if event.type == "sample":
                 samples += 1
                 errors += 0 if event.data.get("ok") else 1
             if line and (not quiet or event.type in QUIET_EVENTS):
-                say(f"  +{event.t - t0:6.2f}s {line}")
+                say(f"  +{event.t - t0:6.2f}s {line}" if t0 is not None else f"  {line}")
             if event.type == "result":
                 say(f"  probe samples: {samples}, errors: {errors}")
                 return dict(event.data)

@@ -16,6 +16,9 @@ from verifier.windows import Sample
 
 class EventType(StrEnum):
     STATE = "state"
+    # A pending run that admission holds back (drills/engine/admission.py): how many runs
+    # start before it, and why it waits.
+    QUEUED = "queued"
     STEP_STARTED = "step_started"
     STEP_FINISHED = "step_finished"
     FAULT_APPLIED = "fault_applied"

@@ -388,7 +388,9 @@ def build_report(
     window = window or ChartWindow()
     run = doc["run"]
     result = doc.get("result") if isinstance(doc.get("result"), dict) else {}
-    t0 = events[0]["t"] if events else 0.0
+    # The run's own clock starts when it does: time spent queued before it is not the drill's.
+    started = [e for e in events if e["type"] != "queued"] or events
+    t0 = started[0]["t"] if started else 0.0
     t_end = events[-1]["t"] if events else 0.0
     declared_slas, declared_objectives = _declared(str(doc.get("playbook") or ""))
 

@@ -149,6 +149,10 @@ def _verdict(d: Data) -> str:
     return f"SLA “{_s(d.get('sla'))}” {_s(d.get('state'))}{final}{shown}{reason}"
 
 
+def _queued(d: Data) -> str:
+    return f"queued, {_s(d.get('ahead'), '0')} ahead: {_s(d.get('reason'), 'no reason given')}"
+
+
 def _abort(d: Data) -> str:
     return f"aborted: {_s(d.get('reason'), 'no reason given')}"
 
@@ -187,6 +191,7 @@ def _result(d: Data) -> str:
 
 _SENTENCES: dict[str, Callable[[Data], str]] = {
     "state": _state,
+    "queued": _queued,
     "approval": _approval,
     "step_started": _step_started,
     "step_finished": _step_finished,

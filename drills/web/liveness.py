@@ -203,6 +203,10 @@ class Reaper:
             elif self.lost(run) and end_lost_run(run):
                 log.warning("run %s ended: orchestrator lost", run.id)
                 ended.append(run.id)
+        if ended:
+            from drills.web.run_queue import admit_waiting
+
+            admit_waiting()  # their slots are free: the runs queued behind them start
         return ended
 
     def lost(self, run: DrillRun) -> bool:
@@ -225,7 +229,8 @@ class Reaper:
         # From its approval, for a run that waited for one: it was not pending before.
         since = pending_since(run)
         age = (timezone.now() - since).total_seconds()
-        if age > self.pending_limit:
+        # A queued run was seen by an orchestrator: it waits for a slot, not for a worker.
+        if age > self.pending_limit and run.queued_at is None:
             end_run(
                 run,
                 f"no orchestrator took the run within {self.pending_limit:g} s; is an "

@@ -12,7 +12,6 @@ import logging
 
 from django.conf import settings
 from django.db import close_old_connections
-from django.utils import timezone
 
 from drills.engine.plan import Plan
 from drills.engine.runner import DrillRunner, RunOptions
@@ -24,6 +23,7 @@ from drills.web.approvals import approval_problem
 from drills.web.liveness import Reaper, RunLease, end_lost_run
 from drills.web.models import DrillRun
 from drills.web.run_control import end_run
+from drills.web.run_queue import admit_waiting, claim
 from drills.web.silencing import silencer_for
 from drills.web.stream import RunEventSink
 
@@ -35,18 +35,26 @@ def execute_run(run_key: str) -> str:
     if run is None:
         log.error("run %s is not in this database (another server's run on this broker?)", run_key)
         return "unknown run"
-    # Compare-and-set: only one delivery of this task may start the run.
-    claimed = DrillRun.objects.filter(
-        id=run.id, state=RunState.PENDING, started_at__isnull=True
-    ).update(started_at=timezone.now())
-    if not claimed:
-        return _redelivered(run)
+    # Compare-and-set: only one delivery of this task may start the run, and only when
+    # admission lets it (at most DRILLHALL_MAX_RUNS at once, one run per host and port).
+    admission = claim(run)
+    if not admission.admitted:
+        return "queued" if admission.reason else _redelivered(run)
     lease = RunLease(run.id, settings.DRILLHALL_RUN_LEASE_SECONDS).start()
     try:
         return _drive(run)
     finally:
         lease.stop()
+        _admit_next()
         close_old_connections()
+
+
+def _admit_next() -> None:
+    """This run's slot (and its hosts and ports) are free: the runs waiting for them start."""
+    try:
+        admit_waiting()
+    except Exception:  # the reaper hands pending runs over again (drills/web/liveness.py)
+        log.exception("could not hand the waiting runs to the orchestrator queue")
 
 
 def _redelivered(run: DrillRun) -> str:

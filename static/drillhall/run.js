@@ -121,8 +121,8 @@
       return;
     }
     run.lastSeq = event.seq;
-    if (run.origin === null) {
-      run.origin = event.t;
+    if (run.origin === null && event.type !== "queued") {
+      run.origin = event.t; // time spent queued before the start is not the drill's
     }
     clock.saw(event.t);
     const data = event.data || {};
@@ -138,7 +138,19 @@
   }
 
   const handlers = {
+    queued: function (d) {
+      // Admission holds the pending run back: how many start before it, and why.
+      if (run.state === "pending") {
+        view.state.textContent = "queued, " + d.ahead + " ahead";
+        view.reason.textContent = d.reason || "";
+        run.queueReason = view.reason.textContent;
+      }
+    },
     state: function (d, e) {
+      if (run.queueReason !== undefined && view.reason.textContent === run.queueReason) {
+        view.reason.textContent = ""; // it started: the queue's reason is over
+        run.queueReason = undefined;
+      }
       if (d.state === "recovering" && run.rto.origin === null) {
         run.rto.origin = e.t; // a drill without faults: the engine judges recovery from here
       }
@@ -550,7 +562,7 @@
     li.className = "ev ev-" + event.type;
     const when = document.createElement("span");
     when.className = "ev-t";
-    when.textContent = "+" + fmt(rel(event.t), 1) + "s";
+    when.textContent = run.origin === null ? "queued" : "+" + fmt(rel(event.t), 1) + "s";
     const type = document.createElement("span");
     type.className = "ev-type";
     type.textContent = event.type;

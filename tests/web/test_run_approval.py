@@ -303,6 +303,8 @@ def test_an_approval_for_v3_does_not_let_a_v4_run_start(
         plan_hash=approvals.plan_hash(v4_run.plan),
     )
     DrillRun.objects.filter(id=v4_run.id).update(state=RunState.PENDING)
+    # (The v3 run, still pending, faults the same host: it has ended, so v4 is not queued.)
+    DrillRun.objects.filter(id=v3_run.id).update(state=RunState.PASSED, finished_at=timezone.now())
     assert execute_run(v4_run.key) == "error"
     v4_run.refresh_from_db()
     assert v4_run.state == RunState.ERROR

@@ -154,6 +154,10 @@ class RunSerializer(serializers.Serializer):
     abort_reason = serializers.CharField(allow_blank=True)
     result = serializers.JSONField(help_text="Verdict, reason, SLA verdicts, RTO and RPO.")
     gameday_run = serializers.IntegerField(allow_null=True)
+    queue = serializers.CharField(
+        allow_null=True,
+        help_text="A pending run that waits for admission: 'queued, 3 ahead: why'; else null.",
+    )
 
     @staticmethod
     def of(run: Any) -> dict[str, Any]:
@@ -177,6 +181,7 @@ class RunSerializer(serializers.Serializer):
             "abort_reason": run.abort_reason,
             "result": redact_data(run.result if isinstance(run.result, dict) else {}),
             "gameday_run": run.gameday_run_id,
+            "queue": run.queue_phrase or None,
         }
 
 

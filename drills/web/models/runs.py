@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from drills.engine.admission import Admission
 from drills.engine.states import TERMINAL, RunState
 from drills.playbook.redaction import redact_data
 from injector.protocol import new_run_key
@@ -40,6 +41,11 @@ class DrillRun(models.Model):
     # The orchestrator driving the run beats here (database time) every third of a run lease;
     # a started run whose beats stopped is ended as "orchestrator lost" (drills.web.liveness).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # An orchestrator looked at the pending run and admission held it back
+    # (drills/engine/admission.py): since when, how many runs start before it, and why.
+    queued_at = models.DateTimeField(null=True, blank=True)
+    queue_ahead = models.PositiveIntegerField(null=True, blank=True)
+    queue_reason = models.CharField(max_length=300, blank=True)
     # A drill of a game day: which run of it, and which drill of its list (0-based). The pair
     # is unique, so two looks at a game day can never start the same drill twice.
     gameday_run = models.ForeignKey(
@@ -69,6 +75,13 @@ class DrillRun(models.Model):
     @property
     def finished(self) -> bool:
         return self.state in TERMINAL
+
+    @property
+    def queue_phrase(self) -> str:
+        """ "queued, 3 ahead: why" while admission holds the pending run back; else ""."""
+        if self.state != RunState.PENDING or self.queue_ahead is None or self.started_at:
+            return ""
+        return Admission(False, self.queue_ahead, self.queue_reason).phrase
 
     @property
     def group_name(self) -> str:
