@@ -1,0 +1,82 @@
+"""The benches' lab: the lab's namespaces, an orchestrator worker and the lab's agents, on a
+Redis database and a SQLite file of the bench's own (bench/first_fault.py,
+bench/concurrent_drills.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+LAB_HOSTS = {"web": "dh-web", "db1": "dh-db1", "db2": "dh-db2"}
+USER = "bench"
+
+
+def environment(tmp: Path, redis_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        REDIS_URL=redis_url,
+        DRILLHALL_SQLITE_PATH=str(tmp / "drillhall.sqlite3"),
+        DRILLHALL_STATE_DIR=str(tmp / "state"),
+        DRILLHALL_USER=USER,
+        DJANGO_SETTINGS_MODULE="drillhall.settings",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+def call(env: dict[str, str], *argv: str, timeout: float = 120) -> str:
+    out = subprocess.run(
+        [sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({out.returncode}):\n{out.stderr}{out.stdout}")
+    return out.stdout
+
+
+class Workers:
+    """The lab, an orchestrator worker and the lab's agents, running for the whole bench."""
+
+    def __init__(self, env: dict[str, str], tmp: Path) -> None:
+        self.env, self.tmp = env, tmp
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def up(self) -> None:
+        os.environ.update(self.env)
+        import django
+
+        django.setup()
+        from drills.cli import workers
+
+        call(self.env, "-m", "drills.cli.main", "lab", "up")
+        argvs = [workers.orchestrator_argv("orch-bench")]
+        argvs += [workers.agent_argv(h, ns, self.env["REDIS_URL"]) for h, ns in LAB_HOSTS.items()]
+        for i, argv in enumerate(argvs):
+            log = (self.tmp / f"worker-{i}.log").open("ab")
+            self.procs.append(subprocess.Popen(
+                argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            ))  # fmt: skip
+        agents = {f"agent.{h}" for h in LAB_HOSTS}
+        deadline = time.monotonic() + 60
+        while not ({"orchestrator"} | agents) <= workers.active_queues(0.5, agents=agents):
+            if time.monotonic() > deadline:
+                raise SystemExit("the workers did not come up; logs in " + str(self.tmp))
+            time.sleep(0.5)
+
+    def down(self) -> None:
+        for proc in self.procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        subprocess.run([sys.executable, "-m", "drills.cli.main", "lab", "down"], cwd=ROOT,
+                       env=self.env, capture_output=True, timeout=120)  # fmt: skip
