@@ -9,12 +9,10 @@ add events but cannot reopen or re-judge a finished run.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -25,10 +23,9 @@ from drills.engine.outcome import RunOutcome
 from drills.engine.states import RunState
 from drills.playbook.redaction import redact_data
 from drills.web.gameday_runs import drill_ended, publish_gameday
+from drills.web.live_publisher import publisher_for
 from drills.web.models import DrillRun, RunEvent
 from drills.web.notify import queue_drill_events
-
-log = logging.getLogger(__name__)
 
 
 class RunEventSink:
@@ -163,11 +160,8 @@ class RunEventSink:
     def _publish(self, event: RunEvent) -> None:
         if self._layer is None:
             return
-        try:
-            async_to_sync(self._layer.group_send)(
-                self.group, {"type": "run.event", "event": event.as_message()}
-            )
-        except Exception:  # the stored stream is the truth; live pages catch up from it
-            log.warning(
-                "could not publish event %s of run %s", event.seq, self.run_id, exc_info=True
-            )
+        # Handed to this process's publisher thread (drills/web/live_publisher.py): the run
+        # does not wait for the channel layer, and the layer's connections are reused.
+        publisher_for(self._layer).send(
+            self.group, {"type": "run.event", "event": event.as_message()}
+        )
