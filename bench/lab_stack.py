@@ -43,9 +43,14 @@ def call(env: dict[str, str], *argv: str, timeout: float = 120) -> str:
 class Workers:
     """The lab, an orchestrator worker and the lab's agents, running for the whole bench."""
 
-    def __init__(self, env: dict[str, str], tmp: Path) -> None:
+    def __init__(self, env: dict[str, str], tmp: Path, web_port: int | None = None) -> None:
         self.env, self.tmp = env, tmp
+        self.web_port = web_port  # also the web server (HTTP and websockets), on loopback
         self.procs: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def orchestrator_pid(self) -> int:
+        return self.procs[0].pid
 
     def up(self) -> None:
         os.environ.update(self.env)
@@ -57,6 +62,8 @@ class Workers:
         call(self.env, "-m", "drills.cli.main", "lab", "up")
         argvs = [workers.orchestrator_argv("orch-bench")]
         argvs += [workers.agent_argv(h, ns, self.env["REDIS_URL"]) for h, ns in LAB_HOSTS.items()]
+        if self.web_port is not None:
+            argvs.append(workers.web_argv(self.web_port))
         for i, argv in enumerate(argvs):
             log = (self.tmp / f"worker-{i}.log").open("ab")
             self.procs.append(subprocess.Popen(

@@ -1,0 +1,231 @@
+"""Many drills at once: N lab drills started together, each a partition of db1 from web on a
+port of its own, with an HTTP probe and the partition's kernel collectors, each watched by a
+websocket viewer of the live page; then one drill watched by V viewers.
+
+    sudo .venv/bin/python bench/concurrent_drills.py [--drills 10,50,100,150] [--viewers 1,10,100]
+
+Brings up the lab, the web server (daphne), an orchestrator worker and the lab's agents on a
+Redis database and a SQLite file of the bench's own. For each N: N runs are created (their
+plans stored), a viewer connects to each run's socket as a signed-in user, then all N are
+handed to the orchestrator at once, as N clicks on Start would. Reports, per N: how many runs
+ended and in which state (none may be lost), the wall time until the last ended, the most
+runs in progress at once, the orchestrator's CPU, and the event lag: from an event's time
+(stamped when the engine emits it) to its arrival at a viewer, p50 / p99 / max over every live
+event of every run. Then the lag with V viewers on one run.
+
+The lag is what a person sees: storing the event, the channel layer, the consumer and the
+socket. Events the socket replays on connect are not live and are not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lab_stack import ROOT, USER, Workers, call, environment  # noqa: E402
+
+PLAYBOOK = ROOT / "bench" / "playbooks" / "concurrent-partition.yaml"
+FIRST_PORT = 20000
+
+
+def playbook_text(index: int) -> str:
+    text = PLAYBOOK.read_text()
+    return text.replace("bench-concurrent", f"bench-concurrent-{index}").replace(
+        "ports: [20000]", f"ports: [{FIRST_PORT + index}]"
+    )
+
+
+class Viewer:
+    """One live page's socket: every event it receives, with when it arrived."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[tuple[float, dict[str, Any]]] = []
+        self.ended = asyncio.Event()
+
+    def protocol(self):  # type: ignore[no-untyped-def]
+        from autobahn.asyncio.websocket import WebSocketClientProtocol
+
+        viewer = self
+
+        class Protocol(WebSocketClientProtocol):  # type: ignore[misc]
+            def onMessage(self, payload: bytes, is_binary: bool) -> None:  # noqa: N802
+                event = json.loads(payload)
+                viewer.arrivals.append((time.time(), event))
+                if event.get("type") == "result":
+                    viewer.ended.set()
+
+            def onClose(self, was_clean: bool, code: int | None, reason: str | None) -> None:  # noqa: N802
+                viewer.ended.set()
+
+        return Protocol
+
+
+async def connect(port: int, run_id: int, cookie: str, viewer: Viewer) -> Any:
+    from autobahn.asyncio.websocket import WebSocketClientFactory
+
+    url = f"ws://127.0.0.1:{port}/ws/runs/{run_id}/"
+    factory = WebSocketClientFactory(
+        url, origin=f"http://127.0.0.1:{port}", headers={"Cookie": cookie}
+    )
+    factory.protocol = viewer.protocol()
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_connection(factory, "127.0.0.1", port)
+    return transport
+
+
+def session_cookie() -> str:
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username=USER))
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+def versions(count: int) -> list[Any]:
+    from django.contrib.auth import get_user_model
+
+    from drills.cli.acting_user import version_to_run
+
+    user = get_user_model().objects.get(username=USER)
+    return [
+        version_to_run(
+            user, f"bench-concurrent-{i}", "platform-team", playbook_text(i), "bench"
+        ).version  # fmt: skip
+        for i in range(count)
+    ]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def drive(port: int, runs: list[Any], viewers_per_run: int, limit: float) -> dict[str, Any]:
+    """Connect the viewers, hand every run over at once, wait for every result."""
+    from asgiref.sync import sync_to_async
+
+    from drills.web.run_control import enqueue_run
+
+    cookie = await sync_to_async(session_cookie)()
+    viewers: list[Viewer] = []
+    transports = []
+    for run in runs:
+        for _ in range(viewers_per_run):
+            viewer = Viewer()
+            transports.append(await connect(port, run.id, cookie, viewer))
+            viewers.append(viewer)
+    await asyncio.sleep(0.5)  # every socket has replayed the (empty) stream
+    connected = time.time()
+    started = time.monotonic()
+    for run in runs:
+        await sync_to_async(enqueue_run)(run)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(v.ended.wait() for v in viewers)), limit)
+    except TimeoutError:
+        pass
+    wall = time.monotonic() - started
+    for transport in transports:
+        transport.close()
+    lags = [
+        arrived - float(event["t"])
+        for viewer in viewers
+        for arrived, event in viewer.arrivals
+        if float(event["t"]) >= connected
+    ]
+    return {"wall": wall, "lags": lags, "events": len(lags)}
+
+
+def outcome(runs: list[Any]) -> tuple[dict[str, int], int]:
+    """States of the runs, and the most that were in progress at once (from their rows)."""
+    from drills.web.models import DrillRun
+
+    rows = list(DrillRun.objects.filter(id__in=[r.id for r in runs]))
+    states: dict[str, int] = {}
+    for row in rows:
+        states[row.state] = states.get(row.state, 0) + 1
+    spans = [(r.started_at, r.finished_at) for r in rows if r.started_at and r.finished_at]
+    most = max((sum(1 for s, e in spans if s <= t < e) for t, _ in spans), default=0)
+    return states, most
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--drills", default="10,50,100,150")
+    parser.add_argument("--viewers", default="1,10,100")
+    parser.add_argument("--port", type=int, default=8779)
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/12",
+                        help="a Redis database of the bench's own")  # fmt: skip
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("needs root: the lab is network namespaces")
+    counts = [int(n) for n in args.drills.split(",") if n]
+    viewer_counts = [int(n) for n in args.viewers.split(",") if n]
+    rows: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="drillhall-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        env = environment(tmp, args.redis)
+        call(env, "manage.py", "migrate", "--verbosity", "0")
+        call(env, "manage.py", "grant", USER, "admin", "--create")
+        stack = Workers(env, tmp, web_port=args.port)
+        stack.up()
+        try:
+            from drills.web.run_control import create_run
+
+            warm = versions(1)
+            asyncio.run(drive(args.port, [create_run(warm[0])], 1, 60))  # compiles collectors
+            for count in counts:
+                made = versions(count)
+                runs = [create_run(version) for version in made]
+                before = cpu_seconds(stack.orchestrator_pid)
+                result = asyncio.run(drive(args.port, runs, 1, 120 + count))
+                cpu = cpu_seconds(stack.orchestrator_pid) - before
+                states, most = outcome(runs)
+                lags = result["lags"]
+                rows.append(
+                    f"| {count} drills, 1 viewer each | "
+                    + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+                    + f" | {most} | {result['wall']:.1f} s | {100 * cpu / result['wall']:.0f} % | "
+                    + f"{1000 * statistics.median(lags):.0f} / {1000 * percentile(lags, 99):.0f}"
+                    + f" / {1000 * max(lags):.0f} ms ({len(lags)} events) |"
+                )
+                print(rows[-1], flush=True)
+            for viewers in viewer_counts:
+                run = create_run(versions(1)[0])
+                result = asyncio.run(drive(args.port, [run], viewers, 60))
+                states, _ = outcome([run])
+                lags = result["lags"]
+                rows.append(
+                    f"| 1 drill, {viewers} viewers | "
+                    + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+                    + f" | 1 | {result['wall']:.1f} s | | "
+                    + f"{1000 * statistics.median(lags):.0f} / {1000 * percentile(lags, 99):.0f}"
+                    + f" / {1000 * max(lags):.0f} ms ({len(lags)} events) |"
+                )
+                print(rows[-1], flush=True)
+        finally:
+            stack.down()
+    print()
+    print("| drills | ended | most at once | wall | orchestrator CPU | event lag p50 / p99 / max |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
