@@ -6,15 +6,16 @@ can have the wrong layout. The kernel describes its own types in ``/sys/kernel/b
 this module reads that (format: Documentation/bpf/btf.rst) and turns a field path such as
 ``sock.__sk_common.skc_net.net`` into a byte offset that the BPF C gets as a ``-D`` flag.
 
-Plain Python, no bcc: the parse of the whole vmlinux BTF takes a fraction of a second and is
-kept per process.
+Plain Python, no bcc: the parse of the whole vmlinux BTF takes a fraction of a second. It is
+not kept (its objects take about 40 MiB, which an agent would carry for its whole life); the
+callers keep the few offsets they asked for (``kernel_offsets``).
 """
 
 from __future__ import annotations
 
 import functools
 import struct
-from dataclasses import dataclass
+from array import array
 from pathlib import Path
 
 VMLINUX_BTF = Path("/sys/kernel/btf/vmlinux")
@@ -33,28 +34,15 @@ class BtfError(RuntimeError):
     """The BTF is missing, malformed, or lacks the struct or field asked for."""
 
 
-@dataclass(frozen=True)
-class Member:
-    name: str
-    type_id: int
-    bit_offset: int
-
-
-@dataclass(frozen=True)
-class BtfType:
-    kind: int
-    name: str
-    ref: int  # the referenced type id (pointers, typedefs, qualifiers), or the size
-    members: tuple[Member, ...] = ()
-
-
 class Btf:
-    def __init__(self, types: list[BtfType]) -> None:
-        self.types = types  # index = type id; 0 is void
-        self._structs: dict[str, int] = {}
-        for type_id, t in enumerate(types):
-            if t.kind == STRUCT and t.name and t.name not in self._structs:
-                self._structs[t.name] = type_id
+    """The raw BTF and where each type record starts; records are decoded when asked for, so
+    a parse holds the data and one integer per type, not an object per type and member."""
+
+    def __init__(self, data: bytes, positions: array, strings_at: int, strings_len: int) -> None:
+        self.data = data
+        self.positions = positions  # index = type id; 0 is void
+        self._strings_at, self._strings_len = strings_at, strings_len
+        self._structs: dict[str, int] | None = None
 
     @classmethod
     def parse(cls, data: bytes) -> Btf:
@@ -64,60 +52,80 @@ class Btf:
         if magic != MAGIC:
             raise BtfError(f"not BTF (magic {magic:#x})")
         type_off, type_len, str_off, str_len = struct.unpack_from("<IIII", data, 8)
-        types_at, strs_at = hdr_len + type_off, hdr_len + str_off
-        strings = data[strs_at : strs_at + str_len]
-
-        def name(off: int) -> str:
-            end = strings.index(b"\0", off)
-            return strings[off:end].decode()
-
-        types = [BtfType(0, "void", 0)]
+        types_at = hdr_len + type_off
+        positions = array("I", [0])
         pos, end = types_at, types_at + type_len
         while pos < end:
-            name_off, info, size_or_type = struct.unpack_from("<III", data, pos)
+            positions.append(pos)
+            info = struct.unpack_from("<I", data, pos + 4)[0]
+            kind, vlen = (info >> 24) & 0x1F, info & 0xFFFF
             pos += 12
-            kind, vlen, kind_flag = (info >> 24) & 0x1F, info & 0xFFFF, info >> 31
-            members: tuple[Member, ...] = ()
-            if kind in (STRUCT, UNION):
-                items = []
-                raw = data[pos : pos + 12 * vlen]
-                for m_name, m_type, m_off in struct.iter_unpack("<III", raw):
-                    # With kind_flag the high 8 bits hold a bitfield size; the rest is the offset.
-                    bits = m_off & 0xFFFFFF if kind_flag else m_off
-                    items.append(Member(name(m_name), m_type, bits))
-                members = tuple(items)
             if kind in _PER_ITEM:
                 pos += _PER_ITEM[kind] * vlen
             elif kind in _FIXED_EXTRA:
                 pos += _FIXED_EXTRA[kind]
             elif kind not in _ALIASES and kind not in (PTR, FWD, FUNC, FLOAT):
-                raise BtfError(f"unknown BTF kind {kind} at type {len(types)}")
-            types.append(BtfType(kind, name(name_off), size_or_type, members))
-        return cls(types)
+                raise BtfError(f"unknown BTF kind {kind} at type {len(positions) - 1}")
+        return cls(data, positions, hdr_len + str_off, str_len)
+
+    def _name(self, off: int) -> str:
+        start = self._strings_at + off
+        return self.data[start : self.data.index(b"\0", start)].decode()
+
+    def _record(self, type_id: int) -> tuple[int, int, int, int, int]:
+        """(kind, vlen, kind_flag, name offset, size or referenced type) of a type."""
+        if type_id == 0:
+            return (0, 0, 0, 0, 0)
+        name_off, info, ref = struct.unpack_from("<III", self.data, self.positions[type_id])
+        return (info >> 24) & 0x1F, info & 0xFFFF, info >> 31, name_off, ref
+
+    def _members(self, type_id: int) -> list[tuple[str, int, int]]:
+        """(name, type id, bit offset) of each member of a struct or union."""
+        kind, vlen, kind_flag, _, _ = self._record(type_id)
+        if kind not in (STRUCT, UNION):
+            return []
+        at = self.positions[type_id] + 12
+        out = []
+        for m_name, m_type, m_off in struct.iter_unpack("<III", self.data[at : at + 12 * vlen]):
+            # With kind_flag the high 8 bits hold a bitfield size; the rest is the offset.
+            out.append((self._name(m_name), m_type, m_off & 0xFFFFFF if kind_flag else m_off))
+        return out
+
+    def _struct_id(self, name: str) -> int | None:
+        if self._structs is None:
+            self._structs = {}
+            for type_id in range(1, len(self.positions)):
+                kind, _, _, name_off, _ = self._record(type_id)
+                if kind == STRUCT and name_off:
+                    self._structs.setdefault(self._name(name_off), type_id)
+        return self._structs.get(name)
 
     def _resolve(self, type_id: int) -> int:
-        while self.types[type_id].kind in _ALIASES:
-            type_id = self.types[type_id].ref
-        return type_id
+        while True:
+            kind, _, _, _, ref = self._record(type_id)
+            if kind not in _ALIASES:
+                return type_id
+            type_id = ref
 
     def _find(self, type_id: int, field: str) -> tuple[int, int] | None:
         """(bit offset, member type id) of field in a struct/union, looking through anonymous
         members (sk_buff keeps ``dev`` inside unnamed unions)."""
-        for m in self.types[self._resolve(type_id)].members:
-            if m.name == field:
-                return m.bit_offset, m.type_id
-            if not m.name:
-                inner = self._find(m.type_id, field)
+        for name, member_type, bit_offset in self._members(self._resolve(type_id)):
+            if name == field:
+                return bit_offset, member_type
+            if not name:
+                inner = self._find(member_type, field)
                 if inner is not None:
-                    return m.bit_offset + inner[0], inner[1]
+                    return bit_offset + inner[0], inner[1]
         return None
 
     def offset(self, path: str) -> int:
         """Byte offset of ``struct.field.field...`` from the start of the struct."""
         struct_name, *fields = path.split(".")
-        if struct_name not in self._structs:
+        type_id = self._struct_id(struct_name)
+        if type_id is None:
             raise BtfError(f"struct {struct_name} not in kernel BTF")
-        type_id, bits = self._structs[struct_name], 0
+        bits = 0
         for field in fields:
             found = self._find(type_id, field)
             if found is None:
@@ -128,9 +136,20 @@ class Btf:
         return bits // 8
 
 
-@functools.cache
 def kernel_btf() -> Btf:
     try:
         return Btf.parse(VMLINUX_BTF.read_bytes())
     except OSError as exc:
         raise BtfError(f"cannot read {VMLINUX_BTF}: {exc.strerror}") from exc
+
+
+@functools.cache
+def _kernel_offsets(paths: tuple[tuple[str, str], ...]) -> tuple[tuple[str, int], ...]:
+    btf = kernel_btf()
+    return tuple((define, btf.offset(path)) for define, path in paths)
+
+
+def kernel_offsets(paths: dict[str, str]) -> dict[str, int]:
+    """``{define: byte offset}`` of each field path in the running kernel, parsed once per
+    set of paths and process; the parse itself is dropped."""
+    return dict(_kernel_offsets(tuple(paths.items())))

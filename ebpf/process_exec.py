@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ebpf import bcc_program
-from ebpf.btf import BtfError, kernel_btf
+from ebpf.btf import BtfError, kernel_offsets
 from ebpf.collector import CollectorUnavailable, Source
 
 SOURCE = Path(__file__).with_name("process_exec.bpf.c")
@@ -102,8 +102,7 @@ def _event(raw: _RawEvent) -> ExecEvent:
 
 def struct_offsets() -> dict[str, int]:
     """The -D offsets for process_exec.bpf.c, from the running kernel's BTF."""
-    btf = kernel_btf()
-    return {define: btf.offset(path) for define, path in OFFSETS.items()}
+    return kernel_offsets(OFFSETS)
 
 
 class ProcessExec:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from ebpf import bcc_program
 from ebpf.bcc_collector import BccCollector
-from ebpf.btf import BtfError, kernel_btf
+from ebpf.btf import BtfError, kernel_offsets
 from ebpf.collector import CollectorUnavailable, KernelSample, Scope, Source
 from ebpf.log2_hist import LatencyTotals
 
@@ -45,8 +45,7 @@ TRACEPOINTS = {
 
 def struct_offsets() -> dict[str, int]:
     """The -D offsets for tcp.bpf.c, from the running kernel's BTF."""
-    btf = kernel_btf()
-    return {define: btf.offset(path) for define, path in OFFSETS.items()}
+    return kernel_offsets(OFFSETS)
 
 
 class TcpCollector(BccCollector):
