@@ -3,7 +3,8 @@ and scoped.
 
 A subclass names its program, tracepoints and maps, may change the cflags and how the scope
 is written into the maps (the defaults are the process programs' scope.bpf.h convention), and
-writes ``read``. bcc itself is only imported on attach (see bcc_program).
+writes ``read``. bcc is never imported here: a short-lived child compiles the program and
+hands over its descriptors (ebpf/compile_child.py, ebpf/loaded_program.py).
 
 Compiling is what costs (about half a second of clang per program); scoping is writing a few
 map entries. So an agent keeps a program between runs (``ebpf.warm``): ``pause`` detaches its
@@ -48,9 +49,9 @@ class BccCollector:
     def attach(self) -> None:
         if self._bpf is not None:
             return  # already attached: one program per collector
-        bpf_type = bcc_program.bpf_class(self.tracepoints)
+        bcc_program.check_loadable(self.tracepoints)
         cflags = self.cflags()
-        bpf = bcc_program.compile_program(bpf_type, self.program, cflags)
+        bpf = bcc_program.load_program(self.program, cflags, self.tracepoints, self.maps)
         try:
             self.fill(bpf)
         except Exception:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,34 @@ def bpf_class(tracepoints: Iterable[tuple[str, str]]) -> Any:
                 f"tracepoint {category}:{event} not found (is debugfs mounted?); {SETUP_FIX}"
             )
     return BPF
+
+
+def check_loadable(tracepoints: Iterable[tuple[str, str]]) -> None:
+    """Raise CollectorUnavailable unless we are root and every tracepoint exists; bcc itself
+    is only imported by the compiler child (``load_program``)."""
+    from ebpf.bpf_syscalls import tracepoint_exists
+
+    if os.geteuid() != 0:
+        raise CollectorUnavailable("loading eBPF programs needs root")
+    for category, event in tracepoints:
+        if not tracepoint_exists(category, event):
+            raise CollectorUnavailable(
+                f"tracepoint {category}:{event} not found (is debugfs mounted?); {SETUP_FIX}"
+            )
+
+
+def load_program(
+    source: Path, cflags: Iterable[str], tracepoints: Sequence[tuple[str, str]],
+    maps: Sequence[bytes],
+) -> Any:  # fmt: skip
+    """Compile source in a short-lived child and attach its tracepoints here (a
+    ``loaded_program.LoadedProgram``): this process never loads clang or LLVM."""
+    from ebpf.loaded_program import load
+
+    try:
+        return load(source, list(cflags), tracepoints, [m.decode() for m in maps])
+    except CollectorUnavailable as exc:
+        raise CollectorUnavailable(f"{exc}; {SETUP_FIX}") from exc
 
 
 def program_text(source: Path) -> bytes:

@@ -32,13 +32,13 @@ BURST = 5
 def compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The programs bcc compiled during the test."""
     seen: list[str] = []
-    real = bcc_program.compile_program
+    real = bcc_program.load_program
 
-    def counting(bpf_type, source: Path, cflags):  # type: ignore[no-untyped-def]
+    def counting(source: Path, *args):  # type: ignore[no-untyped-def]
         seen.append(source.name)
-        return real(bpf_type, source, cflags)
+        return real(source, *args)
 
-    monkeypatch.setattr(bcc_program, "compile_program", counting)
+    monkeypatch.setattr(bcc_program, "load_program", counting)
     return seen
 
 
