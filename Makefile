@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: setup demo test lint lock clean openapi
+.PHONY: setup demo test bench lint lock clean openapi
 
 setup:
 	@bash scripts/setup.sh
@@ -12,6 +12,11 @@ demo: setup
 
 test: setup
 	@bash scripts/test.sh
+
+# Every performance figure beside its peer or goal (bench/run_all.py): bench/results.json and the
+# table in docs/performance.md. Needs root and the lab; about 15 minutes.
+bench: setup
+	$(PY) bench/run_all.py
 
 lint: setup
 	.venv/bin/ruff check .

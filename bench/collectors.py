@@ -22,6 +22,7 @@ completions run for every task on the host, and their cost there lands on those 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import socket
@@ -177,7 +178,9 @@ def open_all(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=7)
-    rounds = parser.parse_args(argv).rounds
+    parser.add_argument("--json", help="write the figures here too (bench/run_all.py)")
+    args = parser.parse_args(argv)
+    rounds = args.rounds
 
     host_netns = os.stat("/proc/self/ns/net").st_ino
     ebpf_scope = Scope(pids=frozenset({os.getpid()}), netns_inodes=frozenset({host_netns}))
@@ -232,6 +235,17 @@ def main(argv: list[str] | None = None) -> None:
     print("attach (compile + load) per collector, median seconds")
     for name, seconds in attach_s.items():
         print(f"  {name:34} {statistics.median(seconds):6.3f}")
+    if args.json:
+        figures = {
+            label: {
+                "cpu": statistics.median(cost.cpu),
+                "cpu_vs_none": statistics.median(cost.cpu) / base - 1.0,
+            }
+            for label, (_, cost) in setups.items()
+        }
+        pread_us = {label: micros for label, micros in calls}
+        Path(args.json).write_text(json.dumps({"rounds": rounds, "setups": figures,
+                                               "pread_us": pread_us}, indent=2))  # fmt: skip
 
 
 if __name__ == "__main__":

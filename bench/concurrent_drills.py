@@ -169,6 +169,7 @@ def main() -> None:
     parser.add_argument("--drills", default="10,50,100,150")
     parser.add_argument("--viewers", default="1,10,100")
     parser.add_argument("--port", type=int, default=8779)
+    parser.add_argument("--json", help="write the figures here too (bench/run_all.py)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12",
                         help="a Redis database of the bench's own")  # fmt: skip
     args = parser.parse_args()
@@ -177,6 +178,7 @@ def main() -> None:
     counts = [int(n) for n in args.drills.split(",") if n]
     viewer_counts = [int(n) for n in args.viewers.split(",") if n]
     rows: list[str] = []
+    figures: dict[str, list[dict[str, Any]]] = {"drills": [], "viewers": []}
     with tempfile.TemporaryDirectory(prefix="drillhall-bench-") as tmp_name:
         tmp = Path(tmp_name)
         env = environment(tmp, args.redis)
@@ -197,6 +199,11 @@ def main() -> None:
                 cpu = cpu_seconds(stack.orchestrator_pid) - before
                 states, most = outcome(runs)
                 lags = result["lags"]
+                figures["drills"].append({
+                    "count": count, "states": states, "most_at_once": most,
+                    "wall_s": result["wall"], "orchestrator_cpu": cpu / result["wall"],
+                    "lag_ms": lag_summary(lags),
+                })  # fmt: skip
                 rows.append(
                     f"| {count} drills, 1 viewer each | "
                     + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
@@ -210,6 +217,9 @@ def main() -> None:
                 result = asyncio.run(drive(args.port, [run], viewers, 60))
                 states, _ = outcome([run])
                 lags = result["lags"]
+                figures["viewers"].append(
+                    {"viewers": viewers, "states": states, "lag_ms": lag_summary(lags)}
+                )
                 rows.append(
                     f"| 1 drill, {viewers} viewers | "
                     + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
@@ -225,6 +235,19 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- |")
     for row in rows:
         print(row)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+
+
+def lag_summary(lags: list[float]) -> dict[str, float]:
+    if not lags:
+        return {"events": 0}
+    return {
+        "events": len(lags),
+        "p50": 1000 * statistics.median(lags),
+        "p99": 1000 * percentile(lags, 99),
+        "max": 1000 * max(lags),
+    }
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ def one_run(env: dict[str, str], out: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--json", help="write the figures here too (bench/run_all.py)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/11",
                         help="a Redis database of the bench's own")  # fmt: skip
     args = parser.parse_args()
@@ -76,6 +77,12 @@ def main() -> None:
     for name, values in figures.items():
         print(f"| {name:<22} | {min(values):7.3f} | {statistics.median(values):7.3f} "
               f"| {max(values):7.3f} |")  # fmt: skip
+    if args.json:
+        summary = {
+            name: {"min": min(v), "median": statistics.median(v), "max": max(v)}
+            for name, v in figures.items()
+        }
+        Path(args.json).write_text(json.dumps({"runs": args.runs, "seconds": summary}, indent=2))
 
 
 if __name__ == "__main__":
