@@ -49,6 +49,7 @@ BENCHES = (
         ("--drills", "10", "--viewers", "1,10"),
     ),  # fmt: skip
     Bench("agent_memory", ("bench/agent_memory.py",)),
+    Bench("cli_vs_ctk", ("bench/cli_vs_ctk.py",), ("--runs", "2")),
     Bench("collectors", ("bench/collectors.py",), ("--rounds", "2")),
 )
 COMMANDS = {bench.name: bench.command for bench in BENCHES}
@@ -145,6 +146,16 @@ def memory_rows(f: dict[str, Any]) -> list[Row]:
     return out
 
 
+def cli_rows(f: dict[str, Any]) -> list[Row]:
+    ours, peer = f["seconds"]["drillhall run"], f["seconds"]["chaos run"]
+    return [(
+        "a 3 s partition drill from the command line, nothing running before (median wall)",
+        f"`drillhall run` {ours['median']:.2f} s",
+        f"`chaos run` {peer['median']:.2f} s; goal ≤ 1.5× Chaos Toolkit",
+        f"{f['ratio']:.2f}× Chaos Toolkit", COMMANDS["cli_vs_ctk"],
+    )]  # fmt: skip
+
+
 def collector_rows(f: dict[str, Any]) -> list[Row]:
     setups = f.get("setups", {})
     out: list[Row] = []
@@ -163,6 +174,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "first_fault": first_fault_rows,
     "concurrent_drills": concurrent_rows,
     "agent_memory": memory_rows,
+    "cli_vs_ctk": cli_rows,
     "collectors": collector_rows,
 }
 
