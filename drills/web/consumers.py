@@ -109,6 +109,12 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         # Measured after the send, on live events only (a replay's are old on purpose).
         EVENT_LAG.observe(float(event["t"]))
 
+    async def run_events(self, message: dict[str, Any]) -> None:
+        """Handler for "run.events": several events of the run, in order (the publisher sends
+        what was stored while its last send was in flight together)."""
+        for event in message["events"]:
+            await self.run_event({"event": event})
+
     async def replay(self, before: int | None) -> None:
         while True:
             page = await stored_events(self.run_id, self.last_seq, before)

@@ -1,5 +1,6 @@
 """The publisher thread sends what a run's writer hands it, in order, through a real Redis
-channel layer, without the writer waiting for the layer."""
+channel layer, without the writer waiting for the layer; what piles up while a send is in
+flight leaves as one message, and one run's backlog does not hold up another's."""
 
 from __future__ import annotations
 
@@ -12,21 +13,50 @@ from drills.web.live_publisher import LivePublisher
 pytestmark = pytest.mark.timeout(60)
 
 
-def test_messages_reach_the_group_in_the_order_they_were_handed_over(redis_layer) -> None:  # type: ignore[no-untyped-def]
+async def receive_seqs(layer, channel: str, count: int) -> tuple[list[int], int]:  # type: ignore[no-untyped-def]
+    """The seqs of ``count`` events, and how many messages carried them."""
+    seqs: list[int] = []
+    messages = 0
+    while len(seqs) < count:
+        message = await layer.receive(channel)
+        assert message["type"] == "run.events"
+        seqs += [event["seq"] for event in message["events"]]
+        messages += 1
+    return seqs, messages
+
+
+def test_events_reach_the_group_in_the_order_they_were_handed_over(redis_layer) -> None:  # type: ignore[no-untyped-def]
     publisher = LivePublisher(redis_layer)
 
-    async def scenario() -> list[int]:
+    async def scenario() -> tuple[list[int], int]:
         channel = await redis_layer.new_channel()
         await redis_layer.group_add("run-order", channel)
-        futures = [
-            publisher.send("run-order", {"type": "run.event", "event": {"seq": seq}})
-            for seq in range(1, 201)
-        ]
-        received = [(await redis_layer.receive(channel))["event"]["seq"] for _ in futures]
+        futures = [publisher.send("run-order", {"seq": seq}) for seq in range(1, 301)]
+        received = await receive_seqs(redis_layer, channel, 300)
         assert all(f.done() for f in futures)
         return received
 
-    assert asyncio.run(scenario()) == list(range(1, 201))
+    seqs, messages = asyncio.run(scenario())
+    assert seqs == list(range(1, 301))
+    assert messages < 300  # handed over faster than sent: batched
+
+
+def test_two_runs_are_sent_to_side_by_side(redis_layer) -> None:  # type: ignore[no-untyped-def]
+    publisher = LivePublisher(redis_layer)
+
+    async def scenario() -> list[int]:
+        a, b = await redis_layer.new_channel(), await redis_layer.new_channel()
+        await redis_layer.group_add("run-a", a)
+        await redis_layer.group_add("run-b", b)
+        for seq in range(1, 51):
+            publisher.send("run-a", {"seq": seq})
+            publisher.send("run-b", {"seq": seq})
+        got_a, _ = await receive_seqs(redis_layer, a, 50)
+        got_b, _ = await receive_seqs(redis_layer, b, 50)
+        assert got_a == got_b
+        return got_a
+
+    assert asyncio.run(scenario()) == list(range(1, 51))
 
 
 def test_a_send_that_fails_is_dropped_and_the_next_ones_go_on(redis_layer) -> None:  # type: ignore[no-untyped-def]
@@ -36,10 +66,10 @@ def test_a_send_that_fails_is_dropped_and_the_next_ones_go_on(redis_layer) -> No
         channel = await redis_layer.new_channel()
         await redis_layer.group_add("run-after-failure", channel)
         # A group name the layer refuses (not ASCII): that send fails, the next is sent.
-        bad = publisher.send("run-\u00e9", {"type": "run.event", "event": {"seq": 1}})
-        publisher.send("run-after-failure", {"type": "run.event", "event": {"seq": 2}})
-        message = await redis_layer.receive(channel)
-        assert bad.done()
-        return [message["event"]["seq"]]
+        bad = publisher.send("run-\u00e9", {"seq": 1})
+        publisher.send("run-after-failure", {"seq": 2})
+        seqs, _ = await receive_seqs(redis_layer, channel, 1)
+        assert bad.result(5) is None
+        return seqs
 
     assert asyncio.run(scenario()) == [2]
