@@ -48,9 +48,14 @@ class EventType(StrEnum):
 class EventSink(Protocol):
     def emit(self, type: EventType, data: dict[str, Any], t: float) -> None: ...
 
+    def emit_many(self, events: list[tuple[EventType, dict[str, Any]]], t: float) -> None:
+        """Several events at once, in order (a tick's samples): one write for all of them."""
+        ...
+
 
 # How the parts of a run emit: the runner stamps each event with its clock's time.
 Emit = Callable[[EventType, dict[str, Any]], None]
+EmitMany = Callable[[list[tuple[EventType, dict[str, Any]]]], None]
 
 
 class MemorySink:
@@ -61,6 +66,10 @@ class MemorySink:
 
     def emit(self, type: EventType, data: dict[str, Any], t: float) -> None:
         self.events.append((type, data, t))
+
+    def emit_many(self, events: list[tuple[EventType, dict[str, Any]]], t: float) -> None:
+        for type, data in events:
+            self.emit(type, data, t)
 
 
 # -- payloads: the live page, the CLI and the reports read these fields -------------------

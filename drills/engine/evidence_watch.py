@@ -22,7 +22,7 @@ from typing import Any
 
 from drills.engine.clock import Clock
 from drills.engine.driver import EvidenceFeed, FaultDriver
-from drills.engine.events import Emit, EventType, kernel_sample_event
+from drills.engine.events import Emit, EmitMany, EventType, kernel_sample_event
 from drills.engine.leases import ActiveFault
 from drills.engine.plan import PlannedCollectors
 from drills.playbook.model import proof_of
@@ -63,6 +63,7 @@ class EvidenceWatch:
         emit: Emit,
         store: SampleStore,
         *,
+        emit_many: EmitMany | None = None,
         lease_seconds: float,
         interval: float,
         drain_seconds: float,
@@ -74,6 +75,7 @@ class EvidenceWatch:
         self.feed = feed
         self.clock = clock
         self.store = store
+        self._emit_many = emit_many or self._emit_each
         self.log = EvidenceLog()
         self.lease_seconds = lease_seconds
         self.interval = interval
@@ -116,6 +118,10 @@ class EvidenceWatch:
             self._last_drain = now
             self.drain()
 
+    def _emit_each(self, events: list[tuple[EventType, dict[str, Any]]]) -> None:
+        for type, data in events:
+            self._emit(type, data)
+
     def keep_alive_due(self, now: float) -> None:
         """Renew the collectors' lease key every lease/3, as fault leases are."""
         if now - self._last_keep_alive < self.lease_seconds / 3:
@@ -133,6 +139,7 @@ class EvidenceWatch:
             # If they never come (the broker lost them), the gap is explained by this.
             self.log.unread(self.clock.now(), str(exc) or type(exc).__name__)
             return
+        batch = []
         for message in messages:
             if isinstance(message, EvidenceBeat):
                 self.log.beat(message.host, message.t, message.interval)
@@ -140,7 +147,9 @@ class EvidenceWatch:
             point = kernel_point(message)
             self.log.add(point)
             self.store.add(Sample(point.t, f"kernel.{point.metric}", True, value=point.value))
-            self._emit(EventType.SAMPLE, kernel_sample_event(message))
+            batch.append((EventType.SAMPLE, kernel_sample_event(message)))
+        if batch:
+            self._emit_many(batch)  # one write for the drain's samples
 
     def close(self) -> None:
         if not self._open or self.feed is None:

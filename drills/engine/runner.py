@@ -112,8 +112,9 @@ class DrillRunner:
         )
         self.evidence = EvidenceWatch(
             run_key, plan.collectors, driver, evidence, self.clock, self._emit, self.store,
-            lease_seconds=opt.lease_seconds, interval=opt.evidence_interval,
-            drain_seconds=opt.drain_seconds, agent_timeout=opt.agent_timeout,
+            emit_many=self._emit_many, lease_seconds=opt.lease_seconds,
+            interval=opt.evidence_interval, drain_seconds=opt.drain_seconds,
+            agent_timeout=opt.agent_timeout,
         )  # fmt: skip
         # None: no Alertmanager, nothing is silenced (and no silence events).
         self.silences = FaultSilences(
@@ -128,6 +129,10 @@ class DrillRunner:
     def _emit(self, type: EventType, data: dict[str, Any]) -> None:
         self.sink.emit(type, data, self.clock.now())
 
+    def _emit_many(self, events: list[tuple[EventType, dict[str, Any]]]) -> None:
+        if events:
+            self.sink.emit_many(events, self.clock.now())
+
     def _to(self, new: RunState) -> None:
         check_transition(self.state, new)
         previous, self.state = self.state, new
@@ -135,9 +140,13 @@ class DrillRunner:
 
     # -- the tick ---------------------------------------------------------------
     def _drain_samples(self, samples: list[Sample] | None = None) -> None:
+        # One write for the tick's samples: a hundred runs at once must not queue for the
+        # database one sample at a time.
+        batch = []
         for sample in self.pool.collect() if samples is None else samples:
             self.store.add(sample)
-            self._emit(EventType.SAMPLE, sample_event(sample))
+            batch.append((EventType.SAMPLE, sample_event(sample)))
+        self._emit_many(batch)
 
     def _stop_probes(self) -> None:
         """Stop sampling, and put what the probes sampled up to now in the store and stream:

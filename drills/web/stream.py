@@ -47,6 +47,11 @@ class RunEventSink:
     def emit(self, type: EventType, data: dict[str, Any], t: float) -> None:
         self._write([(type, data)], t)
 
+    def emit_many(self, events: list[tuple[EventType, dict[str, Any]]], t: float) -> None:
+        """A tick's samples in one transaction: with many runs at once, a transaction per
+        sample queued every run behind SQLite's one writer."""
+        self._write(events, t)
+
     def end(self, outcome: RunOutcome, message: str, t: float, previous: RunState) -> bool:
         """End a run the engine did not end (refused plan, broker gone, orchestrator lost):
         the error, the state and the result, stored together like any other ending, and only
