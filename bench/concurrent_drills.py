@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import statistics
@@ -39,47 +40,69 @@ FIRST_PORT = 20000
 
 def playbook_text(index: int) -> str:
     text = PLAYBOOK.read_text()
-    return text.replace("bench-concurrent", f"bench-concurrent-{index}").replace(
-        "ports: [20000]", f"ports: [{FIRST_PORT + index}]"
+    return (
+        text.replace("bench-concurrent", f"bench-concurrent-{index}")
+        .replace("ports: [20000]", f"ports: [{FIRST_PORT + index}]")
+        .replace("port: 20000", f"port: {FIRST_PORT + index}")
     )
 
 
 class Viewer:
-    """One live page's socket: every event it receives, with when it arrived."""
+    """One live page's socket: every event it receives, with when it arrived.
+
+    A minimal websocket client (RFC 6455, receiving text frames only) on asyncio streams: the
+    bench process has set up Django, whose Channels import binds autobahn to Twisted."""
 
     def __init__(self) -> None:
         self.arrivals: list[tuple[float, dict[str, Any]]] = []
         self.ended = asyncio.Event()
+        self.writer: asyncio.StreamWriter | None = None
 
-    def protocol(self):  # type: ignore[no-untyped-def]
-        from autobahn.asyncio.websocket import WebSocketClientProtocol
+    async def connect(self, port: int, run_id: int, cookie: str) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            (f"GET /ws/runs/{run_id}/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+             f"Origin: http://127.0.0.1:{port}\r\nCookie: {cookie}\r\n\r\n").encode()
+        )  # fmt: skip
+        head = await reader.readuntil(b"\r\n\r\n")
+        if b" 101 " not in head.split(b"\r\n", 1)[0]:
+            raise SystemExit(f"run {run_id}: the socket was refused: {head[:80]!r}")
+        self.writer = writer
+        self.task = asyncio.get_running_loop().create_task(self._receive(reader))
 
-        viewer = self
+    async def _receive(self, reader: asyncio.StreamReader) -> None:
+        message = b""
+        try:
+            while True:
+                first, second = await reader.readexactly(2)
+                length = second & 0x7F
+                if length == 126:
+                    length = int.from_bytes(await reader.readexactly(2), "big")
+                elif length == 127:
+                    length = int.from_bytes(await reader.readexactly(8), "big")
+                payload = await reader.readexactly(length)
+                opcode = first & 0x0F
+                if opcode == 0x8:
+                    return
+                if opcode in (0x0, 0x1):
+                    message += payload
+                    if first & 0x80:  # the last fragment
+                        event = json.loads(message)
+                        message = b""
+                        self.arrivals.append((time.time(), event))
+                        if event.get("type") == "result":
+                            return
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            self.ended.set()
 
-        class Protocol(WebSocketClientProtocol):  # type: ignore[misc]
-            def onMessage(self, payload: bytes, is_binary: bool) -> None:  # noqa: N802
-                event = json.loads(payload)
-                viewer.arrivals.append((time.time(), event))
-                if event.get("type") == "result":
-                    viewer.ended.set()
-
-            def onClose(self, was_clean: bool, code: int | None, reason: str | None) -> None:  # noqa: N802
-                viewer.ended.set()
-
-        return Protocol
-
-
-async def connect(port: int, run_id: int, cookie: str, viewer: Viewer) -> Any:
-    from autobahn.asyncio.websocket import WebSocketClientFactory
-
-    url = f"ws://127.0.0.1:{port}/ws/runs/{run_id}/"
-    factory = WebSocketClientFactory(
-        url, origin=f"http://127.0.0.1:{port}", headers={"Cookie": cookie}
-    )
-    factory.protocol = viewer.protocol()
-    loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_connection(factory, "127.0.0.1", port)
-    return transport
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 def session_cookie() -> str:
@@ -124,11 +147,10 @@ async def drive(port: int, runs: list[Any], viewers_per_run: int, limit: float) 
 
     cookie = await sync_to_async(session_cookie)()
     viewers: list[Viewer] = []
-    transports = []
     for run in runs:
         for _ in range(viewers_per_run):
             viewer = Viewer()
-            transports.append(await connect(port, run.id, cookie, viewer))
+            await viewer.connect(port, run.id, cookie)
             viewers.append(viewer)
     await asyncio.sleep(0.5)  # every socket has replayed the (empty) stream
     connected = time.time()
@@ -140,15 +162,22 @@ async def drive(port: int, runs: list[Any], viewers_per_run: int, limit: float) 
     except TimeoutError:
         pass
     wall = time.monotonic() - started
-    for transport in transports:
-        transport.close()
-    lags = [
-        arrived - float(event["t"])
-        for viewer in viewers
-        for arrived, event in viewer.arrivals
-        if float(event["t"]) >= connected
-    ]
-    return {"wall": wall, "lags": lags, "events": len(lags)}
+    for viewer in viewers:
+        viewer.close()
+    lags: list[float] = []
+    kernel: list[float] = []
+    for viewer in viewers:
+        for arrived, event in viewer.arrivals:
+            if float(event["t"]) < connected:
+                continue
+            probe = str((event.get("data") or {}).get("probe", ""))
+            # A kernel sample's time is the end of the agent's interval; it reaches the run
+            # with the next drain of the agents' samples, by design up to an interval later.
+            into = kernel if event["type"] == "sample" and probe.startswith("kernel.") else lags
+            into.append(arrived - float(event["t"]))
+    reasons = {str(v.arrivals[-1][1].get("data", {}).get("reason", "")) for v in viewers
+               if v.arrivals and v.arrivals[-1][1].get("type") == "result"}  # fmt: skip
+    return {"wall": wall, "lags": lags, "kernel_lags": kernel, "reasons": sorted(reasons)}
 
 
 def outcome(runs: list[Any]) -> tuple[dict[str, int], int]:
@@ -198,45 +227,53 @@ def main() -> None:
                 result = asyncio.run(drive(args.port, runs, 1, 120 + count))
                 cpu = cpu_seconds(stack.orchestrator_pid) - before
                 states, most = outcome(runs)
-                lags = result["lags"]
                 figures["drills"].append({
                     "count": count, "states": states, "most_at_once": most,
                     "wall_s": result["wall"], "orchestrator_cpu": cpu / result["wall"],
-                    "lag_ms": lag_summary(lags),
+                    "lag_ms": lag_summary(result["lags"]),
+                    "kernel_lag_ms": lag_summary(result["kernel_lags"]),
+                    "reasons": result["reasons"],
                 })  # fmt: skip
                 rows.append(
-                    f"| {count} drills, 1 viewer each | "
-                    + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
-                    + f" | {most} | {result['wall']:.1f} s | {100 * cpu / result['wall']:.0f} % | "
-                    + f"{1000 * statistics.median(lags):.0f} / {1000 * percentile(lags, 99):.0f}"
-                    + f" / {1000 * max(lags):.0f} ms ({len(lags)} events) |"
+                    f"| {count} drills, 1 viewer each | {said(states)} | {most} | "
+                    f"{result['wall']:.1f} s | {100 * cpu / result['wall']:.0f} % | "
+                    f"{said_lag(result['lags'])} | {said_lag(result['kernel_lags'])} |"
                 )
-                print(rows[-1], flush=True)
+                print(rows[-1], "; ".join(result["reasons"]), flush=True)
             for viewers in viewer_counts:
                 run = create_run(versions(1)[0])
                 result = asyncio.run(drive(args.port, [run], viewers, 60))
                 states, _ = outcome([run])
-                lags = result["lags"]
                 figures["viewers"].append(
-                    {"viewers": viewers, "states": states, "lag_ms": lag_summary(lags)}
+                    {"viewers": viewers, "states": states, "lag_ms": lag_summary(result["lags"])}
                 )
                 rows.append(
-                    f"| 1 drill, {viewers} viewers | "
-                    + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
-                    + f" | 1 | {result['wall']:.1f} s | | "
-                    + f"{1000 * statistics.median(lags):.0f} / {1000 * percentile(lags, 99):.0f}"
-                    + f" / {1000 * max(lags):.0f} ms ({len(lags)} events) |"
+                    f"| 1 drill, {viewers} viewers | {said(states)} | 1 | "
+                    f"{result['wall']:.1f} s | | {said_lag(result['lags'])} | "
+                    f"{said_lag(result['kernel_lags'])} |"
                 )
                 print(rows[-1], flush=True)
         finally:
             stack.down()
     print()
-    print("| drills | ended | most at once | wall | orchestrator CPU | event lag p50 / p99 / max |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| drills | ended | most at once | wall | orchestrator CPU | event lag p50 / p99 / max "
+          "| kernel sample lag p50 / p99 / max |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
         print(row)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
+
+
+def said(states: dict[str, int]) -> str:
+    return ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+
+
+def said_lag(lags: list[float]) -> str:
+    if not lags:
+        return "no events"
+    return (f"{1000 * statistics.median(lags):.0f} / {1000 * percentile(lags, 99):.0f} / "
+            f"{1000 * max(lags):.0f} ms ({len(lags)} events)")  # fmt: skip
 
 
 def lag_summary(lags: list[float]) -> dict[str, float]:
