@@ -83,16 +83,20 @@ def _address(buffer: ctypes._CData | None) -> int:
     return 0 if buffer is None else ctypes.addressof(buffer)
 
 
-def map_lookup(fd: int, key: ctypes._CData, value: ctypes._CData) -> bool:
-    """Fill ``value`` with the entry of ``key``; False when there is none."""
-    attr = _MapElemAttr(map_fd=fd, key=_address(key), value=_address(value))
+def _found(command: int, fd: int, key: ctypes._CData | None, value: ctypes._CData | None) -> bool:
+    """Run a map command on ``key`` (and ``value``); False when the kernel says "no entry"."""
     try:
-        _bpf(BPF_MAP_LOOKUP_ELEM, attr)
+        _bpf(command, _MapElemAttr(map_fd=fd, key=_address(key), value=_address(value)))
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             return False
         raise
     return True
+
+
+def map_lookup(fd: int, key: ctypes._CData, value: ctypes._CData) -> bool:
+    """Fill ``value`` with the entry of ``key``; False when there is none."""
+    return _found(BPF_MAP_LOOKUP_ELEM, fd, key, value)
 
 
 def map_update(fd: int, key: ctypes._CData, value: ctypes._CData) -> None:
@@ -100,25 +104,12 @@ def map_update(fd: int, key: ctypes._CData, value: ctypes._CData) -> None:
 
 
 def map_delete(fd: int, key: ctypes._CData) -> bool:
-    try:
-        _bpf(BPF_MAP_DELETE_ELEM, _MapElemAttr(map_fd=fd, key=_address(key)))
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            return False
-        raise
-    return True
+    return _found(BPF_MAP_DELETE_ELEM, fd, key, None)
 
 
 def map_next_key(fd: int, key: ctypes._CData | None, next_key: ctypes._CData) -> bool:
     """The key after ``key`` (the first with None) into ``next_key``; False at the end."""
-    attr = _MapElemAttr(map_fd=fd, key=_address(key), value=_address(next_key))
-    try:
-        _bpf(BPF_MAP_GET_NEXT_KEY, attr)
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            return False
-        raise
-    return True
+    return _found(BPF_MAP_GET_NEXT_KEY, fd, key, next_key)
 
 
 def map_take(fd: int, key: ctypes._CData, value: ctypes._CData) -> bool:
