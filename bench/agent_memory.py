@@ -17,12 +17,11 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lab_stack import LAB_HOSTS, ROOT, USER, Workers, call, environment  # noqa: E402
+from lab_stack import LAB_HOSTS, ROOT, Workers, bench_database, call  # noqa: E402
 
 PLAYBOOK = ROOT / "bench" / "playbooks" / "all-collectors.yaml"
 
@@ -95,11 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root: the lab is network namespaces, the collectors eBPF")
-    with tempfile.TemporaryDirectory(prefix="drillhall-bench-") as tmp_name:
-        tmp = Path(tmp_name)
-        env = environment(tmp, args.redis)
-        call(env, "manage.py", "migrate", "--verbosity", "0")
-        call(env, "manage.py", "grant", USER, "admin", "--create")
+    with bench_database(args.redis) as (tmp, env):
         stack = Workers(env, tmp)
         stack.up()
         try:

@@ -22,12 +22,11 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lab_stack import ROOT, USER, call, environment  # noqa: E402
+from lab_stack import ROOT, bench_database, call  # noqa: E402
 
 PLAYBOOK = ROOT / "bench" / "playbooks" / "partition-3s.yaml"
 CTK_VENV = ROOT / "var" / "bench" / "ctk-venv"
@@ -97,11 +96,7 @@ def main() -> None:
         raise SystemExit("needs root: the lab is network namespaces")
     chaos = ensure_ctk()
     figures: dict[str, list[float]] = {"drillhall run": [], "chaos run": []}
-    with tempfile.TemporaryDirectory(prefix="drillhall-bench-") as tmp_name:
-        tmp = Path(tmp_name)
-        env = environment(tmp, args.redis)
-        call(env, "manage.py", "migrate", "--verbosity", "0")
-        call(env, "manage.py", "grant", USER, "admin", "--create")
+    with bench_database(args.redis) as (tmp, env):
         call(env, "-m", "drills.cli.main", "lab", "up")
         rules = tmp / "partition.nft"
         rules.write_text(RULES)

@@ -26,13 +26,12 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lab_stack import ROOT, USER, Workers, call, environment  # noqa: E402
+from lab_stack import ROOT, USER, Workers, bench_database  # noqa: E402
 
 PLAYBOOK = ROOT / "bench" / "playbooks" / "concurrent-partition.yaml"
 FIRST_PORT = 20000
@@ -208,11 +207,7 @@ def main() -> None:
     viewer_counts = [int(n) for n in args.viewers.split(",") if n]
     rows: list[str] = []
     figures: dict[str, list[dict[str, Any]]] = {"drills": [], "viewers": []}
-    with tempfile.TemporaryDirectory(prefix="drillhall-bench-") as tmp_name:
-        tmp = Path(tmp_name)
-        env = environment(tmp, args.redis)
-        call(env, "manage.py", "migrate", "--verbosity", "0")
-        call(env, "manage.py", "grant", USER, "admin", "--create")
+    with bench_database(args.redis) as (tmp, env):
         stack = Workers(env, tmp, web_port=args.port)
         stack.up()
         try:

@@ -20,12 +20,11 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lab_stack import ROOT, USER, Workers, call, environment  # noqa: E402
+from lab_stack import ROOT, Workers, bench_database, call  # noqa: E402
 
 PLAYBOOK = ROOT / "bench" / "playbooks" / "partition-now.yaml"
 
@@ -56,11 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root: the lab is network namespaces")
-    with tempfile.TemporaryDirectory(prefix="drillhall-bench-") as tmp_name:
-        tmp = Path(tmp_name)
-        env = environment(tmp, args.redis)
-        call(env, "manage.py", "migrate", "--verbosity", "0")
-        call(env, "manage.py", "grant", USER, "admin", "--create")
+    with bench_database(args.redis) as (tmp, env):
         stack = Workers(env, tmp)
         stack.up()
         try:

@@ -8,7 +8,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,3 +90,15 @@ class Workers:
                 os.killpg(proc.pid, signal.SIGKILL)
         subprocess.run([sys.executable, "-m", "drills.cli.main", "lab", "down"], cwd=ROOT,
                        env=self.env, capture_output=True, timeout=120)  # fmt: skip
+
+
+@contextmanager
+def bench_database(redis_url: str) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A directory, environment and migrated SQLite database of the bench's own, with the
+    bench's admin user; gone afterwards. (tmp, env)."""
+    with tempfile.TemporaryDirectory(prefix="drillhall-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        env = environment(tmp, redis_url)
+        call(env, "manage.py", "migrate", "--verbosity", "0")
+        call(env, "manage.py", "grant", USER, "admin", "--create")
+        yield tmp, env
