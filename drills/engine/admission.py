@@ -101,7 +101,7 @@ def decide(
         return Admission(
             False,
             ahead,
-            f"{len(active)} runs are in progress and at most {limit} run at once "
+            f"{_runs_in_progress(len(active))} and at most {limit} run at once "
             "(DRILLHALL_MAX_RUNS)",
         )
     return Admission(True, ahead)
@@ -127,6 +127,10 @@ def _ahead(before: Sequence[Candidate], active: Sequence[Candidate], limit: int)
     """The earlier waiting runs that will take a slot before this one: those not held back by
     a conflict of their own with a run in progress."""
     return sum(1 for run in before if not any(run.footprint.overlap(a.footprint) for a in active))
+
+
+def _runs_in_progress(count: int) -> str:
+    return "1 run is in progress" if count == 1 else f"{count} runs are in progress"
 
 
 def _conflict(other: Candidate, touch: Touch, what: str) -> str:

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from drills.report.sentences import describe
@@ -126,3 +127,21 @@ def test_the_reaper_leaves_a_queued_run_waiting_past_the_pending_limit(
     assert queued.finished_at is None and queued.state == "pending"
     # A run no orchestrator ever looked at still ends: nobody is there to take it.
     assert lost.state == "error"
+
+
+def test_the_run_page_and_the_api_say_the_place_and_the_reason(
+    world: World, versions, settings, private_queue: str, client
+) -> None:  # type: ignore[no-untyped-def]
+    settings.DRILLHALL_MAX_RUNS = 1
+    running, queued = (create_run(versions(port), world.member) for port in (1, 2))
+    assert claim(running).admitted and not claim(queued).admitted
+    client.force_login(world.member)
+    page = client.get(reverse("run-detail", args=[queued.id])).content.decode()
+    assert ">queued, 0 ahead</span>" in page
+    assert "1 run is in progress and at most 1 run at once (DRILLHALL_MAX_RUNS)" in page
+    detail = client.get(f"/api/v1/runs/{queued.id}/").json()
+    assert detail["state"] == "pending"
+    assert detail["queue"] == (
+        "queued, 0 ahead: 1 run is in progress and at most 1 run at once (DRILLHALL_MAX_RUNS)"
+    )
+    assert client.get(f"/api/v1/runs/{running.id}/").json()["queue"] is None
