@@ -67,7 +67,7 @@ class _PerfEventAttr(ctypes.Structure):
     ]
 
 
-def _call(number: int, *args: int | ctypes.c_void_p) -> int:
+def _call(number: int, *args: object) -> int:
     result = _libc.syscall(number, *args)
     if result < 0:
         code = ctypes.get_errno()
