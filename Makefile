@@ -14,7 +14,7 @@ test: setup
 	@bash scripts/test.sh
 
 # Every performance figure beside its peer or goal (bench/run_all.py): bench/results.json and the
-# table in docs/performance.md. Needs root and the lab; about 15 minutes.
+# table in docs/performance.md. Needs root and the lab; 15 to 20 minutes.
 bench: setup
 	$(PY) bench/run_all.py
 
