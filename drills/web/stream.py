@@ -167,6 +167,4 @@ class RunEventSink:
             return
         # Handed to this process's publisher thread (drills/web/live_publisher.py): the run
         # does not wait for the channel layer, and the layer's connections are reused.
-        publisher_for(self._layer).send(
-            self.group, {"type": "run.event", "event": event.as_message()}
-        )
+        publisher_for(self._layer).send(self.group, event.as_message())
