@@ -27,7 +27,7 @@ from drills.engine.leases import ActiveFault
 from drills.engine.plan import PlannedCollectors
 from drills.playbook.model import proof_of
 from injector.protocol import CollectRequest, EvidenceBeat, KernelSampleMessage
-from verifier.proof import EvidenceLog, Judgement, KernelPoint, no_effect
+from verifier.proof import EvidenceLog, KernelPoint, no_effect
 from verifier.windows import Sample, SampleStore
 
 log = logging.getLogger(__name__)
@@ -170,12 +170,6 @@ class EvidenceWatch:
             FaultWindow(fault.fault_id, fault.kind, hosts, start, end, fault.params)
         )
 
-    def _judge(self, window: FaultWindow) -> Judgement | None:
-        return no_effect(
-            proof_of(window.kind, window.params), list(window.hosts), window.start, window.end,
-            self.log,
-        )  # fmt: skip
-
     def proof_of_effect(self, wait_until: Callable[[float], None]) -> list[str]:
         """Every fault the kernel can see must have been seen; say which were not.
 
@@ -184,17 +178,18 @@ class EvidenceWatch:
         """
         if not self._open:
             return []
-        # The interval that holds the last revert reaches the runner one interval later; but
-        # once every fault has shown its effect, nothing that arrives can change that.
-        deadline = self.clock.now() + self.interval + self.drain_seconds
-        while True:
-            self.drain()
-            judgements = [(window, self._judge(window)) for window in self._windows]
-            if all(j is None for _, j in judgements) or self.clock.now() >= deadline:
-                break
-            wait_until(min(deadline, self.clock.now() + self.drain_seconds))
+        # The interval that holds the last revert reaches the runner one interval later.
+        wait_until(self.clock.now() + self.interval + self.drain_seconds)
+        self.drain()
         problems = []
-        for window, judgement in judgements:
+        for window in self._windows:
+            judgement = no_effect(
+                proof_of(window.kind, window.params),
+                list(window.hosts),
+                window.start,
+                window.end,
+                self.log,
+            )
             if judgement is None:
                 continue
             self._emit(
