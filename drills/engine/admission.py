@@ -84,19 +84,15 @@ def decide(
 
     A waiting run that must wait for a conflict does not hold up the runs behind it (no
     head-of-line blocking); one that would start if a slot were free does."""
+    ahead = _ahead(before, active)
     for other in active:
         touch = me.footprint.overlap(other.footprint)
         if touch is not None:
-            return Admission(
-                False, _ahead(before, active, limit), _conflict(other, touch, "is in progress")
-            )
+            return Admission(False, ahead, _conflict(other, touch, "is in progress"))
     for other in before:
         touch = me.footprint.overlap(other.footprint)
         if touch is not None:
-            return Admission(
-                False, _ahead(before, active, limit), _conflict(other, touch, "was queued first")
-            )
-    ahead = _ahead(before, active, limit)
+            return Admission(False, ahead, _conflict(other, touch, "was queued first"))
     if len(active) + ahead >= limit:
         return Admission(
             False,
@@ -123,7 +119,7 @@ def admit_in_order(
     return decisions
 
 
-def _ahead(before: Sequence[Candidate], active: Sequence[Candidate], limit: int) -> int:
+def _ahead(before: Sequence[Candidate], active: Sequence[Candidate]) -> int:
     """The earlier waiting runs that will take a slot before this one: those not held back by
     a conflict of their own with a run in progress."""
     return sum(1 for run in before if not any(run.footprint.overlap(a.footprint) for a in active))
