@@ -18,7 +18,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import redis
 from redis.backoff import NoBackoff
@@ -43,6 +46,12 @@ from injector.redis_acl import (
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 TIMEOUT_S = 5.0
+# A Redis that was just started replays its append-only file before it serves commands
+# (it answers LOADING meanwhile); a machine where Drillhall ran for a while has a big one.
+LOADING_WAIT_S = 120.0
+
+
+T = TypeVar("T")
 
 
 class SetupFailed(Exception):
@@ -72,6 +81,9 @@ def connect_as_admin(url: str, directory: Path) -> tuple[redis.Redis, bool]:
     try:
         default.ping()
         default.execute_command("ACL", "WHOAMI")
+    except redis.BusyLoadingError:
+        default.close()
+        raise
     except redis.RedisError:
         default.close()
         raise SetupFailed(
@@ -83,6 +95,24 @@ def connect_as_admin(url: str, directory: Path) -> tuple[redis.Redis, bool]:
     return default, False
 
 
+def once_loaded(
+    connect: Callable[[], T],
+    wait_s: float = LOADING_WAIT_S,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[T, float]:
+    """``connect()``, tried again while Redis is still loading its data, up to ``wait_s``;
+    with how long it waited."""
+    started = clock()
+    while True:
+        try:
+            return connect(), clock() - started
+        except redis.BusyLoadingError:
+            if clock() - started >= wait_s:
+                raise
+            sleep(0.2)
+
+
 def set_up(url: str, directory: Path) -> list[str]:
     """Everything this step does; returns its sentences."""
     said = []
@@ -90,9 +120,16 @@ def set_up(url: str, directory: Path) -> list[str]:
         if ensure_password(password_file(directory, user)):
             said.append(f"made a password for the Redis user {user} (in {directory}, 0600)")
     try:
-        client, had_users = connect_as_admin(url, directory)
+        (client, had_users), waited = once_loaded(lambda: connect_as_admin(url, directory))
+    except redis.BusyLoadingError:
+        raise SetupFailed(
+            f"Redis at {redacted(url)} was still loading its data after {LOADING_WAIT_S:.0f} s; "
+            "run the set-up again once it has (its log says when)"
+        ) from None
     except redis.ConnectionError as exc:
         raise SetupFailed(f"Redis at {redacted(url)} does not answer: {exc}") from None
+    if waited >= 0.1:
+        said.append(f"waited {waited:.1f} s for Redis to load its data")
     try:
         hosts = enrolled_hosts(directory)
         said.append(

@@ -6,8 +6,11 @@ users came from another credentials directory."""
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ import redis
 from injector.credentials import ADMIN_USER, ENV, SERVER_USER, agent_user, password_file
 from injector.redis_acl import check_users, ensure_agent
 from tests.acl_broker import AclBroker, acl_broker
+from tests.conftest import free_port, require
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,3 +103,48 @@ def test_a_redis_set_up_from_another_directory_is_refused_with_what_to_do(
         assert password_file(other, ADMIN_USER).is_file()  # made, but not let in
         secrets = passwords(other) + passwords(broker.credentials)
         assert not any(secret in refused.stderr for secret in secrets)
+
+
+def test_a_redis_still_loading_its_data_is_waited_for(tmp_path: Path) -> None:
+    """A Redis restarted on a machine where Drillhall ran before replays a big append-only
+    file first, answering LOADING meanwhile: the step waits instead of failing."""
+    require(shutil.which("redis-server") is not None, "needs redis-server (make setup)")
+    port = free_port()
+    common = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+              "--appendonly", "yes", "--dir", str(tmp_path), "--daemonize", "no"]  # fmt: skip
+
+    def start(*extra: str, answer: bytes) -> subprocess.Popen[bytes]:
+        """redis-server, once a PING gets ``answer`` (what the shell step's check sees)."""
+        proc = subprocess.Popen([*common, *extra], stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(100).startswith(answer):
+                        return proc
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"redis-server never answered {answer!r}"
+            time.sleep(0.05)
+
+    proc = start(answer=b"+PONG")
+    try:
+        writer = redis.Redis(port=port).pipeline(transaction=False)
+        for i in range(20_000):
+            writer.set(f"k{i}", "v")
+        writer.execute()
+    finally:
+        proc.terminate()  # shuts down cleanly, the append-only file written
+        proc.wait(timeout=10)
+    # About 4 s of loading: 0.2 ms per key (a Redis setting for tests of exactly this). It
+    # answers between batches of 1,024 keys, so a batch takes 0.2 s.
+    proc = start("--key-load-delay", "200", answer=b"-LOADING")
+    try:
+        done = set_up(AclBroker(port, tmp_path / "credentials", tmp_path / "log"))
+        assert done.returncode == 0, done.stderr
+        assert "Redis users: waited" in done.stdout and "for Redis to load its data" in done.stdout
+        assert "Redis had no users yet" in done.stdout
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
