@@ -33,7 +33,9 @@ def test_events_reach_the_group_in_the_order_they_were_handed_over(redis_layer) 
         await redis_layer.group_add("run-order", channel)
         futures = [publisher.send("run-order", {"seq": seq}) for seq in range(1, 301)]
         received = await receive_seqs(redis_layer, channel, 300)
-        assert all(f.done() for f in futures)
+        # A future is settled just after its send returns, which can be after the message
+        # was received here: wait for them rather than race them.
+        await asyncio.wait_for(asyncio.gather(*map(asyncio.wrap_future, futures)), 5)
         return received
 
     seqs, messages = asyncio.run(scenario())
