@@ -15,15 +15,18 @@ EXAMPLE = ROOT / "examples" / "partition-demo.yaml"
 
 
 class Pinger:
-    """Pings web->db1 and db1->web in turn from inside the namespaces, bounded in count."""
+    """Pings web->db1 and db1->web in turn from inside the namespaces, bounded in time (and so
+    in count: a round takes at least 0.1 s). A bound in rounds ran out before the fault was
+    lifted when the workers were slow to start."""
 
-    def __init__(self, max_rounds: int = 200) -> None:
+    def __init__(self, max_seconds: float = 240.0) -> None:
         self.results: list[tuple[float, str, bool]] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, args=(max_rounds,), daemon=True)
+        self._thread = threading.Thread(target=self._loop, args=(max_seconds,), daemon=True)
 
-    def _loop(self, max_rounds: int) -> None:
-        for _ in range(max_rounds):
+    def _loop(self, max_seconds: float) -> None:
+        deadline = time.monotonic() + max_seconds
+        while time.monotonic() < deadline:
             if self._stop.is_set():
                 return
             for direction, netns, address in (
@@ -68,6 +71,8 @@ def test_run_partition_demo_passes_and_cuts_traffic_both_ways(tmp_path: Path) ->
             timeout=180,
         )
     finally:
+        # The run can end less than 5 s after the fault is lifted: keep pinging that long.
+        time.sleep(5.5)
         pinger.stop()
         tables = nft_tables("dh-db1") + nft_tables("dh-web")
         cli(env, "lab", "down")
