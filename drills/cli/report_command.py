@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from drills.report.formats import FORMATS
+from drills.report.format_names import FORMATS
 
 EXIT_DONE, EXIT_NO_SUCH, EXIT_NOT_ALLOWED = 0, 2, 4
 

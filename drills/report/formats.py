@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from drills.report.build import build_gameday_report, build_report
+from drills.report.format_names import FORMATS
 from drills.report.html import render_gameday_html, render_run_html
 from drills.report.json_report import render_json
 from drills.report.junit import render_gameday_junit, render_run_junit
@@ -23,7 +24,6 @@ from drills.report.pdf import html_to_pdf
 if TYPE_CHECKING:
     from drills.web.models import DrillRun, GameDayRun
 
-FORMATS = ("html", "pdf", "json", "junit", "md")
 
 CONTENT_TYPES = {
     "html": "text/html; charset=utf-8",
