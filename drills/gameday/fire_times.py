@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from enum import StrEnum
 
+from drills.gameday.fire_outcome import Outcome
 from drills.gameday.schedule import Missed, Schedule
 
 # croniter is imported where it is used: importing it runs `file` on the interpreter
@@ -23,12 +23,6 @@ from drills.gameday.schedule import Missed, Schedule
 ON_TIME = dt.timedelta(seconds=60)
 # However long beat was down, a check looks back at most this many fire times.
 MAX_LOOKBACK = 1000
-
-
-class Outcome(StrEnum):
-    RUN = "run"
-    SKIPPED = "skipped"  # the calendar, Forbid or a pause said no
-    MISSED = "missed"  # nobody was there in time, and it is not caught up
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.db import models
 from django.urls import reverse
 
-from drills.gameday.fire_times import Outcome
+from drills.gameday.fire_outcome import Outcome
 from drills.gameday.progress import GAMEDAY_TERMINAL, GameDayState
 from drills.web.models.versions import DocumentVersion, save_new_version
 from drills.web.roles import Action, can, is_admin, teams_where
