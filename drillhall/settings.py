@@ -60,7 +60,9 @@ if DRILLHALL_HTTPS:
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 INSTALLED_APPS = [
-    "daphne",
+    # No "daphne" app: it only replaces `runserver`, which nothing here uses (the server is
+    # `python -m daphne`, drills/cli/workers.py), and loading it imported Twisted into every
+    # process, agents and CLI commands included: about 0.3 s each.
     "drills.web.apps.DrillhallAdminConfig",  # django.contrib.admin, for the admin role only
     "django.contrib.auth",
     "django.contrib.contenttypes",
