@@ -11,8 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from drills.gameday.document import OnFailure, Policy
+if TYPE_CHECKING:
+    # The document's pydantic models (and the playbook's, through them) are imported where a
+    # policy is read: the game-day model imports this module's states, and loading the models
+    # must not wait for them.
+    from drills.gameday.document import Policy
 
 
 class GameDayState(StrEnum):
@@ -129,6 +134,8 @@ def _stops_the_day(policy: Policy, drill: DrillStatus) -> tuple[GameDayState, st
     why = f"{drill.title} {_ended_as(drill)}"
     if drill.state == "aborted":
         return GameDayState.ABORTED, why
+    from drills.gameday.document import OnFailure
+
     if drill.state in ("failed", "error") and policy.on_failure is OnFailure.STOP:
         return GameDayState(drill.state), why
     return None
