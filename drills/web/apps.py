@@ -45,7 +45,7 @@ def ensure_admin_group(sender, **kwargs):  # type: ignore[no-untyped-def]
 def ensure_gameday_clock(sender, **kwargs):  # type: ignore[no-untyped-def]
     """Beat's one task of ours, the game-day clock, at the configured interval; made (or its
     interval set again) after every migrate, so a new database has it before beat starts."""
-    from drills.web.gameday_clock import ensure_clock_task
+    from drills.web.clock_task import ensure_clock_task
 
     ensure_clock_task()
 

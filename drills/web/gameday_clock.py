@@ -26,8 +26,6 @@ from drills.web.models import FireRecord, GameDay, GameDayRun
 
 log = logging.getLogger(__name__)
 
-TICK_TASK = "drillhall.gameday_tick"
-
 
 def on_time() -> dt.timedelta:
     return dt.timedelta(seconds=float(settings.DRILLHALL_GAMEDAY_ON_TIME_SECONDS))
@@ -173,29 +171,3 @@ def trim_history(gameday: GameDay) -> int:
     DrillRun.objects.filter(gameday_run_id__in=old).update(gameday_run=None)
     deleted, _ = GameDayRun.objects.filter(id__in=old).delete()
     return deleted
-
-
-CLOCK_NAME = "game-day clock"
-
-
-def ensure_clock_task() -> None:
-    """The periodic task beat sends: every DRILLHALL_GAMEDAY_TICK_SECONDS, expiring after one
-    interval (a tick that waited longer in the queue is stale: the next one decides)."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
-    every = max(1, round(float(settings.DRILLHALL_GAMEDAY_TICK_SECONDS)))
-    interval, _ = IntervalSchedule.objects.get_or_create(
-        every=every, period=IntervalSchedule.SECONDS
-    )
-    PeriodicTask.objects.update_or_create(
-        name=CLOCK_NAME,
-        defaults={
-            "task": TICK_TASK,
-            "interval": interval,
-            "queue": settings.DRILLHALL_ORCHESTRATOR_QUEUE,
-            "expire_seconds": every,
-            "enabled": True,
-            "description": "Decides game-day fire times and moves game-day runs on "
-            "(drills/web/gameday_clock.py).",
-        },
-    )

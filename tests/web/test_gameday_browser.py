@@ -40,7 +40,7 @@ RUNNING = {"pending", "preflight", "baseline", "injecting", "observing", "revert
 SEED = """
 import django; django.setup()
 from django.contrib.auth.models import Group, User
-from drills.web.gameday_clock import ensure_clock_task
+from drills.web.clock_task import ensure_clock_task
 from drills.web.models import Membership, Playbook
 user = User.objects.create_user("olive", password=%(password)r)
 team = Group.objects.create(name="platform-team")

@@ -8,7 +8,8 @@ import datetime as dt
 import pytest
 from django.contrib.auth.models import User
 
-from drills.web.gameday_clock import ensure_clock_task, tick
+from drills.web.clock_task import ensure_clock_task
+from drills.web.gameday_clock import tick
 from drills.web.models import FireRecord, GameDay, GameDayRun, OutboxMessage
 from tests.web.gamedays import TWO_WAITS, store_two_waits
 
