@@ -26,7 +26,6 @@ from django.utils import timezone
 
 from drillhall.celery import app
 from drills.engine.driver import AgentRefused, AgentUnavailable
-from drills.engine.plan import Plan
 from drills.web.metrics import lease_renewals
 from drills.web.metrics.lease_renewals import Outcome
 from injector.protocol import (
@@ -228,6 +227,10 @@ class CeleryFaultDriver:
     def for_run(cls, run: DrillRun, max_duration: float | None = None) -> CeleryFaultDriver:
         """The driver of one run: it signs for the run's hosts and, given the run's
         max_duration, admits the run on each host before its first fault there."""
+        # The plan (and the playbook model under it) is imported here, not at the top: the
+        # halt broadcast imports this module, and `drillhall halt` must not wait for it.
+        from drills.engine.plan import Plan
+
         hosts = {}
         if run.plan:
             hosts = {fault.queue: fault.host for _, fault in Plan.from_dict(run.plan).faults()}
