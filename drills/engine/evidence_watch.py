@@ -91,7 +91,14 @@ class EvidenceWatch:
         """Kernel collectors on every host that has some, before the baseline starts."""
         if self.feed is None or not self.collectors:
             return
-        self.feed.open(self.run_key, self.lease_seconds, [c.host for c in self.collectors])
+        # The lease must outlast the wait for the slowest agent: a host that answered first
+        # runs its collectors meanwhile, and they close when the lease key is gone. Nothing
+        # renews it during the wait, which ``agent_timeout`` bounds.
+        self.feed.open(
+            self.run_key,
+            self.lease_seconds + self.agent_timeout,
+            [c.host for c in self.collectors],
+        )
         self._open = True
         requests = [
             (planned.queue, CollectRequest(self.run_key, planned.names, self.interval))

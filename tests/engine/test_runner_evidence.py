@@ -168,3 +168,58 @@ def test_evidence_the_run_could_not_fetch_is_cannot_tell_and_says_why() -> None:
         "fetch them: Connection refused)"
     )
     assert expected in note["message"]
+
+
+class ExpiringFeed(FakeFeed):
+    """A feed whose lease runs out as the Redis key does: ``alive`` is false past it."""
+
+    expires_at = 0.0
+
+    def open(self, run: str, lease_seconds: float, hosts: Any) -> None:
+        super().open(run, lease_seconds, hosts)
+        self.expires_at = self.clock.now() + lease_seconds
+
+    def keep_alive(self, run: str, lease_seconds: float) -> None:
+        super().keep_alive(run, lease_seconds)
+        self.expires_at = self.clock.now() + lease_seconds
+
+    def alive(self) -> bool:
+        return self.clock.now() < self.expires_at
+
+
+class SlowToCollect(FakeDriver):
+    """The first host answers at once and its collectors check the lease from then on; the
+    last takes nearly the whole agent timeout (an agent compiling its programs)."""
+
+    def __init__(self, service: FakeService, feed: ExpiringFeed, clock: FakeClock) -> None:
+        super().__init__(service, clock=clock)
+        self.feed, self.clock = feed, clock
+        self.lease_seen: list[bool] = []
+
+    def collect_all(self, requests: Any, timeout: float) -> list[Any]:
+        replies = super().collect_all(requests, timeout)
+        for _ in range(int(timeout) - 1):  # the first host's session checks every second
+            self.clock.sleep(1.0)
+            self.lease_seen.append(self.feed.alive())
+        return replies
+
+
+def test_the_collectors_lease_outlives_a_slow_agents_start() -> None:
+    """A lease shorter than the wait for the slowest agent expired under the collectors of
+    the hosts that answered first: their sessions closed, and their samples stopped before
+    the fault (seen in the e2e kernel-evidence test, with a 4 s lease)."""
+    clock = FakeClock()
+    service = FakeService(clock)
+    feed = ExpiringFeed(["h1", "h2"], retransmits_while_broken(service), clock)
+    driver = SlowToCollect(service, feed, clock)
+    playbook = parse_playbook(PLAYBOOK)
+    runner = DrillRunner(
+        "32", playbook, resolve_plan(playbook, INVENTORY), driver, MemorySink(),
+        options=RunOptions(settle_seconds=0.2, tick_seconds=0.05, min_recovery_seconds=0.3,
+                           evidence_interval=0.2, drain_seconds=0.1, lease_seconds=4.0,
+                           agent_timeout=15.0),
+        clock=clock, evidence=feed, build_probe=fake_probes(service),
+    )  # fmt: skip
+    runner.run()
+    assert len(driver.lease_seen) == 14
+    assert all(driver.lease_seen), driver.lease_seen
