@@ -125,6 +125,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # Tests too use a file in WAL mode, not Django's in-memory default: its shared cache
+    # locks whole tables, so a reader beside the group-commit writer (drills/web/group_commit.py)
+    # failed at once with "table is locked", which a real database never does.
+    _db_name = Path(DATABASES["default"]["NAME"])
+    DATABASES["default"]["TEST"] = {"NAME": str(_db_name.with_name(f"test-{_db_name.name}"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Passwords and keys, one file each (injector/credentials.py): Redis users' passwords, and

@@ -36,6 +36,7 @@ from drills.engine.events import EventType
 from drills.engine.outcome import RunOutcome
 from drills.engine.plan import Plan
 from drills.engine.states import RunState
+from drills.web.group_commit import committed
 from drills.web.models import DrillRun
 from drills.web.stream import RunEventSink
 from injector.protocol import FaultState, fault_id
@@ -70,7 +71,9 @@ class RunLease:
 
     def _renew(self) -> None:
         try:
-            DrillRun.objects.filter(id=self.run_id).update(heartbeat_at=Now())
+            # Through the process's writer, with its runs' events: a hundred lease threads
+            # each taking SQLite's lock kept the runs' own writes waiting.
+            committed(lambda: DrillRun.objects.filter(id=self.run_id).update(heartbeat_at=Now()))
         except DatabaseError as exc:  # a busy database: the next beat comes a third later
             log.warning("could not renew the lease of run %s: %s", self.run_id, exc)
 

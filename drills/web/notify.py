@@ -119,7 +119,9 @@ def _queue(
             continue  # this change was told already
         queued.append(row.id)
     if queued:
-        transaction.on_commit(lambda: [request_send(i) for i in queued])
+        # Robust: from a run's events this runs after a group commit, whose other writes must
+        # not see its failure (drills/web/group_commit.py); the outbox row is the record.
+        transaction.on_commit(lambda: [request_send(i) for i in queued], robust=True)
     return queued
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -23,6 +23,7 @@ from drills.engine.outcome import RunOutcome
 from drills.engine.states import RunState
 from drills.playbook.redaction import redact_data
 from drills.web.gameday_runs import drill_ended, publish_gameday
+from drills.web.group_commit import committed
 from drills.web.live_publisher import publisher_for
 from drills.web.models import DrillRun, RunEvent
 from drills.web.notify import queue_drill_events
@@ -43,6 +44,12 @@ class RunEventSink:
 
     def _last_seq(self) -> int:
         return RunEvent.objects.filter(run_id=self.run_id).aggregate(m=Max("seq"))["m"] or 0
+
+    def _resync(self) -> None:
+        try:
+            self._seq = self._last_seq()
+        except DatabaseError:  # the database is away: the next write's IntegrityError resyncs
+            pass
 
     def emit(self, type: EventType, data: dict[str, Any], t: float) -> None:
         self._write([(type, data)], t)
@@ -109,14 +116,25 @@ class RunEventSink:
         only_if_open: bool = False,
         guard: Callable[[], bool] | None = None,
     ) -> bool:
+        def store() -> list[RunEvent]:
+            return self._store(events, t, only_if_open, guard)
+
         with self._lock:
             try:
-                stored = self._store(events, t, only_if_open, guard)
-            except IntegrityError:
-                # Someone else wrote to this run meanwhile (a run ended as lost while its
-                # orchestrator was only slow): continue after what is stored.
-                self._seq = self._last_seq()
-                stored = self._store(events, t, only_if_open, guard)
+                try:
+                    # With the writes of every other run this process drives, in one
+                    # transaction (drills/web/group_commit.py); back once committed.
+                    stored = committed(store)
+                except IntegrityError:
+                    # Someone else wrote to this run meanwhile (a run ended as lost while its
+                    # orchestrator was only slow): continue after what is stored.
+                    self._seq = self._last_seq()
+                    stored = committed(store)
+            except Exception:
+                # Nothing of it was stored (its transaction failed after it counted its
+                # seqs): count on from what is, so the next events leave no gap.
+                self._resync()
+                raise
         for event in stored:
             self._publish(event)
         return bool(stored)
@@ -136,29 +154,37 @@ class RunEventSink:
             if only_if_open and not open_run.select_for_update().exists():
                 return stored
             seq = self._seq
+            state: RunState | None = None
+            result: dict[str, Any] | None = None
+            rows = []
             for type, data in events:
                 seq += 1
                 # What a server or a library said may quote a credential: never stored.
                 data = redact_data(data)
-                stored.append(
-                    RunEvent.objects.create(
-                        run_id=self.run_id, seq=seq, type=str(type), t=t, data=data
-                    )
-                )
-                if type == EventType.STATE:
-                    open_run.update(state=RunState(data["state"]))
-                elif type == EventType.RESULT:
-                    # The result closes the record: state, result and finished_at agree.
-                    open_run.update(result=data, finished_at=timezone.now())
+                rows.append(RunEvent(run_id=self.run_id, seq=seq, type=str(type), t=t, data=data))
+                # The result closes the record, so a state after it changes nothing.
+                if type == EventType.STATE and result is None:
+                    state = RunState(data["state"])
+                elif type == EventType.RESULT and result is None:
+                    result = data
+            # One INSERT for a tick's events, not one per event.
+            stored = RunEvent.objects.bulk_create(rows)
+            if state is not None:
+                open_run.update(state=state)
+            if result is not None:
+                # The result closes the record: state, result and finished_at agree.
+                open_run.update(result=result, finished_at=timezone.now())
             if stored:
                 # A drill of a game day: its notifications go in the outbox with the change.
                 queue_drill_events(self.run_id, stored)
                 if any(e.type == EventType.RESULT for e in stored):
                     run_id = self.run_id
-                    transaction.on_commit(lambda: drill_ended(run_id))
+                    # Robust: the hook runs after a group commit, whose other units must
+                    # not see its failure (drills/web/group_commit.py).
+                    transaction.on_commit(lambda: drill_ended(run_id), robust=True)
                 elif self.gameday_run_id and any(e.type == EventType.STATE for e in stored):
                     gameday_run_id = self.gameday_run_id
-                    transaction.on_commit(lambda: publish_gameday(gameday_run_id))
+                    transaction.on_commit(lambda: publish_gameday(gameday_run_id), robust=True)
         self._seq = seq
         return stored
 

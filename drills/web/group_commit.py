@@ -1,0 +1,105 @@
+"""Group commit: the writes of every run a process drives, committed together by one thread.
+
+SQLite has one writer at a time. With a hundred runs in one orchestrator process, each run's
+thread began its own transaction for every tick's events and every lease beat; they queued on
+SQLite's lock, whose busy handler sleeps and retries, and under that load a run waited past the
+20 s busy timeout ("database is locked") or missed its lease beat and was ended as lost
+(docs/performance.md, "Many drills at once"). A lock of our own in front of SQLite made it
+worse: the writes still went one transaction at a time.
+
+Here a run's thread hands its unit of work to the process's writer thread and waits for the
+answer. The writer takes every unit waiting, runs each in a savepoint of one transaction and
+commits once: a unit that fails rolls back alone and raises in its caller, the others commit.
+A caller still returns only once its write is committed, so what it does next (publishing the
+event, ending the run) never runs ahead of the database.
+
+Work that is already inside a transaction runs where it is, in that transaction: it must
+commit or roll back with it (a test's transaction, or a caller's compare-and-set). So does
+work handed over from the writer thread itself (an on-commit hook that writes).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TypeVar
+
+from django.db import close_old_connections, connection, transaction
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Units in one transaction at most: a bound on how long the first of them waits for the commit.
+MAX_BATCH = 200
+
+Unit = tuple[Callable[[], object], "Future[object]"]
+
+
+class GroupCommit:
+    """One writer thread and its queue of units of work."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Unit] = queue.SimpleQueue()
+        self.batches = 0  # transactions committed (or tried): how well writes were grouped
+        self._thread = threading.Thread(target=self._loop, name="group-commit", daemon=True)
+        self._thread.start()
+
+    def run(self, work: Callable[[], T]) -> T:
+        """``work()`` committed: in the caller's own transaction if it is in one, else with
+        whatever else is waiting, in the writer thread's next transaction."""
+        if connection.in_atomic_block or threading.current_thread() is self._thread:
+            return work()
+        done: Future[object] = Future()
+        self._queue.put((work, done))
+        return done.result()  # type: ignore[return-value]
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._commit(batch)
+
+    def _commit(self, batch: list[Unit]) -> None:
+        self.batches += 1
+        outcomes: list[tuple[Future[object], object, BaseException | None]] = []
+        try:
+            close_old_connections()  # a connection the database dropped is opened again
+            with transaction.atomic():
+                for work, done in batch:
+                    try:
+                        with transaction.atomic():  # a savepoint: this unit fails alone
+                            outcomes.append((done, work(), None))
+                    except Exception as exc:
+                        outcomes.append((done, None, exc))
+        except Exception as exc:  # the commit itself failed: nothing of the batch is stored
+            log.warning("a group of %d writes was not committed: %s", len(batch), exc)
+            for _, done in batch:
+                done.set_exception(exc)
+            return
+        for done, result, error in outcomes:
+            if error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(result)
+
+
+_lock = threading.Lock()
+_writer: GroupCommit | None = None
+
+
+def committed(work: Callable[[], T]) -> T:
+    """``work()``, committed through this process's writer (started on first use)."""
+    global _writer
+    if _writer is None:
+        with _lock:
+            if _writer is None:
+                _writer = GroupCommit()
+    return _writer.run(work)

@@ -1,0 +1,89 @@
+"""Group commit: many threads' writes committed together by the process's writer thread, each
+caller back only once its write is stored, a failing write rolled back alone."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from drills.web.group_commit import GroupCommit
+from drills.web.models import RunEvent
+from tests.web.personas import World, make_run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_writes_from_many_threads_are_stored_when_each_call_returns(world: World) -> None:
+    run = make_run(world.version, world.owner)
+    writer = GroupCommit()
+    seen_on_return: list[bool] = []
+
+    def write(seq: int) -> None:
+        writer.run(lambda: RunEvent.objects.create(run=run, seq=seq, type="sample", t=0.0))
+        # Read on this thread's own connection: committed, not merely written.
+        seen_on_return.append(RunEvent.objects.filter(run=run, seq=seq).exists())
+        connection.close()
+
+    threads = [threading.Thread(target=write, args=(seq,)) for seq in range(1, 51)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert seen_on_return == [True] * 50
+    assert sorted(run.events.values_list("seq", flat=True)) == list(range(1, 51))
+    assert writer.batches < 50  # they waited together, and were committed together
+
+
+def test_a_failing_write_rolls_back_alone_and_raises_in_its_caller(world: World) -> None:
+    run = make_run(world.version, world.owner)
+    writer = GroupCommit()
+    RunEvent.objects.create(run=run, seq=1, type="state", t=0.0)
+    release = threading.Event()
+    errors: list[BaseException] = []
+
+    def slow() -> None:  # holds the writer, so the two below wait in one batch
+        release.wait(5)
+        RunEvent.objects.create(run=run, seq=2, type="sample", t=0.0)
+
+    def duplicate() -> None:
+        try:
+            writer.run(lambda: RunEvent.objects.create(run=run, seq=1, type="sample", t=0.0))
+        except IntegrityError as exc:
+            errors.append(exc)
+        connection.close()
+
+    def good() -> None:
+        writer.run(lambda: RunEvent.objects.create(run=run, seq=3, type="sample", t=0.0))
+        connection.close()
+
+    first = threading.Thread(target=lambda: (writer.run(slow), connection.close()))
+    first.start()
+    time.sleep(0.2)
+    others = [threading.Thread(target=duplicate), threading.Thread(target=good)]
+    for thread in others:
+        thread.start()
+    time.sleep(0.2)
+    release.set()
+    for thread in (first, *others):
+        thread.join(timeout=10)
+    assert len(errors) == 1
+    assert sorted(run.events.values_list("seq", "type")) == [
+        (1, "state"), (2, "sample"), (3, "sample"),
+    ]  # fmt: skip
+
+
+def test_a_write_inside_a_transaction_commits_or_rolls_back_with_it(world: World) -> None:
+    run = make_run(world.version, world.owner)
+    writer = GroupCommit()
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo), transaction.atomic():
+        writer.run(lambda: RunEvent.objects.create(run=run, seq=1, type="sample", t=0.0))
+        raise Undo
+    assert not run.events.exists()
+    assert writer.batches == 0
