@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
+from celery import states
 from celery.exceptions import TimeoutError as CeleryTimeout
 from celery.result import AsyncResult
 from django.conf import settings
@@ -205,6 +206,25 @@ class _Renewal:
         return reply
 
 
+# How often a wait for an agent's reply also looks for it in Redis itself.
+LOST_REPLY_CHECK_S = 1.0
+
+
+def _stored_reply(result: AsyncResult) -> Callable[[], Any] | None:
+    """The reply Redis holds for ``result``, as a call that returns it or raises what the
+    task raised; None while there is none."""
+    meta = result.backend.get_task_meta(result.id, cache=False)
+    if meta.get("status") not in states.READY_STATES:
+        return None
+    if meta["status"] == states.SUCCESS:
+        return lambda: meta["result"]
+
+    def fail() -> Any:
+        raise result.backend.exception_to_python(meta["result"])
+
+    return fail
+
+
 class CeleryFaultDriver:
     """Sends injector.protocol's tasks, signed, to the agents' queues and decodes the replies.
 
@@ -276,8 +296,26 @@ class CeleryFaultDriver:
         )
 
     def _wait(self, result: AsyncResult, queue: str, timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
         try:
-            return result.get(timeout=timeout, disable_sync_subtasks=False, propagate=True)
+            while True:
+                left = deadline - time.monotonic()
+                try:
+                    return result.get(
+                        timeout=max(0.05, min(LOST_REPLY_CHECK_S, left)),
+                        disable_sync_subtasks=False,
+                        propagate=True,
+                    )
+                except CeleryTimeout:
+                    # Celery's Redis result consumer, shared by the orchestrator's threads,
+                    # can drop the notice of a stored reply (celery/celery#3761): an agent
+                    # that answered in 10 ms looked dead for the whole timeout. The reply
+                    # itself is in Redis: read it there.
+                    stored = _stored_reply(result)
+                    if stored is not None:
+                        return stored()
+                    if left <= LOST_REPLY_CHECK_S:
+                        raise
         except CeleryTimeout:
             host = host_of_queue(queue)
             raise AgentUnavailable(
