@@ -21,6 +21,7 @@ work handed over from the writer thread itself (an on-commit hook that writes).
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -93,6 +94,15 @@ class GroupCommit:
 
 _lock = threading.Lock()
 _writer: GroupCommit | None = None
+
+
+def _forget_in_child() -> None:
+    # A forked child has the parent's writer object but not its thread: it starts its own.
+    global _writer, _lock
+    _writer, _lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def committed(work: Callable[[], T]) -> T:

@@ -3,13 +3,15 @@ caller back only once its write is stored, a failing write rolled back alone."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from drills.web.group_commit import GroupCommit
+from drills.web.group_commit import GroupCommit, committed
 from drills.web.models import RunEvent
 from tests.web.personas import World, make_run
 
@@ -87,3 +89,27 @@ def test_a_write_inside_a_transaction_commits_or_rolls_back_with_it(world: World
         raise Undo
     assert not run.events.exists()
     assert writer.batches == 0
+
+
+def test_a_forked_child_writes_through_a_writer_of_its_own(world: World) -> None:
+    """The parent's writer thread does not exist in a forked child; a write there must not
+    wait for it forever."""
+    run = make_run(world.version, world.owner)
+    committed(lambda: RunEvent.objects.create(run=run, seq=1, type="sample", t=0.0))
+    connection.close()  # the child opens its own
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 once its write is stored
+        code = 1
+        try:
+            committed(lambda: RunEvent.objects.create(run=run, seq=2, type="sample", t=0.0))
+            code = 0
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 20
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert done[0] == pid and os.waitstatus_to_exitcode(done[1]) == 0
+    assert sorted(run.events.values_list("seq", flat=True)) == [1, 2]
