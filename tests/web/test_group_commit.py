@@ -9,7 +9,8 @@ import threading
 import time
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.backends.signals import connection_created
 
 from drills.web.group_commit import GroupCommit, committed
 from drills.web.models import RunEvent
@@ -113,3 +114,32 @@ def test_a_forked_child_writes_through_a_writer_of_its_own(world: World) -> None
         os.waitpid(pid, 0)
     assert done[0] == pid and os.waitstatus_to_exitcode(done[1]) == 0
     assert sorted(run.events.values_list("seq", flat=True)) == [1, 2]
+
+
+def test_the_writer_keeps_its_connection_and_reopens_one_an_error_broke(world: World) -> None:
+    run = make_run(world.version, world.owner)
+    writer = GroupCommit()
+    opened: list[int] = []
+
+    def count(sender: object, connection: object, **kwargs: object) -> None:
+        opened.append(threading.get_ident())
+
+    connection_created.connect(count)
+    try:
+        for seq in range(1, 6):  # one after another: five batches
+            writer.run(lambda seq=seq: RunEvent.objects.create(run=run, seq=seq, type="sample",
+                                                               t=0.0))  # fmt: skip
+        assert writer.batches == 5 and len(opened) == 1
+
+        def break_it() -> None:  # as a server that dropped the connection would
+            connection.connection.close()
+
+        # Its caller hears of it, and the writer goes on (it once died here, and every
+        # write after it waited forever).
+        with pytest.raises(DatabaseError):
+            writer.run(break_it)
+        writer.run(lambda: RunEvent.objects.create(run=run, seq=6, type="sample", t=0.0))
+    finally:
+        connection_created.disconnect(count)
+    assert len(opened) == 2 and len(set(opened)) == 1  # once more, on the writer's thread
+    assert run.events.count() == 6
