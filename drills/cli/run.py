@@ -75,7 +75,7 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
     from drills.cli.workers import worker_pool
     from drills.engine.states import RunState
     from drills.web.models import DrillRun
-    from drills.web.run_control import abort_run, create_run, enqueue_run
+    from drills.web.run_control import abort_run, create_run, enqueue_run, prepare_to_enqueue
     from drills.web.run_document import run_document
 
     pool = worker_pool(settings.BASE_DIR / "var", f"cli-{os.getpid()}")
@@ -107,6 +107,7 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         # once something is there to drive it, so its clock starts with the drill.
         agents, optional = agents_for(planned_now(playbook))
         pool.ensure_workers(agents, say, optional=optional)
+        prepare_to_enqueue()
         # The plan is resolved here, and stored with the run; everyone reads that one.
         run = create_run(version, user, source="cli", origin=origin)
         if run.finished_at is not None:

@@ -80,6 +80,15 @@ def create_run(
     return run
 
 
+def prepare_to_enqueue() -> None:
+    """Do once per process, before a run exists, what handing one over needs: Celery binds
+    every task of the app on the first use of one. A long-running server did that long ago; a
+    CLI process did it inside its first run's queue time."""
+    from drills.web.tasks import run_drill
+
+    run_drill.app.finalize(auto=True)
+
+
 def enqueue_run(run: DrillRun) -> DrillRun:
     """Hand a pending run to the orchestrator queue (again: the task only ever claims it once)."""
     from drills.web.tasks import run_drill
