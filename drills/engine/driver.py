@@ -3,7 +3,7 @@ the engine's business. The Celery implementation is drills/web/agents.py; tests 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from injector.protocol import (
@@ -40,10 +40,11 @@ class PendingReply(Protocol):
 class FaultDriver(Protocol):
     def ping(self, queue: str, timeout: float) -> PingReply: ...
 
-    def ready(self, queues: Sequence[str], timeout: float) -> None:
-        """Every host's agent answers (asked together, so the wait is the slowest one's), and
-        is ready for this run's faults; raises AgentUnavailable or AgentRefused for the first
-        that is not."""
+    def ask_ready(self, queues: Sequence[str], timeout: float) -> Callable[[], None]:
+        """Ask every host's agent at once whether it is ready for this run's faults; the call
+        returned waits for the answers (so the wait is the slowest one's), and raises
+        AgentUnavailable or AgentRefused for the first host that is not. Other requests can
+        go out meanwhile: an agent takes its messages in the order sent."""
         ...
 
     def apply(self, queue: str, spec: FaultSpec, timeout: float) -> ApplyReply: ...

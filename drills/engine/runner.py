@@ -227,8 +227,12 @@ class DrillRunner:
         self.probes = build_probes(self.plan.probes, self.build_probe)
         self.pool = ProbePool(self.plan.probes, self.probes, self.clock)
         queues = {fault.queue for _, fault in self.plan.faults()}
-        self.driver.ready(sorted(queues), self.opt.agent_timeout)
+        # Both at once: the hosts admit the run while they start its collectors, and each
+        # agent still admits first (it takes its messages in order). A host that refuses
+        # ends the run here; its collectors close with it.
+        admitted = self.driver.ask_ready(sorted(queues), self.opt.agent_timeout)
         self.evidence.start()
+        admitted()
 
     def _pause(self, step: PlannedStep) -> None:
         """Hold the run until an operator resumes it; ticks (and aborts) go on meanwhile."""

@@ -340,10 +340,10 @@ class CeleryFaultDriver:
                 out.append(exc)
         return out
 
-    def ready(self, queues: Sequence[str], timeout: float) -> None:
-        """Every host of ``queues`` answers, all asked at once; with an admission, each has
-        admitted the run too (so its first fault is one call), else each answered a ping.
-        Raises for the first host that did not."""
+    def ask_ready(self, queues: Sequence[str], timeout: float) -> Callable[[], None]:
+        """Every host of ``queues`` asked at once; with an admission, each admits the run (so
+        its first fault is one call), else each answers a ping. The call returned waits for
+        the answers and raises for the first host that did not give one."""
         sent: list[tuple[str, str, Callable[[Any], AdmitReply | PingReply], AsyncResult]] = []
         for queue in queues:
             host = self._host(queue)
@@ -354,20 +354,24 @@ class CeleryFaultDriver:
                 request = PingRequest().to_json()
                 sent.append((queue, host, PingReply.from_json,
                              self._send(AgentTask.PING, queue, request, timeout)))  # fmt: skip
-        replies = self._wait_all([(queue, result) for queue, _, _, result in sent], timeout)
-        failure: Exception | None = None
-        for (queue, host, parse, _), value in zip(sent, replies, strict=True):
-            try:
-                if isinstance(value, Exception):
-                    raise value
-                reply = _decode(value, parse, queue)
-            except Exception as exc:
-                failure = failure or exc
-                continue
-            if isinstance(reply, AdmitReply):
-                self._admitted.add(host)
-        if failure is not None:
-            raise failure
+
+        def answered() -> None:
+            replies = self._wait_all([(queue, result) for queue, _, _, result in sent], timeout)
+            failure: Exception | None = None
+            for (queue, host, parse, _), value in zip(sent, replies, strict=True):
+                try:
+                    if isinstance(value, Exception):
+                        raise value
+                    reply = _decode(value, parse, queue)
+                except Exception as exc:
+                    failure = failure or exc
+                    continue
+                if isinstance(reply, AdmitReply):
+                    self._admitted.add(host)
+            if failure is not None:
+                raise failure
+
+        return answered
 
     def collect_all(
         self, requests: Sequence[tuple[str, CollectRequest]], timeout: float

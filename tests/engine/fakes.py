@@ -135,6 +135,7 @@ class FakeDriver:
         self.dead = dead
         self.clock = clock or SystemClock()
         self.calls: list[tuple[str, str]] = []
+        self.preflight: list[str] = []  # the order of the calls before the baseline
         self.active: set[str] = set()
         self.ended: tuple[float, str] | None = None
         self.silent: tuple[float, float] | None = None
@@ -149,9 +150,15 @@ class FakeDriver:
             raise AgentUnavailable(f"no agent answered on queue {queue!r}")
         return PingReply(queue.removeprefix("agent."))
 
-    def ready(self, queues: Sequence[str], timeout: float) -> None:
-        for queue in queues:
-            self.ping(queue, timeout)
+    def ask_ready(self, queues: Sequence[str], timeout: float) -> Callable[[], None]:
+        self.preflight.append("asked ready")
+
+        def answered() -> None:
+            self.preflight.append("ready")
+            for queue in queues:
+                self.ping(queue, timeout)
+
+        return answered
 
     def apply(self, queue: str, spec: FaultSpec, timeout: float) -> ApplyReply:
         fault_id = spec.fault_id
@@ -181,6 +188,7 @@ class FakeDriver:
 
     def collect(self, queue: str, request: CollectRequest, timeout: float) -> CollectReply:
         self.calls.append(("collect", queue))
+        self.preflight.append("collect")
         if self.dead:
             raise AgentUnavailable(f"no agent answered on queue {queue!r}")
         host = queue.removeprefix("agent.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from drills.engine.clock import FAKE_EPOCH, FakeClock
+from drills.engine.driver import AgentRefused
 from drills.engine.events import EventType, MemorySink
 from drills.engine.plan import resolve_plan
 from drills.engine.runner import DrillRunner, RunOptions
@@ -223,3 +224,41 @@ def test_the_collectors_lease_outlives_a_slow_agents_start() -> None:
     runner.run()
     assert len(driver.lease_seen) == 14
     assert all(driver.lease_seen), driver.lease_seen
+
+
+def test_the_hosts_admit_the_run_while_they_start_its_collectors() -> None:
+    """One round trip to the agents before the baseline, not two: the admission goes out,
+    the collectors' start goes out behind it, and only then is the admission waited for."""
+    service = FakeService(FakeClock())
+    feed = FakeFeed(["h1", "h2"], retransmits_while_broken(service), service.clock)
+    runner, _ = run(service, feed)
+    assert runner.driver.preflight == ["asked ready", "collect", "collect", "ready"]  # type: ignore[attr-defined]
+
+
+class RefusesAdmission(FakeDriver):
+    def ask_ready(self, queues: Any, timeout: float) -> Any:
+        asked = super().ask_ready(queues, timeout)
+
+        def refused() -> None:
+            asked()
+            raise AgentRefused("the agent of h2 refuses this run: a halt is in force")
+
+        return refused
+
+
+def test_a_host_that_refuses_the_run_ends_it_before_any_fault_and_its_collectors_close() -> None:
+    service = FakeService(FakeClock())
+    feed = FakeFeed(["h1", "h2"], retransmits_while_broken(service), service.clock)
+    playbook = parse_playbook(PLAYBOOK)
+    sink = MemorySink()
+    driver = RefusesAdmission(service, clock=service.clock)
+    runner = DrillRunner(
+        "32", playbook, resolve_plan(playbook, INVENTORY), driver, sink,
+        options=RunOptions(evidence_interval=0.2, drain_seconds=0.1), clock=service.clock,
+        evidence=feed, build_probe=fake_probes(service),
+    )  # fmt: skip
+    outcome = runner.run()
+    assert outcome.state is RunState.ERROR
+    assert "a halt is in force" in outcome.reason
+    assert not [c for c in driver.calls if c[0] == "apply"]
+    assert feed.opened and feed.closed
