@@ -4,6 +4,7 @@ the collectors are closed when the lease is deleted or expires."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 
@@ -12,7 +13,7 @@ import redis
 
 from ebpf import warm
 from ebpf.collector import KernelSample, Scope, Source
-from injector.evidence import EvidenceSessions
+from injector.evidence import EvidenceSessions, pids_in
 from injector.protocol import (
     CollectorStatus,
     CollectReply,
@@ -132,3 +133,9 @@ def test_an_unknown_collector_is_reported_not_fatal(store: redis.Redis) -> None:
     )
     [entry] = reply.collectors
     assert entry.source is None and "no_such_collector" in entry.reason
+
+
+def test_the_host_scope_holds_the_processes_of_its_namespace_only() -> None:
+    own = os.stat("/proc/self/ns/net").st_ino
+    assert os.getpid() in pids_in(own)
+    assert pids_in(1) == set()  # no namespace has inode 1 (nsfs numbers them from 2**32 - 2**28)
