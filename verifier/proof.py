@@ -1,7 +1,7 @@
 """Kernel evidence in the verifier: the samples the agents' collectors send, and proof of effect.
 
 A fault the kernel can see must leave a trace on the hosts involved while it is on: failed
-connects, retransmits or resets for a partition, slow or failed syscalls for an IO fault. Which
+connects or retransmits for a partition, slow or failed syscalls for an IO fault. Which
 trace proves which fault is the fault kind's own rule, a ``Proof`` (each playbook fault model
 says its own, in drills/playbook/model/faults.py); this module judges a ``Proof`` against the
 samples and names no fault kind.

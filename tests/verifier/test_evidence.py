@@ -41,6 +41,22 @@ def test_zeros_all_along_mean_no_effect_and_the_message_names_the_hosts() -> Non
     assert "db1, web" in judgement.message
 
 
+def test_a_reset_between_the_partitioned_hosts_is_not_the_partitions_effect() -> None:
+    """A drop sends no reset. The e2e run of a partition of a port nobody uses saw one reset
+    from web to db1 inside its window, on a loaded machine (a link between the lab's
+    services, closed with unread data), and passed as if the cut had done something."""
+    log = log_of(
+        (11.0, "web", "tcp_connect_failures", 0),
+        (12.0, "web", "tcp_retransmits", 0),
+        (13.0, "web", "tcp_resets_sent", 1),
+        (13.0, "db1", "tcp_resets_received", 1),
+    )
+    judgement = no_effect(proof("network.partition"), ["db1", "web"], 10.0, 15.0, log)
+    assert judgement is not None and judgement.judged
+    # Resets are what network.reset does, and prove it.
+    assert no_effect(proof("network.reset"), ["db1", "web"], 10.0, 15.0, log) is None
+
+
 def test_evidence_outside_the_window_does_not_count_but_the_late_interval_does() -> None:
     before = log_of((9.0, "web", "tcp_retransmits", 5), (30.0, "web", "tcp_retransmits", 5))
     assert no_effect(proof("network.loss"), ["web"], 10.0, 15.0, before) is not None
