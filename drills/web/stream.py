@@ -119,6 +119,13 @@ class RunEventSink:
         def store() -> list[RunEvent]:
             return self._store(events, t, only_if_open, guard)
 
+        def store_after_the_others() -> list[RunEvent]:
+            # Counted on the writer's connection, inside its transaction: it holds what other
+            # writes of the same batch stored for this run, which a read from this thread
+            # (committed rows only) would miss, and the retry would clash again.
+            self._seq = self._last_seq()
+            return self._store(events, t, only_if_open, guard)
+
         with self._lock:
             try:
                 try:
@@ -127,9 +134,9 @@ class RunEventSink:
                     stored = committed(store)
                 except IntegrityError:
                     # Someone else wrote to this run meanwhile (a run ended as lost while its
-                    # orchestrator was only slow): continue after what is stored.
-                    self._seq = self._last_seq()
-                    stored = committed(store)
+                    # orchestrator was only slow, the queue's note of its place): continue
+                    # after what is stored.
+                    stored = committed(store_after_the_others)
             except Exception:
                 # Nothing of it was stored (its transaction failed after it counted its
                 # seqs): count on from what is, so the next events leave no gap.
