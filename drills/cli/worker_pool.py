@@ -29,6 +29,9 @@ from injector.protocol import agent_queue
 
 Say = Callable[[str], None]
 STOP_TIMEOUT_S = 15.0
+# How long each question waits while the pool's own workers start: a worker that is up answers
+# in milliseconds, and one that is not yet listening misses the question, so ask often.
+STARTING_QUESTION_S = 0.3
 
 
 def process_start(pid: int) -> int | None:
@@ -52,6 +55,7 @@ class PoolWorker:
     pid: int
     started: int  # process_start(pid) when it was started
     log: str
+    node: str = ""  # a Celery node name to ask for by name (the orchestrator's)
 
     def alive(self) -> bool:
         return process_start(self.pid) == self.started
@@ -96,6 +100,7 @@ class WorkerPool:
     orchestrator_argv: Callable[[str], list[str]]
     agent_argv: Callable[[str, str], list[str]]
     orchestrator_queue: str = "orchestrator"
+    node_name: Callable[[str], str] = lambda name: ""
     me: int = field(default_factory=os.getpid)
 
     @property
@@ -149,27 +154,31 @@ class WorkerPool:
                 if queue in served:
                     continue
                 if host:
-                    name, argv = f"agent-{host}", self.agent_argv(host, namespaces[host])
+                    name, argv, node = f"agent-{host}", self.agent_argv(host, namespaces[host]), ""
                 else:
                     name = "orchestrator"
-                    argv = self.orchestrator_argv(f"orchestrator-{time.time_ns()}")
-                state.workers.append(self._start(name, queue, argv))
+                    node_base = f"orchestrator-{time.time_ns()}"
+                    argv, node = self.orchestrator_argv(node_base), self.node_name(node_base)
+                state.workers.append(self._start(name, queue, argv, node))
                 say(f"workers: started {name}, shared by every `drillhall run` until the last ends")
             if served >= set(wanted):
                 say("workers: already running")
             if answering >= set(wanted):
                 return  # every one just answered: no need to ask again
             mine = {w.queue: w for w in state.workers}
-        required = {self.orchestrator_queue} | {agent_queue(h) for h in agents}
+        # Wait for what is not there yet, asking for the pool's own orchestrator by name: the
+        # question ends as soon as it answers.
+        waiting = ({self.orchestrator_queue} | {agent_queue(h) for h in agents}) - answering
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            dead = [w for q, w in mine.items() if q in required and not w.alive()]
+            dead = [w for q, w in mine.items() if q in waiting and not w.alive()]
             if dead:
                 tail = Path(dead[0].log).read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"{dead[0].name} exited at start; its log ends:\n{tail}")
-            if required <= self._queues(required):
+            nodes = [w.node for q, w in mine.items() if q in waiting and w.node]
+            waiting -= self._queues(waiting, timeout=STARTING_QUESTION_S, workers=nodes)
+            if not waiting:
                 return
-            time.sleep(0.3)
         raise RuntimeError(f"workers did not come up in {timeout:g}s (logs in {self.log_dir})")
 
     def leave(self, say: Say, lab_down: Callable[[], None] | None = None) -> None:
@@ -199,14 +208,23 @@ class WorkerPool:
                 lab_down()
             state.lab = False
 
-    def _queues(self, asked: set[str], patience: float = 15.0) -> set[str]:
+    def _queues(
+        self, asked: set[str], patience: float = 15.0, timeout: float = 1.0,
+        workers: list[str] | None = None,
+    ) -> set[str]:  # fmt: skip
         """The queues some worker consumes (agents' among ``asked``); a broker that is away
-        for a moment is asked again, one that stays away is said so."""
+        for a moment is asked again, one that stays away is said so. ``workers`` names the
+        orchestrator workers to ask (all of them when None)."""
         agents = sorted(q for q in asked if q != self.orchestrator_queue)
         deadline = time.monotonic() + patience
         while True:
             try:
-                return self.active_queues(agents=agents)
+                return self.active_queues(
+                    agents=agents,
+                    timeout=timeout,
+                    workers=workers or [],
+                    remote_control=self.orchestrator_queue in asked,
+                )
             except Exception as exc:
                 if time.monotonic() > deadline:
                     raise RuntimeError(
@@ -215,7 +233,7 @@ class WorkerPool:
                     ) from None
                 time.sleep(0.5)
 
-    def _start(self, name: str, queue: str, argv: list[str]) -> PoolWorker:
+    def _start(self, name: str, queue: str, argv: list[str], node: str = "") -> PoolWorker:
         log = self.log_dir / f"{name}.log"
         proc = start_logged(argv, log)
-        return PoolWorker(name, queue, proc.pid, process_start(proc.pid) or 0, str(log))
+        return PoolWorker(name, queue, proc.pid, process_start(proc.pid) or 0, str(log), node)

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from drills.cli.worker_pool import WorkerPool
 from injector.commands import NETNS_DIR, valid_netns_name
 
 
 def active_queues(
-    timeout: float = 1.0, broker_url: str | None = None, agents: Iterable[str] = ()
+    timeout: float = 1.0,
+    broker_url: str | None = None,
+    agents: Iterable[str] = (),
+    workers: Iterable[str] = (),
+    remote_control: bool = True,
 ) -> set[str]:
     """Queues some worker consumes now, on the Django app's broker or broker_url's: those of
     orchestrator workers (Celery's remote control), and of the ``agents`` queues those whose
-    agent answers a ping (agents have no remote control: their Redis users may not reach it)."""
+    agent answers a ping (agents have no remote control: their Redis users may not reach it).
+
+    The agents are pinged before the broadcast and their answers collected after it, so the
+    question costs one ``timeout``, not two. Given ``workers`` (node names, ``name@host``),
+    only those are asked, and the question ends as soon as they have all answered, instead of
+    waiting ``timeout`` for workers nobody knows of. Without ``remote_control`` only the agents
+    are asked.
+    """
     from celery import Celery
 
     from injector.credentials import server_redis_url
@@ -27,20 +41,26 @@ def active_queues(
         url = server_redis_url(broker_url)
         app = Celery(broker=url, backend=url)
     try:
-        replies = app.control.inspect(timeout=timeout).active_queues() or {}
-        found = {q["name"] for queues in replies.values() for q in queues}
-        return found | answering_agents(app, set(agents) - found, timeout)
+        deadline = time.monotonic() + timeout
+        pings = ping_agents(app, set(agents), timeout)
+        found: set[str] = set()
+        if remote_control:
+            destination = sorted(workers) or None
+            inspect = app.control.inspect(timeout=timeout, destination=destination)
+            replies = inspect.active_queues() or {}
+            found = {q["name"] for queues in replies.values() for q in queues}
+        return found | answered(pings, deadline)
     finally:
         if broker_url is not None:
             app.close()
 
 
-def answering_agents(app, queues: set[str], timeout: float) -> set[str]:  # type: ignore[no-untyped-def]
-    """Of ``queues``, those whose agent answers a ping within ``timeout``."""
+def ping_agents(app, queues: set[str], timeout: float) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """A ping to the agent of each of ``queues``, unanswered yet: queue -> its result."""
     from drills.web.agents import task_id_for
     from injector.protocol import AgentTask, PingRequest
 
-    sent = {
+    return {
         queue: app.send_task(
             AgentTask.PING,
             args=[PingRequest().to_json()],
@@ -50,20 +70,42 @@ def answering_agents(app, queues: set[str], timeout: float) -> set[str]:  # type
         )
         for queue in sorted(queues)
     }
-    deadline = time.monotonic() + timeout
-    answered = set()
-    for queue, result in sent.items():
-        try:
-            reply = result.get(
-                timeout=max(0.05, deadline - time.monotonic()), disable_sync_subtasks=False
-            )
-            if isinstance(reply, dict) and "refused" not in reply:
-                answered.add(queue)
-        except Exception:  # no answer in time (or the broker went away): not served
-            pass
-        finally:
-            result.forget()
-    return answered
+
+
+def answered(pings: dict[str, Any], deadline: float, poll: float = 0.02) -> set[str]:
+    """Of the queues pinged, those whose agent answered by ``deadline`` (time.monotonic).
+
+    Each result is looked up, not waited on: ``AsyncResult.get`` on the Redis backend waits in
+    steps of a whole second whatever its timeout, so an agent that is not there cost a second
+    of every question.
+    """
+    found: set[str] = set()
+    pending = dict(pings)
+    try:
+        while pending:
+            for queue, result in list(pending.items()):
+                try:
+                    if not result.ready():
+                        continue
+                    reply = result.result
+                except Exception:  # the broker went away: not known to be served
+                    reply = None
+                del pending[queue]
+                if isinstance(reply, dict) and "refused" not in reply:
+                    found.add(queue)
+            if not pending or time.monotonic() >= deadline:
+                break
+            time.sleep(poll)
+    finally:
+        for result in pings.values():
+            with contextlib.suppress(Exception):
+                result.forget()
+    return found
+
+
+def node_name(name: str) -> str:
+    """The node name Celery gives a worker started with ``-n name@%h``."""
+    return f"{name}@{socket.gethostname()}"
 
 
 def web_argv(port: int) -> list[str]:
@@ -178,6 +220,7 @@ def worker_pool(var_dir: Path, log_name: str) -> WorkerPool:
         log_dir=var_dir / "logs" / log_name,
         active_queues=active_queues,
         orchestrator_argv=orchestrator_argv,
+        node_name=node_name,
         agent_argv=agent_argv,
         orchestrator_queue=settings.DRILLHALL_ORCHESTRATOR_QUEUE,
     )

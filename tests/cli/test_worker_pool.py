@@ -19,9 +19,11 @@ class Broker:
     def __init__(self, served: set[str]) -> None:
         self.served = set(served)
         self.asked: list[list[str]] = []
+        self.questions: list[dict[str, Any]] = []
 
-    def active_queues(self, agents: Any = ()) -> set[str]:
+    def active_queues(self, agents: Any = (), **question: Any) -> set[str]:
         self.asked.append(list(agents))
+        self.questions.append(question)
         return set(self.served)
 
 
@@ -29,10 +31,12 @@ class Broker:
 def started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     names: list[str] = []
 
-    def fake_start(self: WorkerPool, name: str, queue: str, argv: list[str]) -> PoolWorker:
+    def fake_start(
+        self: WorkerPool, name: str, queue: str, argv: list[str], node: str = ""
+    ) -> PoolWorker:
         names.append(name)
         self.active_queues.__self__.served.add(queue)  # type: ignore[attr-defined]
-        return PoolWorker(name, queue, 0, 0, "")
+        return PoolWorker(name, queue, 0, 0, "", node)
 
     monkeypatch.setattr(WorkerPool, "_start", fake_start)
     monkeypatch.setattr(PoolWorker, "alive", lambda self: True)
@@ -47,6 +51,7 @@ def pool(tmp_path: Path, broker: Broker) -> WorkerPool:
         active_queues=broker.active_queues,
         orchestrator_argv=lambda name: ["orchestrator", name],
         agent_argv=lambda host, ns: ["agent", host, ns],
+        node_name=lambda name: f"{name}@here",
     )
 
 
@@ -64,3 +69,27 @@ def test_a_missing_agent_is_started_and_waited_for(tmp_path: Path, started: list
     pool(tmp_path, broker).ensure_workers({"db1": "dh-db1"}, said.append)
     assert started == ["agent-db1"]
     assert len(broker.asked) == 2  # once to see what is missing, once to see it answer
+
+
+def test_the_pool_waits_for_its_own_orchestrator_by_name(
+    tmp_path: Path, started: list[str]
+) -> None:
+    # Asked by name, a worker that is up ends the question at once; a broadcast to whoever
+    # listens would wait out its whole timeout every time.
+    broker = Broker({"agent.db1"})
+    pool(tmp_path, broker).ensure_workers({"db1": "dh-db1"}, lambda line: None)
+    assert started == ["orchestrator"]
+    first, then = broker.questions
+    assert first["workers"] == [] and first["remote_control"]
+    (node,) = then["workers"]
+    assert node.startswith("orchestrator-") and node.endswith("@here")
+    assert broker.asked[1] == []  # the agent had answered: it is not asked again
+
+
+def test_agents_alone_are_waited_for_without_a_broadcast(
+    tmp_path: Path, started: list[str]
+) -> None:
+    broker = Broker({"orchestrator"})
+    pool(tmp_path, broker).ensure_workers({"db1": "dh-db1"}, lambda line: None)
+    assert started == ["agent-db1"]
+    assert [q["remote_control"] for q in broker.questions] == [True, False]
