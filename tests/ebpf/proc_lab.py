@@ -50,6 +50,7 @@ def sleep_and_spin(cpu, seconds):
         rounds += 1
     return {"rounds": rounds}
 
+sock.sendall(b"ready")  # after the imports: a child's start-up reads are not its work
 while True:
     data = sock.recv(65536)
     if not data:
@@ -74,6 +75,11 @@ class Worker:
         )
         theirs.close()
         self._sock.settimeout(60)
+        # Started and imported before any test scopes a collector to it: a collector that
+        # attaches at once (a kept program) would count the interpreter's start-up reads.
+        if self._sock.recv(16) != b"ready":
+            raise RuntimeError("the worker process did not start")
+        self._wait_asleep()
 
     @property
     def pid(self) -> int:
