@@ -7,7 +7,9 @@ agent uses them through the kernel's own interface, here, with ctypes and no lib
 
 - maps: look up, update, delete, walk keys, and take out (look up and delete) one entry;
 - tracepoints: open the tracepoint's perf event, attach the program to it, enable it; closing
-  that descriptor detaches the program.
+  that descriptor detaches the program;
+- for programs loaded again from their compiled instructions (``ebpf.compiled_cache``):
+  describe a map, create one like it, and load a program.
 
 x86_64 and aarch64 system call numbers; the structures are the kernel's ABI (linux/bpf.h,
 linux/perf_event.h), which only ever grows at the end.
@@ -32,6 +34,10 @@ BPF_MAP_UPDATE_ELEM = 2
 BPF_MAP_DELETE_ELEM = 3
 BPF_MAP_GET_NEXT_KEY = 4
 BPF_MAP_LOOKUP_AND_DELETE_ELEM = 21
+BPF_MAP_CREATE = 0
+BPF_PROG_LOAD = 5
+BPF_OBJ_GET_INFO_BY_FD = 15
+BPF_PROG_TYPE_TRACEPOINT = 5
 
 PERF_TYPE_TRACEPOINT = 2
 PERF_SAMPLE_RAW = 1 << 10
@@ -50,6 +56,55 @@ class _MapElemAttr(ctypes.Structure):
         ("key", ctypes.c_uint64),
         ("value", ctypes.c_uint64),  # or next_key
         ("flags", ctypes.c_uint64),
+    ]
+
+
+class _MapCreateAttr(ctypes.Structure):
+    _fields_ = [
+        ("map_type", ctypes.c_uint32),
+        ("key_size", ctypes.c_uint32),
+        ("value_size", ctypes.c_uint32),
+        ("max_entries", ctypes.c_uint32),
+        ("map_flags", ctypes.c_uint32),
+        ("inner_map_fd", ctypes.c_uint32),
+        ("numa_node", ctypes.c_uint32),
+        ("map_name", ctypes.c_char * 16),
+        ("rest", ctypes.c_uint8 * 32),  # ifindex, BTF ids, map_extra: none here
+    ]
+
+
+class _ProgLoadAttr(ctypes.Structure):
+    _fields_ = [
+        ("prog_type", ctypes.c_uint32),
+        ("insn_cnt", ctypes.c_uint32),
+        ("insns", ctypes.c_uint64),
+        ("license", ctypes.c_uint64),
+        ("log_level", ctypes.c_uint32),
+        ("log_size", ctypes.c_uint32),
+        ("log_buf", ctypes.c_uint64),
+        ("kern_version", ctypes.c_uint32),
+        ("prog_flags", ctypes.c_uint32),
+        ("prog_name", ctypes.c_char * 16),
+        ("rest", ctypes.c_uint8 * 64),  # ifindex, attach types, BTF: none for a tracepoint
+    ]
+
+
+class _InfoAttr(ctypes.Structure):
+    _fields_ = [("bpf_fd", ctypes.c_uint32), ("info_len", ctypes.c_uint32),
+                ("info", ctypes.c_uint64)]  # fmt: skip
+
+
+class MapInfo(ctypes.Structure):
+    """The head of the kernel's ``struct bpf_map_info``: what a like map is created from."""
+
+    _fields_ = [
+        ("type", ctypes.c_uint32),
+        ("id", ctypes.c_uint32),
+        ("key_size", ctypes.c_uint32),
+        ("value_size", ctypes.c_uint32),
+        ("max_entries", ctypes.c_uint32),
+        ("map_flags", ctypes.c_uint32),
+        ("name", ctypes.c_char * 16),
     ]
 
 
@@ -75,7 +130,7 @@ def _call(number: int, *args: object) -> int:
     return int(result)
 
 
-def _bpf(command: int, attr: _MapElemAttr) -> int:
+def _bpf(command: int, attr: ctypes.Structure) -> int:
     return _call(SYS_BPF, command, ctypes.byref(attr), ctypes.sizeof(attr))
 
 
@@ -128,6 +183,34 @@ def map_take(fd: int, key: ctypes._CData, value: ctypes._CData) -> bool:
             return False
         map_delete(fd, key)
     return True
+
+
+def map_info(fd: int) -> MapInfo:
+    info = MapInfo()
+    _bpf(BPF_OBJ_GET_INFO_BY_FD, _InfoAttr(fd, ctypes.sizeof(info), ctypes.addressof(info)))
+    return info
+
+
+def map_create(info: MapInfo) -> int:
+    """A new, empty map of ``info``'s type, sizes and flags; its descriptor."""
+    attr = _MapCreateAttr(
+        map_type=info.type, key_size=info.key_size, value_size=info.value_size,
+        max_entries=info.max_entries, map_flags=info.map_flags, map_name=info.name,
+    )  # fmt: skip
+    return _bpf(BPF_MAP_CREATE, attr)
+
+
+def prog_load(insns: bytes, license: str, name: str = "") -> int:
+    """Load a tracepoint program from its instructions (map references already holding this
+    process's map descriptors); its descriptor. The verifier's refusal is an OSError."""
+    code = ctypes.create_string_buffer(insns, len(insns))
+    licence = ctypes.create_string_buffer(license.encode())
+    attr = _ProgLoadAttr(
+        prog_type=BPF_PROG_TYPE_TRACEPOINT, insn_cnt=len(insns) // 8,
+        insns=ctypes.addressof(code), license=ctypes.addressof(licence),
+        prog_name=name.encode()[:15],
+    )  # fmt: skip
+    return _bpf(BPF_PROG_LOAD, attr)
 
 
 def tracepoint_id(category: str, event: str) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -20,8 +21,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ebpf import bpf_syscalls
+from ebpf import bpf_syscalls, compiled_cache
 from ebpf.collector import CollectorUnavailable
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPILE_TIMEOUT_S = 60.0
@@ -147,8 +150,50 @@ def function_name(category: str, event: str) -> str:
 def load(
     source: Path, cflags: Sequence[str], tracepoints: Sequence[tuple[str, str]], maps: Sequence[str]
 ) -> LoadedProgram:
-    """Compile ``source`` in a child, attach its tracepoints here; the loaded program."""
+    """Load ``source``'s program (from the compiled cache, or compiled in a child) and attach
+    its tracepoints here; the loaded program."""
+    from ebpf.bcc_program import program_text
+
     functions = [function_name(c, e) for c, e in tracepoints]
+    cache = compiled_cache.default_cache()
+    key = ""
+    if cache is not None:
+        key = compiled_cache.cache_key(program_text(source), cflags, functions, maps)
+        kept = _from_cache(cache, key, source)
+        if kept is not None:
+            return _attached(kept, tracepoints, source)
+    answer, fds = _compile(source, cflags, functions, maps)
+    program = _program(answer, fds)
+    if cache is not None and answer.get("image"):
+        cache.put(key, {"functions": answer["functions"], "maps": answer["maps"],
+                        "image": answer["image"]})  # fmt: skip
+    return _attached(program, tracepoints, source)
+
+
+def _from_cache(
+    cache: compiled_cache.CompiledCache, key: str, source: Path
+) -> LoadedProgram | None:
+    entry = cache.get(key)
+    if entry is None:
+        return None
+    try:
+        functions, maps = compiled_cache.load_image(entry["image"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("%s: the kept compiled program was not loaded (%s)", source.name, exc)
+        return None
+    try:
+        return _program(entry, [*functions, *(maps[spec["name"]] for spec in entry["maps"])])
+    except (ValueError, KeyError, TypeError) as exc:
+        for fd in [*functions, *maps.values()]:
+            os.close(fd)
+        log.warning("%s: the kept compiled program was not used (%s)", source.name, exc)
+        return None
+
+
+def _compile(
+    source: Path, cflags: Sequence[str], functions: list[str], maps: Sequence[str]
+) -> tuple[dict[str, Any], list[int]]:
+    """Compile in a child: its answer and the descriptors it handed over."""
     request = {"source": str(source), "cflags": list(cflags), "functions": functions,
                "maps": list(maps)}  # fmt: skip
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -176,7 +221,12 @@ def load(
         for fd in fds:
             os.close(fd)
         raise CollectorUnavailable(f"{source.name} did not compile or load ({answer['error']})")
-    program = _program(answer, fds)
+    return answer, fds
+
+
+def _attached(
+    program: LoadedProgram, tracepoints: Sequence[tuple[str, str]], source: Path
+) -> LoadedProgram:
     try:
         program.attach_all(tracepoints)
     except OSError as exc:

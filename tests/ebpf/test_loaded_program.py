@@ -21,6 +21,13 @@ from tests.conftest import have_root, require
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def compile_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the compiler child: no program comes from the kept ones
+    (tests/ebpf/test_compiled_cache.py)."""
+    monkeypatch.setenv("DRILLHALL_BPF_CACHE", "off")
+
+
 class Totals(ctypes.Structure):
     _fields_ = [("count", ctypes.c_ulonglong), ("pad", ctypes.c_ubyte * 4),
                 ("sum_ns", ctypes.c_ulonglong)]  # fmt: skip
