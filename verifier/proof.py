@@ -108,6 +108,11 @@ class EvidenceLog:
         bisect.insort(self._beats.setdefault(host, []), t)
         self._intervals[host] = interval
 
+    def last_beat(self, host: str) -> float | None:
+        """When ``host``'s newest interval that arrived ended, or None if none did."""
+        times = self._beats.get(host)
+        return times[-1] if times else None
+
     def unread(self, t: float, reason: str) -> None:
         """At ``t`` the run could not fetch the samples waiting for it (``reason``)."""
         self._unread.append((t, reason))

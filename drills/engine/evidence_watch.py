@@ -32,6 +32,9 @@ from verifier.windows import Sample, SampleStore
 
 log = logging.getLogger(__name__)
 
+# How often the end of the run looks for the last interval's samples.
+FINAL_DRAIN_SECONDS = 0.05
+
 
 @dataclass(frozen=True)
 class FaultWindow:
@@ -177,6 +180,11 @@ class EvidenceWatch:
             FaultWindow(fault.fault_id, fault.kind, hosts, start, end, fault.params)
         )
 
+    def _read_past(self, t: float) -> bool:
+        """Every host with collectors sent the samples of an interval that ended after ``t``."""
+        hosts = {c.host for c in self.collectors}
+        return all((self.log.last_beat(h) or float("-inf")) > t for h in hosts)
+
     def proof_of_effect(self, wait_until: Callable[[float], None]) -> list[str]:
         """Every fault the kernel can see must have been seen; say which were not.
 
@@ -185,9 +193,15 @@ class EvidenceWatch:
         """
         if not self._open:
             return []
-        # The interval that holds the last revert reaches the runner one interval later.
-        wait_until(self.clock.now() + self.interval + self.drain_seconds)
-        self.drain()
+        # The interval that holds the last revert reaches the runner up to one interval later;
+        # once every host's beat says it read past the last revert, everything is here.
+        until = max((w.end for w in self._windows), default=self.clock.now())
+        deadline = self.clock.now() + self.interval + self.drain_seconds
+        while True:
+            self.drain()
+            if self._read_past(until) or self.clock.now() >= deadline:
+                break
+            wait_until(min(deadline, self.clock.now() + FINAL_DRAIN_SECONDS))
         problems = []
         for window in self._windows:
             judgement = no_effect(

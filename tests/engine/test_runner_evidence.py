@@ -262,3 +262,44 @@ def test_a_host_that_refuses_the_run_ends_it_before_any_fault_and_its_collectors
     assert "a halt is in force" in outcome.reason
     assert not [c for c in driver.calls if c[0] == "apply"]
     assert feed.opened and feed.closed
+
+
+def run_to_the_end(hosts: list[str], beating: list[str]) -> tuple[float, list[Any]]:
+    """The 20 s partition, samples read every second but fetched only every 3 s: how long
+    the run went on after its last revert, and its no-effect notes. Hosts not ``beating``
+    send their samples without a beat."""
+    clock = FakeClock()
+    service = FakeService(clock)
+    feed = FakeFeed(hosts, nothing_seen, clock, interval=1.0)
+    real_drain = feed.drain
+
+    def drain(run: str) -> list[Any]:
+        return [m for m in real_drain(run) if m.host in beating or hasattr(m, "metric")]
+
+    feed.drain = drain  # type: ignore[method-assign]
+    playbook = parse_playbook(LONG)
+    sink = MemorySink()
+    DrillRunner(
+        "33", playbook, resolve_plan(playbook, INVENTORY), FakeDriver(service, clock=clock), sink,
+        options=RunOptions(settle_seconds=1, min_recovery_seconds=1, evidence_interval=1.0,
+                           drain_seconds=3.0),
+        clock=clock, evidence=feed, build_probe=fake_probes(service),
+    ).run()  # fmt: skip
+    reverted = max(t for k, _, t in sink.events if k is EventType.FAULT_REVERTED)
+    judged = next(t for k, d, t in sink.events if k is EventType.STATE and d["state"] == "failed")
+    notes = [d for k, d, _ in sink.events if k is EventType.NO_EFFECT]
+    return judged - reverted, notes
+
+
+def test_the_run_ends_once_every_host_has_sent_the_interval_past_its_last_revert() -> None:
+    # Waiting out a whole read interval and fetch period (4 s here) is only needed while a
+    # host's samples of the revert's interval are still to come.
+    after, notes = run_to_the_end(["h1", "h2"], beating=["h1", "h2"])
+    assert after <= 1.1
+    [note] = notes
+    assert note["judged"] is True  # complete evidence of nothing: still judged
+
+
+def test_a_host_that_sends_no_beat_is_waited_for_as_long_as_before() -> None:
+    after, _ = run_to_the_end(["h1", "h2"], beating=["h1"])
+    assert after >= 4.0
