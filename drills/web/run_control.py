@@ -42,32 +42,37 @@ def create_run(
 ) -> DrillRun:
     """A run pinned to ``version`` with its plan stored; not yet handed over. It is pending,
     or awaiting approval when the plan faults a protected host."""
-    run = DrillRun.objects.create(version=version, started_by=user, source=source)
     # No run starts while halted; the database decides, so a Redis that lost its copy of the
-    # halt lets nothing through.
+    # halt lets nothing through (and the orchestrator asks again as the run starts).
     halted = halt_reason()
-    if halted is not None:
-        refuse_run(run, halted)
-    else:
+    plan, refused = None, ""
+    if halted is None:
         try:
             playbook = parse_playbook(version.content, f"{version.playbook.name}.yaml")
             plan = resolve_plan(playbook, inventory_snapshot())
         except (PlaybookError, PlanError) as exc:
-            end_run(run, f"the plan was refused: {exc}")
-        else:
-            if plan.protected and user is None:
-                # "Another person" needs a first person: an approval could come from anyone.
-                end_run(
-                    run,
-                    f"the plan faults {protected_phrase(plan.protected)}, so the run needs an "
-                    "approval by someone other than the person who starts it, and nobody is "
-                    "recorded as starting it; start it as a named user "
-                    "(drillhall run --as USERNAME)",
-                )
-            elif plan.protected:
-                request_approval(run, plan.to_dict())
-            else:
-                DrillRun.objects.filter(id=run.id).update(plan=plan.to_dict())
+            refused = f"the plan was refused: {exc}"
+    # The plan, resolved first, goes in with the row: no run is ever seen pending without
+    # its plan.
+    ready = plan is not None and not plan.protected
+    run = DrillRun.objects.create(
+        version=version, started_by=user, source=source, plan=plan.to_dict() if ready else None
+    )
+    if halted is not None:
+        refuse_run(run, halted)
+    elif plan is None:
+        end_run(run, refused)
+    elif plan.protected and user is None:
+        # "Another person" needs a first person: an approval could come from anyone.
+        end_run(
+            run,
+            f"the plan faults {protected_phrase(plan.protected)}, so the run needs an "
+            "approval by someone other than the person who starts it, and nobody is "
+            "recorded as starting it; start it as a named user "
+            "(drillhall run --as USERNAME)",
+        )
+    elif plan.protected:
+        request_approval(run, plan.to_dict())
     run.refresh_from_db()
     # Hashed: the playbook text that runs, so the entry's hash is the version's content_hash.
     _record(
