@@ -110,6 +110,7 @@ class EvidenceWatch:
         # Every host at once: an agent that compiles its programs (its first run) takes a
         # second or more, and the others need not wait for it.
         replies = self.driver.collect_all(requests, self.agent_timeout)
+        said = []
         for planned, reply in zip(self.collectors, replies, strict=True):
             if isinstance(reply, Exception):  # evidence is wanted; its absence is reported
                 collectors = [
@@ -118,7 +119,8 @@ class EvidenceWatch:
                 ]
             else:
                 collectors = [c.to_json() for c in reply.collectors]
-            self._emit(EventType.COLLECTORS, {"host": planned.host, "collectors": collectors})
+            said.append((EventType.COLLECTORS, {"host": planned.host, "collectors": collectors}))
+        self._emit_many(said)  # every host's in one write
         # Starting collectors may have taken a while: the lease starts afresh from here.
         self._last_keep_alive = self.clock.now()
         self.feed.keep_alive(self.run_key, self.lease_seconds)

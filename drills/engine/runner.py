@@ -96,6 +96,7 @@ class DrillRunner:
         self.opt = opt = options or RunOptions()
         self.clock: Clock = clock or SystemClock()
         self.state = RunState.PENDING
+        self._held: list[tuple[EventType, dict[str, Any]]] = []  # see _hold
         self.store = SampleStore()
         tracker = SlaTracker(
             playbook.sla_specs(),  # carries `for` (hold_for) as well as the expression
@@ -127,16 +128,32 @@ class DrillRunner:
 
     # -- events ---------------------------------------------------------------
     def _emit(self, type: EventType, data: dict[str, Any]) -> None:
-        self.sink.emit(type, data, self.clock.now())
+        if self._held:
+            self._emit_many([(type, data)])
+        else:
+            self.sink.emit(type, data, self.clock.now())
 
     def _emit_many(self, events: list[tuple[EventType, dict[str, Any]]]) -> None:
+        events, self._held = [*self._held, *events], []
         if events:
             self.sink.emit_many(events, self.clock.now())
 
-    def _to(self, new: RunState) -> None:
+    def _hold(self, type: EventType, data: dict[str, Any]) -> None:
+        """Store ``type`` with the next write (at the latest the next tick's), in order.
+
+        Only for what comes right before another write with nothing to wait for in between:
+        the baseline and a fault step's start go with "injecting", in one transaction, where
+        each used to wait its turn at the database on the way to the first fault."""
+        self._held.append((type, data))
+
+    def _to(self, new: RunState, hold: bool = False) -> None:
         check_transition(self.state, new)
         previous, self.state = self.state, new
-        self._emit(EventType.STATE, {"state": new.value, "previous": previous.value})
+        event = (EventType.STATE, {"state": new.value, "previous": previous.value})
+        if hold:
+            self._hold(*event)
+        else:
+            self._emit(*event)
 
     # -- the tick ---------------------------------------------------------------
     def _drain_samples(self, samples: list[Sample] | None = None) -> None:
@@ -154,6 +171,8 @@ class DrillRunner:
         self._drain_samples(self.pool.stop())
 
     def _tick(self) -> None:
+        if self._held:
+            self._emit_many([])
         now = self.clock.now()
         self._drain_samples()
         self.evidence.drain_due(now)
@@ -189,10 +208,10 @@ class DrillRunner:
             self._to(RunState.PREFLIGHT)
             self._preflight()
             self.pool.start()
-            self._to(RunState.BASELINE)
+            self._to(RunState.BASELINE, hold=True)
             self.phases.begin(self.clock.now())
             for position, step in enumerate(self.plan.steps):
-                self._emit(EventType.STEP_STARTED, step.describe())
+                self._hold(EventType.STEP_STARTED, step.describe())
                 if step.kind == "wait":
                     self._wait_until(self.clock.now() + step.duration)
                 elif step.kind == "pause":
