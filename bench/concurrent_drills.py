@@ -128,6 +128,13 @@ def versions(count: int) -> list[Any]:
     ]
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent not idle, over all cores (/proc/stat)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -197,6 +204,8 @@ def main() -> None:
     parser.add_argument("--drills", default="10,50,100,150")
     parser.add_argument("--viewers", default="1,10,100")
     parser.add_argument("--port", type=int, default=8779)
+    parser.add_argument("--orchestrators", type=int, default=1,
+                        help="orchestrator worker processes sharing the queue")  # fmt: skip
     parser.add_argument("--json", help="write the figures here too (bench/run_all.py)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12",
                         help="a Redis database of the bench's own")  # fmt: skip
@@ -208,7 +217,7 @@ def main() -> None:
     rows: list[str] = []
     figures: dict[str, list[dict[str, Any]]] = {"drills": [], "viewers": []}
     with bench_database(args.redis) as (tmp, env):
-        stack = Workers(env, tmp, web_port=args.port)
+        stack = Workers(env, tmp, web_port=args.port, orchestrators=args.orchestrators)
         stack.up()
         try:
             from drills.web.run_control import create_run
@@ -218,20 +227,25 @@ def main() -> None:
             for count in counts:
                 made = versions(count)
                 runs = [create_run(version) for version in made]
-                before = cpu_seconds(stack.orchestrator_pid)
+                before = sum(map(cpu_seconds, stack.orchestrator_pids))
+                busy_before = machine_busy()
                 result = asyncio.run(drive(args.port, runs, 1, 120 + count))
-                cpu = cpu_seconds(stack.orchestrator_pid) - before
+                cpu = sum(map(cpu_seconds, stack.orchestrator_pids)) - before
+                machine = (machine_busy() - busy_before) / result["wall"]
                 states, most = outcome(runs)
                 figures["drills"].append({
                     "count": count, "states": states, "most_at_once": most,
                     "wall_s": result["wall"], "orchestrator_cpu": cpu / result["wall"],
+                    "machine_cpu": machine, "cores": os.cpu_count(),
+                    "orchestrators": args.orchestrators,
                     "lag_ms": lag_summary(result["lags"]),
                     "kernel_lag_ms": lag_summary(result["kernel_lags"]),
                     "reasons": result["reasons"],
                 })  # fmt: skip
                 rows.append(
                     f"| {count} drills, 1 viewer each | {said(states)} | {most} | "
-                    f"{result['wall']:.1f} s | {100 * cpu / result['wall']:.0f} % | "
+                    f"{result['wall']:.1f} s | {100 * cpu / result['wall']:.0f} % "
+                    f"(machine {100 * machine:.0f} % of {os.cpu_count()} cores) | "
                     f"{said_lag(result['lags'])} | {said_lag(result['kernel_lags'])} |"
                 )
                 print(rows[-1], "; ".join(result["reasons"]), flush=True)

@@ -46,14 +46,21 @@ def call(env: dict[str, str], *argv: str, timeout: float = 120) -> str:
 class Workers:
     """The lab, an orchestrator worker and the lab's agents, running for the whole bench."""
 
-    def __init__(self, env: dict[str, str], tmp: Path, web_port: int | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], tmp: Path, web_port: int | None = None, orchestrators: int = 1
+    ) -> None:
         self.env, self.tmp = env, tmp
         self.web_port = web_port  # also the web server (HTTP and websockets), on loopback
+        self.orchestrators = orchestrators  # orchestrator worker processes on the one queue
         self.procs: list[subprocess.Popen[bytes]] = []
 
     @property
     def orchestrator_pid(self) -> int:
         return self.procs[0].pid
+
+    @property
+    def orchestrator_pids(self) -> list[int]:
+        return [proc.pid for proc in self.procs[: self.orchestrators]]
 
     def up(self) -> None:
         os.environ.update(self.env)
@@ -63,7 +70,7 @@ class Workers:
         from drills.cli import workers
 
         call(self.env, "-m", "drills.cli.main", "lab", "up")
-        argvs = [workers.orchestrator_argv("orch-bench")]
+        argvs = [workers.orchestrator_argv(f"orch-bench-{i}") for i in range(self.orchestrators)]
         argvs += [workers.agent_argv(h, ns, self.env["REDIS_URL"]) for h, ns in LAB_HOSTS.items()]
         if self.web_port is not None:
             argvs.append(workers.web_argv(self.web_port))

@@ -113,7 +113,9 @@ def concurrent_rows(f: dict[str, Any]) -> list[Row]:
         out.append((
             f"{d['count']} drills at once (probes, collectors, a viewer each)",
             f"{ended}; {d['most_at_once']} at once; event lag p99 {lag.get('p99', 0):.0f} ms; "
-            f"orchestrator CPU {100 * d['orchestrator_cpu']:.0f} %",
+            f"orchestrator CPU {100 * d['orchestrator_cpu']:.0f} %"
+            + (f", the machine's {100 * d['machine_cpu']:.0f} % of {100 * d['cores']} %"
+               if "machine_cpu" in d else ""),
             "goal: ≥ 100 at once on 2 cores, p99 event lag ≤ 250 ms",
             _ratio(lag.get("p99", 0), 250), COMMANDS["concurrent_drills"],
         ))  # fmt: skip
