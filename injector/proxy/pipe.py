@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
+from injector.proxy.deadline import Deadline
+
 CHUNK = 65536
 # Chunks in flight per direction: beyond this the reader waits (backpressure), so a slow
 # upstream cannot make the proxy buffer without bound.
@@ -31,14 +33,18 @@ async def copy_delayed(
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue(QUEUE_CHUNKS)
 
     async def send() -> None:
-        while True:
-            due, data = await queue.get()
-            await asyncio.sleep(max(0.0, due - loop.time()))
-            if not data:
-                _eof(writer)
-                return
-            writer.write(data)
-            await writer.drain()
+        deadline = Deadline()  # to the microsecond: asyncio's timers wake whole ms late
+        try:
+            while True:
+                due, data = await queue.get()
+                await deadline.wait_until(due)
+                if not data:
+                    _eof(writer)
+                    return
+                writer.write(data)
+                await writer.drain()
+        finally:
+            deadline.close()
 
     sender = asyncio.create_task(send())
     try:
