@@ -4,6 +4,7 @@ the kernel refuses, is compiled again instead of trusted."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import struct
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ebpf import compiled_cache, loaded_program
+from ebpf import loaded_program
 from ebpf.compile_child import map_references
 from tests.conftest import have_root, require
 
@@ -28,8 +29,8 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
 TRACEPOINTS = [("syscalls", "sys_enter_getppid")]
 
 
-def instruction(opcode: int, src: int = 0, imm: int = 0) -> bytes:
-    return struct.pack("<BBhi", opcode, src << 4, 0, imm)
+def instruction(opcode: int, src: int = 0, imm: int = 0, offset: int = 0) -> bytes:
+    return struct.pack("<BBhi", opcode, src << 4, offset, imm)
 
 
 def test_map_references_are_found_and_other_references_refused() -> None:
@@ -75,6 +76,16 @@ def compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return started
 
 
+def compiled_again_and_counts(source: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next load compiles (the kept file was not used) and the program counts."""
+    started = compiles(monkeypatch)
+    program = loaded_program.load(source, [], TRACEPOINTS, ["calls"])
+    try:
+        assert started == ["getppid.bpf.c"] and counted(program) == 5
+    finally:
+        program.cleanup()
+
+
 def test_a_kept_program_loads_again_without_the_compiler_and_counts(
     cache: Path, source: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -112,12 +123,7 @@ def test_a_kept_file_others_may_write_is_not_loaded(
     loaded_program.load(source, [], TRACEPOINTS, ["calls"]).cleanup()
     (kept,) = cache.glob("*.json")
     kept.chmod(0o666)
-    started = compiles(monkeypatch)
-    program = loaded_program.load(source, [], TRACEPOINTS, ["calls"])
-    try:
-        assert started == ["getppid.bpf.c"] and counted(program) == 5
-    finally:
-        program.cleanup()
+    compiled_again_and_counts(source, monkeypatch)
 
 
 def test_a_kept_program_the_kernel_refuses_is_compiled_again_and_replaced(
@@ -127,14 +133,9 @@ def test_a_kept_program_the_kernel_refuses_is_compiled_again_and_replaced(
     (kept,) = cache.glob("*.json")
     entry = json.loads(kept.read_text())
     # A jump far past the end: the verifier refuses it.
-    bad = instruction(0x05, 0, 0)[:2] + struct.pack("<h", 1000) + struct.pack("<i", 0)
-    entry["image"]["functions"][0]["insns"] = compiled_cache.base64.b64encode(bad * 2).decode()
+    bad = instruction(0x05, offset=1000)
+    entry["image"]["functions"][0]["insns"] = base64.b64encode(bad * 2).decode()
     entry["image"]["functions"][0]["references"] = []
     kept.write_text(json.dumps(entry))
-    started = compiles(monkeypatch)
-    program = loaded_program.load(source, [], TRACEPOINTS, ["calls"])
-    try:
-        assert started == ["getppid.bpf.c"] and counted(program) == 5
-    finally:
-        program.cleanup()
+    compiled_again_and_counts(source, monkeypatch)
     assert json.loads(kept.read_text())["image"]["functions"][0]["references"] != []
