@@ -22,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from concurrent.futures import Future
+import time
+from concurrent.futures import Future, wait
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ class LivePublisher:
         self.layer = layer
         self._loop = asyncio.new_event_loop()
         self._pending: dict[str, Pending] = {}  # touched only on the loop's thread
+        self._unsent: set[Future[None]] = set()  # for flush, from any thread
+        self._unsent_lock = threading.Lock()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="live-publisher", daemon=True
         )
@@ -46,8 +49,23 @@ class LivePublisher:
         """Hand ``event`` (a stored event as a message) over; the future is done once it was
         sent (or dropped)."""
         done: Future[None] = Future()
+        with self._unsent_lock:
+            self._unsent.add(done)
+        done.add_done_callback(self._sent)
         self._loop.call_soon_threadsafe(self._enqueue, group, event, done)
         return done
+
+    def _sent(self, done: Future[None]) -> None:
+        with self._unsent_lock:
+            self._unsent.discard(done)
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every event handed over so far has left (or was dropped): a process
+        about to exit (`drillhall run`, a one-off script) would take them with it, and a
+        live page would not hear how the run ended. False when ``timeout`` ran out."""
+        with self._unsent_lock:
+            unsent = list(self._unsent)
+        return not wait(unsent, timeout).not_done
 
     def _enqueue(self, group: str, event: dict[str, Any], done: Future[None]) -> None:
         pending = self._pending.get(group)
@@ -76,6 +94,14 @@ class LivePublisher:
 
 _lock = threading.Lock()
 _publishers: dict[int, LivePublisher] = {}
+
+
+def flush_all(timeout: float = 2.0) -> bool:
+    """``flush`` every publisher of this process, within ``timeout`` in all."""
+    with _lock:
+        publishers = list(_publishers.values())
+    deadline = time.monotonic() + timeout
+    return all([p.flush(max(0.0, deadline - time.monotonic())) for p in publishers])
 
 
 def publisher_for(layer: Any) -> LivePublisher:

@@ -75,3 +75,12 @@ def test_a_send_that_fails_is_dropped_and_the_next_ones_go_on(redis_layer) -> No
         return seqs
 
     assert asyncio.run(scenario()) == [2]
+
+
+def test_a_flush_returns_once_every_event_handed_over_has_left(redis_layer) -> None:  # type: ignore[no-untyped-def]
+    # A process that stores a run's last events and exits (`drillhall run` driving its own
+    # run) took them with it unsent: its live pages never heard how the run ended.
+    publisher = LivePublisher(redis_layer)
+    futures = [publisher.send(f"run-flush-{n % 3}", {"seq": n}) for n in range(1, 200)]
+    assert publisher.flush(5.0)
+    assert all(f.done() for f in futures)
