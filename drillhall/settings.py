@@ -154,10 +154,13 @@ CACHES = {
     }
 }
 
+# A live page waits for its run's events with a blocking pop of 5 s (channels-redis), and
+# redis-py 8 gives every connection a 5 s socket timeout: a page idle for 5 s (a paused run,
+# a long wait step) had its read time out and its socket closed. The socket waits longer.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
     }
 }
 

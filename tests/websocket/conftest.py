@@ -16,11 +16,17 @@ def fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def redis_layer(settings, needs_redis: str) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    """The real Redis channel layer on the test database, with a prefix of its own."""
+    """The real Redis channel layer as the settings configure it, on the test database, with a
+    prefix of its own."""
+    configured = settings.CHANNEL_LAYERS["default"]
+    (host,) = configured["CONFIG"]["hosts"]
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [needs_redis], "prefix": f"drillhall-test-{uuid.uuid4().hex[:8]}"},
+            "BACKEND": configured["BACKEND"],
+            "CONFIG": {
+                "hosts": [{**host, "address": needs_redis}],
+                "prefix": f"drillhall-test-{uuid.uuid4().hex[:8]}",
+            },
         }
     }
     yield get_channel_layer()

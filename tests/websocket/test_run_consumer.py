@@ -136,6 +136,27 @@ def test_a_team_member_gets_stored_events_in_order_then_live_ones(world: World, 
     async_to_sync(scenario)()
 
 
+def test_a_page_idle_longer_than_the_layers_blocking_read_gets_the_next_event(
+    world: World, redis_layer
+):
+    # channels-redis waits for a message with a 5 s blocking pop; a socket timeout of 5 s
+    # (redis-py 8's default) ended an idle page's read with an error, and its socket with it.
+    run = make_run(world.version, world.owner)
+    store(run, 1)
+    ws = socket(run, world.member)
+
+    async def scenario() -> None:
+        connected, _ = await ws.connect()
+        assert connected
+        assert await receive_seqs(ws, 1) == [1]
+        assert await ws.receive_nothing(timeout=6.5, interval=0.5)
+        await publish(redis_layer, run, await astore(run, 2))
+        assert await receive_seqs(ws, 1) == [2]
+        await ws.disconnect()
+
+    async_to_sync(scenario)()
+
+
 def test_it_resumes_after_n_without_duplicates(world: World, redis_layer):
     run = make_run(world.version, world.owner)
     for seq in range(1, 6):
