@@ -72,6 +72,7 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
     from django.conf import settings
 
     from drills.cli import labctl
+    from drills.cli.drive_here import DriveHere
     from drills.cli.workers import worker_pool
     from drills.engine.states import RunState
     from drills.web.models import DrillRun
@@ -84,6 +85,7 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
     lab_hosts = lab_hosts_of(playbook)
 
     interrupted: dict[str, Any] = {"count": 0, "run": None}
+    driving: DriveHere | None = None
 
     def on_signal(signum, frame):  # type: ignore[no-untyped-def]
         # Ctrl-C, and the SIGTERM or SIGHUP a pipeline's `timeout` or a closed terminal
@@ -103,10 +105,12 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         if lab_hosts:
             pool.ensure_lab(lambda: lab_up(lab_hosts, say))
         version = runnable.version
-        # The workers first, for the hosts the plan would use now: a run is created only
-        # once something is there to drive it, so its clock starts with the drill.
+        # The agents first, for the hosts the plan would use now: a run is created only once
+        # they are there, so its clock starts with the drill. With no orchestrator worker
+        # running, this process drives the run itself (drills/cli/drive_here.py) instead of
+        # starting one and waiting for it.
         agents, optional = agents_for(planned_now(playbook))
-        pool.ensure_workers(agents, say, optional=optional)
+        served = pool.ensure_workers(agents, say, optional=optional, orchestrator=False)
         prepare_to_enqueue()
         # The plan is resolved here, and stored with the run; everyone reads that one.
         run = create_run(version, user, source="cli", origin=origin)
@@ -120,8 +124,13 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
                 say_err(f"{path}: run {run.id} was not approved: {unapproved}")
                 return EXIT_NOT_APPROVED
             run.refresh_from_db()
-        if run.enqueued_at is None:  # an approval has already handed it over
-            run = enqueue_run(run)
+        if served:
+            if run.enqueued_at is None:  # an approval has already handed it over
+                run = enqueue_run(run)
+        else:
+            # One that admission queues is handed to the orchestrator queue when its turn
+            # comes: then the pool starts an orchestrator worker after all.
+            driving = DriveHere(run.key, lambda: pool.ensure_workers({}, say)).start()
         say(f"run {run.id}: {playbook.metadata.name} v{version.number} started")
         result = _tail(run, say, quiet=args.quiet)
         run = DrillRun.objects.get(id=run.id)
@@ -143,6 +152,12 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
             abort_run(interrupted["run"], f"drillhall run stopped: {reason}"[:200], origin=origin)
         return EXIT_ABORTED
     finally:
+        if driving is not None and not driving.wait():
+            say_err(f"{path}: the run did not end in time; its faults revert by their leases")
+        # Live pages of the run hear its last events before this process goes.
+        from drills.web.live_publisher import flush_all
+
+        flush_all()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         pool.leave(say, lab_down=lambda: labctl.down(say))

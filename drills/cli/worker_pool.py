@@ -138,18 +138,24 @@ class WorkerPool:
         say: Say,
         optional: dict[str, str] | None = None,
         timeout: float = 30.0,
-    ) -> None:
-        """Start what is missing: an orchestrator, and an agent per host. ``agents`` maps host
-        to its network namespace; ``optional`` agents (hosts that only carry kernel collectors)
-        are started but not waited for: one that cannot start costs the run that host's
-        evidence, which the run then reports, instead of stopping it."""
+        orchestrator: bool = True,
+    ) -> bool:
+        """Start what is missing: an orchestrator (unless ``orchestrator`` is False), and an
+        agent per host. ``agents`` maps host to its network namespace; ``optional`` agents
+        (hosts that only carry kernel collectors) are started but not waited for: one that
+        cannot start costs the run that host's evidence, which the run then reports, instead
+        of stopping it. True when an orchestrator serves its queue (one is asked for in the
+        same question as the agents, so knowing costs nothing more)."""
         optional = {h: ns for h, ns in (optional or {}).items() if h not in agents}
         namespaces = {**agents, **optional}
         with self.locked() as state:
-            wanted = {self.orchestrator_queue: ""} | {agent_queue(h): h for h in namespaces}
+            wanted = {agent_queue(h): h for h in namespaces}
+            if orchestrator:
+                wanted[self.orchestrator_queue] = ""
             mine_alive = {w.queue for w in state.workers}
-            answering = self._queues(set(wanted))
+            answering = self._queues(set(wanted) | {self.orchestrator_queue})
             served = mine_alive | answering
+            orchestrating = orchestrator or self.orchestrator_queue in served
             for queue, host in sorted(wanted.items()):
                 if queue in served:
                     continue
@@ -161,14 +167,17 @@ class WorkerPool:
                     argv, node = self.orchestrator_argv(node_base), self.node_name(node_base)
                 state.workers.append(self._start(name, queue, argv, node))
                 say(f"workers: started {name}, shared by every `drillhall run` until the last ends")
-            if served >= set(wanted):
+            if wanted and served >= set(wanted):
                 say("workers: already running")
             if answering >= set(wanted):
-                return  # every one just answered: no need to ask again
+                return orchestrating  # every one just answered: no need to ask again
             mine = {w.queue: w for w in state.workers}
         # Wait for what is not there yet, asking for the pool's own orchestrator by name: the
         # question ends as soon as it answers.
-        waiting = ({self.orchestrator_queue} | {agent_queue(h) for h in agents}) - answering
+        waiting = ({self.orchestrator_queue} if orchestrator else set()) | {
+            agent_queue(h) for h in agents
+        }
+        waiting -= answering
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             dead = [w for q, w in mine.items() if q in waiting and not w.alive()]
@@ -178,7 +187,7 @@ class WorkerPool:
             nodes = [w.node for q, w in mine.items() if q in waiting and w.node]
             waiting -= self._queues(waiting, timeout=STARTING_QUESTION_S, workers=nodes)
             if not waiting:
-                return
+                return orchestrating
         raise RuntimeError(f"workers did not come up in {timeout:g}s (logs in {self.log_dir})")
 
     def leave(self, say: Say, lab_down: Callable[[], None] | None = None) -> None:

@@ -93,3 +93,24 @@ def test_agents_alone_are_waited_for_without_a_broadcast(
     pool(tmp_path, broker).ensure_workers({"db1": "dh-db1"}, lambda line: None)
     assert started == ["agent-db1"]
     assert [q["remote_control"] for q in broker.questions] == [True, False]
+
+
+def test_without_an_orchestrator_wanted_none_is_started_and_the_answer_says_none_serves(
+    tmp_path: Path, started: list[str]
+) -> None:
+    # `drillhall run` drives its run itself when no orchestrator worker is there
+    # (drills/cli/drive_here.py): the same question says so, and only the agent is started.
+    broker = Broker(set())
+    serves = pool(tmp_path, broker).ensure_workers({"db1": "dh-db1"}, lambda line: None,
+                                                   orchestrator=False)  # fmt: skip
+    assert started == ["agent-db1"] and serves is False
+    assert broker.questions[0]["remote_control"] and len(broker.questions) == 2
+
+
+def test_a_running_orchestrator_is_said_to_serve_when_none_is_wanted(
+    tmp_path: Path, started: list[str]
+) -> None:
+    broker = Broker({"orchestrator", "agent.db1"})
+    serves = pool(tmp_path, broker).ensure_workers({"db1": "dh-db1"}, lambda line: None,
+                                                   orchestrator=False)  # fmt: skip
+    assert started == [] and serves is True and len(broker.questions) == 1
