@@ -48,6 +48,11 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         say_err(f"{path}: cannot read: {exc.strerror}")
         return EXIT_INVALID
 
+    # Which of its agents run, and whether an orchestrator does, asked now: the question's
+    # wait passes while Django starts.
+    from drills.cli.workers import AskedAhead
+
+    ahead = AskedAhead(agent_queues_of(playbook))
     setup_django()
     from drills.cli.acting_user import Refused, acting_user, version_to_run
     from drills.web.audit import Origin
@@ -110,7 +115,9 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         # running, this process drives the run itself (drills/cli/drive_here.py) instead of
         # starting one and waiting for it.
         agents, optional = agents_for(planned_now(playbook))
-        served = pool.ensure_workers(agents, say, optional=optional, orchestrator=False)
+        served = pool.ensure_workers(
+            agents, say, optional=optional, orchestrator=False, ahead=ahead
+        )
         prepare_to_enqueue()
         # The plan is resolved here, and stored with the run; everyone reads that one.
         run = create_run(version, user, source="cli", origin=origin)
@@ -190,6 +197,19 @@ def lab_hosts_of(playbook: Any) -> set[str]:
 
     hosts_needed = {str(getattr(t, "host", "")) for t in playbook.targets.values()} - {""}
     return hosts_needed & set(labctl.lab_hosts())
+
+
+def agent_queues_of(playbook: Any) -> set[str]:
+    """The agent queues of the hosts a playbook names (selector targets name none)."""
+    from injector.protocol import ProtocolError, agent_queue
+
+    queues = set()
+    for target in playbook.targets.values():
+        try:
+            queues.add(agent_queue(str(getattr(target, "host", "") or "")))
+        except ProtocolError:  # no host, or not a host name (the plan says why)
+            continue
+    return queues
 
 
 def lab_up(lab_hosts: set[str], say) -> bool:  # type: ignore[no-untyped-def]

@@ -23,9 +23,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drills.cli.process_group import start_logged
 from injector.protocol import agent_queue
+
+if TYPE_CHECKING:
+    from drills.cli.workers import AskedAhead
 
 Say = Callable[[str], None]
 STOP_TIMEOUT_S = 15.0
@@ -139,13 +143,15 @@ class WorkerPool:
         optional: dict[str, str] | None = None,
         timeout: float = 30.0,
         orchestrator: bool = True,
+        ahead: AskedAhead | None = None,
     ) -> bool:
         """Start what is missing: an orchestrator (unless ``orchestrator`` is False), and an
         agent per host. ``agents`` maps host to its network namespace; ``optional`` agents
         (hosts that only carry kernel collectors) are started but not waited for: one that
         cannot start costs the run that host's evidence, which the run then reports, instead
         of stopping it. True when an orchestrator serves its queue (one is asked for in the
-        same question as the agents, so knowing costs nothing more)."""
+        same question as the agents, so knowing costs nothing more). ``ahead`` is that
+        question asked earlier (drills.cli.workers.AskedAhead), used when it covers it."""
         optional = {h: ns for h, ns in (optional or {}).items() if h not in agents}
         namespaces = {**agents, **optional}
         with self.locked() as state:
@@ -153,7 +159,10 @@ class WorkerPool:
             if orchestrator:
                 wanted[self.orchestrator_queue] = ""
             mine_alive = {w.queue for w in state.workers}
-            answering = self._queues(set(wanted) | {self.orchestrator_queue})
+            asked = set(wanted) | {self.orchestrator_queue}
+            covered = ahead is not None and asked <= ahead.agents | {self.orchestrator_queue}
+            early = ahead.answer() if ahead is not None and covered else None
+            answering = early & asked if early is not None else self._queues(asked)
             served = mine_alive | answering
             orchestrating = orchestrator or self.orchestrator_queue in served
             for queue, host in sorted(wanted.items()):

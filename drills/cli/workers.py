@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -56,9 +57,9 @@ def active_queues(
 
 
 def ping_agents(app, queues: set[str], timeout: float) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """A ping to the agent of each of ``queues``, unanswered yet: queue -> its result."""
-    from drills.web.agents import task_id_for
-    from injector.protocol import AgentTask, PingRequest
+    """A ping to the agent of each of ``queues``, unanswered yet: queue -> its result. (The
+    task id names the host, as drills.web.agents names it, without needing Django's apps.)"""
+    from injector.protocol import AgentTask, PingRequest, agent_task_id, host_of_queue
 
     return {
         queue: app.send_task(
@@ -66,7 +67,7 @@ def ping_agents(app, queues: set[str], timeout: float) -> dict[str, Any]:  # typ
             args=[PingRequest().to_json()],
             queue=queue,
             expires=timeout,
-            task_id=task_id_for(queue),
+            task_id=agent_task_id(host_of_queue(queue)),
         )
         for queue in sorted(queues)
     }
@@ -101,6 +102,36 @@ def answered(pings: dict[str, Any], deadline: float, poll: float = 0.02) -> set[
             with contextlib.suppress(Exception):
                 result.forget()
     return found
+
+
+class AskedAhead:
+    """Which of the ``agents`` queues are served, and which queues the orchestrator workers
+    serve, asked in a thread while this process starts Django.
+
+    With no worker running, the question waits its whole timeout (a second: nobody answers),
+    and `drillhall run` could only start the agents after it. Asked as soon as the playbook
+    names its hosts, its wait passes while Django starts; the pool uses the answer when it
+    covers what the pool would ask, else it asks itself. Any failure (settings that do not
+    load, a broker away) leaves no answer, and the pool asks as before.
+    """
+
+    def __init__(self, agents: set[str], timeout: float = 1.0) -> None:
+        self.agents = set(agents)
+        self._answer: set[str] | None = None
+        self._thread = threading.Thread(
+            target=self._ask, args=(sorted(agents), timeout), name="asked-ahead", daemon=True
+        )
+        self._thread.start()
+
+    def _ask(self, agents: list[str], timeout: float) -> None:
+        try:
+            self._answer = active_queues(timeout=timeout, agents=agents)
+        except Exception:  # the pool asks again, and says what is wrong
+            self._answer = None
+
+    def answer(self, wait: float = 5.0) -> set[str] | None:
+        self._thread.join(wait)
+        return None if self._thread.is_alive() else self._answer
 
 
 def node_name(name: str) -> str:

@@ -114,3 +114,35 @@ def test_a_running_orchestrator_is_said_to_serve_when_none_is_wanted(
     serves = pool(tmp_path, broker).ensure_workers({"db1": "dh-db1"}, lambda line: None,
                                                    orchestrator=False)  # fmt: skip
     assert started == [] and serves is True and len(broker.questions) == 1
+
+
+class Ahead:
+    """drills.cli.workers.AskedAhead with its answer given."""
+
+    def __init__(self, agents: set[str], answer: set[str] | None) -> None:
+        self.agents, self._answer = agents, answer
+
+    def answer(self) -> set[str] | None:
+        return self._answer
+
+
+def test_a_question_asked_ahead_that_covers_the_agents_is_not_asked_again(
+    tmp_path: Path, started: list[str]
+) -> None:
+    broker = Broker(set())
+    ahead = Ahead({"agent.db1", "agent.web"}, {"agent.web"})
+    serves = pool(tmp_path, broker).ensure_workers({"db1": "dh-db1"}, lambda line: None,
+                                                   orchestrator=False, ahead=ahead)  # fmt: skip
+    assert started == ["agent-db1"] and serves is False
+    assert broker.asked == [["agent.db1"]]  # only while the started agent comes up
+
+
+def test_a_question_asked_ahead_without_an_answer_or_about_other_hosts_is_asked_again(
+    tmp_path: Path, started: list[str]
+) -> None:
+    for ahead in (Ahead({"agent.db1"}, None), Ahead({"agent.web"}, set())):
+        broker = Broker({"agent.db1", "orchestrator"})
+        serves = pool(tmp_path, broker).ensure_workers({"db1": "dh-db1"}, lambda line: None,
+                                                       orchestrator=False, ahead=ahead)  # fmt: skip
+        assert serves is True and len(broker.asked) == 1
+    assert started == []
