@@ -96,17 +96,32 @@ class Session:
     # next run (ebpf.warm).
     release: Callable[[Collector], None] = field(default=lambda c: _close(c))
     stop: threading.Event = field(default_factory=threading.Event)
+    # Set to read before the interval is over (``read_now``), or to stop without waiting.
+    wake: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._loop, name=f"evidence-{self.run}", daemon=True)
         self.thread.start()
 
+    def read_now(self) -> None:
+        """Read and send at once; the next read comes an interval after this one. The beat
+        still says the session's interval: the run judges gaps by it."""
+        self.wake.set()
+
+    def end(self) -> None:
+        self.stop.set()
+        self.wake.set()
+
     def _loop(self) -> None:
         key = evidence_samples_key(self.run, self.host)
         failing_since: float | None = None
         try:
-            while not self.stop.wait(self.interval):
+            while True:
+                self.wake.wait(self.interval)
+                self.wake.clear()
+                if self.stop.is_set():
+                    break
                 now = time.time()
                 # Read every interval even when the samples cannot be sent: the counters
                 # start afresh, and the missing beats tell the run exactly what was lost.
@@ -186,6 +201,13 @@ class EvidenceSessions:
         with self._lock:
             self._reap()
             current = self._sessions.get(request.run)
+            if request.read_now:  # never starts anything: the run is ending
+                if current is None:
+                    return CollectReply(host, ())
+                current.read_now()
+                return CollectReply(
+                    host, tuple(_described(c, "read now") for c in current.collectors)
+                )
             if current is not None:  # a redelivered task: the collectors already run
                 return CollectReply(
                     host, tuple(_described(c, "already running") for c in current.collectors)
@@ -213,7 +235,7 @@ class EvidenceSessions:
             session = self._sessions.pop(run, None)
         if session is None:
             return False
-        session.stop.set()
+        session.end()
         if session.thread is not None:
             session.thread.join(timeout)
         return True

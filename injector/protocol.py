@@ -316,23 +316,40 @@ class ReleaseRequest:
 
 @dataclass(frozen=True)
 class CollectRequest:
-    """Start a run's kernel collectors on a host; they stop when the run's evidence lease goes."""
+    """Start a run's kernel collectors on a host; they stop when the run's evidence lease goes.
+
+    With ``read_now``, start nothing: the run's collectors, if they run, read and send their
+    samples at once instead of at the end of their interval (the run's end asks, so that it
+    need not wait up to an interval for the samples of its last revert)."""
 
     run: str
     names: tuple[str, ...]
     interval: float = 1.0
+    read_now: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"run": self.run, "names": list(self.names), "interval": self.interval}
+        out: dict[str, Any] = {
+            "run": self.run,
+            "names": list(self.names),
+            "interval": self.interval,
+        }
+        if self.read_now:  # only then: an agent that predates it refuses the key
+            out["read_now"] = True
+        return out
 
     @classmethod
     def from_json(cls, data: Any) -> CollectRequest:
         data = _object(data, "a collect request")
-        _fields(data, "the collect request", {"run", "names", "interval"})
+        _fields(data, "the collect request", {"run", "names", "interval", "read_now"})
         interval = _opt_float(data, "interval") or 1.0
         if not 0.05 <= interval <= 60:
             raise ProtocolError(f"interval must be between 0.05 and 60 s, got {interval!r}")
-        return cls(check_run_key(data.get("run")), tuple(_str_list(data, "names")), interval)
+        read_now = data.get("read_now", False)
+        if not isinstance(read_now, bool):
+            raise ProtocolError(f"read_now must be true or false, got {read_now!r}")
+        return cls(
+            check_run_key(data.get("run")), tuple(_str_list(data, "names")), interval, read_now
+        )
 
 
 @dataclass(frozen=True)

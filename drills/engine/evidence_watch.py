@@ -182,6 +182,21 @@ class EvidenceWatch:
             FaultWindow(fault.fault_id, fault.kind, hosts, start, end, fault.params)
         )
 
+    def _ask_to_read_now(self) -> None:
+        """Every host's collectors read and send at once (``CollectRequest.read_now``). An
+        agent that does not answer within an interval (or predates the request) is not
+        waited for: its samples come at the end of its interval, as before."""
+        requests = [
+            (c.queue, CollectRequest(self.run_key, c.names, self.interval, read_now=True))
+            for c in self.collectors
+        ]
+        for (queue, _), reply in zip(
+            requests, self.driver.collect_all(requests, min(self.agent_timeout, self.interval)),
+            strict=True,
+        ):  # fmt: skip
+            if isinstance(reply, Exception):
+                log.info("run %s: %s did not read at once: %s", self.run_key, queue, reply)
+
     def _read_past(self, t: float) -> bool:
         """Every host with collectors sent the samples of an interval that ended after ``t``."""
         hosts = {c.host for c in self.collectors}
@@ -196,9 +211,13 @@ class EvidenceWatch:
         if not self._open:
             return []
         # The interval that holds the last revert reaches the runner up to one interval later;
-        # once every host's beat says it read past the last revert, everything is here.
+        # once every host's beat says it read past the last revert, everything is here. The
+        # agents are asked to read now rather than at the end of their interval.
         until = max((w.end for w in self._windows), default=self.clock.now())
         deadline = self.clock.now() + self.interval + self.drain_seconds
+        self.drain()
+        if not self._read_past(until):
+            self._ask_to_read_now()
         while True:
             self.drain()
             if self._read_past(until) or self.clock.now() >= deadline:

@@ -139,6 +139,9 @@ class FakeDriver:
         self.active: set[str] = set()
         self.ended: tuple[float, str] | None = None
         self.silent: tuple[float, float] | None = None
+        # What a host's agent does when asked to read its collectors at once (a FakeFeed's
+        # ``read_now``); by default nothing, as an agent that predates the request.
+        self.on_read_now: Callable[[str], None] | None = None
 
     def end_early(self, at: float, detail: str) -> None:
         self.ended = (at, detail)
@@ -187,6 +190,12 @@ class FakeDriver:
         return RevertReply(fault_id, queue.removeprefix("agent."), FaultState.REVERTED)
 
     def collect(self, queue: str, request: CollectRequest, timeout: float) -> CollectReply:
+        if request.read_now:
+            self.calls.append(("read now", queue))
+            self.clock.sleep(0.01)  # the request's way to the agent, which reads on arrival
+            if self.on_read_now is not None:
+                self.on_read_now(queue.removeprefix("agent."))
+            return CollectReply(queue.removeprefix("agent."), ())
         self.calls.append(("collect", queue))
         self.preflight.append("collect")
         if self.dead:
@@ -230,6 +239,11 @@ class FakeFeed:
         self.lease: float | None = None
         self.opened = self.closed = False
         self._next = 0.0
+        self._read_now: list[tuple[str, float]] = []  # (host, when) reads asked for
+
+    def read_now(self, host: str) -> None:
+        """``host`` reads at once: its samples and beat come with the next drain."""
+        self._read_now.append((host, self.clock.now()))
 
     def open(self, run: str, lease_seconds: float, hosts: Sequence[str]) -> None:
         self.opened, self.lease = True, lease_seconds
@@ -250,6 +264,11 @@ class FakeFeed:
                 for metric, value in self.counts(host, self._next).items():
                     out.append(KernelSampleMessage(host, "fake", self._next, metric, value))
                 out.append(EvidenceBeat(host, self._next, self.interval))
+        for host, t in self._read_now:
+            out.extend(KernelSampleMessage(host, "fake", t, metric, value)
+                       for metric, value in self.counts(host, t).items())  # fmt: skip
+            out.append(EvidenceBeat(host, t, self.interval))
+        self._read_now.clear()
         return out
 
     def close(self, run: str) -> None:

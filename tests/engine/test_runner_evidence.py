@@ -264,13 +264,18 @@ def test_a_host_that_refuses_the_run_ends_it_before_any_fault_and_its_collectors
     assert feed.opened and feed.closed
 
 
-def run_to_the_end(hosts: list[str], beating: list[str]) -> tuple[float, list[Any]]:
+def run_to_the_end(
+    hosts: list[str], beating: list[str], read_now: bool = False
+) -> tuple[float, list[Any]]:
     """The 20 s partition, samples read every second but fetched only every 3 s: how long
     the run went on after its last revert, and its no-effect notes. Hosts not ``beating``
-    send their samples without a beat."""
+    send their samples without a beat; with ``read_now`` the agents read when asked."""
     clock = FakeClock()
     service = FakeService(clock)
     feed = FakeFeed(hosts, nothing_seen, clock, interval=1.0)
+    driver = FakeDriver(service, clock=clock)
+    if read_now:
+        driver.on_read_now = feed.read_now
     real_drain = feed.drain
 
     def drain(run: str) -> list[Any]:
@@ -280,7 +285,7 @@ def run_to_the_end(hosts: list[str], beating: list[str]) -> tuple[float, list[An
     playbook = parse_playbook(LONG)
     sink = MemorySink()
     DrillRunner(
-        "33", playbook, resolve_plan(playbook, INVENTORY), FakeDriver(service, clock=clock), sink,
+        "33", playbook, resolve_plan(playbook, INVENTORY), driver, sink,
         options=RunOptions(settle_seconds=1, min_recovery_seconds=1, evidence_interval=1.0,
                            drain_seconds=3.0),
         clock=clock, evidence=feed, build_probe=fake_probes(service),
@@ -298,6 +303,14 @@ def test_the_run_ends_once_every_host_has_sent_the_interval_past_its_last_revert
     assert after <= 1.1
     [note] = notes
     assert note["judged"] is True  # complete evidence of nothing: still judged
+
+
+def test_agents_asked_to_read_at_once_end_the_run_right_after_its_last_revert() -> None:
+    # Not up to a read interval later: each host reads when the run's end asks it to.
+    after, notes = run_to_the_end(["h1", "h2"], beating=["h1", "h2"], read_now=True)
+    assert after <= 0.1
+    [note] = notes
+    assert note["judged"] is True
 
 
 def test_a_host_that_sends_no_beat_is_waited_for_as_long_as_before() -> None:

@@ -126,6 +126,33 @@ def test_a_redelivered_start_does_not_open_the_collectors_twice(
     assert opened[0].closed == 1
 
 
+def test_asked_to_read_now_a_session_reads_at_once_not_at_its_intervals_end(
+    store: redis.Redis, opened: list[Counting]
+) -> None:
+    store.set(lease_key(RUN), "1", px=5000)
+    sessions = EvidenceSessions()
+    sessions.start(request(30.0), "web", Scope(), store)
+    asked = time.time()
+    reply = sessions.start(CollectRequest(RUN, (), 30.0, read_now=True), "web", Scope(), store)
+    assert [c.reason for c in reply.collectors] == ["read now"]
+    wait_for(lambda: store.llen(samples_key(RUN, "web")) >= 2, timeout=2)
+    beat = parse_evidence(json.loads(store.lindex(samples_key(RUN, "web"), -1)))
+    # The session's own interval: the run judges gaps in the evidence by it.
+    assert isinstance(beat, EvidenceBeat) and beat.t >= asked and beat.interval == 30.0
+    assert opened[0].reads == 1 and len(opened) == 1
+    assert sessions.stop(RUN)
+    assert opened[0].closed == 1
+
+
+def test_a_read_now_for_a_run_without_collectors_starts_none(
+    store: redis.Redis, opened: list[Counting]
+) -> None:
+    store.set(lease_key(RUN), "1", px=5000)
+    request_now = CollectRequest(RUN, ("tcp_retransmits",), 1.0, read_now=True)
+    reply = EvidenceSessions().start(request_now, "web", Scope(), store)
+    assert reply.collectors == () and opened == []
+
+
 def test_an_unknown_collector_is_reported_not_fatal(store: redis.Redis) -> None:
     store.set(lease_key(RUN), "1", px=5000)
     reply = EvidenceSessions().start(

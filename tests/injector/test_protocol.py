@@ -284,6 +284,15 @@ def test_halt_and_release_messages_refuse_what_they_do_not_define() -> None:
             ReleaseRequest.from_json(bad)
 
 
+def test_a_read_now_request_reads_back_and_an_ordinary_one_does_not_name_it() -> None:
+    now = CollectRequest("ab12", ("tcp_resets",), 1.0, read_now=True)
+    assert CollectRequest.from_json(now.to_json()) == now
+    # Written only when asked: an agent that predates it would refuse every request.
+    assert "read_now" not in CollectRequest("ab12", ("tcp_resets",)).to_json()
+    with pytest.raises(ProtocolError):
+        CollectRequest.from_json({**now.to_json(), "read_now": "yes"})
+
+
 @pytest.mark.django_db
 def test_the_servers_halt_and_release_reach_the_agent_in_its_words(
     wired: Wired, needs_redis: str, settings: Any, monkeypatch: pytest.MonkeyPatch
