@@ -62,6 +62,8 @@ DEFAULT_USER = "default"
 # Celery's Redis result backend keeps a task's reply under this prefix and the task id, and
 # publishes it on a channel of the same name (celery.backends.base.KeyValueStoreBackend).
 RESULT_KEY_PREFIX = "celery-task-meta-"
+# How long an agent's worker blocks on its queue in one BRPOP (agent_transport_options).
+AGENT_BRPOP_SECONDS = 0.1
 
 # What an agent's worker, janitor and evidence sessions send, and nothing else. Connection:
 # AUTH, HELLO, SELECT, PING, CLIENT SETNAME. Queue: BRPOP, LPUSH/RPUSH (re-queueing its own
@@ -142,13 +144,20 @@ def host_user(host: str) -> RedisUser:
 def agent_transport_options(host: str) -> dict[str, Any]:
     """kombu Redis transport options for ``host``'s agent, so that its worker touches only the
     keys its user may: unacknowledged messages under its own prefix, and one priority step (no
-    ``agent.<host>\\x06\\x163`` lists to read)."""
+    ``agent.<host>\\x06\\x163`` lists to read).
+
+    The worker waits for messages with a BRPOP of ``AGENT_BRPOP_SECONDS`` rather than kombu's
+    second: its warm shutdown ends its loop, and closing the connection waits for that BRPOP's
+    reply, so every stop of an idle agent took up to a second (the end of each `drillhall run`
+    that started its agents, docs/performance.md). Ten idle BRPOPs a second per agent cost
+    Redis next to nothing."""
     prefix = agent_keys_prefix(host)
     return {
         "unacked_key": f"{prefix}unacked",
         "unacked_index_key": f"{prefix}unacked_index",
         "unacked_mutex_key": f"{prefix}unacked_mutex",
         "priority_steps": [0],
+        "polling_interval": AGENT_BRPOP_SECONDS,  # kombu's name for the BRPOP's timeout
     }
 
 
