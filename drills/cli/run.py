@@ -10,6 +10,7 @@ unapproved and the command exits 5 with the reason.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -34,10 +35,16 @@ QUIET_EVENTS = ("queued", "state", "result", "error", "abort", "approval")
 
 
 def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
+    from drills.cli.workers import AskedAhead
+
+    path = Path(args.file)
+    # Which of its agents run, and whether an orchestrator does, asked first: the question's
+    # wait passes while the playbook is parsed and Django starts.
+    ahead = AskedAhead(agent_queues_named(path))
+
     from drills.playbook.errors import PlaybookError
     from drills.playbook.parser import parse_file
 
-    path = Path(args.file)
     try:
         playbook = parse_file(path)
     except PlaybookError as exc:
@@ -48,11 +55,6 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
         say_err(f"{path}: cannot read: {exc.strerror}")
         return EXIT_INVALID
 
-    # Which of its agents run, and whether an orchestrator does, asked now: the question's
-    # wait passes while Django starts.
-    from drills.cli.workers import AskedAhead
-
-    ahead = AskedAhead(agent_queues_of(playbook))
     setup_django()
     from drills.cli.acting_user import Refused, acting_user, version_to_run
     from drills.web.audit import Origin
@@ -199,16 +201,25 @@ def lab_hosts_of(playbook: Any) -> set[str]:
     return hosts_needed & set(labctl.lab_hosts())
 
 
-def agent_queues_of(playbook: Any) -> set[str]:
-    """The agent queues of the hosts a playbook names (selector targets name none)."""
+def agent_queues_named(path: Path) -> set[str]:
+    """The agent queues of the hosts a playbook file's targets name, read from its YAML alone:
+    a hint for asking early, before the parser (which imports the whole playbook model) has
+    checked anything; what is not a host name, or not readable, names none."""
+    from drills.playbook.errors import PlaybookError
+    from drills.playbook.loader import load_yaml, read_text
     from injector.protocol import ProtocolError, agent_queue
 
+    try:
+        data = load_yaml(read_text(path), str(path)).data
+    except (PlaybookError, OSError, ValueError):
+        return set()
+    targets = data.get("targets") if isinstance(data, dict) else None
     queues = set()
-    for target in playbook.targets.values():
-        try:
-            queues.add(agent_queue(str(getattr(target, "host", "") or "")))
-        except ProtocolError:  # no host, or not a host name (the plan says why)
-            continue
+    for target in targets.values() if isinstance(targets, dict) else ():
+        host = target.get("host") if isinstance(target, dict) else None
+        if isinstance(host, str):
+            with contextlib.suppress(ProtocolError):  # not a host name
+                queues.add(agent_queue(host))
     return queues
 
 
