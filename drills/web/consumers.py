@@ -1,12 +1,16 @@
 """The live run page's websocket: replays a run's stored events, then pushes live ones.
 
-Exactly once, in order, no gap: the consumer joins the run's group before it reads the
-stored events, so an event stored after that read is also published to it; live events
-the replay already covered are dropped by seq.
+Exactly once, in order, no gap: the consumer joins the run's feed (the process's one
+subscription to the run's group, drills/web/run_feed.py) before it reads the stored events,
+so an event stored after that read also reaches it; live events the replay already covered
+are dropped by seq.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -16,6 +20,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from drills.web.metrics.exposition import EVENT_LAG
 from drills.web.models import DrillRun, RunEvent
 from drills.web.roles import Action, can
+from drills.web.run_feed import Queue, feeds
+
+log = logging.getLogger(__name__)
 
 # Replay reads the stored stream in pages so a long run does not load at once.
 REPLAY_PAGE = 500
@@ -62,6 +69,8 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
     run_id: int
     group: str | None = None
     last_seq: int = 0
+    feed: Queue | None = None
+    pump: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -80,14 +89,36 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             return
         self.last_seq = after
         # Join first, read second: that order is what rules out a gap.
-        await self.channel_layer.group_add(group, self.channel_name)
+        self.feed = await feeds().join(self.channel_layer, group)
         self.group = group
         await self.accept()
         await self.replay(before=None)
+        # Live events that came during the replay wait in the queue: from here, in order.
+        self.pump = asyncio.get_running_loop().create_task(self._pump(self.feed))
 
     async def disconnect(self, code: int) -> None:
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.pump is not None:
+            self.pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.pump
+        if self.group is not None and self.feed is not None:
+            await feeds().leave(self.channel_layer, self.group, self.feed)
+
+    async def _pump(self, feed: Queue) -> None:
+        try:
+            while True:
+                message = await feed.get()
+                if message.get("type") == "run.events":
+                    await self.run_events(message)
+                elif message.get("type") == "run.event":
+                    await self.run_event(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The database away while a gap was read, say: the page reconnects and replays
+            # from its last seq, which a socket that went on could not promise.
+            log.warning("run %s: live page closed after a failure", self.run_id, exc_info=True)
+            await self.close()
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
@@ -96,7 +127,7 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         return None
 
     async def run_event(self, message: dict[str, Any]) -> None:
-        """Handler for group messages of type "run.event"."""
+        """A group message of type "run.event"."""
         event = message["event"]
         seq = int(event["seq"])
         if seq <= self.last_seq:
@@ -110,7 +141,7 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         EVENT_LAG.observe(float(event["t"]))
 
     async def run_events(self, message: dict[str, Any]) -> None:
-        """Handler for "run.events": several events of the run, in order (the publisher sends
+        """A "run.events" message: several events of the run, in order (the publisher sends
         what was stored while its last send was in flight together)."""
         for event in message["events"]:
             await self.run_event({"event": event})

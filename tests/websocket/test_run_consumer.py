@@ -293,3 +293,38 @@ def test_clients_connecting_while_a_writer_runs_see_every_event_exactly_once(
     assert fresh_b == list(range(1, total + 1))
     assert resumed_12 == list(range(13, total + 1))
     assert resumed_40 == list(range(41, total + 1))
+
+
+def test_the_pages_of_one_run_share_one_subscription_and_each_gets_every_event(
+    world: World, redis_layer
+):
+    # A hundred pages on one run used to be a hundred members of its group: every event
+    # written to Redis and read back once per page. Now the process subscribes once.
+    run = make_run(world.version, world.owner)
+    store(run, 1)
+    pages = [socket(run, person) for person in (world.owner, world.member, world.member)]
+
+    async def members() -> int:
+        async with redis_layer.connection(0) as client:
+            return int(await client.zcard(redis_layer._group_key(run.group_name)))
+
+    async def scenario() -> None:
+        for ws in pages:
+            connected, _ = await ws.connect()
+            assert connected
+            assert await receive_seqs(ws, 1) == [1]
+        assert await members() == 1
+        for seq in (2, 3):
+            await publish(redis_layer, run, await astore(run, seq))
+        for ws in pages:
+            assert await receive_seqs(ws, 2) == [2, 3]
+            assert await ws.receive_nothing(timeout=0.2)
+        await pages[0].disconnect()
+        await publish(redis_layer, run, await astore(run, 4))
+        for ws in pages[1:]:
+            assert await receive_seqs(ws, 1) == [4]
+        for ws in pages[1:]:
+            await ws.disconnect()
+        assert await members() == 0  # the last page to leave unsubscribes
+
+    async_to_sync(scenario)()
