@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import gc
 import logging
 import os
 import signal
@@ -33,7 +34,7 @@ from urllib.parse import urlsplit
 
 import redis
 from celery import Celery
-from celery.signals import worker_init, worker_ready
+from celery.signals import worker_init, worker_ready, worker_shutdown
 from kombu import Queue
 
 from injector import heartbeat
@@ -235,6 +236,14 @@ def collect(request: dict[str, Any]) -> dict[str, Any]:
         ).to_json()
 
     return _answer(start)
+
+
+@worker_shutdown.connect
+def _exit_without_a_last_collection(**_: Any) -> None:
+    """The worker exits next: the garbage collector's last pass over everything Celery and the
+    injector made is a few tenths of a second of every agent's stop, for memory the exit frees
+    anyway (drills/cli/main.py does the same)."""
+    gc.freeze()
 
 
 @worker_init.connect
