@@ -93,6 +93,15 @@ def agent_task_id(host: str) -> str:
     return f"{agent_task_id_prefix(host)}{uuid.uuid4().hex}"
 
 
+def task_id_for(queue: str) -> str | None:
+    """A task id naming the queue's host, whose agent's Redis user may write the replies of
+    such ids only (None, Celery's own id, for a queue that names no host)."""
+    try:
+        return agent_task_id(host_of_queue(queue))
+    except ProtocolError:
+        return None
+
+
 def agent_task_id_prefix(host: str) -> str:
     return f"agent:{check_host_name(host)}:"
 

@@ -57,9 +57,8 @@ def active_queues(
 
 
 def ping_agents(app, queues: set[str], timeout: float) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """A ping to the agent of each of ``queues``, unanswered yet: queue -> its result. (The
-    task id names the host, as drills.web.agents names it, without needing Django's apps.)"""
-    from injector.protocol import AgentTask, PingRequest, agent_task_id, host_of_queue
+    """A ping to the agent of each of ``queues``, unanswered yet: queue -> its result."""
+    from injector.protocol import AgentTask, PingRequest, task_id_for
 
     return {
         queue: app.send_task(
@@ -67,7 +66,7 @@ def ping_agents(app, queues: set[str], timeout: float) -> dict[str, Any]:  # typ
             args=[PingRequest().to_json()],
             queue=queue,
             expires=timeout,
-            task_id=agent_task_id(host_of_queue(queue)),
+            task_id=task_id_for(queue),
         )
         for queue in sorted(queues)
     }

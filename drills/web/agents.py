@@ -49,11 +49,11 @@ from injector.protocol import (
     RevertReply,
     RevertRequest,
     RunTicket,
-    agent_task_id,
     evidence_lease_key,
     evidence_samples_key,
     host_of_queue,
     parse_evidence,
+    task_id_for,
 )
 from injector.signing import KeyFileError, agent_key_path, load_key, sign
 
@@ -153,15 +153,6 @@ def _decode(value: Any, parse: Callable[[Any], T], queue: str) -> T:
             f"the agent of {host_of_queue(queue)} answered in a form this server does not "
             f"understand ({exc}); are the agent and the server the same version?"
         ) from None
-
-
-def task_id_for(queue: str) -> str | None:
-    """A task id naming the queue's host, whose agent's Redis user may write the replies of
-    such ids only (None, Celery's own id, for a queue that names no host)."""
-    try:
-        return agent_task_id(host_of_queue(queue))
-    except ProtocolError:
-        return None
 
 
 class _Renewal:

@@ -257,7 +257,8 @@ def _release_content(result: ReleaseResult) -> dict[str, Any]:
 
 def _broadcast(task: str, message: dict[str, Any], told: list[str], missed: list[str]) -> None:
     from drillhall.celery import app
-    from drills.web.agents import AgentKeys, task_id_for
+    from drills.web.agents import AgentKeys
+    from injector.protocol import task_id_for
 
     keys = AgentKeys()
     for queue in agent_queues():
