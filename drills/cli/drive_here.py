@@ -35,7 +35,6 @@ class DriveHere:
     def __init__(self, run_key: str, need_orchestrator: Callable[[], object]) -> None:
         self.run_key = run_key
         self.need_orchestrator = need_orchestrator
-        self.outcome = ""
         self._thread = threading.Thread(target=self._drive, name="drive-here", daemon=True)
 
     def start(self) -> DriveHere:
@@ -54,8 +53,7 @@ class DriveHere:
         from drills.web.run_control import end_run
 
         try:
-            self.outcome = execute_run(self.run_key)
-            if self.outcome == "queued":
+            if execute_run(self.run_key) == "queued":
                 self.need_orchestrator()
         except Exception as exc:
             log.exception("run %s: driving it here failed", self.run_key)
