@@ -9,8 +9,8 @@ the shop answers (steady state), cuts db1 off from web with the same nftables ru
 partition writes (a process action: `ip netns exec dh-db1 nft -f FILE`), waits 3 s, and removes
 the table (rollback), then checks the shop again. Drillhall runs
 bench/playbooks/partition-3s.yaml, whose probe and `before` SLA are that steady state, with no
-worker running: `drillhall run` starts its orchestrator and the agents of db1 and web, as a
-pipeline's first run does, and stops them after. Runs alternate between the tools; min /
+worker running: `drillhall run` starts the agents of db1 and web and drives the run itself,
+as a pipeline's first run does, and stops the agents after. Runs alternate between the tools; min /
 median / max of each, and the ratio of medians.
 """
 
