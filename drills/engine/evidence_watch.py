@@ -215,13 +215,15 @@ class EvidenceWatch:
         # agents are asked to read now rather than at the end of their interval.
         until = max((w.end for w in self._windows), default=self.clock.now())
         deadline = self.clock.now() + self.interval + self.drain_seconds
-        self.drain()
-        if not self._read_past(until):
-            self._ask_to_read_now()
+        asked = False
         while True:
             self.drain()
             if self._read_past(until) or self.clock.now() >= deadline:
                 break
+            if not asked:  # once, and only when what is here does not cover it already
+                self._ask_to_read_now()
+                asked = True
+                continue
             wait_until(min(deadline, self.clock.now() + FINAL_DRAIN_SECONDS))
         problems = []
         for window in self._windows:
