@@ -61,7 +61,10 @@ class DrillStatus:
 
     @property
     def ended(self) -> bool:
-        return self.state in _DRILL_ENDED
+        # Ended once its record is closed: the terminal state is written a moment before the
+        # result that carries the reason, and a look in between must not judge the day on a
+        # drill whose reason is not there yet.
+        return self.state in _DRILL_ENDED and self.finished_at is not None
 
     @property
     def title(self) -> str:

@@ -49,6 +49,14 @@ def test_the_pause_between_drills_is_waited_out() -> None:
     assert (later.action, later.position) == (Action.START, 1)
 
 
+def test_a_drill_whose_result_is_not_written_yet_is_still_watched() -> None:
+    # The terminal state lands a moment before the result that closes the record and
+    # carries the reason: a look in between waits for the reason instead of ending without it.
+    closing = [DrillStatus(0, "drill-1", "failed"), DrillStatus(1, "drill-2")]
+    step = next_step(STOP, closing, NOW)
+    assert (step.action, step.position) == (Action.WATCH, 0)
+
+
 def test_stop_at_first_failure_does_not_start_the_second_and_says_why() -> None:
     drills = day("failed", None, reasons={0: "checkout stays up failed"})
     step = next_step(STOP, drills, NOW)
