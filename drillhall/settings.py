@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import timedelta
 from pathlib import Path
 
@@ -154,13 +155,31 @@ CACHES = {
     }
 }
 
-# A live page waits for its run's events with a blocking pop of 5 s (channels-redis), and
-# redis-py 8 gives every connection a 5 s socket timeout: a page idle for 5 s (a paused run,
-# a long wait step) had its read time out and its socket closed. The socket waits longer.
+# The channel layer's sockets have no socket timeout:
+# - A live page waits for its run's events with a blocking pop of 5 s (channels-redis). With
+#   redis-py 8's default 5 s socket timeout, a page idle for 5 s (a paused run, a long wait
+#   step) had its read time out and its socket closed.
+# - With any socket timeout, redis-py sends through asyncio.wait_for, and Python 3.11's
+#   wait_for loses a cancellation that lands as the send completes. A page that closed at that
+#   moment left its receive looping on the blocking pop for ever (gh-86296, fixed in 3.12).
+# A Redis that restarts closes the sockets; TCP keepalive finds a peer that vanished (~25 s).
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": None,
+                    "socket_keepalive": True,
+                    "socket_keepalive_options": {
+                        socket.TCP_KEEPIDLE: 10,
+                        socket.TCP_KEEPINTVL: 5,
+                        socket.TCP_KEEPCNT: 3,
+                    },
+                }
+            ]
+        },
     }
 }
 
