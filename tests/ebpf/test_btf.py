@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from ebpf.btf import Btf, BtfError, kernel_btf
+from ebpf import btf as btf_module
+from ebpf.btf import VMLINUX_BTF, Btf, BtfError, kernel_btf, kernel_offsets
 from ebpf.tcp import OFFSETS
 from tests.conftest import require
 
@@ -45,3 +48,56 @@ def test_unknown_struct_or_field_says_which(btf: Btf) -> None:
 def test_data_that_is_not_btf_is_refused() -> None:
     with pytest.raises(BtfError, match="magic"):
         Btf.parse(b"\0" * 64)
+
+
+class _CountingBtf:
+    """Stands in for the parse: counts how often the offsets had to be read from the BTF."""
+
+    def __init__(self) -> None:
+        self.parsed = 0
+
+    def __call__(self) -> _CountingBtf:
+        self.parsed += 1
+        return self
+
+    def offset(self, path: str) -> int:
+        return 8 * len(path.split("."))
+
+
+def test_a_fresh_process_reads_the_offsets_kept_on_disk_without_parsing(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require(VMLINUX_BTF.exists(), "the kernel's BTF (/sys/kernel/btf/vmlinux)")
+    cache = tmp_path / "bpf"
+    cache.mkdir(mode=0o700)
+    monkeypatch.setenv("DRILLHALL_BPF_CACHE", str(cache))
+    parse = _CountingBtf()
+    monkeypatch.setattr(btf_module, "kernel_btf", parse)
+    paths = {"SK_NET": "sock.__sk_common.skc_net.net"}
+    btf_module._kernel_offsets.cache_clear()
+    assert kernel_offsets(paths) == {"SK_NET": 32}
+    btf_module._kernel_offsets.cache_clear()  # what a new process starts with
+    assert kernel_offsets(paths) == {"SK_NET": 32}
+    assert parse.parsed == 1
+
+
+def test_offsets_on_disk_that_were_tampered_with_are_parsed_again(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require(VMLINUX_BTF.exists(), "the kernel's BTF (/sys/kernel/btf/vmlinux)")
+    cache = tmp_path / "bpf"
+    cache.mkdir(mode=0o700)
+    monkeypatch.setenv("DRILLHALL_BPF_CACHE", str(cache))
+    parse = _CountingBtf()
+    monkeypatch.setattr(btf_module, "kernel_btf", parse)
+    paths = {"SK_NET": "sock.__sk_common.skc_net.net"}
+    btf_module._kernel_offsets.cache_clear()
+    kernel_offsets(paths)
+    (kept,) = cache.glob("*.json")
+    entry = json.loads(kept.read_text())
+    entry["offsets"][0][1] = "32); evil"
+    kept.write_text(json.dumps(entry))
+    btf_module._kernel_offsets.cache_clear()
+    assert kernel_offsets(paths) == {"SK_NET": 32}
+    assert parse.parsed == 2
+    btf_module._kernel_offsets.cache_clear()
