@@ -35,6 +35,9 @@ class DriveHere:
     def __init__(self, run_key: str, need_orchestrator: Callable[[], object]) -> None:
         self.run_key = run_key
         self.need_orchestrator = need_orchestrator
+        # Set when the thread is done: the command's wait for the run's last events ends then,
+        # not at its next look at the database.
+        self.done = threading.Event()
         self._thread = threading.Thread(target=self._drive, name="drive-here", daemon=True)
 
     def start(self) -> DriveHere:
@@ -64,3 +67,4 @@ class DriveHere:
                 end_run(run, f"drillhall run could not drive the run: {exc}")
         finally:
             connections.close_all()
+            self.done.set()

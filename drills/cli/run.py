@@ -189,7 +189,7 @@ def _drive(args, say, path, playbook, user, runnable, ahead, early) -> int:  # t
             # comes: then the pool starts an orchestrator worker after all.
             driving = DriveHere(run.key, lambda: pool.ensure_workers({}, say)).start()
         say(f"run {run.id}: {playbook.metadata.name} v{version.number} started")
-        result = _tail(run, say, quiet=args.quiet)
+        result = _tail(run, say, quiet=args.quiet, done=driving.done if driving else None)
         run = DrillRun.objects.get(id=run.id)
         if args.json:
             # The run document (drillhall.run/v1), as before; `drillhall report RUN --format
@@ -362,8 +362,9 @@ def _await_approval(run, say, wait: float) -> str:  # type: ignore[no-untyped-de
         time.sleep(0.5)
 
 
-def _tail(run, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """Print the run's events as they are stored; return the result event's data.
+def _tail(run, say, quiet: bool, done=None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Print the run's events as they are stored; return the result event's data. ``done``
+    (the run driven here has ended) ends a wait between looks at once.
 
     Meanwhile, ask whether the run's orchestrator is still there (drills.web.liveness): a run
     whose orchestrator died is ended as error here, and its result event ends the wait; so is a
@@ -417,4 +418,7 @@ def _tail(run, say, quiet: bool) -> dict[str, Any]:  # type: ignore[no-untyped-d
                             f"within {untaken_limit:g} s, and none is listening there; start "
                             "one (make demo starts one) and run the drill again",
                         )
-            time.sleep(0.2)
+            if done is None:
+                time.sleep(0.2)
+            elif done.wait(0.2):
+                done = None  # look once more now; a run handed over is followed as before
