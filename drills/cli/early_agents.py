@@ -67,7 +67,6 @@ class EarlyAgents:
         pool: Callable[[], WorkerPool],
         say: Say,
         lab_hosts: Callable[[], dict[str, str]],
-        start: bool = True,
         netns_dir: str = NETNS_DIR,
         running: Callable[[], set[str]] = local_agent_hosts,
     ) -> None:
@@ -82,8 +81,7 @@ class EarlyAgents:
         self.started: dict[str, str] = {}  # host -> the namespace it was started in
         self._spawned = threading.Event()  # set once it started them, or gave up
         self._thread = threading.Thread(target=self._run, name="early-agents", daemon=True)
-        if start:
-            self._thread.start()
+        self._thread.start()
 
     def _run(self) -> None:
         try:
