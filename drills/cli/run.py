@@ -113,22 +113,18 @@ def _parse_and_check(args: argparse.Namespace, path: Path) -> tuple[Any, Any, An
 
 
 def _drive(args, say, path, playbook, user, runnable, ahead, early) -> int:  # type: ignore[no-untyped-def]
-    from django.conf import settings
-
-    from drills.web.audit import Origin
-
-    if runnable.created:
-        say(f"{playbook.metadata.name}: {runnable.created} (by {user.get_username()})")
-    early.join()
     from drills.cli import labctl
     from drills.cli.drive_here import DriveHere
-    from drills.cli.workers import worker_pool
     from drills.engine.states import RunState
+    from drills.web.audit import Origin
     from drills.web.models import DrillRun
     from drills.web.run_control import abort_run, create_run, enqueue_run, prepare_to_enqueue
     from drills.web.run_document import run_document
 
-    pool = early.pool or worker_pool(settings.BASE_DIR / "var", f"cli-{os.getpid()}")
+    if runnable.created:
+        say(f"{playbook.metadata.name}: {runnable.created} (by {user.get_username()})")
+    early.join()
+    pool = early.pool or _cli_pool()
     # Who the audit log names for the save, the start and an abort: the user it acts as.
     origin = Origin(user, "cli")
     lab_hosts = lab_hosts_of(playbook)
@@ -255,7 +251,7 @@ def hosts_named(path: Path) -> set[str]:
     what is not a host name, or not readable, names none."""
     from drills.playbook.errors import PlaybookError
     from drills.playbook.loader import load_yaml, read_text
-    from injector.protocol import ProtocolError, agent_queue
+    from injector.protocol import ProtocolError, check_host_name
 
     try:
         data = load_yaml(read_text(path), str(path)).data
@@ -267,8 +263,7 @@ def hosts_named(path: Path) -> set[str]:
         host = target.get("host") if isinstance(target, dict) else None
         if isinstance(host, str):
             with contextlib.suppress(ProtocolError):  # not a host name
-                agent_queue(host)
-                hosts.add(host)
+                hosts.add(check_host_name(host))
     return hosts
 
 
