@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 
@@ -64,40 +65,41 @@ class _CountingBtf:
         return 8 * len(path.split("."))
 
 
-def test_a_fresh_process_reads_the_offsets_kept_on_disk_without_parsing(
-    tmp_path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+PATHS = {"SK_NET": "sock.__sk_common.skc_net.net"}
+
+
+@pytest.fixture
+def parse(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[_CountingBtf]:
+    """Offsets kept in a cache directory of the test's own, the parse counted; each lookup in
+    a test that clears the process's memo first is what a new process would see."""
     require(VMLINUX_BTF.exists(), "the kernel's BTF (/sys/kernel/btf/vmlinux)")
     cache = tmp_path / "bpf"
     cache.mkdir(mode=0o700)
     monkeypatch.setenv("DRILLHALL_BPF_CACHE", str(cache))
-    parse = _CountingBtf()
-    monkeypatch.setattr(btf_module, "kernel_btf", parse)
-    paths = {"SK_NET": "sock.__sk_common.skc_net.net"}
+    counting = _CountingBtf()
+    monkeypatch.setattr(btf_module, "kernel_btf", counting)
     btf_module._kernel_offsets.cache_clear()
-    assert kernel_offsets(paths) == {"SK_NET": 32}
+    yield counting
+    btf_module._kernel_offsets.cache_clear()
+
+
+def test_a_fresh_process_reads_the_offsets_kept_on_disk_without_parsing(
+    parse: _CountingBtf,
+) -> None:
+    assert kernel_offsets(PATHS) == {"SK_NET": 32}
     btf_module._kernel_offsets.cache_clear()  # what a new process starts with
-    assert kernel_offsets(paths) == {"SK_NET": 32}
+    assert kernel_offsets(PATHS) == {"SK_NET": 32}
     assert parse.parsed == 1
 
 
 def test_offsets_on_disk_that_were_tampered_with_are_parsed_again(
-    tmp_path, monkeypatch: pytest.MonkeyPatch
+    parse: _CountingBtf, tmp_path
 ) -> None:
-    require(VMLINUX_BTF.exists(), "the kernel's BTF (/sys/kernel/btf/vmlinux)")
-    cache = tmp_path / "bpf"
-    cache.mkdir(mode=0o700)
-    monkeypatch.setenv("DRILLHALL_BPF_CACHE", str(cache))
-    parse = _CountingBtf()
-    monkeypatch.setattr(btf_module, "kernel_btf", parse)
-    paths = {"SK_NET": "sock.__sk_common.skc_net.net"}
-    btf_module._kernel_offsets.cache_clear()
-    kernel_offsets(paths)
-    (kept,) = cache.glob("*.json")
+    kernel_offsets(PATHS)
+    (kept,) = (tmp_path / "bpf").glob("*.json")
     entry = json.loads(kept.read_text())
     entry["offsets"][0][1] = "32); evil"
     kept.write_text(json.dumps(entry))
     btf_module._kernel_offsets.cache_clear()
-    assert kernel_offsets(paths) == {"SK_NET": 32}
+    assert kernel_offsets(PATHS) == {"SK_NET": 32}
     assert parse.parsed == 2
-    btf_module._kernel_offsets.cache_clear()
