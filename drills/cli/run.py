@@ -35,49 +35,13 @@ QUIET_EVENTS = ("queued", "state", "result", "error", "abort", "approval")
 
 
 def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
-    from drills.cli.early_agents import EarlyAgents
     from drills.cli.workers import AskedAhead
-    from injector.protocol import agent_queue
 
     path = Path(args.file)
-    hosts = hosts_named(path)
     # Which of its agents run, and whether an orchestrator does, asked first: the question's
-    # wait passes while the playbook is parsed and Django starts. The agents of its lab hosts
-    # start meanwhile (drills/cli/early_agents.py).
-    ahead = AskedAhead({agent_queue(h) for h in hosts})
-    early = EarlyAgents(hosts, _cli_pool, say, _lab_namespaces)
-    early.spawned(wait=1.0)
-    taken_over = False
-    try:
-        checked = _parse_and_check(args, path)
-        if isinstance(checked, int):
-            return checked
-        taken_over = True  # from here the run's own pool.leave stops what started
-        return _drive(args, say, path, *checked, ahead, early)
-    finally:
-        if not taken_over:  # ended before the run took the pool over: stop what started
-            early.leave()
+    # wait passes while the playbook is parsed and Django starts.
+    ahead = AskedAhead(agent_queues_named(path))
 
-
-def _cli_pool():  # type: ignore[no-untyped-def]
-    """This process's handle on the workers `drillhall run` shares (settings only, no apps:
-    the early agents' thread makes it while Django starts)."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "drillhall.settings")
-    from django.conf import settings
-
-    from drills.cli.workers import worker_pool
-
-    return worker_pool(settings.BASE_DIR / "var", f"cli-{os.getpid()}")
-
-
-def _lab_namespaces() -> dict[str, str]:
-    from drills.lab.topology import DEFAULT_TOPOLOGY
-
-    return {h.name: h.netns for h in DEFAULT_TOPOLOGY.hosts}
-
-
-def _parse_and_check(args: argparse.Namespace, path: Path) -> tuple[Any, Any, Any] | int:
-    """The playbook, who runs it and the version to run; or the exit status that refuses it."""
     from drills.playbook.errors import PlaybookError
     from drills.playbook.parser import parse_file
 
@@ -109,22 +73,20 @@ def _parse_and_check(args: argparse.Namespace, path: Path) -> tuple[Any, Any, An
     except Refused as exc:
         say_err(f"{path}: refused: {exc}")
         return EXIT_NOT_ALLOWED
-    return playbook, user, runnable
+    if runnable.created:
+        say(f"{playbook.metadata.name}: {runnable.created} (by {user.get_username()})")
 
+    from django.conf import settings
 
-def _drive(args, say, path, playbook, user, runnable, ahead, early) -> int:  # type: ignore[no-untyped-def]
     from drills.cli import labctl
     from drills.cli.drive_here import DriveHere
+    from drills.cli.workers import worker_pool
     from drills.engine.states import RunState
-    from drills.web.audit import Origin
     from drills.web.models import DrillRun
     from drills.web.run_control import abort_run, create_run, enqueue_run, prepare_to_enqueue
     from drills.web.run_document import run_document
 
-    if runnable.created:
-        say(f"{playbook.metadata.name}: {runnable.created} (by {user.get_username()})")
-    early.join()
-    pool = early.pool or _cli_pool()
+    pool = worker_pool(settings.BASE_DIR / "var", f"cli-{os.getpid()}")
     # Who the audit log names for the save, the start and an abort: the user it acts as.
     origin = Origin(user, "cli")
     lab_hosts = lab_hosts_of(playbook)
@@ -155,14 +117,8 @@ def _drive(args, say, path, playbook, user, runnable, ahead, early) -> int:  # t
         # running, this process drives the run itself (drills/cli/drive_here.py) instead of
         # starting one and waiting for it.
         agents, optional = agents_for(planned_now(playbook))
-        early.confirm({**optional, **agents})  # the database's word on what started early
         served = pool.ensure_workers(
-            agents,
-            say,
-            optional=optional,
-            orchestrator=False,
-            ahead=ahead,
-            started_early=early.started,
+            agents, say, optional=optional, orchestrator=False, ahead=ahead
         )
         prepare_to_enqueue()
         # The plan is resolved here, and stored with the run; everyone reads that one.
@@ -245,26 +201,26 @@ def lab_hosts_of(playbook: Any) -> set[str]:
     return hosts_needed & set(labctl.lab_hosts())
 
 
-def hosts_named(path: Path) -> set[str]:
-    """The hosts a playbook file's targets name, read from its YAML alone: a hint for starting
-    early, before the parser (which imports the whole playbook model) has checked anything;
-    what is not a host name, or not readable, names none."""
+def agent_queues_named(path: Path) -> set[str]:
+    """The agent queues of the hosts a playbook file's targets name, read from its YAML alone:
+    a hint for asking early, before the parser (which imports the whole playbook model) has
+    checked anything; what is not a host name, or not readable, names none."""
     from drills.playbook.errors import PlaybookError
     from drills.playbook.loader import load_yaml, read_text
-    from injector.protocol import ProtocolError, check_host_name
+    from injector.protocol import ProtocolError, agent_queue
 
     try:
         data = load_yaml(read_text(path), str(path)).data
     except (PlaybookError, OSError, ValueError):
         return set()
     targets = data.get("targets") if isinstance(data, dict) else None
-    hosts = set()
+    queues = set()
     for target in targets.values() if isinstance(targets, dict) else ():
         host = target.get("host") if isinstance(target, dict) else None
         if isinstance(host, str):
             with contextlib.suppress(ProtocolError):  # not a host name
-                hosts.add(check_host_name(host))
-    return hosts
+                queues.add(agent_queue(host))
+    return queues
 
 
 def lab_up(lab_hosts: set[str], say) -> bool:  # type: ignore[no-untyped-def]

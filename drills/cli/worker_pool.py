@@ -20,7 +20,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -144,7 +144,6 @@ class WorkerPool:
         timeout: float = 30.0,
         orchestrator: bool = True,
         ahead: AskedAhead | None = None,
-        started_early: Iterable[str] = (),
     ) -> bool:
         """Start what is missing: an orchestrator (unless ``orchestrator`` is False), and an
         agent per host. ``agents`` maps host to its network namespace; ``optional`` agents
@@ -152,9 +151,7 @@ class WorkerPool:
         cannot start costs the run that host's evidence, which the run then reports, instead
         of stopping it. True when an orchestrator serves its queue (one is asked for in the
         same question as the agents, so knowing costs nothing more). ``ahead`` is that
-        question asked earlier (drills.cli.workers.AskedAhead), used when it covers it;
-        ``started_early`` the hosts whose agents this process has just started
-        (drills/cli/early_agents.py), which are waited for, not said to be already running."""
+        question asked earlier (drills.cli.workers.AskedAhead), used when it covers it."""
         optional = {h: ns for h, ns in (optional or {}).items() if h not in agents}
         namespaces = {**agents, **optional}
         with self.locked() as state:
@@ -179,8 +176,7 @@ class WorkerPool:
                     argv, node = self.orchestrator_argv(node_base), self.node_name(node_base)
                 state.workers.append(self._start(name, queue, argv, node))
                 say(f"workers: started {name}, shared by every `drillhall run` until the last ends")
-            just_started = {agent_queue(h) for h in started_early}
-            if wanted and served - just_started >= set(wanted):
+            if wanted and served >= set(wanted):
                 say("workers: already running")
             if answering >= set(wanted):
                 return orchestrating  # every one just answered: no need to ask again
@@ -203,45 +199,6 @@ class WorkerPool:
                 return orchestrating
         raise RuntimeError(f"workers did not come up in {timeout:g}s (logs in {self.log_dir})")
 
-    def start_agents(self, agents: dict[str, str], say: Say) -> dict[str, str]:
-        """Start an agent for each host of ``agents`` (host -> network namespace) the pool has
-        none running for, without asking the broker (drills/cli/early_agents.py has made
-        sure no process of this machine serves them); the ones it started."""
-        started: dict[str, str] = {}
-        with self.locked() as state:
-            mine = {w.queue for w in state.workers}
-            for host, netns in sorted(agents.items()):
-                if agent_queue(host) in mine:
-                    continue
-                name, argv = f"agent-{host}", self.agent_argv(host, netns)
-                state.workers.append(self._start(name, agent_queue(host), argv))
-                started[host] = netns
-                say(f"workers: started {name}, shared by every `drillhall run` until the last ends")
-        return started
-
-    def stop_workers(self, queues: set[str], say: Say) -> None:
-        """Stop the pool's workers of ``queues`` now (an agent started for a host the
-        database places elsewhere)."""
-        with self.locked() as state:
-            stopping = [w for w in state.workers if w.queue in queues]
-            self._stop(stopping)
-            state.workers = [w for w in state.workers if w.queue not in queues]
-            if stopping:
-                say(f"workers: stopped {', '.join(w.name for w in stopping)}")
-
-    def _stop(self, workers: list[PoolWorker]) -> None:
-        for worker in workers:
-            if worker.alive():  # the process only: an agent's supervisor stops its worker
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(worker.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        for worker in workers:
-            while worker.alive() and time.monotonic() < deadline:
-                time.sleep(0.02)  # an idle agent stops in a few tenths of a second
-            if worker.alive():
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(worker.pid, signal.SIGKILL)
-
     def leave(self, say: Say, lab_down: Callable[[], None] | None = None) -> None:
         """Let go; the last holder stops the pool's workers (agents revert on SIGTERM) and
         takes down a lab the pool brought up."""
@@ -251,7 +208,17 @@ class WorkerPool:
                 if state.workers:
                     say(f"workers: left running for {len(state.holders)} other run(s)")
                 return
-            self._stop(state.workers)
+            for worker in state.workers:
+                if worker.alive():  # the process only: an agent's supervisor stops its worker
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(worker.pid, signal.SIGTERM)
+            deadline = time.monotonic() + STOP_TIMEOUT_S
+            for worker in state.workers:
+                while worker.alive() and time.monotonic() < deadline:
+                    time.sleep(0.02)  # an idle agent stops in a few tenths of a second
+                if worker.alive():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(worker.pid, signal.SIGKILL)
             if state.workers:
                 say(f"workers: stopped {', '.join(w.name for w in state.workers)}")
             state.workers = []
