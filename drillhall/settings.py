@@ -162,7 +162,8 @@ CACHES = {
 # - With any socket timeout, redis-py sends through asyncio.wait_for, and Python 3.11's
 #   wait_for loses a cancellation that lands as the send completes. A page that closed at that
 #   moment left its receive looping on the blocking pop for ever (gh-86296, fixed in 3.12).
-# A Redis that restarts closes the sockets; TCP keepalive finds a peer that vanished (~25 s).
+# A Redis that restarts closes the sockets; TCP keepalive gives up on a peer that vanished
+# after 10 s idle and 3 probes 5 s apart.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",

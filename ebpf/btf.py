@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import struct
 from array import array
 from pathlib import Path
@@ -170,10 +169,11 @@ def _offsets_key(paths: tuple[tuple[str, str], ...]) -> str:
         size = VMLINUX_BTF.stat().st_size
     except OSError:
         return ""
-    uname = os.uname()
+    from ebpf.compiled_cache import running_kernel
+
     header = {
         "kind": "btf offsets", "paths": [list(p) for p in paths], "btf_size": size,
-        "kernel": f"{uname.release} {uname.version} {uname.machine}",
+        "kernel": running_kernel(),
     }  # fmt: skip
     return hashlib.sha256(json.dumps(header, sort_keys=True).encode()).hexdigest()
 

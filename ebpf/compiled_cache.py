@@ -50,6 +50,12 @@ def cache_dir() -> Path | None:
     return Path(value) if value else DEFAULT_DIR
 
 
+def running_kernel() -> str:
+    """The running kernel's release, version and machine: part of every key kept here."""
+    uname = os.uname()
+    return f"{uname.release} {uname.version} {uname.machine}"
+
+
 def cache_key(
     text: bytes, cflags: Sequence[str], functions: Sequence[str], maps: Sequence[str]
 ) -> str:
@@ -58,10 +64,9 @@ def cache_key(
         bcc = BCC_VERSION_FILE.read_text()
     except OSError:
         bcc = ""
-    uname = os.uname()
     header = {
         "format": FORMAT, "cflags": list(cflags), "functions": list(functions),
-        "maps": list(maps), "kernel": f"{uname.release} {uname.version} {uname.machine}",
+        "maps": list(maps), "kernel": running_kernel(),
         "bcc": bcc,
     }  # fmt: skip
     digest = hashlib.sha256(json.dumps(header, sort_keys=True).encode())
