@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from ebpf import bcc_program
 from ebpf.collector import KernelSample, Scope, Source
+from ebpf.loaded_program import function_name
 
 
 class BccCollector:
@@ -27,6 +28,10 @@ class BccCollector:
     source = Source.EBPF
     program: ClassVar[Path]
     tracepoints: Sequence[tuple[str, str]]
+    # Whether the program's probes are RAW_TRACEPOINT_PROBEs (their arguments are the
+    # tracepoint's own C arguments, read through BTF offsets): pausing one is a close that
+    # returns at once, where a tracepoint's close waits for the kernel's grace period.
+    raw_tracepoints: ClassVar[bool] = False
     # Every map of the program: emptied when a kept program takes up another run, so nothing
     # of the last run (counts, calls in flight, its scope) carries over.
     maps: ClassVar[tuple[bytes, ...]]
@@ -51,7 +56,9 @@ class BccCollector:
             return  # already attached: one program per collector
         bcc_program.check_loadable(self.tracepoints)
         cflags = self.cflags()
-        bpf = bcc_program.load_program(self.program, cflags, self.tracepoints, self.maps)
+        bpf = bcc_program.load_program(
+            self.program, cflags, self.tracepoints, self.maps, raw=self.raw_tracepoints
+        )
         try:
             self.fill(bpf)
         except Exception:
@@ -83,9 +90,9 @@ class BccCollector:
         for name in self.maps:
             self._bpf[name].clear()
         self.fill(self._bpf)
-        for tp in self._tracepoint_names():
-            fn = b"tracepoint__" + tp.replace(b":", b"__")
-            self._bpf.attach_tracepoint(tp=tp, fn_name=fn)
+        for category, event in self.tracepoints:
+            fn = function_name(category, event, self.raw_tracepoints)
+            self._bpf.attach_tracepoint(tp=f"{category}:{event}".encode(), fn_name=fn.encode())
         return True
 
     def close(self) -> None:

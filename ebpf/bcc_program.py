@@ -62,14 +62,15 @@ def check_loadable(tracepoints: Iterable[tuple[str, str]]) -> None:
 
 def load_program(
     source: Path, cflags: Iterable[str], tracepoints: Sequence[tuple[str, str]],
-    maps: Sequence[bytes],
+    maps: Sequence[bytes], raw: bool = False,
 ) -> Any:  # fmt: skip
     """Compile source in a short-lived child and attach its tracepoints here (a
-    ``loaded_program.LoadedProgram``): this process never loads clang or LLVM."""
+    ``loaded_program.LoadedProgram``), as raw tracepoints with ``raw``: this process never
+    loads clang or LLVM."""
     from ebpf.loaded_program import load
 
     try:
-        return load(source, list(cflags), tracepoints, [m.decode() for m in maps])
+        return load(source, list(cflags), tracepoints, [m.decode() for m in maps], raw)
     except CollectorUnavailable as exc:
         raise CollectorUnavailable(f"{exc}; {SETUP_FIX}") from exc
 

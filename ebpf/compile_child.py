@@ -46,13 +46,15 @@ def compile_and_describe(request: dict[str, Any]) -> tuple[dict[str, Any], list[
     from bcc import BPF
 
     from ebpf.bcc_program import program_text
+    from ebpf.bpf_syscalls import program_type
 
     bpf = BPF(text=program_text(Path(request["source"])), cflags=list(request["cflags"]))
     fds: list[int] = []
     functions = []
     for name in request["functions"]:
         functions.append(name)
-        fds.append(bpf.load_func(name.encode(), BPF.TRACEPOINT).fd)
+        # bcc's program types are the kernel's numbers.
+        fds.append(bpf.load_func(name.encode(), program_type(name)).fd)
     maps = []
     for name in request["maps"]:
         table = bpf[name.encode()]

@@ -151,9 +151,9 @@ def load_image(image: dict[str, Any]) -> tuple[list[int], dict[str, int]]:
                 if not 0 <= int(index) < len(code) // 8 or not 0 <= int(map_index) < len(maps):
                     raise ValueError("a map reference out of range")
                 struct.pack_into("<i", code, int(index) * 8 + 4, maps[int(map_index)])
-            functions.append(
-                bpf_syscalls.prog_load(bytes(code), str(image["license"]), str(function["name"]))
-            )
+            name = str(function["name"])
+            kind = bpf_syscalls.program_type(name)
+            functions.append(bpf_syscalls.prog_load(bytes(code), str(image["license"]), name, kind))
             opened.append(functions[-1])
         requested = {str(name): maps[int(i)] for name, i in image["requested"].items()}
     except BaseException:

@@ -117,18 +117,22 @@ class LoadedProgram:
         if tp in self.tracepoint_fds:
             return
         category, event = tp.decode().split(":", 1)
-        program = self.functions[fn_name.decode()]
-        self.tracepoint_fds[tp] = bpf_syscalls.attach_tracepoint(program, category, event)
+        function = fn_name.decode()
+        program = self.functions[function]
+        if bpf_syscalls.program_type(function) == bpf_syscalls.BPF_PROG_TYPE_RAW_TRACEPOINT:
+            self.tracepoint_fds[tp] = bpf_syscalls.attach_raw_tracepoint(program, event)
+        else:
+            self.tracepoint_fds[tp] = bpf_syscalls.attach_tracepoint(program, category, event)
 
     def detach_tracepoint(self, tp: bytes) -> None:
         fd = self.tracepoint_fds.pop(tp, None)
         if fd is not None:
             os.close(fd)
 
-    def attach_all(self, tracepoints: Iterable[tuple[str, str]]) -> None:
+    def attach_all(self, tracepoints: Iterable[tuple[str, str]], raw: bool = False) -> None:
         for category, event in tracepoints:
             tp = f"{category}:{event}".encode()
-            self.attach_tracepoint(tp, function_name(category, event).encode())
+            self.attach_tracepoint(tp, function_name(category, event, raw).encode())
 
     def cleanup(self) -> None:
         for tp in list(self.tracepoint_fds):
@@ -142,32 +146,39 @@ class LoadedProgram:
                 pass
 
 
-def function_name(category: str, event: str) -> str:
-    """The name bcc gives a TRACEPOINT_PROBE(category, event)."""
+def function_name(category: str, event: str, raw: bool = False) -> str:
+    """The name bcc gives a TRACEPOINT_PROBE(category, event), or with ``raw`` a
+    RAW_TRACEPOINT_PROBE(event)."""
+    if raw:
+        return f"{bpf_syscalls.RAW_TRACEPOINT_PREFIX}{event}"
     return f"tracepoint__{category}__{event}"
 
 
 def load(
-    source: Path, cflags: Sequence[str], tracepoints: Sequence[tuple[str, str]], maps: Sequence[str]
+    source: Path,
+    cflags: Sequence[str],
+    tracepoints: Sequence[tuple[str, str]],
+    maps: Sequence[str],
+    raw: bool = False,
 ) -> LoadedProgram:
     """Load ``source``'s program (from the compiled cache, or compiled in a child) and attach
-    its tracepoints here; the loaded program."""
+    its tracepoints here, as raw tracepoints with ``raw``; the loaded program."""
     from ebpf.bcc_program import program_text
 
-    functions = [function_name(c, e) for c, e in tracepoints]
+    functions = [function_name(c, e, raw) for c, e in tracepoints]
     cache = compiled_cache.default_cache()
     key = ""
     if cache is not None:
         key = compiled_cache.cache_key(program_text(source), cflags, functions, maps)
         kept = _from_cache(cache, key, source)
         if kept is not None:
-            return _attached(kept, tracepoints, source)
+            return _attached(kept, tracepoints, source, raw)
     answer, fds = _compile(source, cflags, functions, maps)
     program = _program(answer, fds)
     if cache is not None and answer.get("image"):
         cache.put(key, {"functions": answer["functions"], "maps": answer["maps"],
                         "image": answer["image"]})  # fmt: skip
-    return _attached(program, tracepoints, source)
+    return _attached(program, tracepoints, source, raw)
 
 
 def _from_cache(
@@ -225,10 +236,10 @@ def _compile(
 
 
 def _attached(
-    program: LoadedProgram, tracepoints: Sequence[tuple[str, str]], source: Path
+    program: LoadedProgram, tracepoints: Sequence[tuple[str, str]], source: Path, raw: bool
 ) -> LoadedProgram:
     try:
-        program.attach_all(tracepoints)
+        program.attach_all(tracepoints, raw)
     except OSError as exc:
         program.cleanup()
         raise CollectorUnavailable(

@@ -27,6 +27,16 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
 }
 """
 TRACEPOINTS = [("syscalls", "sys_enter_getppid")]
+# The same count as a raw tracepoint: renaming a thread (writing its comm) fires task_rename.
+RAW_PROGRAM = """
+BPF_HASH(calls, u32, u64, 1024);
+RAW_TRACEPOINT_PROBE(task_rename) {
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    calls.increment(tgid);
+    return 0;
+}
+"""
+RAW_TRACEPOINTS = [("task", "task_rename")]
 
 
 def instruction(opcode: int, src: int = 0, imm: int = 0, offset: int = 0) -> bytes:
@@ -103,6 +113,34 @@ def test_a_kept_program_loads_again_without_the_compiler_and_counts(
         assert counted(again) == 5  # new, empty maps: nothing of the first program's
         again.detach_tracepoint(b"syscalls:sys_enter_getppid")
         assert counted(again) == 5  # detached: nothing more counted
+    finally:
+        again.cleanup()
+
+
+def renamed(program: Any) -> int:
+    """Rename this thread five times (back to its own name): the count the program kept."""
+    comm = Path("/proc/thread-self/comm")
+    name = comm.read_text().strip()
+    for _ in range(5):
+        comm.write_text(name)
+    table = program["calls"]
+    return int(table[table.Key(os.getpid())].value)
+
+
+def test_a_kept_raw_tracepoint_program_loads_again_as_one_and_counts(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "rename.bpf.c"
+    source.write_text(textwrap.dedent(RAW_PROGRAM))
+    loaded_program.load(source, [], RAW_TRACEPOINTS, ["calls"], raw=True).cleanup()
+    started = compiles(monkeypatch)
+    again = loaded_program.load(source, [], RAW_TRACEPOINTS, ["calls"], raw=True)
+    try:
+        # Loaded from the kept file with the raw tracepoint program type (the kernel refuses
+        # to open a raw tracepoint for a program of another type).
+        assert started == [] and renamed(again) == 5
+        again.detach_tracepoint(b"task:task_rename")
+        assert renamed(again) == 5  # detached: nothing more counted
     finally:
         again.cleanup()
 

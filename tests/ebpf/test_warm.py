@@ -34,9 +34,9 @@ def compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = bcc_program.load_program
 
-    def counting(source: Path, *args):  # type: ignore[no-untyped-def]
+    def counting(source: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
         seen.append(source.name)
-        return real(source, *args)
+        return real(source, *args, **kwargs)
 
     monkeypatch.setattr(bcc_program, "load_program", counting)
     return seen
