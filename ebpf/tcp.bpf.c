@@ -1,23 +1,21 @@
 // tcp: TCP retransmits, resets sent/received and active connects (count, failures, latency),
 // kept only for sockets in the network namespaces of the drill's targets.
 //
-// Tracepoints only (this kernel has no kprobes): tcp:tcp_retransmit_skb, tcp:tcp_send_reset,
-// tcp:tcp_receive_reset, sock:inet_sock_set_state. Which of them are compiled in is chosen by
-// the loader (ebpf/tcp.py) with -DWANT_RETRANSMITS / -DWANT_RESETS / -DWANT_CONNECT.
+// Raw tracepoints (this kernel has no kprobes): tcp_retransmit_skb, tcp_send_reset,
+// tcp_receive_reset, inet_sock_set_state. A raw tracepoint's program gets the tracepoint's own
+// C arguments (ctx->args[i], in the order of its TP_PROTO) and detaches at once when its
+// descriptor closes; a classic tracepoint's detach waits for the kernel's grace period, which
+// an agent paid every time a run gave its collectors back. Which of them are compiled in is
+// chosen by the loader (ebpf/tcp.py) with -DWANT_RETRANSMITS / -DWANT_RESETS / -DWANT_CONNECT.
 //
 // Struct offsets come from the running kernel's BTF as -D flags (the headers bcc compiles
 // against are older than the kernel, so their struct layouts cannot be trusted):
-//   SK_NET_OFF   struct sock_common.skc_net.net   (struct net *)
-//   NET_INUM_OFF struct net.ns.inum               (u32, the inode of /proc/PID/ns/net)
-//   SKB_DEV_OFF  struct sk_buff.dev               (struct net_device *)
-//   DEV_NET_OFF  struct net_device.nd_net.net     (struct net *)
+//   SK_NET_OFF       struct sock_common.skc_net.net   (struct net *)
+//   SK_PROTOCOL_OFF  struct sock.sk_protocol          (u16)
+//   NET_INUM_OFF     struct net.ns.inum               (u32, the inode of /proc/PID/ns/net)
+//   SKB_DEV_OFF      struct sk_buff.dev               (struct net_device *)
+//   DEV_NET_OFF      struct net_device.nd_net.net     (struct net *)
 // FILTER_NETNS=1 keeps only namespaces listed in scope_netns; 0 keeps all.
-
-// bcc builds tcp_send_reset's argument struct from tracefs, which names `enum sk_rst_reason`
-// (6.10+); older headers lack it. Point the name at a local 4-byte enum of our own, so newer
-// headers that do define it cannot clash.
-#define sk_rst_reason drillhall_sk_rst_reason
-enum drillhall_sk_rst_reason { DRILLHALL_SK_RST_REASON_ANY = 0 };
 
 #define IPPROTO_TCP_ 6
 #define TCP_ESTABLISHED_ 1
@@ -90,49 +88,62 @@ static __always_inline void add(u32 slot, u64 n)
         __sync_fetch_and_add(value, n);
 }
 
+// The tracepoints' arguments (include/trace/events/tcp.h, sock.h):
+//   tcp_retransmit_skb(const struct sock *sk, const struct sk_buff *skb, ...)
+//   tcp_send_reset(const struct sock *sk, const struct sk_buff *skb, ...)
+//   tcp_receive_reset(struct sock *sk)
+//   inet_sock_set_state(const struct sock *sk, const int oldstate, const int newstate)
+#define ARG_PTR(i) ((const void *)ctx->args[i])
+
 #if WANT_RETRANSMITS
-TRACEPOINT_PROBE(tcp, tcp_retransmit_skb)
+RAW_TRACEPOINT_PROBE(tcp_retransmit_skb)
 {
-    if (in_scope(sk_netns(args->skaddr)))
+    if (in_scope(sk_netns(ARG_PTR(0))))
         add(C_RETRANSMITS, 1);
     return 0;
 }
 #endif
 
 #if WANT_RESETS
-TRACEPOINT_PROBE(tcp, tcp_send_reset)
+RAW_TRACEPOINT_PROBE(tcp_send_reset)
 {
-    const void *sk = args->skaddr;
-    u32 inum = sk ? sk_netns(sk) : skb_netns(args->skbaddr);
+    const void *sk = ARG_PTR(0);
+    u32 inum = sk ? sk_netns(sk) : skb_netns(ARG_PTR(1));
     if (in_scope(inum))
         add(C_RESETS_SENT, 1);
     return 0;
 }
 
-TRACEPOINT_PROBE(tcp, tcp_receive_reset)
+RAW_TRACEPOINT_PROBE(tcp_receive_reset)
 {
-    if (in_scope(sk_netns(args->skaddr)))
+    if (in_scope(sk_netns(ARG_PTR(0))))
         add(C_RESETS_RECEIVED, 1);
     return 0;
 }
 #endif
 
 #if WANT_CONNECT
-TRACEPOINT_PROBE(sock, inet_sock_set_state)
+RAW_TRACEPOINT_PROBE(inet_sock_set_state)
 {
-    if (args->protocol != IPPROTO_TCP_)
+    const void *skaddr = ARG_PTR(0);
+    u16 protocol = 0;
+    if (!skaddr)
         return 0;
-    u64 sk = (u64)args->skaddr;
-    int newstate = args->newstate;
+    bpf_probe_read_kernel(&protocol, sizeof(protocol), (const char *)skaddr + SK_PROTOCOL_OFF);
+    if (protocol != IPPROTO_TCP_)
+        return 0;
+    u64 sk = (u64)skaddr;
+    int oldstate = (int)ctx->args[1];
+    int newstate = (int)ctx->args[2];
     if (newstate == TCP_SYN_SENT_) {
-        if (!in_scope(sk_netns(args->skaddr)))
+        if (!in_scope(sk_netns(skaddr)))
             return 0;
         u64 now = bpf_ktime_get_ns();
         connect_start.update(&sk, &now);
         add(C_CONNECT_ATTEMPTS, 1);
         return 0;
     }
-    if (args->oldstate != TCP_SYN_SENT_)
+    if (oldstate != TCP_SYN_SENT_)
         return 0;
     // Only sockets whose SYN_SENT was seen in scope have a start time.
     u64 *started = connect_start.lookup(&sk);

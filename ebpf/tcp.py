@@ -1,9 +1,10 @@
 """eBPF collectors for TCP: ``tcp_retransmits``, ``tcp_resets`` and ``tcp_connect``.
 
 One BPF program (tcp.bpf.c) serves all three; each collector compiles in only the tracepoints
-its metrics need. Events are counted in kernel maps only for sockets whose network namespace
-inode is in ``Scope.netns_inodes`` (the filter runs in the kernel, so nothing about other
-namespaces ever reaches user space); an empty scope counts the whole host.
+its metrics need, as raw tracepoints (a run's end detaches them at once). Events are counted
+in kernel maps only for sockets whose network namespace inode is in ``Scope.netns_inodes``
+(the filter runs in the kernel, so nothing about other namespaces ever reaches user space); an
+empty scope counts the whole host.
 
 Every ``read`` takes the maps' contents and deletes them in one batch per map, so each sample
 is about one interval, and every metric of the collector gets a sample, zeros included.
@@ -32,6 +33,7 @@ CONNECT_ATTEMPTS, CONNECTS, CONNECT_FAILURES, CONNECT_LATENCY_NS = 3, 4, 5, 6
 # -D name -> kernel BTF path of the field whose byte offset it carries.
 OFFSETS = {
     "SK_NET_OFF": "sock_common.skc_net.net",
+    "SK_PROTOCOL_OFF": "sock.sk_protocol",
     "NET_INUM_OFF": "net.ns.inum",
     "SKB_DEV_OFF": "sk_buff.dev",
     "DEV_NET_OFF": "net_device.nd_net.net",
@@ -53,6 +55,7 @@ class TcpCollector(BccCollector):
 
     group: ClassVar[str]
     program = PROGRAM
+    raw_tracepoints = True
     maps = (b"scope_netns", b"counters", b"connect_hist", b"connect_start")
 
     def __init__(self, scope: Scope) -> None:
