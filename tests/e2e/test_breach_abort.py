@@ -18,6 +18,7 @@ from ebpf.netns import enter_netns
 from tests.e2e.stack import ROOT, Stack, cli, nft_tables
 
 PLAYBOOK = ROOT / "tests" / "fixtures" / "playbooks" / "e2e" / "breach-abort.yaml"
+WATCH_AFTER_S = 3.0  # beyond the 2 s the traffic has to come back in
 
 
 class Reachability(threading.Thread):
@@ -50,6 +51,9 @@ def test_a_breach_aborts_the_run_and_the_fault_is_gone_within_2s(
     watcher.start()
     try:
         out = cli(stack.env, "run", str(PLAYBOOK), "--json", str(tmp_path / "run.json"))
+        # The command ends as soon as the revert is confirmed, which can be while a connect
+        # sent during the cut still waits out its timeout: keep watching a while.
+        watcher.stop.wait(WATCH_AFTER_S)
     finally:
         watcher.stop.set()
         watcher.join(timeout=5)
