@@ -60,6 +60,26 @@ def default_state_dir(host: str, environ: dict[str, str] | None = None) -> Path:
     return base / "drillhall" / "agents" / host
 
 
+def running_here(state_dir: Path, locks: Path = Path("/proc/locks")) -> bool:
+    """Whether an agent supervisor runs on this machine with ``state_dir``: one holds the flock
+    on its ``supervisor.lock`` for as long as it runs. Read from /proc/locks, so that asking
+    never takes the lock, not even for a moment a starting supervisor could fail on."""
+    try:
+        st = (state_dir / "supervisor.lock").stat()
+        held = locks.read_text()
+    except OSError:
+        return False
+    lock = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in held.splitlines():
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 1234 fe:01:5678 0 EOF"; a waiter's line has a "->" more.
+        if "->" in fields:
+            continue
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == lock:
+            return True
+    return False
+
+
 def _host_arg(value: str) -> str:
     try:
         return check_host_name(value)
