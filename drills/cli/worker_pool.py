@@ -105,6 +105,9 @@ class WorkerPool:
     agent_argv: Callable[[str, str], list[str]]
     orchestrator_queue: str = "orchestrator"
     node_name: Callable[[str], str] = lambda name: ""
+    # Whether an agent of the host runs on this machine already (its supervisor's lock): one
+    # that was too busy to answer the question is waited for, never started twice.
+    agent_running_here: Callable[[str], bool] = lambda host: False
     me: int = field(default_factory=os.getpid)
 
     @property
@@ -167,6 +170,10 @@ class WorkerPool:
             orchestrating = orchestrator or self.orchestrator_queue in served
             for queue, host in sorted(wanted.items()):
                 if queue in served:
+                    continue
+                if host and self.agent_running_here(host):
+                    say(f"workers: the agent of {host} runs here but has not answered yet; "
+                        "waiting for it")  # fmt: skip
                     continue
                 if host:
                     name, argv, node = f"agent-{host}", self.agent_argv(host, namespaces[host]), ""

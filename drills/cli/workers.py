@@ -103,18 +103,26 @@ def answered(pings: dict[str, Any], deadline: float, poll: float = 0.02) -> set[
     return found
 
 
+# How long the question asked ahead waits for answers. An agent that is up answers a ping in a
+# few milliseconds; with none running, the whole wait is spent, and at a second it outlasted
+# Django's start by 0.46 s that `drillhall run` spent waiting before it could start agents
+# (cProfile of bench/cli_vs_ctk.py's drill). An agent of this machine that is slower to answer
+# is not started twice: the pool sees its supervisor's lock (injector.supervisor.running_here).
+AHEAD_TIMEOUT_S = 0.5
+
+
 class AskedAhead:
     """Which of the ``agents`` queues are served, and which queues the orchestrator workers
     serve, asked in a thread while this process starts Django.
 
-    With no worker running, the question waits its whole timeout (a second: nobody answers),
-    and `drillhall run` could only start the agents after it. Asked as soon as the playbook
+    With no worker running, the question waits its whole timeout (nobody answers), and
+    `drillhall run` could only start the agents after it. Asked as soon as the playbook
     names its hosts, its wait passes while Django starts; the pool uses the answer when it
     covers what the pool would ask, else it asks itself. Any failure (settings that do not
     load, a broker away) leaves no answer, and the pool asks as before.
     """
 
-    def __init__(self, agents: set[str], timeout: float = 1.0) -> None:
+    def __init__(self, agents: set[str], timeout: float = AHEAD_TIMEOUT_S) -> None:
         self.agents = set(agents)
         self._answer: set[str] | None = None
         self._thread = threading.Thread(
@@ -253,4 +261,13 @@ def worker_pool(var_dir: Path, log_name: str) -> WorkerPool:
         node_name=node_name,
         agent_argv=agent_argv,
         orchestrator_queue=settings.DRILLHALL_ORCHESTRATOR_QUEUE,
+        agent_running_here=agent_running_here,
     )
+
+
+def agent_running_here(host: str) -> bool:
+    """Whether the agent of ``host`` that the pool would start (with this environment's
+    state directory) runs on this machine already."""
+    from injector.supervisor import default_state_dir, running_here
+
+    return running_here(default_state_dir(host))

@@ -146,3 +146,30 @@ def test_a_question_asked_ahead_without_an_answer_or_about_other_hosts_is_asked_
                                                        orchestrator=False, ahead=ahead)  # fmt: skip
         assert serves is True and len(broker.asked) == 1
     assert started == []
+
+
+class SlowBroker(Broker):
+    """``late`` queues answer only from the second question on."""
+
+    def __init__(self, served: set[str], late: set[str]) -> None:
+        super().__init__(served)
+        self.late = late
+
+    def active_queues(self, agents: Any = (), **question: Any) -> set[str]:
+        answer = super().active_queues(agents, **question)
+        return answer | self.late if len(self.asked) > 1 else answer
+
+
+def test_an_agent_running_here_that_did_not_answer_is_waited_for_not_started_again(
+    tmp_path: Path, started: list[str]
+) -> None:
+    # Too busy to answer the first question in time (its supervisor holds its lock): a second
+    # agent of the same host would fight it over the ledger, so the pool waits for this one.
+    broker = SlowBroker(set(), {"agent.db1"})
+    said: list[str] = []
+    workers = pool(tmp_path, broker)
+    workers.agent_running_here = lambda host: host == "db1"
+    workers.ensure_workers({"db1": "dh-db1", "web": "dh-web"}, said.append, orchestrator=False)
+    assert started == ["agent-web"]
+    assert said[0] == "workers: the agent of db1 runs here but has not answered yet; waiting for it"
+    assert len(broker.asked) == 2  # and it was waited for until it answered
