@@ -12,8 +12,11 @@ agent does. Prints the CPU time (user + system of this process, which is where a
 program runs for the events this process causes) and the wall time of the load: the median
 of ``--rounds`` rounds, the set-ups (none, all eBPF, all /proc, each eBPF collector alone)
 taking turns, and turns at going first, so that a busy machine hurts each alike. Then the
-CPU cost of one pread under syscall_latency, split into the tracepoint's own cost and the
-program's, and the attach time (compile + load) of each collector.
+CPU cost per call of a pread (watched) and of a getppid (not watched): with no program, with
+empty programs on pread64's tracepoints, with empty raw programs on sys_enter / sys_exit
+(what syscall_latency would attach as raw tracepoints, which run for every system call), and
+with syscall_latency scoped to another pid and to this one. Last, the attach time (compile +
+load) of each collector.
 
 Not counted: programs on sched_switch / sched_wakeup (runqueue_latency) and on block
 completions run for every task on the host, and their cost there lands on those tasks.
@@ -118,44 +121,59 @@ EMPTY_PROGRAMS = b"""
 TRACEPOINT_PROBE(syscalls, sys_enter_pread64) { return 0; }
 TRACEPOINT_PROBE(syscalls, sys_exit_pread64) { return 0; }
 """
+# What syscall_latency attaches now: raw tracepoints that run for every system call.
+EMPTY_RAW_PROGRAMS = b"""
+RAW_TRACEPOINT_PROBE(sys_enter) { return 0; }
+RAW_TRACEPOINT_PROBE(sys_exit) { return 0; }
+"""
 
 
-def pread_cost(path: str, calls: int = 200_000) -> float:
-    """CPU microseconds per 64-byte pread, best of 5."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        best = math.inf
-        for _ in range(5):
-            began = time.process_time()
-            for _ in range(calls):
-                os.pread(fd, 64, 0)
-            best = min(best, time.process_time() - began)
-    finally:
-        os.close(fd)
+def call_cost(call: Callable[[], object], calls: int = 200_000) -> float:
+    """CPU microseconds per call, best of 5."""
+    best = math.inf
+    for _ in range(5):
+        began = time.process_time()
+        for _ in range(calls):
+            call()
+        best = min(best, time.process_time() - began)
     return best / calls * 1e6
 
 
-def per_call(path: str) -> list[tuple[str, float]]:
+def per_call(path: str) -> list[tuple[str, float, float]]:
     """Where syscall_latency's cost per call comes from: the tracepoint itself (programs that
-    do nothing), the scope check alone (scoped to another pid), and the whole program."""
+    do nothing, on pread64's own tracepoints, and as raw tracepoints on every system call),
+    the scope check alone (scoped to another pid), and the whole program; each for a watched
+    call (a 64-byte pread) and a call nobody watches (getppid). (label, pread µs, getppid µs)"""
     from bcc import BPF
 
-    rows = [("no program", pread_cost(path))]
-    empty = BPF(text=EMPTY_PROGRAMS)
+    fd = os.open(path, os.O_RDONLY)
+
+    def costs() -> tuple[float, float]:
+        return call_cost(lambda: os.pread(fd, 64, 0)), call_cost(os.getppid)
+
     try:
-        rows.append(("empty programs on pread64", pread_cost(path)))
+        rows = [("no program", *costs())]
+        for label, text in (
+            ("empty programs on pread64", EMPTY_PROGRAMS),
+            ("empty raw programs, every call", EMPTY_RAW_PROGRAMS),
+        ):
+            empty = BPF(text=text)
+            try:
+                rows.append((label, *costs()))
+            finally:
+                empty.cleanup()
+        for label, pid in (
+            ("syscall_latency, other pid", 1),
+            ("syscall_latency, this pid", os.getpid()),
+        ):
+            collector = SyscallLatency(Scope(pids=frozenset({pid})))
+            collector.attach()
+            try:
+                rows.append((label, *costs()))
+            finally:
+                collector.close()
     finally:
-        empty.cleanup()
-    for label, pid in (
-        ("syscall_latency, other pid", 1),
-        ("syscall_latency, this pid", os.getpid()),
-    ):
-        collector = SyscallLatency(Scope(pids=frozenset({pid})))
-        collector.attach()
-        try:
-            rows.append((label, pread_cost(path)))
-        finally:
-            collector.close()
+        os.close(fd)
     return rows
 
 
@@ -229,9 +247,9 @@ def main(argv: list[str] | None = None) -> None:
     for label, (_, cost) in setups.items():
         extra = statistics.median(cost.cpu) / base - 1.0
         print(f"{label:26} {cost.row()} {extra:+11.1%}")
-    print("CPU per 64-byte pread, microseconds, best of 5 x 200000")
-    for label, micros in calls:
-        print(f"  {label:34} {micros:6.2f}")
+    print("CPU per call, microseconds, best of 5 x 200000: a 64-byte pread, and getppid")
+    for label, pread_us, getppid_us in calls:
+        print(f"  {label:34} {pread_us:6.2f} {getppid_us:6.2f}")
     print("attach (compile + load) per collector, median seconds")
     for name, seconds in attach_s.items():
         print(f"  {name:34} {statistics.median(seconds):6.3f}")
@@ -243,9 +261,11 @@ def main(argv: list[str] | None = None) -> None:
             }
             for label, (_, cost) in setups.items()
         }
-        pread_us = {label: micros for label, micros in calls}
+        pread_us = {label: pread for label, pread, _ in calls}
+        getppid_us = {label: getppid for label, _, getppid in calls}
         Path(args.json).write_text(json.dumps({"rounds": rounds, "setups": figures,
-                                               "pread_us": pread_us}, indent=2))  # fmt: skip
+                                               "pread_us": pread_us, "getppid_us": getppid_us},
+                                              indent=2))  # fmt: skip
 
 
 if __name__ == "__main__":
