@@ -121,7 +121,7 @@ EMPTY_PROGRAMS = b"""
 TRACEPOINT_PROBE(syscalls, sys_enter_pread64) { return 0; }
 TRACEPOINT_PROBE(syscalls, sys_exit_pread64) { return 0; }
 """
-# What syscall_latency attaches now: raw tracepoints that run for every system call.
+# What syscall_latency would attach as raw tracepoints: programs run on every system call.
 EMPTY_RAW_PROGRAMS = b"""
 RAW_TRACEPOINT_PROBE(sys_enter) { return 0; }
 RAW_TRACEPOINT_PROBE(sys_exit) { return 0; }

@@ -10,8 +10,8 @@ agent uses them through the kernel's own interface, here, with ctypes and no lib
   that descriptor detaches the program;
 - raw tracepoints: open one for the program by the tracepoint's name; closing that descriptor
   detaches it. That returns at once, where closing a tracepoint's perf event waits for the
-  kernel's tracepoint grace period (four tracepoints: 0.31-0.37 s of close(), against 1 ms
-  for the same four as raw tracepoints; docs/ebpf.md);
+  kernel's tracepoint grace period (bench/tracepoint_detach.py: four tracepoints 121-134 ms,
+  the same four as raw tracepoints 0.2-0.9 ms; docs/ebpf.md);
 - for programs loaded again from their compiled instructions (``ebpf.compiled_cache``):
   describe a map, create one like it, and load a program.
 
