@@ -4,6 +4,7 @@ fail-back to db1, the master the lab starts with and that its failover tests exp
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import redis
 
@@ -12,6 +13,7 @@ from tests.e2e.stack import checkout_status
 SENTINELS = [("10.77.0.2", 26379), ("10.77.0.3", 26379), ("10.77.0.4", 26379)]
 DB1 = ("10.77.0.3", 6379)
 DB2 = ("10.77.0.4", 6379)
+ASK_AGAIN_S = 5.0  # a failover that was accepted takes a few seconds to show
 
 
 def master_address() -> tuple[str, int]:
@@ -69,18 +71,21 @@ def fail_back_to_db1(timeout: float = 60) -> None:
 
 
 def is_replica_of(replica: tuple[str, int], master: tuple[str, int]) -> bool:
-    try:
-        info = redis.Redis(*replica, socket_timeout=1).info("replication")
-    except redis.RedisError:
-        return False
+    info = replication_info(replica)
     return (
-        info.get("role") == "slave"
+        info is not None
+        and info.get("role") == "slave"
         and (info.get("master_host"), info.get("master_port")) == master
         and info.get("master_link_status") == "up"
     )
 
 
-ASK_AGAIN_S = 5.0  # a failover that was accepted takes a few seconds to show
+def replication_info(address: tuple[str, int]) -> dict[str, Any] | None:
+    """INFO replication of the Redis at ``address``, or None when it does not answer."""
+    try:
+        return dict(redis.Redis(*address, socket_timeout=1).info("replication"))
+    except redis.RedisError:
+        return None
 
 
 def ask_failover() -> str:
@@ -99,9 +104,8 @@ def ask_failover() -> str:
 
 def replication(address: tuple[str, int]) -> str:
     """The role and link state of the Redis at ``address``, for a failure message."""
-    try:
-        info = redis.Redis(*address, socket_timeout=1).info("replication")
-    except redis.RedisError as exc:
-        return f"not answering ({exc})"
+    info = replication_info(address)
+    if info is None:
+        return "not answering"
     keys = ("role", "master_host", "master_link_status", "master_sync_in_progress")
     return ", ".join(f"{k} {info[k]}" for k in keys if k in info)
