@@ -207,6 +207,14 @@ DRILLHALL_MAX_RUNS = env_int("DRILLHALL_MAX_RUNS", 100, minimum=1)
 DRILLHALL_ORCHESTRATOR_CONCURRENCY = env_int(
     "DRILLHALL_ORCHESTRATOR_CONCURRENCY", DRILLHALL_MAX_RUNS + 8, minimum=1
 )
+# How long a thread of an orchestrator worker may hold Python's GIL while another waits for
+# it, in microseconds (Python's own default is 5000). A run's writes and its live events go
+# through a writer and a publisher thread that give the GIL up at every SQLite or Redis call;
+# behind a hundred runs' threads each of those calls waited up to the full interval to get it
+# back (docs/performance.md, "Many drills at once").
+DRILLHALL_ORCHESTRATOR_SWITCH_INTERVAL_US = env_int(
+    "DRILLHALL_ORCHESTRATOR_SWITCH_INTERVAL_US", 500, minimum=50
+)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

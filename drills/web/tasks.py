@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from celery import shared_task
@@ -68,6 +69,15 @@ def register_host(payload: dict[str, Any]) -> dict[str, Any]:
         # Said in the worker's log as a sentence, not as a task failure with a traceback.
         logger.warning("host registration refused: %s", exc)
         return Refusal(str(exc)).to_json()
+
+
+@worker_ready.connect
+def _shorten_switch_interval(**_: Any) -> None:
+    """An orchestrator worker hands the GIL over sooner than Python's default: its writer and
+    publisher threads wait for it after every database or Redis call (drillhall/settings.py)."""
+    from django.conf import settings
+
+    sys.setswitchinterval(settings.DRILLHALL_ORCHESTRATOR_SWITCH_INTERVAL_US / 1_000_000)
 
 
 @worker_ready.connect
