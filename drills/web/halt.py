@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,6 +90,21 @@ def may_release(user: Any) -> bool:
 
 def halt_flag() -> HaltFlag:
     return HaltFlag.from_url(settings.REDIS_URL)
+
+
+_kept_lock = threading.Lock()
+_kept: dict[str, HaltFlag] = {}
+
+
+def kept_halt_flag() -> HaltFlag:
+    """A flag whose client stays connected, one per Redis URL, for a caller that reads it
+    several times a second (drills.web.abort_watch): connecting and authenticating for each
+    read cost more than the read."""
+    with _kept_lock:
+        flag = _kept.get(settings.REDIS_URL)
+        if flag is None:
+            flag = _kept[settings.REDIS_URL] = halt_flag()
+        return flag
 
 
 def agent_queues() -> list[str]:
@@ -283,18 +299,19 @@ def _broadcast(task: str, message: dict[str, Any], told: list[str], missed: list
             missed.append(queue)
 
 
-def current_halt() -> HaltState | None:
+def current_halt(kept_flag: bool = False) -> HaltState | None:
     """The halt in force: the database's, else a key only Redis holds (agents obey it, so
     the server says so too). Raises HaltUnknown when the database has none and Redis cannot
-    be read."""
+    be read. ``kept_flag``: read Redis through the process's connected client."""
     halt = Halt.objects.in_force().first()
     if halt is not None:
         return halt.state()
-    flag = halt_flag()
+    flag = kept_halt_flag() if kept_flag else halt_flag()
     try:
         published = flag.get()
     finally:
-        flag.close()
+        if not kept_flag:
+            flag.close()
     if published is None or Halt.objects.named(published.since).exists():
         return None  # a released halt whose key the halt sync is about to remove
     return published
@@ -308,15 +325,16 @@ def halt_for_page() -> tuple[HaltState | None, str | None]:
         return None, str(exc)
 
 
-def abort_reason() -> str | None:
-    """For runs: "halted: <reason>" while halted, else None.
+def abort_reason(kept_flag: bool = False) -> str | None:
+    """For runs: "halted: <reason>" while halted, else None (``kept_flag``: as for
+    ``current_halt``).
 
     An unreadable Redis does not abort a run while the database says there is no halt: the
     broker is the same Redis, and losing it is handled by the leases (every fault reverts on
     its own when renewals stop).
     """
     try:
-        state = current_halt()
+        state = current_halt(kept_flag)
     except HaltUnknown:
         return None
     return None if state is None else f"halted: {state.reason}"

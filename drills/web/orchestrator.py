@@ -18,6 +18,7 @@ from drills.engine.runner import DrillRunner, RunOptions
 from drills.engine.states import RunState
 from drills.playbook.errors import PlaybookError
 from drills.playbook.parser import parse_playbook
+from drills.web.abort_watch import abort_watch
 from drills.web.agents import CeleryFaultDriver, RedisEvidenceFeed
 from drills.web.approvals import approval_problem
 from drills.web.liveness import Reaper, RunLease, end_lost_run
@@ -97,16 +98,14 @@ def _drive(run: DrillRun) -> str:
         return "error"
     run_id = run.id
 
-    def should_abort() -> str | None:
-        row = (
-            DrillRun.objects.filter(id=run_id).values("abort_requested_at", "abort_reason").first()
-        )
-        if row and row["abort_requested_at"] is not None:
-            return row["abort_reason"] or "abort requested"
-        # "Halt all" (drills.web.halt) aborts every run in progress and any run that starts.
-        from drills.web.halt import abort_reason
+    asked = False
 
-        return abort_reason()
+    def should_abort() -> str | None:
+        # Its abort button, or "halt all" (drills.web.halt), which aborts every run in
+        # progress and any run that starts: one look for every run of this process.
+        nonlocal asked
+        first, asked = not asked, True
+        return abort_watch().reason(run_id, fresh=first)
 
     def resume_count() -> int:
         return DrillRun.objects.filter(id=run_id).values_list("resumes", flat=True).first() or 0
