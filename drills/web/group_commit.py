@@ -8,8 +8,10 @@ SQLite's lock, whose busy handler sleeps and retries, and under that load a run 
 worse: the writes still went one transaction at a time.
 
 Here a run's thread hands its unit of work to the process's writer thread and waits for the
-answer. The writer takes every unit waiting, runs each in a savepoint of one transaction and
-commits once: a unit that fails rolls back alone and raises in its caller, the others commit.
+answer. The writer takes every unit waiting, runs them in one transaction and commits once.
+When a unit fails, nothing of that transaction is kept and the batch runs again with each unit
+in a savepoint of its own: the unit that fails rolls back alone and raises in its caller, the
+others commit.
 A caller still returns only once its write is committed, so what it does next (publishing the
 event, ending the run) never runs ahead of the database.
 
@@ -77,9 +79,35 @@ class GroupCommit:
 
     def _commit(self, batch: list[Unit]) -> None:
         self.batches += 1
+        _reopen_if_broken()
+        failure = self._all_or_nothing(batch)
+        if failure is None:
+            return
+        if len(batch) == 1:  # it failed alone already
+            batch[0][1].set_exception(failure)
+            return
+        _reopen_if_broken()
+        self._each_in_a_savepoint(batch)
+
+    def _all_or_nothing(self, batch: list[Unit]) -> Exception | None:
+        """The batch in one transaction without savepoints; what failed, with nothing
+        stored, when a unit or the commit failed. A savepoint and its release are two
+        statements per unit, and each statement gives up the GIL and waits to get it back:
+        the usual batch, where nothing fails, goes without them. So a unit may run twice,
+        and must leave nothing behind but its database writes until they are committed
+        (drills/web/stream.py)."""
+        try:
+            with transaction.atomic():
+                results = [work() for work, _ in batch]
+        except Exception as exc:
+            return exc
+        for (_, done), result in zip(batch, results, strict=True):
+            done.set_result(result)
+        return None
+
+    def _each_in_a_savepoint(self, batch: list[Unit]) -> None:
         outcomes: list[tuple[Future[object], object, BaseException | None]] = []
         try:
-            _reopen_if_broken()
             with transaction.atomic():
                 for work, done in batch:
                     try:

@@ -142,6 +142,10 @@ class RunEventSink:
                 # seqs): count on from what is, so the next events leave no gap.
                 self._resync()
                 raise
+            # Counted on only once committed: the writer may run a unit twice (a batch it
+            # ran again unit by unit), and the second run must count from the same place.
+            if stored:
+                self._seq = stored[-1].seq
         for event in stored:
             self._publish(event)
         return bool(stored)
@@ -175,15 +179,19 @@ class RunEventSink:
                 elif type == EventType.RESULT and result is None:
                     result = data
             # One INSERT for a tick's events, not one per event.
-            stored = RunEvent.objects.bulk_create(rows)
+            RunEvent.objects.append(rows)
+            stored = rows
             if state is not None:
                 open_run.update(state=state)
             if result is not None:
                 # The result closes the record: state, result and finished_at agree.
                 open_run.update(result=result, finished_at=timezone.now())
             if stored:
-                # A drill of a game day: its notifications go in the outbox with the change.
-                queue_drill_events(self.run_id, stored)
+                if self.gameday_run_id:
+                    # A drill of a game day: its notifications go in the outbox with the
+                    # change. A run is made a game day's drill before it starts, so a sink
+                    # that saw no game day asks nothing on the writer's thread about one.
+                    queue_drill_events(self.run_id, stored)
                 if any(e.type == EventType.RESULT for e in stored):
                     run_id = self.run_id
                     # Robust: the hook runs after a group commit, whose other units must
@@ -192,7 +200,6 @@ class RunEventSink:
                 elif self.gameday_run_id and any(e.type == EventType.STATE for e in stored):
                     gameday_run_id = self.gameday_run_id
                     transaction.on_commit(lambda: publish_gameday(gameday_run_id), robust=True)
-        self._seq = seq
         return stored
 
     def _publish(self, event: RunEvent) -> None:

@@ -96,3 +96,46 @@ def test_many_writers_of_one_run_never_give_two_events_one_seq(world: World) -> 
         thread.join(timeout=60)
     assert failed == []
     assert sorted(run.events.values_list("seq", flat=True)) == list(range(1, 8 * 15 + 1))
+
+
+def test_a_write_run_again_after_another_failed_beside_it_counts_from_the_same_place(
+    world: World,
+) -> None:
+    """The writer first runs a batch without savepoints; when one write in it fails, it runs
+    every write again on its own. Ours then must store the same seqs, not count on from its
+    first, rolled-back try."""
+    run = make_run(world.version, world.owner)
+    other = make_run(world.version, world.owner)
+    RunEvent.objects.create(run=other, seq=1, type="state", t=0.0)
+    sink = RunEventSink(run.id)
+    sink.emit(EventType.STATE, {"state": "preflight", "previous": "pending"}, 1.0)
+    release = threading.Event()
+    failed: list[BaseException] = []
+
+    def in_thread(work) -> threading.Thread:  # type: ignore[no-untyped-def]
+        def run() -> None:
+            try:
+                work()
+            except IntegrityError as exc:
+                failed.append(exc)
+            connection.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        time.sleep(0.2)
+        return thread
+
+    busy = in_thread(lambda: committed(lambda: release.wait(5)))
+    ours = in_thread(lambda: sink.emit(EventType.SAMPLE, {"n": 1}, 2.0))
+    clash = in_thread(
+        lambda: committed(lambda: RunEvent.objects.create(run=other, seq=1, type="x", t=0.0))
+    )
+    release.set()
+    for thread in (busy, ours, clash):
+        thread.join(10)
+    assert len(failed) == 1  # the clash alone
+    sink.emit(EventType.SAMPLE, {"n": 2}, 3.0)
+    stored = list(run.events.order_by("seq").values_list("seq", "data"))
+    assert stored == [
+        (1, {"state": "preflight", "previous": "pending"}), (2, {"n": 1}), (3, {"n": 2}),
+    ]  # fmt: skip

@@ -143,3 +143,45 @@ def test_the_writer_keeps_its_connection_and_reopens_one_an_error_broke(world: W
         connection_created.disconnect(count)
     assert len(opened) == 2 and len(set(opened)) == 1  # once more, on the writer's thread
     assert run.events.count() == 6
+
+
+def test_a_batch_where_nothing_fails_is_one_transaction_without_savepoints(world: World) -> None:
+    """Each savepoint is two more statements, and each statement waits for the GIL again:
+    the usual batch goes without them (a failing one is covered above)."""
+    run = make_run(world.version, world.owner)
+    writer = GroupCommit()
+    statements: list[str] = []
+
+    def record(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    def watch(sender: object, connection: object, **kwargs: object) -> None:
+        connection.execute_wrappers.append(record)  # type: ignore[attr-defined]
+
+    release = threading.Event()
+    connection_created.connect(watch)
+    try:
+        first = threading.Thread(target=lambda: writer.run(lambda: release.wait(5)))
+        first.start()
+        time.sleep(0.2)
+        writes = [
+            threading.Thread(
+                target=lambda seq=seq: (
+                    writer.run(lambda: RunEvent.objects.create(run=run, seq=seq, type="s", t=0.0)),
+                    connection.close(),
+                )
+            )
+            for seq in range(1, 4)
+        ]
+        for thread in writes:
+            thread.start()
+        time.sleep(0.2)
+        release.set()
+        for thread in (first, *writes):
+            thread.join(timeout=10)
+    finally:
+        connection_created.disconnect(watch)
+    assert writer.batches == 2  # the one held, then the three together
+    assert sorted(run.events.values_list("seq", flat=True)) == [1, 2, 3]
+    assert [s for s in statements if "SAVEPOINT" in s.upper()] == []

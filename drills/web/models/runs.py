@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models
+from django.db.models import sql
 from django.utils import timezone
 
 from drills.engine.admission import Admission
@@ -97,8 +98,28 @@ class DrillRun(models.Model):
         return updated == 1
 
 
+class RunEventManager(models.Manager["RunEvent"]):
+    def append(self, events: list[RunEvent]) -> None:
+        """Insert ``events`` asking nothing back. ``bulk_create`` on SQLite adds RETURNING
+        for the new ids, and SQLite steps once per returned row, each step giving up the
+        GIL and waiting to get it back: behind a hundred runs' threads, the writer that
+        stores every run's events spent most of its time waiting there
+        (docs/performance.md, "Many drills at once"). Nobody reads an event's id."""
+        if not events:
+            return
+        fields = [f for f in self.model._meta.concrete_fields if not f.primary_key]
+        connection = connections[self.db]
+        size = connection.ops.bulk_batch_size(fields, events) or len(events)
+        for start in range(0, len(events), size):
+            query = sql.InsertQuery(self.model)
+            query.insert_values(fields, events[start : start + size])
+            query.get_compiler(connection=connection).execute_sql(returning_fields=None)
+
+
 class RunEvent(models.Model):
     """One entry of a run's event stream; seq increases by one per event within a run."""
+
+    objects = RunEventManager()
 
     run = models.ForeignKey(DrillRun, related_name="events", on_delete=models.CASCADE)
     seq = models.PositiveIntegerField()
