@@ -163,10 +163,6 @@ def run_file(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-d
     finally:
         if driving is not None and not driving.wait():
             say_err(f"{path}: the run did not end in time; its faults revert by their leases")
-        # Live pages of the run hear its last events before this process goes.
-        from drills.web.live_publisher import flush_all
-
-        flush_all()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         pool.leave(say, lab_down=lambda: labctl.down(say))

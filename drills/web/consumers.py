@@ -1,7 +1,7 @@
 """The live run page's websocket: replays a run's stored events, then pushes live ones.
 
 Exactly once, in order, no gap: the consumer joins the run's feed (the process's one
-subscription to the run's group, drills/web/run_feed.py) before it reads the stored events,
+subscription to the run's live events, drills/web/run_feed.py) before it reads the stored events,
 so an event stored after that read also reaches it; live events the replay already covered
 are dropped by seq.
 """
@@ -89,7 +89,7 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             return
         self.last_seq = after
         # Join first, read second: that order is what rules out a gap.
-        self.feed = await feeds().join(self.channel_layer, group)
+        self.feed = await feeds().join(group)
         self.group = group
         await self.accept()
         await self.replay(before=None)
@@ -102,16 +102,13 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.pump
         if self.group is not None and self.feed is not None:
-            await feeds().leave(self.channel_layer, self.group, self.feed)
+            await feeds().leave(self.group, self.feed)
 
     async def _pump(self, feed: Queue) -> None:
         try:
             while True:
-                message = await feed.get()
-                if message.get("type") == "run.events":
-                    await self.run_events(message)
-                elif message.get("type") == "run.event":
-                    await self.run_event(message)
+                for event in await feed.get():
+                    await self._live_event(event)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -126,25 +123,19 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         # Not even decoded: a socket that only pushes cannot be broken by what it is sent.
         return None
 
-    async def run_event(self, message: dict[str, Any]) -> None:
-        """A group message of type "run.event"."""
-        event = message["event"]
+    async def _live_event(self, event: dict[str, Any]) -> None:
+        """One event as published once stored (drills/web/live_events.py)."""
         seq = int(event["seq"])
         if seq <= self.last_seq:
             return
         if seq > self.last_seq + 1:
-            # Publishing happens after storing and outside the writer's lock, so events can
-            # arrive out of order or not at all; whatever precedes `seq` is already stored.
+            # A publish can be lost, and two processes can write to one run (a server's
+            # abort, an orchestrator's events), so one may overtake the other; whatever
+            # precedes `seq` is already stored (it is published only once committed).
             await self.replay(before=seq)
         await self.push(event)
         # Measured after the send, on live events only (a replay's are old on purpose).
         EVENT_LAG.observe(float(event["t"]))
-
-    async def run_events(self, message: dict[str, Any]) -> None:
-        """A "run.events" message: several events of the run, in order (the publisher sends
-        what was stored while its last send was in flight together)."""
-        for event in message["events"]:
-            await self.run_event({"event": event})
 
     async def replay(self, before: int | None) -> None:
         while True:

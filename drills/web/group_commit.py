@@ -29,9 +29,11 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.db import DatabaseError, connection, transaction
+
+from drills.web.live_events import live_events
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ T = TypeVar("T")
 MAX_BATCH = 200
 
 Unit = tuple[Callable[[], object], "Future[object]"]
+Outcome = tuple["Future[object]", object, BaseException | None]
 
 
 class GroupCommit:
@@ -49,6 +52,8 @@ class GroupCommit:
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[Unit] = queue.SimpleQueue()
         self.batches = 0  # transactions committed (or tried): how well writes were grouped
+        # While a batch runs all or nothing: statements its units left to be run together.
+        self._deferred: dict[Callable[[list[Any]], None], list[Any]] | None = None
         self._thread = threading.Thread(target=self._loop, name="group-commit", daemon=True)
         self._thread.start()
 
@@ -79,17 +84,28 @@ class GroupCommit:
 
     def _commit(self, batch: list[Unit]) -> None:
         self.batches += 1
+        # The live events the batch stored leave right after its commit, every run's in
+        # one round trip (drills/web/live_events.py), and before any caller is back: a
+        # caller that returned knows its events were published.
+        with live_events().batched():
+            outcomes = self._outcomes(batch)
+        for done, result, error in outcomes:
+            if error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(result)
+
+    def _outcomes(self, batch: list[Unit]) -> list[Outcome]:
         _reopen_if_broken()
         failure = self._all_or_nothing(batch)
-        if failure is None:
-            return
+        if isinstance(failure, list):
+            return failure
         if len(batch) == 1:  # it failed alone already
-            batch[0][1].set_exception(failure)
-            return
+            return [(batch[0][1], None, failure)]
         _reopen_if_broken()
-        self._each_in_a_savepoint(batch)
+        return self._each_in_a_savepoint(batch)
 
-    def _all_or_nothing(self, batch: list[Unit]) -> Exception | None:
+    def _all_or_nothing(self, batch: list[Unit]) -> list[Outcome] | Exception:
         """The batch in one transaction without savepoints; what failed, with nothing
         stored, when a unit or the commit failed. A savepoint and its release are two
         statements per unit, and each statement gives up the GIL and waits to get it back:
@@ -98,15 +114,19 @@ class GroupCommit:
         (drills/web/stream.py)."""
         try:
             with transaction.atomic():
-                results = [work() for work, _ in batch]
+                self._deferred = {}
+                try:
+                    results = [work() for work, _ in batch]
+                    for run_all, items in self._deferred.items():
+                        run_all(items)
+                finally:
+                    self._deferred = None
         except Exception as exc:
             return exc
-        for (_, done), result in zip(batch, results, strict=True):
-            done.set_result(result)
-        return None
+        return [(done, result, None) for (_, done), result in zip(batch, results, strict=True)]
 
-    def _each_in_a_savepoint(self, batch: list[Unit]) -> None:
-        outcomes: list[tuple[Future[object], object, BaseException | None]] = []
+    def _each_in_a_savepoint(self, batch: list[Unit]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
         try:
             with transaction.atomic():
                 for work, done in batch:
@@ -119,14 +139,8 @@ class GroupCommit:
                         outcomes.append((done, result, None))
         except Exception as exc:  # the commit itself failed: nothing of the batch is stored
             log.warning("a group of %d writes was not committed: %s", len(batch), exc)
-            for _, done in batch:
-                done.set_exception(exc)
-            return
-        for done, result, error in outcomes:
-            if error is not None:
-                done.set_exception(error)
-            else:
-                done.set_result(result)
+            return [(done, None, exc) for _, done in batch]
+        return outcomes
 
 
 def _reopen_if_broken() -> None:
@@ -162,3 +176,25 @@ def committed(work: Callable[[], T]) -> T:
             if _writer is None:
                 _writer = GroupCommit()
     return _writer.run(work)
+
+
+def writing_a_batch() -> bool:
+    """Whether this thread is the process's writer, running a batch (whose transaction is
+    then every unit's)."""
+    writer = _writer
+    return writer is not None and threading.current_thread() is writer._thread
+
+
+def deferred_to_the_batch(run_all: Callable[[list[T]], None], item: T) -> bool:
+    """In the writer's batch (all or nothing): keep ``item`` for ``run_all``, which the
+    writer calls once, just before the commit, with the items of every unit that deferred
+    to it, so that a hundred runs' INSERTs are a few statements, each a wait for the GIL
+    fewer. False anywhere else: the caller does it now, where a failure is its own.
+    Something a unit reads back later in the same batch must not be deferred."""
+    writer = _writer
+    if writer is None or threading.current_thread() is not writer._thread:
+        return False
+    if writer._deferred is None:  # units one by one, each failing alone
+        return False
+    writer._deferred.setdefault(run_all, []).append(item)
+    return True

@@ -1,4 +1,4 @@
-"""The run's event stream: stored as RunEvents, then pushed to the run's channel group.
+"""The run's event stream: stored as RunEvents, then published to the run's live pages.
 
 One record per run: an event that changes the run's state or carries its result is stored in
 the same transaction as the row's ``state`` / ``result`` / ``finished_at``, so the row never
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from channels.layers import get_channel_layer
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -23,9 +23,10 @@ from drills.engine.outcome import RunOutcome
 from drills.engine.states import RunState
 from drills.playbook.redaction import redact_data
 from drills.web.gameday_runs import drill_ended, publish_gameday
-from drills.web.group_commit import committed
-from drills.web.live_publisher import publisher_for
+from drills.web.group_commit import committed, deferred_to_the_batch, writing_a_batch
+from drills.web.live_events import live_events
 from drills.web.models import DrillRun, RunEvent
+from drills.web.models.runs import CompiledInsert
 from drills.web.notify import queue_drill_events
 
 
@@ -40,7 +41,6 @@ class RunEventSink:
         self.gameday_run_id = row.gameday_run_id
         self._lock = threading.Lock()
         self._seq = self._last_seq()
-        self._layer = get_channel_layer()
 
     def _last_seq(self) -> int:
         return RunEvent.objects.filter(run_id=self.run_id).aggregate(m=Max("seq"))["m"] or 0
@@ -117,16 +117,19 @@ class RunEventSink:
         guard: Callable[[], bool] | None = None,
     ) -> bool:
         def store() -> list[RunEvent]:
-            return self._store(events, t, only_if_open, guard)
+            return self._store(prepared, only_if_open, guard)
 
         def store_after_the_others() -> list[RunEvent]:
             # Counted on the writer's connection, inside its transaction: it holds what other
             # writes of the same batch stored for this run, which a read from this thread
             # (committed rows only) would miss, and the retry would clash again.
-            self._seq = self._last_seq()
-            return self._store(events, t, only_if_open, guard)
+            again = _Prepared.of(self.run_id, events, t, self._last_seq())
+            return self._store(again, only_if_open, guard)
 
         with self._lock:
+            # Made here, on the run's thread, not in the writer's: every run's writes wait
+            # for that one thread, so what it does for each is kept to the statements.
+            prepared = _Prepared.of(self.run_id, events, t, self._seq)
             try:
                 try:
                     # With the writes of every other run this process drives, in one
@@ -146,46 +149,36 @@ class RunEventSink:
             # ran again unit by unit), and the second run must count from the same place.
             if stored:
                 self._seq = stored[-1].seq
-        for event in stored:
-            self._publish(event)
         return bool(stored)
 
     def _store(
-        self,
-        events: list[tuple[EventType, dict[str, Any]]],
-        t: float,
-        only_if_open: bool,
-        guard: Callable[[], bool] | None = None,
+        self, prepared: _Prepared, only_if_open: bool, guard: Callable[[], bool] | None = None
     ) -> list[RunEvent]:
-        stored: list[RunEvent] = []
-        with transaction.atomic():
+        # In the writer's batch, the batch's transaction is this write's: a savepoint would
+        # be two more statements for nothing. In a caller's own transaction, a savepoint
+        # lets the caller go on (and try again) when this fails.
+        with transaction.atomic(savepoint=not writing_a_batch()):
             if guard is not None and not guard():
-                return stored
+                return []
             open_run = DrillRun.objects.filter(id=self.run_id, finished_at__isnull=True)
             if only_if_open and not open_run.select_for_update().exists():
-                return stored
-            seq = self._seq
-            state: RunState | None = None
-            result: dict[str, Any] | None = None
-            rows = []
-            for type, data in events:
-                seq += 1
-                # What a server or a library said may quote a credential: never stored.
-                data = redact_data(data)
-                rows.append(RunEvent(run_id=self.run_id, seq=seq, type=str(type), t=t, data=data))
-                # The result closes the record, so a state after it changes nothing.
-                if type == EventType.STATE and result is None:
-                    state = RunState(data["state"])
-                elif type == EventType.RESULT and result is None:
-                    result = data
-            # One INSERT for a tick's events, not one per event.
-            RunEvent.objects.append(rows)
-            stored = rows
-            if state is not None:
-                open_run.update(state=state)
-            if result is not None:
+                return []
+            stored = prepared.rows
+            # One INSERT for a tick's events, not one per event; in the writer's batch, one
+            # for the events of every run in it.
+            if not deferred_to_the_batch(CompiledInsert.run_together, prepared.insert):
+                prepared.insert.run()
+            if stored:
+                # To the live pages once committed, by the committing thread (with the rest
+                # of the writer's batch, drills/web/live_events.py). Robust: the hook runs
+                # after a group commit, whose other units must not see its failure.
+                group, live, messages = self.group, live_events(), prepared.messages
+                transaction.on_commit(lambda: live.publish(group, messages), robust=True)
+            if prepared.state is not None:
+                open_run.update(state=prepared.state)
+            if prepared.result is not None:
                 # The result closes the record: state, result and finished_at agree.
-                open_run.update(result=result, finished_at=timezone.now())
+                open_run.update(result=prepared.result, finished_at=timezone.now())
             if stored:
                 if self.gameday_run_id:
                     # A drill of a game day: its notifications go in the outbox with the
@@ -202,9 +195,38 @@ class RunEventSink:
                     transaction.on_commit(lambda: publish_gameday(gameday_run_id), robust=True)
         return stored
 
-    def _publish(self, event: RunEvent) -> None:
-        if self._layer is None:
-            return
-        # Handed to this process's publisher thread (drills/web/live_publisher.py): the run
-        # does not wait for the channel layer, and the layer's connections are reused.
-        publisher_for(self._layer).send(self.group, event.as_message())
+
+@dataclass
+class _Prepared:
+    """One write's events as rows numbered from a seq, the INSERT that stores them, their
+    live messages, and the state or result they give the run."""
+
+    rows: list[RunEvent]
+    insert: CompiledInsert
+    messages: list[dict[str, Any]]
+    state: RunState | None
+    result: dict[str, Any] | None
+
+    @classmethod
+    def of(
+        cls, run_id: int, events: list[tuple[EventType, dict[str, Any]]], t: float, after: int
+    ) -> _Prepared:
+        state: RunState | None = None
+        result: dict[str, Any] | None = None
+        rows = []
+        for seq, (type, data) in enumerate(events, start=after + 1):
+            # What a server or a library said may quote a credential: never stored.
+            data = redact_data(data)
+            rows.append(RunEvent(run_id=run_id, seq=seq, type=str(type), t=t, data=data))
+            # The result closes the record, so a state after it changes nothing.
+            if type == EventType.STATE and result is None:
+                state = RunState(data["state"])
+            elif type == EventType.RESULT and result is None:
+                result = data
+        return cls(
+            rows=rows,
+            insert=RunEvent.objects.compile_append(rows),
+            messages=[row.as_message() for row in rows],
+            state=state,
+            result=result,
+        )

@@ -47,12 +47,10 @@ CHECKOUT_YAML = Path(__file__).with_name("checkout-partition.yaml")
 EMIT = """
 import json, sys
 import django; django.setup()
-from drills.web.live_publisher import flush_all
 from drills.web.stream import RunEventSink
 sink = RunEventSink(int(sys.argv[1]))
 for type_, data, t in json.loads(sys.argv[2]):
     sink.emit(type_, data, t)
-assert flush_all(5.0), "the events were stored but not published"
 """
 
 

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from django.db import IntegrityError, connection
+from django.db.backends.signals import connection_created
 
 from drills.engine.events import EventType
 from drills.web.group_commit import committed
@@ -139,3 +140,51 @@ def test_a_write_run_again_after_another_failed_beside_it_counts_from_the_same_p
     assert stored == [
         (1, {"state": "preflight", "previous": "pending"}), (2, {"n": 1}), (3, {"n": 2}),
     ]  # fmt: skip
+
+
+def test_the_events_of_every_run_in_a_writers_batch_go_in_one_insert(world: World) -> None:
+    """Each statement on the writer's thread is another wait for the GIL behind every run's
+    threads: a batch's events are one INSERT, whatever the number of runs in it."""
+    runs = [make_run(world.version, world.owner) for _ in range(5)]
+    sinks = [RunEventSink(run.id) for run in runs]
+    statements: list[str] = []
+
+    def record(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    def watch(sender: object, connection: object, **kwargs: object) -> None:
+        connection.execute_wrappers.append(record)  # type: ignore[attr-defined]
+
+    release = threading.Event()
+    connection_created.connect(watch)
+    try:
+        connection.close()  # the writer's connection is made again, watched
+        committed(lambda: connection.close())
+        busy = threading.Thread(target=lambda: committed(lambda: release.wait(5)))
+        busy.start()
+        time.sleep(0.2)
+        writes = [
+            threading.Thread(
+                target=lambda sink=sink: (
+                    sink.emit_many([(EventType.SAMPLE, {"n": n}) for n in range(3)], 1.0),
+                    connection.close(),
+                )
+            )
+            for sink in sinks
+        ]
+        for thread in writes:
+            thread.start()
+        time.sleep(0.3)
+        statements.clear()
+        release.set()
+        for thread in (busy, *writes):
+            thread.join(timeout=10)
+    finally:
+        connection_created.disconnect(watch)
+    inserts = [s for s in statements if s.upper().startswith("INSERT")]
+    assert len(inserts) == 1
+    for run in runs:
+        assert list(run.events.order_by("seq").values_list("seq", "data")) == [
+            (1, {"n": 0}), (2, {"n": 1}), (3, {"n": 2}),
+        ]  # fmt: skip

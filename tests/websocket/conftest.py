@@ -17,7 +17,8 @@ def fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def redis_layer(settings, needs_redis: str) -> Iterator[object]:  # type: ignore[no-untyped-def]
     """The real Redis channel layer as the settings configure it, on the test database, with a
-    prefix of its own."""
+    prefix of its own; live run events on the same Redis (their channels name the run)."""
+    settings.REDIS_URL = needs_redis
     configured = settings.CHANNEL_LAYERS["default"]
     (host,) = configured["CONFIG"]["hosts"]
     settings.CHANNEL_LAYERS = {

@@ -1,4 +1,5 @@
-"""The live run socket against the real ASGI application and the real Redis channel layer."""
+"""The live run socket against the real ASGI application and the real Redis (its pub/sub for
+live events, its channel layer for the rest)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
+import redis.asyncio
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -14,6 +16,7 @@ from django.test import Client
 
 from drillhall.asgi import application
 from drills.web import consumers
+from drills.web.live_events import channel_of, live_events
 from drills.web.models import DrillRun, RunEvent
 from tests.web.personas import World, make_run
 
@@ -57,8 +60,9 @@ def store(run: DrillRun, seq: int) -> dict[str, Any]:
 astore = database_sync_to_async(store)
 
 
-async def publish(layer, run: DrillRun, event: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
-    await layer.group_send(run.group_name, {"type": "run.event", "event": event})
+async def publish(run: DrillRun, event: dict[str, Any]) -> None:
+    """As the writer does once the event is committed (drills/web/live_events.py)."""
+    await sync_to_async(live_events().publish)(run.group_name, [event])
 
 
 async def receive_seqs(ws: WebsocketCommunicator, count: int) -> list[int]:
@@ -128,7 +132,7 @@ def test_a_team_member_gets_stored_events_in_order_then_live_ones(world: World, 
         }
         assert await receive_seqs(ws, 2) == [2, 3]
         for seq in (4, 5):
-            await publish(redis_layer, run, await astore(run, seq))
+            await publish(run, await astore(run, seq))
         assert await receive_seqs(ws, 2) == [4, 5]
         assert await ws.receive_nothing(timeout=0.3)
         await ws.disconnect()
@@ -150,7 +154,7 @@ def test_a_page_idle_longer_than_the_layers_blocking_read_gets_the_next_event(
         assert connected
         assert await receive_seqs(ws, 1) == [1]
         assert await ws.receive_nothing(timeout=6.5, interval=0.5)
-        await publish(redis_layer, run, await astore(run, 2))
+        await publish(run, await astore(run, 2))
         assert await receive_seqs(ws, 1) == [2]
         await ws.disconnect()
 
@@ -170,8 +174,8 @@ def test_it_resumes_after_n_without_duplicates(world: World, redis_layer):
         # Events the replay already carried, published late (the writer publishes after it
         # stores, so this happens to a client connecting at that moment): dropped.
         for seq in (2, 4, 5):
-            await publish(redis_layer, run, {"seq": seq, "type": "sample", "t": 0.0, "data": {}})
-        await publish(redis_layer, run, await astore(run, 6))
+            await publish(run, {"seq": seq, "type": "sample", "t": 0.0, "data": {}})
+        await publish(run, await astore(run, 6))
         assert await receive_seqs(ws, 1) == [6]
         assert await ws.receive_nothing(timeout=0.3)
         await ws.disconnect()
@@ -188,9 +192,9 @@ def test_it_fills_a_gap_left_by_a_lost_or_late_publish(world: World, redis_layer
         assert (await ws.connect())[0]
         assert await receive_seqs(ws, 1) == [1]
         late = await astore(run, 2)  # stored, its publish not yet out
-        await publish(redis_layer, run, await astore(run, 3))
+        await publish(run, await astore(run, 3))
         assert await receive_seqs(ws, 2) == [2, 3]
-        await publish(redis_layer, run, late)
+        await publish(run, late)
         assert await ws.receive_nothing(timeout=0.3)
         await ws.disconnect()
 
@@ -213,7 +217,7 @@ def test_an_event_written_right_after_the_replay_read_still_arrives(
         page = await read(*args, **kwargs)
         if not written:
             written.append(2)
-            await publish(redis_layer, run, await astore(run, 2))
+            await publish(run, await astore(run, 2))
         return page
 
     monkeypatch.setattr(consumers, "stored_events", read_then_write)
@@ -237,7 +241,7 @@ def test_it_ignores_what_the_client_sends(world: World, redis_layer):
         await ws.send_to(text_data="not json at all")
         await ws.send_to(bytes_data=b"\x00\x01")
         assert await ws.receive_nothing(timeout=0.3)
-        await publish(redis_layer, run, await astore(run, 1))
+        await publish(run, await astore(run, 1))
         assert await receive_seqs(ws, 1) == [1]
         await ws.disconnect()
 
@@ -265,7 +269,7 @@ def test_clients_connecting_while_a_writer_runs_see_every_event_exactly_once(
 
     async def writer() -> None:
         for seq in range(1, total + 1):
-            await publish(redis_layer, run, await astore(run, seq))
+            await publish(run, await astore(run, seq))
             await asyncio.sleep(0.002)
 
     async def watcher(start_after_seq: int, after: int) -> list[int]:
@@ -304,9 +308,13 @@ def test_the_pages_of_one_run_share_one_subscription_and_each_gets_every_event(
     store(run, 1)
     pages = [socket(run, person) for person in (world.owner, world.member, world.member)]
 
-    async def members() -> int:
-        async with redis_layer.connection(0) as client:
-            return int(await client.zcard(redis_layer._group_key(run.group_name)))
+    async def members() -> int:  # subscribed connections: one per server process
+        client = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+        try:
+            ((_, count),) = await client.pubsub_numsub(channel_of(run.group_name))
+            return int(count)
+        finally:
+            await client.aclose()
 
     async def scenario() -> None:
         for ws in pages:
@@ -315,12 +323,12 @@ def test_the_pages_of_one_run_share_one_subscription_and_each_gets_every_event(
             assert await receive_seqs(ws, 1) == [1]
         assert await members() == 1
         for seq in (2, 3):
-            await publish(redis_layer, run, await astore(run, seq))
+            await publish(run, await astore(run, seq))
         for ws in pages:
             assert await receive_seqs(ws, 2) == [2, 3]
             assert await ws.receive_nothing(timeout=0.2)
         await pages[0].disconnect()
-        await publish(redis_layer, run, await astore(run, 4))
+        await publish(run, await astore(run, 4))
         for ws in pages[1:]:
             assert await receive_seqs(ws, 1) == [4]
         for ws in pages[1:]:

@@ -38,7 +38,7 @@ def test_live_events_are_measured_from_their_time_and_replays_are_not(
         assert connected
         assert await receive_seqs(ws, 1) == [1]
         event = await database_sync_to_async(store)(run, 2, time.time() - 0.5)
-        await publish(redis_layer, run, event)
+        await publish(run, event)
         assert await receive_seqs(ws, 1) == [2]
         await ws.disconnect()
 

@@ -1,6 +1,6 @@
 """A watcher whose connection drops mid-stream resumes after its last seq and misses nothing.
 
-The writer is the real RunEventSink (store, then publish on the real Redis channel layer),
+The writer is the real RunEventSink (store, then publish on the real Redis pub/sub),
 emitting all the while: before the drop, while nobody listens, and after the reconnect.
 """
 

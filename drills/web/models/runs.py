@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import connections, models
 from django.db.models import sql
@@ -98,22 +100,73 @@ class DrillRun(models.Model):
         return updated == 1
 
 
-class RunEventManager(models.Manager["RunEvent"]):
-    def append(self, events: list[RunEvent]) -> None:
-        """Insert ``events`` asking nothing back. ``bulk_create`` on SQLite adds RETURNING
-        for the new ids, and SQLite steps once per returned row, each step giving up the
-        GIL and waiting to get it back: behind a hundred runs' threads, the writer that
-        stores every run's events spent most of its time waiting there
-        (docs/performance.md, "Many drills at once"). Nobody reads an event's id."""
-        if not events:
+class CompiledInsert:
+    """INSERT statements made ready on one thread, run on another (the writer's)."""
+
+    def __init__(self, using: str, statements: list[tuple[str, Any]]) -> None:
+        self.using, self.statements = using, statements
+
+    def run(self) -> None:
+        with connections[self.using].cursor() as cursor:
+            for statement, params in self.statements:
+                cursor.execute(statement, params)
+
+    @staticmethod
+    def run_together(inserts: list[CompiledInsert]) -> None:
+        """Several inserts into one table as few statements as the database's limit on
+        parameters allows: the rows of "INSERT ... VALUES (...), (...)" statements with
+        the same head are joined. Statements of another shape run as they are."""
+        if not inserts:
             return
+        using = inserts[0].using
+        limit = connections[using].features.max_query_params or 999
+        joined: dict[str, list[tuple[str, list[Any]]]] = {}  # head -> (values, params)
+        single: list[tuple[str, Any]] = []
+        for insert in inserts:
+            for statement, params in insert.statements:
+                head, sep, values = statement.partition(" VALUES (")
+                if not sep or insert.using != using:
+                    single.append((statement, params))
+                    continue
+                joined.setdefault(head, []).append(("(" + values, list(params)))
+        with connections[using].cursor() as cursor:
+            for head, parts in joined.items():
+                values: list[str] = []
+                params: list[Any] = []
+                for part, part_params in parts:
+                    if values and len(params) + len(part_params) > limit:
+                        cursor.execute(f"{head} VALUES {', '.join(values)}", params)
+                        values, params = [], []
+                    values.append(part)
+                    params.extend(part_params)
+                cursor.execute(f"{head} VALUES {', '.join(values)}", params)
+            for statement, params in single:
+                cursor.execute(statement, params)
+
+
+class RunEventManager(models.Manager["RunEvent"]):
+    def compile_append(self, events: list[RunEvent]) -> CompiledInsert:
+        """The INSERT of ``events``, asking nothing back, made now and run later.
+
+        ``bulk_create`` on SQLite adds RETURNING for the new ids, and SQLite steps once per
+        returned row, each step giving up the GIL and waiting to get it back: behind a
+        hundred runs' threads, the writer that stores every run's events spent most of its
+        time waiting there (docs/performance.md, "Many drills at once"). Nobody reads an
+        event's id. Made apart from running it so that the SQL and its parameters are built
+        on the run's thread, not on the one writer thread every run waits for."""
         fields = [f for f in self.model._meta.concrete_fields if not f.primary_key]
         connection = connections[self.db]
-        size = connection.ops.bulk_batch_size(fields, events) or len(events)
+        statements: list[tuple[str, Any]] = []
+        size = connection.ops.bulk_batch_size(fields, events) or len(events) or 1
         for start in range(0, len(events), size):
             query = sql.InsertQuery(self.model)
             query.insert_values(fields, events[start : start + size])
-            query.get_compiler(connection=connection).execute_sql(returning_fields=None)
+            statements.extend(query.get_compiler(connection=connection).as_sql())
+        return CompiledInsert(self.db, statements)
+
+    def append(self, events: list[RunEvent]) -> None:
+        """Insert ``events`` now (see ``compile_append``)."""
+        self.compile_append(events).run()
 
 
 class RunEvent(models.Model):
