@@ -153,7 +153,7 @@ def _values_in(text: str, start: int, end: int) -> Iterator[Credential]:
 
 def redact(text: str) -> str:
     """``text`` with every credential value replaced by MASK (idempotent)."""
-    if not text:
+    if not text or _MAYBE.search(text) is None:  # the usual text: one scan, nothing to find
         return text
     found = find_credentials(text)
     if not found:
