@@ -208,12 +208,13 @@ DRILLHALL_ORCHESTRATOR_CONCURRENCY = env_int(
     "DRILLHALL_ORCHESTRATOR_CONCURRENCY", DRILLHALL_MAX_RUNS + 8, minimum=1
 )
 # How long a thread of an orchestrator worker may hold Python's GIL while another waits for
-# it, in microseconds (Python's own default is 5000). A run's writes and its live events go
-# through a writer and a publisher thread that give the GIL up at every SQLite or Redis call;
-# behind a hundred runs' threads each of those calls waited up to the full interval to get it
-# back (docs/performance.md, "Many drills at once").
+# it, in microseconds (Python's own default is 5000). Every run's writes and live events go
+# through one writer thread that gives the GIL up at every SQLite or Redis call, and behind a
+# hundred runs' threads each of those calls waited to get it back. Shorter hands it back
+# sooner, and costs more switching: 100 starved the runs (docs/performance.md, "Many drills
+# at once").
 DRILLHALL_ORCHESTRATOR_SWITCH_INTERVAL_US = env_int(
-    "DRILLHALL_ORCHESTRATOR_SWITCH_INTERVAL_US", 500, minimum=50
+    "DRILLHALL_ORCHESTRATOR_SWITCH_INTERVAL_US", 2000, minimum=50
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_EXPIRES = 3600
