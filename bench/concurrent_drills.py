@@ -49,7 +49,7 @@ def playbook_text(index: int) -> str:
 class Viewer:
     """One live page's socket: every event it receives, with when it arrived.
 
-    A minimal websocket client (RFC 6455, receiving text frames only) on asyncio streams: the
+    A minimal websocket client (RFC 6455: text frames in, pongs out) on asyncio streams: the
     bench process has set up Django, whose Channels import binds autobahn to Twisted."""
 
     def __init__(self) -> None:
@@ -86,6 +86,9 @@ class Viewer:
                 opcode = first & 0x0F
                 if opcode == 0x8:
                     return
+                if opcode == 0x9:  # a ping: the server closes a socket that never answers
+                    self._pong(payload)
+                    continue
                 if opcode in (0x0, 0x1):
                     message += payload
                     if first & 0x80:  # the last fragment
@@ -98,6 +101,13 @@ class Viewer:
             return
         finally:
             self.ended.set()
+
+    def _pong(self, payload: bytes) -> None:
+        # A client's frames are masked (RFC 6455, 5.3); a ping's payload is under 126 bytes.
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        assert self.writer is not None
+        self.writer.write(bytes([0x8A, 0x80 | len(payload)]) + mask + masked)
 
     def close(self) -> None:
         if self.writer is not None:
