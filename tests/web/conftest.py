@@ -7,7 +7,9 @@ import pytest
 import redis
 from django.core.cache import cache
 
+from injector.halt import HaltFlag
 from tests.web.gameday_scene import GameDayScene, build_gameday_scene
+from tests.web.halt_state import forget_redis
 from tests.web.personas import World, build_world
 
 
@@ -51,3 +53,16 @@ def private_queue(settings, needs_redis: str) -> Iterator[str]:  # type: ignore[
     settings.DRILLHALL_ORCHESTRATOR_QUEUE = name
     yield name
     redis.Redis.from_url(settings.REDIS_URL).delete(name)
+
+
+@pytest.fixture
+def halt_redis(needs_redis: str, settings) -> Iterator[HaltFlag]:  # type: ignore[no-untyped-def]
+    """The halt's key and marker on the tests' Redis, empty before and after."""
+    settings.REDIS_URL = needs_redis
+    forget_redis(needs_redis)
+    flag = HaltFlag.from_url(needs_redis)
+    try:
+        yield flag
+    finally:
+        flag.close()
+        forget_redis(needs_redis)

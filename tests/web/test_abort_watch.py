@@ -6,9 +6,6 @@ database and the tests' Redis.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from django.utils import timezone
 
 from drills.web.abort_watch import AbortWatch, Look, look_now
@@ -75,18 +72,6 @@ def test_the_halt_answers_every_run() -> None:
     watch = AbortWatch(look, clock=clock)
     assert watch.reason(3) == "aborted by max"
     assert watch.reason(4) == "halted: stop everything"
-
-
-@pytest.fixture
-def halt_redis(needs_redis: str, settings) -> Iterator[HaltFlag]:  # type: ignore[no-untyped-def]
-    settings.REDIS_URL = needs_redis
-    forget_redis(needs_redis)
-    flag = HaltFlag.from_url(needs_redis)
-    try:
-        yield flag
-    finally:
-        flag.close()
-        forget_redis(needs_redis)
 
 
 def test_a_look_sees_open_runs_asked_to_abort_and_not_finished_ones(

@@ -7,15 +7,32 @@ import time
 
 import pytest
 from django.db import IntegrityError, connection
-from django.db.backends.signals import connection_created
 
 from drills.engine.events import EventType
 from drills.web.group_commit import committed
 from drills.web.models import RunEvent
 from drills.web.stream import RunEventSink
 from tests.web.personas import World, make_run
+from tests.web.statements import statements_on_new_connections
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def in_thread(failed: list[BaseException], work) -> threading.Thread:  # type: ignore[no-untyped-def]
+    """``work`` started in a thread of its own, given 0.2 s to reach the writer's queue; its
+    IntegrityError, if any, goes in ``failed``."""
+
+    def run() -> None:
+        try:
+            work()
+        except IntegrityError as exc:
+            failed.append(exc)
+        connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(0.2)
+    return thread
 
 
 def test_emit_many_stores_a_ticks_samples_in_order_after_what_was_stored(world: World) -> None:
@@ -38,28 +55,16 @@ def test_events_whose_group_commit_failed_leave_no_gap_in_the_seqs(world: World)
     release = threading.Event()
     failed: list[BaseException] = []
 
-    def in_thread(work) -> threading.Thread:  # type: ignore[no-untyped-def]
-        def run() -> None:
-            try:
-                work()
-            except IntegrityError as exc:
-                failed.append(exc)
-            connection.close()
-
-        thread = threading.Thread(target=run)
-        thread.start()
-        time.sleep(0.2)
-        return thread
-
     # The writer is busy; the next two writes wait, and are committed together.
-    busy = in_thread(lambda: committed(lambda: release.wait(5)))
+    busy = in_thread(failed, lambda: committed(lambda: release.wait(5)))
     # Another run's write that fails only at commit: a foreign key SQLite checks then.
     other = in_thread(
+        failed,
         lambda: committed(
             lambda: RunEvent.objects.create(run_id=run.id + 1000, seq=1, type="sample", t=0.0)
-        )
+        ),
     )
-    ours = in_thread(lambda: sink.emit(EventType.SAMPLE, {"n": 1}, 2.0))
+    ours = in_thread(failed, lambda: sink.emit(EventType.SAMPLE, {"n": 1}, 2.0))
     release.set()
     for thread in (busy, other, ours):
         thread.join(10)
@@ -113,23 +118,11 @@ def test_a_write_run_again_after_another_failed_beside_it_counts_from_the_same_p
     release = threading.Event()
     failed: list[BaseException] = []
 
-    def in_thread(work) -> threading.Thread:  # type: ignore[no-untyped-def]
-        def run() -> None:
-            try:
-                work()
-            except IntegrityError as exc:
-                failed.append(exc)
-            connection.close()
-
-        thread = threading.Thread(target=run)
-        thread.start()
-        time.sleep(0.2)
-        return thread
-
-    busy = in_thread(lambda: committed(lambda: release.wait(5)))
-    ours = in_thread(lambda: sink.emit(EventType.SAMPLE, {"n": 1}, 2.0))
+    busy = in_thread(failed, lambda: committed(lambda: release.wait(5)))
+    ours = in_thread(failed, lambda: sink.emit(EventType.SAMPLE, {"n": 1}, 2.0))
     clash = in_thread(
-        lambda: committed(lambda: RunEvent.objects.create(run=other, seq=1, type="x", t=0.0))
+        failed,
+        lambda: committed(lambda: RunEvent.objects.create(run=other, seq=1, type="x", t=0.0)),
     )
     release.set()
     for thread in (busy, ours, clash):
@@ -147,18 +140,8 @@ def test_the_events_of_every_run_in_a_writers_batch_go_in_one_insert(world: Worl
     threads: a batch's events are one INSERT, whatever the number of runs in it."""
     runs = [make_run(world.version, world.owner) for _ in range(5)]
     sinks = [RunEventSink(run.id) for run in runs]
-    statements: list[str] = []
-
-    def record(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        statements.append(sql)
-        return execute(sql, params, many, context)
-
-    def watch(sender: object, connection: object, **kwargs: object) -> None:
-        connection.execute_wrappers.append(record)  # type: ignore[attr-defined]
-
     release = threading.Event()
-    connection_created.connect(watch)
-    try:
+    with statements_on_new_connections() as statements:
         connection.close()  # the writer's connection is made again, watched
         committed(lambda: connection.close())
         busy = threading.Thread(target=lambda: committed(lambda: release.wait(5)))
@@ -180,8 +163,6 @@ def test_the_events_of_every_run_in_a_writers_batch_go_in_one_insert(world: Worl
         release.set()
         for thread in (busy, *writes):
             thread.join(timeout=10)
-    finally:
-        connection_created.disconnect(watch)
     inserts = [s for s in statements if s.upper().startswith("INSERT")]
     assert len(inserts) == 1
     for run in runs:

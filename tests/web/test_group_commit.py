@@ -15,6 +15,7 @@ from django.db.backends.signals import connection_created
 from drills.web.group_commit import GroupCommit, committed
 from drills.web.models import RunEvent
 from tests.web.personas import World, make_run
+from tests.web.statements import statements_on_new_connections
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -150,18 +151,8 @@ def test_a_batch_where_nothing_fails_is_one_transaction_without_savepoints(world
     the usual batch goes without them (a failing one is covered above)."""
     run = make_run(world.version, world.owner)
     writer = GroupCommit()
-    statements: list[str] = []
-
-    def record(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        statements.append(sql)
-        return execute(sql, params, many, context)
-
-    def watch(sender: object, connection: object, **kwargs: object) -> None:
-        connection.execute_wrappers.append(record)  # type: ignore[attr-defined]
-
     release = threading.Event()
-    connection_created.connect(watch)
-    try:
+    with statements_on_new_connections() as statements:
         first = threading.Thread(target=lambda: writer.run(lambda: release.wait(5)))
         first.start()
         time.sleep(0.2)
@@ -180,8 +171,6 @@ def test_a_batch_where_nothing_fails_is_one_transaction_without_savepoints(world
         release.set()
         for thread in (first, *writes):
             thread.join(timeout=10)
-    finally:
-        connection_created.disconnect(watch)
     assert writer.batches == 2  # the one held, then the three together
     assert sorted(run.events.values_list("seq", flat=True)) == [1, 2, 3]
     assert [s for s in statements if "SAVEPOINT" in s.upper()] == []

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +24,6 @@ from injector.halt import HaltFlag
 from tests.conftest import free_port
 from tests.web.halt_state import forget_redis
 from tests.web.personas import PASSWORD, World
-
-
-@pytest.fixture
-def halt_redis(needs_redis: str, settings) -> Iterator[HaltFlag]:  # type: ignore[no-untyped-def]
-    settings.REDIS_URL = needs_redis
-    forget_redis(needs_redis)
-    flag = HaltFlag.from_url(needs_redis)
-    try:
-        yield flag
-    finally:
-        flag.close()
-        forget_redis(needs_redis)
 
 
 @pytest.fixture
