@@ -190,11 +190,10 @@ def deferred_to_the_batch(run_all: Callable[[list[T]], None], item: T) -> bool:
     writer calls once, just before the commit, with the items of every unit that deferred
     to it, so that a hundred runs' INSERTs are a few statements, each a wait for the GIL
     fewer. False anywhere else: the caller does it now, where a failure is its own.
-    Something a unit reads back later in the same batch must not be deferred."""
+    A later unit of the batch that reads the table does not see what was deferred; if that
+    makes the deferred statements fail, the batch runs again unit by unit, deferring nothing."""
     writer = _writer
-    if writer is None or threading.current_thread() is not writer._thread:
-        return False
-    if writer._deferred is None:  # units one by one, each failing alone
-        return False
+    if not writing_a_batch() or writer is None or writer._deferred is None:
+        return False  # not the writer, or its units one by one, each failing alone
     writer._deferred.setdefault(run_all, []).append(item)
     return True

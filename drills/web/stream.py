@@ -122,7 +122,9 @@ class RunEventSink:
         def store_after_the_others() -> list[RunEvent]:
             # Counted on the writer's connection, inside its transaction: it holds what other
             # writes of the same batch stored for this run, which a read from this thread
-            # (committed rows only) would miss, and the retry would clash again.
+            # (committed rows only) would miss, and the retry would clash again. (Rows whose
+            # INSERT the batch still defers are missed too: the clash then sends the batch
+            # round again unit by unit, where each insert runs at once.)
             again = _Prepared.of(self.run_id, events, t, self._last_seq())
             return self._store(again, only_if_open, guard)
 

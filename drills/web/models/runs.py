@@ -164,10 +164,6 @@ class RunEventManager(models.Manager["RunEvent"]):
             statements.extend(query.get_compiler(connection=connection).as_sql())
         return CompiledInsert(self.db, statements)
 
-    def append(self, events: list[RunEvent]) -> None:
-        """Insert ``events`` now (see ``compile_append``)."""
-        self.compile_append(events).run()
-
 
 class RunEvent(models.Model):
     """One entry of a run's event stream; seq increases by one per event within a run."""
