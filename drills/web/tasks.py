@@ -81,6 +81,22 @@ def _shorten_switch_interval(**_: Any) -> None:
 
 
 @worker_ready.connect
+def _freeze_the_startup_heap(**_: Any) -> None:
+    """An orchestrator worker leaves what it loaded at start out of Python's full garbage
+    collections. Each full collection holds the GIL while it walks every object the process
+    has, and the modules, Django and Celery are most of them and never garbage: with a hundred
+    drills at once, one took 140-220 ms, and every run's events waited behind it
+    (docs/performance.md, "Many drills at once"). What a run imports is loaded first, so that
+    it is frozen with the rest."""
+    import gc
+
+    import drills.web.orchestrator  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
+
+
+@worker_ready.connect
 def _sweep_for_lost_runs(sender: Any = None, **_: Any) -> None:
     """An orchestrator worker also ends runs whose orchestrator died (drills.web.liveness),
     and exits if it goes deaf after a broker restart (injector.watchdog)."""
