@@ -36,7 +36,7 @@ from drills.engine.events import EventType
 from drills.engine.outcome import RunOutcome
 from drills.engine.plan import Plan
 from drills.engine.states import RunState
-from drills.web.group_commit import committed
+from drills.web.group_commit import committed, deferred_to_the_batch
 from drills.web.models import DrillRun
 from drills.web.stream import RunEventSink
 from injector.protocol import FaultState, fault_id
@@ -73,7 +73,7 @@ class RunLease:
         try:
             # Through the process's writer, with its runs' events: a hundred lease threads
             # each taking SQLite's lock kept the runs' own writes waiting.
-            committed(lambda: DrillRun.objects.filter(id=self.run_id).update(heartbeat_at=Now()))
+            committed(lambda: _beat(self.run_id))
         except DatabaseError as exc:  # a busy database: the next beat comes a third later
             log.warning("could not renew the lease of run %s: %s", self.run_id, exc)
 
@@ -88,6 +88,17 @@ class RunLease:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def _beat(run_id: int) -> None:
+    # In the writer's batch, every run's beat is one UPDATE: a statement fewer for each run
+    # whose lease came due, each a wait for the GIL behind the runs' threads.
+    if not deferred_to_the_batch(_beat_together, run_id):
+        DrillRun.objects.filter(id=run_id).update(heartbeat_at=Now())
+
+
+def _beat_together(run_ids: list[int]) -> None:
+    DrillRun.objects.filter(id__in=run_ids).update(heartbeat_at=Now())
 
 
 def lease_alive(run: DrillRun, seconds: float | None = None) -> bool:

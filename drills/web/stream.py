@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -177,7 +177,13 @@ class RunEventSink:
                 group, live, messages = self.group, live_events(), prepared.messages
                 transaction.on_commit(lambda: live.publish(group, messages), robust=True)
             if prepared.state is not None:
-                open_run.update(state=prepared.state)
+                # In the writer's batch, with the other runs' new states in one statement.
+                # Not a write that ends the run or was guarded: its compare-and-set and its
+                # result must see and set the state now.
+                plain = prepared.result is None and guard is None and not only_if_open
+                change = (self.run_id, prepared.state.value)
+                if not (plain and deferred_to_the_batch(set_states_together, change)):
+                    open_run.update(state=prepared.state)
             if prepared.result is not None:
                 # The result closes the record: state, result and finished_at agree.
                 open_run.update(result=prepared.result, finished_at=timezone.now())
@@ -196,6 +202,28 @@ class RunEventSink:
                     gameday_run_id = self.gameday_run_id
                     transaction.on_commit(lambda: publish_gameday(gameday_run_id), robust=True)
         return stored
+
+
+def set_states_together(changes: list[tuple[int, str]]) -> None:
+    """The new states of a batch's runs in one UPDATE, not one per run: each statement the
+    writer runs waits for the GIL again, behind every run's threads, and with a hundred runs
+    starting at once their state events were most of a batch's statements. A run's last
+    change wins, as one after the other would; a run that has ended keeps its state."""
+    last = dict(changes)
+    if not last:
+        return
+    quote = connection.ops.quote_name
+    table = quote(DrillRun._meta.db_table)
+    state, run_id, finished = quote("state"), quote("id"), quote("finished_at")
+    whens = " ".join(["WHEN %s THEN %s"] * len(last))
+    marks = ", ".join(["%s"] * len(last))
+    params: list[object] = [value for change in last.items() for value in change]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {state} = CASE {run_id} {whens} ELSE {state} END "
+            f"WHERE {run_id} IN ({marks}) AND {finished} IS NULL",
+            [*params, *last],
+        )
 
 
 @dataclass

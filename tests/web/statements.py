@@ -26,3 +26,24 @@ def statements_on_new_connections() -> Iterator[list[str]]:
         yield statements
     finally:
         connection_created.disconnect(watch)
+
+
+@contextmanager
+def statements_of_the_writer() -> Iterator[list[str]]:
+    """The SQL the process's writer thread (drills/web/group_commit.py) runs meanwhile: the
+    wrapper is put on its connection by a unit of work, which runs on that thread."""
+    from django.db import connection
+
+    from drills.web.group_commit import committed
+
+    statements: list[str] = []
+
+    def record(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    committed(lambda: connection.execute_wrappers.append(record))
+    try:
+        yield statements
+    finally:
+        committed(lambda: connection.execute_wrappers.remove(record))

@@ -7,13 +7,15 @@ import time
 
 import pytest
 from django.db import IntegrityError, connection
+from django.utils import timezone
 
 from drills.engine.events import EventType
 from drills.web.group_commit import committed
-from drills.web.models import RunEvent
+from drills.web.liveness import RunLease
+from drills.web.models import DrillRun, RunEvent
 from drills.web.stream import RunEventSink
 from tests.web.personas import World, make_run
-from tests.web.statements import statements_on_new_connections
+from tests.web.statements import statements_of_the_writer, statements_on_new_connections
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -169,3 +171,35 @@ def test_the_events_of_every_run_in_a_writers_batch_go_in_one_insert(world: Worl
         assert list(run.events.order_by("seq").values_list("seq", "data")) == [
             (1, {"n": 0}), (2, {"n": 1}), (3, {"n": 2}),
         ]  # fmt: skip
+
+
+def test_runs_states_and_lease_beats_written_together_are_one_statement_each(
+    world: World,
+) -> None:
+    """Each statement the writer runs waits for the GIL again, behind every run's threads: a
+    hundred runs starting at once must not cost a statement each for their new states and
+    their lease beats. A run that has ended keeps its state."""
+    first, second, ended = (make_run(world.version, world.owner) for _ in range(3))
+    DrillRun.objects.filter(id=ended.id).update(state="passed", finished_at=timezone.now())
+    sinks = [RunEventSink(run.id) for run in (first, second, ended)]
+    release = threading.Event()
+    failed: list[BaseException] = []
+    with statements_of_the_writer() as statements:
+        busy = in_thread(failed, lambda: committed(lambda: release.wait(5)))
+        writes = [
+            in_thread(failed, lambda sink=sink, state=state: sink.emit(
+                EventType.STATE, {"state": state, "previous": "pending"}, 1.0
+            ))
+            for sink, state in zip(sinks, ("preflight", "baseline", "preflight"), strict=True)
+        ]  # fmt: skip
+        beats = [in_thread(failed, RunLease(run.id, 30)._renew) for run in (first, second)]
+        release.set()
+        for thread in (busy, *writes, *beats):
+            thread.join(10)
+    assert failed == []
+    states = dict(DrillRun.objects.values_list("id", "state"))
+    assert [states[run.id] for run in (first, second, ended)] == ["preflight", "baseline", "passed"]
+    assert DrillRun.objects.filter(heartbeat_at__isnull=False).count() == 2
+    updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
+    assert len([s for s in updates if '"state"' in s]) == 1
+    assert len([s for s in updates if '"heartbeat_at"' in s]) == 1
