@@ -61,8 +61,11 @@ class RunLease:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> RunLease:
-        self._renew()
+    def start(self, beat: bool = True) -> RunLease:
+        """Beat now (unless ``beat`` is False: the claim just did), then every third of a
+        lease."""
+        if beat:
+            self._renew()
         self._thread = threading.Thread(
             target=self._loop, name=f"lease-run-{self.run_id}", daemon=True
         )

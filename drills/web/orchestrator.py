@@ -41,7 +41,8 @@ def execute_run(run_key: str) -> str:
     admission = claim(run)
     if not admission.admitted:
         return "queued" if admission.reason else _redelivered(run)
-    lease = RunLease(run.id, settings.DRILLHALL_RUN_LEASE_SECONDS).start()
+    # The claim was the lease's first beat (drills/web/run_queue.py).
+    lease = RunLease(run.id, settings.DRILLHALL_RUN_LEASE_SECONDS).start(beat=False)
     try:
         return _drive(run)
     finally:

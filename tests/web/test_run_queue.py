@@ -7,14 +7,19 @@ read back from Redis; the runs are claimed by the orchestrator's own admission (
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from drills.engine.admission import Admission
 from drills.report.sentences import describe
+from drills.web.group_commit import committed
 from drills.web.hosts import register_host
 from drills.web.liveness import Reaper
 from drills.web.models import DrillRun, PlaybookVersion
@@ -23,6 +28,7 @@ from drills.web.run_control import create_run
 from drills.web.run_queue import admit_waiting, claim
 from tests.web.approval_queue import OrchestratorQueue
 from tests.web.personas import World
+from tests.web.statements import statements_of_the_writer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -145,3 +151,43 @@ def test_the_run_page_and_the_api_say_the_place_and_the_reason(
         "queued, 0 ahead: 1 run is in progress and at most 1 run at once (DRILLHALL_MAX_RUNS)"
     )
     assert client.get(f"/api/v1/runs/{running.id}/").json()["queue"] is None
+
+
+def test_claims_that_arrive_together_are_decided_together_as_one_after_another_would(
+    world: World, versions, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """A hundred runs handed over at once must not each take SQLite's lock for a transaction
+    of their own: the claims waiting for the process's writer are decided in one look."""
+    settings.DRILLHALL_MAX_RUNS = 2
+    runs = [create_run(versions(port), world.member) for port in (1, 2, 3, 3)]
+    decisions: dict[int, Admission] = {}
+
+    def claimed(run: DrillRun) -> None:
+        decisions[run.id] = claim(run)
+        connection.close()
+
+    release = threading.Event()
+    with statements_of_the_writer() as statements:
+        busy = threading.Thread(target=committed, args=(lambda: release.wait(5),))
+        busy.start()
+        time.sleep(0.2)
+        claims = [threading.Thread(target=claimed, args=(run,)) for run in reversed(runs)]
+        for thread in claims:
+            thread.start()
+        time.sleep(0.3)
+        release.set()
+        for thread in (busy, *claims):
+            thread.join(10)
+    third = runs[2].id
+    assert [decisions[run.id].phrase for run in runs] == [
+        "admitted",
+        "admitted",
+        "queued, 0 ahead: 2 runs are in progress and at most 2 run at once (DRILLHALL_MAX_RUNS)",
+        f"queued, 1 ahead: run {third}, which was queued first, faults db1 port 3 too, and "
+        "runs that fault the same host and port run one after the other",
+    ]
+    assert [queued_sentences(run) for run in runs[2:]] == [
+        [decisions[run.id].phrase] for run in runs[2:]
+    ]
+    looks = [s for s in statements if s.startswith("SELECT") and '"finished_at" IS NULL' in s]
+    assert len(looks) == 1  # one read of the runs in progress and waiting, for all four
