@@ -188,9 +188,11 @@ def writing_a_batch() -> bool:
 def deferred_to_the_batch(run_all: Callable[[list[T]], None], item: T) -> bool:
     """In the writer's batch (all or nothing): keep ``item`` for ``run_all``, which the
     writer calls once, just before the commit, with the items of every unit that deferred
-    to it, so that a hundred runs' INSERTs are a few statements, each a wait for the GIL
-    fewer. False anywhere else: the caller does it now, where a failure is its own.
-    A later unit of the batch that reads the table does not see what was deferred; if that
+    to it, so that a hundred runs' INSERTs, new states, lease beats and claims are a few
+    statements, each a wait for the GIL fewer. False anywhere else: the caller does it now,
+    where a failure is its own. Deferred work runs in the order the kinds were first
+    deferred. A later unit of the batch that reads the table does not see what was deferred
+    (so what must be seen, a guarded write's or an ending's state, is not deferred); if that
     makes the deferred statements fail, the batch runs again unit by unit, deferring nothing."""
     writer = _writer
     if not writing_a_batch() or writer is None or writer._deferred is None:
