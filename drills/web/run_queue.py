@@ -119,8 +119,8 @@ def admit_waiting() -> int:
     from drills.web.run_control import enqueue_run
 
     with _admission_lock():
-        waiting = list(_waiting())
-        decisions = admit_in_order(waiting, list(_active()), settings.DRILLHALL_MAX_RUNS)
+        waiting, active = _waiting_and_active()
+        decisions = admit_in_order(waiting, active, settings.DRILLHALL_MAX_RUNS)
         queued = set(
             DrillRun.objects.filter(
                 id__in=[c.run_id for c in waiting], queued_at__isnull=False
@@ -139,22 +139,9 @@ def admit_waiting() -> int:
     return len(handed)
 
 
-def _waiting() -> Iterator[Candidate]:
-    """Pending runs not yet claimed, oldest first."""
-    rows = DrillRun.objects.filter(
-        state=RunState.PENDING, started_at__isnull=True, finished_at__isnull=True
-    ).order_by("id")
-    return _candidates(list(rows.values_list("id", "key")))
-
-
-def _active() -> Iterator[Candidate]:
-    """Runs an orchestrator claimed that have not ended."""
-    rows = DrillRun.objects.filter(started_at__isnull=False, finished_at__isnull=True)
-    return _candidates(list(rows.values_list("id", "key")))
-
-
 def _waiting_and_active() -> tuple[list[Candidate], list[Candidate]]:
-    """``_waiting()`` and ``_active()`` in one read: a statement fewer in the writer's batch."""
+    """Pending runs not yet claimed, oldest first, and the runs an orchestrator claimed that
+    have not ended: in one read, a statement fewer in the writer's batch."""
     rows = DrillRun.objects.filter(finished_at__isnull=True).order_by("id")
     found = list(rows.values_list("id", "key", "state", "started_at"))
     waiting = {i for i, _, state, started in found if state == RunState.PENDING and not started}
