@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from drills.engine.admission import Admission
 from drills.report.sentences import describe
+from drills.web import group_commit
 from drills.web.group_commit import committed
 from drills.web.hosts import register_host
 from drills.web.liveness import Reaper
@@ -174,7 +175,12 @@ def test_claims_that_arrive_together_are_decided_together_as_one_after_another_w
         claims = [threading.Thread(target=claimed, args=(run,)) for run in reversed(runs)]
         for thread in claims:
             thread.start()
-        time.sleep(0.3)
+        # All four wait for the writer together (its queue, read here for that alone).
+        writer = group_commit._writer
+        assert writer is not None
+        deadline = time.monotonic() + 10
+        while writer._queue.qsize() < len(runs) and time.monotonic() < deadline:
+            time.sleep(0.01)
         release.set()
         for thread in (busy, *claims):
             thread.join(10)
