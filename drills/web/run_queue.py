@@ -143,13 +143,15 @@ def _waiting_and_active() -> tuple[list[Candidate], list[Candidate]]:
     """Pending runs not yet claimed, oldest first, and the runs an orchestrator claimed that
     have not ended: in one read, a statement fewer in the writer's batch."""
     rows = DrillRun.objects.filter(finished_at__isnull=True).order_by("id")
-    found = list(rows.values_list("id", "key", "state", "started_at"))
-    waiting = {i for i, _, state, started in found if state == RunState.PENDING and not started}
-    candidates = list(_candidates([(i, key) for i, key, _, _ in found]))
-    return (
-        [c for c in candidates if c.run_id in waiting],
-        [c for c, (_, _, _, started) in zip(candidates, found, strict=True) if started],
-    )
+    waiting: list[tuple[int, str]] = []
+    active: list[tuple[int, str]] = []
+    for run_id, key, state, started in rows.values_list("id", "key", "state", "started_at"):
+        if started:
+            active.append((run_id, key))
+        elif state == RunState.PENDING:
+            waiting.append((run_id, key))
+    # A run awaiting approval is neither: its plan is not read.
+    return list(_candidates(waiting)), list(_candidates(active))
 
 
 # Footprints by run key. A run's plan is stored when the run is made and never changes, and
