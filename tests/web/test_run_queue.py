@@ -197,3 +197,32 @@ def test_claims_that_arrive_together_are_decided_together_as_one_after_another_w
     ]
     looks = [s for s in statements if s.startswith("SELECT") and '"finished_at" IS NULL' in s]
     assert len(looks) == 1  # one read of the runs in progress and waiting, for all four
+
+
+def test_the_claims_read_of_the_runs_not_ended_is_one_row_on_sqlite_whatever_their_number(
+    world: World, versions
+) -> None:  # type: ignore[no-untyped-def]
+    """Python's sqlite3 gives up the GIL at every row it steps to; in the writer, with a
+    hundred runs starting, each was a wait behind their threads (docs/performance.md)."""
+    runs = [create_run(versions(port), world.member) for port in range(1, 13)]
+    read: list[tuple[str, tuple[object, ...]]] = []
+
+    def record(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if sql.startswith("SELECT") and '"finished_at" IS NULL' in sql:
+            read.append((sql, tuple(params or ())))
+        return execute(sql, params, many, context)
+
+    committed(lambda: connection.execute_wrappers.append(record))
+    try:
+        assert claim(runs[0]).admitted
+        assert claim(runs[1]).admitted
+    finally:
+        committed(lambda: connection.execute_wrappers.remove(record))
+    assert len(read) == 2
+    with connection.cursor() as cursor:
+        for sql, params in read:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+            assert len(rows) == (1 if connection.vendor == "sqlite" else len(runs))
+    # What the one row says is what the runs are: the admitted two started, ten wait.
+    assert claim(runs[2]).admitted and not claim(runs[2]).admitted
