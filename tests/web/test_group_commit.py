@@ -3,6 +3,7 @@ caller back only once its write is stored, a failing write rolled back alone."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import threading
@@ -174,3 +175,31 @@ def test_a_batch_where_nothing_fails_is_one_transaction_without_savepoints(world
     assert writer.batches == 2  # the one held, then the three together
     assert sorted(run.events.values_list("seq", flat=True)) == [1, 2, 3]
     assert [s for s in statements if "SAVEPOINT" in s.upper()] == []
+
+
+def test_a_writer_waits_its_turn_behind_another_process_writer_of_the_same_sqlite_file(
+    world: World,
+) -> None:
+    """Two orchestrator workers share the SQLite file: the second writer waits on the lock
+    file, not in SQLite's busy handler, and goes on as soon as the first lets go."""
+    if connection.vendor != "sqlite":
+        return  # one writer's turn is PostgreSQL's own business
+    run = make_run(world.version, world.member)
+    lock = os.open(f"{connection.settings_dict['NAME']}.writers", os.O_RDWR | os.O_CREAT)
+    stored = threading.Event()
+
+    def write() -> None:
+        committed(lambda: RunEvent.objects.create(run=run, seq=1, type="log", t=1.0, data={}))
+        stored.set()
+
+    committed(lambda: None)  # the writer is up before the other "process" holds the lock
+    fcntl.flock(lock, fcntl.LOCK_EX)  # another open file: flock treats it as another process
+    try:
+        threading.Thread(target=write, daemon=True).start()
+        assert not stored.wait(0.5)
+        assert not RunEvent.objects.filter(run=run).exists()
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+    assert stored.wait(10)
+    assert RunEvent.objects.filter(run=run, seq=1).exists()
