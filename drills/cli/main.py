@@ -94,6 +94,18 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return agent_main(args.rest)
 
 
+def cmd_orchestrator(args: argparse.Namespace) -> int:
+    """Become an orchestrator worker: the systemd template unit's instances start this, as
+    `make demo` starts its own, so the queues and the threads are said in one place
+    (drills/cli/workers.py) and follow DRILLHALL_MAX_RUNS."""
+    setup_django(migrate=False)  # migrating is an upgrade step (docs/deploy.md), not a start
+    from drills.cli.workers import orchestrator_argv
+
+    argv = orchestrator_argv(args.name)
+    os.execv(argv[0], argv)
+    return 1  # not reached: execv returns only by raising
+
+
 def cmd_halt(args: argparse.Namespace) -> int:
     setup_django()
     from drills.cli.halt_command import halt
@@ -295,6 +307,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("agent", help="run the fault agent for a host (see --help)", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_agent)
+
+    p = sub.add_parser("orchestrator", help="run an orchestrator worker (one per core)")
+    p.add_argument(
+        "--name",
+        default="orchestrator",
+        help="the worker's name, one per process of this machine (default: orchestrator)",
+    )
+    p.set_defaults(func=cmd_orchestrator)
 
     p = sub.add_parser("demo", help="set up and serve the whole thing on this machine")
     p.add_argument("--port", type=int, default=int(os.environ.get("DRILLHALL_PORT", "8000")))

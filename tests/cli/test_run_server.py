@@ -24,7 +24,7 @@ from pathlib import Path
 import junitparser
 import pytest
 
-from drills.cli.workers import orchestrator_argv, web_argv
+from drills.cli.workers import web_argv
 from tests.cli.conftest import PLAYBOOK
 from tests.conftest import free_port, redis_up, require
 from tests.conftest import test_redis_url as redis_url  # not collected as a test
@@ -67,8 +67,8 @@ def live(tmp_path: Path) -> Iterator[Live]:
     token = manage(env, "token", "create", "--as", "ci", "pipeline").strip().splitlines()[-1]
     port = free_port()
     procs = []
-    worker = orchestrator_argv("gate")  # made in this process: its queue is set here
-    worker[worker.index("-Q") + 1] = env["DRILLHALL_ORCHESTRATOR_QUEUE"]
+    # The command the systemd unit runs: it reads its queue from the environment above.
+    worker = [sys.executable, "-m", "drills.cli.main", "orchestrator", "--name", "gate"]
     for name, argv in (("web", web_argv(port)), ("orchestrator", worker)):
         log = (tmp_path / f"{name}.log").open("ab")
         procs.append(

@@ -18,7 +18,7 @@ from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = sorted((ROOT / "deploy" / "systemd").glob("*.service"))
-EXPECTED = {"drillhall-web", "drillhall-orchestrator", "drillhall-beat", "drillhall-agent"}
+EXPECTED = {"drillhall-web", "drillhall-orchestrator@", "drillhall-beat", "drillhall-agent"}
 
 
 def install_copy(units: list[Path], into: Path) -> list[Path]:
@@ -79,9 +79,10 @@ def test_verify_would_catch_a_broken_unit(tmp_path: Path, breakage: str):
     assert out.returncode != 0 or out.stderr.strip(), "systemd-analyze accepted a broken unit"
 
 
-def test_the_orchestrator_unit_serves_the_queue_the_server_sends_runs_to(settings):
-    argv = exec_start(ROOT / "deploy/systemd/drillhall-orchestrator.service")
-    assert argv[argv.index("-Q") + 1] == settings.DRILLHALL_ORCHESTRATOR_QUEUE
+def test_each_orchestrator_instance_is_the_drillhall_orchestrator_command_named_apart():
+    # What that command serves, and with how many threads: tests/cli/test_orchestrator_command.py
+    argv = exec_start(ROOT / "deploy/systemd/drillhall-orchestrator@.service")
+    assert argv[1:] == ["orchestrator", "--name", "orchestrator-%i"]
 
 
 def test_the_agent_unit_names_its_host_from_the_enrolment_file():
