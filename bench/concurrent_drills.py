@@ -4,8 +4,9 @@ websocket viewer of the live page; then one drill watched by V viewers.
 
     sudo .venv/bin/python bench/concurrent_drills.py [--drills 10,50,100,150] [--viewers 1,10,100]
 
-Brings up the lab, the web server (daphne), an orchestrator worker and the lab's agents on a
-Redis database and a SQLite file of the bench's own. For each N: N runs are created (their
+Brings up the lab, the web server (daphne), the orchestrator workers (one per core, as `make
+demo` starts them) and the lab's agents on a Redis database and a SQLite file of the bench's
+own. For each N: N runs are created (their
 plans stored), a viewer connects to each run's socket as a signed-in user, then all N are
 handed to the orchestrator at once, as N clicks on Start would. Reports, per N: how many runs
 ended and in which state (none may be lost), the wall time until the last ended, the most
@@ -214,8 +215,9 @@ def main() -> None:
     parser.add_argument("--drills", default="10,50,100,150")
     parser.add_argument("--viewers", default="1,10,100")
     parser.add_argument("--port", type=int, default=8779)
-    parser.add_argument("--orchestrators", type=int, default=1,
-                        help="orchestrator worker processes sharing the queue")  # fmt: skip
+    parser.add_argument("--orchestrators", type=int, default=None,
+                        help="orchestrator worker processes sharing the queue (default: "
+                        "DRILLHALL_ORCHESTRATOR_PROCESSES, one per core)")  # fmt: skip
     parser.add_argument("--json", help="write the figures here too (bench/run_all.py)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12",
                         help="a Redis database of the bench's own")  # fmt: skip
@@ -247,7 +249,7 @@ def main() -> None:
                     "count": count, "states": states, "most_at_once": most,
                     "wall_s": result["wall"], "orchestrator_cpu": cpu / result["wall"],
                     "machine_cpu": machine, "cores": os.cpu_count(),
-                    "orchestrators": args.orchestrators,
+                    "orchestrators": stack.orchestrators,
                     "lag_ms": lag_summary(result["lags"]),
                     "kernel_lag_ms": lag_summary(result["kernel_lags"]),
                     "reasons": result["reasons"],

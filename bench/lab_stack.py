@@ -47,11 +47,17 @@ class Workers:
     """The lab, an orchestrator worker and the lab's agents, running for the whole bench."""
 
     def __init__(
-        self, env: dict[str, str], tmp: Path, web_port: int | None = None, orchestrators: int = 1
+        self,
+        env: dict[str, str],
+        tmp: Path,
+        web_port: int | None = None,
+        orchestrators: int | None = None,
     ) -> None:
         self.env, self.tmp = env, tmp
         self.web_port = web_port  # also the web server (HTTP and websockets), on loopback
-        self.orchestrators = orchestrators  # orchestrator worker processes on the one queue
+        # Orchestrator worker processes on the one queue; by default as many as `make demo`
+        # starts (DRILLHALL_ORCHESTRATOR_PROCESSES, one per core).
+        self.orchestrators = orchestrators or 0
         self.procs: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -67,10 +73,14 @@ class Workers:
         import django
 
         django.setup()
+        from django.conf import settings
+
         from drills.cli import workers
 
+        self.orchestrators = self.orchestrators or settings.DRILLHALL_ORCHESTRATOR_PROCESSES
         call(self.env, "-m", "drills.cli.main", "lab", "up")
-        argvs = [workers.orchestrator_argv(f"orch-bench-{i}") for i in range(self.orchestrators)]
+        names = [f"orch-bench-{i}" for i in range(self.orchestrators)]
+        argvs = [workers.orchestrator_argv(name) for name in names]
         argvs += [workers.agent_argv(h, ns, self.env["REDIS_URL"]) for h, ns in LAB_HOSTS.items()]
         if self.web_port is not None:
             argvs.append(workers.web_argv(self.web_port))
@@ -86,6 +96,13 @@ class Workers:
             if time.monotonic() > deadline:
                 raise SystemExit("the workers did not come up; logs in " + str(self.tmp))
             time.sleep(0.5)
+        # Every orchestrator, not the first that answers: each takes its share of the runs.
+        from drillhall.celery import app
+
+        nodes = [workers.node_name(name) for name in names]
+        while len(app.control.ping(destination=nodes, timeout=0.5)) < len(nodes):
+            if time.monotonic() > deadline:
+                raise SystemExit("the orchestrators did not all come up; logs in " + str(self.tmp))
 
     def down(self) -> None:
         for proc in self.procs:

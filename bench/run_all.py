@@ -105,6 +105,14 @@ def first_fault_rows(f: dict[str, Any]) -> list[Row]:
     )]  # fmt: skip
 
 
+def _orchestrators_cpu(d: dict[str, Any]) -> str:
+    processes = d.get("orchestrators", 1)
+    cpu = f"{100 * d['orchestrator_cpu']:.0f} %"
+    if processes == 1:
+        return f"orchestrator CPU {cpu}"
+    return f"{processes} orchestrator processes' CPU {cpu}"
+
+
 def concurrent_rows(f: dict[str, Any]) -> list[Row]:
     out: list[Row] = []
     for d in f.get("drills", []):
@@ -113,7 +121,7 @@ def concurrent_rows(f: dict[str, Any]) -> list[Row]:
         out.append((
             f"{d['count']} drills at once (probes, collectors, a viewer each)",
             f"{ended}; {d['most_at_once']} at once; event lag p99 {lag.get('p99', 0):.0f} ms; "
-            f"orchestrator CPU {100 * d['orchestrator_cpu']:.0f} %"
+            + _orchestrators_cpu(d)
             + (f", the machine's {100 * d['machine_cpu']:.0f} % of {100 * d['cores']} %"
                if "machine_cpu" in d else ""),
             "goal: ≥ 100 at once on 2 cores, p99 event lag ≤ 250 ms",

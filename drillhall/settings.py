@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from datetime import timedelta
 from pathlib import Path
@@ -206,6 +207,15 @@ DRILLHALL_MAX_RUNS = env_int("DRILLHALL_MAX_RUNS", 100, minimum=1)
 # notifications), so no run that admission lets start sits behind a busy worker.
 DRILLHALL_ORCHESTRATOR_CONCURRENCY = env_int(
     "DRILLHALL_ORCHESTRATOR_CONCURRENCY", DRILLHALL_MAX_RUNS + 8, minimum=1
+)
+# Orchestrator worker processes on this machine (`make demo`, the bench, the systemd template
+# unit's instances): by default one per core. A process's threads share one GIL, and with a
+# hundred runs the thread that stores and publishes every run's events waited for it behind
+# all the others; two processes on 2 cores kept the event lag of 100 drills at p99 69-152 ms
+# where one was at 139-366 ms (docs/performance.md, "Many drills at once"). Admission is
+# decided in the database, so the processes share DRILLHALL_MAX_RUNS.
+DRILLHALL_ORCHESTRATOR_PROCESSES = env_int(
+    "DRILLHALL_ORCHESTRATOR_PROCESSES", len(os.sched_getaffinity(0)), minimum=1
 )
 # How long a thread of an orchestrator worker may hold Python's GIL while another waits for
 # it, in microseconds (Python's own default is 5000). Every run's writes and live events go

@@ -120,7 +120,10 @@ def demo(args: argparse.Namespace, say) -> int:  # type: ignore[no-untyped-def]
         # DRILLHALL_ALERTMANAGER_URL from their environment.
         silencing = start_alertmanager(group, settings.BASE_DIR / "var" / "alertmanager", say)
         group.start("web", web_argv(args.port), silencing)
-        group.start("orchestrator", orchestrator_argv("orchestrator-demo"), silencing)
+        # One per core (DRILLHALL_ORCHESTRATOR_PROCESSES): each has a GIL of its own.
+        for number in range(1, settings.DRILLHALL_ORCHESTRATOR_PROCESSES + 1):
+            name = f"orchestrator-{number}"
+            group.start(name, orchestrator_argv(f"{name}-demo"), silencing)
         # Beat sends the game-day clock's tick (drills/web/gameday_clock.py).
         group.start("beat", beat_argv())
         for host, netns in labctl.lab_hosts().items():
