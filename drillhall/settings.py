@@ -211,8 +211,8 @@ DRILLHALL_ORCHESTRATOR_CONCURRENCY = env_int(
 # Orchestrator worker processes on this machine (`make demo`, the bench, the systemd template
 # unit's instances): by default one per core. A process's threads share one GIL, and with a
 # hundred runs the thread that stores and publishes every run's events waited for it behind
-# all the others; two processes on 2 cores kept the event lag of 100 drills at p99 69-152 ms
-# where one was at 139-366 ms (docs/performance.md, "Many drills at once"). Admission is
+# all the others; two processes on 2 cores kept the event lag of 100 drills at p99 65-142 ms
+# where one was at 132-366 ms (docs/performance.md, "Many drills at once"). Admission is
 # decided in the database, so the processes share DRILLHALL_MAX_RUNS.
 DRILLHALL_ORCHESTRATOR_PROCESSES = env_int(
     "DRILLHALL_ORCHESTRATOR_PROCESSES", len(os.sched_getaffinity(0)), minimum=1
