@@ -15,8 +15,14 @@ taking turns, and turns at going first, so that a busy machine hurts each alike.
 CPU cost per call of a pread (watched) and of a getppid (not watched): with no program, with
 empty programs on pread64's tracepoints, with empty raw programs on sys_enter / sys_exit
 (what syscall_latency would attach as raw tracepoints, which run for every system call), and
-with syscall_latency scoped to another pid and to this one. Last, the attach time (compile +
-load) of each collector.
+with syscall_latency scoped to another pid and to this one. Then two realistic service loads,
+on services of the bench's own on 127.0.0.1: a Redis server answering REDIS_REQUESTS SETs and
+GETs from redis-benchmark (10 connections), and the lab's checkout service
+(drills/lab/demoapp.py, an HTTP request and three Redis commands per checkout) with its Redis
+answering SHOP_REQUESTS checkouts from SHOP_CLIENTS keep-alive clients. Their CPU time is read from
+/proc with no collector, with all six eBPF collectors and with syscall_latency alone, scoped
+to the service's processes as a drill would scope its target (every request is a read() and a
+write() that syscall_latency times). Last, the attach time (compile + load) of each collector.
 
 Not counted: programs on sched_switch / sched_wakeup (runqueue_latency) and on block
 completions run for every task on the host, and their cost there lands on those tasks.
@@ -25,11 +31,13 @@ completions run for every task on the host, and their cost there lands on those 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import math
 import os
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -46,6 +54,11 @@ from ebpf.registry import COLLECTORS, open_collector  # noqa: E402
 from ebpf.syscalls import SyscallLatency  # noqa: E402
 
 CONNECTS = 2000
+REDIS_REQUESTS = 100_000  # SETs and GETs per round of the Redis load
+SHOP_REQUESTS = 3_200  # checkouts per round of the lab's checkout service load
+# Its clients: each waits about 40 ms per checkout (the service writes its headers and body
+# apart, and Nagle holds the body for the client's delayed ACK), so many keep it busy.
+SHOP_CLIENTS = 32
 READS = 200_000
 MESSAGE = b"x" * 64
 INTERVAL = 1.0  # seconds between collector reads, as the agent reads them
@@ -177,6 +190,158 @@ def per_call(path: str) -> list[tuple[str, float, float]]:
     return rows
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(port: int, request: bytes, answer: bytes, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(request)
+                if answer in conn.recv(256):
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise SystemExit(f"{proc.args[0]} did not start on 127.0.0.1:{port}")
+        time.sleep(0.05)
+
+
+def redis_server(directory: str) -> tuple[subprocess.Popen[bytes], int]:
+    """A Redis server of the bench's own on a free loopback port, nothing saved to disk."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", directory, "--loglevel", "warning"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_for(port, b"PING\r\n", b"+PONG", server)
+    return server, port
+
+
+def shop_app(redis_port: int) -> tuple[subprocess.Popen[bytes], int]:
+    """The lab's checkout service (drills/lab/demoapp.py) on loopback, on that Redis."""
+    port = free_port()
+    app = subprocess.Popen(
+        [sys.executable, "-m", "drills.lab.demoapp", "--listen", f"127.0.0.1:{port}",
+         "--redis", f"127.0.0.1:{redis_port}"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_for(port, b"GET /healthz HTTP/1.0\r\n\r\n", b" 200 ", app)
+    return app, port
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of another process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def redis_benchmark(port: int) -> None:
+    subprocess.run(
+        ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", "10",
+         "-n", str(REDIS_REQUESTS // 2), "-t", "set,get", "-q"],
+        check=True, stdout=subprocess.DEVNULL, timeout=300,
+    )  # fmt: skip
+
+
+def checkouts(port: int) -> None:
+    """SHOP_REQUESTS GET /checkout from SHOP_CLIENTS keep-alive clients."""
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            for _ in range(SHOP_REQUESTS // SHOP_CLIENTS):
+                conn.request("GET", "/checkout")
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    raise SystemExit(f"checkout answered {response.status}")
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(SHOP_CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def service_round(
+    pids: list[int], drive: Callable[[], None], collectors: list[Collector], cost: Cost
+) -> None:
+    """The services' CPU while ``drive`` loads them; the collectors are read once a second
+    meanwhile, as the agent reads them."""
+    done = threading.Event()
+
+    def read_each_interval() -> None:
+        while not done.wait(INTERVAL):
+            for collector in collectors:
+                collector.read(time.time())
+
+    reader = threading.Thread(target=read_each_interval, daemon=True)
+    cpu, wall = sum(map(process_cpu, pids)), time.perf_counter()
+    reader.start()
+    try:
+        drive()
+    finally:
+        done.set()
+        reader.join()
+    for collector in collectors:
+        collector.read(time.time())
+    cost.cpu.append(sum(map(process_cpu, pids)) - cpu)
+    cost.wall.append(time.perf_counter() - wall)
+
+
+def service_loads(rounds: int, attach_s: dict[str, list[float]]) -> dict[str, dict[str, Cost]]:
+    """The realistic loads, each service's CPU with no collector, all six eBPF ones and
+    syscall_latency alone, scoped to the service's processes; the set-ups taking turns."""
+    host_netns = os.stat("/proc/self/ns/net").st_ino
+    found: dict[str, dict[str, Cost]] = {}
+    with tempfile.TemporaryDirectory(prefix="drillhall-bench-redis-") as directory:
+        redis, redis_port = redis_server(directory)
+        shop, shop_port = shop_app(redis_port)
+        try:
+            services: dict[str, tuple[list[int], Callable[[], None]]] = {
+                "redis": ([redis.pid], lambda: redis_benchmark(redis_port)),
+                "shop": ([shop.pid, redis.pid], lambda: checkouts(shop_port)),
+            }
+            for service, (pids, drive) in services.items():
+                scope = Scope(pids=frozenset(pids), netns_inodes=frozenset({host_netns}))
+                setups: dict[str, tuple[Callable[[], list[Collector]], Cost]] = {
+                    "none": (list, Cost([], [])),
+                    "eBPF": (
+                        lambda scope=scope: open_all(scope, True, attach_s),  # type: ignore[misc]
+                        Cost([], []),
+                    ),
+                    "eBPF syscall_latency": (
+                        lambda scope=scope: open_all(scope, True, {}, ("syscall_latency",)),  # type: ignore[misc]
+                        Cost([], []),
+                    ),
+                }
+                service_round(pids, drive, [], Cost([], []))  # warm-up
+                order = list(setups.values())
+                for i in range(rounds):
+                    for opener, cost in order[i % len(order) :] + order[: i % len(order)]:
+                        collectors = opener()
+                        try:
+                            service_round(pids, drive, collectors, cost)
+                        finally:
+                            for collector in collectors:
+                                collector.close()
+                found[service] = {label: cost for label, (_, cost) in setups.items()}
+        finally:
+            for proc in (shop, redis):
+                proc.terminate()
+                proc.wait(timeout=10)
+    return found
+
+
 def open_all(
     scope: Scope, ebpf: bool, attach_s: dict[str, list[float]], names: tuple[str, ...] = ()
 ) -> list[Collector]:
@@ -239,6 +404,7 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             stop.set()
             server.join(timeout=2)
+    services = service_loads(rounds, attach_s)
 
     print(f"load: {CONNECTS} loopback TCP connects with a 64-byte echo, {READS} 64-byte preads")
     print(f"median of {rounds} rounds, seconds")
@@ -247,6 +413,16 @@ def main(argv: list[str] | None = None) -> None:
     for label, (_, cost) in setups.items():
         extra = statistics.median(cost.cpu) / base - 1.0
         print(f"{label:26} {cost.row()} {extra:+11.1%}")
+    print(
+        f"realistic loads, the services' CPU, median of {rounds} rounds: a Redis server "
+        f"answering {REDIS_REQUESTS} SETs and GETs from redis-benchmark (10 connections), and "
+        f"the lab's checkout service and its Redis answering {SHOP_REQUESTS} checkouts"
+    )
+    for service, costs in services.items():
+        service_base = statistics.median(costs["none"].cpu)
+        for label, cost in costs.items():
+            extra = statistics.median(cost.cpu) / service_base - 1.0
+            print(f"  {service:6} {label:24} {cost.row()} {extra:+11.1%}")
     print("CPU per call, microseconds, best of 5 x 200000: a 64-byte pread, and getppid")
     for label, pread_us, getppid_us in calls:
         print(f"  {label:34} {pread_us:6.2f} {getppid_us:6.2f}")
@@ -263,7 +439,22 @@ def main(argv: list[str] | None = None) -> None:
         }
         pread_us = {label: pread for label, pread, _ in calls}
         getppid_us = {label: getppid for label, _, getppid in calls}
+        service_figures = {
+            service: {
+                label: {
+                    "cpu": statistics.median(cost.cpu),
+                    "cpu_vs_none": statistics.median(cost.cpu)
+                    / statistics.median(costs["none"].cpu)
+                    - 1.0,
+                }
+                for label, cost in costs.items()
+            }
+            for service, costs in services.items()
+        }
         Path(args.json).write_text(json.dumps({"rounds": rounds, "setups": figures,
+                                               "services": service_figures,
+                                               "redis_requests": REDIS_REQUESTS,
+                                               "shop_requests": SHOP_REQUESTS,
                                                "pread_us": pread_us, "getppid_us": getppid_us},
                                               indent=2))  # fmt: skip
 
