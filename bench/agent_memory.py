@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lab_stack import LAB_HOSTS, ROOT, Workers, bench_database, call  # noqa: E402
+from lab_stack import ROOT, Workers, bench_database, call  # noqa: E402
 
 PLAYBOOK = ROOT / "bench" / "playbooks" / "all-collectors.yaml"
 
@@ -98,8 +98,7 @@ def main() -> None:
         stack = Workers(env, tmp)
         stack.up()
         try:
-            agents = stack.procs[1 : 1 + len(LAB_HOSTS)]  # after the orchestrator
-            supervisors = dict(zip(LAB_HOSTS, (p.pid for p in agents), strict=True))
+            supervisors = stack.agent_pids
             first = measured_run(env, supervisors)
             later = measured_run(env, supervisors)
         finally:

@@ -68,6 +68,12 @@ class Workers:
     def orchestrator_pids(self) -> list[int]:
         return [proc.pid for proc in self.procs[: self.orchestrators]]
 
+    @property
+    def agent_pids(self) -> dict[str, int]:
+        """Each lab host's agent (its supervisor), started after the orchestrators."""
+        agents = self.procs[self.orchestrators : self.orchestrators + len(LAB_HOSTS)]
+        return dict(zip(LAB_HOSTS, (proc.pid for proc in agents), strict=True))
+
     def up(self) -> None:
         os.environ.update(self.env)
         import django
