@@ -6,13 +6,13 @@ websocket viewer of the live page; then one drill watched by V viewers.
 
 Brings up the lab, the web server (daphne), the orchestrator workers (one per core, as `make
 demo` starts them) and the lab's agents on a Redis database and a SQLite file of the bench's
-own. For each N: N runs are created (their
-plans stored), a viewer connects to each run's socket as a signed-in user, then all N are
-handed to the orchestrator at once, as N clicks on Start would. Reports, per N: how many runs
-ended and in which state (none may be lost), the wall time until the last ended, the most
-runs in progress at once, the orchestrator's CPU, and the event lag: from an event's time
-(stamped when the engine emits it) to its arrival at a viewer, p50 / p99 / max over every live
-event of every run. Then the lag with V viewers on one run.
+own. For each N: N runs are created (their plans stored), a viewer connects to each run's
+socket as a signed-in user, then all N are handed to the orchestrators at once, as N clicks on
+Start would. Reports, per N: how many runs ended and in which state (none may be lost), the
+wall time until the last ended, the most runs in progress at once, the orchestrators' CPU,
+and the event lag: from an event's time (stamped when the engine emits it) to its arrival at
+a viewer, p50 / p99 / max over every live event of every run. Then the lag with V viewers on
+one run.
 
 The lag is what a person sees: storing the event, the channel layer, the consumer and the
 socket. Events the socket replays on connect are not live and are not counted.

@@ -44,7 +44,7 @@ def call(env: dict[str, str], *argv: str, timeout: float = 120) -> str:
 
 
 class Workers:
-    """The lab, an orchestrator worker and the lab's agents, running for the whole bench."""
+    """The lab, the orchestrator workers and the lab's agents, running for the whole bench."""
 
     def __init__(
         self,
@@ -59,10 +59,6 @@ class Workers:
         # starts (DRILLHALL_ORCHESTRATOR_PROCESSES, one per core).
         self.orchestrators = orchestrators or 0
         self.procs: list[subprocess.Popen[bytes]] = []
-
-    @property
-    def orchestrator_pid(self) -> int:
-        return self.procs[0].pid
 
     @property
     def orchestrator_pids(self) -> list[int]:

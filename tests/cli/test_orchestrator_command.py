@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from celery import Celery
 
+from drills.cli.workers import node_name
 from injector.credentials import server_redis_url
 from injector.protocol import REGISTER_QUEUE
 from tests.cli.conftest import ROOT
@@ -25,7 +25,7 @@ def test_an_orchestrator_serves_runs_and_registrations_with_a_thread_per_admitte
 ) -> None:
     queue = f"orch-{uuid.uuid4().hex[:8]}"
     name = f"orchestrator-{uuid.uuid4().hex[:8]}"
-    node = f"{name}@{socket.gethostname()}"
+    node = node_name(name)
     env = {**env, "DRILLHALL_ORCHESTRATOR_QUEUE": queue, "DRILLHALL_MAX_RUNS": "7"}
     with (tmp_path / "orchestrator.log").open("ab") as log:
         proc = subprocess.Popen(
