@@ -276,6 +276,14 @@ def main() -> None:
                 print(rows[-1], flush=True)
         finally:
             stack.down()
+            went_wrong = [
+                f"{figure['count']} drills: {said(figure['states'])}"
+                for figure in figures["drills"]
+                if set(figure["states"]) != {"passed"}
+            ]
+            if went_wrong:
+                kept = stack.keep_logs("; ".join(went_wrong))
+                print(f"not every run passed; the workers' logs are kept in {kept}", flush=True)
     print()
     print("| drills | ended | most at once | wall | orchestrator CPU | event lag p50 / p99 / max "
           "| kernel sample lag p50 / p99 / max |")  # fmt: skip

@@ -5,6 +5,7 @@ bench/concurrent_drills.py)."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -116,6 +117,23 @@ class Workers:
                 os.killpg(proc.pid, signal.SIGKILL)
         subprocess.run([sys.executable, "-m", "drills.cli.main", "lab", "down"], cwd=ROOT,
                        env=self.env, capture_output=True, timeout=120)  # fmt: skip
+
+    def keep_logs(self, why: str) -> Path:
+        """The workers' logs, copied out of the bench's temporary directory (deleted at its
+        end) into var/bench-logs/, so that a run that went wrong can be looked into."""
+        kept = ROOT / "var" / "bench-logs" / time.strftime("%Y%m%dT%H%M%S")
+        kept.mkdir(parents=True, exist_ok=True)
+        names = [f"orchestrator {i + 1}" for i in range(self.orchestrators)]
+        names += [f"agent of {host}" for host in LAB_HOSTS]
+        names += ["web server"] if self.web_port is not None else []
+        index = [f"{why}\n"]
+        for i, name in enumerate(names):
+            log = self.tmp / f"worker-{i}.log"
+            if log.exists():
+                shutil.copy(log, kept / log.name)
+                index.append(f"{log.name}: {name}\n")
+        (kept / "README").write_text("".join(index))
+        return kept
 
 
 @contextmanager
