@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 from celery import states
+from celery.exceptions import TaskRevokedError
 from celery.exceptions import TimeoutError as CeleryTimeout
 from celery.result import AsyncResult
 from django.conf import settings
@@ -312,6 +313,14 @@ class CeleryFaultDriver:
             raise AgentUnavailable(
                 f"the agent of host {host} did not answer within {timeout:g} s; is "
                 f"`drillhall agent --host {host}` running?"
+            ) from None
+        except TaskRevokedError:
+            # The agent took the request after its expiry (``_send``) and dropped it unread.
+            host = host_of_queue(queue)
+            raise AgentUnavailable(
+                f"the agent of host {host} took the request only after it had waited "
+                f"{timeout:g} s in the host's queue, and dropped it undone: the agent is "
+                "running but was busy with other drills' requests for longer than that"
             ) from None
         finally:
             result.forget()

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from drills.engine.driver import AgentUnavailable
 from drills.web.agents import CeleryFaultDriver
 from injector.protocol import AgentTask, PingRequest
 from tests.conftest import redis_up, require
@@ -49,3 +50,16 @@ def test_with_no_reply_the_wait_ends_at_its_timeout_saying_so(driver: CeleryFaul
     with pytest.raises(Exception, match="did not answer within 1.5 s"):
         driver._wait(result, QUEUE, 1.5)
     assert 1.4 <= time.monotonic() - started < 2.5
+
+
+def test_a_request_the_agent_took_after_it_expired_is_said_so(driver: CeleryFaultDriver) -> None:
+    result = driver._send(AgentTask.PING, QUEUE, PingRequest().to_json(), 2)
+    # What a Celery worker stores when it takes a message past its expiry (Request.revoked).
+    result.backend.mark_as_revoked(result.id, "expired")
+    with pytest.raises(AgentUnavailable) as caught:
+        driver._wait(result, QUEUE, 2)
+    assert str(caught.value) == (
+        "the agent of host nobody-listens took the request only after it had waited 2 s in "
+        "the host's queue, and dropped it undone: the agent is running but was busy with "
+        "other drills' requests for longer than that"
+    )
