@@ -46,6 +46,8 @@ class ActiveFault:
     # When the apply, or the last renewal the agent confirmed, was sent: the lease on the
     # host runs at least lease_seconds from here (the agent counts from when it got it).
     confirmed_at: float = 0.0
+    # When the apply, or the last renewal, was sent: the next renewal is due lease/3 later.
+    extended_at: float = 0.0
     renewals: list[Renewal] = field(default_factory=list)  # sent since, not answered yet
     warned: bool = False
 
@@ -130,7 +132,6 @@ class FaultLeases:
         self.agent_timeout = agent_timeout
         self._emit = emit
         self._active: dict[tuple[str, str], ActiveFault] = {}
-        self._last_renewal = 0.0
 
     @property
     def active(self) -> list[ActiveFault]:
@@ -152,6 +153,7 @@ class FaultLeases:
             peers=tuple(peers),
             params=fault.params,
             confirmed_at=sent_at,
+            extended_at=sent_at,
         )
         # Track before sending: if the reply is lost, revert still targets it.
         self._active[(fault.host, fault_id)] = active
@@ -178,20 +180,23 @@ class FaultLeases:
         return active
 
     def renew_due(self, now: float) -> EndedEarly | None:
-        """Every lease/3: check the answers to the last renewals, and renew every lease.
+        """Each lease/3 after a fault's apply: check the answers to its last renewals, and
+        renew its lease. Not at the apply itself, which gave it a whole lease: a fault shorter
+        than lease/3 costs its agent no renewal (a hundred 2 s drills on one host sent it a
+        hundred renewals it then served one at a time, docs/performance.md).
 
         Returns the first fault found to have ended early; the run stops faulting then, so
         nothing more is renewed.
         """
-        if now - self._last_renewal < self.lease_seconds / 3:
-            return None
-        self._last_renewal = now
         for fault in self.active:
+            if now - fault.extended_at < self.lease_seconds / 3:
+                continue
             ended = self._check(fault, now)
             if ended is not None:
                 return ended
             reply = self.driver.renew(fault.queue, fault.fault_id, self.lease_seconds)
             fault.renewals.append(Renewal(now, reply))
+            fault.extended_at = now
         return None
 
     def _check(self, fault: ActiveFault, now: float) -> EndedEarly | None:

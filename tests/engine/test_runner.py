@@ -100,6 +100,16 @@ def test_leases_are_renewed_every_third_of_a_lease() -> None:
     assert 19 <= len(renewals) <= 21  # 60 s at one renewal per 3 s
 
 
+def test_a_fault_shorter_than_a_third_of_its_lease_is_never_renewed() -> None:
+    # The apply gave it a whole lease: a renewal then would only cost its agent a request.
+    # The first renewal is due 3 s after the apply, not 3 s after the run's last look at its
+    # leases (during the 1 s wait before it), which fell inside this 2.9 s fault.
+    d = fault_drill(duration="2900ms", options=RunOptions(lease_seconds=9))
+    assert d.runner.run().state is RunState.PASSED
+    assert ("revert", "r7-s2-a1") in d.driver.calls
+    assert ("renew", "r7-s2-a1") not in d.driver.calls
+
+
 def test_a_60_second_drill_runs_in_well_under_a_second_on_the_fake_clock() -> None:
     d = fault_drill(duration="60s", rto="90s", options=RunOptions(settle_seconds=5))
     started = time.monotonic()
