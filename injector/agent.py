@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import redis
 from celery import Celery
-from celery.signals import worker_init, worker_ready, worker_shutdown
+from celery.signals import task_received, worker_init, worker_ready, worker_shutdown
 from kombu import Queue
 
 from injector import heartbeat
@@ -56,7 +56,7 @@ from injector.protocol import (
     agent_task_id,
 )
 from injector.redis_acl import agent_transport_options
-from injector.watchdog import watch
+from injector.watchdog import TasksTaken, watch
 
 _parse = parse_request
 
@@ -287,6 +287,11 @@ def _answers_itself(host: str, timeout: float = 2.0) -> bool:
         result.forget()
 
 
+# Tasks this worker has taken, for its watchdog: a busy worker is not a deaf one.
+_TAKEN = TasksTaken()
+task_received.connect(_TAKEN.count, weak=False)
+
+
 @worker_ready.connect
 def _watch_itself(sender: Any = None, **_: Any) -> None:
     """A worker that went deaf after a broker restart exits; its supervisor starts another.
@@ -295,7 +300,7 @@ def _watch_itself(sender: Any = None, **_: Any) -> None:
         return
     host = os.environ.get("DRILLHALL_AGENT_HOST")
     if not host:
-        watch(app, sender.hostname, _broker_answers)
+        watch(app, sender.hostname, _broker_answers, progress=_TAKEN)
         return
     store = _evidence_store(redis_url_from_env())
     watch(
@@ -304,6 +309,7 @@ def _watch_itself(sender: Any = None, **_: Any) -> None:
         _broker_answers,
         answers=functools.partial(_answers_itself, host),
         on_answer=functools.partial(heartbeat.beat, store, host),
+        progress=_TAKEN,
     )
 
 

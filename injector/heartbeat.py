@@ -1,8 +1,10 @@
-"""An agent's heartbeat: the time its worker last answered its own ping through the broker.
+"""An agent's heartbeat: the time its worker last answered its own ping through the broker, or
+was seen taking tasks.
 
-The watchdog (``injector.watchdog``) sends the worker its own ``ping`` task every few seconds;
-each answer is written here, so the server can tell an agent that takes tasks from one that
-is gone or deaf, without sending it anything (``/metrics``, ``drills/web/metrics``). It is
+The watchdog (``injector.watchdog``) sends the worker its own ``ping`` task every few seconds
+(unless it took tasks since it last looked: those are its answer); each answer is written
+here, so the server can tell an agent that takes tasks from one that is gone or deaf, without
+sending it anything (``/metrics``, ``drills/web/metrics``). It is
 the same check that makes a deaf worker exit, so the heartbeat stops exactly when the agent
 would stop taking faults.
 

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import task_received, worker_ready
 
 from injector.protocol import REGISTER_HOST_TASK, Refusal
 
@@ -110,7 +110,7 @@ def _sweep_for_lost_runs(sender: Any = None, **_: Any) -> None:
         import redis
 
         from drillhall.celery import app
-        from injector.watchdog import watch
+        from injector.watchdog import TasksTaken, watch
 
         broker = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
 
@@ -120,4 +120,6 @@ def _sweep_for_lost_runs(sender: Any = None, **_: Any) -> None:
             except redis.RedisError:
                 return False
 
-        watch(app, sender.hostname, broker_answers)
+        taken = TasksTaken()
+        task_received.connect(taken.count, weak=False)
+        watch(app, sender.hostname, broker_answers, progress=taken)
