@@ -219,6 +219,8 @@ def main() -> None:
                         help="orchestrator worker processes sharing the queue (default: "
                         "DRILLHALL_ORCHESTRATOR_PROCESSES, one per core)")  # fmt: skip
     parser.add_argument("--json", help="write the figures here too (bench/run_all.py)")
+    parser.add_argument("--keep-logs", action="store_true",
+                        help="keep the workers' logs even when every run passed")  # fmt: skip
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12",
                         help="a Redis database of the bench's own")  # fmt: skip
     args = parser.parse_args()
@@ -281,9 +283,9 @@ def main() -> None:
                 for figure in figures["drills"]
                 if set(figure["states"]) != {"passed"}
             ]
-            if went_wrong:
-                kept = stack.keep_logs("; ".join(went_wrong))
-                print(f"not every run passed; the workers' logs are kept in {kept}", flush=True)
+            if went_wrong or args.keep_logs:
+                kept = stack.keep_logs("; ".join(went_wrong) or "every run passed")
+                print(f"the workers' logs are kept in {kept}", flush=True)
     print()
     print("| drills | ended | most at once | wall | orchestrator CPU | event lag p50 / p99 / max "
           "| kernel sample lag p50 / p99 / max |")  # fmt: skip
