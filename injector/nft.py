@@ -2,8 +2,9 @@
 
 Every network fault that filters or redirects packets applies, checks and deletes its table
 the same way, inside the target's network namespace. This module is the only one that runs
-nft or speaks nftables over netlink. Deleting a table in the agent's own namespace is one
-netlink message (``delete``); everything else goes through nft, which is only ever handed a
+nft, and with ``injector.nft_netlink`` the only one that speaks to nftables: in the agent's
+own namespace, finding and deleting a table are one netlink request each (``exists``,
+``delete``). Everything else goes through nft, which is only ever handed a
 JSON document on stdin (``nft -j -f -``, the libnftables
 JSON schema, see libnftables-json(5)); it never writes nft syntax.
 
@@ -18,18 +19,16 @@ In JSON a value can only ever be a value: nothing a playbook writes can become n
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import errno
 import ipaddress
 import json
 import os
 import re
-import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias, get_args
 
+from injector import nft_netlink
 from injector.commands import CommandError, already_in, in_netns, netns_missing, run_command
 from injector.faults.fault import FaultError
 from injector.protocol import FAULT_ID, RUN_KEY
@@ -40,7 +39,6 @@ NFT_TIMEOUT = 5.0
 NFT_ARGV = ("nft", "-j", "-f", "-")
 TABLE_NAME = re.compile(r"^drillhall_r[0-9a-f]{1,32}_s[0-9]+$")
 FAMILY = "inet"  # every table a fault owns sees IPv4 and IPv6 alike
-NFPROTO_INET = 1  # FAMILY's number in netlink messages (linux/netfilter.h)
 
 Address: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 # One libnftables JSON command or object: only this module's functions make them.
@@ -328,7 +326,8 @@ def delete(netns: str | None, table: str) -> None:
     namespace into its cache, whatever the command: with a hundred faults' tables in one
     namespace (a hundred drills on one host) a delete took 50 ms, most of it the kernel
     zeroing the memory nft allocates per table, in an agent that serves its tasks one at a
-    time. Over netlink it takes under a millisecond (docs/performance.md)."""
+    time. Over netlink it costs next to no CPU; it waits, asleep, for the kernel to
+    acknowledge the transaction (8-23 ms here, as nft does too; docs/performance.md)."""
     if netns_missing(netns):
         return
     if _own_namespace(netns):
@@ -342,66 +341,22 @@ def delete(netns: str | None, table: str) -> None:
 
 
 def _own_namespace(netns: str | None) -> bool:
-    """Whether netlink from this thread reaches ``netns``: it is this process's namespace,
-    and no event loop runs here (pyroute2's blocking calls run one of their own)."""
-    if netns and not already_in(netns):
-        return False
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return True
-    return False
-
-
-# One netlink socket per thread that uses it, kept: closing one takes pyroute2 7-15 ms (it
-# stops the socket's own event loop), more than the message it carried.
-_SOCKETS = threading.local()
-
-
-@contextlib.contextmanager
-def _netlink() -> Iterator[Any]:
-    socket = getattr(_SOCKETS, "socket", None)
-    if socket is None:
-        # Imported here: only an agent finds and deletes tables; nothing else pays for
-        # pyroute2 (about 11 MiB, and 0.1 s the first time).
-        from pyroute2.nftables.main import NFTables
-
-        socket = _SOCKETS.socket = NFTables(nfgen_family=NFPROTO_INET)
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    try:
-        yield socket
-    except NetlinkError:
-        raise  # the kernel's answer: the socket is fine
-    except Exception:
-        _SOCKETS.socket = None  # a broken socket is not kept
-        with contextlib.suppress(Exception):
-            socket.close()
-        raise
+    """Whether netlink from this process reaches ``netns``: it is this process's namespace."""
+    return not netns or already_in(netns)
 
 
 def _delete_over_netlink(name: str) -> None:
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    with _netlink() as socket:
-        try:
-            socket.table("del", name=name)
-        except NetlinkError as exc:
-            if exc.code != errno.ENOENT:  # ENOENT: gone already, as a revert wants it
-                raise FaultError(f"the kernel refused to delete {name}: {_said(exc)}") from exc
+    try:
+        nft_netlink.delete_table(name)
+    except nft_netlink.NetlinkError as exc:
+        if exc.errno != errno.ENOENT:  # ENOENT: gone already, as a revert wants it
+            raise FaultError(f"the kernel refused to delete {name}: {exc.strerror}") from exc
+    except OSError as exc:
+        raise FaultError(f"could not ask the kernel to delete {name}: {exc}") from exc
 
 
 def _exists_over_netlink(name: str) -> bool:
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    with _netlink() as socket:
-        try:
-            # The namespace's inet tables only (the socket's family): one short dump.
-            return any(m.get_attr("NFTA_TABLE_NAME") == name for m in socket.get_tables())
-        except NetlinkError as exc:
-            raise FaultError(f"cannot tell whether {name} exists: {_said(exc)}") from exc
-
-
-def _said(exc: Exception) -> str:
-    code = getattr(exc, "code", 0)
-    return os.strerror(code) if isinstance(code, int) and code > 0 else str(exc)
+    try:
+        return nft_netlink.table_exists(name)
+    except OSError as exc:
+        raise FaultError(f"cannot tell whether {name} exists: {exc}") from exc
