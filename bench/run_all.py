@@ -261,7 +261,7 @@ def table(results: dict[str, Any], when: str) -> str:
     lines = [
         BEGIN,
         f"Written by `make bench` on {when} ({platform.node()}, {os.cpu_count()} cores); "
-        "bench/results.json holds every figure.",
+        "bench/results.json holds every figure." + measured_apart(results, when),
         "",
         "| measure | Drillhall | peer or goal | ratio | reproduce |",
         "| --- | --- | --- | --- | --- |",
@@ -272,6 +272,19 @@ def table(results: dict[str, Any], when: str) -> str:
         )
     lines.append(END)
     return "\n".join(lines)
+
+
+def measured_apart(results: dict[str, Any], when: str) -> str:
+    """After an --only run, which benches' rows are older than the others, and from when."""
+    older: dict[str, list[str]] = {}
+    for bench in BENCHES:
+        measured = results.get(bench.name, {}).get("measured", when)
+        if measured != when:
+            older.setdefault(measured, []).append(bench.name)
+    return "".join(
+        f" Rows of {', '.join(names)}: measured on {measured}, by an earlier run."
+        for measured, names in sorted(older.items())
+    )
 
 
 def write_doc(block: str) -> None:
@@ -294,13 +307,16 @@ def main() -> None:
     wanted = set(args.only.split(",")) if args.only else {b.name for b in BENCHES}
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results: dict[str, Any] = dict(previous.get("benches", {}))
+    for result in results.values():  # kept from a run that named no time per bench
+        result.setdefault("measured", previous.get("written"))
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     out_dir = ROOT / "var" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
     for bench in BENCHES:
         if bench.name in wanted:
             print(f"== {bench.name}: {bench.command}", flush=True)
             results[bench.name] = run(bench, args.quick, out_dir / f"{bench.name}.json")
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            results[bench.name]["measured"] = when
     RESULTS.write_text(json.dumps({"written": when, "quick": args.quick, "benches": results},
                                   indent=2) + "\n")  # fmt: skip
     block = table(results, when)
