@@ -28,11 +28,12 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 
 from drills.web.live_events import live_events
 
@@ -107,9 +108,11 @@ class GroupCommit:
         workers, one per core) take turns on a lock file beside it before they begin. SQLite
         has one writer at a time too, but a writer it turns away sleeps in its busy handler
         (1, 2, 5 ... 100 ms) while the lock may already be free: a batch waited 1.08 s there
-        behind another orchestrator's (docs/performance.md). A process waiting here wakes
-        as soon as the other lets go. Writes from outside a writer (a view, the CLI) still
-        meet SQLite's own lock only."""
+        behind another orchestrator's (docs/performance.md). A process waiting here looks
+        again within 2 ms of the other letting go, and gives up as SQLite would, with
+        "database is locked" after its busy timeout: a writer stopped mid-batch (SIGSTOP)
+        must not hang every other process's writer for ever. Writes from outside a writer
+        (a view, the CLI) still meet SQLite's own lock only."""
         name = str(connection.settings_dict.get("NAME") or "")
         if connection.vendor != "sqlite" or not name or name.startswith((":memory:", "file:")):
             yield
@@ -118,7 +121,7 @@ class GroupCommit:
         if fd is None:
             fd = os.open(f"{name}.writers", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o660)
             self._turn_files[name] = fd
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        _take_turn(fd, float(connection.settings_dict.get("OPTIONS", {}).get("timeout", 5)))
         try:
             yield
         finally:
@@ -228,3 +231,22 @@ def deferred_to_the_batch(run_all: Callable[[list[T]], None], item: T) -> bool:
         return False  # not the writer, or its units one by one, each failing alone
     writer._deferred.setdefault(run_all, []).append(item)
     return True
+
+
+def _take_turn(fd: int, timeout: float) -> None:
+    """An exclusive flock on ``fd`` within ``timeout`` seconds, else OperationalError. A
+    blocking flock has no timeout, so it is asked without blocking, at most 2 ms apart."""
+    deadline = time.monotonic() + timeout
+    pause = 0.0002
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise OperationalError(
+                    f"database is locked: another process's writer has held its turn for "
+                    f"{timeout:g} s"
+                ) from None
+            time.sleep(pause)
+            pause = min(2 * pause, 0.002)

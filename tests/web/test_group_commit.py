@@ -203,3 +203,30 @@ def test_a_writer_waits_its_turn_behind_another_process_writer_of_the_same_sqlit
         os.close(lock)
     assert stored.wait(10)
     assert RunEvent.objects.filter(run=run, seq=1).exists()
+
+
+def test_a_writer_behind_a_turn_held_past_the_busy_timeout_fails_as_sqlite_would(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer of another process stopped mid-batch (SIGSTOP) holds the lock file: the
+    writers of every other process say "database is locked" after SQLite's busy timeout,
+    as they did before the lock file, instead of waiting for ever."""
+    if connection.vendor != "sqlite":
+        return  # one writer's turn is PostgreSQL's own business
+    run = make_run(world.version, world.member)
+    committed(lambda: None)
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "timeout", 0.5)
+    lock = os.open(f"{connection.settings_dict['NAME']}.writers", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # another open file: flock treats it as another process
+    try:
+        started = time.monotonic()
+        with pytest.raises(DatabaseError, match="database is locked"):
+            committed(lambda: RunEvent.objects.create(run=run, seq=1, type="log", t=1.0, data={}))
+        assert time.monotonic() - started < 5
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+    # Nothing of it was stored, and the writer goes on once the turn is free.
+    assert not RunEvent.objects.filter(run=run).exists()
+    committed(lambda: RunEvent.objects.create(run=run, seq=1, type="log", t=1.0, data={}))
+    assert RunEvent.objects.filter(run=run, seq=1).exists()
