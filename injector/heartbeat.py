@@ -4,9 +4,8 @@ was seen taking tasks.
 The watchdog (``injector.watchdog``) sends the worker its own ``ping`` task every few seconds
 (unless it took tasks since it last looked: those are its answer); each answer is written
 here, so the server can tell an agent that takes tasks from one that is gone or deaf, without
-sending it anything (``/metrics``, ``drills/web/metrics``). It is
-the same check that makes a deaf worker exit, so the heartbeat stops exactly when the agent
-would stop taking faults.
+sending it anything (``/metrics``, ``drills/web/metrics``). It is the same check that makes a
+deaf worker exit, so the heartbeat stops exactly when the agent would stop taking faults.
 
 One key per host, ``drillhall:agent:<host>:heartbeat``, which only that host's Redis user may
 write (``injector.redis_acl``): its value is the agent's clock as a decimal Unix time, and it
