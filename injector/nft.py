@@ -323,7 +323,8 @@ def delete(netns: str | None, table: str) -> None:
 
     In the agent's own namespace (a lab host's agent runs inside it; a host's agent in the
     root namespace) the deletion is one netlink message. nft first reads every table of the
-    namespace into its cache, whatever the command: with a hundred faults' tables in one
+    namespace into its cache for a deletion, as for nearly every command: with a hundred
+    faults' tables in one
     namespace (a hundred drills on one host) a delete took 50 ms, most of it the kernel
     zeroing the memory nft allocates per table, in an agent that serves its tasks one at a
     time. Over netlink it costs next to no CPU; it waits, asleep, for the kernel to

@@ -1,12 +1,13 @@
 """The two nftables requests an agent sends the kernel itself: is a table there, delete it.
 
-Everything else goes through nft (``injector.nft``). These two do not, because nft reads every
-table of the namespace into its cache before any command, allocating 512 KiB of hash buckets
-per table: with the hundred tables of a hundred drills on one host, an nft deletion took 50 ms
+Everything else goes through nft (``injector.nft``). The deletion does not, because nft reads
+every table of the namespace into its cache first, allocating 512 KiB of hash buckets per
+table: with the hundred tables of a hundred drills on one host, an nft deletion took 50 ms
 (30 of them the kernel zeroing those pages) in an agent that serves its tasks one at a time.
-A netlink request names one table and costs next to no CPU: a lookup answers in 0.1-0.2 ms;
-a deletion waits 8-23 ms (asleep) for the kernel to acknowledge its transaction, as nft's
-does.
+(nft's listing of one table is filtered, 4 ms there; the lookup goes with the deletion so
+that a revert and its check speak to the kernel the same way.) A netlink request names one
+table and costs next to no CPU: a lookup answers in 0.1-0.2 ms; a deletion waits 8-23 ms
+(asleep) for the kernel to acknowledge its transaction, as nft's does.
 
 Written here rather than with pyroute2 (a dependency already, for the lab's namespaces): its
 netlink package added 11 MiB to an agent's resident memory (99 MiB against 88 on db1; the
